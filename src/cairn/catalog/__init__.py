@@ -1,0 +1,20 @@
+"""catalog: the metadata database (SQLite embedded, PostgreSQL at scale).
+
+Owns the table definitions of every layer above (``schema.py``) and how to
+open them by URL (``engine.py``). Holds small rows only: repos, branches,
+commit headers and their provenance, pipelines and their spec versions, jobs
+and datums. File contents and trees live in the object store.
+
+Invariants
+    * Every change to a branch head or a commit's tree happens in one write
+      transaction, guarded by compare-and-set on the old value, so concurrent
+      writers never lose an update and a crash never shows half a commit.
+    * SQLite write transactions start with ``BEGIN IMMEDIATE``; WAL mode lets
+      readers proceed while one process writes.
+"""
+
+from cairn.catalog import schema
+from cairn.catalog.engine import Catalog, open_catalog
+from cairn.catalog.errors import CatalogError
+
+__all__ = ["Catalog", "CatalogError", "open_catalog", "schema"]

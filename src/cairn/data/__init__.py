@@ -1,0 +1,70 @@
+"""data: repos, branches, commits, trees, diff and provenance. Knows commits, not pipelines.
+
+Owns
+    * ``store.py``: DataStore, the Python API of versioned data, and the commit
+      state machine (open -> finished, never changed after);
+    * ``files.py``: put / get / list / glob / inspect / diff / delete / copy;
+    * ``tree.py``: content-addressed Merkle trees of folders with structural sharing;
+    * ``refs.py`` / ``paths.py`` / ``glob.py``: pachctl's ``repo@branch^N:/path``
+      syntax, path rules (no ``..``, no NUL), Pachyderm's glob patterns.
+
+Invariants
+    * A finished commit never changes: its row's tree is fixed at finish, and
+      tree nodes and chunks are immutable objects.
+    * All objects a commit needs are stored before the catalog transaction that
+      makes the commit (or its new tree) visible.
+    * Provenance rows (which input commits a commit was made from) are written
+      in the same transaction as the commit.
+    * Commit ids are shared across repos by commits of one cause, as in
+      Pachyderm's commit sets: a pipeline's output commit reuses the id of the
+      input commit that triggered it, when that id is free in the output repo.
+"""
+
+from cairn.data.errors import (
+    AlreadyExists,
+    CommitStateError,
+    DataError,
+    InvalidPath,
+    InvalidReference,
+    NotFound,
+    PathConflict,
+    RepoInUse,
+)
+from cairn.data.models import (
+    BranchInfo,
+    CommitInfo,
+    FileChange,
+    FileInfo,
+    Provenance,
+    RepoInfo,
+    to_json,
+)
+from cairn.data.refs import Ref, parse_ref
+from cairn.data.store import DEFAULT_BRANCH, DataStore, new_commit_id
+from cairn.data.tree import DirEntry, FileEntry, TreeStore
+
+__all__ = [
+    "DEFAULT_BRANCH",
+    "AlreadyExists",
+    "BranchInfo",
+    "CommitInfo",
+    "CommitStateError",
+    "DataError",
+    "DataStore",
+    "DirEntry",
+    "FileChange",
+    "FileEntry",
+    "FileInfo",
+    "InvalidPath",
+    "InvalidReference",
+    "NotFound",
+    "PathConflict",
+    "Provenance",
+    "Ref",
+    "RepoInUse",
+    "RepoInfo",
+    "TreeStore",
+    "new_commit_id",
+    "parse_ref",
+    "to_json",
+]

@@ -1,0 +1,58 @@
+"""Data-layer exceptions (see cairn.storage.errors for the whole tree)::
+
+    DataError
+    ├── NotFound                 repo, branch, commit or file does not exist
+    ├── AlreadyExists            repo or branch already exists
+    ├── InvalidPath              ``..``, NUL, or a path that is not a file where one is needed
+    ├── InvalidReference         ``repo@branch^2:/path`` syntax or a name that is not allowed
+    ├── CommitStateError         writing to a finished commit, finishing a finished one
+    ├── RepoInUse                deleting a repo that a pipeline reads
+    └── PathConflict             a file where a folder is, or the other way round
+"""
+
+from __future__ import annotations
+
+from cairn.storage.errors import CairnError
+
+__all__ = [
+    "AlreadyExists",
+    "CommitStateError",
+    "DataError",
+    "InvalidPath",
+    "InvalidReference",
+    "NotFound",
+    "PathConflict",
+    "RepoInUse",
+]
+
+
+class DataError(CairnError):
+    """A repo, branch, commit or file operation failed."""
+
+
+class NotFound(DataError, LookupError):
+    """The repo, branch, commit or file named does not exist."""
+
+
+class AlreadyExists(DataError):
+    """A repo or branch of that name exists already."""
+
+
+class InvalidPath(DataError, ValueError):
+    """A file path is refused: ``..`` or ``.`` components, NUL, or an empty name."""
+
+
+class InvalidReference(DataError, ValueError):
+    """A ``repo@branch:/path`` reference or a repo/branch name is malformed."""
+
+
+class CommitStateError(DataError):
+    """The commit is not in a state that allows this (e.g. it is finished)."""
+
+
+class RepoInUse(DataError):
+    """The repo is read by a pipeline; pass force to delete it anyway."""
+
+
+class PathConflict(DataError):
+    """A file would sit where a folder is, or a folder where a file is."""

@@ -1,0 +1,26 @@
+"""Pipeline exceptions (see cairn.storage.errors for the whole tree)."""
+
+from __future__ import annotations
+
+from cairn.storage.errors import CairnError
+
+__all__ = ["PipelineError", "SpecError"]
+
+
+class PipelineError(CairnError):
+    """A pipeline, job or datum operation failed."""
+
+
+class SpecError(PipelineError):
+    """A pipeline spec is malformed.
+
+    ``field`` is the dotted path of the bad field ("input.pfs.glob"), ``problems`` lists every
+    (field, message).
+    """
+
+    def __init__(
+        self, message: str, field: str = "", problems: list[tuple[str, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.problems = list(problems) if problems is not None else []

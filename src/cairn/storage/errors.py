@@ -1,0 +1,48 @@
+"""Exceptions of cairn, rooted here because storage is the lowest layer.
+
+Every layer adds its own subclasses in its own ``errors`` module::
+
+    CairnError
+    ├── StorageError                 (cairn.storage)
+    │   ├── ObjectNotFound           a key the store does not hold
+    │   ├── CorruptObject            bytes that fail their hash or framing
+    │   └── UnsupportedBackend       a URL scheme with no backend, or a missing extra
+    ├── CatalogError                 (cairn.catalog)
+    ├── DataError                    (cairn.data)
+    └── PipelineError                (cairn.pipelines)
+
+Catch ``CairnError`` to catch anything cairn raises on purpose.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CairnError",
+    "CorruptObject",
+    "ObjectNotFound",
+    "StorageError",
+    "UnsupportedBackend",
+]
+
+
+class CairnError(Exception):
+    """Base of every error cairn raises on purpose."""
+
+
+class StorageError(CairnError):
+    """An object store or the chunk store failed."""
+
+
+class ObjectNotFound(StorageError, KeyError):
+    """The object store holds no object under this key."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want the message as is
+        return str(self.args[0]) if self.args else "object not found"
+
+
+class CorruptObject(StorageError):
+    """An object's bytes do not match its hash or its framing."""
+
+
+class UnsupportedBackend(StorageError):
+    """No backend serves this URL scheme, or its optional dependency is missing."""

@@ -1,0 +1,158 @@
+"""Object stores: flat key -> bytes maps, chosen by URL.
+
+Keys are ``/``-separated ASCII names made by cairn itself (``chunks/ab/abcd…``),
+never user paths. Objects are written once: ``put`` of an existing key is a
+no-op, because every key cairn writes is a content hash or a fresh id, so the
+same key always carries the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+from cairn.storage.errors import ObjectNotFound, StorageError, UnsupportedBackend
+
+__all__ = ["LocalObjectStore", "MemoryObjectStore", "ObjectStore", "open_object_store"]
+
+_KEY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+def _check_key(key: str) -> str:
+    if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
+        raise StorageError(f"invalid object key {key!r}")
+    return key
+
+
+class ObjectStore(ABC):
+    """A write-once map from keys to bytes. Every backend passes tests/storage/test_objects.py."""
+
+    url: str
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` atomically: readers see all of it or nothing."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """Return the bytes under ``key``. Raises ObjectNotFound."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds an object."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present (garbage collection only; never for live data)."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Yield every key that starts with ``prefix``, in no set order."""
+
+
+class LocalObjectStore(ObjectStore):
+    """Objects as files under a folder (``file:///path``).
+
+    A put writes a temporary file beside the target, fsyncs it and renames it
+    into place, so a crash leaves either the whole object or a stray ``.tmp-``
+    file that no reader ever looks at.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.url = self.root.resolve().as_uri()
+        self._fsync = fsync
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if self._fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key!r} in {self.url}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        for dirpath, _dirs, files in os.walk(self.root):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue
+                key = name if rel == "." else f"{rel}/{name}"
+                if key.startswith(prefix):
+                    yield key
+
+
+class MemoryObjectStore(ObjectStore):
+    """Objects in a dict (``memory://``): the default backend of tests."""
+
+    def __init__(self) -> None:
+        self.url = "memory://"
+        self._objects: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._objects.setdefault(_check_key(key), bytes(data))
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._objects[_check_key(key)]
+        except KeyError:
+            raise ObjectNotFound(f"no object {key!r} in memory://") from None
+
+    def exists(self, key: str) -> bool:
+        return _check_key(key) in self._objects
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._objects.pop(key, None)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        return iter([k for k in list(self._objects) if k.startswith(prefix)])
+
+
+def open_object_store(url: str) -> ObjectStore:
+    """Open the object store a URL names.
+
+    ``file:///abs/path`` (or a plain path) and ``memory://`` are built in.
+    Raises UnsupportedBackend for any other scheme, naming the ones there are.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme in ("", "file"):
+        return LocalObjectStore(parsed.path if parsed.scheme else url)
+    if parsed.scheme == "memory":
+        return MemoryObjectStore()
+    raise UnsupportedBackend(
+        f"no object store for {parsed.scheme}:// URLs; supported: file://, memory://"
+    )
