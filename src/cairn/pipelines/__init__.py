@@ -1,0 +1,47 @@
+"""pipelines: specs, datums, the incremental planner, jobs, executors, triggers.
+
+Owns
+    * ``spec.py``: pipeline specs with Pachyderm's field names (pydantic);
+    * ``datums.py``: cutting inputs into datums; datum id (which) vs hash (changed?);
+    * ``executor.py`` / ``sandbox.py``: running one datum in bubblewrap or on the host;
+    * ``service.py``: Pipelines — create/update/delete, triggering (``propagate``), jobs;
+    * ``lineage.py``: commit-level and file-level lineage;
+    * ``environment.py``: environment fingerprints and code hashes for provenance.
+
+Invariants
+    * A job writes its output commit only when every datum succeeded (or was
+      recovered); otherwise nothing is written and the previous output stays.
+    * A datum whose hash a successful earlier job processed is skipped and its
+      outputs kept; outputs of datums that changed or vanished are deleted.
+    * Every output file carries the hash of the datum that wrote it; two datums
+      writing one path fail the job, naming both.
+    * Output commits record their input commits (provenance rows), spec version,
+      transform and code hashes, and the environment fingerprint.
+    * This is the lowest layer that starts processes.
+
+Incremental semantics follow Pachyderm: the salt is part of every datum hash;
+``update pipeline`` keeps it (unchanged datums are skipped even if the code
+changed), ``update pipeline --reprocess`` draws a new one.
+"""
+
+from cairn.pipelines.errors import PipelineError, SpecError
+from cairn.pipelines.lineage import CommitNode, commit_lineage, file_lineage
+from cairn.pipelines.models import DatumInfo, JobInfo, PipelineInfo, Reporter
+from cairn.pipelines.service import Pipelines
+from cairn.pipelines.spec import PipelineSpec, load_spec_file, load_specs
+
+__all__ = [
+    "CommitNode",
+    "DatumInfo",
+    "JobInfo",
+    "PipelineError",
+    "PipelineInfo",
+    "PipelineSpec",
+    "Pipelines",
+    "Reporter",
+    "SpecError",
+    "commit_lineage",
+    "file_lineage",
+    "load_spec_file",
+    "load_specs",
+]

@@ -1,0 +1,105 @@
+"""What a job ran with: an environment fingerprint and the hash of its code.
+
+The fingerprint lives here rather than in ``ml`` (DESIGN.md lists it under
+ml) because pipelines sit below ml and every output commit needs it; ml will
+import it from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from cairn.pipelines.datums import canonical_hash
+from cairn.pipelines.spec import Transform
+
+__all__ = ["code_files", "environment_fingerprint"]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _accelerator() -> str:
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=10,
+            )
+            names = [n.strip() for n in out.stdout.splitlines() if n.strip()]
+            if out.returncode == 0 and names:
+                return ", ".join(names)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return "none"
+
+
+@functools.lru_cache(maxsize=1)
+def environment_fingerprint() -> dict[str, Any]:
+    """The interpreter, installed packages, OS, CPU and accelerator of this machine.
+
+    Returns a JSON-able dict with ``hash`` (BLAKE3 of the rest, canonical JSON),
+    ``python``, ``implementation``, ``platform``, ``machine``, ``cpu``,
+    ``cpu_count``, ``accelerator`` and ``packages`` (name -> version, sorted).
+    """
+    packages = {
+        (d.metadata["Name"] or "?").lower(): d.version
+        for d in importlib.metadata.distributions()
+    }
+    body = {
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count() or 1,
+        "accelerator": _accelerator(),
+        "packages": dict(sorted(packages.items())),
+    }
+    return {"hash": canonical_hash(body), **body}
+
+
+def code_files(transform: Transform, cwd: Path) -> dict[str, str]:
+    """Files the transform's command and stdin name, as path -> BLAKE3 of the content.
+
+    Any word of ``cmd``, ``stdin``, ``err_cmd`` or ``err_stdin`` that names an
+    existing regular file (relative to ``cwd`` or absolute) counts, except
+    executables found on PATH such as ``python3`` or ``bash`` themselves.
+    """
+    words: list[str] = [*transform.cmd, *transform.err_cmd]
+    for line in [*transform.stdin, *transform.err_stdin]:
+        try:
+            words += shlex.split(line)
+        except ValueError:
+            words += line.split()
+    found: dict[str, str] = {}
+    for word in words:
+        if not word or word.startswith("-") or "\x00" in word:
+            continue
+        path = Path(word) if os.path.isabs(word) else cwd / word
+        try:
+            if not path.is_file() or shutil.which(word) == str(path):
+                continue
+            if os.path.isabs(word) and path.is_relative_to(Path(sys.base_prefix)):
+                continue
+            found[word] = blake3.blake3(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return dict(sorted(found.items()))

@@ -1,0 +1,204 @@
+"""Running one datum: materialize its inputs, run the transform, collect ``out``.
+
+Per attempt (up to ``datum_tries``): a fresh ``out`` folder, the command with
+``transform.stdin`` lines on its standard input, killed after
+``datum_timeout``. Success is exit code 0 or one listed in
+``accept_return_code``. After the last failed attempt ``err_cmd`` (with
+``err_stdin``) may run; if it exits 0 the datum is *recovered*: the job
+succeeds, but the datum contributes no output (as in Pachyderm).
+
+Outputs: every regular file under ``out``. A symlink is followed when it
+points inside the datum's ``<pfs>`` folder (Pachyderm's idiom of linking an
+input into the output) and refused otherwise, so a datum cannot publish
+arbitrary host files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cairn.data import DataStore, InvalidPath
+from cairn.data.paths import normalize
+from cairn.pipelines.datums import Datum
+from cairn.pipelines.sandbox import Layout, wrap_command
+from cairn.pipelines.spec import Transform
+from cairn.storage import Content
+
+__all__ = ["DatumResult", "RunContext", "run_datum"]
+
+_LOG_LIMIT = 4 << 20
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every datum of one job shares."""
+
+    pipeline: str
+    job: str
+    transform: Transform
+    tries: int
+    timeout: float | None
+    cwd: Path
+    work_dir: Path
+    sandbox: bool
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DatumResult:
+    """Outcome of one datum: ``state`` is success, failed or recovered."""
+
+    datum: Datum
+    hash: str
+    state: str
+    attempts: int
+    exit_code: int | None
+    duration: float
+    log: bytes
+    outputs: dict[str, Content]
+    error: str = ""
+
+    @property
+    def bytes_out(self) -> int:
+        return sum(c.size for c in self.outputs.values())
+
+
+def _materialize(data: DataStore, datum: Datum, pfs: Path) -> tuple[str, ...]:
+    names: list[str] = []
+    for f in datum.files:
+        if f.input not in names:
+            names.append(f.input)
+        target = pfs / f.input / f.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            continue
+        with open(target, "wb") as out:
+            for piece in data.chunks.read(f.entry.content):
+                out.write(piece)
+        target.chmod(0o444)
+    for name in names:
+        (pfs / name).mkdir(exist_ok=True)
+    return tuple(names)
+
+
+def _run(argv: list[str], stdin: list[str], env: dict[str, str], cwd: Path,
+         timeout: float | None, log: bytearray) -> tuple[int | None, str]:
+    """Run one process group; append its output to ``log``. Returns (exit code, error)."""
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env, cwd=cwd, start_new_session=True,
+        )
+    except OSError as exc:
+        log += f"cannot start {argv[0]!r}: {exc}\n".encode()
+        return None, f"cannot start {argv[0]!r}: {exc}"
+    payload = "".join(line + "\n" for line in stdin).encode()
+    try:
+        output, _ = proc.communicate(payload, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        log += output[-_LOG_LIMIT:]
+        log += f"\n[cairn] killed after datum_timeout {timeout}s\n".encode()
+        return None, f"timed out after {timeout}s"
+    log += output[-_LOG_LIMIT:]
+    return proc.returncode, ""
+
+
+def _collect(data: DataStore, layout: Layout) -> dict[str, Content]:
+    outputs: dict[str, Content] = {}
+    root = layout.out
+    pfs_real = layout.pfs.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in sorted(filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]):
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            real = path
+            if path.is_symlink():
+                target = os.readlink(path)
+                if target.startswith("/pfs/"):  # written inside the sandbox
+                    target = str(layout.pfs / target[len("/pfs/"):])
+                real = (path.parent / target).resolve()
+                if not real.is_relative_to(pfs_real):
+                    raise InvalidPath(f"output /{rel} links outside /pfs (to {target})")
+            if real.is_dir():
+                for sub in sorted(real.rglob("*")):
+                    if sub.is_file():
+                        key = normalize(f"{rel}/{sub.relative_to(real).as_posix()}")
+                        with open(sub, "rb") as f:
+                            outputs[key] = data.chunks.write(f)
+                continue
+            if not real.is_file():
+                continue
+            with open(real, "rb") as f:
+                outputs[normalize(rel, allow_root=False)] = data.chunks.write(f)
+    return outputs
+
+
+def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -> DatumResult:
+    """Run ``datum`` to completion (with retries and err_cmd); never raises for the
+    command's failures, only returns them."""
+    started = time.monotonic()
+    log = bytearray()
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{ctx.pipeline}-{datum.id[:12]}-", dir=ctx.work_dir))
+    exit_code: int | None = None
+    error = ""
+    try:
+        pfs = scratch / "pfs"
+        pfs.mkdir()
+        names = _materialize(data, datum, pfs)
+        layout = Layout(pfs, names, ctx.cwd)
+        accept = {0, *ctx.transform.accept_return_code}
+
+        def attempt(cmd: list[str], stdin: list[str]) -> tuple[int | None, str]:
+            shutil.rmtree(layout.out, ignore_errors=True)
+            layout.out.mkdir()
+            argv, pfs_seen = wrap_command(cmd, layout, sandbox=ctx.sandbox)
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": os.environ.get("HOME", "/tmp"),
+                "LANG": os.environ.get("LANG", "C.UTF-8"),
+                **ctx.env,
+                **ctx.transform.env,
+                "CAIRN_PFS": pfs_seen,
+                "PACH_JOB_ID": ctx.job,
+                "PACH_DATUM_ID": datum.id,
+                "PACH_OUTPUT_COMMIT_ID": ctx.job,
+            }
+            for name, root in datum.roots:
+                env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
+            return _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
+
+        attempts = 0
+        for attempts in range(1, ctx.tries + 1):
+            log += f"[cairn] attempt {attempts} of {ctx.tries}\n".encode()
+            exit_code, error = attempt(list(ctx.transform.cmd), list(ctx.transform.stdin))
+            if exit_code in accept:
+                try:
+                    outputs = _collect(data, layout)
+                except (InvalidPath, OSError) as exc:
+                    error = str(exc)
+                    log += f"[cairn] {exc}\n".encode()
+                    continue
+                return DatumResult(datum, datum_hash, "success", attempts, exit_code,
+                                   time.monotonic() - started, bytes(log), outputs)
+            error = error or f"exit code {exit_code}"
+        if ctx.transform.err_cmd:
+            log += b"[cairn] running err_cmd\n"
+            code, _ = attempt(list(ctx.transform.err_cmd), list(ctx.transform.err_stdin))
+            if code == 0:
+                return DatumResult(datum, datum_hash, "recovered", attempts, exit_code,
+                                   time.monotonic() - started, bytes(log), {}, error)
+        return DatumResult(datum, datum_hash, "failed", attempts, exit_code,
+                           time.monotonic() - started, bytes(log), {}, error)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

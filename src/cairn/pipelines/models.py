@@ -1,0 +1,96 @@
+"""Value objects of the pipelines layer. Times are UTC seconds since the epoch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cairn.pipelines.spec import PipelineSpec
+
+__all__ = ["DatumInfo", "JobInfo", "PipelineInfo", "Reporter"]
+
+
+@dataclass(frozen=True)
+class PipelineInfo:
+    """A pipeline: its current spec ``version`` (1, 2, … one per update), the folder its
+    transform runs in, its salt, and ``state`` running or paused."""
+
+    name: str
+    version: int
+    spec: PipelineSpec
+    spec_dir: str
+    salt: str
+    state: str
+    created: float
+    updated: float
+
+    @property
+    def input_repos(self) -> list[str]:
+        return sorted({p.repo for p in self.spec.input.pfs_inputs()})
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """One execution of a pipeline over one set of input commits (``inputs``: input name ->
+    commit id). ``state``: running, success, failure or unrunnable (an upstream job failed).
+    Datum counts are processed / skipped / failed / recovered of ``total``; bytes are the
+    input bytes of processed datums and the output bytes they wrote."""
+
+    pipeline: str
+    id: str
+    state: str
+    spec_version: int
+    inputs: dict[str, str]
+    output_commit: str | None
+    created: float
+    started: float | None
+    finished: float | None
+    processed: int
+    skipped: int
+    failed: int
+    recovered: int
+    total: int
+    bytes_in: int
+    bytes_out: int
+    reason: str
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+
+@dataclass(frozen=True)
+class DatumInfo:
+    """One datum of one job; ``inputs`` lists its files (input, repo, branch, commit,
+    path, hash, size); ``state`` is success, skipped, failed or recovered."""
+
+    pipeline: str
+    job: str
+    id: str
+    hash: str
+    state: str
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+    exit_code: int | None = None
+    duration: float = 0.0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    error: str = ""
+
+
+class Reporter:
+    """Receives progress while jobs run; the CLI renders it. Every method is optional."""
+
+    def job_started(self, job: JobInfo, to_process: int) -> None:
+        """A job began: ``to_process`` datums will run, ``job.skipped`` were skipped."""
+
+    def datum_done(self, job: JobInfo, datum: DatumInfo) -> None:
+        """One datum finished (success, failed or recovered)."""
+
+    def job_finished(self, job: JobInfo) -> None:
+        """A job reached success, failure or unrunnable."""
+
+    def note(self, pipeline: str, message: str) -> None:
+        """Something the user should see once (e.g. no sandbox available)."""

@@ -1,0 +1,490 @@
+"""Pipeline specs: parse, validate and hash the document that declares a pipeline.
+
+This module owns the pipeline spec models, the loaders that read them from JSON or YAML
+text, and the spec's canonical JSON and hash. Field names and meanings follow Pachyderm's
+pipeline specification (https://docs.pachyderm.com, "Pipeline Specification"), so a spec
+written for ``pachctl create pipeline`` loads unchanged when it uses only supported fields.
+
+Invariants of a valid ``PipelineSpec``:
+
+- every ``Input`` sets exactly one of ``pfs``, ``cross``, ``union``, ``join``, ``group``;
+- the children of ``join`` are ``pfs`` inputs with ``join_on``, those of ``group`` with
+  ``group_by``;
+- input names (``/pfs/<name>``) are unique within each datum: two leaves may share a name only
+  when they meet under a ``union``; ``out`` is reserved; no input reads the pipeline's own
+  output repo;
+- ``datum_timeout`` is in seconds, parsed from a Go duration ("1m30s") or a number.
+
+Pachyderm fields that are recognised but not supported yet, and rejected with an error that
+names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``, ``egress``,
+``maximum_expected_uptime``, ``metadata``, ``pod_patch``, ``pod_spec``, ``resource_limits``,
+``resource_requests``, ``s3_out``, ``scheduling_spec``, ``service``,
+``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``, ``spout``,
+``tf_job``, ``tolerations``; ``pipeline.project``; ``transform.datum_batching``, ``debug``,
+``dockerfile``, ``image_pull_secrets``, ``memory_volume``, ``secrets``, ``user``,
+``working_dir``; ``parallelism_spec.coefficient``; ``input.cron``; ``pfs.commit``,
+``pfs.project``, ``pfs.repo_type``, ``pfs.s3``, ``pfs.trigger``. ``pfs.lazy`` and
+``pfs.empty_files`` are accepted and have no effect. Any other field is an unknown field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, NoReturn
+
+import blake3
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from cairn.pipelines.errors import SpecError
+
+__all__ = [
+    "Input",
+    "PFSInput",
+    "ParallelismSpec",
+    "PipelineRef",
+    "PipelineSpec",
+    "Transform",
+    "load_spec_file",
+    "load_specs",
+    "parse_duration",
+    "parse_spec",
+]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+_BRANCH = re.compile(r"[A-Za-z0-9_-]+")
+_COMBINATORS = ("cross", "union", "join", "group")
+_KINDS = ("pfs", *_COMBINATORS)
+_RESERVED_INPUT_NAME = "out"  # /pfs/out is where the transform writes its output
+_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNITS.update({"µs": 1e-6, "μs": 1e-6})  # Go accepts both micro signs
+_DURATION_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
+_DURATION_PART = re.compile(rf"({_DURATION_NUMBER.pattern})(ns|us|µs|μs|ms|s|m|h)")
+_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
+_SPACE = re.compile(r"\s*")
+# Segments pydantic adds for union members or validator wrappers, e.g. "function-after[...]".
+_PYDANTIC_TAG = re.compile(r"[a-z][a-z-]*\[.*\]|\[key\]")
+_MESSAGES = {"extra_forbidden": "unknown field; check its spelling against the pipeline spec"}
+
+Loc = tuple[str | int, ...]
+
+
+def _error(loc: Loc, message: str, value: Any, kind: str = "cairn_spec") -> InitErrorDetails:
+    # The message goes through the context so braces in it are never read as a template.
+    error = PydanticCustomError(kind, "{reason}", {"reason": message})
+    return InitErrorDetails(type=error, loc=loc, input=value)
+
+
+def _raise(title: str, errors: list[Any]) -> NoReturn:
+    # A ValidationError raised inside a validator keeps its own locs, nested under the caller's.
+    raise ValidationError.from_exception_data(title, errors)
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "cairn_name",
+            "must be 1-63 letters, digits, '_' or '-', starting with a letter or digit",
+        )
+    return value
+
+
+def _check_branch(value: str) -> str:
+    if not _BRANCH.fullmatch(value):
+        raise PydanticCustomError("cairn_branch", "must be letters, digits, '_' or '-'")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+Branch = Annotated[str, AfterValidator(_check_branch)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    _unsupported: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _reject_unsupported(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # Pachyderm fields we know get a clearer error than "unknown field"; an explicit null
+        # means "unset" there, so it is dropped rather than rejected.
+        if not isinstance(data, dict) or not cls._unsupported.intersection(data):
+            return handler(data)
+        data = dict(data)
+        errors: list[Any] = []
+        for key in sorted(cls._unsupported.intersection(data)):
+            value = data.pop(key)
+            if value is not None:
+                message = "this Pachyderm field is not supported yet; remove it from the spec"
+                errors.append(_error((key,), message, value))
+        try:
+            result = handler(data)
+        except ValidationError as exc:
+            # Whole-model checks (empty loc) ran without the removed fields, so they only
+            # add noise once a removed field has been reported.
+            keep_model_errors = not errors
+            errors.extend(
+                _error(error["loc"], error["msg"], error["input"], error["type"])
+                for error in exc.errors(include_url=False)
+                if error["loc"] or keep_model_errors
+            )
+        if errors:
+            _raise(cls.__name__, errors)
+        return result
+
+
+class PipelineRef(_Model):
+    """``pipeline``: the pipeline's name, which is also the name of its output repo."""
+
+    _unsupported = frozenset({"project"})
+
+    name: Name
+
+
+class Transform(_Model):
+    """``transform``: the command run once per datum, with ``/pfs/<input>`` and ``/pfs/out``.
+
+    ``cmd`` is an argv list; ``stdin`` lines are fed to it. ``err_cmd``/``err_stdin`` run on a
+    failed datum, and exit codes in ``accept_return_code`` count as success.
+    """
+
+    _unsupported = frozenset(
+        "datum_batching debug dockerfile image_pull_secrets memory_volume secrets user"
+        " working_dir".split()
+    )
+
+    cmd: list[str] = Field(min_length=1)
+    stdin: list[str] = []
+    env: dict[str, str] = {}
+    image: str | None = None
+    err_cmd: list[str] = []
+    err_stdin: list[str] = []
+    accept_return_code: list[int] = []
+
+
+class ParallelismSpec(_Model):
+    """``parallelism_spec``: ``constant`` workers (>= 1) process datums concurrently."""
+
+    _unsupported = frozenset({"coefficient"})
+
+    constant: int = Field(ge=1)
+
+
+class PFSInput(_Model):
+    """``input.pfs``: files of ``repo``@``branch`` split into datums by ``glob``.
+
+    The datum's files appear under ``/pfs/<input_name>``. ``join_on``/``outer_join`` apply
+    inside a ``join``, ``group_by`` inside a ``group``; both are glob capture groups ("$1").
+    """
+
+    _unsupported = frozenset({"commit", "project", "repo_type", "s3", "trigger"})
+
+    repo: Name
+    branch: Branch = "master"
+    glob: str
+    name: Name | None = None
+    join_on: str | None = None
+    outer_join: bool = False
+    group_by: str | None = None
+    lazy: bool = False
+    empty_files: bool = False
+
+    @field_validator("glob")
+    @classmethod
+    def _glob_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise PydanticCustomError("cairn_glob", "must start with '/', e.g. '/*'")
+        return value
+
+    @property
+    def input_name(self) -> str:
+        """The directory name under ``/pfs``: ``name`` if set, else ``repo``."""
+        return self.name or self.repo
+
+
+class Input(_Model):
+    """``input``: exactly one of a ``pfs`` leaf or a ``cross``/``union``/``join``/``group``.
+
+    Combinators hold a non-empty list of child inputs. Pachyderm defines the datums each one
+    yields: cross = product, union = concatenation, join = matched on ``join_on``, group =
+    gathered by ``group_by``.
+    """
+
+    _unsupported = frozenset({"cron"})
+
+    pfs: PFSInput | None = None
+    cross: list[Input] | None = Field(default=None, min_length=1)
+    union: list[Input] | None = Field(default=None, min_length=1)
+    join: list[Input] | None = Field(default=None, min_length=1)
+    group: list[Input] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> Input:
+        found = [kind for kind in _KINDS if getattr(self, kind) is not None]
+        if len(found) != 1:
+            message = f"set exactly one of {', '.join(_KINDS)} (found {', '.join(found) or 'none'})"
+            _raise("Input", [_error((), message, None)])
+        errors = []
+        for kind, key in (("join", "join_on"), ("group", "group_by")):
+            for index, child in enumerate(getattr(self, kind) or []):
+                if child.pfs is None:
+                    message = f"a child of {kind} must be a pfs input with {key}"
+                    errors.append(_error((kind, index), message, child.kind))
+                elif getattr(child.pfs, key) is None:
+                    message = f"required for a pfs input inside {kind}"
+                    errors.append(_error((kind, index, "pfs", key), message, None))
+        if errors:
+            _raise("Input", errors)
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which input this is: "pfs", "cross", "union", "join" or "group"."""
+        return next(kind for kind in _KINDS if getattr(self, kind) is not None)
+
+    @property
+    def children(self) -> list[Input]:
+        """The child inputs of a combinator; empty for a ``pfs`` leaf."""
+        return [] if self.pfs is not None else list(getattr(self, self.kind))
+
+    def pfs_inputs(self) -> list[PFSInput]:
+        """Every ``pfs`` leaf of this input tree, depth-first, in spec order."""
+        return [pfs for _, pfs in _leaves(self, ())]
+
+
+def _leaves(node: Input, loc: Loc) -> Iterator[tuple[Loc, PFSInput]]:
+    if node.pfs is not None:
+        yield (*loc, "pfs"), node.pfs
+        return
+    for index, child in enumerate(node.children):
+        yield from _leaves(child, (*loc, node.kind, index))
+
+
+def _names(node: Input, loc: Loc, errors: list[Any]) -> dict[str, Loc]:
+    """Input names visible in one datum of ``node``, each with the loc that set it."""
+    if node.pfs is not None:
+        field = "name" if node.pfs.name is not None else "repo"
+        return {node.pfs.input_name: (*loc, "pfs", field)}
+    seen: dict[str, Loc] = {}
+    for index, child in enumerate(node.children):
+        for name, where in _names(child, (*loc, node.kind, index), errors).items():
+            # Union children never meet in one datum, so they may reuse a name.
+            if name in seen and node.kind != "union":
+                message = (
+                    f"input name {name!r} is also used by {_dotted(seen[name])}; "
+                    "give one of them a distinct 'name'"
+                )
+                errors.append(_error(where, message, name))
+            seen.setdefault(name, where)
+    return seen
+
+
+def parse_duration(text: str) -> float:
+    """Parse a Go duration ("30s", "1m30s", "1.5h", "500ms") or bare seconds ("90") to seconds.
+
+    Units are Go's ``time.ParseDuration`` units: ns, us (µs), ms, s, m, h; a sign is allowed.
+    Raises ``ValueError`` on anything else, including an empty string.
+    """
+    body = text.strip()
+    factor = -1.0 if body.startswith("-") else 1.0
+    body = body[1:] if body.startswith(("-", "+")) else body
+    if _DURATION_NUMBER.fullmatch(body):
+        return factor * float(body)
+    if not _DURATION.fullmatch(body):
+        raise ValueError(f"invalid duration {text!r}: expected e.g. '30s', '1m30s' or '90'")
+    parts = _DURATION_PART.findall(body)
+    return factor * sum(float(value) * _UNITS[unit] for value, unit in parts)
+
+
+class PipelineSpec(_Model):
+    """A whole pipeline spec, as written for ``pachctl create pipeline`` (Pachyderm 2.x).
+
+    Build one with :func:`load_specs`, :func:`load_spec_file` or :func:`parse_spec`, which raise
+    ``SpecError``; ``PipelineSpec.model_validate`` raises pydantic's ``ValidationError``.
+    """
+
+    _unsupported = frozenset(
+        "autoscaling datum_set_spec determined egress maximum_expected_uptime metadata"
+        " pod_patch pod_spec resource_limits resource_requests s3_out scheduling_spec"
+        " service sidecar_resource_limits sidecar_resource_requests spec_commit spout"
+        " tf_job tolerations".split()
+    )
+
+    pipeline: PipelineRef
+    description: str = ""
+    transform: Transform
+    input: Input
+    parallelism_spec: ParallelismSpec | None = None
+    datum_tries: int = Field(default=3, ge=1)
+    datum_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    output_branch: Branch = "master"
+    reprocess_spec: Literal["until_success", "every_job"] = "until_success"
+    salt: str | None = None
+
+    @field_validator("datum_timeout", mode="before")
+    @classmethod
+    def _parse_timeout(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise PydanticCustomError("cairn_duration", "expected a duration like '30s' or seconds")
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except ValueError as exc:
+                raise PydanticCustomError(
+                    "cairn_duration", "{reason}", {"reason": str(exc)}
+                ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_inputs(self) -> PipelineSpec:
+        errors: list[Any] = []
+        for loc, pfs in _leaves(self.input, ("input",)):
+            if pfs.input_name == _RESERVED_INPUT_NAME:
+                field = "name" if pfs.name is not None else "repo"
+                message = (
+                    f"input name {_RESERVED_INPUT_NAME!r} is reserved for the output; set 'name'"
+                )
+                errors.append(_error((*loc, field), message, pfs.input_name))
+            if pfs.repo == self.pipeline.name:
+                message = "a pipeline cannot read its own output repo"
+                errors.append(_error((*loc, "repo"), message, pfs.repo))
+        _names(self.input, ("input",), errors)
+        if errors:
+            _raise("PipelineSpec", errors)
+        return self
+
+    @property
+    def name(self) -> str:
+        """The pipeline's name, also its output repo's name."""
+        return self.pipeline.name
+
+    def canonical_json(self) -> str:
+        """Every field, defaults included, as JSON with sorted keys and no whitespace."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def spec_hash(self) -> str:
+        """BLAKE3 hex digest (64 chars) of :meth:`canonical_json` encoded as UTF-8."""
+        return blake3.blake3(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+def _dotted(loc: Loc) -> str:
+    """``("input", "cross", 1, "pfs", "repo")`` -> ``"input.cross[1].pfs.repo"``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _PYDANTIC_TAG.fullmatch(part):
+            out += f".{part}" if out else part
+    return out
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    return [
+        (_dotted(error["loc"]), _MESSAGES.get(error["type"], error["msg"]))
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def _describe(data: Any, index: int, count: int) -> str:
+    pipeline = data.get("pipeline") if isinstance(data, dict) else None
+    name = pipeline.get("name") if isinstance(pipeline, dict) else None
+    label = f"pipeline #{index + 1}" if count > 1 else "pipeline"
+    return f"{label} {name!r}" if isinstance(name, str) else label
+
+
+def _fail(where: str, message: str) -> NoReturn:
+    raise SpecError(f"{where}: {message}", problems=[("", message)])
+
+
+def parse_spec(data: Any, *, source: str = "<spec>", label: str = "pipeline") -> PipelineSpec:
+    """Validate one decoded spec (a mapping, as from ``json.loads``) into a ``PipelineSpec``.
+
+    Raises ``SpecError`` naming ``source``, ``label`` and every bad field's dotted path.
+    """
+    if not isinstance(data, dict):
+        _fail(
+            f"{source}: {label}", f"expected a mapping (a pipeline spec), got {type(data).__name__}"
+        )
+    try:
+        return PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = _problems(exc)
+        lines = [f"{field}: {message}" if field else message for field, message in problems]
+        text = f"{source}: {label}: " + "\n  ".join(lines)
+        raise SpecError(text, field=problems[0][0], problems=problems) from None
+
+
+def _json_documents(text: str, source: str) -> list[Any]:
+    decoder = json.JSONDecoder()
+    documents: list[Any] = []
+    position = 0
+    while True:
+        position = _SPACE.match(text, position).end()  # type: ignore[union-attr]
+        if position == len(text):
+            return documents
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno} column {exc.colno}"
+            _fail(source, f"invalid JSON at {where}: {exc.msg}")
+        documents.append(value)
+
+
+def _yaml_documents(text: str, source: str) -> list[Any]:
+    try:
+        return list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        _fail(source, f"invalid YAML: {exc}")
+
+
+def load_specs(text: str, *, source: str = "<spec>") -> list[PipelineSpec]:
+    """Parse every pipeline spec in ``text``, in order.
+
+    Accepts what ``pachctl create pipeline -f`` accepts: JSON (one object, an array of objects,
+    or objects one after another) when the text starts with ``{`` or ``[``, otherwise YAML (one
+    document, ``---``-separated documents, or a top-level list). Empty YAML documents, such as
+    one after a trailing ``---``, are skipped. Raises ``SpecError`` if the text holds no spec,
+    is not valid JSON/YAML, or any spec is invalid; ``source`` (a path) starts the message.
+    """
+    if text.lstrip().startswith(("{", "[")):
+        documents = _json_documents(text, source)
+    else:
+        documents = _yaml_documents(text, source)
+    raw: list[Any] = []
+    for document in documents:
+        if isinstance(document, list):
+            raw.extend(document)
+        elif document is not None:
+            raw.append(document)
+    if not raw:
+        _fail(source, "no pipeline spec found; the document is empty")
+    return [
+        parse_spec(data, source=source, label=_describe(data, index, len(raw)))
+        for index, data in enumerate(raw)
+    ]
+
+
+def load_spec_file(path: str | Path) -> list[PipelineSpec]:
+    """Read a UTF-8 JSON or YAML file and return its specs (see :func:`load_specs`).
+
+    Raises ``OSError`` if the file cannot be read, ``SpecError`` if it is not valid.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        _fail(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+    return load_specs(text, source=str(path))
