@@ -40,7 +40,7 @@ __all__ = ["app", "main"]
 
 # Off a terminal rich would wrap tables at 80 columns; ids are 32 characters wide.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 400)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="cairn: versioned data and data-driven pipelines (pachctl's verbs).")
