@@ -42,8 +42,12 @@ __all__ = ["app", "main"]
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 400)
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="cairn: versioned data and data-driven pipelines (pachctl's verbs).")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="cairn: versioned data and data-driven pipelines (pachctl's verbs).",
+)
 groups = {
     name: typer.Typer(no_args_is_help=True, help=text)
     for name, text in {
@@ -110,9 +114,14 @@ class CliReporter(Reporter):
         label = f"{job.pipeline}: job {job.id[:12]}"
         if err.is_terminal:
             if self.progress is None:
-                self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                         MofNCompleteColumn(), TimeElapsedColumn(),
-                                         console=err, transient=True)
+                self.progress = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=err,
+                    transient=True,
+                )
                 self.progress.start()
             self.tasks[(job.pipeline, job.id)] = self.progress.add_task(label, total=to_process)
         else:
@@ -140,9 +149,11 @@ class CliReporter(Reporter):
 
 def _job_line(job: JobInfo) -> str:
     took = f" in {job.duration:.1f}s" if job.duration is not None else ""
-    line = (f"{job.pipeline}: job {job.id[:12]} {job.state}{took}: {job.processed} processed, "
-            f"{job.skipped} skipped, {job.failed} failed, {job.recovered} recovered "
-            f"of {job.total} datum(s)")
+    line = (
+        f"{job.pipeline}: job {job.id[:12]} {job.state}{took}: {job.processed} processed, "
+        f"{job.skipped} skipped, {job.failed} failed, {job.recovered} recovered "
+        f"of {job.total} datum(s)"
+    )
     if job.reason:
         line += f"\n  {job.reason}"
     return line
@@ -169,8 +180,9 @@ def _branch_target(ref: Ref) -> str | None:
 
 # -- repos ---------------------------------------------------------------------------------
 @groups["create"].command("repo")
-def create_repo(name: str, description: Annotated[str, typer.Option("-d", "--description")] = ""
-                ) -> None:
+def create_repo(
+    name: str, description: Annotated[str, typer.Option("-d", "--description")] = ""
+) -> None:
     """Create a new, empty repo."""
     client().create_repo(name, description)
 
@@ -181,8 +193,10 @@ def list_repo(raw: Raw = False) -> None:
     repos = client().data.list_repos()
     if raw:
         return _raw(to_json(repos))
-    _table(["NAME", "TYPE", "CREATED", "SIZE (MASTER)", "DESCRIPTION"],
-           [[r.name, r.type, _time(r.created), _size(r.size), r.description] for r in repos])
+    _table(
+        ["NAME", "TYPE", "CREATED", "SIZE (MASTER)", "DESCRIPTION"],
+        [[r.name, r.type, _time(r.created), _size(r.size), r.description] for r in repos],
+    )
 
 
 @groups["inspect"].command("repo")
@@ -191,9 +205,16 @@ def inspect_repo(name: str, raw: Raw = False) -> None:
     r = client().data.inspect_repo(name)
     if raw:
         return _raw(to_json(r))
-    _pairs({"Name": r.name, "Type": r.type, "Description": r.description,
-            "Created": _time(r.created), "Size of HEAD on master": _size(r.size),
-            "Branches": ", ".join(r.branches) or "-"})
+    _pairs(
+        {
+            "Name": r.name,
+            "Type": r.type,
+            "Description": r.description,
+            "Created": _time(r.created),
+            "Size of HEAD on master": _size(r.size),
+            "Branches": ", ".join(r.branches) or "-",
+        }
+    )
 
 
 @groups["delete"].command("repo")
@@ -210,9 +231,10 @@ def _pairs(values: dict[str, Any]) -> None:
 
 # -- branches ------------------------------------------------------------------------------
 @groups["create"].command("branch")
-def create_branch(ref: Annotated[str, typer.Argument(help="repo@branch")],
-                  head: Annotated[str | None, typer.Option("--head", help="commit or branch^N")]
-                  = None) -> None:
+def create_branch(
+    ref: Annotated[str, typer.Argument(help="repo@branch")],
+    head: Annotated[str | None, typer.Option("--head", help="commit or branch^N")] = None,
+) -> None:
     """Create a branch, or move it to --head."""
     parsed = parse_ref(ref)
     if not parsed.commit:
@@ -230,8 +252,9 @@ def list_branch(repo: str, raw: Raw = False) -> None:
 
 
 @groups["inspect"].command("branch")
-def inspect_branch(ref: Annotated[str, typer.Argument(help="repo@branch")], raw: Raw = False
-                   ) -> None:
+def inspect_branch(
+    ref: Annotated[str, typer.Argument(help="repo@branch")], raw: Raw = False
+) -> None:
     """Show a branch's head."""
     parsed = parse_ref(ref)
     b = client().data.inspect_branch(parsed.repo, parsed.commit or "master")
@@ -249,8 +272,10 @@ def delete_branch(ref: Annotated[str, typer.Argument(help="repo@branch")]) -> No
 
 # -- commits -------------------------------------------------------------------------------
 @groups["start"].command("commit")
-def start_commit(ref: Annotated[str, typer.Argument(help="repo@branch")],
-                 message: Annotated[str, typer.Option("-m", "--message")] = "") -> None:
+def start_commit(
+    ref: Annotated[str, typer.Argument(help="repo@branch")],
+    message: Annotated[str, typer.Option("-m", "--message")] = "",
+) -> None:
     """Open a commit; later puts go into it until `finish commit`. Prints its id."""
     parsed = parse_ref(ref)
     print(client().start_commit(parsed.repo, parsed.commit, message).id)
@@ -264,37 +289,60 @@ def finish_commit(ref: Annotated[str, typer.Argument(help="repo@branch or repo@i
 
 
 def _commit_rows(commits: list) -> list[list[Any]]:
-    return [[f"{c.repo}@{c.id}", c.branch or "-", c.origin, c.state, _time(c.created),
-             _size(c.size), c.description] for c in commits]
+    return [
+        [
+            f"{c.repo}@{c.id}",
+            c.branch or "-",
+            c.origin,
+            c.state,
+            _time(c.created),
+            _size(c.size),
+            c.description,
+        ]
+        for c in commits
+    ]
 
 
 @groups["list"].command("commit")
-def list_commit(ref: Annotated[str, typer.Argument(help="repo or repo@branch")],
-                number: Annotated[int, typer.Option("-n", "--number")] = 0, raw: Raw = False
-                ) -> None:
+def list_commit(
+    ref: Annotated[str, typer.Argument(help="repo or repo@branch")],
+    number: Annotated[int, typer.Option("-n", "--number")] = 0,
+    raw: Raw = False,
+) -> None:
     """List commits, newest first (a branch's history when a branch is named)."""
     parsed = parse_ref(ref)
     found = client().data.list_commits(parsed.repo, parsed.commit, number)
     if raw:
         return _raw(to_json(found))
-    _table(["COMMIT", "BRANCH", "ORIGIN", "STATE", "STARTED", "SIZE", "DESCRIPTION"],
-           _commit_rows(found))
+    _table(
+        ["COMMIT", "BRANCH", "ORIGIN", "STATE", "STARTED", "SIZE", "DESCRIPTION"],
+        _commit_rows(found),
+    )
 
 
 @groups["inspect"].command("commit")
-def inspect_commit(ref: Annotated[str, typer.Argument(help="repo@branch^N or repo@id")],
-                   raw: Raw = False) -> None:
+def inspect_commit(
+    ref: Annotated[str, typer.Argument(help="repo@branch^N or repo@id")], raw: Raw = False
+) -> None:
     """Show a commit with its provenance."""
     parsed = parse_ref(ref)
     c = client().data.resolve(parsed)
     if raw:
         return _raw(to_json(c))
-    _pairs({"Commit": f"{c.repo}@{c.id}", "Branch": c.branch or "-", "Parent": c.parent or "-",
-            "Origin": c.origin, "State": c.state, "Started": _time(c.created),
-            "Finished": _time(c.finished), "Size": _size(c.size),
+    _pairs(
+        {
+            "Commit": f"{c.repo}@{c.id}",
+            "Branch": c.branch or "-",
+            "Parent": c.parent or "-",
+            "Origin": c.origin,
+            "State": c.state,
+            "Started": _time(c.created),
+            "Finished": _time(c.finished),
+            "Size": _size(c.size),
             "Description": c.description or "-",
-            "Provenance": ", ".join(f"{p.name}={p.repo}@{p.commit}" for p in c.provenance)
-            or "-"})
+            "Provenance": ", ".join(f"{p.name}={p.repo}@{p.commit}" for p in c.provenance) or "-",
+        }
+    )
     if c.info:
         out.print("Info:")
         out.print(json.dumps(c.info, indent=2, sort_keys=True))
@@ -304,7 +352,7 @@ def inspect_commit(ref: Annotated[str, typer.Argument(help="repo@branch^N or rep
 def wait_commit(ref: str, timeout: Annotated[float | None, typer.Option()] = None) -> None:
     """Block until a commit is finished."""
     parsed = parse_ref(ref)
-    c = client().data.wait_commit(parsed.repo, parsed.commit, timeout)
+    c = client().wait_commit(parsed.repo, parsed.commit, timeout)
     print(f"{c.repo}@{c.id}")
 
 
@@ -327,12 +375,21 @@ def _local_items(local: str, dest: str, recursive: bool) -> list[tuple[str, Path
 
 
 @contextmanager
-def _byte_progress(total: int | None, label: str) -> Iterator[Any]:
+def _byte_progress(total: int, label: str) -> Iterator[Any]:
+    """A byte progress bar on a terminal; one plain line on stderr otherwise."""
     if not err.is_terminal:
+        started = time.monotonic()
         yield None
+        err.print(f"{label}: {_size(total)} in {time.monotonic() - started:.1f}s")
         return
-    with Progress(TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=err, transient=True) as progress:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
         task = progress.add_task(label, total=total)
         yield lambda n: progress.advance(task, n)
 
@@ -357,13 +414,18 @@ def put_file(
     if file == ["-"]:
         if not parsed.path:
             raise InvalidPath("name the file to write from stdin: repo@branch:/path")
-        commit = client().put_files(parsed.repo, target, [(dest, sys.stdin.buffer)],
-                                    append=append, description=message)
+        commit = client().put_files(
+            parsed.repo, target, [(dest, sys.stdin.buffer)], append=append, description=message
+        )
         print(f"{commit.repo}@{commit.id}")
         return
-    items = [item for f in file for item in _local_items(f, dest.rstrip("/") if len(file) == 1
-                                                         and Path(f).is_dir() else dest,
-                                                         recursive)]
+    items = [
+        item
+        for f in file
+        for item in _local_items(
+            f, dest.rstrip("/") if len(file) == 1 and Path(f).is_dir() else dest, recursive
+        )
+    ]
     total = sum(p.stat().st_size for _, p in items)
 
     def streams() -> Iterator[tuple[str, BinaryIO]]:
@@ -372,8 +434,9 @@ def put_file(
                 yield path, f
 
     with _byte_progress(total, f"put {len(items)} file(s)") as progress:
-        commit = client().put_files(parsed.repo, target, streams(), append=append,
-                                    progress=progress, description=message)
+        commit = client().put_files(
+            parsed.repo, target, streams(), append=append, progress=progress, description=message
+        )
     print(f"{commit.repo}@{commit.id}")
 
 
@@ -394,7 +457,7 @@ def get_file(
         files = list(data.walk_files(parsed))
         with _byte_progress(sum(e.size for _, e in files), f"get {len(files)} file(s)") as prog:
             for path, entry in files:
-                rel = path[len(base):].lstrip("/")
+                rel = path[len(base) :].lstrip("/")
                 target = Path(output) / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(target, "wb") as f:
@@ -419,8 +482,9 @@ def _file_rows(files: list) -> list[list[Any]]:
 
 
 @groups["list"].command("file")
-def list_file(ref: Annotated[str, typer.Argument(help="repo@commit:/folder")], raw: Raw = False
-              ) -> None:
+def list_file(
+    ref: Annotated[str, typer.Argument(help="repo@commit:/folder")], raw: Raw = False
+) -> None:
     """List a folder's files."""
     files = client().list_file(ref)
     if raw:
@@ -429,8 +493,9 @@ def list_file(ref: Annotated[str, typer.Argument(help="repo@commit:/folder")], r
 
 
 @groups["glob"].command("file")
-def glob_file(ref: Annotated[str, typer.Argument(help="repo@commit:PATTERN")], raw: Raw = False
-              ) -> None:
+def glob_file(
+    ref: Annotated[str, typer.Argument(help="repo@commit:PATTERN")], raw: Raw = False
+) -> None:
     """List the files and folders a glob pattern matches."""
     repo_part, _, pattern = ref.partition(":")
     files = client().data.glob_file(parse_ref(repo_part), pattern or "/*")
@@ -440,28 +505,40 @@ def glob_file(ref: Annotated[str, typer.Argument(help="repo@commit:PATTERN")], r
 
 
 @groups["inspect"].command("file")
-def inspect_file(ref: Annotated[str, typer.Argument(help="repo@commit:/path")], raw: Raw = False
-                 ) -> None:
+def inspect_file(
+    ref: Annotated[str, typer.Argument(help="repo@commit:/path")], raw: Raw = False
+) -> None:
     """Show a file's size, hash, chunks and the datum that wrote it."""
     f = client().data.inspect_file(parse_ref(ref))
     if raw:
         return _raw(to_json(f))
-    _pairs({"Path": f.path, "Commit": f"{f.repo}@{f.commit}", "Type": f.type,
-            "Size": f"{_size(f.size)} ({f.size} bytes)", "Hash (BLAKE3)": f.hash,
+    _pairs(
+        {
+            "Path": f.path,
+            "Commit": f"{f.repo}@{f.commit}",
+            "Type": f.type,
+            "Size": f"{_size(f.size)} ({f.size} bytes)",
+            "Hash (BLAKE3)": f.hash,
             "Files" if f.type == "dir" else "Chunks": f.count if f.type == "dir" else f.chunks,
-            "Datum": f.datum or "-"})
+            "Datum": f.datum or "-",
+        }
+    )
 
 
 @groups["diff"].command("file")
-def diff_file(new: Annotated[str, typer.Argument(help="repo@commit[:/path]")],
-              old: Annotated[str | None, typer.Argument(help="repo@commit (default: parent)")]
-              = None, raw: Raw = False) -> None:
+def diff_file(
+    new: Annotated[str, typer.Argument(help="repo@commit[:/path]")],
+    old: Annotated[str | None, typer.Argument(help="repo@commit (default: parent)")] = None,
+    raw: Raw = False,
+) -> None:
     """Files added, modified and deleted between two commits."""
     changes = client().diff_file(new, old)
     if raw:
         return _raw(to_json(changes))
-    _table(["STATUS", "PATH", "OLD SIZE", "NEW SIZE"],
-           [[c.status, c.path, _size(c.old_size), _size(c.new_size)] for c in changes])
+    _table(
+        ["STATUS", "PATH", "OLD SIZE", "NEW SIZE"],
+        [[c.status, c.path, _size(c.old_size), _size(c.new_size)] for c in changes],
+    )
 
 
 @groups["delete"].command("file")
@@ -473,8 +550,10 @@ def delete_file(ref: Annotated[str, typer.Argument(help="repo@branch:/path")]) -
 
 
 @groups["copy"].command("file")
-def copy_file(src: Annotated[str, typer.Argument(help="repo@commit:/path")],
-              dst: Annotated[str, typer.Argument(help="repo@branch:/path")]) -> None:
+def copy_file(
+    src: Annotated[str, typer.Argument(help="repo@commit:/path")],
+    dst: Annotated[str, typer.Argument(help="repo@branch:/path")],
+) -> None:
     """Copy a file or folder; the copy shares the original's chunks."""
     d = parse_ref(dst)
     commit = client().copy_file(parse_ref(src), d.repo, _branch_target(d), d.path or "")
@@ -493,8 +572,9 @@ def create_pipeline(file: SpecFile) -> None:
 
 
 @groups["update"].command("pipeline")
-def update_pipeline(file: SpecFile, reprocess: Annotated[bool, typer.Option("--reprocess")]
-                    = False) -> None:
+def update_pipeline(
+    file: SpecFile, reprocess: Annotated[bool, typer.Option("--reprocess")] = False
+) -> None:
     """Replace pipelines' specs; unchanged datums are skipped unless --reprocess."""
     for p in client().create_pipelines(file, update=True, reprocess=reprocess):
         err.print(f"updated pipeline {p.name} (version {p.version})")
@@ -510,15 +590,29 @@ def list_pipeline(raw: Raw = False) -> None:
     for p in found:
         jobs = client().pipelines.list_jobs(p.name)
         last = f"{jobs[0].state} ({jobs[0].id[:12]})" if jobs else "-"
-        rows.append([p.name, p.version, ", ".join(f"{x.repo}:{x.glob}"
-                     for x in p.spec.input.pfs_inputs()), p.state, last, p.spec.description])
+        rows.append(
+            [
+                p.name,
+                p.version,
+                ", ".join(f"{x.repo}:{x.glob}" for x in p.spec.input.pfs_inputs()),
+                p.state,
+                last,
+                p.spec.description,
+            ]
+        )
     _table(["NAME", "VERSION", "INPUT", "STATE", "LAST JOB", "DESCRIPTION"], rows)
 
 
 def _pipeline_json(p: Any) -> dict[str, Any]:
-    return {"name": p.name, "version": p.version, "state": p.state, "spec_dir": p.spec_dir,
-            "created": p.created, "updated": p.updated,
-            "spec": p.spec.model_dump(mode="json")}
+    return {
+        "name": p.name,
+        "version": p.version,
+        "state": p.state,
+        "spec_dir": p.spec_dir,
+        "created": p.created,
+        "updated": p.updated,
+        "spec": p.spec.model_dump(mode="json"),
+    }
 
 
 @groups["inspect"].command("pipeline")
@@ -527,16 +621,24 @@ def inspect_pipeline(name: str, raw: Raw = False) -> None:
     p = client().pipelines.inspect_pipeline(name)
     if raw:
         return _raw(_pipeline_json(p))
-    _pairs({"Name": p.name, "Version": p.version, "State": p.state,
-            "Working directory": p.spec_dir, "Created": _time(p.created),
-            "Updated": _time(p.updated)})
+    _pairs(
+        {
+            "Name": p.name,
+            "Version": p.version,
+            "State": p.state,
+            "Working directory": p.spec_dir,
+            "Created": _time(p.created),
+            "Updated": _time(p.updated),
+        }
+    )
     out.print("Spec:")
     out.print(json.dumps(p.spec.model_dump(mode="json", exclude_defaults=True), indent=2))
 
 
 @groups["delete"].command("pipeline")
-def delete_pipeline(name: str, force: Annotated[bool, typer.Option("--force", "-f")] = False
-                    ) -> None:
+def delete_pipeline(
+    name: str, force: Annotated[bool, typer.Option("--force", "-f")] = False
+) -> None:
     """Delete a pipeline, its jobs and its output repo."""
     client().delete_pipeline(name, force=force)
 
@@ -566,40 +668,73 @@ def _job_json(j: JobInfo) -> dict[str, Any]:
 
 
 @groups["list"].command("job")
-def list_job(pipeline: Annotated[str | None, typer.Option("-p", "--pipeline")] = None,
-             raw: Raw = False) -> None:
+def list_job(
+    pipeline: Annotated[str | None, typer.Option("-p", "--pipeline")] = None, raw: Raw = False
+) -> None:
     """List jobs, newest first."""
     found = client().pipelines.list_jobs(pipeline)
     if raw:
         return _raw([_job_json(j) for j in found])
-    _table(["JOB", "PIPELINE", "STATE", "STARTED", "DURATION", "PROCESSED", "SKIPPED", "FAILED",
-            "TOTAL"],
-           [[j.id, j.pipeline, j.state, _time(j.started),
-             f"{j.duration:.1f}s" if j.duration is not None else "-", j.processed, j.skipped,
-             j.failed, j.total] for j in found])
+    _table(
+        [
+            "JOB",
+            "PIPELINE",
+            "STATE",
+            "STARTED",
+            "DURATION",
+            "PROCESSED",
+            "SKIPPED",
+            "FAILED",
+            "TOTAL",
+        ],
+        [
+            [
+                j.id,
+                j.pipeline,
+                j.state,
+                _time(j.started),
+                f"{j.duration:.1f}s" if j.duration is not None else "-",
+                j.processed,
+                j.skipped,
+                j.failed,
+                j.total,
+            ]
+            for j in found
+        ],
+    )
 
 
 @groups["inspect"].command("job")
-def inspect_job(ref: Annotated[str, typer.Argument(help="pipeline@job-id")], raw: Raw = False
-                ) -> None:
+def inspect_job(
+    ref: Annotated[str, typer.Argument(help="pipeline@job-id")], raw: Raw = False
+) -> None:
     """Show a job's state, datum counts, durations and bytes."""
     j = client().pipelines.inspect_job(*_job_ref(ref))
     if raw:
         return _raw(_job_json(j))
-    _pairs({"Job": f"{j.pipeline}@{j.id}", "State": j.state, "Spec version": j.spec_version,
+    _pairs(
+        {
+            "Job": f"{j.pipeline}@{j.id}",
+            "State": j.state,
+            "Spec version": j.spec_version,
             "Inputs": ", ".join(f"{k}@{v}" for k, v in j.inputs.items()),
-            "Output commit": j.output_commit or "-", "Started": _time(j.started),
+            "Output commit": j.output_commit or "-",
+            "Started": _time(j.started),
             "Finished": _time(j.finished),
             "Duration": f"{j.duration:.2f}s" if j.duration is not None else "-",
             "Datums": f"{j.processed} processed, {j.skipped} skipped, {j.failed} failed, "
-                      f"{j.recovered} recovered, {j.total} total",
+            f"{j.recovered} recovered, {j.total} total",
             "Bytes in / out": f"{_size(j.bytes_in)} / {_size(j.bytes_out)}",
-            "Reason": j.reason or "-"})
+            "Reason": j.reason or "-",
+        }
+    )
 
 
 @groups["wait"].command("job")
-def wait_job(ref: Annotated[str, typer.Argument(help="pipeline@job-id")],
-             timeout: Annotated[float | None, typer.Option()] = None) -> None:
+def wait_job(
+    ref: Annotated[str, typer.Argument(help="pipeline@job-id")],
+    timeout: Annotated[float | None, typer.Option()] = None,
+) -> None:
     """Block until a job is done; exit 1 if it did not succeed."""
     j = client().pipelines.wait_job(*_job_ref(ref), timeout=timeout)
     err.print(_job_line(j))
@@ -608,22 +743,36 @@ def wait_job(ref: Annotated[str, typer.Argument(help="pipeline@job-id")],
 
 
 @groups["list"].command("datum")
-def list_datum(ref: Annotated[str, typer.Argument(help="pipeline@job-id")], raw: Raw = False
-               ) -> None:
+def list_datum(
+    ref: Annotated[str, typer.Argument(help="pipeline@job-id")], raw: Raw = False
+) -> None:
     """List a job's datums with their state and input files."""
     found = client().pipelines.list_datums(*_job_ref(ref))
     if raw:
         return _raw([d.__dict__ for d in found])
-    _table(["DATUM", "STATE", "FILES", "ATTEMPTS", "DURATION", "ERROR"],
-           [[d.id[:16], d.state, ", ".join(f"{i['input']}:{i['path']}" for i in d.inputs[:3])
-             + (f" (+{len(d.inputs) - 3})" if len(d.inputs) > 3 else ""), d.attempts,
-             f"{d.duration:.2f}s", d.error] for d in found])
+    _table(
+        ["DATUM", "STATE", "FILES", "ATTEMPTS", "DURATION", "ERROR"],
+        [
+            [
+                d.id[:16],
+                d.state,
+                ", ".join(f"{i['input']}:{i['path']}" for i in d.inputs[:3])
+                + (f" (+{len(d.inputs) - 3})" if len(d.inputs) > 3 else ""),
+                d.attempts,
+                f"{d.duration:.2f}s",
+                d.error,
+            ]
+            for d in found
+        ],
+    )
 
 
 @app.command("logs")
-def logs(pipeline: Annotated[str, typer.Option("-p", "--pipeline")],
-         job: Annotated[str | None, typer.Option("-j", "--job")] = None,
-         datum: Annotated[str | None, typer.Option("-d", "--datum")] = None) -> None:
+def logs(
+    pipeline: Annotated[str, typer.Option("-p", "--pipeline")],
+    job: Annotated[str | None, typer.Option("-j", "--job")] = None,
+    datum: Annotated[str | None, typer.Option("-d", "--datum")] = None,
+) -> None:
     """Print the logs of a pipeline's latest job, a job, or one datum."""
     for heading, text in client().pipelines.logs(pipeline, job, datum):
         out.print(f"[bold]== {heading}[/bold]")
@@ -639,8 +788,9 @@ def _tree(node: CommitNode, tree: Tree) -> None:
 
 
 @app.command("lineage")
-def lineage(ref: Annotated[str, typer.Argument(help="repo@commit or repo@commit:/path")],
-            raw: Raw = False) -> None:
+def lineage(
+    ref: Annotated[str, typer.Argument(help="repo@commit or repo@commit:/path")], raw: Raw = False
+) -> None:
     """Upstream and downstream commits, or where one output file came from."""
     result = client().lineage(ref)
     if "upstream" in result:
@@ -656,8 +806,10 @@ def lineage(ref: Annotated[str, typer.Argument(help="repo@commit or repo@commit:
         return
     if raw:
         return _raw(result)
-    out.print(f"{result['repo']}@{result['commit']}:{result['path']}  "
-              f"({_size(result['size'])}, blake3 {result['hash'][:16]})")
+    out.print(
+        f"{result['repo']}@{result['commit']}:{result['path']}  "
+        f"({_size(result['size'])}, blake3 {result['hash'][:16]})"
+    )
     if "origin" in result:
         out.print(f"  {result['origin']}")
         return
@@ -665,14 +817,17 @@ def lineage(ref: Annotated[str, typer.Argument(help="repo@commit or repo@commit:
     out.print(f"  datum {result['datum']}")
     out.print("  from input files:")
     for i in result["inputs"]:
-        out.print(f"    {i['input']}: {i['repo']}@{i['commit']}:{i['path']}  "
-                  f"blake3 {i['hash'][:16]}  {_size(i['size'])}")
+        out.print(
+            f"    {i['input']}: {i['repo']}@{i['commit']}:{i['path']}  "
+            f"blake3 {i['hash'][:16]}  {_size(i['size'])}"
+        )
 
 
 @app.command("run")
-def run(once: Annotated[bool, typer.Option("--once", help="Run what is stale, then exit.")]
-        = False, interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0
-        ) -> None:
+def run(
+    once: Annotated[bool, typer.Option("--once", help="Run what is stale, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
+) -> None:
     """Keep pipelines current as commits arrive from other processes (Ctrl-C stops)."""
     c = client()
     while True:

@@ -15,6 +15,7 @@ of it, in this process, before returning, unless ``auto_run`` is False (set
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -26,6 +27,7 @@ from cairn.data import (
     DataStore,
     FileChange,
     FileInfo,
+    NotFound,
     Ref,
     RepoInfo,
     RepoInUse,
@@ -33,6 +35,7 @@ from cairn.data import (
 )
 from cairn.pipelines import (
     JobInfo,
+    PipelineError,
     PipelineInfo,
     Pipelines,
     Reporter,
@@ -64,15 +67,17 @@ class Client:
     """cairn's Python API. Reads go straight to ``data`` and ``pipelines``; writes go
     through the methods here so that they trigger pipelines."""
 
-    def __init__(self, home: Path, *, reporter: Reporter | None = None,
-                 auto_run: bool | None = None) -> None:
+    def __init__(
+        self, home: Path, *, reporter: Reporter | None = None, auto_run: bool | None = None
+    ) -> None:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         catalog = open_catalog(f"sqlite:///{self.home / 'catalog.db'}")
         objects = open_object_store((self.home / "objects").as_uri())
         self.data = DataStore(catalog, ChunkStore(objects))
-        self.pipelines = Pipelines(self.data, catalog, work_dir=self.home / "work",
-                                   lock_path=self.home / "pipelines.lock")
+        self.pipelines = Pipelines(
+            self.data, catalog, work_dir=self.home / "work", lock_path=self.home / "pipelines.lock"
+        )
         self.reporter = reporter or Reporter()
         if auto_run is None:
             auto_run = os.environ.get("CAIRN_AUTO_RUN", "1") not in ("0", "false", "no")
@@ -102,8 +107,10 @@ class Client:
         a pipeline's output repo goes with ``delete_pipeline``."""
         readers = self.pipelines.readers_of(name)
         if readers and not force:
-            raise RepoInUse(f"repo {name!r} is read by pipeline {', '.join(readers)}; "
-                            "delete the pipeline first or pass --force")
+            raise RepoInUse(
+                f"repo {name!r} is read by pipeline {', '.join(readers)}; "
+                "delete the pipeline first or pass --force"
+            )
         if self.data.inspect_repo(name).type == "pipeline":
             self.pipelines.delete_pipeline(name, force=force)
         else:
@@ -113,16 +120,53 @@ class Client:
         return self.data.create_branch(repo, name, head)
 
     # -- commits and files -----------------------------------------------------------
-    def start_commit(self, repo: str, branch: str | None = None, description: str = "") -> CommitInfo:
+    def start_commit(
+        self, repo: str, branch: str | None = None, description: str = ""
+    ) -> CommitInfo:
         return self.data.start_commit(repo, branch or "master", description)
 
     def finish_commit(self, repo: str, commitish: str | None = None) -> CommitInfo:
         return self._after(self.data.finish_commit(repo, commitish))
 
-    def put_files(self, repo: str, target: str | None, items: Iterable[tuple[str, BinaryIO]],
-                  *, append: bool = False, progress=None, description: str = "") -> CommitInfo:
-        return self._after(self.data.put_files(repo, target, items, append=append,
-                                               progress=progress, description=description))
+    def wait_commit(
+        self, repo: str, commitish: str | None = None, timeout: float | None = None
+    ) -> CommitInfo:
+        """Block until a commit is finished. For a pipeline's output repo, an id that has
+        no commit yet is waited for too (its job may still be queued in a ``cairn run``
+        process), until the job with that id fails. Raises TimeoutError, PipelineError."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                return self.data.wait_commit(repo, commitish, left)
+            except NotFound:
+                repo_info = self.data.inspect_repo(repo)
+                if repo_info.type != "pipeline" or not commitish:
+                    raise
+                for job in self.pipelines.list_jobs(repo, commitish):
+                    if job.state in ("failure", "unrunnable"):
+                        raise PipelineError(
+                            f"job {repo}@{job.id} {job.state}: no commit will come"
+                        ) from None
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"no commit {repo}@{commitish} after {timeout}s")
+            time.sleep(0.2)
+
+    def put_files(
+        self,
+        repo: str,
+        target: str | None,
+        items: Iterable[tuple[str, BinaryIO]],
+        *,
+        append: bool = False,
+        progress=None,
+        description: str = "",
+    ) -> CommitInfo:
+        return self._after(
+            self.data.put_files(
+                repo, target, items, append=append, progress=progress, description=description
+            )
+        )
 
     def delete_files(self, repo: str, target: str | None, paths: Iterable[str]) -> CommitInfo:
         return self._after(self.data.delete_files(repo, target, paths))
@@ -137,8 +181,9 @@ class Client:
         return self.data.diff_file(parse_ref(new), parse_ref(old) if old else None)
 
     # -- pipelines -------------------------------------------------------------------
-    def create_pipelines(self, spec_file: str | Path, *, update: bool = False,
-                         reprocess: bool = False) -> list[PipelineInfo]:
+    def create_pipelines(
+        self, spec_file: str | Path, *, update: bool = False, reprocess: bool = False
+    ) -> list[PipelineInfo]:
         """Create (or update) every pipeline in a JSON/YAML spec file, then run them.
 
         The transform runs in the spec file's folder, so ``cmd: [python3, edges.py]``
@@ -146,8 +191,10 @@ class Client:
         """
         path = Path(spec_file)
         specs = load_spec_file(path)
-        created = [self.pipelines.create_pipeline(s, path.parent, update=update,
-                                                  reprocess=reprocess) for s in specs]
+        created = [
+            self.pipelines.create_pipeline(s, path.parent, update=update, reprocess=reprocess)
+            for s in specs
+        ]
         if self.auto_run:
             self.run_pipelines()
         return created

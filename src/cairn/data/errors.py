@@ -1,13 +1,13 @@
 """Data-layer exceptions (see cairn.storage.errors for the whole tree)::
 
-    DataError
-    ├── NotFound                 repo, branch, commit or file does not exist
-    ├── AlreadyExists            repo or branch already exists
-    ├── InvalidPath              ``..``, NUL, or a path that is not a file where one is needed
-    ├── InvalidReference         ``repo@branch^2:/path`` syntax or a name that is not allowed
-    ├── CommitStateError         writing to a finished commit, finishing a finished one
-    ├── RepoInUse                deleting a repo that a pipeline reads
-    └── PathConflict             a file where a folder is, or the other way round
+DataError
+├── NotFound                 repo, branch, commit or file does not exist
+├── AlreadyExists            repo or branch already exists
+├── InvalidPath              ``..``, NUL, or a path that is not a file where one is needed
+├── InvalidReference         ``repo@branch^2:/path`` syntax or a name that is not allowed
+├── CommitStateError         writing to a finished commit, finishing a finished one
+├── RepoInUse                deleting a repo that a pipeline reads
+└── PathConflict             a file where a folder is, or the other way round
 """
 
 from __future__ import annotations

@@ -33,10 +33,15 @@ class FileOps:
     trees: TreeStore
 
     if TYPE_CHECKING:
+
         def resolve(self, ref: Ref) -> CommitInfo: ...
-        def _update_tree(self, repo: str, target: str | None,
-                         change: Callable[[str | None], str | None],
-                         description: str = "") -> CommitInfo: ...
+        def _update_tree(
+            self,
+            repo: str,
+            target: str | None,
+            change: Callable[[str | None], str | None],
+            description: str = "",
+        ) -> CommitInfo: ...
 
     # -- writing -------------------------------------------------------------
     def put_files(
@@ -107,7 +112,7 @@ class FileOps:
         entry = self.trees.lookup(commit.tree, base)
         updates: dict[str, FileEntry | None] = {}
         for path, fe in found:
-            rel = path[len(base):].lstrip("/") if isinstance(entry, DirEntry) else ""
+            rel = path[len(base) :].lstrip("/") if isinstance(entry, DirEntry) else ""
             name = join(dst, rel) if rel or dst else path.rpartition("/")[2]
             updates[normalize(name, allow_root=False)] = FileEntry(fe.content)
         return self._update_tree(repo, target, lambda root: self.trees.apply(root, updates))
@@ -125,10 +130,20 @@ class FileOps:
 
     def _info(self, commit: CommitInfo, path: str, entry: Entry) -> FileInfo:
         if isinstance(entry, DirEntry):
-            return FileInfo(commit.repo, commit.id, display(path), "dir", entry.size, entry.hash,
-                            entry.count)
-        return FileInfo(commit.repo, commit.id, display(path), "file", entry.size, entry.hash, 1,
-                        entry.datum, len(entry.content.chunks))
+            return FileInfo(
+                commit.repo, commit.id, display(path), "dir", entry.size, entry.hash, entry.count
+            )
+        return FileInfo(
+            commit.repo,
+            commit.id,
+            display(path),
+            "file",
+            entry.size,
+            entry.hash,
+            1,
+            entry.datum,
+            len(entry.content.chunks),
+        )
 
     def inspect_file(self, ref: Ref) -> FileInfo:
         """The file or folder ``ref`` names. Raises NotFound."""
@@ -145,8 +160,9 @@ class FileOps:
         """Files and folders matching a Pachyderm glob, in path order."""
         commit = self.resolve(ref)
         regex = compile_glob(pattern)
-        return [self._info(commit, p, e) for p, e in self.trees.walk_all(commit.tree)
-                if regex.match(p)]
+        return [
+            self._info(commit, p, e) for p, e in self.trees.walk_all(commit.tree) if regex.match(p)
+        ]
 
     def walk_files(self, ref: Ref) -> Iterator[tuple[str, FileEntry]]:
         """Every file at or under ``ref.path`` as (stored path, entry). Raises NotFound."""
@@ -173,8 +189,14 @@ class FileOps:
         out = []
         for path, a, b in self.trees.diff(old_tree, new_commit.tree, new.path or ""):
             status = "added" if a is None else "deleted" if b is None else "modified"
-            out.append(FileChange(
-                display(path), status, a.hash if a else None, b.hash if b else None,
-                a.size if a else None, b.size if b else None,
-            ))
+            out.append(
+                FileChange(
+                    display(path),
+                    status,
+                    a.hash if a else None,
+                    b.hash if b else None,
+                    a.size if a else None,
+                    b.size if b else None,
+                )
+            )
         return out

@@ -6,7 +6,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
-    "BranchInfo", "CommitInfo", "FileChange", "FileInfo", "Provenance", "RepoInfo", "to_json",
+    "BranchInfo",
+    "CommitInfo",
+    "FileChange",
+    "FileInfo",
+    "Provenance",
+    "RepoInfo",
+    "to_json",
 ]
 
 

@@ -1,10 +1,10 @@
 """Parsing ``repo@branch^N:/path`` references, the syntax of pachctl.
 
-    images                     the repo (for commands that take a repo)
-    images@master              the head of branch master
-    images@master^ / ^2 / ~2   the parent / grandparent of that head
-    images@3f2a…               a commit by id (32 hex digits)
-    images@master:/a/b.png     a path in that commit
+images                     the repo (for commands that take a repo)
+images@master              the head of branch master
+images@master^ / ^2 / ~2   the parent / grandparent of that head
+images@3f2a…               a commit by id (32 hex digits)
+images@master:/a/b.png     a path in that commit
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from cairn.data.paths import normalize
 __all__ = ["NAME_RE", "Ref", "check_name", "parse_ref"]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-_REF = re.compile(r"^(?P<repo>[^@:]+)(?:@(?P<commit>[^:^~]+)(?P<anc>(?:[\^~]\d*)*))?(?::(?P<path>.*))?$", re.S)
+_REF = re.compile(
+    r"^(?P<repo>[^@:]+)(?:@(?P<commit>[^:^~]+)(?P<anc>(?:[\^~]\d*)*))?(?::(?P<path>.*))?$", re.S
+)
 _ANC = re.compile(r"[\^~](\d*)")
 
 

@@ -30,7 +30,6 @@ from cairn.data.errors import (
     AlreadyExists,
     CommitStateError,
     DataError,
-    InvalidReference,
     NotFound,
 )
 from cairn.data.files import FileOps
@@ -111,8 +110,12 @@ class DataStore(FileOps):
             size = 0
             head = conn.execute(
                 select(commits.c.size)
-                .select_from(branches.join(commits, and_(
-                    commits.c.repo == branches.c.repo, commits.c.id == branches.c.head)))
+                .select_from(
+                    branches.join(
+                        commits,
+                        and_(commits.c.repo == branches.c.repo, commits.c.id == branches.c.head),
+                    )
+                )
                 .where(branches.c.repo == name, branches.c.name == DEFAULT_BRANCH)
             ).scalar()
             size = head or 0
@@ -212,9 +215,7 @@ class DataStore(FileOps):
             if not conn.execute(select(repos.c.name).where(repos.c.name == ref.repo)).first():
                 raise NotFound(f"repo {ref.repo!r} not found; `cairn list repo` shows the repos")
             head = conn.execute(
-                select(branches.c.head).where(
-                    branches.c.repo == ref.repo, branches.c.name == name
-                )
+                select(branches.c.head).where(branches.c.repo == ref.repo, branches.c.name == name)
             ).first()
             commit_id: str | None
             if head is not None:
@@ -255,7 +256,9 @@ class DataStore(FileOps):
         """Shorthand for ``resolve(Ref.parse(repo, commitish))``."""
         return self.resolve(Ref.parse(repo, commitish))
 
-    def list_commits(self, repo: str, branch: str | None = None, limit: int = 0) -> list[CommitInfo]:
+    def list_commits(
+        self, repo: str, branch: str | None = None, limit: int = 0
+    ) -> list[CommitInfo]:
         """Commits newest first: a branch's history (following parents) or, with no
         branch, every commit of the repo."""
         self.inspect_repo(repo)
@@ -300,8 +303,15 @@ class DataStore(FileOps):
                     f"{repo}@{branch} has an open commit {head.id}; finish it first"
                 )
             self._insert_commit(
-                conn, repo, commit_id, head, branch, head.tree if head else None,
-                state="open", origin="user", description=description,
+                conn,
+                repo,
+                commit_id,
+                head,
+                branch,
+                head.tree if head else None,
+                state="open",
+                origin="user",
+                description=description,
             )
             self._set_branch(conn, repo, branch, commit_id)
         return self.inspect_commit(repo, commit_id)
@@ -323,8 +333,13 @@ class DataStore(FileOps):
                 raise CommitStateError(f"commit {repo}@{info.id} was finished by someone else")
         return self.inspect_commit(repo, info.id)
 
-    def wait_commit(self, repo: str, commitish: str | None = None, timeout: float | None = None,
-                    poll: float = 0.2) -> CommitInfo:
+    def wait_commit(
+        self,
+        repo: str,
+        commitish: str | None = None,
+        timeout: float | None = None,
+        poll: float = 0.2,
+    ) -> CommitInfo:
         """Block until the commit is finished; return it. Raises TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
         info = self.inspect_commit(repo, commitish)
@@ -362,14 +377,27 @@ class DataStore(FileOps):
             if self._load_commit(conn, repo, commit_id) is not None:
                 commit_id = new_commit_id()
             self._insert_commit(
-                conn, repo, commit_id, head, branch, tree, state="finished", origin=origin,
-                description=description, size=size, info=info,
+                conn,
+                repo,
+                commit_id,
+                head,
+                branch,
+                tree,
+                state="finished",
+                origin=origin,
+                description=description,
+                size=size,
+                info=info,
             )
             for p in provenance:
                 conn.execute(
                     insert(commit_provenance).values(
-                        repo=repo, commit=commit_id, input_name=p.name, input_repo=p.repo,
-                        input_branch=p.branch, input_commit=p.commit,
+                        repo=repo,
+                        commit=commit_id,
+                        input_name=p.name,
+                        input_repo=p.repo,
+                        input_branch=p.branch,
+                        input_commit=p.commit,
                     )
                 )
             self._set_branch(conn, repo, branch, commit_id)
@@ -388,16 +416,34 @@ class DataStore(FileOps):
 
     # -- internals shared with FileOps -------------------------------------------
     def _insert_commit(
-        self, conn: Connection, repo: str, commit_id: str, parent: CommitInfo | None,
-        branch: str, tree: str | None, *, state: str, origin: str, description: str = "",
-        size: int = 0, info: dict[str, Any] | None = None,
+        self,
+        conn: Connection,
+        repo: str,
+        commit_id: str,
+        parent: CommitInfo | None,
+        branch: str,
+        tree: str | None,
+        *,
+        state: str,
+        origin: str,
+        description: str = "",
+        size: int = 0,
+        info: dict[str, Any] | None = None,
     ) -> None:
         now = time.time()
         conn.execute(
             insert(commits).values(
-                repo=repo, id=commit_id, parent=parent.id if parent else None, branch=branch,
-                tree=tree, state=state, origin=origin, description=description, created=now,
-                finished=now if state == "finished" else None, size=size,
+                repo=repo,
+                id=commit_id,
+                parent=parent.id if parent else None,
+                branch=branch,
+                tree=tree,
+                state=state,
+                origin=origin,
+                description=description,
+                created=now,
+                finished=now if state == "finished" else None,
+                size=size,
                 info=json.dumps(info or {}, sort_keys=True),
             )
         )
@@ -423,7 +469,10 @@ class DataStore(FileOps):
             )
 
     def _update_tree(
-        self, repo: str, target: str | None, change: Callable[[str | None], str | None],
+        self,
+        repo: str,
+        target: str | None,
+        change: Callable[[str | None], str | None],
         description: str = "",
     ) -> CommitInfo:
         """Apply ``change`` (old root -> new root) to the open commit ``target`` names (a
@@ -451,9 +500,11 @@ class DataStore(FileOps):
                     done = conn.execute(
                         update(commits)
                         .where(
-                            commits.c.repo == repo, commits.c.id == head.id,
+                            commits.c.repo == repo,
+                            commits.c.id == head.id,
                             commits.c.state == "open",
-                            commits.c.tree.is_(None) if head.tree is None
+                            commits.c.tree.is_(None)
+                            if head.tree is None
                             else commits.c.tree == head.tree,
                         )
                         .values(tree=new_tree)
@@ -467,8 +518,16 @@ class DataStore(FileOps):
                     continue
                 commit_id = new_commit_id()
                 self._insert_commit(
-                    conn, repo, commit_id, head, name, new_tree, state="finished",
-                    origin="auto", description=description, size=self._tree_size(new_tree),
+                    conn,
+                    repo,
+                    commit_id,
+                    head,
+                    name,
+                    new_tree,
+                    state="finished",
+                    origin="auto",
+                    description=description,
+                    size=self._tree_size(new_tree),
                 )
                 self._set_branch(conn, repo, name, commit_id)
                 break
@@ -477,6 +536,9 @@ class DataStore(FileOps):
         return self.inspect_commit(repo, commit_id)
 
     def _branch_exists(self, conn: Connection, repo: str, name: str) -> bool:
-        return conn.execute(
-            select(branches.c.name).where(branches.c.repo == repo, branches.c.name == name)
-        ).first() is not None
+        return (
+            conn.execute(
+                select(branches.c.name).where(branches.c.repo == repo, branches.c.name == name)
+            ).first()
+            is not None
+        )

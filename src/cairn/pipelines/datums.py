@@ -53,8 +53,12 @@ class DatumFile:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "input": self.input, "repo": self.repo, "branch": self.branch,
-            "commit": self.commit, "path": "/" + self.path, "hash": self.entry.hash,
+            "input": self.input,
+            "repo": self.repo,
+            "branch": self.branch,
+            "commit": self.commit,
+            "path": "/" + self.path,
+            "hash": self.entry.hash,
             "size": self.entry.size,
         }
 
@@ -101,11 +105,15 @@ def _pfs_datums(data: DataStore, pfs: PFSInput, commit: CommitInfo) -> list[Datu
         )
         if not files:
             continue
-        out.append(Datum(((name, "/" + path),), files, expand_groups(template, m) if template else ""))
+        out.append(
+            Datum(((name, "/" + path),), files, expand_groups(template, m) if template else "")
+        )
     return out
 
 
-def build_datums(data: DataStore, spec_input: Input, commits: Mapping[str, CommitInfo]) -> list[Datum]:
+def build_datums(
+    data: DataStore, spec_input: Input, commits: Mapping[str, CommitInfo]
+) -> list[Datum]:
     """Every datum of ``spec_input`` given the input commit of each input name, in a
     stable order, without duplicate ids."""
     datums = _build(data, spec_input, commits)

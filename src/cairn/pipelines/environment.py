@@ -41,7 +41,9 @@ def _accelerator() -> str:
         try:
             out = subprocess.run(
                 ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                capture_output=True, text=True, timeout=10,
+                capture_output=True,
+                text=True,
+                timeout=10,
             )
             names = [n.strip() for n in out.stdout.splitlines() if n.strip()]
             if out.returncode == 0 and names:
@@ -60,8 +62,7 @@ def environment_fingerprint() -> dict[str, Any]:
     ``cpu_count``, ``accelerator`` and ``packages`` (name -> version, sorted).
     """
     packages = {
-        (d.metadata["Name"] or "?").lower(): d.version
-        for d in importlib.metadata.distributions()
+        (d.metadata["Name"] or "?").lower(): d.version for d in importlib.metadata.distributions()
     }
     body = {
         "python": platform.python_version(),

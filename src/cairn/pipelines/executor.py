@@ -89,13 +89,24 @@ def _materialize(data: DataStore, datum: Datum, pfs: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _run(argv: list[str], stdin: list[str], env: dict[str, str], cwd: Path,
-         timeout: float | None, log: bytearray) -> tuple[int | None, str]:
+def _run(
+    argv: list[str],
+    stdin: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float | None,
+    log: bytearray,
+) -> tuple[int | None, str]:
     """Run one process group; append its output to ``log``. Returns (exit code, error)."""
     try:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=env, cwd=cwd, start_new_session=True,
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
         )
     except OSError as exc:
         log += f"cannot start {argv[0]!r}: {exc}\n".encode()
@@ -125,7 +136,7 @@ def _collect(data: DataStore, layout: Layout) -> dict[str, Content]:
             if path.is_symlink():
                 target = os.readlink(path)
                 if target.startswith("/pfs/"):  # written inside the sandbox
-                    target = str(layout.pfs / target[len("/pfs/"):])
+                    target = str(layout.pfs / target[len("/pfs/") :])
                 real = (path.parent / target).resolve()
                 if not real.is_relative_to(pfs_real):
                     raise InvalidPath(f"output /{rel} links outside /pfs (to {target})")
@@ -189,16 +200,42 @@ def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -
                     error = str(exc)
                     log += f"[cairn] {exc}\n".encode()
                     continue
-                return DatumResult(datum, datum_hash, "success", attempts, exit_code,
-                                   time.monotonic() - started, bytes(log), outputs)
+                return DatumResult(
+                    datum,
+                    datum_hash,
+                    "success",
+                    attempts,
+                    exit_code,
+                    time.monotonic() - started,
+                    bytes(log),
+                    outputs,
+                )
             error = error or f"exit code {exit_code}"
         if ctx.transform.err_cmd:
             log += b"[cairn] running err_cmd\n"
             code, _ = attempt(list(ctx.transform.err_cmd), list(ctx.transform.err_stdin))
             if code == 0:
-                return DatumResult(datum, datum_hash, "recovered", attempts, exit_code,
-                                   time.monotonic() - started, bytes(log), {}, error)
-        return DatumResult(datum, datum_hash, "failed", attempts, exit_code,
-                           time.monotonic() - started, bytes(log), {}, error)
+                return DatumResult(
+                    datum,
+                    datum_hash,
+                    "recovered",
+                    attempts,
+                    exit_code,
+                    time.monotonic() - started,
+                    bytes(log),
+                    {},
+                    error,
+                )
+        return DatumResult(
+            datum,
+            datum_hash,
+            "failed",
+            attempts,
+            exit_code,
+            time.monotonic() - started,
+            bytes(log),
+            {},
+            error,
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -23,8 +23,12 @@ class CommitNode:
     children: list[CommitNode] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"repo": self.repo, "commit": self.commit, "via": self.via,
-                "children": [c.to_json() for c in self.children]}
+        return {
+            "repo": self.repo,
+            "commit": self.commit,
+            "via": self.via,
+            "children": [c.to_json() for c in self.children],
+        }
 
 
 def _upstream(data: DataStore, repo: str, commit: str, via: str, depth: int) -> CommitNode:
@@ -66,14 +70,26 @@ def file_lineage(data: DataStore, pipelines: Pipelines, ref: Ref) -> dict[str, A
         raise NotFound(f"{ref}: no such file")
     if not isinstance(entry, FileEntry):
         raise InvalidPath(f"{ref} is a folder; lineage of a file needs a file path")
-    out: dict[str, Any] = {"repo": commit.repo, "commit": commit.id, "path": "/" + path,
-                           "hash": entry.hash, "size": entry.size}
+    out: dict[str, Any] = {
+        "repo": commit.repo,
+        "commit": commit.id,
+        "path": "/" + path,
+        "hash": entry.hash,
+        "size": entry.size,
+    }
     if entry.datum is None:
         out["origin"] = "put by a user (not written by a pipeline)"
         return out
     datum = pipelines.datum_by_hash(commit.repo, entry.datum)
     if datum is None:
         raise NotFound(f"{ref}: datum {entry.datum[:12]} has no record (pipeline deleted?)")
-    out.update({"pipeline": commit.repo, "job": datum.job, "datum": datum.id,
-                "datum_hash": datum.hash, "inputs": datum.inputs})
+    out.update(
+        {
+            "pipeline": commit.repo,
+            "job": datum.job,
+            "datum": datum.id,
+            "datum_hash": datum.hash,
+            "inputs": datum.inputs,
+        }
+    )
     return out

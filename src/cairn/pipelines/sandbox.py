@@ -52,7 +52,8 @@ def sandbox_available() -> bool:
     try:
         probe = subprocess.run(
             [bwrap, "--ro-bind", "/", "/", "--unshare-net", "--", "true"],
-            capture_output=True, timeout=10,
+            capture_output=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False

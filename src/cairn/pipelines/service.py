@@ -10,7 +10,8 @@ processes. A file lock serializes propagations across processes.
 Job state machine::
 
     running ──► success      output commit written, branch moved
-            └─► failure      nothing written; inputs and previous output untouched
+            ├─► failure      nothing written; inputs and previous output untouched
+            └─► killed       the process died mid-job; the inputs run again next time
     unrunnable               an upstream pipeline failed for these inputs
 
 Jobs of one cause share one id: a job takes the id of its newest input commit
@@ -64,19 +65,40 @@ _SUCCESS_STATES = ("success", "skipped")
 
 def _job_from_row(row: Any) -> JobInfo:
     return JobInfo(
-        pipeline=row.pipeline, id=row.id, state=row.state, spec_version=row.spec_version,
-        inputs=json.loads(row.input_key), output_commit=row.output_commit, created=row.created,
-        started=row.started, finished=row.finished, processed=row.processed,
-        skipped=row.skipped, failed=row.failed, recovered=row.recovered, total=row.total,
-        bytes_in=row.bytes_in, bytes_out=row.bytes_out, reason=row.reason,
+        pipeline=row.pipeline,
+        id=row.id,
+        state=row.state,
+        spec_version=row.spec_version,
+        inputs=json.loads(row.input_key),
+        output_commit=row.output_commit,
+        created=row.created,
+        started=row.started,
+        finished=row.finished,
+        processed=row.processed,
+        skipped=row.skipped,
+        failed=row.failed,
+        recovered=row.recovered,
+        total=row.total,
+        bytes_in=row.bytes_in,
+        bytes_out=row.bytes_out,
+        reason=row.reason,
     )
 
 
 def _datum_from_row(row: Any) -> DatumInfo:
     return DatumInfo(
-        pipeline=row.pipeline, job=row.job, id=row.id, hash=row.hash, state=row.state,
-        inputs=json.loads(row.inputs), attempts=row.attempts, exit_code=row.exit_code,
-        duration=row.duration, bytes_in=row.bytes_in, bytes_out=row.bytes_out, error=row.error,
+        pipeline=row.pipeline,
+        job=row.job,
+        id=row.id,
+        hash=row.hash,
+        state=row.state,
+        inputs=json.loads(row.inputs),
+        attempts=row.attempts,
+        exit_code=row.exit_code,
+        duration=row.duration,
+        bytes_in=row.bytes_in,
+        bytes_out=row.bytes_out,
+        error=row.error,
     )
 
 
@@ -88,8 +110,15 @@ class Pipelines:
     (the number of cores) when a spec has no ``parallelism_spec``.
     """
 
-    def __init__(self, data: DataStore, catalog: Catalog, *, work_dir: Path,
-                 lock_path: Path | None = None, parallelism: int | None = None) -> None:
+    def __init__(
+        self,
+        data: DataStore,
+        catalog: Catalog,
+        *,
+        work_dir: Path,
+        lock_path: Path | None = None,
+        parallelism: int | None = None,
+    ) -> None:
         self.data = data
         self.catalog = catalog
         self.work_dir = Path(work_dir)
@@ -98,8 +127,14 @@ class Pipelines:
         self._thread_lock = threading.RLock()
 
     # -- pipeline CRUD -------------------------------------------------------------
-    def create_pipeline(self, spec: PipelineSpec, spec_dir: str | Path, *, update: bool = False,
-                        reprocess: bool = False) -> PipelineInfo:
+    def create_pipeline(
+        self,
+        spec: PipelineSpec,
+        spec_dir: str | Path,
+        *,
+        update: bool = False,
+        reprocess: bool = False,
+    ) -> PipelineInfo:
         """Create (or with ``update``, replace) a pipeline and its output repo.
 
         Raises AlreadyExists (create of an existing pipeline), NotFound (update of a
@@ -134,15 +169,24 @@ class Pipelines:
         body = spec.canonical_json()
         with self.catalog.write() as conn:
             version = (existing.version + 1) if existing else 1
-            conn.execute(insert(pipeline_versions).values(
-                name=name, version=version, spec=body, salt=salt, created=now))
-            values = dict(version=version, spec=body, spec_dir=str(Path(spec_dir).resolve()),
-                          salt=salt, updated=now)
+            conn.execute(
+                insert(pipeline_versions).values(
+                    name=name, version=version, spec=body, salt=salt, created=now
+                )
+            )
+            values = dict(
+                version=version,
+                spec=body,
+                spec_dir=str(Path(spec_dir).resolve()),
+                salt=salt,
+                updated=now,
+            )
             if existing:
                 conn.execute(update(pipelines).where(pipelines.c.name == name).values(**values))
             else:
-                conn.execute(insert(pipelines).values(name=name, state="running", created=now,
-                                                      **values))
+                conn.execute(
+                    insert(pipelines).values(name=name, state="running", created=now, **values)
+                )
         return self.inspect_pipeline(name)
 
     def _check_acyclic(self, spec: PipelineSpec) -> None:
@@ -151,8 +195,9 @@ class Pipelines:
         try:
             tuple(graphlib.TopologicalSorter(graph).static_order())
         except graphlib.CycleError as exc:
-            raise SpecError(f"input: pipeline {spec.name!r} would form a cycle: {exc.args[1]}",
-                            "input") from None
+            raise SpecError(
+                f"input: pipeline {spec.name!r} would form a cycle: {exc.args[1]}", "input"
+            ) from None
 
     def _row(self, name: str) -> Any:
         with self.catalog.read() as conn:
@@ -164,13 +209,15 @@ class Pipelines:
         if row is None:
             raise NotFound(f"pipeline {name!r} not found; `cairn list pipeline` shows them")
         spec = PipelineSpec.model_validate_json(row.spec)
-        return PipelineInfo(row.name, row.version, spec, row.spec_dir, row.salt, row.state,
-                            row.created, row.updated)
+        return PipelineInfo(
+            row.name, row.version, spec, row.spec_dir, row.salt, row.state, row.created, row.updated
+        )
 
     def list_pipelines(self) -> list[PipelineInfo]:
         with self.catalog.read() as conn:
-            names = list(conn.execute(select(pipelines.c.name).order_by(pipelines.c.name))
-                         .scalars())
+            names = list(
+                conn.execute(select(pipelines.c.name).order_by(pipelines.c.name)).scalars()
+            )
         return [self.inspect_pipeline(n) for n in names]
 
     def readers_of(self, repo: str) -> list[str]:
@@ -183,8 +230,9 @@ class Pipelines:
         self.inspect_pipeline(name)
         readers = [r for r in self.readers_of(name) if r != name]
         if readers and not force:
-            raise RepoInUse(f"pipeline {name!r} feeds {', '.join(readers)}; delete those first "
-                            "or pass --force")
+            raise RepoInUse(
+                f"pipeline {name!r} feeds {', '.join(readers)}; delete those first or pass --force"
+            )
         with self.catalog.write() as conn:
             for table in (datums, jobs):
                 conn.execute(delete(table).where(table.c.pipeline == name))
@@ -238,9 +286,12 @@ class Pipelines:
     def _job_for(self, name: str, version: int, key: str) -> JobInfo | None:
         with self.catalog.read() as conn:
             row = conn.execute(
-                select(jobs).where(jobs.c.pipeline == name, jobs.c.spec_version == version,
-                                   jobs.c.input_key == key)
-                .order_by(jobs.c.created.desc()).limit(1)
+                select(jobs)
+                .where(
+                    jobs.c.pipeline == name, jobs.c.spec_version == version, jobs.c.input_key == key
+                )
+                .order_by(jobs.c.created.desc())
+                .limit(1)
             ).first()
         return _job_from_row(row) if row else None
 
@@ -255,6 +306,7 @@ class Pipelines:
             return "stale", heads, key
         if job.state == "success":
             return "current", heads, key
+        # "killed" (interrupted) jobs count as stale and run again.
         return ("failed" if job.state in ("failure", "unrunnable") else "stale"), heads, key
 
     def propagate(self, reporter: Reporter | None = None) -> list[JobInfo]:
@@ -266,12 +318,14 @@ class Pipelines:
         reporter = reporter or Reporter()
         ran: list[JobInfo] = []
         with self._locked():
+            self._reap_interrupted()
             order = self._order()
             status: dict[str, str] = {}
             for info in order:
                 state, heads, key = self._status(info)
-                blocked = [r for r in info.input_repos if status.get(r) in ("failed", "waiting",
-                                                                             "paused")]
+                blocked = [
+                    r for r in info.input_repos if status.get(r) in ("failed", "waiting", "paused")
+                ]
                 if info.state != "running":
                     status[info.name] = "paused" if state != "current" else "current"
                     continue
@@ -287,11 +341,26 @@ class Pipelines:
                 status[info.name] = state
         return ran
 
+    def _reap_interrupted(self) -> None:
+        """Jobs still ``running`` while we hold the lock belong to a process that died: mark
+        them ``killed`` so that their inputs count as stale and run again."""
+        with self.catalog.write() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.state == "running")
+                .values(
+                    state="killed",
+                    finished=time.time(),
+                    reason="the process running this job stopped before it finished",
+                )
+            )
+
     def _job_id(self, info: PipelineInfo, heads: dict[str, CommitInfo]) -> str:
         newest = max(heads.values(), key=lambda c: c.created)
         with self.catalog.read() as conn:
-            taken = conn.execute(select(jobs.c.id).where(
-                jobs.c.pipeline == info.name, jobs.c.id == newest.id)).first()
+            taken = conn.execute(
+                select(jobs.c.id).where(jobs.c.pipeline == info.name, jobs.c.id == newest.id)
+            ).first()
         if taken:
             return new_commit_id()
         try:
@@ -300,16 +369,25 @@ class Pipelines:
             return newest.id
         return new_commit_id()
 
-    def _record_unrunnable(self, info: PipelineInfo, heads: dict[str, CommitInfo], key: str,
-                           blocked: list[str]) -> JobInfo:
+    def _record_unrunnable(
+        self, info: PipelineInfo, heads: dict[str, CommitInfo], key: str, blocked: list[str]
+    ) -> JobInfo:
         job_id = self._job_id(info, heads)
         now = time.time()
         with self.catalog.write() as conn:
-            conn.execute(insert(jobs).values(
-                pipeline=info.name, id=job_id, state="unrunnable", spec_version=info.version,
-                input_key=key, created=now, started=now, finished=now,
-                reason=f"upstream pipeline {', '.join(blocked)} did not succeed for these inputs",
-            ))
+            conn.execute(
+                insert(jobs).values(
+                    pipeline=info.name,
+                    id=job_id,
+                    state="unrunnable",
+                    spec_version=info.version,
+                    input_key=key,
+                    created=now,
+                    started=now,
+                    finished=now,
+                    reason=f"upstream {', '.join(blocked)} did not succeed for these inputs",
+                )
+            )
         return self.inspect_job(info.name, job_id)
 
     # -- running a job ---------------------------------------------------------------
@@ -317,60 +395,97 @@ class Pipelines:
         """Datum hashes whose outputs the last successful job kept."""
         with self.catalog.read() as conn:
             last = conn.execute(
-                select(jobs.c.id).where(jobs.c.pipeline == name, jobs.c.state == "success")
-                .order_by(jobs.c.finished.desc()).limit(1)
+                select(jobs.c.id)
+                .where(jobs.c.pipeline == name, jobs.c.state == "success")
+                .order_by(jobs.c.finished.desc())
+                .limit(1)
             ).scalar()
             if last is None:
                 return set()
-            return set(conn.execute(select(datums.c.hash).where(
-                datums.c.pipeline == name, datums.c.job == last,
-                datums.c.state.in_(_SUCCESS_STATES))).scalars())
+            return set(
+                conn.execute(
+                    select(datums.c.hash).where(
+                        datums.c.pipeline == name,
+                        datums.c.job == last,
+                        datums.c.state.in_(_SUCCESS_STATES),
+                    )
+                ).scalars()
+            )
 
-    def _run_job(self, info: PipelineInfo, heads: dict[str, CommitInfo], key: str,
-                 reporter: Reporter) -> JobInfo:
+    def _run_job(
+        self, info: PipelineInfo, heads: dict[str, CommitInfo], key: str, reporter: Reporter
+    ) -> JobInfo:
         spec = info.spec
         job_id = self._job_id(info, heads)
         now = time.time()
         with self.catalog.write() as conn:
-            conn.execute(insert(jobs).values(
-                pipeline=info.name, id=job_id, state="running", spec_version=info.version,
-                input_key=key, created=now, started=now))
+            conn.execute(
+                insert(jobs).values(
+                    pipeline=info.name,
+                    id=job_id,
+                    state="running",
+                    spec_version=info.version,
+                    input_key=key,
+                    created=now,
+                    started=now,
+                )
+            )
         try:
             return self._execute(info, spec, job_id, heads, reporter)
         except Exception as exc:
-            self._finish(job_id, info.name, state="failure",
-                         reason=f"job crashed: {type(exc).__name__}: {exc}")
+            self._finish(
+                job_id,
+                info.name,
+                state="failure",
+                reason=f"job crashed: {type(exc).__name__}: {exc}",
+            )
             job = self.inspect_job(info.name, job_id)
             reporter.job_finished(job)
             if isinstance(exc, PipelineError | OSError):
                 return job
             raise
 
-    def _execute(self, info: PipelineInfo, spec: PipelineSpec, job_id: str,
-                 heads: dict[str, CommitInfo], reporter: Reporter) -> JobInfo:
+    def _execute(
+        self,
+        info: PipelineInfo,
+        spec: PipelineSpec,
+        job_id: str,
+        heads: dict[str, CommitInfo],
+        reporter: Reporter,
+    ) -> JobInfo:
         all_datums = build_datums(self.data, spec.input, heads)
         keep = set() if spec.reprocess_spec == "every_job" else self._previous_success(info.name)
         hashes = {d.id: d.hash(info.salt) for d in all_datums}
         skipped = [d for d in all_datums if hashes[d.id] in keep]
         todo = [d for d in all_datums if hashes[d.id] not in keep]
-        self._finish(job_id, info.name, state="running", total=len(all_datums),
-                     skipped=len(skipped))
+        self._finish(
+            job_id, info.name, state="running", total=len(all_datums), skipped=len(skipped)
+        )
         reporter.job_started(self.inspect_job(info.name, job_id), len(todo))
 
         sandbox = sandbox_available()
         notes = []
         if not sandbox:
-            notes.append("no sandbox (bubblewrap not found): datums run on the host with "
-                         "their inputs under $CAIRN_PFS")
+            notes.append(
+                "no sandbox (bubblewrap not found): datums run on the host with "
+                "their inputs under $CAIRN_PFS"
+            )
         if spec.transform.image:
-            notes.append(f"image {spec.transform.image} recorded; no container runtime, "
-                         "so the command runs on the host")
+            notes.append(
+                f"image {spec.transform.image} recorded; no container runtime, "
+                "so the command runs on the host"
+            )
         for note in notes:
             reporter.note(info.name, note)
         ctx = RunContext(
-            pipeline=info.name, job=job_id, transform=spec.transform, tries=spec.datum_tries,
-            timeout=spec.datum_timeout, cwd=Path(info.spec_dir),
-            work_dir=self.work_dir / info.name / job_id, sandbox=sandbox,
+            pipeline=info.name,
+            job=job_id,
+            transform=spec.transform,
+            tries=spec.datum_tries,
+            timeout=spec.datum_timeout,
+            cwd=Path(info.spec_dir),
+            work_dir=self.work_dir / info.name / job_id,
+            sandbox=sandbox,
         )
         workers = spec.parallelism_spec.constant if spec.parallelism_spec else self.parallelism
         results: list[DatumResult] = []
@@ -379,12 +494,14 @@ class Pipelines:
             for future in as_completed(futures):
                 result = future.result()
                 results.append(result)
-                reporter.datum_done(self.inspect_job(info.name, job_id),
-                                    self._datum_info(info.name, job_id, result))
+                reporter.datum_done(
+                    self.inspect_job(info.name, job_id), self._datum_info(info.name, job_id, result)
+                )
         self._store_datums(info.name, job_id, results, skipped, hashes)
         if notes:
-            self.data.chunks.objects.put(f"logs/{info.name}/{job_id}/job",
-                                         "\n".join(notes).encode() + b"\n")
+            self.data.chunks.objects.put(
+                f"logs/{info.name}/{job_id}/job", "\n".join(notes).encode() + b"\n"
+            )
         counts = dict(
             processed=sum(r.state == "success" for r in results),
             failed=sum(r.state == "failed" for r in results),
@@ -396,9 +513,11 @@ class Pipelines:
         if failed:
             first = failed[0]
             tail = first.log.decode(errors="replace").strip().splitlines()[-5:]
-            reason = (f"datum {first.datum.id[:12]} ({self._describe(first.datum)}) failed "
-                      f"after {first.attempts} attempt(s): {first.error or 'error'}"
-                      + ("\n  " + "\n  ".join(tail) if tail else ""))
+            reason = (
+                f"datum {first.datum.id[:12]} ({self._describe(first.datum)}) failed "
+                f"after {first.attempts} attempt(s): {first.error or 'error'}"
+                + ("\n  " + "\n  ".join(tail) if tail else "")
+            )
             if len(failed) > 1:
                 reason += f"\n  and {len(failed) - 1} more failed datum(s)"
             self._finish(job_id, info.name, state="failure", reason=reason, **counts)
@@ -408,8 +527,7 @@ class Pipelines:
             except PipelineError as exc:
                 self._finish(job_id, info.name, state="failure", reason=str(exc), **counts)
             else:
-                self._finish(job_id, info.name, state="success", output_commit=output.id,
-                             **counts)
+                self._finish(job_id, info.name, state="success", output_commit=output.id, **counts)
         job = self.inspect_job(info.name, job_id)
         reporter.job_finished(job)
         return job
@@ -418,9 +536,16 @@ class Pipelines:
     def _describe(datum: Datum) -> str:
         return ", ".join(f"{name}:{path}" for name, path in datum.roots)
 
-    def _write_output(self, info: PipelineInfo, spec: PipelineSpec, job_id: str,
-                      heads: dict[str, CommitInfo], results: list[DatumResult],
-                      skipped: list[Datum], hashes: dict[str, str]) -> CommitInfo:
+    def _write_output(
+        self,
+        info: PipelineInfo,
+        spec: PipelineSpec,
+        job_id: str,
+        heads: dict[str, CommitInfo],
+        results: list[DatumResult],
+        skipped: list[Datum],
+        hashes: dict[str, str],
+    ) -> CommitInfo:
         try:
             previous = self.data.resolve(Ref(info.name, spec.output_branch))
         except NotFound:
@@ -455,42 +580,93 @@ class Pipelines:
         self.data.chunks.objects.put(env_key, json.dumps(env, sort_keys=True).encode())
         commit_info = {
             "job": job_id,
-            "pipeline": {"name": info.name, "version": info.version,
-                         "spec_hash": spec.spec_hash()},
+            "pipeline": {"name": info.name, "version": info.version, "spec_hash": spec.spec_hash()},
             "transform_hash": canonical_hash(spec.transform.model_dump(mode="json")),
             "code": code_files(spec.transform, Path(info.spec_dir)),
             "image": spec.transform.image,
-            "environment": {k: env[k] for k in ("hash", "python", "platform", "cpu",
-                                                "accelerator")},
+            "environment": {
+                k: env[k] for k in ("hash", "python", "platform", "cpu", "accelerator")
+            },
         }
-        provenance = [Provenance(p.input_name, p.repo, p.branch, heads[p.input_name].id)
-                      for p in spec.input.pfs_inputs()]
+        provenance = [
+            Provenance(p.input_name, p.repo, p.branch, heads[p.input_name].id)
+            for p in spec.input.pfs_inputs()
+        ]
         return self.data.write_commit(
-            info.name, spec.output_branch, tree, expected_head=previous.id if previous else None,
-            commit_id=job_id, origin="pipeline", provenance=provenance, info=commit_info,
+            info.name,
+            spec.output_branch,
+            tree,
+            expected_head=previous.id if previous else None,
+            commit_id=job_id,
+            origin="pipeline",
+            provenance=provenance,
+            info=commit_info,
         )
 
     def _datum_info(self, pipeline: str, job_id: str, r: DatumResult) -> DatumInfo:
-        return DatumInfo(pipeline, job_id, r.datum.id, r.hash, r.state,
-                         [f.to_json() for f in r.datum.files], r.attempts, r.exit_code,
-                         r.duration, r.datum.size, r.bytes_out, r.error)
+        return DatumInfo(
+            pipeline,
+            job_id,
+            r.datum.id,
+            r.hash,
+            r.state,
+            [f.to_json() for f in r.datum.files],
+            r.attempts,
+            r.exit_code,
+            r.duration,
+            r.datum.size,
+            r.bytes_out,
+            r.error,
+        )
 
-    def _store_datums(self, pipeline: str, job_id: str, results: list[DatumResult],
-                      skipped: list[Datum], hashes: dict[str, str]) -> None:
+    def _store_datums(
+        self,
+        pipeline: str,
+        job_id: str,
+        results: list[DatumResult],
+        skipped: list[Datum],
+        hashes: dict[str, str],
+    ) -> None:
         rows = []
         for r in results:
             log_key = f"logs/{pipeline}/{job_id}/{r.datum.id}"
             self.data.chunks.objects.put(log_key, r.log)
             d = self._datum_info(pipeline, job_id, r)
-            rows.append(dict(pipeline=pipeline, job=job_id, id=d.id, hash=d.hash, state=d.state,
-                             inputs=json.dumps(d.inputs), attempts=d.attempts,
-                             exit_code=d.exit_code, duration=d.duration, bytes_in=d.bytes_in,
-                             bytes_out=d.bytes_out, log=log_key, error=d.error))
+            rows.append(
+                dict(
+                    pipeline=pipeline,
+                    job=job_id,
+                    id=d.id,
+                    hash=d.hash,
+                    state=d.state,
+                    inputs=json.dumps(d.inputs),
+                    attempts=d.attempts,
+                    exit_code=d.exit_code,
+                    duration=d.duration,
+                    bytes_in=d.bytes_in,
+                    bytes_out=d.bytes_out,
+                    log=log_key,
+                    error=d.error,
+                )
+            )
         for d in skipped:
-            rows.append(dict(pipeline=pipeline, job=job_id, id=d.id, hash=hashes[d.id],
-                             state="skipped", inputs=json.dumps([f.to_json() for f in d.files]),
-                             attempts=0, exit_code=None, duration=0.0, bytes_in=0,
-                             bytes_out=0, log=None, error=""))
+            rows.append(
+                dict(
+                    pipeline=pipeline,
+                    job=job_id,
+                    id=d.id,
+                    hash=hashes[d.id],
+                    state="skipped",
+                    inputs=json.dumps([f.to_json() for f in d.files]),
+                    attempts=0,
+                    exit_code=None,
+                    duration=0.0,
+                    bytes_in=0,
+                    bytes_out=0,
+                    log=None,
+                    error="",
+                )
+            )
         if rows:
             with self.catalog.write() as conn:
                 conn.execute(insert(datums), rows)
@@ -499,18 +675,23 @@ class Pipelines:
         if state != "running":
             values["finished"] = time.time()
         with self.catalog.write() as conn:
-            conn.execute(update(jobs).where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
-                         .values(state=state, **values))
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
+                .values(state=state, **values)
+            )
 
     # -- jobs, datums, logs ---------------------------------------------------------
     def inspect_job(self, pipeline: str, job_id: str) -> JobInfo:
         """A job by pipeline and id (or unique id prefix). Raises NotFound."""
         with self.catalog.read() as conn:
-            rows = conn.execute(select(jobs).where(
-                jobs.c.pipeline == pipeline, jobs.c.id.startswith(job_id)).limit(2)).all()
+            rows = conn.execute(
+                select(jobs)
+                .where(jobs.c.pipeline == pipeline, jobs.c.id.startswith(job_id))
+                .limit(2)
+            ).all()
         if len(rows) != 1:
-            raise NotFound(f"job {pipeline}@{job_id} "
-                           + ("is ambiguous" if rows else "not found"))
+            raise NotFound(f"job {pipeline}@{job_id} " + ("is ambiguous" if rows else "not found"))
         return _job_from_row(rows[0])
 
     def list_jobs(self, pipeline: str | None = None, job_id: str | None = None) -> list[JobInfo]:
@@ -538,24 +719,36 @@ class Pipelines:
     def list_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:
         job = self.inspect_job(pipeline, job_id)
         with self.catalog.read() as conn:
-            rows = conn.execute(select(datums).where(
-                datums.c.pipeline == pipeline, datums.c.job == job.id).order_by(datums.c.id)).all()
+            rows = conn.execute(
+                select(datums)
+                .where(datums.c.pipeline == pipeline, datums.c.job == job.id)
+                .order_by(datums.c.id)
+            ).all()
         return [_datum_from_row(r) for r in rows]
 
     def datum_by_hash(self, pipeline: str, datum_hash: str) -> DatumInfo | None:
         """The datum record of the job that processed ``datum_hash`` (not a skip)."""
         with self.catalog.read() as conn:
             row = conn.execute(
-                select(datums).select_from(datums.join(jobs, (jobs.c.pipeline == datums.c.pipeline)
-                                                      & (jobs.c.id == datums.c.job)))
-                .where(datums.c.pipeline == pipeline, datums.c.hash == datum_hash,
-                       datums.c.state == "success")
-                .order_by(jobs.c.created.desc()).limit(1)
+                select(datums)
+                .select_from(
+                    datums.join(
+                        jobs, (jobs.c.pipeline == datums.c.pipeline) & (jobs.c.id == datums.c.job)
+                    )
+                )
+                .where(
+                    datums.c.pipeline == pipeline,
+                    datums.c.hash == datum_hash,
+                    datums.c.state == "success",
+                )
+                .order_by(jobs.c.created.desc())
+                .limit(1)
             ).first()
         return _datum_from_row(row) if row else None
 
-    def logs(self, pipeline: str, job_id: str | None = None,
-             datum_id: str | None = None) -> Iterator[tuple[str, str]]:
+    def logs(
+        self, pipeline: str, job_id: str | None = None, datum_id: str | None = None
+    ) -> Iterator[tuple[str, str]]:
         """(heading, text) for each log: a datum's, a job's datums', or the pipeline's
         latest job's when ``job_id`` is None."""
         self.inspect_pipeline(pipeline)
@@ -576,8 +769,9 @@ class Pipelines:
             if d.state == "skipped":
                 continue
             try:
-                text = self.data.chunks.objects.get(
-                    f"logs/{pipeline}/{job.id}/{d.id}").decode(errors="replace")
+                text = self.data.chunks.objects.get(f"logs/{pipeline}/{job.id}/{d.id}").decode(
+                    errors="replace"
+                )
             except ObjectNotFound:
                 text = ""
             yield f"{pipeline}@{job.id} datum {d.id[:12]} ({d.state})", text

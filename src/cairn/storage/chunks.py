@@ -174,4 +174,3 @@ class ChunkStore:
             whole.update(data)
         if whole.hexdigest() != content.hash:
             raise CorruptObject(f"content {content.hash} does not match its chunks")
-
