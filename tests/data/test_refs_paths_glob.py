@@ -221,12 +221,6 @@ def test_unbalanced_globs_raise_invalid_path(pattern: str) -> None:
         compile_glob(pattern)
 
 
-@pytest.mark.xfail(
-    reason="BUG: compile_glob passes malformed classes to re.compile, so re.error escapes "
-    "instead of InvalidPath",
-    raises=re.error,
-    strict=True,
-)
 @pytest.mark.parametrize("pattern", ["/[]", "/[!]", "/[z-a]"])
 def test_malformed_classes_raise_invalid_path(pattern: str) -> None:
     with pytest.raises(InvalidPath):

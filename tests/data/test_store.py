@@ -1,13 +1,11 @@
-"""DataStore: repos, branches, the commit state machine, file verbs and provenance."""
+"""DataStore: repos, branches, the commit state machine, write_commit and provenance."""
 
 from __future__ import annotations
 
 import io
-import random
 import threading
 from collections.abc import Callable
 
-import blake3
 import pytest
 
 from cairn.data import (
@@ -15,52 +13,13 @@ from cairn.data import (
     CommitStateError,
     DataError,
     DataStore,
-    FileEntry,
-    InvalidPath,
     InvalidReference,
     NotFound,
-    PathConflict,
     Provenance,
     Ref,
-    parse_ref,
 )
 
-
-def read(store: DataStore, ref: str) -> bytes:
-    return b"".join(store.read_file(parse_ref(ref)))
-
-
-def files(store: DataStore, ref: str) -> dict[str, bytes]:
-    """Every file of a commit as {path: bytes}."""
-    return {
-        path: store.chunks.read_bytes(entry.content)
-        for path, entry in store.walk_files(parse_ref(ref))
-    }
-
-
-def history(store: DataStore, repo: str, branch: str = "master") -> list[str]:
-    return [c.id for c in store.list_commits(repo, branch)]
-
-
-class PatternReader:
-    """A large pseudo-random stream made on the fly: memory holds one block, not the file."""
-
-    def __init__(self, size: int, seed: int = 0, block: int = 64 * 1024) -> None:
-        self.remaining = size
-        self._rng = random.Random(seed)
-        self._block = block
-        self._buffer = b""
-        self.largest_read = 0
-
-    def read(self, n: int = -1) -> bytes:
-        if not self._buffer and self.remaining:
-            self._buffer = self._rng.randbytes(min(self._block, self.remaining))
-            self.remaining -= len(self._buffer)
-        take = len(self._buffer) if n < 0 else n
-        piece, self._buffer = self._buffer[:take], self._buffer[take:]
-        self.largest_read = max(self.largest_read, len(piece))
-        return piece
-
+from .helpers import files, history, read
 
 # -- repos ---------------------------------------------------------------------------
 
@@ -212,68 +171,6 @@ def test_each_put_is_a_new_commit_on_the_last(store: DataStore, repo: str) -> No
     assert files(store, f"{repo}@master") == {f"f{i}": b"x" * i for i in range(1, 5)}
 
 
-def test_put_files_puts_many_files_in_one_commit(store: DataStore, repo: str) -> None:
-    items = [(f"/dir/{i}.bin", io.BytesIO(bytes([i]) * 100)) for i in range(5)]
-
-    commit = store.put_files(repo, None, items, description="batch")
-
-    assert len(store.list_commits(repo)) == 1
-    assert commit.description == "batch"
-    assert commit.size == 500
-    assert len(files(store, f"{repo}@master")) == 5
-
-
-def test_put_overwrites_a_file(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a", b"old contents")
-
-    store.put_bytes(repo, None, "a", b"new")
-
-    assert read(store, f"{repo}@master:/a") == b"new"
-    assert read(store, f"{repo}@master^:/a") == b"old contents"
-    assert store.inspect_commit(repo).size == 3
-
-
-def test_put_with_append_extends_a_file(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "log", b"one\n")
-
-    commit = store.put_files(repo, None, [("log", io.BytesIO(b"two\n"))], append=True)
-    store.put_files(repo, None, [("new", io.BytesIO(b"x")), ("new", io.BytesIO(b"y"))],
-                    append=True)
-
-    assert read(store, f"{repo}@master:/log") == b"one\ntwo\n"
-    assert commit.size == 8
-    assert read(store, f"{repo}@master:/new") == b"xy"
-    info = store.inspect_file(parse_ref(f"{repo}@master:/log"))
-    assert info.hash == blake3.blake3(b"one\ntwo\n").hexdigest()
-
-
-def test_put_without_append_keeps_the_last_of_one_path(store: DataStore, repo: str) -> None:
-    store.put_files(repo, None, [("f", io.BytesIO(b"first")), ("f", io.BytesIO(b"second"))])
-
-    assert read(store, f"{repo}@master:/f") == b"second"
-
-
-@pytest.mark.parametrize("path", ["/", "", "../x", "a/./b", "a\x00b"])
-def test_put_to_a_bad_path_raises_invalid_path(store: DataStore, repo: str, path: str) -> None:
-    with pytest.raises(InvalidPath):
-        store.put_bytes(repo, None, path, b"x")
-    assert store.list_commits(repo) == []
-
-
-def test_put_across_a_file_folder_boundary_raises_path_conflict(
-    store: DataStore, repo: str
-) -> None:
-    store.put_bytes(repo, None, "a/b", b"1")
-    head = store.inspect_commit(repo).id
-
-    with pytest.raises(PathConflict):
-        store.put_bytes(repo, None, "a", b"2")
-    with pytest.raises(PathConflict):
-        store.put_bytes(repo, None, "a/b/c", b"3")
-
-    assert history(store, repo) == [head]
-
-
 def test_put_to_a_pipeline_repo_raises_data_error(store: DataStore, make_repo) -> None:
     out = make_repo("edges", type="pipeline")
 
@@ -281,6 +178,8 @@ def test_put_to_a_pipeline_repo_raises_data_error(store: DataStore, make_repo) -
         store.put_bytes(out, None, "a", b"x")
     with pytest.raises(DataError):
         store.start_commit(out)
+    with pytest.raises(DataError):
+        store.delete_files(out, None, ["/"])
     assert store.list_commits(out) == []
 
 
@@ -322,6 +221,27 @@ def test_start_commit_creates_the_branch(store: DataStore, repo: str) -> None:
     assert store.finish_commit(repo, "dev").size == 0
 
 
+def test_start_commit_on_a_bad_branch_name_raises_invalid_reference(
+    store: DataStore, repo: str
+) -> None:
+    with pytest.raises(InvalidReference):
+        store.start_commit(repo, "bad name")
+
+
+def test_wait_commit(store: DataStore, repo: str) -> None:
+    opened = store.start_commit(repo)
+
+    with pytest.raises(TimeoutError):
+        store.wait_commit(repo, opened.id, timeout=0.05, poll=0.01)
+    finisher = threading.Timer(0.05, store.finish_commit, args=(repo, opened.id))
+    finisher.start()
+    done = store.wait_commit(repo, "master", timeout=10, poll=0.01)
+    finisher.join()
+
+    assert (done.id, done.state) == (opened.id, "finished")
+    assert store.wait_commit(repo, opened.id, timeout=0).id == opened.id
+
+
 def test_start_while_open_raises_commit_state_error(store: DataStore, repo: str) -> None:
     opened = store.start_commit(repo)
 
@@ -347,9 +267,7 @@ def test_finish_of_an_auto_commit_raises_commit_state_error(store: DataStore, re
         store.finish_commit(repo)
 
 
-def test_put_to_a_finished_commit_id_raises_commit_state_error(
-    store: DataStore, repo: str
-) -> None:
+def test_put_to_a_finished_commit_id_raises_commit_state_error(store: DataStore, repo: str) -> None:
     opened = store.start_commit(repo)
     store.put_bytes(repo, opened.id, "a", b"1")
     done = store.finish_commit(repo, opened.id)
@@ -413,10 +331,12 @@ def test_commit_id_prefixes_resolve(store: DataStore, repo: str) -> None:
 
 
 def test_an_ambiguous_prefix_raises_not_found(store: DataStore, repo: str) -> None:
-    first = store.write_commit(repo, "master", None, expected_head=None,
-                               commit_id="abcdef" + "0" * 26)
-    second = store.write_commit(repo, "master", None, expected_head=first.id,
-                                commit_id="abcdef" + "1" * 26)
+    first = store.write_commit(
+        repo, "master", None, expected_head=None, commit_id="abcdef" + "0" * 26
+    )
+    second = store.write_commit(
+        repo, "master", None, expected_head=first.id, commit_id="abcdef" + "1" * 26
+    )
 
     assert store.inspect_commit(repo, "abcdef1").id == second.id
     with pytest.raises(NotFound):
@@ -445,213 +365,6 @@ def test_list_commits_newest_first(store: DataStore, repo: str) -> None:
     assert [c.id for c in store.list_commits(repo, limit=1)] == [dev]
 
 
-# -- deleting and copying -------------------------------------------------------------
-
-
-def test_delete_files_removes_files_and_folders(store: DataStore, repo: str) -> None:
-    store.put_files(repo, None, [(p, io.BytesIO(p.encode())) for p in
-                                 ["a/1", "a/2", "a/b/3", "c", "d"]])
-
-    store.delete_files(repo, None, ["/c"])
-    assert set(files(store, f"{repo}@master")) == {"a/1", "a/2", "a/b/3", "d"}
-
-    store.delete_files(repo, None, ["a"])
-    assert set(files(store, f"{repo}@master")) == {"d"}
-
-    emptied = store.delete_files(repo, None, ["d"])
-    assert emptied.tree is None
-    assert emptied.size == 0
-    assert store.list_file(parse_ref(f"{repo}@master:/")) == []
-
-
-def test_delete_of_the_root_empties_the_commit(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a/b", b"1")
-
-    assert store.delete_files(repo, None, ["/"]).tree is None
-
-
-def test_delete_of_a_missing_file_raises_not_found(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a/b", b"1")
-    head = store.inspect_commit(repo).id
-
-    with pytest.raises(NotFound):
-        store.delete_files(repo, None, ["a/missing"])
-    with pytest.raises(NotFound):
-        store.delete_files(repo, None, ["a/b", "nope"])
-    with pytest.raises(NotFound):
-        store.delete_files(repo, None, ["a/b/below-a-file"])
-
-    assert history(store, repo) == [head]
-
-
-def test_copy_file_shares_chunks(store: DataStore, repo: str) -> None:
-    data = random.Random(5).randbytes(5_000)
-    store.put_bytes(repo, None, "src/f.bin", data)
-    chunks_before = set(store.chunks.objects.list("chunks/"))
-
-    store.copy_file(parse_ref(f"{repo}@master:/src/f.bin"), repo, None, "/dst/g.bin")
-
-    entries = dict(store.walk_files(parse_ref(f"{repo}@master")))
-    assert read(store, f"{repo}@master:/dst/g.bin") == data
-    assert entries["dst/g.bin"] == FileEntry(entries["src/f.bin"].content)
-    assert len(entries["src/f.bin"].content.chunks) > 1
-    assert set(store.chunks.objects.list("chunks/")) == chunks_before
-
-
-def test_copy_file_copies_a_folder(store: DataStore, make_repo) -> None:
-    src, dst = make_repo("src"), make_repo("dst")
-    store.put_files(src, None, [("data/a", io.BytesIO(b"a")), ("data/sub/b", io.BytesIO(b"b")),
-                                ("other", io.BytesIO(b"o"))])
-
-    store.copy_file(parse_ref(f"{src}@master:/data"), dst, None, "/copy")
-    store.copy_file(parse_ref(f"{src}@master:/data"), dst, "flat", "/")
-    store.copy_file(parse_ref(f"{src}@master:/other"), dst, "flat", "/")
-
-    assert files(store, f"{dst}@master") == {"copy/a": b"a", "copy/sub/b": b"b"}
-    assert files(store, f"{dst}@flat") == {"a": b"a", "sub/b": b"b", "other": b"o"}
-
-
-def test_copy_of_a_missing_file_raises_not_found(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a", b"1")
-
-    with pytest.raises(NotFound):
-        store.copy_file(parse_ref(f"{repo}@master:/nope"), repo, None, "/x")
-
-
-# -- reading ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tree_repo(store: DataStore, repo: str) -> str:
-    store.put_files(repo, None, [
-        ("/train/cat/1.png", io.BytesIO(b"c1")),
-        ("/train/cat/2.png", io.BytesIO(b"c22")),
-        ("/train/dog/1.png", io.BytesIO(b"d1")),
-        ("/test/1.jpg", io.BytesIO(b"t")),
-        ("/README", io.BytesIO(b"hello")),
-    ])
-    return repo
-
-
-def test_list_file(store: DataStore, tree_repo: str) -> None:
-    top = store.list_file(parse_ref(f"{tree_repo}@master:/"))
-    cats = store.list_file(parse_ref(f"{tree_repo}@master:/train/cat"))
-    one = store.list_file(parse_ref(f"{tree_repo}@master:/README"))
-
-    assert [(f.path, f.type) for f in top] == [("/README", "file"), ("/test", "dir"),
-                                               ("/train", "dir")]
-    assert [(f.path, f.size) for f in cats] == [("/train/cat/1.png", 2), ("/train/cat/2.png", 3)]
-    assert [(f.path, f.size) for f in one] == [("/README", 5)]
-    with pytest.raises(NotFound):
-        store.list_file(parse_ref(f"{tree_repo}@master:/missing"))
-
-
-def test_inspect_file(store: DataStore, tree_repo: str) -> None:
-    commit = store.inspect_commit(tree_repo)
-
-    readme = store.inspect_file(parse_ref(f"{tree_repo}@master:/README"))
-    train = store.inspect_file(parse_ref(f"{tree_repo}@master:/train"))
-    root = store.inspect_file(parse_ref(f"{tree_repo}@master"))
-
-    assert (readme.repo, readme.commit, readme.path, readme.type) == (
-        tree_repo, commit.id, "/README", "file")
-    assert (readme.size, readme.count, readme.chunks) == (5, 1, 1)
-    assert readme.hash == blake3.blake3(b"hello").hexdigest()
-    assert (train.type, train.size, train.count) == ("dir", 7, 3)
-    assert (root.path, root.size, root.count, root.hash) == ("/", 13, 5, commit.tree)
-    with pytest.raises(NotFound):
-        store.inspect_file(parse_ref(f"{tree_repo}@master:/train/cow"))
-
-
-def test_glob_file(store: DataStore, tree_repo: str) -> None:
-    def glob(pattern: str) -> list[str]:
-        return [f.path for f in store.glob_file(parse_ref(f"{tree_repo}@master"), pattern)]
-
-    assert glob("/*") == ["/README", "/test", "/train"]
-    assert glob("/train/*") == ["/train/cat", "/train/dog"]
-    assert glob("/train/*/*.png") == ["/train/cat/1.png", "/train/cat/2.png", "/train/dog/1.png"]
-    assert glob("/**/1.*") == ["/test/1.jpg", "/train/cat/1.png", "/train/dog/1.png"]
-    assert glob("/nothing*") == []
-    types = {f.path: f.type for f in store.glob_file(parse_ref(f"{tree_repo}@master"), "/**")}
-    assert types["/train/cat"] == "dir" and types["/README"] == "file"
-    assert len(types) == 9
-
-
-def test_read_file_of_a_folder_raises_invalid_path(store: DataStore, tree_repo: str) -> None:
-    with pytest.raises(InvalidPath):
-        read(store, f"{tree_repo}@master:/train")
-    with pytest.raises(InvalidPath):
-        read(store, f"{tree_repo}@master:/")
-    with pytest.raises(NotFound):
-        read(store, f"{tree_repo}@master:/train/nope.png")
-
-
-def test_an_empty_commit_lists_nothing(store: DataStore, repo: str) -> None:
-    store.start_commit(repo)
-
-    assert store.list_file(parse_ref(f"{repo}@master")) == []
-    assert store.glob_file(parse_ref(f"{repo}@master"), "/**") == []
-    assert store.inspect_file(parse_ref(f"{repo}@master")).size == 0
-
-
-def test_diff_file_against_the_parent(store: DataStore, tree_repo: str) -> None:
-    old = store.inspect_commit(tree_repo)
-    store.put_files(tree_repo, None, [("/README", io.BytesIO(b"changed")),
-                                      ("/new", io.BytesIO(b"n"))])
-    store.delete_files(tree_repo, None, ["/test"])
-
-    last = store.diff_file(parse_ref(f"{tree_repo}@master"))
-    both = store.diff_file(parse_ref(f"{tree_repo}@master"), parse_ref(f"{tree_repo}@{old.id}"))
-    under = store.diff_file(parse_ref(f"{tree_repo}@master^:/README"))
-
-    assert [(c.path, c.status) for c in last] == [("/test/1.jpg", "deleted")]
-    assert [(c.path, c.status) for c in both] == [
-        ("/README", "modified"), ("/new", "added"), ("/test/1.jpg", "deleted"),
-    ]
-    readme = both[0]
-    assert (readme.old_size, readme.new_size) == (5, 7)
-    assert readme.old_hash == blake3.blake3(b"hello").hexdigest()
-    assert readme.new_hash == blake3.blake3(b"changed").hexdigest()
-    assert (both[1].old_hash, both[1].old_size, both[1].new_size) == (None, None, 1)
-    assert (both[2].new_hash, both[2].new_size) == (None, None)
-    assert [(c.path, c.status) for c in under] == [("/README", "modified")]
-
-
-def test_diff_file_of_a_first_commit_adds_everything(store: DataStore, tree_repo: str) -> None:
-    changes = store.diff_file(parse_ref(f"{tree_repo}@master"))
-
-    assert {c.status for c in changes} == {"added"}
-    assert len(changes) == 5
-
-
-# -- large files --------------------------------------------------------------------
-
-
-def test_a_large_streamed_file_round_trips(make_store) -> None:
-    store = make_store(avg_size=64 * 1024)
-    store.create_repo("big")
-    size = 3 * 1024 * 1024 + 17
-    reader = PatternReader(size, seed=9)
-    seen: list[int] = []
-
-    commit = store.put_files("big", None, [("/blob.bin", reader)], progress=seen.append)
-
-    expected = blake3.blake3()
-    source = PatternReader(size, seed=9)
-    while piece := source.read(1 << 20):
-        expected.update(piece)
-    got, total, largest = blake3.blake3(), 0, 0
-    for piece in store.read_file(parse_ref("big@master:/blob.bin")):
-        got.update(piece)
-        total += len(piece)
-        largest = max(largest, len(piece))
-    assert total == size == commit.size == sum(seen)
-    assert got.hexdigest() == expected.hexdigest()
-    assert store.inspect_file(parse_ref("big@master:/blob.bin")).hash == expected.hexdigest()
-    assert largest <= 4 * 64 * 1024
-    assert reader.largest_read <= 64 * 1024
-
-
 # -- write_commit and provenance ----------------------------------------------------
 
 
@@ -661,8 +374,13 @@ def test_write_commit_with_provenance_and_subvenance(store: DataStore, make_repo
     tree = store.inspect_commit(src).tree
 
     written = store.write_commit(
-        out, "master", tree, expected_head=None, commit_id=inp.id,
-        provenance=[Provenance("images", src, "master", inp.id)], info={"job": "j1"},
+        out,
+        "master",
+        tree,
+        expected_head=None,
+        commit_id=inp.id,
+        provenance=[Provenance("images", src, "master", inp.id)],
+        info={"job": "j1"},
     )
 
     assert written.id == inp.id  # a commit set shares its id across repos when it is free
@@ -679,8 +397,9 @@ def test_write_commit_takes_a_fresh_id_when_the_asked_one_is_taken(
 ) -> None:
     first = store.put_bytes(repo, None, "a", b"1")
 
-    second = store.write_commit(repo, "master", first.tree, expected_head=first.id,
-                                commit_id=first.id)
+    second = store.write_commit(
+        repo, "master", first.tree, expected_head=first.id, commit_id=first.id
+    )
 
     assert second.id != first.id
     assert second.parent == first.id
@@ -692,9 +411,14 @@ def test_write_commit_with_a_stale_head_writes_nothing(store: DataStore, repo: s
     src = store.put_bytes(repo, "other", "x", b"x")
 
     with pytest.raises(CommitStateError):
-        store.write_commit(repo, "master", first.tree, expected_head=first.id,
-                           commit_id="c" * 32,
-                           provenance=[Provenance("in", repo, "other", src.id)])
+        store.write_commit(
+            repo,
+            "master",
+            first.tree,
+            expected_head=first.id,
+            commit_id="c" * 32,
+            provenance=[Provenance("in", repo, "other", src.id)],
+        )
     with pytest.raises(CommitStateError):
         store.write_commit(repo, "fresh", first.tree, expected_head=second.id)
 
@@ -704,6 +428,13 @@ def test_write_commit_with_a_stale_head_writes_nothing(store: DataStore, repo: s
     with pytest.raises(NotFound):
         store.inspect_commit(repo, "c" * 32)
     assert [b.name for b in store.list_branches(repo)] == ["master", "other"]
+
+
+def test_write_commit_to_a_bad_branch_name_raises_invalid_reference(
+    store: DataStore, repo: str
+) -> None:
+    with pytest.raises(InvalidReference):
+        store.write_commit(repo, "bad name", None, expected_head=None)
 
 
 # -- concurrency ---------------------------------------------------------------------
@@ -719,7 +450,7 @@ def test_concurrent_puts_to_one_branch_lose_nothing(store: DataStore, repo: str)
             barrier.wait()
             for i in range(puts):
                 store.put_bytes(repo, None, f"w{w}/f{i}", f"{w}-{i}".encode())
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
@@ -769,7 +500,7 @@ def test_datastore_is_built_from_its_parts(store: DataStore, backend: str) -> No
     assert store.chunks.objects.url.startswith("file://" if backend == "local" else "memory://")
 
 
-def test_callables_are_typed_for_the_factory(make_store: Callable[..., DataStore]) -> None:
+def test_stores_from_the_factory_are_independent(make_store: Callable[..., DataStore]) -> None:
     first, second = make_store(), make_store()
     first.create_repo("only-here")
 

@@ -196,12 +196,6 @@ def test_replacing_a_file_by_a_folder_in_one_change(t: Trees) -> None:
     assert t.files(root) == {"a/b": b"below"}
 
 
-@pytest.mark.xfail(
-    reason="BUG: TreeStore._apply puts direct children before it applies nested deletes, so "
-    "replacing a folder by a file in one change raises PathConflict (the mirror case works)",
-    raises=PathConflict,
-    strict=True,
-)
 def test_replacing_a_folder_by_a_file_in_one_change(t: Trees) -> None:
     root = t.build({"a/b": b"below"})
 
@@ -294,12 +288,6 @@ def test_diff_is_in_path_order(t: Trees) -> None:
     assert [p for p, _, _ in t.trees.diff(old, new)] == ["a/x", "b", "b/y", "d"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: TreeStore.diff yields the files of a deleted folder before the file that "
-    "replaces it at the same path, so its output is not in path order",
-    raises=AssertionError,
-    strict=True,
-)
 def test_diff_is_in_path_order_when_a_folder_becomes_a_file(t: Trees) -> None:
     old = t.build({"a/x": b"1"})
     new = t.build({"a": b"2"})
@@ -309,9 +297,7 @@ def test_diff_is_in_path_order_when_a_folder_becomes_a_file(t: Trees) -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(old=file_sets, new=file_sets, under=st.sampled_from(["a", "b", "a/b", "c/c"]))
-def test_diff_under_a_path_is_the_diff_restricted_to_it(
-    old: Model, new: Model, under: str
-) -> None:
+def test_diff_under_a_path_is_the_diff_restricted_to_it(old: Model, new: Model, under: str) -> None:
     t = Trees()
     old_root, new_root = t.build(old), t.build(new)
 
@@ -362,12 +348,6 @@ def test_a_node_with_an_unknown_codec_is_corrupt(t: Trees) -> None:
         TreeStore(t.objects).load(root)
 
 
-@pytest.mark.xfail(
-    reason="BUG: TreeStore.load lets zstandard.ZstdError escape for a damaged node payload "
-    "instead of raising CorruptObject",
-    raises=zstandard.ZstdError,
-    strict=True,
-)
 def test_a_node_with_a_damaged_payload_is_corrupt(t: Trees) -> None:
     root = t.build({"a": b"1"})
     t.objects._objects[_node_key(root)] = b"\x01" + b"not a zstd frame"
@@ -431,7 +411,5 @@ class TreeMachine(RuleBasedStateMachine):
         assert self.root == Trees().build(self.model)
 
 
-TreeMachine.TestCase.settings = settings(
-    max_examples=50, stateful_step_count=25, deadline=None
-)
+TreeMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=25, deadline=None)
 test_tree_machine = TreeMachine.TestCase

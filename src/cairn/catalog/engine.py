@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from cairn.catalog.errors import CatalogError
 from cairn.catalog.schema import metadata
@@ -48,14 +49,20 @@ class Catalog:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    in_memory = make_url(url).database in (None, "", ":memory:")
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 60, "check_same_thread": False},
+        # One shared connection, or every thread would see its own empty in-memory database.
+        **({"poolclass": StaticPool} if in_memory else {}),
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy issue BEGIN itself (pysqlite's implicit BEGIN is deferred).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA journal_mode=WAL")  # in-memory databases keep "memory"; fine
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
@@ -76,8 +83,12 @@ def open_catalog(url: str) -> Catalog:
     (``postgresql://…``) are passed to SQLAlchemy as they are. Raises CatalogError.
     """
     try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        shown = "<unparseable URL>"
+    try:
         if url.startswith("sqlite"):
             return Catalog(_sqlite_engine(url))
         return Catalog(create_engine(url, pool_pre_ping=True))
     except (SQLAlchemyError, ImportError) as exc:
-        raise CatalogError(f"cannot open catalog {url}: {exc}") from exc
+        raise CatalogError(f"cannot open catalog {shown}: {type(exc).__name__}") from exc

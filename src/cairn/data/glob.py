@@ -69,7 +69,10 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
         i += 1
     if depth_brace or depth_paren:
         raise InvalidPath(f"glob {pattern!r}: unbalanced '{{' or '('")
-    return re.compile("".join(out) + r"\Z", re.S)
+    try:
+        return re.compile("".join(out) + r"\Z", re.S)
+    except re.error as exc:
+        raise InvalidPath(f"glob {pattern!r}: {exc}") from None
 
 
 def expand_groups(template: str, match: re.Match[str]) -> str:

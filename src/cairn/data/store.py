@@ -368,6 +368,7 @@ class DataStore(FileOps):
         The branch must still point at ``expected_head``; otherwise CommitStateError
         (somebody else moved it) and nothing is written.
         """
+        check_name(branch, "branch")
         commit_id = commit_id or new_commit_id()
         size = self._tree_size(tree)
         with self.catalog.write() as conn:

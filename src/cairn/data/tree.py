@@ -113,7 +113,10 @@ class TreeStore:
         blob = self.objects.get(f"trees/{node_hash[:2]}/{node_hash}")
         if blob[:1] != b"\x01":
             raise CorruptObject(f"tree node {node_hash} has an unknown codec byte")
-        raw = zstandard.ZstdDecompressor().decompress(blob[1:])
+        try:
+            raw = zstandard.ZstdDecompressor().decompress(blob[1:])
+        except zstandard.ZstdError as exc:
+            raise CorruptObject(f"tree node {node_hash} is not a valid zstd frame") from exc
         if blake3.blake3(raw).hexdigest() != node_hash:
             raise CorruptObject(f"tree node {node_hash} does not match its hash")
         node = {name: _decode_entry(e) for name, e in json.loads(raw).items()}
@@ -211,16 +214,17 @@ class TreeStore:
     ) -> DirEntry | None:
         node: Node = dict(self.load(node_hash)) if node_hash else {}
         nested: dict[str, dict[str, FileEntry | None]] = {}
+        puts: dict[str, FileEntry] = {}
+        # Order: removals here, then changes below (which may empty a folder), then puts
+        # here, so that replacing a folder by a file and a file by a folder both work.
         for path, entry in changes.items():
             head, sep, rest = path.partition("/")
             if sep:
                 nested.setdefault(head, {})[rest] = entry
             elif entry is None:
                 node.pop(head, None)
-            elif isinstance(node.get(head), DirEntry):
-                raise PathConflict(f"cannot put file /{join(prefix, head)}: a folder is there")
             else:
-                node[head] = entry
+                puts[head] = entry
         for head, sub in nested.items():
             existing = node.get(head)
             if isinstance(existing, FileEntry):
@@ -234,6 +238,10 @@ class TreeStore:
                 node.pop(head, None)
             else:
                 node[head] = new
+        for head, entry in puts.items():
+            if isinstance(node.get(head), DirEntry):
+                raise PathConflict(f"cannot put file /{join(prefix, head)}: a folder is there")
+            node[head] = entry
         if not node:
             return None
         return self.save(node)
@@ -264,13 +272,14 @@ class TreeStore:
             if a != b:
                 yield path, a, b
             return
+        # A file at ``path`` sorts before anything below the folder that replaces it.
         if isinstance(a, FileEntry):
             yield path, a, None
-        elif isinstance(a, DirEntry):
-            for p, e in self._walk_node(a.hash, path):
-                yield p, e, None
         if isinstance(b, FileEntry):
             yield path, None, b
-        elif isinstance(b, DirEntry):
+        if isinstance(a, DirEntry):
+            for p, e in self._walk_node(a.hash, path):
+                yield p, e, None
+        if isinstance(b, DirEntry):
             for p, e in self._walk_node(b.hash, path):
                 yield p, None, e

@@ -141,7 +141,10 @@ class ChunkStore:
         if codec == _RAW:
             data = payload
         elif codec == _ZSTD:
-            data = zstandard.ZstdDecompressor().decompress(payload, max_output_size=ref.size)
+            try:
+                data = zstandard.ZstdDecompressor().decompress(payload, max_output_size=ref.size)
+            except zstandard.ZstdError as exc:
+                raise CorruptObject(f"chunk {ref.hash} is not a valid zstd frame: {exc}") from exc
         else:
             raise CorruptObject(f"chunk {ref.hash} has unknown codec byte {codec!r}")
         if len(data) != ref.size:

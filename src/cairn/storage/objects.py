@@ -15,17 +15,21 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from cairn.storage.errors import ObjectNotFound, StorageError, UnsupportedBackend
 
 __all__ = ["LocalObjectStore", "MemoryObjectStore", "ObjectStore", "open_object_store"]
 
-_KEY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+_KEY = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 
 
 def _check_key(key: str) -> str:
-    if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
+    """Keys are ``/``-separated names; ``.``/``..`` parts and the ``.tmp-`` prefix (which
+    the local store uses for writes in flight) are reserved."""
+    if not _KEY.fullmatch(key) or any(
+        part in (".", "..") or part.startswith(".tmp-") for part in key.split("/")
+    ):
         raise StorageError(f"invalid object key {key!r}")
     return key
 
@@ -93,11 +97,11 @@ class LocalObjectStore(ObjectStore):
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(f"no object {key!r} in {self.url}") from None
 
     def exists(self, key: str) -> bool:
-        return self._path(key).exists()
+        return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -136,7 +140,7 @@ class MemoryObjectStore(ObjectStore):
 
     def delete(self, key: str) -> None:
         with self._lock:
-            self._objects.pop(key, None)
+            self._objects.pop(_check_key(key), None)
 
     def list(self, prefix: str = "") -> Iterator[str]:
         return iter([k for k in list(self._objects) if k.startswith(prefix)])
@@ -150,7 +154,7 @@ def open_object_store(url: str) -> ObjectStore:
     """
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
-        return LocalObjectStore(parsed.path if parsed.scheme else url)
+        return LocalObjectStore(unquote(parsed.path) if parsed.scheme else url)
     if parsed.scheme == "memory":
         return MemoryObjectStore()
     raise UnsupportedBackend(

@@ -1,0 +1,152 @@
+"""Opening the catalog by URL, its tables, and its transactions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+from cairn.catalog import Catalog, CatalogError, open_catalog, schema
+from cairn.storage import CairnError
+
+
+@pytest.fixture
+def make_catalog(tmp_path: Path) -> Iterator[Callable[..., Catalog]]:
+    """A factory of SQLite file catalogs under tmp_path, disposed at the end."""
+    opened: list[Catalog] = []
+
+    def make(name: str = "catalog.db") -> Catalog:
+        catalog = open_catalog(f"sqlite:///{tmp_path / name}")
+        opened.append(catalog)
+        return catalog
+
+    yield make
+    for catalog in opened:
+        catalog.dispose()
+
+
+def _add_repo(conn, name: str) -> None:
+    conn.execute(insert(schema.repos).values(name=name, type="user", description="", created=0.0))
+
+
+def _repo_names(catalog: Catalog) -> list[str]:
+    with catalog.read() as conn:
+        return list(conn.execute(select(schema.repos.c.name).order_by("name")).scalars())
+
+
+def test_open_creates_every_table(make_catalog) -> None:
+    catalog = make_catalog()
+
+    assert set(inspect(catalog.engine).get_table_names()) == set(schema.metadata.tables)
+
+
+def test_reopening_keeps_the_rows(make_catalog) -> None:
+    with make_catalog().write() as conn:
+        _add_repo(conn, "kept")
+
+    assert _repo_names(make_catalog()) == ["kept"]
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(make_catalog) -> None:
+    catalog = make_catalog()
+
+    with catalog.read() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_write_commits_when_the_block_ends(make_catalog) -> None:
+    catalog = make_catalog()
+
+    with catalog.write() as conn:
+        _add_repo(conn, "a")
+
+    assert _repo_names(catalog) == ["a"]
+
+
+def test_write_rolls_back_when_the_block_raises(make_catalog) -> None:
+    catalog = make_catalog()
+
+    with pytest.raises(RuntimeError), catalog.write() as conn:
+        _add_repo(conn, "lost")
+        raise RuntimeError("abort")
+
+    assert _repo_names(catalog) == []
+
+
+def test_a_branch_of_a_missing_repo_is_refused(make_catalog) -> None:
+    catalog = make_catalog()
+
+    with pytest.raises(IntegrityError), catalog.write() as conn:
+        conn.execute(insert(schema.branches).values(repo="nope", name="m", created=0.0))
+
+
+def test_writers_on_two_connections_do_not_lose_updates(make_catalog) -> None:
+    catalog = make_catalog()
+    barrier = threading.Barrier(4)
+
+    def work(w: int) -> None:
+        barrier.wait()
+        for i in range(10):
+            with catalog.write() as conn:
+                _add_repo(conn, f"r{w}-{i}")
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(_repo_names(catalog)) == 40
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["nosuchdialect://host/db", "sqlite:////nonexistent-folder/for/sure/catalog.db"],
+)
+def test_an_unopenable_catalog_raises_catalog_error(url: str) -> None:
+    with pytest.raises(CatalogError) as info:
+        open_catalog(url)
+
+    assert isinstance(info.value, CairnError)
+
+
+def test_an_unopenable_catalog_does_not_leak_its_password() -> None:
+    # Checks that a secret is absent from the message, not how the message is worded.
+    with pytest.raises(CatalogError) as info:
+        open_catalog("nosuchdialect://user:s3cret-pw@host/db")
+
+    assert "s3cret-pw" not in str(info.value)
+
+
+def test_an_in_memory_catalog_works_on_one_thread() -> None:
+    catalog = open_catalog("sqlite://")
+    with catalog.write() as conn:
+        _add_repo(conn, "a")
+
+    assert _repo_names(catalog) == ["a"]
+    catalog.dispose()
+
+
+def test_an_in_memory_catalog_is_one_database_for_every_thread() -> None:
+    catalog = open_catalog("sqlite://")
+    with catalog.write() as conn:
+        _add_repo(conn, "a")
+    seen: list[object] = []
+
+    def other() -> None:
+        try:
+            seen.append(_repo_names(catalog))
+        except Exception as exc:  # reported by the main thread
+            seen.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    catalog.dispose()
+
+    assert seen == [["a"]]
