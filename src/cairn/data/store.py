@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from cairn.catalog import Catalog
+from cairn.catalog.rows import row_to
 from cairn.catalog.schema import branches, commit_provenance, commits, repos
 from cairn.data.errors import (
     AlreadyExists,
@@ -51,18 +52,9 @@ def new_commit_id() -> str:
 
 
 def _commit_from_row(row: Any, provenance: Iterable[Any] = ()) -> CommitInfo:
-    return CommitInfo(
-        repo=row.repo,
-        id=row.id,
-        parent=row.parent,
-        branch=row.branch,
-        tree=row.tree,
-        state=row.state,
-        origin=row.origin,
-        description=row.description,
-        created=row.created,
-        finished=row.finished,
-        size=row.size,
+    return row_to(
+        CommitInfo,
+        row,
         info=json.loads(row.info),
         provenance=tuple(
             Provenance(p.input_name, p.input_repo, p.input_branch, p.input_commit)

@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from cairn.catalog import Catalog
+from cairn.catalog.rows import row_to
 from cairn.catalog.schema import datums, jobs, pipeline_versions, pipelines
 from cairn.data import (
     AlreadyExists,
@@ -64,42 +65,11 @@ _SUCCESS_STATES = ("success", "skipped")
 
 
 def _job_from_row(row: Any) -> JobInfo:
-    return JobInfo(
-        pipeline=row.pipeline,
-        id=row.id,
-        state=row.state,
-        spec_version=row.spec_version,
-        inputs=json.loads(row.input_key),
-        output_commit=row.output_commit,
-        created=row.created,
-        started=row.started,
-        finished=row.finished,
-        processed=row.processed,
-        skipped=row.skipped,
-        failed=row.failed,
-        recovered=row.recovered,
-        total=row.total,
-        bytes_in=row.bytes_in,
-        bytes_out=row.bytes_out,
-        reason=row.reason,
-    )
+    return row_to(JobInfo, row, inputs=json.loads(row.input_key))
 
 
 def _datum_from_row(row: Any) -> DatumInfo:
-    return DatumInfo(
-        pipeline=row.pipeline,
-        job=row.job,
-        id=row.id,
-        hash=row.hash,
-        state=row.state,
-        inputs=json.loads(row.inputs),
-        attempts=row.attempts,
-        exit_code=row.exit_code,
-        duration=row.duration,
-        bytes_in=row.bytes_in,
-        bytes_out=row.bytes_out,
-        error=row.error,
-    )
+    return row_to(DatumInfo, row, inputs=json.loads(row.inputs))
 
 
 class Pipelines:
