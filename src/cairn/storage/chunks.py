@@ -11,7 +11,9 @@ and reuses the rest.
 On-disk framing of a chunk object: one byte of codec, then the payload.
 ``0x00`` = raw bytes, ``0x01`` = a zstd frame. zstd is used only when it saves
 at least 1/16 of the chunk, so photographs and video (already compressed)
-are stored raw and read without a decompression pass.
+are stored raw and read without a decompression pass; for chunks over
+128 KiB a 64 KiB sample decides first, so incompressible data is not
+compressed in full just to be stored raw.
 
 Memory: a write holds at most one chunk (``max_size``, 4 MiB by default) plus
 the reader's buffer; a read holds one chunk. Neither grows with file size.
@@ -35,6 +37,7 @@ __all__ = ["DEFAULT_AVG_CHUNK", "ChunkRef", "ChunkStore", "Content"]
 
 DEFAULT_AVG_CHUNK = 1 << 20
 ProgressFn = Callable[[int], None]
+_SAMPLE = 64 << 10
 _RAW = b"\x00"
 _ZSTD = b"\x01"
 
@@ -95,7 +98,14 @@ class ChunkStore:
         key = chunk_key(digest)
         if self.objects.exists(key):
             return
-        packed = zstandard.ZstdCompressor(level=self._level).compress(data)
+        compressor = zstandard.ZstdCompressor(level=self._level)
+        if len(data) > 2 * _SAMPLE:
+            # Photographs, video and audio are compressed already: when the first 64 KiB do
+            # not shrink, store the chunk raw without compressing all of it to find out.
+            if len(compressor.compress(data[:_SAMPLE])) > _SAMPLE - _SAMPLE // 16:
+                self.objects.put(key, _RAW + bytes(data))
+                return
+        packed = compressor.compress(data)
         if len(packed) <= len(data) - len(data) // 16:
             self.objects.put(key, _ZSTD + packed)
         else:
