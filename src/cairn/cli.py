@@ -29,6 +29,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from cairn.client import Client, find_home
@@ -39,8 +40,10 @@ from cairn.storage import CairnError
 __all__ = ["app", "main"]
 
 # Off a terminal rich would wrap tables at 80 columns; ids are 32 characters wide.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 400)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 400)
+out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 400)
+err = Console(
+    stderr=True, highlight=False, markup=False, width=None if sys.stderr.isatty() else 400
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -775,7 +778,7 @@ def logs(
 ) -> None:
     """Print the logs of a pipeline's latest job, a job, or one datum."""
     for heading, text in client().pipelines.logs(pipeline, job, datum):
-        out.print(f"[bold]== {heading}[/bold]")
+        out.print(Text(f"== {heading}", style="bold"))
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
         sys.stdout.flush()
 
@@ -798,7 +801,7 @@ def lineage(
             return _raw({k: v.to_json() for k, v in result.items()})
         for direction in ("upstream", "downstream"):
             root = result[direction]
-            tree = Tree(f"[bold]{direction}[/bold] of {root.repo}@{root.commit}")
+            tree = Tree(Text(f"{direction} of {root.repo}@{root.commit}", style="bold"))
             _tree(root, tree)
             if not root.children:
                 tree.add("(none)")

@@ -191,10 +191,9 @@ class Client:
         """
         path = Path(spec_file)
         specs = load_spec_file(path)
-        created = [
-            self.pipelines.create_pipeline(s, path.parent, update=update, reprocess=reprocess)
-            for s in specs
-        ]
+        created = self.pipelines.create_pipelines(
+            specs, path.parent, update=update, reprocess=reprocess
+        )
         if self.auto_run:
             self.run_pipelines()
         return created

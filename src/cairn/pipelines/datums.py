@@ -65,10 +65,10 @@ class DatumFile:
 
 @dataclass(frozen=True)
 class Datum:
-    """A unit of work: ``roots`` are the (input name, matched path) pairs it was cut from,
-    ``files`` every input file it holds, ``key`` the join/group key that formed it."""
+    """A unit of work: ``roots`` are the (input name, repo, matched path) triples it was cut
+    from, ``files`` every input file it holds, ``key`` the join/group key that formed it."""
 
-    roots: tuple[tuple[str, str], ...]
+    roots: tuple[tuple[str, str, str], ...]
     files: tuple[DatumFile, ...]
     key: str = ""
 
@@ -106,15 +106,19 @@ def _pfs_datums(data: DataStore, pfs: PFSInput, commit: CommitInfo) -> list[Datu
         if not files:
             continue
         out.append(
-            Datum(((name, "/" + path),), files, expand_groups(template, m) if template else "")
+            Datum(
+                ((name, pfs.repo, "/" + path),),
+                files,
+                expand_groups(template, m) if template else "",
+            )
         )
     return out
 
 
 def build_datums(
-    data: DataStore, spec_input: Input, commits: Mapping[str, CommitInfo]
+    data: DataStore, spec_input: Input, commits: Mapping[tuple[str, str], CommitInfo]
 ) -> list[Datum]:
-    """Every datum of ``spec_input`` given the input commit of each input name, in a
+    """Every datum of ``spec_input`` given the commit of each input (repo, branch), in a
     stable order, without duplicate ids."""
     datums = _build(data, spec_input, commits)
     seen: set[str] = set()
@@ -126,9 +130,11 @@ def build_datums(
     return unique
 
 
-def _build(data: DataStore, node: Input, commits: Mapping[str, CommitInfo]) -> list[Datum]:
+def _build(
+    data: DataStore, node: Input, commits: Mapping[tuple[str, str], CommitInfo]
+) -> list[Datum]:
     if node.pfs is not None:
-        return _pfs_datums(data, node.pfs, commits[node.pfs.input_name])
+        return _pfs_datums(data, node.pfs, commits[(node.pfs.repo, node.pfs.branch)])
     children = [_build(data, c, commits) for c in node.children]
     if node.cross is not None:
         out = []

@@ -185,7 +185,7 @@ def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -
                 "PACH_DATUM_ID": datum.id,
                 "PACH_OUTPUT_COMMIT_ID": ctx.job,
             }
-            for name, root in datum.roots:
+            for name, _repo, root in datum.roots:
                 env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
             return _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
 

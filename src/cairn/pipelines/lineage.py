@@ -80,7 +80,7 @@ def file_lineage(data: DataStore, pipelines: Pipelines, ref: Ref) -> dict[str, A
     if entry.datum is None:
         out["origin"] = "put by a user (not written by a pipeline)"
         return out
-    datum = pipelines.datum_by_hash(commit.repo, entry.datum)
+    datum = pipelines.datum_by_hash(commit.repo, entry.datum, commit.info.get("job"))
     if datum is None:
         raise NotFound(f"{ref}: datum {entry.datum[:12]} has no record (pipeline deleted?)")
     out.update(

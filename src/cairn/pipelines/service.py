@@ -34,7 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import update as sql_update
 
 from cairn.catalog import Catalog
 from cairn.catalog.rows import row_to
@@ -62,6 +63,7 @@ from cairn.storage import ObjectNotFound
 __all__ = ["Pipelines"]
 
 _SUCCESS_STATES = ("success", "skipped")
+Heads = dict[tuple[str, str], CommitInfo]
 
 
 def _job_from_row(row: Any) -> JobInfo:
@@ -120,22 +122,17 @@ class Pipelines:
             raise AlreadyExists(f"pipeline {name!r} exists; use `cairn update pipeline`")
         if update and not existing:
             raise NotFound(f"pipeline {name!r} not found")
-        self._check_acyclic(spec)
+        self._check_acyclic([spec])
         now = time.time()
         salt = spec.salt or (existing.salt if existing and not reprocess else secrets.token_hex(16))
         if existing and reprocess and not spec.salt:
             salt = secrets.token_hex(16)
         if not existing:
+            self._check_output_repo(spec)
             try:
-                repo = self.data.inspect_repo(name)
+                self.data.inspect_repo(name)
             except NotFound:
                 self.data.create_repo(name, spec.description, type="pipeline")
-            else:
-                if repo.type != "pipeline":
-                    raise SpecError(
-                        f"pipeline.name: a user repo named {name!r} exists; pick another name",
-                        "pipeline.name",
-                    )
         body = spec.canonical_json()
         with self.catalog.write() as conn:
             version = (existing.version + 1) if existing else 1
@@ -152,21 +149,67 @@ class Pipelines:
                 updated=now,
             )
             if existing:
-                conn.execute(update(pipelines).where(pipelines.c.name == name).values(**values))
+                conn.execute(sql_update(pipelines).where(pipelines.c.name == name).values(**values))
             else:
                 conn.execute(
                     insert(pipelines).values(name=name, state="running", created=now, **values)
                 )
         return self.inspect_pipeline(name)
 
-    def _check_acyclic(self, spec: PipelineSpec) -> None:
-        graph = {p.name: set(p.input_repos) for p in self.list_pipelines() if p.name != spec.name}
-        graph[spec.name] = {p.repo for p in spec.input.pfs_inputs()}
+    def create_pipelines(
+        self,
+        specs: list[PipelineSpec],
+        spec_dir: str | Path,
+        *,
+        update: bool = False,
+        reprocess: bool = False,
+    ) -> list[PipelineInfo]:
+        """Create (or update) several pipelines from one file, all or none: every spec is
+        checked (names, input repos, output repos, cycles) before any is created. A spec may
+        read the output of one created earlier in the same list. Raises as create_pipeline."""
+        names = [s.name for s in specs]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise SpecError(
+                    f"pipeline.name: {name!r} appears twice in one file", "pipeline.name"
+                )
+        existing = {p.name for p in self.list_pipelines()}
+        for i, spec in enumerate(specs):
+            if update and spec.name not in existing:
+                raise NotFound(f"pipeline {spec.name!r} not found")
+            if not update and spec.name in existing:
+                raise AlreadyExists(f"pipeline {spec.name!r} exists; use `cairn update pipeline`")
+            for pfs in spec.input.pfs_inputs():
+                if pfs.repo not in names[:i]:
+                    self.data.inspect_repo(pfs.repo)
+            if spec.name not in existing:
+                self._check_output_repo(spec)
+        self._check_acyclic(specs)
+        return [
+            self.create_pipeline(s, spec_dir, update=update, reprocess=reprocess) for s in specs
+        ]
+
+    def _check_output_repo(self, spec: PipelineSpec) -> None:
+        try:
+            repo = self.data.inspect_repo(spec.name)
+        except NotFound:
+            return
+        if repo.type != "pipeline":
+            raise SpecError(
+                f"pipeline.name: a user repo named {spec.name!r} exists; pick another name",
+                "pipeline.name",
+            )
+
+    def _check_acyclic(self, specs: list[PipelineSpec]) -> None:
+        new = {s.name for s in specs}
+        graph = {p.name: set(p.input_repos) for p in self.list_pipelines() if p.name not in new}
+        for spec in specs:
+            graph[spec.name] = {p.repo for p in spec.input.pfs_inputs()}
         try:
             tuple(graphlib.TopologicalSorter(graph).static_order())
         except graphlib.CycleError as exc:
             raise SpecError(
-                f"input: pipeline {spec.name!r} would form a cycle: {exc.args[1]}", "input"
+                f"input: pipelines would form a cycle: {exc.args[1]}", "input"
             ) from None
 
     def _row(self, name: str) -> Any:
@@ -217,7 +260,7 @@ class Pipelines:
         """``running`` (start pipeline) or ``paused`` (stop pipeline)."""
         self.inspect_pipeline(name)
         with self.catalog.write() as conn:
-            conn.execute(update(pipelines).where(pipelines.c.name == name).values(state=state))
+            conn.execute(sql_update(pipelines).where(pipelines.c.name == name).values(state=state))
         return self.inspect_pipeline(name)
 
     # -- triggering ----------------------------------------------------------------
@@ -240,9 +283,9 @@ class Pipelines:
         graph = {n: {r for r in p.input_repos if r in infos} for n, p in infos.items()}
         return [infos[n] for n in graphlib.TopologicalSorter(graph).static_order()]
 
-    def _input_heads(self, info: PipelineInfo) -> dict[str, CommitInfo] | None:
-        """The finished head of each input branch, or None if one is missing or open."""
-        heads: dict[str, CommitInfo] = {}
+    def _input_heads(self, info: PipelineInfo) -> Heads | None:
+        """The finished head of each input (repo, branch), or None if one is missing or open."""
+        heads: Heads = {}
         for pfs in info.spec.input.pfs_inputs():
             try:
                 commit = self.data.resolve(Ref(pfs.repo, pfs.branch))
@@ -250,8 +293,24 @@ class Pipelines:
                 return None
             if commit.state != "finished":
                 return None
-            heads[pfs.input_name] = commit
+            heads[(pfs.repo, pfs.branch)] = commit
         return heads
+
+    @staticmethod
+    def _provenance(spec: PipelineSpec, heads: Heads) -> list[Provenance]:
+        """One entry per distinct input; the input name labels it, qualified by repo and
+        branch when a union gives two inputs one name."""
+        leaves = {(p.input_name, p.repo, p.branch) for p in spec.input.pfs_inputs()}
+        names = [name for name, _, _ in leaves]
+        return [
+            Provenance(
+                name if names.count(name) == 1 else f"{name}:{repo}@{branch}",
+                repo,
+                branch,
+                heads[(repo, branch)].id,
+            )
+            for name, repo, branch in sorted(leaves)
+        ]
 
     def _job_for(self, name: str, version: int, key: str) -> JobInfo | None:
         with self.catalog.read() as conn:
@@ -265,12 +324,14 @@ class Pipelines:
             ).first()
         return _job_from_row(row) if row else None
 
-    def _status(self, info: PipelineInfo) -> tuple[str, dict[str, CommitInfo] | None, str]:
+    def _status(self, info: PipelineInfo) -> tuple[str, Heads | None, str]:
         """(``current`` | ``stale`` | ``waiting`` | ``failed``, input heads, input key)."""
         heads = self._input_heads(info)
         if heads is None:
             return "waiting", None, ""
-        key = json.dumps({n: c.id for n, c in heads.items()}, sort_keys=True)
+        key = json.dumps(
+            {p.name: p.commit for p in self._provenance(info.spec, heads)}, sort_keys=True
+        )
         job = self._job_for(info.name, info.version, key)
         if job is None:
             return "stale", heads, key
@@ -282,32 +343,42 @@ class Pipelines:
     def propagate(self, reporter: Reporter | None = None) -> list[JobInfo]:
         """Run every stale pipeline, upstream first, until the DAG is current.
 
-        Returns the jobs run (including ones recorded as unrunnable). A failed job does
-        not raise: its JobInfo says failure and why.
+        When a job fails, every pipeline downstream of it gets a job with the same id in
+        state ``unrunnable`` (as in Pachyderm), and stays blocked until its inputs change.
+        Pipelines behind a paused pipeline or an open input commit wait without a job.
+        Returns the jobs run or recorded. A failed job does not raise: its JobInfo says why.
         """
         reporter = reporter or Reporter()
         ran: list[JobInfo] = []
         with self._locked():
             self._reap_interrupted()
-            order = self._order()
             status: dict[str, str] = {}
-            for info in order:
+            failed_now: dict[str, str] = {}  # pipeline -> id of the job that failed just now
+            for info in self._order():
                 state, heads, key = self._status(info)
-                blocked = [
-                    r for r in info.input_repos if status.get(r) in ("failed", "waiting", "paused")
-                ]
+                upstream = [r for r in info.input_repos if r in status]
+                failed_up = [r for r in upstream if status[r] == "failed"]
+                waiting_up = [r for r in upstream if status[r] in ("waiting", "paused")]
                 if info.state != "running":
-                    status[info.name] = "paused" if state != "current" else "current"
+                    status[info.name] = "current" if state == "current" else "paused"
                     continue
-                if state == "stale" and heads is not None and blocked:
-                    job = self._record_unrunnable(info, heads, key, blocked)
+                cause = next((failed_now[r] for r in failed_up if r in failed_now), None)
+                if heads is not None and failed_up and (state == "stale" or cause):
+                    job = self._record_unrunnable(info, heads, key, failed_up, cause)
                     reporter.job_finished(job)
                     ran.append(job)
+                    failed_now[info.name] = job.id
                     state = "failed"
+                elif state == "stale" and waiting_up:
+                    state = "waiting"
                 elif state == "stale" and heads is not None:
                     job = self._run_job(info, heads, key, reporter)
                     ran.append(job)
-                    state = "current" if job.state == "success" else "failed"
+                    if job.state == "success":
+                        state = "current"
+                    else:
+                        failed_now[info.name] = job.id
+                        state = "failed"
                 status[info.name] = state
         return ran
 
@@ -316,7 +387,7 @@ class Pipelines:
         them ``killed`` so that their inputs count as stale and run again."""
         with self.catalog.write() as conn:
             conn.execute(
-                update(jobs)
+                sql_update(jobs)
                 .where(jobs.c.state == "running")
                 .values(
                     state="killed",
@@ -325,13 +396,18 @@ class Pipelines:
                 )
             )
 
-    def _job_id(self, info: PipelineInfo, heads: dict[str, CommitInfo]) -> str:
-        newest = max(heads.values(), key=lambda c: c.created)
+    def _job_exists(self, pipeline: str, job_id: str) -> bool:
         with self.catalog.read() as conn:
-            taken = conn.execute(
-                select(jobs.c.id).where(jobs.c.pipeline == info.name, jobs.c.id == newest.id)
-            ).first()
-        if taken:
+            return (
+                conn.execute(
+                    select(jobs.c.id).where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
+                ).first()
+                is not None
+            )
+
+    def _job_id(self, info: PipelineInfo, heads: Heads) -> str:
+        newest = max(heads.values(), key=lambda c: c.created)
+        if self._job_exists(info.name, newest.id):
             return new_commit_id()
         try:
             self.data.inspect_commit(info.name, newest.id)
@@ -340,9 +416,10 @@ class Pipelines:
         return new_commit_id()
 
     def _record_unrunnable(
-        self, info: PipelineInfo, heads: dict[str, CommitInfo], key: str, blocked: list[str]
+        self, info: PipelineInfo, heads: Heads, key: str, blocked: list[str], cause: str | None
     ) -> JobInfo:
-        job_id = self._job_id(info, heads)
+        job_id = cause if cause and not self._job_exists(info.name, cause) else None
+        job_id = job_id or self._job_id(info, heads)
         now = time.time()
         with self.catalog.write() as conn:
             conn.execute(
@@ -382,9 +459,7 @@ class Pipelines:
                 ).scalars()
             )
 
-    def _run_job(
-        self, info: PipelineInfo, heads: dict[str, CommitInfo], key: str, reporter: Reporter
-    ) -> JobInfo:
+    def _run_job(self, info: PipelineInfo, heads: Heads, key: str, reporter: Reporter) -> JobInfo:
         spec = info.spec
         job_id = self._job_id(info, heads)
         now = time.time()
@@ -401,7 +476,7 @@ class Pipelines:
                 )
             )
         try:
-            return self._execute(info, spec, job_id, heads, reporter)
+            job = self._execute(info, spec, job_id, heads, reporter)
         except Exception as exc:
             self._finish(
                 job_id,
@@ -410,17 +485,17 @@ class Pipelines:
                 reason=f"job crashed: {type(exc).__name__}: {exc}",
             )
             job = self.inspect_job(info.name, job_id)
-            reporter.job_finished(job)
-            if isinstance(exc, PipelineError | OSError):
-                return job
-            raise
+            if not isinstance(exc, PipelineError | OSError):
+                raise
+        reporter.job_finished(job)
+        return job
 
     def _execute(
         self,
         info: PipelineInfo,
         spec: PipelineSpec,
         job_id: str,
-        heads: dict[str, CommitInfo],
+        heads: Heads,
         reporter: Reporter,
     ) -> JobInfo:
         all_datums = build_datums(self.data, spec.input, heads)
@@ -498,20 +573,18 @@ class Pipelines:
                 self._finish(job_id, info.name, state="failure", reason=str(exc), **counts)
             else:
                 self._finish(job_id, info.name, state="success", output_commit=output.id, **counts)
-        job = self.inspect_job(info.name, job_id)
-        reporter.job_finished(job)
-        return job
+        return self.inspect_job(info.name, job_id)
 
     @staticmethod
     def _describe(datum: Datum) -> str:
-        return ", ".join(f"{name}:{path}" for name, path in datum.roots)
+        return ", ".join(f"{name}:{path}" for name, _repo, path in datum.roots)
 
     def _write_output(
         self,
         info: PipelineInfo,
         spec: PipelineSpec,
         job_id: str,
-        heads: dict[str, CommitInfo],
+        heads: Heads,
         results: list[DatumResult],
         skipped: list[Datum],
         hashes: dict[str, str],
@@ -558,10 +631,7 @@ class Pipelines:
                 k: env[k] for k in ("hash", "python", "platform", "cpu", "accelerator")
             },
         }
-        provenance = [
-            Provenance(p.input_name, p.repo, p.branch, heads[p.input_name].id)
-            for p in spec.input.pfs_inputs()
-        ]
+        provenance = self._provenance(spec, heads)
         return self.data.write_commit(
             info.name,
             spec.output_branch,
@@ -646,7 +716,7 @@ class Pipelines:
             values["finished"] = time.time()
         with self.catalog.write() as conn:
             conn.execute(
-                update(jobs)
+                sql_update(jobs)
                 .where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
                 .values(state=state, **values)
             )
@@ -696,8 +766,12 @@ class Pipelines:
             ).all()
         return [_datum_from_row(r) for r in rows]
 
-    def datum_by_hash(self, pipeline: str, datum_hash: str) -> DatumInfo | None:
-        """The datum record of the job that processed ``datum_hash`` (not a skip)."""
+    def datum_by_hash(
+        self, pipeline: str, datum_hash: str, up_to_job: str | None = None
+    ) -> DatumInfo | None:
+        """The datum record of the newest job that processed ``datum_hash`` (not a skip),
+        among jobs no newer than ``up_to_job`` when given (lineage of an old commit)."""
+        limit = self.inspect_job(pipeline, up_to_job).created if up_to_job else None
         with self.catalog.read() as conn:
             row = conn.execute(
                 select(datums)
@@ -710,6 +784,7 @@ class Pipelines:
                     datums.c.pipeline == pipeline,
                     datums.c.hash == datum_hash,
                     datums.c.state == "success",
+                    jobs.c.created <= limit if limit is not None else jobs.c.created.isnot(None),
                 )
                 .order_by(jobs.c.created.desc())
                 .limit(1)

@@ -1,0 +1,96 @@
+"""A put killed half way (SIGKILL, no chance to clean up) leaves no partial commit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .conftest import CAIRN, Cairn
+
+PIECE = 256 * 1024
+TOTAL = 20 * 1024 * 1024
+
+
+def chunk_count(cairn: Cairn) -> int:
+    root = cairn.home / "objects" / "chunks"
+    return sum(1 for p in root.rglob("*") if p.is_file()) if root.exists() else 0
+
+
+def kill_put_midway(cairn: Cairn, ref: str) -> None:
+    """Stream ~20 MB of random bytes into ``cairn put file REF -f -`` slowly and SIGKILL it
+    once it has stored chunks of the stream but before the stream ends."""
+    chunks_before = chunk_count(cairn)
+    proc = subprocess.Popen(
+        [CAIRN, "put", "file", ref, "-f", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=cairn.root,
+        env=cairn.env,
+    )
+    sent = 0
+    try:
+        deadline = time.monotonic() + 60
+        while sent < TOTAL - 4 * PIECE:
+            assert proc.stdin is not None
+            proc.stdin.write(os.urandom(PIECE))
+            proc.stdin.flush()
+            sent += PIECE
+            time.sleep(0.005)
+            if sent >= TOTAL // 2 and chunk_count(cairn) > chunks_before:
+                break
+            assert time.monotonic() < deadline, "the put stored no chunk in time"
+        assert chunk_count(cairn) > chunks_before, "kill before any chunk was stored"
+        assert proc.poll() is None, "the put ended before it was killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def state(cairn: Cairn, repo: str) -> tuple[list, list]:
+    commits = [(c["id"], c["state"], c["tree"]) for c in cairn.raw("list", "commit", repo)]
+    files = [(f["path"], f["hash"]) for f in cairn.raw("list", "file", f"{repo}@master:/")]
+    return commits, files
+
+
+def test_killed_put_leaves_no_partial_commit(cairn: Cairn, tmp_path: Path) -> None:
+    cairn("create", "repo", "big")
+    cairn.put("big@master:/small.txt", "small")
+    before = state(cairn, "big")
+
+    kill_put_midway(cairn, "big@master:/big.bin")
+
+    assert state(cairn, "big") == before
+    cairn.fails("get", "file", "big@master:/big.bin")
+    data = os.urandom(3 * 1024 * 1024)
+    cairn.put("big@master:/big.bin", data)
+    assert cairn.get("big@master:/big.bin") == data
+    assert cairn.get("big@master:/small.txt") == b"small"
+    assert len(cairn.raw("list", "commit", "big")) == 2
+
+
+def test_killed_put_into_open_commit_leaves_it_as_it_was(cairn: Cairn) -> None:
+    cairn("create", "repo", "big")
+    opened = cairn("start", "commit", "big@master").stdout.strip()
+    cairn.put("big@master:/small.txt", "small")
+    before = state(cairn, "big")
+
+    kill_put_midway(cairn, "big@master:/big.bin")
+
+    assert state(cairn, "big") == before
+    cairn("finish", "commit", "big@master")
+    commits = cairn.raw("list", "commit", "big")
+    assert [(c["id"], c["state"]) for c in commits] == [(opened, "finished")]
+    files = cairn.raw("list", "file", "big@master:/")
+    assert [f["path"] for f in files] == ["/small.txt"]
+    assert cairn.get("big@master:/small.txt") == b"small"

@@ -1,0 +1,889 @@
+"""End-to-end tests of pipelines through the ``cairn`` command: specs, DAGs, incremental
+processing, failures, lineage, provenance and the sandbox.
+
+Transforms are small bash or Python scripts written next to the spec; they read their
+inputs under ``$CAIRN_PFS`` so they pass with or without bubblewrap. ``test_sandbox``
+alone uses the hard-coded ``/pfs`` paths that only the sandbox provides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import blake3
+import pytest
+
+from .conftest import Cairn, pfs, pipeline, seed_repo, shared_scenario
+
+# One output file per input file: the upper-cased content, same name.
+UPPER_SH = """\
+set -e
+for f in "$CAIRN_PFS"/words/*; do
+  name=$(basename "$f")
+  tr a-z A-Z < "$f" > "$CAIRN_PFS/out/$name"
+  echo "upper: wrote $name"
+done
+"""
+
+# Every upper-cased file as name=CONTENT, then the config's suffix, in one file.
+COMBINE_SH = """\
+set -e
+{
+  for f in "$CAIRN_PFS"/upper/*; do printf '%s=%s\\n' "$(basename "$f")" "$(cat "$f")"; done
+  cat "$CAIRN_PFS/config/suffix.txt"
+} > "$CAIRN_PFS/out/combined.txt"
+"""
+
+# Copy every input file to the output; a file named bad.txt makes it exit 3.
+FAIL_ON_BAD_SH = """\
+for f in "$CAIRN_PFS"/words/*; do
+  name=$(basename "$f")
+  if [ "$name" = bad.txt ]; then echo "refusing $name"; exit 3; fi
+  cp "$f" "$CAIRN_PFS/out/$name"
+done
+"""
+
+COPY_SH = """\
+set -e
+for f in "$CAIRN_PFS"/words/*; do cp "$f" "$CAIRN_PFS/out/$(basename "$f")"; done
+"""
+
+
+def create(cairn: Cairn, *specs: dict[str, Any], check: bool = True) -> Any:
+    return cairn("create", "pipeline", "-f", str(cairn.spec(*specs)), check=check)
+
+
+def newest_job(cairn: Cairn, name: str) -> dict[str, Any]:
+    return cairn.jobs(name)[0]
+
+
+def datums(cairn: Cairn, name: str, job: str) -> list[dict[str, Any]]:
+    return cairn.raw("list", "datum", f"{name}@{job}")
+
+
+def files_of(cairn: Cairn, ref: str) -> dict[str, bytes]:
+    """Every file of ``repo@commit`` (fetched with ``get file -r``) as path -> bytes."""
+    # An empty commit writes no folder at all, hence the rglob on a missing folder.
+    target = cairn.root / f"get-{time.monotonic_ns()}"
+    cairn("get", "file", f"{ref}:/", "-r", "-o", str(target))
+    return {
+        p.relative_to(target).as_posix(): p.read_bytes()
+        for p in sorted(target.rglob("*"))
+        if p.is_file()
+    }
+
+
+# -- specs ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def spec_store(module_cairn: Cairn) -> Cairn:
+    seed_repo(module_cairn, "words", {"a.txt": "a"})
+    return module_cairn
+
+
+GOOD = pipeline("good", pfs("words"), ["bash", "-c", "true"])
+MALFORMED = {
+    "unknown field": {**GOOD, "transform": {"cmd": ["true"], "cmdd": ["x"]}},
+    "missing glob": {**GOOD, "input": {"pfs": {"repo": "words"}}},
+    "cron input": {**GOOD, "input": {"cron": {"name": "tick", "spec": "@every 10s"}}},
+    "missing input repo": {**GOOD, "input": pfs("nosuchrepo")},
+}
+
+
+@pytest.mark.parametrize("spec", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_spec_is_refused_and_creates_nothing(
+    spec_store: Cairn, spec: dict[str, Any]
+) -> None:
+    spec_file = spec_store.spec(spec, name=f"bad-{time.monotonic_ns()}.json")
+
+    spec_store.fails("create", "pipeline", "-f", str(spec_file))
+
+    assert spec_store.raw("list", "pipeline") == []
+    assert [r["name"] for r in spec_store.raw("list", "repo")] == ["words"]
+
+
+def test_spec_file_with_one_invalid_spec_creates_none(spec_store: Cairn) -> None:
+    spec_file = spec_store.spec(GOOD, MALFORMED["missing glob"], name="half-bad.json")
+
+    spec_store.fails("create", "pipeline", "-f", str(spec_file))
+
+    assert spec_store.raw("list", "pipeline") == []
+
+
+def test_spec_file_with_a_missing_repo_creates_none(cairn: Cairn) -> None:
+    cairn("create", "repo", "words")
+    spec = cairn.spec(GOOD, {**GOOD, "pipeline": {"name": "other"}, "input": pfs("nosuchrepo")})
+
+    cairn.fails("create", "pipeline", "-f", str(spec))
+
+    assert cairn.raw("list", "pipeline") == []
+    assert [r["name"] for r in cairn.raw("list", "repo")] == ["words"]
+
+
+# -- a two-step DAG, changed step by step --------------------------------------------------
+def build_dag(c: Cairn) -> dict[str, Any]:
+    """upper (one datum per file of ``words``) feeding combine (cross of upper's output
+    and ``config``, one datum each); then a file is added, one modified, one deleted.
+    Returns what each step left behind."""
+    c.write("upper.sh", UPPER_SH)
+    c.write("combine.sh", COMBINE_SH)
+    words0 = seed_repo(c, "words", {"a.txt": "apple", "b.txt": "banana", "c.txt": "cherry"})
+    seed_repo(c, "config", {"suffix.txt": "END"})
+    create(
+        c,
+        pipeline("upper", pfs("words"), ["bash", "upper.sh"]),
+        pipeline(
+            "combine", {"cross": [pfs("upper", "/"), pfs("config", "/")]}, ["bash", "combine.sh"]
+        ),
+    )
+    steps: dict[str, Any] = {}
+
+    def snapshot(step: str, commit: str) -> None:
+        jobs = c.raw("list", "job")
+        steps[step] = {
+            "commit": commit,
+            "upper_job": next(j for j in jobs if j["pipeline"] == "upper"),
+            "combine_job": next(j for j in jobs if j["pipeline"] == "combine"),
+            "upper": {k: v.decode() for k, v in files_of(c, "upper@master").items()},
+            "combined": c.get("combine@master:/combined.txt").decode(),
+        }
+        steps["jobs"] = jobs
+
+    snapshot("initial", words0)
+    snapshot("add", c.put("words@master:/d.txt", "date"))
+    snapshot("modify", c.put("words@master:/b.txt", "blueberry"))
+    deleted = c("delete", "file", "words@master:/c.txt").stdout.strip().rpartition("@")[2]
+    snapshot("delete", deleted)
+    return steps
+
+
+@pytest.fixture(scope="session")
+def dag(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    cairn, steps = shared_scenario(tmp_path_factory, "dag", build_dag)
+    return {**steps, "cairn": cairn}
+
+
+def test_dag_initial_outputs(dag: dict[str, Any]) -> None:
+    initial = dag["initial"]
+    assert initial["upper"] == {"a.txt": "APPLE", "b.txt": "BANANA", "c.txt": "CHERRY"}
+    assert initial["combined"] == "a.txt=APPLE\nb.txt=BANANA\nc.txt=CHERRY\nEND"
+    job = initial["upper_job"]
+    assert (job["state"], job["processed"], job["skipped"], job["total"]) == ("success", 3, 0, 3)
+    job = initial["combine_job"]
+    assert (job["state"], job["processed"], job["total"]) == ("success", 1, 1)
+
+
+def test_added_file_is_the_only_datum_processed(dag: dict[str, Any]) -> None:
+    step = dag["add"]
+    job = step["upper_job"]
+    assert (job["state"], job["processed"], job["skipped"], job["total"]) == ("success", 1, 3, 4)
+    assert step["upper"] == {
+        "a.txt": "APPLE",
+        "b.txt": "BANANA",
+        "c.txt": "CHERRY",
+        "d.txt": "DATE",
+    }
+    c: Cairn = dag["cairn"]
+    assert c.raw("inspect", "job", f"upper@{step['commit']}") == step["upper_job"]
+    job = step["combine_job"]
+    assert (job["state"], job["processed"]) == ("success", 1)
+    assert job["id"] != dag["initial"]["combine_job"]["id"]
+    assert step["combined"] == "a.txt=APPLE\nb.txt=BANANA\nc.txt=CHERRY\nd.txt=DATE\nEND"
+
+
+def test_modified_file_is_reprocessed_and_its_output_replaced(dag: dict[str, Any]) -> None:
+    step = dag["modify"]
+    job = step["upper_job"]
+    assert (job["state"], job["processed"], job["skipped"]) == ("success", 1, 3)
+    assert step["upper"] == {**dag["add"]["upper"], "b.txt": "BLUEBERRY"}
+    assert "b.txt=BLUEBERRY\n" in step["combined"]
+
+
+def test_deleted_input_file_deletes_its_output(dag: dict[str, Any]) -> None:
+    step = dag["delete"]
+    job = step["upper_job"]
+    assert (job["state"], job["processed"], job["skipped"], job["total"]) == ("success", 0, 3, 3)
+    assert step["upper"] == {"a.txt": "APPLE", "b.txt": "BLUEBERRY", "d.txt": "DATE"}
+    assert step["combined"] == "a.txt=APPLE\nb.txt=BLUEBERRY\nd.txt=DATE\nEND"
+    c: Cairn = dag["cairn"]
+    changes = c.raw("diff", "file", "upper@master")
+    assert [(x["path"], x["status"]) for x in changes] == [("/c.txt", "deleted")]
+
+
+@pytest.mark.parametrize("step", ["initial", "add", "modify", "delete"])
+def test_jobs_of_one_cause_share_the_commit_id(dag: dict[str, Any], step: str) -> None:
+    commit = dag[step]["commit"]
+    upper, combine = dag[step]["upper_job"], dag[step]["combine_job"]
+    assert upper["id"] == combine["id"] == commit
+    assert upper["output_commit"] == combine["output_commit"] == commit
+    assert upper["inputs"] == {"words": commit}
+    assert {j["pipeline"] for j in dag["jobs"] if j["id"] == commit} == {"upper", "combine"}
+
+
+def test_output_commit_records_provenance_code_and_environment(dag: dict[str, Any]) -> None:
+    c: Cairn = dag["cairn"]
+    upper_head = c.raw("inspect", "commit", "upper@master")
+    config_head = c.raw("inspect", "commit", "config@master")
+
+    commit = c.raw("inspect", "commit", "combine@master")
+
+    assert commit["origin"] == "pipeline"
+    provenance = {p["name"]: (p["repo"], p["branch"], p["commit"]) for p in commit["provenance"]}
+    assert provenance == {
+        "upper": ("upper", "master", upper_head["id"]),
+        "config": ("config", "master", config_head["id"]),
+    }
+    info = commit["info"]
+    assert info["job"] == commit["id"]
+    assert info["pipeline"]["name"] == "combine"
+    assert info["pipeline"]["version"] == 1
+    assert info["environment"]["python"] == platform.python_version()
+    assert info["code"] == {
+        "combine.sh": blake3.blake3((c.root / "combine.sh").read_bytes()).hexdigest()
+    }
+    assert upper_head["provenance"] == [
+        {"name": "words", "repo": "words", "branch": "master", "commit": dag["delete"]["commit"]}
+    ]
+
+
+def test_file_lineage_names_the_exact_input_files(dag: dict[str, Any]) -> None:
+    c: Cairn = dag["cairn"]
+    modified = dag["modify"]["commit"]
+
+    lineage = c.raw("lineage", "upper@master:/b.txt")
+
+    assert lineage["pipeline"] == "upper"
+    assert lineage["job"] == modified
+    assert lineage["hash"] == c.raw("inspect", "file", "upper@master:/b.txt")["hash"]
+    [source] = lineage["inputs"]
+    assert (source["input"], source["repo"], source["commit"], source["path"]) == (
+        "words",
+        "words",
+        modified,
+        "/b.txt",
+    )
+    assert source["hash"] == c.raw("inspect", "file", f"words@{modified}:/b.txt")["hash"]
+    assert source["hash"] == blake3.blake3(b"blueberry").hexdigest()
+
+
+def test_file_lineage_through_a_cross(dag: dict[str, Any]) -> None:
+    c: Cairn = dag["cairn"]
+
+    lineage = c.raw("lineage", "combine@master:/combined.txt")
+
+    sources = {(s["repo"], s["path"]): s for s in lineage["inputs"]}
+    assert set(sources) == {
+        ("upper", "/a.txt"),
+        ("upper", "/b.txt"),
+        ("upper", "/d.txt"),
+        ("config", "/suffix.txt"),
+    }
+    suffix = c.raw("inspect", "file", "config@master:/suffix.txt")
+    assert (
+        sources["config", "/suffix.txt"]["commit"],
+        sources["config", "/suffix.txt"]["hash"],
+    ) == (suffix["commit"], suffix["hash"])
+    upper_a = c.raw("inspect", "file", "upper@master:/a.txt")
+    assert (sources["upper", "/a.txt"]["commit"], sources["upper", "/a.txt"]["hash"]) == (
+        dag["delete"]["commit"],
+        upper_a["hash"],
+    )
+
+
+def test_file_lineage_of_a_user_file_says_so(dag: dict[str, Any]) -> None:
+    c: Cairn = dag["cairn"]
+    lineage = c.raw("lineage", "words@master:/a.txt")
+    assert "inputs" not in lineage
+    assert lineage["hash"] == blake3.blake3(b"apple").hexdigest()
+    c.fails("lineage", "upper@master:/nope.txt")
+
+
+def test_commit_lineage_shows_upstream_and_downstream(dag: dict[str, Any]) -> None:
+    c: Cairn = dag["cairn"]
+    commit = dag["add"]["commit"]
+
+    down = c.raw("lineage", f"words@{commit}")["downstream"]
+    up = c.raw("lineage", f"combine@{commit}")["upstream"]
+
+    assert (down["repo"], down["commit"]) == ("words", commit)
+    [upper] = down["children"]
+    assert (upper["repo"], upper["commit"], upper["via"]) == ("upper", commit, "words")
+    [combine] = upper["children"]
+    assert (combine["repo"], combine["commit"], combine["via"]) == ("combine", commit, "upper")
+    assert combine["children"] == []
+    children = {n["repo"]: n for n in up["children"]}
+    assert set(children) == {"upper", "config"}
+    assert children["upper"]["commit"] == commit
+    [words] = children["upper"]["children"]
+    assert (words["repo"], words["commit"], words["via"]) == ("words", commit, "words")
+    assert children["config"]["children"] == []
+
+
+def test_logs_show_what_the_transform_printed(dag: dict[str, Any]) -> None:
+    c: Cairn = dag["cairn"]
+    initial = dag["initial"]["upper_job"]["id"]
+
+    everything = c("logs", "-p", "upper", "-j", initial).stdout
+    one = next(d for d in datums(c, "upper", initial) if d["inputs"][0]["path"] == "/a.txt")
+    only_a = c("logs", "-p", "upper", "-j", initial, "-d", one["id"]).stdout
+    latest = c("logs", "-p", "upper").stdout
+
+    for name in ("a.txt", "b.txt", "c.txt"):
+        assert f"upper: wrote {name}" in everything
+    assert "upper: wrote a.txt" in only_a and "upper: wrote b.txt" not in only_a
+    assert "upper: wrote" not in latest  # the latest job skipped every datum
+
+
+# -- failures ------------------------------------------------------------------------------
+def test_failing_datum_fails_the_job_and_leaves_output_alone(cairn: Cairn) -> None:
+    cairn.write("fail.sh", FAIL_ON_BAD_SH)
+    cairn.write("report.sh", 'ls "$CAIRN_PFS/copy" > "$CAIRN_PFS/out/report.txt"\n')
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b"})
+    create(
+        cairn,
+        pipeline("copy", pfs("words"), ["bash", "fail.sh"]),
+        pipeline("report", {"cross": [pfs("copy", "/"), pfs("words", "/")]}, ["bash", "report.sh"]),
+    )
+    head_before = cairn.raw("inspect", "branch", "copy@master")["head"]
+    report_before = cairn.raw("inspect", "branch", "report@master")["head"]
+
+    bad = cairn.put("words@master:/bad.txt", "bad")
+
+    job = cairn.raw("inspect", "job", f"copy@{bad}")
+    assert job["state"] == "failure"
+    assert (job["failed"], job["processed"], job["skipped"]) == (1, 0, 2)
+    assert job["output_commit"] is None
+    assert "/bad.txt" in job["reason"] and "exit code 3" in job["reason"]
+    [failed] = [d for d in datums(cairn, "copy", bad) if d["state"] == "failed"]
+    assert (failed["exit_code"], failed["attempts"]) == (3, 3)
+    assert [i["path"] for i in failed["inputs"]] == ["/bad.txt"]
+    assert cairn.raw("inspect", "branch", "copy@master")["head"] == head_before
+    assert files_of(cairn, "copy@master") == {"a.txt": b"a", "b.txt": b"b"}
+    downstream = newest_job(cairn, "report")
+    assert (downstream["id"], downstream["state"]) == (bad, "unrunnable")
+    assert cairn.raw("inspect", "branch", "report@master")["head"] == report_before
+    assert "refusing bad.txt" in cairn("logs", "-p", "copy", "-j", bad).stdout
+    assert cairn("wait", "job", f"copy@{bad}", check=False).returncode == 1
+
+
+def test_a_failed_job_makes_the_whole_chain_below_it_unrunnable(cairn: Cairn) -> None:
+    # Pachyderm marks every downstream job of the failed job's commit set unrunnable, even
+    # where the downstream pipeline reads only the failed one's (unchanged) output.
+    cairn.write("fail.sh", FAIL_ON_BAD_SH)
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    create(
+        cairn,
+        pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=1),
+        pipeline(
+            "again", pfs("copy"), ["bash", "-c", 'cp -r "$CAIRN_PFS/copy/." "$CAIRN_PFS/out"']
+        ),
+        pipeline(
+            "third", pfs("again"), ["bash", "-c", 'cp -r "$CAIRN_PFS/again/." "$CAIRN_PFS/out"']
+        ),
+    )
+    heads = {p: cairn.raw("inspect", "branch", f"{p}@master")["head"] for p in ("again", "third")}
+
+    bad = cairn.put("words@master:/bad.txt", "bad")
+
+    assert cairn.raw("inspect", "job", f"copy@{bad}")["state"] == "failure"
+    for name in ("again", "third"):
+        job = cairn.raw("inspect", "job", f"{name}@{bad}")
+        assert job["state"] == "unrunnable"
+        assert cairn.raw("inspect", "branch", f"{name}@master")["head"] == heads[name]
+
+    fixed = cairn("delete", "file", "words@master:/bad.txt").stdout.strip().rpartition("@")[2]
+
+    assert cairn.raw("inspect", "job", f"copy@{fixed}")["state"] == "success"
+    assert cairn.raw("inspect", "job", f"third@{fixed}")["state"] == "success"
+
+
+def test_job_recovers_once_the_bad_input_is_gone(cairn: Cairn) -> None:
+    cairn.write("fail.sh", FAIL_ON_BAD_SH)
+    seed_repo(cairn, "words", {"a.txt": "a", "bad.txt": "bad"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=1))
+    assert newest_job(cairn, "copy")["state"] == "failure"
+    cairn.fails("list", "file", "copy@master:/")
+
+    fixed = cairn("delete", "file", "words@master:/bad.txt").stdout.strip().rpartition("@")[2]
+
+    job = newest_job(cairn, "copy")
+    assert (job["id"], job["state"], job["processed"]) == (fixed, "success", 1)
+    assert files_of(cairn, "copy@master") == {"a.txt": b"a"}
+
+
+def test_datum_tries_sets_the_number_of_attempts(cairn: Cairn) -> None:
+    cairn.write("fail.sh", FAIL_ON_BAD_SH)
+    seed_repo(cairn, "words", {"a.txt": "a", "bad.txt": "bad"})
+
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=2))
+
+    job = newest_job(cairn, "copy")
+    assert job["state"] == "failure"
+    attempts = {
+        d["inputs"][0]["path"]: (d["state"], d["attempts"])
+        for d in datums(cairn, "copy", job["id"])
+    }
+    assert attempts == {"/a.txt": ("success", 1), "/bad.txt": ("failed", 2)}
+    log = cairn("logs", "-p", "copy").stdout
+    assert log.count("refusing bad.txt") == 2
+
+
+def test_err_cmd_that_succeeds_recovers_the_datum(cairn: Cairn) -> None:
+    cairn.write("fail.sh", FAIL_ON_BAD_SH)
+    seed_repo(cairn, "words", {"a.txt": "a", "bad.txt": "bad"})
+    spec = pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=1)
+    spec["transform"]["err_cmd"] = ["bash", "-c", "echo recovering; exit 0"]
+
+    create(cairn, spec)
+
+    job = newest_job(cairn, "copy")
+    assert (job["state"], job["processed"], job["recovered"], job["failed"]) == ("success", 1, 1, 0)
+    states = {d["inputs"][0]["path"]: d["state"] for d in datums(cairn, "copy", job["id"])}
+    assert states == {"/a.txt": "success", "/bad.txt": "recovered"}
+    assert files_of(cairn, "copy@master") == {"a.txt": b"a"}
+
+
+def test_err_cmd_that_fails_leaves_the_job_failed(cairn: Cairn) -> None:
+    cairn.write("fail.sh", FAIL_ON_BAD_SH)
+    seed_repo(cairn, "words", {"bad.txt": "bad"})
+    spec = pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=1)
+    spec["transform"]["err_cmd"] = ["false"]
+
+    create(cairn, spec)
+
+    job = newest_job(cairn, "copy")
+    assert (job["state"], job["recovered"], job["failed"]) == ("failure", 0, 1)
+
+
+def test_datum_timeout_kills_a_hung_datum(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    spec = pipeline("slow", pfs("words"), ["sleep", "30"], datum_timeout="1s", datum_tries=1)
+
+    started = time.monotonic()
+    create(cairn, spec)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 20
+    job = newest_job(cairn, "slow")
+    assert (job["state"], job["failed"]) == ("failure", 1)
+    [datum] = datums(cairn, "slow", job["id"])
+    assert (datum["state"], datum["exit_code"]) == ("failed", None)
+    assert datum["duration"] < 20
+
+
+def test_accept_return_code_counts_as_success(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    spec = pipeline(
+        "lenient", pfs("words"), ["bash", "-c", 'echo done > "$CAIRN_PFS/out/result"; exit 3']
+    )
+    spec["transform"]["accept_return_code"] = [3]
+
+    create(cairn, spec)
+
+    job = newest_job(cairn, "lenient")
+    assert (job["state"], job["processed"]) == ("success", 1)
+    assert datums(cairn, "lenient", job["id"])[0]["exit_code"] == 3
+    assert cairn.get("lenient@master:/result") == b"done\n"
+
+
+def test_two_datums_writing_one_path_fail_the_job(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b"})
+    spec = pipeline(
+        "clash",
+        pfs("words"),
+        ["bash", "-c", 'cat "$CAIRN_PFS"/words/* > "$CAIRN_PFS/out/same.txt"'],
+    )
+
+    create(cairn, spec)
+
+    job = newest_job(cairn, "clash")
+    assert (job["state"], job["output_commit"]) == ("failure", None)
+    assert "/same.txt" in job["reason"]
+    assert cairn.raw("list", "commit", "clash") == []
+
+
+def test_a_new_datum_writing_a_kept_datums_path_fails_the_job(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    spec = pipeline(
+        "clash",
+        pfs("words"),
+        ["bash", "-c", 'cat "$CAIRN_PFS"/words/* > "$CAIRN_PFS/out/same.txt"'],
+    )
+    create(cairn, spec)
+    before = cairn.raw("inspect", "branch", "clash@master")["head"]
+
+    commit = cairn.put("words@master:/b.txt", "b")
+
+    job = cairn.raw("inspect", "job", f"clash@{commit}")
+    assert (job["state"], job["skipped"]) == ("failure", 1)
+    assert "/same.txt" in job["reason"]
+    assert cairn.raw("inspect", "branch", "clash@master")["head"] == before
+    assert cairn.get("clash@master:/same.txt") == b"a"
+
+
+def test_output_symlinks_may_point_into_pfs_only(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "apple"})
+    inside = 'ln -s "$CAIRN_PFS/words/a.txt" "$CAIRN_PFS/out/linked.txt"'
+    outside = 'ln -s /etc/hostname "$CAIRN_PFS/out/stolen.txt"'
+
+    create(
+        cairn,
+        pipeline("inside", pfs("words"), ["bash", "-c", inside]),
+        pipeline("outside", pfs("words"), ["bash", "-c", outside], datum_tries=1),
+    )
+
+    assert cairn.get("inside@master:/linked.txt") == b"apple"
+    jobs = {j["pipeline"]: j for j in cairn.raw("list", "job")}
+    assert (jobs["inside"]["state"], jobs["outside"]["state"]) == ("success", "failure")
+    assert jobs["outside"]["output_commit"] is None
+
+
+def test_datum_log_with_square_brackets_is_printed_verbatim(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    spec = pipeline(
+        "noisy",
+        pfs("words"),
+        ["bash", "-c", "echo '[/oops] [bold]not markup'; exit 2"],
+        datum_tries=1,
+    )
+
+    proc = create(cairn, spec, check=False)
+
+    assert proc.returncode == 0, proc.stderr
+    assert "[/oops] [bold]not markup" in proc.stderr
+    job = newest_job(cairn, "noisy")
+    assert job["state"] == "failure"
+    assert "exit code 2" in job["reason"]
+
+
+# -- updates, stop and start -----------------------------------------------------------------
+TAG = 'for f in "$CAIRN_PFS"/words/*; do echo "$MODE" > "$CAIRN_PFS/out/$(basename "$f")"; done'
+
+
+def tag_spec(mode: str) -> dict[str, Any]:
+    """A pipeline whose output is its MODE; a new MODE is a new spec, same datums."""
+    spec = pipeline("tag", pfs("words"), ["bash", "-c", TAG])
+    spec["transform"]["env"] = {"MODE": mode}
+    return spec
+
+
+def test_update_pipeline_skips_unchanged_datums(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b"})
+    create(cairn, tag_spec("v1"))
+
+    cairn("update", "pipeline", "-f", str(cairn.spec(tag_spec("v2"))))
+
+    job = newest_job(cairn, "tag")
+    assert (job["state"], job["spec_version"], job["processed"], job["skipped"]) == (
+        "success",
+        2,
+        0,
+        2,
+    )
+    assert files_of(cairn, "tag@master") == {"a.txt": b"v1\n", "b.txt": b"v1\n"}
+    assert cairn.raw("inspect", "pipeline", "tag")["version"] == 2
+
+
+def test_update_pipeline_with_reprocess_processes_every_datum(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b"})
+    create(cairn, tag_spec("v1"))
+
+    cairn("update", "pipeline", "-f", str(cairn.spec(tag_spec("v2"))), "--reprocess")
+
+    job = newest_job(cairn, "tag")
+    assert (job["state"], job["spec_version"], job["processed"], job["skipped"]) == (
+        "success",
+        2,
+        2,
+        0,
+    )
+    assert files_of(cairn, "tag@master") == {"a.txt": b"v2\n", "b.txt": b"v2\n"}
+    assert cairn.raw("inspect", "commit", "tag@master")["info"]["pipeline"]["version"] == 2
+
+
+def test_update_of_a_missing_pipeline_and_create_of_an_existing_one_fail(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    spec = cairn.spec(pipeline("copy", pfs("words"), ["bash", "-c", "true"]))
+    cairn.fails("update", "pipeline", "-f", str(spec))
+    assert cairn.raw("list", "pipeline") == []
+    cairn("create", "pipeline", "-f", str(spec))
+
+    cairn.fails("create", "pipeline", "-f", str(spec))
+
+    assert [p["version"] for p in cairn.raw("list", "pipeline")] == [1]
+
+
+def test_stopped_pipeline_runs_nothing_until_started(cairn: Cairn) -> None:
+    cairn.write("copy.sh", COPY_SH)
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "copy.sh"]))
+
+    cairn("stop", "pipeline", "copy")
+    commit = cairn.put("words@master:/b.txt", "b")
+
+    assert cairn.raw("inspect", "pipeline", "copy")["state"] == "paused"
+    assert len(cairn.jobs("copy")) == 1
+    assert files_of(cairn, "copy@master") == {"a.txt": b"a"}
+
+    cairn("start", "pipeline", "copy")
+
+    job = newest_job(cairn, "copy")
+    assert (job["id"], job["state"], job["processed"], job["skipped"]) == (commit, "success", 1, 1)
+    assert cairn.raw("inspect", "pipeline", "copy")["state"] == "running"
+    assert files_of(cairn, "copy@master") == {"a.txt": b"a", "b.txt": b"b"}
+
+
+def test_run_once_runs_what_a_put_left_stale(cairn: Cairn) -> None:
+    cairn.write("copy.sh", COPY_SH)
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "copy.sh"]))
+
+    commit = (
+        cairn(
+            "put", "file", "words@master:/b.txt", "-f", "-", input=b"b", env={"CAIRN_AUTO_RUN": "0"}
+        )
+        .stdout.decode()
+        .strip()
+        .rpartition("@")[2]
+    )
+
+    assert len(cairn.jobs("copy")) == 1
+
+    cairn("run", "--once")
+
+    job = newest_job(cairn, "copy")
+    assert (job["id"], job["state"], job["processed"]) == (commit, "success", 1)
+    assert cairn.get("copy@master:/b.txt") == b"b"
+    cairn("run", "--once")
+    assert len(cairn.jobs("copy")) == 2
+
+
+def test_delete_pipeline_removes_it_and_its_output_repo(cairn: Cairn) -> None:
+    cairn.write("copy.sh", COPY_SH)
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    create(
+        cairn,
+        pipeline("copy", pfs("words"), ["bash", "copy.sh"]),
+        pipeline("again", pfs("copy"), ["bash", "-c", "true"]),
+    )
+    cairn.fails("delete", "pipeline", "copy")
+
+    cairn("delete", "pipeline", "again")
+    cairn("delete", "pipeline", "copy")
+
+    assert cairn.raw("list", "pipeline") == []
+    assert [r["name"] for r in cairn.raw("list", "repo")] == ["words"]
+    cairn("delete", "repo", "words")
+
+
+# -- input combinators -------------------------------------------------------------------------
+def test_join_pairs_files_by_capture_group(cairn: Cairn) -> None:
+    seed_repo(cairn, "texts", {"a.txt": "ta", "b.txt": "tb", "c.txt": "tc"})
+    seed_repo(cairn, "tables", {"a.csv": "ca", "b.csv": "cb", "d.csv": "cd"})
+    pair = (
+        'shopt -s nullglob; for t in "$CAIRN_PFS"/texts/*; do s=$(basename "$t" .txt); '
+        'cat "$t" "$CAIRN_PFS"/tables/* > "$CAIRN_PFS/out/$s"; done'
+    )
+    inner = {
+        "join": [pfs("texts", "/(*).txt", join_on="$1"), pfs("tables", "/(*).csv", join_on="$1")]
+    }
+    outer = {
+        "join": [
+            pfs("texts", "/(*).txt", join_on="$1", outer_join=True),
+            pfs("tables", "/(*).csv", join_on="$1"),
+        ]
+    }
+
+    create(
+        cairn,
+        pipeline("inner", inner, ["bash", "-c", pair]),
+        pipeline("outer", outer, ["bash", "-c", pair]),
+    )
+
+    assert newest_job(cairn, "inner")["total"] == 2
+    assert files_of(cairn, "inner@master") == {"a": b"taca", "b": b"tbcb"}
+    assert newest_job(cairn, "outer")["total"] == 3
+    assert files_of(cairn, "outer@master") == {"a": b"taca", "b": b"tbcb", "c": b"tc"}
+    pairs = sorted(
+        sorted(i["path"] for i in d["inputs"])
+        for d in datums(cairn, "inner", newest_job(cairn, "inner")["id"])
+    )
+    assert pairs == [["/a.csv", "/a.txt"], ["/b.csv", "/b.txt"]]
+
+
+def test_group_gathers_files_by_key(cairn: Cairn) -> None:
+    seed_repo(
+        cairn,
+        "logs",
+        {
+            "x-1.log": "1",
+            "x-2.log": "2",
+            "y-1.log": "3",
+            "z-1.log": "4",
+            "z-2.log": "5",
+            "z-3.log": "6",
+        },
+    )
+    count = (
+        'f=$(ls "$CAIRN_PFS"/logs | head -n1); k=${f%%-*}; '
+        'ls "$CAIRN_PFS"/logs | wc -l | tr -d " " > "$CAIRN_PFS/out/$k"'
+    )
+
+    create(
+        cairn,
+        pipeline(
+            "grouped", {"group": [pfs("logs", "/(*)-*.log", group_by="$1")]}, ["bash", "-c", count]
+        ),
+    )
+
+    job = newest_job(cairn, "grouped")
+    assert (job["state"], job["total"]) == ("success", 3)
+    assert files_of(cairn, "grouped@master") == {"x": b"2\n", "y": b"1\n", "z": b"3\n"}
+
+
+def test_union_processes_the_datums_of_every_input(cairn: Cairn) -> None:
+    cairn.write(
+        "both.sh",
+        'for d in "$CAIRN_PFS"/*/; do n=$(basename "$d"); '
+        '[ "$n" = out ] || cp "$d"* "$CAIRN_PFS/out/"; done\n',
+    )
+    seed_repo(cairn, "left", {"a.txt": "a", "b.txt": "b"})
+    seed_repo(cairn, "right", {"c.txt": "c", "d.txt": "d", "e.txt": "e"})
+
+    create(cairn, pipeline("both", {"union": [pfs("left"), pfs("right")]}, ["bash", "both.sh"]))
+
+    job = newest_job(cairn, "both")
+    assert (job["state"], job["total"], job["processed"]) == ("success", 5, 5)
+    assert files_of(cairn, "both@master") == {
+        n: n[0].encode() for n in ("a.txt", "b.txt", "c.txt", "d.txt", "e.txt")
+    }
+
+
+def test_union_of_inputs_sharing_a_name(cairn: Cairn) -> None:
+    seed_repo(cairn, "left", {"a.txt": "a", "b.txt": "b"})
+    seed_repo(cairn, "right", {"c.txt": "c"})
+    cp = 'cp "$CAIRN_PFS"/in/* "$CAIRN_PFS/out/"'
+
+    create(
+        cairn,
+        pipeline(
+            "both", {"union": [pfs("left", name="in"), pfs("right", name="in")]}, ["bash", "-c", cp]
+        ),
+    )
+
+    assert newest_job(cairn, "both")["total"] == 3
+    assert files_of(cairn, "both@master") == {"a.txt": b"a", "b.txt": b"b", "c.txt": b"c"}
+
+
+def test_parallelism_constant_runs_datums_concurrently(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b"})
+    timed = (
+        'n=$(basename "$CAIRN_PFS"/words/*); s=$(date +%s.%N); sleep 1.5; '
+        'echo "$s $(date +%s.%N)" > "$CAIRN_PFS/out/$n"'
+    )
+
+    create(
+        cairn,
+        pipeline("par", pfs("words"), ["bash", "-c", timed], parallelism_spec={"constant": 2}),
+    )
+
+    assert newest_job(cairn, "par")["state"] == "success"
+    spans = [tuple(map(float, v.split())) for v in files_of(cairn, "par@master").values()]
+    assert len(spans) == 2
+    assert max(s for s, _ in spans) < min(e for _, e in spans), "datums did not overlap"
+
+
+def test_transform_runs_in_the_spec_folder(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    cairn.write("specs/helper.txt", "beside the spec")
+    spec = pipeline("where", pfs("words"), ["bash", "-c", 'cp helper.txt "$CAIRN_PFS/out/"'])
+    cairn.write("specs/where.json", json.dumps(spec))
+
+    cairn("create", "pipeline", "-f", "specs/where.json")
+
+    assert cairn.get("where@master:/helper.txt") == b"beside the spec"
+    assert cairn.raw("inspect", "pipeline", "where")["spec_dir"] == str(cairn.root / "specs")
+
+
+# -- lineage across history --------------------------------------------------------------------
+def test_file_lineage_of_an_old_output_commit(cairn: Cairn) -> None:
+    cairn.write("copy.sh", COPY_SH)
+    first = seed_repo(cairn, "words", {"a.txt": "one"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "copy.sh"]))
+    cairn.put("words@master:/a.txt", "two")
+    cairn.put("words@master:/a.txt", "one")
+
+    lineage = cairn.raw("lineage", f"copy@{first}:/a.txt")
+
+    assert lineage["job"] == first
+    assert [i["commit"] for i in lineage["inputs"]] == [first]
+
+
+# -- the sandbox -----------------------------------------------------------------------------
+SANDBOX_PY = """\
+import json, os, socket, sys
+
+def attempt(action):
+    try:
+        action()
+        return "allowed"
+    except OSError as exc:
+        return type(exc).__name__
+
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+
+result = {
+    "pfs": os.environ["CAIRN_PFS"],
+    "read": open("/pfs/words/a.txt").read(),
+    "write_input": attempt(lambda: write("/pfs/words/a.txt")),
+    "create_in_input": attempt(lambda: write("/pfs/words/new.txt")),
+    "write_usr": attempt(lambda: write("/usr/cairn-sandbox-test")),
+    "connect_host": attempt(
+        lambda: socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3).close()),
+    "connect_internet": attempt(
+        lambda: socket.create_connection(("1.1.1.1", 53), timeout=3).close()),
+}
+with open("/pfs/out/result.json", "w") as f:
+    json.dump(result, f)
+"""
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+@pytest.mark.skipif(
+    os.environ.get("CAIRN_SANDBOX", "").lower() in ("none", "off", "0"),
+    reason="CAIRN_SANDBOX turns the sandbox off",
+)
+def test_sandbox_provides_pfs_and_blocks_writes_and_network(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "apple"})
+    cairn.write("probe.py", SANDBOX_PY)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        socket.create_connection(("127.0.0.1", port), timeout=3).close()  # reachable here
+
+        create(
+            cairn,
+            pipeline("probe", pfs("words"), ["python3", "probe.py", str(port)], datum_tries=1),
+        )
+
+    assert newest_job(cairn, "probe")["state"] == "success"
+    result = json.loads(cairn.get("probe@master:/result.json"))
+    assert result["pfs"] == "/pfs"
+    assert result["read"] == "apple"
+    for check in (
+        "write_input",
+        "create_in_input",
+        "write_usr",
+        "connect_host",
+        "connect_internet",
+    ):
+        assert result[check] != "allowed", check
+    assert cairn.get("words@master:/a.txt") == b"apple"
+    assert not Path("/usr/cairn-sandbox-test").exists()
