@@ -2,7 +2,7 @@
 .PHONY: quickstart test lint layers
 
 quickstart:
-	pip install '.[quickstart]' && sh examples/quickstart/run.sh
+	pip install '.[quickstart]' && bash examples/quickstart/run.sh
 
 test:
 	pip install -e '.[dev]' && python -m pytest

@@ -2,7 +2,7 @@
 # cairn quickstart: real photographs (the ones scikit-image ships) through a two-step
 # pipeline over versioned data, then more photographs, processed incrementally.
 #
-#   sh examples/quickstart/run.sh [WORK_DIR]
+#   bash examples/quickstart/run.sh [WORK_DIR]
 #
 # Everything lands in WORK_DIR (default: ./quickstart-out, emptied first): the embedded
 # store in WORK_DIR/.cairn and the montage in WORK_DIR/montage.png.
