@@ -12,7 +12,8 @@ work=$(mkdir -p "${1:-quickstart-out}" && cd "${1:-quickstart-out}" && pwd)
 rm -rf "$work/.cairn"
 export CAIRN_HOME="$work/.cairn"
 started=$(date +%s)
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 data=$(python3 -c 'import os, skimage; print(os.path.join(os.path.dirname(skimage.__file__), "data"))')
