@@ -4,7 +4,9 @@ Owns
     * ``spec.py``: pipeline specs with Pachyderm's field names (pydantic);
     * ``datums.py``: cutting inputs into datums; datum id (which) vs hash (changed?);
     * ``executor.py`` / ``sandbox.py``: running one datum in bubblewrap or on the host;
-    * ``service.py``: Pipelines — create/update/delete, triggering (``propagate``), jobs;
+    * ``service.py``: Pipelines — create/update/delete and triggering (``propagate``);
+    * ``jobs.py``: running one job (plan, pool, output commit, datum records);
+    * ``history.py``: jobs, datums and logs as recorded;
     * ``lineage.py``: commit-level and file-level lineage;
     * ``environment.py``: environment fingerprints and code hashes for provenance.
 

@@ -1,0 +1,384 @@
+"""Commands on repos, branches, commits and files (pachctl's verbs)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+import typer
+
+from cairn.cli.output import (
+    Raw,
+    branch_target,
+    byte_progress,
+    client,
+    fmt_size,
+    fmt_time,
+    groups,
+    out,
+    print_json,
+    print_pairs,
+    print_table,
+)
+from cairn.data import InvalidPath, NotFound, parse_ref, to_json
+
+
+# -- repos ---------------------------------------------------------------------------------
+@groups["create"].command("repo")
+def create_repo(
+    name: str, description: Annotated[str, typer.Option("-d", "--description")] = ""
+) -> None:
+    """Create a new, empty repo."""
+    client().create_repo(name, description)
+
+
+@groups["list"].command("repo")
+def list_repo(raw: Raw = False) -> None:
+    """List every repo."""
+    repos = client().data.list_repos()
+    if raw:
+        return print_json(to_json(repos))
+    print_table(
+        ["NAME", "TYPE", "CREATED", "SIZE (MASTER)", "DESCRIPTION"],
+        [[r.name, r.type, fmt_time(r.created), fmt_size(r.size), r.description] for r in repos],
+    )
+
+
+@groups["inspect"].command("repo")
+def inspect_repo(name: str, raw: Raw = False) -> None:
+    """Show a repo's type, branches and size."""
+    r = client().data.inspect_repo(name)
+    if raw:
+        return print_json(to_json(r))
+    print_pairs(
+        {
+            "Name": r.name,
+            "Type": r.type,
+            "Description": r.description,
+            "Created": fmt_time(r.created),
+            "Size of HEAD on master": fmt_size(r.size),
+            "Branches": ", ".join(r.branches) or "-",
+        }
+    )
+
+
+@groups["delete"].command("repo")
+def delete_repo(name: str, force: Annotated[bool, typer.Option("--force", "-f")] = False) -> None:
+    """Delete a repo (refused while a pipeline reads it, unless --force)."""
+    client().delete_repo(name, force=force)
+
+
+# -- branches ------------------------------------------------------------------------------
+@groups["create"].command("branch")
+def create_branch(
+    ref: Annotated[str, typer.Argument(help="repo@branch")],
+    head: Annotated[str | None, typer.Option("--head", help="commit or branch^N")] = None,
+) -> None:
+    """Create a branch, or move it to --head."""
+    parsed = parse_ref(ref)
+    if not parsed.commit:
+        raise InvalidPath("name the branch: repo@branch")
+    client().create_branch(parsed.repo, parsed.commit, head)
+
+
+@groups["list"].command("branch")
+def list_branch(repo: str, raw: Raw = False) -> None:
+    """List a repo's branches."""
+    found = client().data.list_branches(repo)
+    if raw:
+        return print_json(to_json(found))
+    print_table(["BRANCH", "HEAD"], [[b.name, b.head or "-"] for b in found])
+
+
+@groups["inspect"].command("branch")
+def inspect_branch(
+    ref: Annotated[str, typer.Argument(help="repo@branch")], raw: Raw = False
+) -> None:
+    """Show a branch's head."""
+    parsed = parse_ref(ref)
+    b = client().data.inspect_branch(parsed.repo, parsed.commit or "master")
+    if raw:
+        return print_json(to_json(b))
+    print_pairs(
+        {"Name": f"{b.repo}@{b.name}", "Head": b.head or "-", "Created": fmt_time(b.created)}
+    )
+
+
+@groups["delete"].command("branch")
+def delete_branch(ref: Annotated[str, typer.Argument(help="repo@branch")]) -> None:
+    """Delete a branch name (its commits stay reachable by id)."""
+    parsed = parse_ref(ref)
+    client().data.delete_branch(parsed.repo, parsed.commit or "master")
+
+
+# -- commits -------------------------------------------------------------------------------
+@groups["start"].command("commit")
+def start_commit(
+    ref: Annotated[str, typer.Argument(help="repo@branch")],
+    message: Annotated[str, typer.Option("-m", "--message")] = "",
+) -> None:
+    """Open a commit; later puts go into it until `finish commit`. Prints its id."""
+    parsed = parse_ref(ref)
+    print(client().start_commit(parsed.repo, parsed.commit, message).id)
+
+
+@groups["finish"].command("commit")
+def finish_commit(ref: Annotated[str, typer.Argument(help="repo@branch or repo@id")]) -> None:
+    """Finish an open commit; pipelines that read it run."""
+    parsed = parse_ref(ref)
+    client().finish_commit(parsed.repo, parsed.commit)
+
+
+def _commit_rows(commits: list) -> list[list[Any]]:
+    return [
+        [
+            f"{c.repo}@{c.id}",
+            c.branch or "-",
+            c.origin,
+            c.state,
+            fmt_time(c.created),
+            fmt_size(c.size),
+            c.description,
+        ]
+        for c in commits
+    ]
+
+
+@groups["list"].command("commit")
+def list_commit(
+    ref: Annotated[str, typer.Argument(help="repo or repo@branch")],
+    number: Annotated[int, typer.Option("-n", "--number")] = 0,
+    raw: Raw = False,
+) -> None:
+    """List commits, newest first (a branch's history when a branch is named)."""
+    parsed = parse_ref(ref)
+    found = client().data.list_commits(parsed.repo, parsed.commit, number)
+    if raw:
+        return print_json(to_json(found))
+    print_table(
+        ["COMMIT", "BRANCH", "ORIGIN", "STATE", "STARTED", "SIZE", "DESCRIPTION"],
+        _commit_rows(found),
+    )
+
+
+@groups["inspect"].command("commit")
+def inspect_commit(
+    ref: Annotated[str, typer.Argument(help="repo@branch^N or repo@id")], raw: Raw = False
+) -> None:
+    """Show a commit with its provenance."""
+    parsed = parse_ref(ref)
+    c = client().data.resolve(parsed)
+    if raw:
+        return print_json(to_json(c))
+    print_pairs(
+        {
+            "Commit": f"{c.repo}@{c.id}",
+            "Branch": c.branch or "-",
+            "Parent": c.parent or "-",
+            "Origin": c.origin,
+            "State": c.state,
+            "Started": fmt_time(c.created),
+            "Finished": fmt_time(c.finished),
+            "Size": fmt_size(c.size),
+            "Description": c.description or "-",
+            "Provenance": ", ".join(f"{p.name}={p.repo}@{p.commit}" for p in c.provenance) or "-",
+        }
+    )
+    if c.info:
+        out.print("Info:")
+        out.print(json.dumps(c.info, indent=2, sort_keys=True))
+
+
+@groups["wait"].command("commit")
+def wait_commit(ref: str, timeout: Annotated[float | None, typer.Option()] = None) -> None:
+    """Block until a commit is finished."""
+    parsed = parse_ref(ref)
+    c = client().wait_commit(parsed.repo, parsed.commit, timeout)
+    print(f"{c.repo}@{c.id}")
+
+
+# -- files ---------------------------------------------------------------------------------
+def _local_items(local: str, dest: str, recursive: bool) -> list[tuple[str, Path]]:
+    src = Path(local)
+    if src.is_dir():
+        if not recursive:
+            raise InvalidPath(f"{local} is a folder; add -r to put it recursively")
+        items = []
+        for f in sorted(src.rglob("*")):
+            if f.is_file():
+                items.append((f"{dest}/{f.relative_to(src).as_posix()}", f))
+        return items
+    if not src.exists():
+        raise NotFound(f"local file {local} does not exist")
+    if dest.endswith("/") or not dest.strip("/"):
+        dest = f"{dest.rstrip('/')}/{src.name}"
+    return [(dest, src)]
+
+
+@groups["put"].command("file")
+def put_file(
+    ref: Annotated[str, typer.Argument(help="repo@branch:/path")],
+    file: Annotated[list[str], typer.Option("-f", "--file", help="local file, folder, or -")],
+    recursive: Annotated[bool, typer.Option("-r", "--recursive")] = False,
+    append: Annotated[bool, typer.Option("-a", "--append")] = False,
+    message: Annotated[str, typer.Option("-m", "--message")] = "",
+) -> None:
+    """Put files into a commit (overwrite by default, -a to append).
+
+    With an open commit on the branch the files join it; otherwise they make one new commit.
+    """
+    parsed = parse_ref(ref)
+    target = branch_target(parsed)
+    dest = "/" + (parsed.path or "")
+    if ref.endswith("/") and not dest.endswith("/"):
+        dest += "/"
+    if file == ["-"]:
+        if not parsed.path:
+            raise InvalidPath("name the file to write from stdin: repo@branch:/path")
+        commit = client().put_files(
+            parsed.repo, target, [(dest, sys.stdin.buffer)], append=append, description=message
+        )
+        print(f"{commit.repo}@{commit.id}")
+        return
+    items = [
+        item
+        for f in file
+        for item in _local_items(
+            f, dest.rstrip("/") if len(file) == 1 and Path(f).is_dir() else dest, recursive
+        )
+    ]
+    total = sum(p.stat().st_size for _, p in items)
+
+    def streams() -> Iterator[tuple[str, BinaryIO]]:
+        for path, local in items:
+            with open(local, "rb") as f:
+                yield path, f
+
+    with byte_progress(total, f"put {len(items)} file(s)") as progress:
+        commit = client().put_files(
+            parsed.repo, target, streams(), append=append, progress=progress, description=message
+        )
+    print(f"{commit.repo}@{commit.id}")
+
+
+@groups["get"].command("file")
+def get_file(
+    ref: Annotated[str, typer.Argument(help="repo@commit:/path")],
+    output: Annotated[str | None, typer.Option("-o", "--output")] = None,
+    recursive: Annotated[bool, typer.Option("-r", "--recursive")] = False,
+) -> None:
+    """Write a file to stdout or -o; with -r, a folder into the -o folder."""
+    parsed = parse_ref(ref)
+    data = client().data
+    info = data.inspect_file(parsed)
+    if info.type == "dir":
+        if not recursive or not output:
+            raise InvalidPath(f"{ref} is a folder; use -r -o LOCAL_FOLDER")
+        base = parsed.path or ""
+        files = list(data.walk_files(parsed))
+        with byte_progress(sum(e.size for _, e in files), f"get {len(files)} file(s)") as prog:
+            for path, entry in files:
+                rel = path[len(base) :].lstrip("/")
+                target = Path(output) / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as f:
+                    for piece in data.chunks.read(entry.content):
+                        f.write(piece)
+                        if prog:
+                            prog(len(piece))
+        return
+    sink = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
+    try:
+        for piece in data.read_file(parsed):
+            sink.write(piece)
+    finally:
+        if output:
+            sink.close()
+        else:
+            sink.flush()
+
+
+def _file_rows(files: list) -> list[list[Any]]:
+    return [[f.path, f.type, fmt_size(f.size), f.hash[:16]] for f in files]
+
+
+@groups["list"].command("file")
+def list_file(
+    ref: Annotated[str, typer.Argument(help="repo@commit:/folder")], raw: Raw = False
+) -> None:
+    """List a folder's files."""
+    files = client().list_file(ref)
+    if raw:
+        return print_json(to_json(files))
+    print_table(["NAME", "TYPE", "SIZE", "HASH"], _file_rows(files))
+
+
+@groups["glob"].command("file")
+def glob_file(
+    ref: Annotated[str, typer.Argument(help="repo@commit:PATTERN")], raw: Raw = False
+) -> None:
+    """List the files and folders a glob pattern matches."""
+    repo_part, _, pattern = ref.partition(":")
+    files = client().data.glob_file(parse_ref(repo_part), pattern or "/*")
+    if raw:
+        return print_json(to_json(files))
+    print_table(["NAME", "TYPE", "SIZE", "HASH"], _file_rows(files))
+
+
+@groups["inspect"].command("file")
+def inspect_file(
+    ref: Annotated[str, typer.Argument(help="repo@commit:/path")], raw: Raw = False
+) -> None:
+    """Show a file's size, hash, chunks and the datum that wrote it."""
+    f = client().data.inspect_file(parse_ref(ref))
+    if raw:
+        return print_json(to_json(f))
+    print_pairs(
+        {
+            "Path": f.path,
+            "Commit": f"{f.repo}@{f.commit}",
+            "Type": f.type,
+            "Size": f"{fmt_size(f.size)} ({f.size} bytes)",
+            "Hash (BLAKE3)": f.hash,
+            "Files" if f.type == "dir" else "Chunks": f.count if f.type == "dir" else f.chunks,
+            "Datum": f.datum or "-",
+        }
+    )
+
+
+@groups["diff"].command("file")
+def diff_file(
+    new: Annotated[str, typer.Argument(help="repo@commit[:/path]")],
+    old: Annotated[str | None, typer.Argument(help="repo@commit (default: parent)")] = None,
+    raw: Raw = False,
+) -> None:
+    """Files added, modified and deleted between two commits."""
+    changes = client().diff_file(new, old)
+    if raw:
+        return print_json(to_json(changes))
+    print_table(
+        ["STATUS", "PATH", "OLD SIZE", "NEW SIZE"],
+        [[c.status, c.path, fmt_size(c.old_size), fmt_size(c.new_size)] for c in changes],
+    )
+
+
+@groups["delete"].command("file")
+def delete_file(ref: Annotated[str, typer.Argument(help="repo@branch:/path")]) -> None:
+    """Delete a file or folder (in a new commit, or the open one)."""
+    parsed = parse_ref(ref)
+    commit = client().delete_files(parsed.repo, branch_target(parsed), [parsed.path or ""])
+    print(f"{commit.repo}@{commit.id}")
+
+
+@groups["copy"].command("file")
+def copy_file(
+    src: Annotated[str, typer.Argument(help="repo@commit:/path")],
+    dst: Annotated[str, typer.Argument(help="repo@branch:/path")],
+) -> None:
+    """Copy a file or folder; the copy shares the original's chunks."""
+    d = parse_ref(dst)
+    commit = client().copy_file(parse_ref(src), d.repo, branch_target(d), d.path or "")
+    print(f"{commit.repo}@{commit.id}")

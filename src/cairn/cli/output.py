@@ -1,0 +1,213 @@
+"""What every command shares: the app and its verb groups, output helpers, job progress,
+and the Client the commands call."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from cairn.client import Client, find_home
+from cairn.data import InvalidPath, Ref
+from cairn.pipelines import DatumInfo, JobInfo, Reporter
+
+__all__ = [
+    "CliReporter",
+    "Raw",
+    "app",
+    "branch_target",
+    "byte_progress",
+    "client",
+    "err",
+    "fmt_size",
+    "fmt_time",
+    "groups",
+    "job_line",
+    "out",
+    "print_json",
+    "print_pairs",
+    "print_table",
+]
+
+out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 400)
+err = Console(
+    stderr=True, highlight=False, markup=False, width=None if sys.stderr.isatty() else 400
+)
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="cairn: versioned data and data-driven pipelines (pachctl's verbs).",
+)
+groups = {
+    name: typer.Typer(no_args_is_help=True, help=text)
+    for name, text in {
+        "create": "Create a repo, branch or pipeline.",
+        "list": "List repos, branches, commits, files, pipelines, jobs or datums.",
+        "inspect": "Show one repo, branch, commit, file, pipeline or job in detail.",
+        "delete": "Delete a repo, branch, file or pipeline.",
+        "put": "Put files into a repo.",
+        "get": "Get files out of a repo.",
+        "glob": "Match files with a glob pattern.",
+        "diff": "Compare two commits.",
+        "copy": "Copy files between commits without copying bytes.",
+        "start": "Start a commit or a pipeline.",
+        "finish": "Finish a commit.",
+        "wait": "Wait for a commit or job to finish.",
+        "update": "Update a pipeline.",
+        "stop": "Stop (pause) a pipeline.",
+    }.items()
+}
+for _name, _group in groups.items():
+    app.add_typer(_group, name=_name)
+
+Raw = Annotated[bool, typer.Option("--raw", help="Print JSON instead of a table.")]
+
+
+# -- output helpers ------------------------------------------------------------------------
+def fmt_time(t: float | None) -> str:
+    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+
+def fmt_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def print_table(columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    out.print(table)
+
+
+class CliReporter(Reporter):
+    """Job progress: a rich bar per job on a terminal, plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.tasks: dict[tuple[str, str], Any] = {}
+        self.noted: set[str] = set()
+
+    def job_started(self, job: JobInfo, to_process: int) -> None:
+        label = f"{job.pipeline}: job {job.id[:12]}"
+        if err.is_terminal:
+            if self.progress is None:
+                self.progress = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=err,
+                    transient=True,
+                )
+                self.progress.start()
+            self.tasks[(job.pipeline, job.id)] = self.progress.add_task(label, total=to_process)
+        else:
+            err.print(f"{label}: {to_process} datum(s) to process, {job.skipped} skipped")
+
+    def datum_done(self, job: JobInfo, datum: DatumInfo) -> None:
+        task = self.tasks.get((job.pipeline, job.id))
+        if self.progress is not None and task is not None:
+            self.progress.advance(task)
+
+    def job_finished(self, job: JobInfo) -> None:
+        task = self.tasks.pop((job.pipeline, job.id), None)
+        if self.progress is not None and task is not None:
+            self.progress.remove_task(task)
+            if not self.tasks:
+                self.progress.stop()
+                self.progress = None
+        err.print(job_line(job))
+
+    def note(self, pipeline: str, message: str) -> None:
+        if message not in self.noted:
+            self.noted.add(message)
+            err.print(f"{pipeline}: note: {message}")
+
+
+def job_line(job: JobInfo) -> str:
+    took = f" in {job.duration:.1f}s" if job.duration is not None else ""
+    line = (
+        f"{job.pipeline}: job {job.id[:12]} {job.state}{took}: {job.processed} processed, "
+        f"{job.skipped} skipped, {job.failed} failed, {job.recovered} recovered "
+        f"of {job.total} datum(s)"
+    )
+    if job.reason:
+        line += f"\n  {job.reason}"
+    return line
+
+
+_client: Client | None = None
+
+
+def client() -> Client:
+    global _client
+    if _client is None:
+        home, exists = find_home()
+        if not exists:
+            err.print(f"cairn: using a new store at {home}")
+        _client = Client(home, reporter=CliReporter())
+    return _client
+
+
+def branch_target(ref: Ref) -> str | None:
+    if ref.ancestry:
+        raise InvalidPath(f"{ref}: cannot write to an ancestor; name a branch or open commit")
+    return ref.commit
+
+
+def print_pairs(values: dict[str, Any]) -> None:
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        out.print(f"{key + ':':<{width + 1}} {value}")
+
+
+@contextmanager
+def byte_progress(total: int, label: str) -> Iterator[Any]:
+    """A byte progress bar on a terminal; one plain line on stderr otherwise."""
+    if not err.is_terminal:
+        started = time.monotonic()
+        yield None
+        err.print(f"{label}: {fmt_size(total)} in {time.monotonic() - started:.1f}s")
+        return
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)

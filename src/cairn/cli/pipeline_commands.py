@@ -1,0 +1,306 @@
+"""Commands on pipelines, jobs, datums, logs and lineage, and ``cairn run``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+from rich.tree import Tree
+
+from cairn.cli.output import (
+    Raw,
+    app,
+    client,
+    err,
+    fmt_size,
+    fmt_time,
+    groups,
+    job_line,
+    out,
+    print_json,
+    print_pairs,
+    print_table,
+)
+from cairn.data import InvalidPath
+from cairn.pipelines import CommitNode, JobInfo
+
+# -- pipelines -----------------------------------------------------------------------------
+SpecFile = Annotated[Path, typer.Option("-f", "--file", help="JSON or YAML spec file")]
+
+
+@groups["create"].command("pipeline")
+def create_pipeline(file: SpecFile) -> None:
+    """Create the pipelines in a spec file and run them over existing data."""
+    for p in client().create_pipelines(file):
+        err.print(f"created pipeline {p.name} (version {p.version})")
+
+
+@groups["update"].command("pipeline")
+def update_pipeline(
+    file: SpecFile, reprocess: Annotated[bool, typer.Option("--reprocess")] = False
+) -> None:
+    """Replace pipelines' specs; unchanged datums are skipped unless --reprocess."""
+    for p in client().create_pipelines(file, update=True, reprocess=reprocess):
+        err.print(f"updated pipeline {p.name} (version {p.version})")
+
+
+@groups["list"].command("pipeline")
+def list_pipeline(raw: Raw = False) -> None:
+    """List pipelines with their inputs and state."""
+    found = client().pipelines.list_pipelines()
+    if raw:
+        return print_json([_pipeline_json(p) for p in found])
+    rows = []
+    for p in found:
+        jobs = client().pipelines.list_jobs(p.name)
+        last = f"{jobs[0].state} ({jobs[0].id[:12]})" if jobs else "-"
+        rows.append(
+            [
+                p.name,
+                p.version,
+                ", ".join(f"{x.repo}:{x.glob}" for x in p.spec.input.pfs_inputs()),
+                p.state,
+                last,
+                p.spec.description,
+            ]
+        )
+    print_table(["NAME", "VERSION", "INPUT", "STATE", "LAST JOB", "DESCRIPTION"], rows)
+
+
+def _pipeline_json(p: Any) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "version": p.version,
+        "state": p.state,
+        "spec_dir": p.spec_dir,
+        "created": p.created,
+        "updated": p.updated,
+        "spec": p.spec.model_dump(mode="json"),
+    }
+
+
+@groups["inspect"].command("pipeline")
+def inspect_pipeline(name: str, raw: Raw = False) -> None:
+    """Show a pipeline's spec and state."""
+    p = client().pipelines.inspect_pipeline(name)
+    if raw:
+        return print_json(_pipeline_json(p))
+    print_pairs(
+        {
+            "Name": p.name,
+            "Version": p.version,
+            "State": p.state,
+            "Working directory": p.spec_dir,
+            "Created": fmt_time(p.created),
+            "Updated": fmt_time(p.updated),
+        }
+    )
+    out.print("Spec:")
+    out.print(json.dumps(p.spec.model_dump(mode="json", exclude_defaults=True), indent=2))
+
+
+@groups["delete"].command("pipeline")
+def delete_pipeline(
+    name: str, force: Annotated[bool, typer.Option("--force", "-f")] = False
+) -> None:
+    """Delete a pipeline, its jobs and its output repo."""
+    client().delete_pipeline(name, force=force)
+
+
+@groups["start"].command("pipeline")
+def start_pipeline(name: str) -> None:
+    """Resume a stopped pipeline (and catch up on its inputs)."""
+    client().start_pipeline(name)
+
+
+@groups["stop"].command("pipeline")
+def stop_pipeline(name: str) -> None:
+    """Pause a pipeline: new input commits wait until `start pipeline`."""
+    client().stop_pipeline(name)
+
+
+# -- jobs and datums -----------------------------------------------------------------------
+def _job_ref(ref: str) -> tuple[str, str]:
+    pipeline, sep, job = ref.partition("@")
+    if not sep or not job:
+        raise InvalidPath(f"{ref!r}: expected pipeline@job-id")
+    return pipeline, job
+
+
+def _job_json(j: JobInfo) -> dict[str, Any]:
+    return {**j.__dict__, "duration": j.duration}
+
+
+@groups["list"].command("job")
+def list_job(
+    pipeline: Annotated[str | None, typer.Option("-p", "--pipeline")] = None, raw: Raw = False
+) -> None:
+    """List jobs, newest first."""
+    found = client().pipelines.list_jobs(pipeline)
+    if raw:
+        return print_json([_job_json(j) for j in found])
+    print_table(
+        [
+            "JOB",
+            "PIPELINE",
+            "STATE",
+            "STARTED",
+            "DURATION",
+            "PROCESSED",
+            "SKIPPED",
+            "FAILED",
+            "TOTAL",
+        ],
+        [
+            [
+                j.id,
+                j.pipeline,
+                j.state,
+                fmt_time(j.started),
+                f"{j.duration:.1f}s" if j.duration is not None else "-",
+                j.processed,
+                j.skipped,
+                j.failed,
+                j.total,
+            ]
+            for j in found
+        ],
+    )
+
+
+@groups["inspect"].command("job")
+def inspect_job(
+    ref: Annotated[str, typer.Argument(help="pipeline@job-id")], raw: Raw = False
+) -> None:
+    """Show a job's state, datum counts, durations and bytes."""
+    j = client().pipelines.inspect_job(*_job_ref(ref))
+    if raw:
+        return print_json(_job_json(j))
+    print_pairs(
+        {
+            "Job": f"{j.pipeline}@{j.id}",
+            "State": j.state,
+            "Spec version": j.spec_version,
+            "Inputs": ", ".join(f"{k}@{v}" for k, v in j.inputs.items()),
+            "Output commit": j.output_commit or "-",
+            "Started": fmt_time(j.started),
+            "Finished": fmt_time(j.finished),
+            "Duration": f"{j.duration:.2f}s" if j.duration is not None else "-",
+            "Datums": f"{j.processed} processed, {j.skipped} skipped, {j.failed} failed, "
+            f"{j.recovered} recovered, {j.total} total",
+            "Bytes in / out": f"{fmt_size(j.bytes_in)} / {fmt_size(j.bytes_out)}",
+            "Reason": j.reason or "-",
+        }
+    )
+
+
+@groups["wait"].command("job")
+def wait_job(
+    ref: Annotated[str, typer.Argument(help="pipeline@job-id")],
+    timeout: Annotated[float | None, typer.Option()] = None,
+) -> None:
+    """Block until a job is done; exit 1 if it did not succeed."""
+    j = client().pipelines.wait_job(*_job_ref(ref), timeout=timeout)
+    err.print(job_line(j))
+    if j.state != "success":
+        raise typer.Exit(1)
+
+
+@groups["list"].command("datum")
+def list_datum(
+    ref: Annotated[str, typer.Argument(help="pipeline@job-id")], raw: Raw = False
+) -> None:
+    """List a job's datums with their state and input files."""
+    found = client().pipelines.list_datums(*_job_ref(ref))
+    if raw:
+        return print_json([d.__dict__ for d in found])
+    print_table(
+        ["DATUM", "STATE", "FILES", "ATTEMPTS", "DURATION", "ERROR"],
+        [
+            [
+                d.id[:16],
+                d.state,
+                ", ".join(f"{i['input']}:{i['path']}" for i in d.inputs[:3])
+                + (f" (+{len(d.inputs) - 3})" if len(d.inputs) > 3 else ""),
+                d.attempts,
+                f"{d.duration:.2f}s",
+                d.error,
+            ]
+            for d in found
+        ],
+    )
+
+
+@app.command("logs")
+def logs(
+    pipeline: Annotated[str, typer.Option("-p", "--pipeline")],
+    job: Annotated[str | None, typer.Option("-j", "--job")] = None,
+    datum: Annotated[str | None, typer.Option("-d", "--datum")] = None,
+) -> None:
+    """Print the logs of a pipeline's latest job, a job, or one datum."""
+    for heading, text in client().pipelines.logs(pipeline, job, datum):
+        out.print(Text(f"== {heading}", style="bold"))
+        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+        sys.stdout.flush()
+
+
+# -- lineage and running ---------------------------------------------------------------------
+def _tree(node: CommitNode, tree: Tree) -> None:
+    for child in node.children:
+        label = f"{child.repo}@{child.commit}" + (f"  (as {child.via})" if child.via else "")
+        _tree(child, tree.add(label))
+
+
+@app.command("lineage")
+def lineage(
+    ref: Annotated[str, typer.Argument(help="repo@commit or repo@commit:/path")], raw: Raw = False
+) -> None:
+    """Upstream and downstream commits, or where one output file came from."""
+    result = client().lineage(ref)
+    if "upstream" in result:
+        if raw:
+            return print_json({k: v.to_json() for k, v in result.items()})
+        for direction in ("upstream", "downstream"):
+            root = result[direction]
+            tree = Tree(Text(f"{direction} of {root.repo}@{root.commit}", style="bold"))
+            _tree(root, tree)
+            if not root.children:
+                tree.add("(none)")
+            out.print(tree)
+        return
+    if raw:
+        return print_json(result)
+    out.print(
+        f"{result['repo']}@{result['commit']}:{result['path']}  "
+        f"({fmt_size(result['size'])}, blake3 {result['hash'][:16]})"
+    )
+    if "origin" in result:
+        out.print(f"  {result['origin']}")
+        return
+    out.print(f"  written by pipeline {result['pipeline']}, job {result['job']}")
+    out.print(f"  datum {result['datum']}")
+    out.print("  from input files:")
+    for i in result["inputs"]:
+        out.print(
+            f"    {i['input']}: {i['repo']}@{i['commit']}:{i['path']}  "
+            f"blake3 {i['hash'][:16]}  {fmt_size(i['size'])}"
+        )
+
+
+@app.command("run")
+def run(
+    once: Annotated[bool, typer.Option("--once", help="Run what is stale, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
+) -> None:
+    """Keep pipelines current as commits arrive from other processes (Ctrl-C stops)."""
+    c = client()
+    while True:
+        c.run_pipelines()
+        if once:
+            return
+        time.sleep(interval)

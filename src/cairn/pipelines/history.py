@@ -1,0 +1,164 @@
+"""Job history: jobs, datums and logs as recorded in the catalog and object store.
+
+A mixin of Pipelines (cairn.pipelines.service); reads only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from cairn.catalog import Catalog
+from cairn.catalog.rows import row_to
+from cairn.catalog.schema import datums, jobs
+from cairn.data import (
+    DataStore,
+    NotFound,
+)
+from cairn.pipelines.models import DatumInfo, JobInfo, PipelineInfo
+from cairn.storage import ObjectNotFound
+
+__all__ = ["JobHistory"]
+
+
+def _job_from_row(row: Any) -> JobInfo:
+    return row_to(JobInfo, row, inputs=json.loads(row.input_key))
+
+
+def _datum_from_row(row: Any) -> DatumInfo:
+    return row_to(DatumInfo, row, inputs=json.loads(row.inputs))
+
+
+class JobHistory:
+    """Queries over jobs and datums; needs ``catalog``, ``data`` and ``inspect_pipeline``."""
+
+    catalog: Catalog
+    data: DataStore
+
+    if TYPE_CHECKING:
+
+        def inspect_pipeline(self, name: str) -> PipelineInfo: ...
+
+    def _job_for(self, name: str, version: int, key: str) -> JobInfo | None:
+        with self.catalog.read() as conn:
+            row = conn.execute(
+                select(jobs)
+                .where(
+                    jobs.c.pipeline == name, jobs.c.spec_version == version, jobs.c.input_key == key
+                )
+                .order_by(jobs.c.created.desc())
+                .limit(1)
+            ).first()
+        return _job_from_row(row) if row else None
+
+    def _job_exists(self, pipeline: str, job_id: str) -> bool:
+        with self.catalog.read() as conn:
+            return (
+                conn.execute(
+                    select(jobs.c.id).where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
+                ).first()
+                is not None
+            )
+
+    def inspect_job(self, pipeline: str, job_id: str) -> JobInfo:
+        """A job by pipeline and id (or unique id prefix). Raises NotFound."""
+        with self.catalog.read() as conn:
+            rows = conn.execute(
+                select(jobs)
+                .where(jobs.c.pipeline == pipeline, jobs.c.id.startswith(job_id))
+                .limit(2)
+            ).all()
+        if len(rows) != 1:
+            raise NotFound(f"job {pipeline}@{job_id} " + ("is ambiguous" if rows else "not found"))
+        return _job_from_row(rows[0])
+
+    def list_jobs(self, pipeline: str | None = None, job_id: str | None = None) -> list[JobInfo]:
+        """Jobs newest first, optionally of one pipeline or one id (a whole job set)."""
+        query = select(jobs).order_by(jobs.c.created.desc())
+        if pipeline:
+            self.inspect_pipeline(pipeline)
+            query = query.where(jobs.c.pipeline == pipeline)
+        if job_id:
+            query = query.where(jobs.c.id.startswith(job_id))
+        with self.catalog.read() as conn:
+            return [_job_from_row(r) for r in conn.execute(query).all()]
+
+    def wait_job(self, pipeline: str, job_id: str, timeout: float | None = None) -> JobInfo:
+        """Block until the job leaves ``running``. Raises TimeoutError."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        job = self.inspect_job(pipeline, job_id)
+        while job.state == "running":
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {pipeline}@{job_id} still running after {timeout}s")
+            time.sleep(0.2)
+            job = self.inspect_job(pipeline, job.id)
+        return job
+
+    def list_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:
+        job = self.inspect_job(pipeline, job_id)
+        with self.catalog.read() as conn:
+            rows = conn.execute(
+                select(datums)
+                .where(datums.c.pipeline == pipeline, datums.c.job == job.id)
+                .order_by(datums.c.id)
+            ).all()
+        return [_datum_from_row(r) for r in rows]
+
+    def datum_by_hash(
+        self, pipeline: str, datum_hash: str, up_to_job: str | None = None
+    ) -> DatumInfo | None:
+        """The datum record of the newest job that processed ``datum_hash`` (not a skip),
+        among jobs no newer than ``up_to_job`` when given (lineage of an old commit)."""
+        limit = self.inspect_job(pipeline, up_to_job).created if up_to_job else None
+        with self.catalog.read() as conn:
+            row = conn.execute(
+                select(datums)
+                .select_from(
+                    datums.join(
+                        jobs, (jobs.c.pipeline == datums.c.pipeline) & (jobs.c.id == datums.c.job)
+                    )
+                )
+                .where(
+                    datums.c.pipeline == pipeline,
+                    datums.c.hash == datum_hash,
+                    datums.c.state == "success",
+                    jobs.c.created <= limit if limit is not None else jobs.c.created.isnot(None),
+                )
+                .order_by(jobs.c.created.desc())
+                .limit(1)
+            ).first()
+        return _datum_from_row(row) if row else None
+
+    def logs(
+        self, pipeline: str, job_id: str | None = None, datum_id: str | None = None
+    ) -> Iterator[tuple[str, str]]:
+        """(heading, text) for each log: a datum's, a job's datums', or the pipeline's
+        latest job's when ``job_id`` is None."""
+        self.inspect_pipeline(pipeline)
+        if job_id is None:
+            found = self.list_jobs(pipeline)
+            if not found:
+                return
+            job_id = found[0].id
+        job = self.inspect_job(pipeline, job_id)
+        try:
+            text = self.data.chunks.objects.get(f"logs/{pipeline}/{job.id}/job").decode()
+            yield f"{pipeline}@{job.id}", text
+        except ObjectNotFound:
+            pass
+        for d in self.list_datums(pipeline, job.id):
+            if datum_id and not d.id.startswith(datum_id):
+                continue
+            if d.state == "skipped":
+                continue
+            try:
+                text = self.data.chunks.objects.get(f"logs/{pipeline}/{job.id}/{d.id}").decode(
+                    errors="replace"
+                )
+            except ObjectNotFound:
+                text = ""
+            yield f"{pipeline}@{job.id} datum {d.id[:12]} ({d.state})", text

@@ -1,0 +1,395 @@
+"""Running one job: plan datums against the last success, run them on a local pool,
+write the output commit with provenance, and record every datum.
+
+A mixin of Pipelines (cairn.pipelines.service); see its module doc for the job state
+machine and how jobs are triggered.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy import update as sql_update
+
+from cairn.catalog.schema import datums, jobs
+from cairn.data import (
+    CommitInfo,
+    FileEntry,
+    NotFound,
+    Provenance,
+    Ref,
+    new_commit_id,
+)
+from cairn.pipelines.datums import Datum, build_datums, canonical_hash
+from cairn.pipelines.environment import code_files, environment_fingerprint
+from cairn.pipelines.errors import PipelineError
+from cairn.pipelines.executor import DatumResult, RunContext, run_datum
+from cairn.pipelines.history import JobHistory
+from cairn.pipelines.models import DatumInfo, JobInfo, PipelineInfo, Reporter
+from cairn.pipelines.sandbox import sandbox_available
+from cairn.pipelines.spec import PipelineSpec
+
+__all__ = ["Heads", "JobRunner"]
+
+_SUCCESS_STATES = ("success", "skipped")
+Heads = dict[tuple[str, str], CommitInfo]
+
+
+class JobRunner(JobHistory):
+    """Executes jobs; needs ``work_dir`` and ``parallelism`` besides JobHistory's needs."""
+
+    work_dir: Path
+    parallelism: int
+
+    @staticmethod
+    def _provenance(spec: PipelineSpec, heads: Heads) -> list[Provenance]:
+        """One entry per distinct input; the input name labels it, qualified by repo and
+        branch when a union gives two inputs one name."""
+        leaves = {(p.input_name, p.repo, p.branch) for p in spec.input.pfs_inputs()}
+        names = [name for name, _, _ in leaves]
+        return [
+            Provenance(
+                name if names.count(name) == 1 else f"{name}:{repo}@{branch}",
+                repo,
+                branch,
+                heads[(repo, branch)].id,
+            )
+            for name, repo, branch in sorted(leaves)
+        ]
+
+    def _reap_interrupted(self) -> None:
+        """Jobs still ``running`` while we hold the lock belong to a process that died: mark
+        them ``killed`` so that their inputs count as stale and run again."""
+        with self.catalog.write() as conn:
+            conn.execute(
+                sql_update(jobs)
+                .where(jobs.c.state == "running")
+                .values(
+                    state="killed",
+                    finished=time.time(),
+                    reason="the process running this job stopped before it finished",
+                )
+            )
+
+    def _job_id(self, info: PipelineInfo, heads: Heads) -> str:
+        newest = max(heads.values(), key=lambda c: c.created)
+        if self._job_exists(info.name, newest.id):
+            return new_commit_id()
+        try:
+            self.data.inspect_commit(info.name, newest.id)
+        except NotFound:
+            return newest.id
+        return new_commit_id()
+
+    def _record_unrunnable(
+        self, info: PipelineInfo, heads: Heads, key: str, blocked: list[str], cause: str | None
+    ) -> JobInfo:
+        job_id = cause if cause and not self._job_exists(info.name, cause) else None
+        job_id = job_id or self._job_id(info, heads)
+        now = time.time()
+        with self.catalog.write() as conn:
+            conn.execute(
+                insert(jobs).values(
+                    pipeline=info.name,
+                    id=job_id,
+                    state="unrunnable",
+                    spec_version=info.version,
+                    input_key=key,
+                    created=now,
+                    started=now,
+                    finished=now,
+                    reason=f"upstream {', '.join(blocked)} did not succeed for these inputs",
+                )
+            )
+        return self.inspect_job(info.name, job_id)
+
+    # -- running a job ---------------------------------------------------------------
+    def _previous_success(self, name: str) -> set[str]:
+        """Datum hashes whose outputs the last successful job kept."""
+        with self.catalog.read() as conn:
+            last = conn.execute(
+                select(jobs.c.id)
+                .where(jobs.c.pipeline == name, jobs.c.state == "success")
+                .order_by(jobs.c.finished.desc())
+                .limit(1)
+            ).scalar()
+            if last is None:
+                return set()
+            return set(
+                conn.execute(
+                    select(datums.c.hash).where(
+                        datums.c.pipeline == name,
+                        datums.c.job == last,
+                        datums.c.state.in_(_SUCCESS_STATES),
+                    )
+                ).scalars()
+            )
+
+    def _run_job(self, info: PipelineInfo, heads: Heads, key: str, reporter: Reporter) -> JobInfo:
+        spec = info.spec
+        job_id = self._job_id(info, heads)
+        now = time.time()
+        with self.catalog.write() as conn:
+            conn.execute(
+                insert(jobs).values(
+                    pipeline=info.name,
+                    id=job_id,
+                    state="running",
+                    spec_version=info.version,
+                    input_key=key,
+                    created=now,
+                    started=now,
+                )
+            )
+        try:
+            job = self._execute(info, spec, job_id, heads, reporter)
+        except Exception as exc:
+            self._finish(
+                job_id,
+                info.name,
+                state="failure",
+                reason=f"job crashed: {type(exc).__name__}: {exc}",
+            )
+            job = self.inspect_job(info.name, job_id)
+            if not isinstance(exc, PipelineError | OSError):
+                raise
+        reporter.job_finished(job)
+        return job
+
+    def _execute(
+        self,
+        info: PipelineInfo,
+        spec: PipelineSpec,
+        job_id: str,
+        heads: Heads,
+        reporter: Reporter,
+    ) -> JobInfo:
+        all_datums = build_datums(self.data, spec.input, heads)
+        keep = set() if spec.reprocess_spec == "every_job" else self._previous_success(info.name)
+        hashes = {d.id: d.hash(info.salt) for d in all_datums}
+        skipped = [d for d in all_datums if hashes[d.id] in keep]
+        todo = [d for d in all_datums if hashes[d.id] not in keep]
+        self._finish(
+            job_id, info.name, state="running", total=len(all_datums), skipped=len(skipped)
+        )
+        reporter.job_started(self.inspect_job(info.name, job_id), len(todo))
+
+        sandbox = sandbox_available()
+        notes = []
+        if not sandbox:
+            notes.append(
+                "no sandbox (bubblewrap not found): datums run on the host with "
+                "their inputs under $CAIRN_PFS"
+            )
+        if spec.transform.image:
+            notes.append(
+                f"image {spec.transform.image} recorded; no container runtime, "
+                "so the command runs on the host"
+            )
+        for note in notes:
+            reporter.note(info.name, note)
+        ctx = RunContext(
+            pipeline=info.name,
+            job=job_id,
+            transform=spec.transform,
+            tries=spec.datum_tries,
+            timeout=spec.datum_timeout,
+            cwd=Path(info.spec_dir),
+            work_dir=self.work_dir / info.name / job_id,
+            sandbox=sandbox,
+        )
+        workers = spec.parallelism_spec.constant if spec.parallelism_spec else self.parallelism
+        results: list[DatumResult] = []
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [pool.submit(run_datum, self.data, ctx, d, hashes[d.id]) for d in todo]
+            for future in as_completed(futures):
+                result = future.result()
+                results.append(result)
+                reporter.datum_done(
+                    self.inspect_job(info.name, job_id), self._datum_info(info.name, job_id, result)
+                )
+        self._store_datums(info.name, job_id, results, skipped, hashes)
+        if notes:
+            self.data.chunks.objects.put(
+                f"logs/{info.name}/{job_id}/job", "\n".join(notes).encode() + b"\n"
+            )
+        counts = dict(
+            processed=sum(r.state == "success" for r in results),
+            failed=sum(r.state == "failed" for r in results),
+            recovered=sum(r.state == "recovered" for r in results),
+            bytes_in=sum(r.datum.size for r in results),
+            bytes_out=sum(r.bytes_out for r in results),
+        )
+        failed = sorted((r for r in results if r.state == "failed"), key=lambda r: r.datum.id)
+        if failed:
+            first = failed[0]
+            tail = first.log.decode(errors="replace").strip().splitlines()[-5:]
+            reason = (
+                f"datum {first.datum.id[:12]} ({self._describe(first.datum)}) failed "
+                f"after {first.attempts} attempt(s): {first.error or 'error'}"
+                + ("\n  " + "\n  ".join(tail) if tail else "")
+            )
+            if len(failed) > 1:
+                reason += f"\n  and {len(failed) - 1} more failed datum(s)"
+            self._finish(job_id, info.name, state="failure", reason=reason, **counts)
+        else:
+            try:
+                output = self._write_output(info, spec, job_id, heads, results, skipped, hashes)
+            except PipelineError as exc:
+                self._finish(job_id, info.name, state="failure", reason=str(exc), **counts)
+            else:
+                self._finish(job_id, info.name, state="success", output_commit=output.id, **counts)
+        return self.inspect_job(info.name, job_id)
+
+    @staticmethod
+    def _describe(datum: Datum) -> str:
+        return ", ".join(f"{name}:{path}" for name, _repo, path in datum.roots)
+
+    def _write_output(
+        self,
+        info: PipelineInfo,
+        spec: PipelineSpec,
+        job_id: str,
+        heads: Heads,
+        results: list[DatumResult],
+        skipped: list[Datum],
+        hashes: dict[str, str],
+    ) -> CommitInfo:
+        try:
+            previous = self.data.resolve(Ref(info.name, spec.output_branch))
+        except NotFound:
+            previous = None
+        kept_hashes = {hashes[d.id] for d in skipped}
+        owners: dict[str, str] = {}
+        changes: dict[str, FileEntry | None] = {}
+        by_hash = {hashes[d.id]: d for d in skipped}
+        old_tree = previous.tree if previous else None
+        for path, entry in self.data.trees.walk(old_tree):
+            if entry.datum in kept_hashes:
+                owners[path] = entry.datum
+            else:
+                changes[path] = None
+        for result in sorted(results, key=lambda r: r.datum.id):
+            if result.state != "success":
+                continue
+            for path, content in result.outputs.items():
+                other = owners.get(path)
+                if other is not None and other != result.hash:
+                    other_datum = by_hash.get(other)
+                    other_desc = self._describe(other_datum) if other_datum else other[:12]
+                    raise PipelineError(
+                        f"datums {self._describe(result.datum)} and {other_desc} both wrote "
+                        f"/{path}; each output path must come from one datum"
+                    )
+                owners[path] = result.hash
+                changes[path] = FileEntry(content, result.hash)
+        tree = self.data.trees.apply(old_tree, changes)
+        env = environment_fingerprint()
+        env_key = f"env/{env['hash'][:2]}/{env['hash']}"
+        self.data.chunks.objects.put(env_key, json.dumps(env, sort_keys=True).encode())
+        commit_info = {
+            "job": job_id,
+            "pipeline": {"name": info.name, "version": info.version, "spec_hash": spec.spec_hash()},
+            "transform_hash": canonical_hash(spec.transform.model_dump(mode="json")),
+            "code": code_files(spec.transform, Path(info.spec_dir)),
+            "image": spec.transform.image,
+            "environment": {
+                k: env[k] for k in ("hash", "python", "platform", "cpu", "accelerator")
+            },
+        }
+        provenance = self._provenance(spec, heads)
+        return self.data.write_commit(
+            info.name,
+            spec.output_branch,
+            tree,
+            expected_head=previous.id if previous else None,
+            commit_id=job_id,
+            origin="pipeline",
+            provenance=provenance,
+            info=commit_info,
+        )
+
+    def _datum_info(self, pipeline: str, job_id: str, r: DatumResult) -> DatumInfo:
+        return DatumInfo(
+            pipeline,
+            job_id,
+            r.datum.id,
+            r.hash,
+            r.state,
+            [f.to_json() for f in r.datum.files],
+            r.attempts,
+            r.exit_code,
+            r.duration,
+            r.datum.size,
+            r.bytes_out,
+            r.error,
+        )
+
+    def _store_datums(
+        self,
+        pipeline: str,
+        job_id: str,
+        results: list[DatumResult],
+        skipped: list[Datum],
+        hashes: dict[str, str],
+    ) -> None:
+        rows = []
+        for r in results:
+            log_key = f"logs/{pipeline}/{job_id}/{r.datum.id}"
+            self.data.chunks.objects.put(log_key, r.log)
+            d = self._datum_info(pipeline, job_id, r)
+            rows.append(
+                dict(
+                    pipeline=pipeline,
+                    job=job_id,
+                    id=d.id,
+                    hash=d.hash,
+                    state=d.state,
+                    inputs=json.dumps(d.inputs),
+                    attempts=d.attempts,
+                    exit_code=d.exit_code,
+                    duration=d.duration,
+                    bytes_in=d.bytes_in,
+                    bytes_out=d.bytes_out,
+                    log=log_key,
+                    error=d.error,
+                )
+            )
+        for d in skipped:
+            rows.append(
+                dict(
+                    pipeline=pipeline,
+                    job=job_id,
+                    id=d.id,
+                    hash=hashes[d.id],
+                    state="skipped",
+                    inputs=json.dumps([f.to_json() for f in d.files]),
+                    attempts=0,
+                    exit_code=None,
+                    duration=0.0,
+                    bytes_in=0,
+                    bytes_out=0,
+                    log=None,
+                    error="",
+                )
+            )
+        if rows:
+            with self.catalog.write() as conn:
+                conn.execute(insert(datums), rows)
+
+    def _finish(self, job_id: str, pipeline: str, *, state: str, **values: Any) -> None:
+        if state != "running":
+            values["finished"] = time.time()
+        with self.catalog.write() as conn:
+            conn.execute(
+                sql_update(jobs)
+                .where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
+                .values(state=state, **values)
+            )
+
+    # -- jobs, datums, logs ---------------------------------------------------------
