@@ -2,13 +2,13 @@
 .PHONY: quickstart test lint layers
 
 quickstart:
-	pip install '.[quickstart]' && bash examples/quickstart/run.sh
+	python3 -m venv .venv && . .venv/bin/activate && pip install '.[quickstart]' && bash examples/quickstart/run.sh
 
 test:
-	pip install -e '.[dev]' && python -m pytest
+	python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dev]' && python -m pytest
 
 lint:
-	ruff check src tests
+	ruff check src tests bench
 
 layers:
 	python3 ../shared/tools/check_layers.py

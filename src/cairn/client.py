@@ -15,8 +15,9 @@ of it, in this process, before returning, unless ``auto_run`` is False (set
 from __future__ import annotations
 
 import os
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,6 +28,7 @@ from cairn.data import (
     DataStore,
     FileChange,
     FileInfo,
+    InvalidPath,
     NotFound,
     Ref,
     RepoInfo,
@@ -45,7 +47,7 @@ from cairn.pipelines import (
 )
 from cairn.storage import ChunkStore, open_object_store
 
-__all__ = ["Client", "find_home"]
+__all__ = ["Client", "find_home", "local_items"]
 
 HOME_DIR = ".cairn"
 
@@ -61,6 +63,30 @@ def find_home(start: Path | None = None) -> tuple[Path, bool]:
         if (folder / HOME_DIR / "catalog.db").exists():
             return folder / HOME_DIR, True
     return here / HOME_DIR, False
+
+
+def local_items(source: str, dest: str, recursive: bool, count: int = 1) -> list[tuple[str, Path]]:
+    """Where ``pachctl put file`` puts a local file or folder: (repo path, local path) pairs.
+
+    A folder needs ``recursive``; its files keep their relative paths below ``dest``. A
+    file lands at ``dest``, or below it when ``dest`` ends with ``/``, is the root, or
+    ``count`` sources share it. Raises InvalidPath, NotFound.
+    """
+    src = Path(source)
+    if src.is_dir():
+        if not recursive:
+            raise InvalidPath(f"{source} is a folder; add -r to put it recursively")
+        base = dest.rstrip("/")
+        return [
+            (f"{base}/{f.relative_to(src).as_posix()}", f)
+            for f in sorted(src.rglob("*"))
+            if f.is_file()
+        ]
+    if not src.exists():
+        raise NotFound(f"local file {source} does not exist")
+    if dest.endswith("/") or not dest.strip("/") or count > 1:
+        dest = f"{dest.rstrip('/')}/{src.name}"
+    return [(dest, src)]
 
 
 class Client:
@@ -100,6 +126,7 @@ class Client:
 
     # -- repos and branches ----------------------------------------------------------
     def create_repo(self, name: str, description: str = "") -> RepoInfo:
+        """Create an empty user repo. Raises AlreadyExists, InvalidReference."""
         return self.data.create_repo(name, description)
 
     def delete_repo(self, name: str, *, force: bool = False) -> None:
@@ -117,40 +144,153 @@ class Client:
             self.data.delete_repo(name)
 
     def create_branch(self, repo: str, name: str, head: str | None = None) -> BranchInfo:
+        """Create or move branch ``name`` of ``repo`` to ``head`` (a commitish). Raises NotFound."""
         return self.data.create_branch(repo, name, head)
 
     # -- commits and files -----------------------------------------------------------
     def start_commit(
         self, repo: str, branch: str | None = None, description: str = ""
     ) -> CommitInfo:
+        """Open a commit on ``branch`` (default master). Raises CommitStateError if one is open."""
         return self.data.start_commit(repo, branch or "master", description)
 
     def finish_commit(self, repo: str, commitish: str | None = None) -> CommitInfo:
+        """Finish an open commit, then run the pipelines downstream. Raises CommitStateError."""
         return self._after(self.data.finish_commit(repo, commitish))
 
     def wait_commit(
         self, repo: str, commitish: str | None = None, timeout: float | None = None
     ) -> CommitInfo:
-        """Block until a commit is finished. For a pipeline's output repo, an id that has
-        no commit yet is waited for too (its job may still be queued in a ``cairn run``
-        process), until the job with that id fails. Raises TimeoutError, PipelineError."""
+        """Block until a commit is finished.
+
+        For a pipeline's output repo, an id with no commit yet is waited for too (its job
+        may be queued in a ``cairn run`` process). When that process folded the commit into
+        a later job (triggering is level-based), the output commit that covers it (its
+        provenance reaches that commit or a later one of the same repo) is returned.
+        Raises TimeoutError, PipelineError (the job for that id failed), NotFound.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
                 return self.data.wait_commit(repo, commitish, left)
             except NotFound:
-                repo_info = self.data.inspect_repo(repo)
-                if repo_info.type != "pipeline" or not commitish:
+                info = self.data.inspect_repo(repo)
+                if info.type != "pipeline" or not commitish:
                     raise
                 for job in self.pipelines.list_jobs(repo, commitish):
                     if job.state in ("failure", "unrunnable"):
                         raise PipelineError(
                             f"job {repo}@{job.id} {job.state}: no commit will come"
                         ) from None
+                spec = self.pipelines.inspect_pipeline(repo).spec
+                try:
+                    head = self.data.resolve(Ref(repo, spec.output_branch))
+                except NotFound:
+                    head = None
+                if head is not None and self._covers(head, commitish):
+                    return head
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"no commit {repo}@{commitish} after {timeout}s")
             time.sleep(0.2)
+
+    def _covers(self, commit: CommitInfo, waited: str, depth: int = 32) -> bool:
+        """Whether ``commit`` was made from commit ``waited`` (of any upstream repo) or from a
+        later commit of the repo that holds it."""
+        for p in commit.provenance:
+            if p.commit == waited:
+                return True
+            try:
+                used = self.data.inspect_commit(p.repo, p.commit)
+            except NotFound:
+                continue
+            try:
+                target = self.data.inspect_commit(p.repo, waited)
+            except NotFound:
+                target = None
+            if target is not None and used.created >= target.created:
+                return True
+            if depth and self._covers(used, waited, depth - 1):
+                return True
+        return False
+
+    def put_local(
+        self,
+        ref: str,
+        sources: list[str],
+        *,
+        recursive: bool = False,
+        append: bool = False,
+        description: str = "",
+        on_plan: Callable[[int | None, int], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+        on_stored: Callable[[], None] | None = None,
+    ) -> CommitInfo:
+        """Put local files, folders (with ``recursive``) or standard input (``"-"``) at
+        ``repo@branch:/path``, in one commit, as ``pachctl put file`` does.
+
+        A folder's files go below the path; a file goes to the path itself, or below it
+        when the path ends with ``/`` or is the root. ``on_stored`` runs once the bytes are
+        stored, before triggered pipelines run; ``on_plan(total bytes or None for stdin,
+        file count)`` before the first byte. Raises InvalidPath, NotFound, DataError.
+        """
+        parsed = parse_ref(ref)
+        if parsed.ancestry:
+            raise InvalidPath(f"{ref}: cannot write to an ancestor; name a branch or commit")
+        dest = "/" + (parsed.path or "")
+        if ref.endswith("/") and not dest.endswith("/"):
+            dest += "/"
+        if sources == ["-"]:
+            if not parsed.path:
+                raise InvalidPath("name the file to write from stdin: repo@branch:/path")
+            items: list[tuple[str, Path | None]] = [(dest, None)]
+        else:
+            items = [i for s in sources for i in local_items(s, dest, recursive, len(sources))]
+        if on_plan:
+            sizes = [p.stat().st_size for _, p in items if p is not None]
+            on_plan(sum(sizes) if len(sizes) == len(items) else None, len(items))
+
+        def streams() -> Iterator[tuple[str, BinaryIO]]:
+            for path, local in items:
+                if local is None:
+                    yield path, sys.stdin.buffer
+                else:
+                    with open(local, "rb") as f:
+                        yield path, f
+
+        commit = self.data.put_files(
+            parsed.repo,
+            parsed.commit,
+            streams(),
+            append=append,
+            progress=progress,
+            description=description,
+        )
+        if on_stored:
+            on_stored()
+        return self._after(commit)
+
+    def get_local(
+        self, ref: str, output: str | Path, *, progress: Callable[[int], None] | None = None
+    ) -> list[Path]:
+        """Write a file, or every file below a folder, from ``repo@commit:/path`` to the
+        local ``output`` (a file name, or a folder for a folder). Returns the paths written.
+        Raises NotFound. Memory stays one chunk whatever the file sizes."""
+        parsed = parse_ref(ref)
+        base = parsed.path or ""
+        entry = self.data.inspect_file(parsed)
+        written = []
+        for path, file in self.data.walk_files(parsed):
+            rel = path[len(base) :].lstrip("/") if entry.type == "dir" else ""
+            target = Path(output) / rel if rel else Path(output)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as f:
+                for piece in self.data.chunks.read(file.content):
+                    f.write(piece)
+                    if progress:
+                        progress(len(piece))
+            written.append(target)
+        return written
 
     def put_files(
         self,
@@ -159,9 +299,10 @@ class Client:
         items: Iterable[tuple[str, BinaryIO]],
         *,
         append: bool = False,
-        progress=None,
+        progress: Callable[[int], None] | None = None,
         description: str = "",
     ) -> CommitInfo:
+        """Put (path, stream) pairs in one commit (see DataStore.put_files), then run pipelines."""
         return self._after(
             self.data.put_files(
                 repo, target, items, append=append, progress=progress, description=description
@@ -169,15 +310,19 @@ class Client:
         )
 
     def delete_files(self, repo: str, target: str | None, paths: Iterable[str]) -> CommitInfo:
+        """Delete files or folders in one commit, then run pipelines. Raises NotFound."""
         return self._after(self.data.delete_files(repo, target, paths))
 
     def copy_file(self, src: Ref, repo: str, target: str | None, path: str) -> CommitInfo:
+        """Copy a file or folder without copying bytes, then run pipelines. Raises NotFound."""
         return self._after(self.data.copy_file(src, repo, target, path))
 
     def list_file(self, ref: str) -> list[FileInfo]:
+        """The children of folder ``repo@commit:/path`` (or the file itself). Raises NotFound."""
         return self.data.list_file(parse_ref(ref))
 
     def diff_file(self, new: str, old: str | None = None) -> list[FileChange]:
+        """Files added, modified, deleted from ``old`` (default: the parent) to ``new``."""
         return self.data.diff_file(parse_ref(new), parse_ref(old) if old else None)
 
     # -- pipelines -------------------------------------------------------------------
@@ -199,15 +344,18 @@ class Client:
         return created
 
     def delete_pipeline(self, name: str, *, force: bool = False) -> None:
+        """Delete a pipeline and its output repo. Raises RepoInUse unless ``force``."""
         self.pipelines.delete_pipeline(name, force=force)
 
     def start_pipeline(self, name: str) -> PipelineInfo:
+        """Resume a paused pipeline and run what it missed. Raises NotFound."""
         info = self.pipelines.set_state(name, "running")
         if self.auto_run:
             self.run_pipelines()
         return info
 
     def stop_pipeline(self, name: str) -> PipelineInfo:
+        """Pause a pipeline: commits to its inputs wait until it starts again."""
         return self.pipelines.set_state(name, "paused")
 
     # -- lineage ---------------------------------------------------------------------

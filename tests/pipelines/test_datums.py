@@ -261,7 +261,7 @@ def test_root_glob_is_one_datum_of_every_file(repos: Repos) -> None:
 
     [datum] = build_datums(repos.store, spec_input(pfs(repo, "/")), {repo: commit})
 
-    assert datum.roots == ((repo, repo, "/"),)
+    assert datum.roots == ((repo, repo, "master", "/"),)
     assert paths(datum) == [f"{repo}:/a", f"{repo}:/dir/b", f"{repo}:/dir/sub/c"]
     assert datum.size == 6
 
@@ -271,7 +271,7 @@ def test_star_glob_makes_folders_one_datum_each(repos: Repos) -> None:
 
     datums = build_datums(repos.store, spec_input(pfs(repo)), {repo: commit})
 
-    assert {d.roots[0][2]: paths(d) for d in datums} == {
+    assert {d.roots[0][3]: paths(d) for d in datums} == {
         "/a": [f"{repo}:/a"],
         "/dir": [f"{repo}:/dir/b", f"{repo}:/dir/sub/c"],
         "/e": [f"{repo}:/e/f"],

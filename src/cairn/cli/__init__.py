@@ -24,7 +24,7 @@ def main() -> None:
     except CairnError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)
-    except TimeoutError as exc:
+    except (TimeoutError, OSError) as exc:  # a missing spec file, an unwritable -o, ...
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 import typer
 
@@ -15,6 +13,7 @@ from cairn.cli.output import (
     branch_target,
     byte_progress,
     client,
+    commitish,
     fmt_size,
     fmt_time,
     groups,
@@ -23,7 +22,7 @@ from cairn.cli.output import (
     print_pairs,
     print_table,
 )
-from cairn.data import InvalidPath, NotFound, parse_ref, to_json
+from cairn.data import InvalidPath, parse_ref, to_json
 
 
 # -- repos ---------------------------------------------------------------------------------
@@ -129,7 +128,7 @@ def start_commit(
 def finish_commit(ref: Annotated[str, typer.Argument(help="repo@branch or repo@id")]) -> None:
     """Finish an open commit; pipelines that read it run."""
     parsed = parse_ref(ref)
-    client().finish_commit(parsed.repo, parsed.commit)
+    client().finish_commit(parsed.repo, commitish(parsed))
 
 
 def _commit_rows(commits: list) -> list[list[Any]]:
@@ -155,7 +154,7 @@ def list_commit(
 ) -> None:
     """List commits, newest first (a branch's history when a branch is named)."""
     parsed = parse_ref(ref)
-    found = client().data.list_commits(parsed.repo, parsed.commit, number)
+    found = client().data.list_commits(parsed.repo, commitish(parsed), number)
     if raw:
         return print_json(to_json(found))
     print_table(
@@ -196,28 +195,11 @@ def inspect_commit(
 def wait_commit(ref: str, timeout: Annotated[float | None, typer.Option()] = None) -> None:
     """Block until a commit is finished."""
     parsed = parse_ref(ref)
-    c = client().wait_commit(parsed.repo, parsed.commit, timeout)
+    c = client().wait_commit(parsed.repo, commitish(parsed), timeout)
     print(f"{c.repo}@{c.id}")
 
 
 # -- files ---------------------------------------------------------------------------------
-def _local_items(local: str, dest: str, recursive: bool) -> list[tuple[str, Path]]:
-    src = Path(local)
-    if src.is_dir():
-        if not recursive:
-            raise InvalidPath(f"{local} is a folder; add -r to put it recursively")
-        items = []
-        for f in sorted(src.rglob("*")):
-            if f.is_file():
-                items.append((f"{dest}/{f.relative_to(src).as_posix()}", f))
-        return items
-    if not src.exists():
-        raise NotFound(f"local file {local} does not exist")
-    if dest.endswith("/") or not dest.strip("/"):
-        dest = f"{dest.rstrip('/')}/{src.name}"
-    return [(dest, src)]
-
-
 @groups["put"].command("file")
 def put_file(
     ref: Annotated[str, typer.Argument(help="repo@branch:/path")],
@@ -230,36 +212,16 @@ def put_file(
 
     With an open commit on the branch the files join it; otherwise they make one new commit.
     """
-    parsed = parse_ref(ref)
-    target = branch_target(parsed)
-    dest = "/" + (parsed.path or "")
-    if ref.endswith("/") and not dest.endswith("/"):
-        dest += "/"
-    if file == ["-"]:
-        if not parsed.path:
-            raise InvalidPath("name the file to write from stdin: repo@branch:/path")
-        commit = client().put_files(
-            parsed.repo, target, [(dest, sys.stdin.buffer)], append=append, description=message
-        )
-        print(f"{commit.repo}@{commit.id}")
-        return
-    items = [
-        item
-        for f in file
-        for item in _local_items(
-            f, dest.rstrip("/") if len(file) == 1 and Path(f).is_dir() else dest, recursive
-        )
-    ]
-    total = sum(p.stat().st_size for _, p in items)
-
-    def streams() -> Iterator[tuple[str, BinaryIO]]:
-        for path, local in items:
-            with open(local, "rb") as f:
-                yield path, f
-
-    with byte_progress(total, f"put {len(items)} file(s)") as progress:
-        commit = client().put_files(
-            parsed.repo, target, streams(), append=append, progress=progress, description=message
+    with byte_progress(None, "put") as bar:
+        commit = client().put_local(
+            ref,
+            file,
+            recursive=recursive,
+            append=append,
+            description=message,
+            on_plan=bar.plan,
+            progress=bar.advance,
+            on_stored=bar.stop,
         )
     print(f"{commit.repo}@{commit.id}")
 
@@ -272,33 +234,17 @@ def get_file(
 ) -> None:
     """Write a file to stdout or -o; with -r, a folder into the -o folder."""
     parsed = parse_ref(ref)
-    data = client().data
-    info = data.inspect_file(parsed)
-    if info.type == "dir":
-        if not recursive or not output:
-            raise InvalidPath(f"{ref} is a folder; use -r -o LOCAL_FOLDER")
-        base = parsed.path or ""
-        files = list(data.walk_files(parsed))
-        with byte_progress(sum(e.size for _, e in files), f"get {len(files)} file(s)") as prog:
-            for path, entry in files:
-                rel = path[len(base) :].lstrip("/")
-                target = Path(output) / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "wb") as f:
-                    for piece in data.chunks.read(entry.content):
-                        f.write(piece)
-                        if prog:
-                            prog(len(piece))
+    info = client().data.inspect_file(parsed)
+    if info.type == "dir" and not (recursive and output):
+        raise InvalidPath(f"{ref} is a folder; use -r -o LOCAL_FOLDER")
+    if output:
+        label = f"get {info.count} file(s)" if info.type == "dir" else f"get {info.path}"
+        with byte_progress(info.size, label) as bar:
+            client().get_local(ref, output, progress=bar.advance)
         return
-    sink = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
-    try:
-        for piece in data.read_file(parsed):
-            sink.write(piece)
-    finally:
-        if output:
-            sink.close()
-        else:
-            sink.flush()
+    for piece in client().data.read_file(parsed):
+        sys.stdout.buffer.write(piece)
+    sys.stdout.buffer.flush()
 
 
 def _file_rows(files: list) -> list[list[Any]]:

@@ -29,12 +29,14 @@ from cairn.data import InvalidPath, Ref
 from cairn.pipelines import DatumInfo, JobInfo, Reporter
 
 __all__ = [
+    "ByteProgress",
     "CliReporter",
     "Raw",
     "app",
     "branch_target",
     "byte_progress",
     "client",
+    "commitish",
     "err",
     "fmt_size",
     "fmt_time",
@@ -181,6 +183,11 @@ def client() -> Client:
     return _client
 
 
+def commitish(ref: Ref) -> str | None:
+    """The branch or id ``ref`` names, with ancestry (``^N``) resolved to a commit id."""
+    return client().data.resolve(ref).id if ref.ancestry else ref.commit
+
+
 def branch_target(ref: Ref) -> str | None:
     if ref.ancestry:
         raise InvalidPath(f"{ref}: cannot write to an ancestor; name a branch or open commit")
@@ -193,21 +200,58 @@ def print_pairs(values: dict[str, Any]) -> None:
         out.print(f"{key + ':':<{width + 1}} {value}")
 
 
+class ByteProgress:
+    """A byte progress bar on a terminal, or one plain line on stderr when it stops.
+
+    ``advance(n)`` after each piece; ``stop()`` ends it (idempotent), so a put can close its
+    bar before the pipelines it triggers open theirs.
+    """
+
+    def __init__(self, total: int | None, label: str) -> None:
+        self.total, self.label, self.done = total, label, 0
+        self.started = time.monotonic()
+        self.stopped = False
+        self.progress: Progress | None = None
+        if err.is_terminal:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=err,
+                transient=True,
+            )
+            self.task = self.progress.add_task(label, total=total)
+            self.progress.start()
+
+    def plan(self, total: int | None, count: int) -> None:
+        """Set the total bytes (None: unknown, as for stdin) and how many files are coming."""
+        self.total = total
+        self.label = f"{self.label} {count} file(s)" if total is not None else f"{self.label} stdin"
+        if self.progress is not None:
+            self.progress.update(self.task, total=total, description=self.label)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress.advance(self.task, n)
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.progress is not None:
+            self.progress.stop()
+        else:
+            took = time.monotonic() - self.started
+            err.print(f"{self.label}: {fmt_size(self.done)} in {took:.1f}s")
+
+
 @contextmanager
-def byte_progress(total: int, label: str) -> Iterator[Any]:
-    """A byte progress bar on a terminal; one plain line on stderr otherwise."""
-    if not err.is_terminal:
-        started = time.monotonic()
-        yield None
-        err.print(f"{label}: {fmt_size(total)} in {time.monotonic() - started:.1f}s")
-        return
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
+def byte_progress(total: int | None, label: str) -> Iterator[ByteProgress]:
+    """A ByteProgress that stops when the block ends."""
+    bar = ByteProgress(total, label)
+    try:
+        yield bar
+    finally:
+        bar.stop()

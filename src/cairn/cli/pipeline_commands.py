@@ -238,11 +238,15 @@ def list_datum(
 
 @app.command("logs")
 def logs(
-    pipeline: Annotated[str, typer.Option("-p", "--pipeline")],
-    job: Annotated[str | None, typer.Option("-j", "--job")] = None,
+    pipeline: Annotated[str | None, typer.Option("-p", "--pipeline")] = None,
+    job: Annotated[str | None, typer.Option("-j", "--job", help="job id or pipeline@job")] = None,
     datum: Annotated[str | None, typer.Option("-d", "--datum")] = None,
 ) -> None:
     """Print the logs of a pipeline's latest job, a job, or one datum."""
+    if job and "@" in job:
+        pipeline, job = _job_ref(job)
+    if not pipeline:
+        raise InvalidPath("name the pipeline: -p PIPELINE, or -j PIPELINE@JOB")
     for heading, text in client().pipelines.logs(pipeline, job, datum):
         out.print(Text(f"== {heading}", style="bold"))
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
@@ -253,6 +257,8 @@ def logs(
 def _tree(node: CommitNode, tree: Tree) -> None:
     for child in node.children:
         label = f"{child.repo}@{child.commit}" + (f"  (as {child.via})" if child.via else "")
+        if child.deleted:
+            label += "  (deleted)"
         _tree(child, tree.add(label))
 
 

@@ -31,11 +31,12 @@ from cairn.data.errors import (
     AlreadyExists,
     CommitStateError,
     DataError,
+    InvalidReference,
     NotFound,
 )
 from cairn.data.files import FileOps
 from cairn.data.models import BranchInfo, CommitInfo, Provenance, RepoInfo
-from cairn.data.refs import Ref, check_name
+from cairn.data.refs import Ref, check_name, parse_ref
 from cairn.data.tree import DirEntry, TreeStore
 from cairn.storage import ChunkStore
 
@@ -134,10 +135,16 @@ class DataStore(FileOps):
 
     # -- branches ------------------------------------------------------------
     def create_branch(self, repo: str, name: str, head: str | None = None) -> BranchInfo:
-        """Create (or move) branch ``name``; ``head`` is a commitish (``other^``, an id) or None."""
+        """Create (or move) branch ``name``; ``head`` is a commitish (``other^``, an id, or
+        pachctl's ``repo@other^``) or None. Raises InvalidReference for another repo's commit."""
         check_name(name, "branch")
         self.inspect_repo(repo)
-        target = self.resolve(Ref.parse(repo, head)).id if head else None
+        target = None
+        if head:
+            ref = parse_ref(head) if "@" in head else Ref.parse(repo, head)
+            if ref.repo != repo:
+                raise InvalidReference(f"--head {head}: a branch of {repo} must point into {repo}")
+            target = self.resolve(ref).id
         with self.catalog.write() as conn:
             self._set_branch(conn, repo, name, target)
         return self.inspect_branch(repo, name)
@@ -169,6 +176,7 @@ class DataStore(FileOps):
         return BranchInfo(row.repo, row.name, row.head, row.created)
 
     def list_branches(self, repo: str) -> list[BranchInfo]:
+        """The branches of ``repo``, by name. Raises NotFound."""
         self.inspect_repo(repo)
         with self.catalog.read() as conn:
             rows = conn.execute(

@@ -65,10 +65,10 @@ class DatumFile:
 
 @dataclass(frozen=True)
 class Datum:
-    """A unit of work: ``roots`` are the (input name, repo, matched path) triples it was cut
+    """A unit of work: ``roots`` are the (input name, repo, branch, matched path) it was cut
     from, ``files`` every input file it holds, ``key`` the join/group key that formed it."""
 
-    roots: tuple[tuple[str, str, str], ...]
+    roots: tuple[tuple[str, str, str, str], ...]
     files: tuple[DatumFile, ...]
     key: str = ""
 
@@ -107,7 +107,7 @@ def _pfs_datums(data: DataStore, pfs: PFSInput, commit: CommitInfo) -> list[Datu
             continue
         out.append(
             Datum(
-                ((name, pfs.repo, "/" + path),),
+                ((name, pfs.repo, pfs.branch, "/" + path),),
                 files,
                 expand_groups(template, m) if template else "",
             )

@@ -97,31 +97,46 @@ def _run(
     timeout: float | None,
     log: bytearray,
 ) -> tuple[int | None, str]:
-    """Run one process group; append its output to ``log``. Returns (exit code, error)."""
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        log += f"cannot start {argv[0]!r}: {exc}\n".encode()
-        return None, f"cannot start {argv[0]!r}: {exc}"
+    """Run one process group; append its output to ``log``. Returns (exit code, error).
+
+    Standard input and output go through temporary files, not pipes, so a process that
+    outlives the command (a daemon it started) cannot hold the datum open past its
+    timeout; whatever is left of the process group is killed when the command ends.
+    """
     payload = "".join(line + "\n" for line in stdin).encode()
-    try:
-        output, _ = proc.communicate(payload, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        log += output[-_LOG_LIMIT:]
+    with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out:
+        inp.write(payload)
+        inp.seek(0)
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=inp,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            log += f"cannot start {argv[0]!r}: {exc}\n".encode()
+            return None, f"cannot start {argv[0]!r}: {exc}"
+        code: int | None
+        error = ""
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code, error = None, f"timed out after {timeout}s"
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+        size = out.seek(0, os.SEEK_END)
+        out.seek(max(0, size - _LOG_LIMIT))
+        log += out.read()
+    if error:
         log += f"\n[cairn] killed after datum_timeout {timeout}s\n".encode()
-        return None, f"timed out after {timeout}s"
-    log += output[-_LOG_LIMIT:]
-    return proc.returncode, ""
+    return code, error
 
 
 def _collect(data: DataStore, layout: Layout) -> dict[str, Content]:
@@ -185,7 +200,7 @@ def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -
                 "PACH_DATUM_ID": datum.id,
                 "PACH_OUTPUT_COMMIT_ID": ctx.job,
             }
-            for name, _repo, root in datum.roots:
+            for name, _repo, _branch, root in datum.roots:
                 env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
             return _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
 

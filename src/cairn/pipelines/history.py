@@ -99,6 +99,7 @@ class JobHistory:
         return job
 
     def list_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:
+        """The datums of one job (processed, skipped, failed, recovered), by id. Raises NotFound."""
         job = self.inspect_job(pipeline, job_id)
         with self.catalog.read() as conn:
             rows = conn.execute(

@@ -109,17 +109,20 @@ class JobRunner(JobHistory):
         return self.inspect_job(info.name, job_id)
 
     # -- running a job ---------------------------------------------------------------
-    def _previous_success(self, name: str) -> set[str]:
-        """Datum hashes whose outputs the last successful job kept."""
+    def _previous_success(self, name: str, output_head: str | None) -> set[str]:
+        """Datum hashes whose outputs the last successful job kept, provided that job's output
+        commit is still the head of the output branch; otherwise (output branch changed,
+        moved or deleted) nothing is reused, since the outputs to keep are not there."""
         with self.catalog.read() as conn:
             last = conn.execute(
-                select(jobs.c.id)
+                select(jobs.c.id, jobs.c.output_commit)
                 .where(jobs.c.pipeline == name, jobs.c.state == "success")
                 .order_by(jobs.c.finished.desc())
                 .limit(1)
-            ).scalar()
-            if last is None:
+            ).first()
+            if last is None or output_head is None or last.output_commit != output_head:
                 return set()
+            last = last.id
             return set(
                 conn.execute(
                     select(datums.c.hash).where(
@@ -170,7 +173,17 @@ class JobRunner(JobHistory):
         reporter: Reporter,
     ) -> JobInfo:
         all_datums = build_datums(self.data, spec.input, heads)
-        keep = set() if spec.reprocess_spec == "every_job" else self._previous_success(info.name)
+        try:
+            output_head: str | None = self.data.resolve(Ref(info.name, spec.output_branch)).id
+        except NotFound:
+            output_head = None
+        keep = (
+            set()
+            if spec.reprocess_spec == "every_job"
+            else self._previous_success(info.name, output_head)
+        )
+        # The code is hashed as the job starts, before any datum runs.
+        code = code_files(spec.transform, Path(info.spec_dir))
         hashes = {d.id: d.hash(info.salt) for d in all_datums}
         skipped = [d for d in all_datums if hashes[d.id] in keep]
         todo = [d for d in all_datums if hashes[d.id] not in keep]
@@ -183,7 +196,8 @@ class JobRunner(JobHistory):
         notes = []
         if not sandbox:
             notes.append(
-                "no sandbox (bubblewrap not found): datums run on the host with "
+                "no sandbox (bwrap missing or unusable, or CAIRN_SANDBOX=none): datums run on "
+                "the host with "
                 "their inputs under $CAIRN_PFS"
             )
         if spec.transform.image:
@@ -239,7 +253,9 @@ class JobRunner(JobHistory):
             self._finish(job_id, info.name, state="failure", reason=reason, **counts)
         else:
             try:
-                output = self._write_output(info, spec, job_id, heads, results, skipped, hashes)
+                output = self._write_output(
+                    info, spec, job_id, heads, results, skipped, hashes, code
+                )
             except PipelineError as exc:
                 self._finish(job_id, info.name, state="failure", reason=str(exc), **counts)
             else:
@@ -248,7 +264,7 @@ class JobRunner(JobHistory):
 
     @staticmethod
     def _describe(datum: Datum) -> str:
-        return ", ".join(f"{name}:{path}" for name, _repo, path in datum.roots)
+        return ", ".join(f"{name}:{path}" for name, _repo, _branch, path in datum.roots)
 
     def _write_output(
         self,
@@ -259,6 +275,7 @@ class JobRunner(JobHistory):
         results: list[DatumResult],
         skipped: list[Datum],
         hashes: dict[str, str],
+        code: dict[str, str],
     ) -> CommitInfo:
         try:
             previous = self.data.resolve(Ref(info.name, spec.output_branch))
@@ -296,7 +313,7 @@ class JobRunner(JobHistory):
             "job": job_id,
             "pipeline": {"name": info.name, "version": info.version, "spec_hash": spec.spec_hash()},
             "transform_hash": canonical_hash(spec.transform.model_dump(mode="json")),
-            "code": code_files(spec.transform, Path(info.spec_dir)),
+            "code": code,
             "image": spec.transform.image,
             "environment": {
                 k: env[k] for k in ("hash", "python", "platform", "cpu", "accelerator")

@@ -21,9 +21,11 @@ class CommitNode:
     commit: str
     via: str = ""
     children: list[CommitNode] = field(default_factory=list)
+    deleted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "deleted": self.deleted,
             "repo": self.repo,
             "commit": self.commit,
             "via": self.via,
@@ -34,7 +36,11 @@ class CommitNode:
 def _upstream(data: DataStore, repo: str, commit: str, via: str, depth: int) -> CommitNode:
     node = CommitNode(repo, commit, via)
     if depth > 0:
-        info = data.inspect_commit(repo, commit)
+        try:
+            info = data.inspect_commit(repo, commit)
+        except NotFound:
+            node.deleted = True  # the input repo or commit was deleted since
+            return node
         for p in info.provenance:
             node.children.append(_upstream(data, p.repo, p.commit, p.name, depth - 1))
     return node

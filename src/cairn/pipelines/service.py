@@ -103,9 +103,14 @@ class Pipelines(JobRunner):
             raise NotFound(f"pipeline {name!r} not found")
         self._check_acyclic([spec])
         now = time.time()
-        salt = spec.salt or (existing.salt if existing and not reprocess else secrets.token_hex(16))
-        if existing and reprocess and not spec.salt:
-            salt = secrets.token_hex(16)
+        # The spec's salt, else the pipeline's own; --reprocess always mixes in a fresh token
+        # so that no earlier datum hash can match, even when the spec fixes the salt.
+        if existing and reprocess:
+            salt = f"{spec.salt or ''}{secrets.token_hex(16)}"
+        elif existing and existing.salt.startswith(spec.salt or ""):
+            salt = existing.salt
+        else:
+            salt = spec.salt or secrets.token_hex(16)
         if not existing:
             self._check_output_repo(spec)
             try:
@@ -206,6 +211,7 @@ class Pipelines(JobRunner):
         )
 
     def list_pipelines(self) -> list[PipelineInfo]:
+        """Every pipeline, by name."""
         with self.catalog.read() as conn:
             names = list(
                 conn.execute(select(pipelines.c.name).order_by(pipelines.c.name)).scalars()

@@ -20,7 +20,8 @@ names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``
 ``maximum_expected_uptime``, ``metadata``, ``pod_patch``, ``pod_spec``, ``resource_limits``,
 ``resource_requests``, ``s3_out``, ``scheduling_spec``, ``service``,
 ``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``, ``spout``,
-``tf_job``, ``tolerations``; ``pipeline.project``; ``transform.datum_batching``, ``debug``,
+``tf_job``, ``tolerations``, ``job_timeout``; ``pipeline.project``;
+``transform.datum_batching``, ``debug``,
 ``dockerfile``, ``image_pull_secrets``, ``memory_volume``, ``secrets``, ``user``,
 ``working_dir``; ``parallelism_spec.coefficient``; ``input.cron``; ``pfs.commit``,
 ``pfs.project``, ``pfs.repo_type``, ``pfs.s3``, ``pfs.trigger``. ``pfs.lazy`` and
@@ -49,6 +50,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from cairn.data.refs import NAME_RE
 from cairn.pipelines.errors import SpecError
 
 __all__ = [
@@ -65,7 +67,9 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
-_BRANCH = re.compile(r"[A-Za-z0-9_-]+")
+# Input repos and branches follow the data layer's rule for names, so a pipeline can read
+# every repo and branch that can be created.
+_BRANCH = NAME_RE
 _COMBINATORS = ("cross", "union", "join", "group")
 _KINDS = ("pfs", *_COMBINATORS)
 _RESERVED_INPUT_NAME = "out"  # /pfs/out is where the transform writes its output
@@ -103,13 +107,17 @@ def _check_name(value: str) -> str:
 
 
 def _check_branch(value: str) -> str:
-    if not _BRANCH.fullmatch(value):
-        raise PydanticCustomError("cairn_branch", "must be letters, digits, '_' or '-'")
+    if not _BRANCH.fullmatch(value) or value.endswith(".lock"):
+        raise PydanticCustomError(
+            "cairn_branch",
+            "must be letters, digits, '_', '-' or '.', starting with a letter or digit",
+        )
     return value
 
 
 Name = Annotated[str, AfterValidator(_check_name)]
 Branch = Annotated[str, AfterValidator(_check_branch)]
+RepoName = Annotated[str, AfterValidator(_check_branch)]  # any repo the data layer allows
 
 
 class _Model(BaseModel):
@@ -193,7 +201,7 @@ class PFSInput(_Model):
 
     _unsupported = frozenset({"commit", "project", "repo_type", "s3", "trigger"})
 
-    repo: Name
+    repo: RepoName
     branch: Branch = "master"
     glob: str
     name: Name | None = None
@@ -321,7 +329,7 @@ class PipelineSpec(_Model):
         "autoscaling datum_set_spec determined egress maximum_expected_uptime metadata"
         " pod_patch pod_spec resource_limits resource_requests s3_out scheduling_spec"
         " service sidecar_resource_limits sidecar_resource_requests spec_commit spout"
-        " tf_job tolerations".split()
+        " tf_job tolerations job_timeout".split()
     )
 
     pipeline: PipelineRef
