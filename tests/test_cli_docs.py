@@ -27,13 +27,42 @@ COMMANDS = _commands()
 
 def test_the_pachctl_verbs_are_all_there():
     names = {n for n, _ in COMMANDS}
-    for verb in ["create repo", "list repo", "inspect repo", "delete repo", "put file",
-                 "get file", "list file", "glob file", "inspect file", "diff file",
-                 "delete file", "copy file", "start commit", "finish commit", "list commit",
-                 "inspect commit", "wait commit", "create branch", "list branch",
-                 "inspect branch", "create pipeline", "update pipeline", "list pipeline",
-                 "inspect pipeline", "delete pipeline", "stop pipeline", "start pipeline",
-                 "list job", "inspect job", "wait job", "list datum", "logs", "lineage", "run"]:
+    for verb in [
+        "create repo",
+        "list repo",
+        "inspect repo",
+        "delete repo",
+        "put file",
+        "get file",
+        "list file",
+        "glob file",
+        "inspect file",
+        "diff file",
+        "delete file",
+        "copy file",
+        "start commit",
+        "finish commit",
+        "list commit",
+        "inspect commit",
+        "wait commit",
+        "create branch",
+        "list branch",
+        "inspect branch",
+        "create pipeline",
+        "update pipeline",
+        "list pipeline",
+        "inspect pipeline",
+        "delete pipeline",
+        "stop pipeline",
+        "start pipeline",
+        "list job",
+        "inspect job",
+        "wait job",
+        "list datum",
+        "logs",
+        "lineage",
+        "run",
+    ]:
         assert verb in names
 
 

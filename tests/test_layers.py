@@ -34,6 +34,7 @@ def test_imports_point_down_the_layers():
 def test_shared_layer_checker_agrees():
     if not CHECKER.exists():
         pytest.skip("../shared/tools/check_layers.py is not beside this checkout")
-    result = subprocess.run([sys.executable, str(CHECKER), str(ROOT / "src" / "cairn")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(CHECKER), str(ROOT / "src" / "cairn")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout

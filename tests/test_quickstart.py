@@ -17,11 +17,15 @@ def test_quickstart_processes_only_new_photographs(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CAIRN_HOME"}
     result = subprocess.run(
         ["bash", str(ROOT / "examples" / "quickstart" / "run.sh"), str(tmp_path / "qs")],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    m = re.search(r"edges: processed (\d+) new photographs, skipped (\d+) already done",
-                  result.stdout)
+    m = re.search(
+        r"edges: processed (\d+) new photographs, skipped (\d+) already done", result.stdout
+    )
     assert m, result.stdout[-3000:]
     processed, skipped = int(m.group(1)), int(m.group(2))
     assert processed > 0 and skipped > 0

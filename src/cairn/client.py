@@ -40,6 +40,7 @@ from cairn.pipelines import (
     PipelineError,
     PipelineInfo,
     Pipelines,
+    PipelineSpec,
     Reporter,
     commit_lineage,
     file_lineage,
@@ -184,6 +185,13 @@ class Client:
                             f"job {repo}@{job.id} {job.state}: no commit will come"
                         ) from None
                 spec = self.pipelines.inspect_pipeline(repo).spec
+                newest = self.pipelines.list_jobs(repo)[:1]
+                if newest and newest[0].state in ("failure", "unrunnable"):
+                    if self._job_covers(newest[0], spec, commitish):
+                        raise PipelineError(
+                            f"job {repo}@{newest[0].id} {newest[0].state} for inputs that "
+                            f"include {commitish}: no commit will come"
+                        ) from None
                 try:
                     head = self.data.resolve(Ref(repo, spec.output_branch))
                 except NotFound:
@@ -193,6 +201,21 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"no commit {repo}@{commitish} after {timeout}s")
             time.sleep(0.2)
+
+    def _job_covers(self, job: JobInfo, spec: PipelineSpec, waited: str) -> bool:
+        """Whether ``job`` read commit ``waited`` of one of its direct inputs, or a later one."""
+        for pfs in spec.input.pfs_inputs():
+            used_id = job.inputs.get(pfs.input_name)
+            if used_id is None:
+                continue
+            try:
+                target = self.data.inspect_commit(pfs.repo, waited)
+                used = self.data.inspect_commit(pfs.repo, used_id)
+            except NotFound:
+                continue
+            if used.created >= target.created:
+                return True
+        return False
 
     def _covers(self, commit: CommitInfo, waited: str, depth: int = 32) -> bool:
         """Whether ``commit`` was made from commit ``waited`` (of any upstream repo) or from a

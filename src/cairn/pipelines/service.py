@@ -107,8 +107,8 @@ class Pipelines(JobRunner):
         # so that no earlier datum hash can match, even when the spec fixes the salt.
         if existing and reprocess:
             salt = f"{spec.salt or ''}{secrets.token_hex(16)}"
-        elif existing and existing.salt.startswith(spec.salt or ""):
-            salt = existing.salt
+        elif existing and spec.salt == json.loads(existing.spec).get("salt"):
+            salt = existing.salt  # the spec's salt did not change: keep the one in use
         else:
             salt = spec.salt or secrets.token_hex(16)
         if not existing:
