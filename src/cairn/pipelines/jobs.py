@@ -91,22 +91,27 @@ class JobRunner(JobHistory):
     ) -> JobInfo:
         job_id = cause if cause and not self._job_exists(info.name, cause) else None
         job_id = job_id or self._job_id(info, heads)
+        reason = f"upstream {', '.join(blocked)} did not succeed for these inputs"
+        self._insert_job(info, job_id, key, "unrunnable", finished=time.time(), reason=reason)
+        return self.inspect_job(info.name, job_id)
+
+    def _insert_job(
+        self, info: PipelineInfo, job_id: str, key: str, state: str, **values: Any
+    ) -> None:
         now = time.time()
         with self.catalog.write() as conn:
             conn.execute(
                 insert(jobs).values(
                     pipeline=info.name,
                     id=job_id,
-                    state="unrunnable",
+                    state=state,
                     spec_version=info.version,
                     input_key=key,
                     created=now,
                     started=now,
-                    finished=now,
-                    reason=f"upstream {', '.join(blocked)} did not succeed for these inputs",
+                    **values,
                 )
             )
-        return self.inspect_job(info.name, job_id)
 
     # -- running a job ---------------------------------------------------------------
     def _previous_success(self, name: str, output_head: str | None) -> set[str]:
@@ -136,19 +141,7 @@ class JobRunner(JobHistory):
     def _run_job(self, info: PipelineInfo, heads: Heads, key: str, reporter: Reporter) -> JobInfo:
         spec = info.spec
         job_id = self._job_id(info, heads)
-        now = time.time()
-        with self.catalog.write() as conn:
-            conn.execute(
-                insert(jobs).values(
-                    pipeline=info.name,
-                    id=job_id,
-                    state="running",
-                    spec_version=info.version,
-                    input_key=key,
-                    created=now,
-                    started=now,
-                )
-            )
+        self._insert_job(info, job_id, key, "running")
         try:
             job = self._execute(info, spec, job_id, heads, reporter)
         except Exception as exc:
