@@ -178,7 +178,8 @@ class FileOps:
 
     def diff_file(self, new: Ref, old: Ref | None = None) -> list[FileChange]:
         """Files added, modified or deleted from ``old`` (default: the parent of ``new``)
-        to ``new``, under ``new.path``."""
+        to ``new``: ``new.path`` against ``old.path`` (default: the same path), as
+        ``pachctl diff file new-commit:path old-commit:path`` compares them."""
         new_commit = self.resolve(new)
         if old is None:
             old_tree = (
@@ -187,7 +188,8 @@ class FileOps:
         else:
             old_tree = self.resolve(old).tree
         out = []
-        for path, a, b in self.trees.diff(old_tree, new_commit.tree, new.path or ""):
+        old_path = old.path if old is not None and old.path is not None else None
+        for path, a, b in self.trees.diff(old_tree, new_commit.tree, new.path or "", old_path):
             status = "added" if a is None else "deleted" if b is None else "modified"
             out.append(
                 FileChange(

@@ -15,6 +15,7 @@ before the move leaves only unreferenced objects, never a partial commit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -202,7 +203,10 @@ class DataStore(FileOps):
             .where(commit_provenance.c.repo == repo, commit_provenance.c.commit == commit_id)
             .order_by(commit_provenance.c.input_name)
         ).all()
-        return _commit_from_row(row, prov)
+        info = _commit_from_row(row, prov)
+        if info.state == "open":  # an open commit's size is fixed only when it finishes
+            info = dataclasses.replace(info, size=self._tree_size(info.tree))
+        return info
 
     def resolve(self, ref: Ref) -> CommitInfo:
         """The commit ``ref`` names: a branch head (default ``master``), an id or a unique id

@@ -248,14 +248,17 @@ class TreeStore:
 
     # -- comparing -----------------------------------------------------------
     def diff(
-        self, old: str | None, new: str | None, path: str = ""
+        self, old: str | None, new: str | None, path: str = "", old_path: str | None = None
     ) -> Iterator[tuple[str, FileEntry | None, FileEntry | None]]:
         """Files that differ between two trees as (path, old entry, new entry), in path order.
 
-        Added files have ``old`` None, deleted ones ``new`` None. Equal sub-trees are
-        skipped by hash, so the cost follows the size of the change.
+        Compares ``path`` of ``new`` with ``old_path`` (default: the same path) of ``old``;
+        paths are reported as they are under ``path``. Added files have ``old`` None,
+        deleted ones ``new`` None. Equal sub-trees are skipped by hash, so the cost follows
+        the size of the change.
         """
-        a, b = self.lookup(old, path), self.lookup(new, path)
+        a = self.lookup(old, path if old_path is None else old_path)
+        b = self.lookup(new, path)
         yield from self._diff_entries(path, a, b)
 
     def _diff_entries(
