@@ -84,8 +84,13 @@ def code_files(transform: Transform, cwd: Path) -> dict[str, str]:
     existing regular file (relative to ``cwd`` or absolute) counts, except
     executables found on PATH such as ``python3`` or ``bash`` themselves.
     """
-    words: list[str] = [*transform.cmd, *transform.err_cmd]
-    for line in [*transform.stdin, *transform.err_stdin]:
+    words: list[str] = []
+    # Lines of stdin, and arguments with spaces (``bash -c "python3 x.py"``), are split the
+    # way a shell would, so scripts named inside them are found too.
+    for line in [*transform.cmd, *transform.err_cmd, *transform.stdin, *transform.err_stdin]:
+        if line in transform.cmd + transform.err_cmd and not any(c.isspace() for c in line):
+            words.append(line)
+            continue
         try:
             words += shlex.split(line)
         except ValueError:

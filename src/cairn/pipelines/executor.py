@@ -142,6 +142,8 @@ def _run(
 def _collect(data: DataStore, layout: Layout) -> dict[str, Content]:
     outputs: dict[str, Content] = {}
     root = layout.out
+    if root.is_symlink() or not root.is_dir():
+        raise InvalidPath("the datum replaced /pfs/out itself; write files inside it")
     pfs_real = layout.pfs.resolve()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         for name in sorted(filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]):

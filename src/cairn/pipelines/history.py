@@ -69,7 +69,7 @@ class JobHistory:
         with self.catalog.read() as conn:
             rows = conn.execute(
                 select(jobs)
-                .where(jobs.c.pipeline == pipeline, jobs.c.id.startswith(job_id))
+                .where(jobs.c.pipeline == pipeline, jobs.c.id.startswith(job_id, autoescape=True))
                 .limit(2)
             ).all()
         if len(rows) != 1:
@@ -83,7 +83,7 @@ class JobHistory:
             self.inspect_pipeline(pipeline)
             query = query.where(jobs.c.pipeline == pipeline)
         if job_id:
-            query = query.where(jobs.c.id.startswith(job_id))
+            query = query.where(jobs.c.id.startswith(job_id, autoescape=True))
         with self.catalog.read() as conn:
             return [_job_from_row(r) for r in conn.execute(query).all()]
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy import update as sql_update
 
 from cairn.catalog.schema import datums, jobs
@@ -79,7 +79,15 @@ class JobRunner(JobHistory):
     def _job_id(self, info: PipelineInfo, heads: Heads) -> str:
         newest = max(heads.values(), key=lambda c: c.created)
         if self._job_exists(info.name, newest.id):
-            return new_commit_id()
+            if self.inspect_job(info.name, newest.id).state != "killed":
+                return new_commit_id()
+            # A rerun after a crash keeps its cause's id: the killed record makes way.
+            with self.catalog.write() as conn:
+                for table in (datums, jobs):
+                    key = table.c.job if table is datums else table.c.id
+                    conn.execute(
+                        delete(table).where(table.c.pipeline == info.name, key == newest.id)
+                    )
         try:
             self.data.inspect_commit(info.name, newest.id)
         except NotFound:
