@@ -97,11 +97,11 @@ class DataStore(FileOps):
             row = conn.execute(select(repos).where(repos.c.name == name)).first()
             if row is None:
                 raise NotFound(f"repo {name!r} not found; `cairn list repo` shows the repos")
-            names = conn.execute(
-                select(branches.c.name).where(branches.c.repo == name).order_by(branches.c.name)
-            ).scalars()
-            names = tuple(names)
-            size = 0
+            names = tuple(
+                conn.execute(
+                    select(branches.c.name).where(branches.c.repo == name).order_by(branches.c.name)
+                ).scalars()
+            )
             head = conn.execute(
                 select(commits.c.size)
                 .select_from(

@@ -356,46 +356,34 @@ class JobRunner(JobHistory):
         skipped: list[Datum],
         hashes: dict[str, str],
     ) -> None:
-        rows = []
+        records: list[tuple[DatumInfo, str | None]] = []
         for r in results:
             log_key = f"logs/{pipeline}/{job_id}/{r.datum.id}"
             self.data.chunks.objects.put(log_key, r.log)
-            d = self._datum_info(pipeline, job_id, r)
-            rows.append(
-                dict(
-                    pipeline=pipeline,
-                    job=job_id,
-                    id=d.id,
-                    hash=d.hash,
-                    state=d.state,
-                    inputs=json.dumps(d.inputs),
-                    attempts=d.attempts,
-                    exit_code=d.exit_code,
-                    duration=d.duration,
-                    bytes_in=d.bytes_in,
-                    bytes_out=d.bytes_out,
-                    log=log_key,
-                    error=d.error,
-                )
+            records.append((self._datum_info(pipeline, job_id, r), log_key))
+        for skip in skipped:
+            inputs = [f.to_json() for f in skip.files]
+            records.append(
+                (DatumInfo(pipeline, job_id, skip.id, hashes[skip.id], "skipped", inputs), None)
             )
-        for d in skipped:
-            rows.append(
-                dict(
-                    pipeline=pipeline,
-                    job=job_id,
-                    id=d.id,
-                    hash=hashes[d.id],
-                    state="skipped",
-                    inputs=json.dumps([f.to_json() for f in d.files]),
-                    attempts=0,
-                    exit_code=None,
-                    duration=0.0,
-                    bytes_in=0,
-                    bytes_out=0,
-                    log=None,
-                    error="",
-                )
+        rows = [
+            dict(
+                pipeline=pipeline,
+                job=job_id,
+                id=d.id,
+                hash=d.hash,
+                state=d.state,
+                inputs=json.dumps(d.inputs),
+                attempts=d.attempts,
+                exit_code=d.exit_code,
+                duration=d.duration,
+                bytes_in=d.bytes_in,
+                bytes_out=d.bytes_out,
+                log=log,
+                error=d.error,
             )
+            for d, log in records
+        ]
         if rows:
             with self.catalog.write() as conn:
                 conn.execute(insert(datums), rows)
