@@ -247,8 +247,14 @@ def get_file(
     sys.stdout.buffer.flush()
 
 
-def _file_rows(files: list) -> list[list[Any]]:
-    return [[f.path, f.type, fmt_size(f.size), f.hash[:16]] for f in files]
+def _print_files(files: list[Any], raw: bool) -> None:
+    if raw:
+        print_json(to_json(files))
+    else:
+        print_table(
+            ["NAME", "TYPE", "SIZE", "HASH"],
+            [[f.path, f.type, fmt_size(f.size), f.hash[:16]] for f in files],
+        )
 
 
 @groups["list"].command("file")
@@ -256,10 +262,7 @@ def list_file(
     ref: Annotated[str, typer.Argument(help="repo@commit:/folder")], raw: Raw = False
 ) -> None:
     """List a folder's files."""
-    files = client().list_file(ref)
-    if raw:
-        return print_json(to_json(files))
-    print_table(["NAME", "TYPE", "SIZE", "HASH"], _file_rows(files))
+    _print_files(client().list_file(ref), raw)
 
 
 @groups["glob"].command("file")
@@ -268,10 +271,7 @@ def glob_file(
 ) -> None:
     """List the files and folders a glob pattern matches."""
     repo_part, _, pattern = ref.partition(":")
-    files = client().data.glob_file(parse_ref(repo_part), pattern or "/*")
-    if raw:
-        return print_json(to_json(files))
-    print_table(["NAME", "TYPE", "SIZE", "HASH"], _file_rows(files))
+    _print_files(client().data.glob_file(parse_ref(repo_part), pattern or "/*"), raw)
 
 
 @groups["inspect"].command("file")
