@@ -141,3 +141,18 @@ def test_code_files_never_raises_and_names_only_regular_files(code: Path, words:
         path = Path(word) if os.path.isabs(word) else code / word
         assert path.is_file()
         assert hashed == digest(path)
+
+
+def test_a_python_transform_records_the_interpreter_it_ran() -> None:
+    import sys
+
+    from cairn.pipelines.environment import interpreter_fingerprint, transform_runtime
+    from cairn.pipelines.spec import Transform
+
+    runtime = transform_runtime(Transform(cmd=[sys.executable, "x.py"]))
+    assert runtime is not None
+    assert runtime["executable"] == sys.executable
+    assert runtime["packages"]["blake3"]  # the virtual environment's packages, not the base's
+    assert runtime == interpreter_fingerprint(sys.executable)
+    assert transform_runtime(Transform(cmd=["bash", "x.sh"])) is None
+    assert interpreter_fingerprint("/nonexistent/python3") is None

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -23,7 +25,14 @@ import blake3
 from cairn.pipelines.datums import canonical_hash
 from cairn.pipelines.spec import Transform
 
-__all__ = ["code_files", "environment_fingerprint"]
+__all__ = ["code_files", "environment_fingerprint", "interpreter_fingerprint", "transform_runtime"]
+
+_PYTHON = re.compile(r"python[0-9.]*")
+_PROBE = (
+    "import importlib.metadata as m, json, platform, sys; "
+    "print(json.dumps({'python': platform.python_version(), 'executable': sys.executable, "
+    "'packages': {(d.metadata['Name'] or '?').lower(): d.version for d in m.distributions()}}))"
+)
 
 
 def _cpu_model() -> str:
@@ -109,3 +118,31 @@ def code_files(transform: Transform, cwd: Path) -> dict[str, str]:
         except OSError:
             continue
     return dict(sorted(found.items()))
+
+
+@functools.lru_cache(maxsize=16)
+def interpreter_fingerprint(executable: str) -> dict[str, Any] | None:
+    """Python version, ``sys.executable`` and packages (name -> version) of the interpreter
+    at ``executable``, with ``hash`` over the rest; None if it cannot be run. Asked once per
+    process and executable (about 0.3 s)."""
+    try:
+        out = subprocess.run([executable, "-c", _PROBE], capture_output=True, text=True, timeout=60)
+        body = json.loads(out.stdout) if out.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    body["packages"] = dict(sorted(body.get("packages", {}).items()))
+    return {"hash": canonical_hash(body), **body}
+
+
+def transform_runtime(transform: Transform) -> dict[str, Any] | None:
+    """The fingerprint of the Python interpreter a transform runs (``cmd[0]`` named
+    ``python``, ``python3``, ``python3.11``… and found on PATH), which may differ from
+    cairn's own; None for other commands."""
+    if not transform.cmd or not _PYTHON.fullmatch(os.path.basename(transform.cmd[0])):
+        return None
+    found = shutil.which(transform.cmd[0])
+    # Not resolved through links: a virtual environment's python is a link to the base
+    # interpreter, and only through the link does it see the environment's packages.
+    return interpreter_fingerprint(os.path.abspath(found)) if found else None

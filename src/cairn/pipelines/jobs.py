@@ -26,7 +26,11 @@ from cairn.data import (
     new_commit_id,
 )
 from cairn.pipelines.datums import Datum, build_datums, canonical_hash
-from cairn.pipelines.environment import code_files, environment_fingerprint
+from cairn.pipelines.environment import (
+    code_files,
+    environment_fingerprint,
+    transform_runtime,
+)
 from cairn.pipelines.errors import PipelineError
 from cairn.pipelines.executor import DatumResult, RunContext, run_datum
 from cairn.pipelines.history import JobHistory
@@ -308,8 +312,11 @@ class JobRunner(JobHistory):
                 changes[path] = FileEntry(content, result.hash)
         tree = self.data.trees.apply(old_tree, changes)
         env = environment_fingerprint()
-        env_key = f"env/{env['hash'][:2]}/{env['hash']}"
-        self.data.chunks.objects.put(env_key, json.dumps(env, sort_keys=True).encode())
+        runtime = transform_runtime(spec.transform)
+        for body in (env, runtime):
+            if body is not None:
+                key = f"env/{body['hash'][:2]}/{body['hash']}"
+                self.data.chunks.objects.put(key, json.dumps(body, sort_keys=True).encode())
         commit_info = {
             "job": job_id,
             "pipeline": {"name": info.name, "version": info.version, "spec_hash": spec.spec_hash()},
@@ -317,7 +324,11 @@ class JobRunner(JobHistory):
             "code": code,
             "image": spec.transform.image,
             "environment": {
-                k: env[k] for k in ("hash", "python", "platform", "cpu", "accelerator")
+                **{k: env[k] for k in ("hash", "python", "platform", "cpu", "accelerator")},
+                # The interpreter the transform ran, when it is a Python on PATH.
+                "transform": None
+                if runtime is None
+                else {k: runtime[k] for k in ("hash", "python", "executable")},
             },
         }
         provenance = self._provenance(spec, heads)
