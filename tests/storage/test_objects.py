@@ -297,3 +297,32 @@ def test_open_unsupported_scheme_raises_unsupported_backend(url: str) -> None:
         open_object_store(url)
 
     assert isinstance(info.value, StorageError)
+
+
+# -- ranged reads (packs are read one chunk at a time) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("offset", "length", "expected"),
+    [(0, 3, b"012"), (4, 2, b"45"), (8, 10, b"89"), (10, 5, b""), (3, 0, b"")],
+)
+def test_get_range_returns_that_slice(
+    object_store: ObjectStore, offset: int, length: int, expected: bytes
+) -> None:
+    object_store.put("packs/ab/p1", b"0123456789")
+
+    assert object_store.get_range("packs/ab/p1", offset, length) == expected
+
+
+def test_get_range_of_a_missing_key_raises_object_not_found(object_store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFound):
+        object_store.get_range("packs/ab/none", 0, 1)
+
+
+def test_get_range_refuses_negative_numbers(object_store: ObjectStore) -> None:
+    object_store.put("packs/ab/p2", b"abc")
+
+    with pytest.raises(StorageError):
+        object_store.get_range("packs/ab/p2", -1, 2)
+    with pytest.raises(StorageError):
+        object_store.get_range("packs/ab/p2", 0, -2)

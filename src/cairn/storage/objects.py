@@ -34,6 +34,11 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _check_range(offset: int, length: int) -> None:
+    if offset < 0 or length < 0:
+        raise StorageError(f"invalid byte range: offset {offset}, length {length}")
+
+
 class ObjectStore(ABC):
     """A write-once map from keys to bytes. Every backend passes tests/storage/test_objects.py."""
 
@@ -46,6 +51,14 @@ class ObjectStore(ABC):
     @abstractmethod
     def get(self, key: str) -> bytes:
         """Return the bytes under ``key``. Raises ObjectNotFound."""
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of the object under ``key`` from byte ``offset`` (fewer only at
+        its end). Packs are read this way, one chunk at a time. Raises ObjectNotFound,
+        StorageError for a negative offset or length. Backends override this with a
+        ranged read; the default reads the whole object."""
+        _check_range(offset, length)
+        return self.get(key)[offset : offset + length]
 
     @abstractmethod
     def exists(self, key: str) -> bool:
@@ -97,6 +110,14 @@ class LocalObjectStore(ObjectStore):
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(f"no object {key!r} in {self.url}") from None
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        _check_range(offset, length)
+        try:
+            with open(self._path(key), "rb") as f:
+                return os.pread(f.fileno(), length, offset)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(f"no object {key!r} in {self.url}") from None
 
