@@ -10,33 +10,70 @@ can catch, and the value objects the API returns. Layers (see
     >>> c.create_repo("images")                            # doctest: +SKIP
 """
 
-from cairn.client import Client, find_home
-from cairn.data import (
-    AlreadyExists,
-    BranchInfo,
-    CommitInfo,
-    CommitStateError,
-    DataError,
-    FileChange,
-    FileInfo,
-    InvalidPath,
-    InvalidReference,
-    NotFound,
-    PathConflict,
-    Provenance,
-    RepoInfo,
-    RepoInUse,
-)
-from cairn.pipelines import (
-    DatumInfo,
-    JobInfo,
-    PipelineError,
-    PipelineInfo,
-    PipelineSpec,
-    Reporter,
-    SpecError,
-)
-from cairn.storage import CairnError, CorruptObject, StorageError, UnsupportedBackend
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cairn.client import Client, find_home
+    from cairn.data import (
+        AlreadyExists,
+        BranchInfo,
+        CommitInfo,
+        CommitStateError,
+        DataError,
+        FileChange,
+        FileInfo,
+        InvalidPath,
+        InvalidReference,
+        NotFound,
+        PathConflict,
+        Provenance,
+        RepoInfo,
+        RepoInUse,
+    )
+    from cairn.pipelines import (
+        DatumInfo,
+        JobInfo,
+        PipelineError,
+        PipelineInfo,
+        PipelineSpec,
+        Reporter,
+        SpecError,
+    )
+    from cairn.storage import CairnError, CorruptObject, StorageError, UnsupportedBackend
+
+# Names load on first use (PEP 562), so that ``cairn.sdk``, which runs inside transforms,
+# starts without importing the catalog, the data layer or their dependencies.
+_HOMES = {
+    "Client": "cairn.client",
+    "find_home": "cairn.client",
+    **dict.fromkeys(
+        "AlreadyExists BranchInfo CommitInfo CommitStateError DataError FileChange FileInfo"
+        " InvalidPath InvalidReference NotFound PathConflict Provenance RepoInfo RepoInUse".split(),
+        "cairn.data",
+    ),
+    **dict.fromkeys(
+        "DatumInfo JobInfo PipelineError PipelineInfo PipelineSpec Reporter SpecError".split(),
+        "cairn.pipelines",
+    ),
+    **dict.fromkeys(
+        "CairnError CorruptObject StorageError UnsupportedBackend".split(), "cairn.storage"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cairn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})
+
 
 __version__ = "0.1.0"
 

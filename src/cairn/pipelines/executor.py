@@ -32,7 +32,15 @@ from cairn.pipelines.sandbox import Layout, wrap_command
 from cairn.pipelines.spec import Transform
 from cairn.storage import Content
 
-__all__ = ["DatumResult", "RunContext", "run_datum"]
+__all__ = [
+    "DatumResult",
+    "RunContext",
+    "collect",
+    "materialize",
+    "run_datum",
+    "run_err_cmd",
+    "transform_env",
+]
 
 _LOG_LIMIT = 4 << 20
 
@@ -71,7 +79,9 @@ class DatumResult:
         return sum(c.size for c in self.outputs.values())
 
 
-def _materialize(data: DataStore, datum: Datum, pfs: Path) -> tuple[str, ...]:
+def materialize(data: DataStore, datum: Datum, pfs: Path) -> tuple[str, ...]:
+    """Write the datum's input files read-only at ``pfs/<input>/<path>``; returns the input
+    names in first-seen order (each gets a folder, even when empty)."""
     names: list[str] = []
     for f in datum.files:
         if f.input not in names:
@@ -139,7 +149,10 @@ def _run(
     return code, error
 
 
-def _collect(data: DataStore, layout: Layout) -> dict[str, Content]:
+def collect(data: DataStore, layout: Layout) -> dict[str, Content]:
+    """Store every file under ``layout.out`` and return output path -> content, following
+    symlinks into ``layout.pfs`` only. Raises InvalidPath (``out`` replaced, a link out of
+    ``<pfs>``) or OSError."""
     outputs: dict[str, Content] = {}
     root = layout.out
     if root.is_symlink() or not root.is_dir():
@@ -171,6 +184,56 @@ def _collect(data: DataStore, layout: Layout) -> dict[str, Content]:
     return outputs
 
 
+def transform_env(ctx: RunContext, pfs_seen: str) -> dict[str, str]:
+    """The environment every command of the job gets: a few host variables, the context's
+    and the spec's variables, then ``CAIRN_PFS`` and Pachyderm's job variables."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        **ctx.env,
+        **ctx.transform.env,
+        "CAIRN_PFS": pfs_seen,
+        "PACH_JOB_ID": ctx.job,
+        "PACH_OUTPUT_COMMIT_ID": ctx.job,
+    }
+
+
+def _attempt(
+    ctx: RunContext,
+    datum: Datum,
+    layout: Layout,
+    cmd: list[str],
+    stdin: list[str],
+    log: bytearray,
+) -> tuple[int | None, str]:
+    """One run of ``cmd`` over a fresh ``out``, with the datum's own variables set."""
+    shutil.rmtree(layout.out, ignore_errors=True)
+    layout.out.mkdir()
+    argv, pfs_seen = wrap_command(cmd, layout, sandbox=ctx.sandbox)
+    env = {**transform_env(ctx, pfs_seen), "PACH_DATUM_ID": datum.id}
+    for name, _repo, _branch, root in datum.roots:
+        env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
+    return _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
+
+
+def run_err_cmd(data: DataStore, ctx: RunContext, datum: Datum, log: bytearray) -> bool:
+    """Run ``err_cmd`` once for ``datum`` in its own scratch folder, as after a datum's last
+    failed attempt; True when it exits 0 (the datum is recovered). Appends to ``log``."""
+    ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{ctx.pipeline}-{datum.id[:12]}-", dir=ctx.work_dir))
+    try:
+        pfs = scratch / "pfs"
+        pfs.mkdir()
+        layout = Layout(pfs, materialize(data, datum, pfs), ctx.cwd)
+        log += b"[cairn] running err_cmd\n"
+        cmd, stdin = list(ctx.transform.err_cmd), list(ctx.transform.err_stdin)
+        code, _ = _attempt(ctx, datum, layout, cmd, stdin, log)
+        return code == 0
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -> DatumResult:
     """Run ``datum`` to completion (with retries and err_cmd); never raises for the
     command's failures, only returns them."""
@@ -183,28 +246,12 @@ def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -
     try:
         pfs = scratch / "pfs"
         pfs.mkdir()
-        names = _materialize(data, datum, pfs)
+        names = materialize(data, datum, pfs)
         layout = Layout(pfs, names, ctx.cwd)
         accept = {0, *ctx.transform.accept_return_code}
 
         def attempt(cmd: list[str], stdin: list[str]) -> tuple[int | None, str]:
-            shutil.rmtree(layout.out, ignore_errors=True)
-            layout.out.mkdir()
-            argv, pfs_seen = wrap_command(cmd, layout, sandbox=ctx.sandbox)
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": os.environ.get("HOME", "/tmp"),
-                "LANG": os.environ.get("LANG", "C.UTF-8"),
-                **ctx.env,
-                **ctx.transform.env,
-                "CAIRN_PFS": pfs_seen,
-                "PACH_JOB_ID": ctx.job,
-                "PACH_DATUM_ID": datum.id,
-                "PACH_OUTPUT_COMMIT_ID": ctx.job,
-            }
-            for name, _repo, _branch, root in datum.roots:
-                env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
-            return _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
+            return _attempt(ctx, datum, layout, cmd, stdin, log)
 
         attempts = 0
         for attempts in range(1, ctx.tries + 1):
@@ -212,7 +259,7 @@ def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -
             exit_code, error = attempt(list(ctx.transform.cmd), list(ctx.transform.stdin))
             if exit_code in accept:
                 try:
-                    outputs = _collect(data, layout)
+                    outputs = collect(data, layout)
                 except (InvalidPath, OSError) as exc:
                     error = str(exc)
                     log += f"[cairn] {exc}\n".encode()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -25,6 +27,7 @@ from cairn.data import (
     Ref,
     new_commit_id,
 )
+from cairn.pipelines.batch import DatumQueue, run_batch
 from cairn.pipelines.datums import Datum, build_datums, canonical_hash
 from cairn.pipelines.environment import (
     code_files,
@@ -224,14 +227,11 @@ class JobRunner(JobHistory):
         )
         workers = spec.parallelism_spec.constant if spec.parallelism_spec else self.parallelism
         results: list[DatumResult] = []
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [pool.submit(run_datum, self.data, ctx, d, hashes[d.id]) for d in todo]
-            for future in as_completed(futures):
-                result = future.result()
-                results.append(result)
-                reporter.datum_done(
-                    self.inspect_job(info.name, job_id), self._datum_info(info.name, job_id, result)
-                )
+        for result in self._run_datums(ctx, todo, hashes, max(1, workers)):
+            results.append(result)
+            reporter.datum_done(
+                self.inspect_job(info.name, job_id), self._datum_info(info.name, job_id, result)
+            )
         self._store_datums(info.name, job_id, results, skipped, hashes)
         if notes:
             self.data.chunks.objects.put(
@@ -267,6 +267,41 @@ class JobRunner(JobHistory):
                 self._finish(job_id, info.name, state="success", output_commit=output.id, **counts)
         return self.inspect_job(info.name, job_id)
 
+    def _run_datums(
+        self, ctx: RunContext, todo: list[Datum], hashes: dict[str, str], workers: int
+    ) -> Iterator[DatumResult]:
+        """Run ``todo`` on ``workers`` threads, yielding each result as it is known: one
+        process per datum, or with ``datum_batching`` one process per worker at a time."""
+        if not todo:
+            return
+        if not ctx.transform.datum_batching:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(run_datum, self.data, ctx, d, hashes[d.id]) for d in todo]
+                for future in as_completed(futures):
+                    yield future.result()
+            return
+        queue = DatumQueue((d, hashes[d.id]) for d in todo)
+        done: SimpleQueue[DatumResult | None] = SimpleQueue()
+
+        def worker() -> None:
+            try:
+                run_batch(self.data, ctx, queue, done.put)
+            finally:
+                done.put(None)
+
+        workers = min(workers, len(todo))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            threads = [pool.submit(worker) for _ in range(workers)]
+            running = workers
+            while running:
+                result = done.get()
+                if result is None:
+                    running -= 1
+                else:
+                    yield result
+            for thread in threads:
+                thread.result()  # cairn's own failures in a worker surface here
+
     @staticmethod
     def _describe(datum: Datum) -> str:
         return ", ".join(f"{name}:{path}" for name, _repo, _branch, path in datum.roots)
@@ -289,7 +324,8 @@ class JobRunner(JobHistory):
         kept_hashes = {hashes[d.id] for d in skipped}
         owners: dict[str, str] = {}
         changes: dict[str, FileEntry | None] = {}
-        by_hash = {hashes[d.id]: d for d in skipped}
+        # Both datums of a clash are named by their inputs, kept or processed alike.
+        by_hash = {hashes[d.id]: d for d in [*skipped, *(r.datum for r in results)]}
         old_tree = previous.tree if previous else None
         for path, entry in self.data.trees.walk(old_tree):
             if entry.datum in kept_hashes:

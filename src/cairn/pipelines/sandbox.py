@@ -11,6 +11,13 @@ in repo>``, output folder ``<pfs>/out``; ``$CAIRN_PFS`` always holds ``<pfs>``.
   Pachyderm runs unchanged.
 * Host (no bwrap, or ``CAIRN_SANDBOX=none``): ``<pfs>`` is a temporary
   folder; the job notes this once. Code must read ``$CAIRN_PFS``.
+
+A batch process (``transform.datum_batching``) outlives its datums, so its
+inputs cannot be bound one by one: the whole ``<pfs>`` folder is bound
+read-only at ``/pfs`` (the executor fills and empties it on the host between
+datums, and the process sees each datum's folders appear), ``out`` is bound
+writable over ``/pfs/out``, and the datum channel's folder at
+``/run/cairn/datums``.
 """
 
 from __future__ import annotations
@@ -23,9 +30,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Layout", "sandbox_available", "wrap_command"]
+__all__ = [
+    "CHANNEL_IN_SANDBOX",
+    "Layout",
+    "sandbox_available",
+    "wrap_batch_command",
+    "wrap_command",
+]
 
 _SKIP_ROOT = {"proc", "dev", "sys", "tmp", "run", "pfs"}
+CHANNEL_IN_SANDBOX = "/run/cairn/datums"
 
 
 @dataclass(frozen=True)
@@ -76,10 +90,7 @@ def _tmp_binds(paths: list[Path]) -> list[str]:
     return args
 
 
-def wrap_command(cmd: list[str], layout: Layout, *, sandbox: bool) -> tuple[list[str], str]:
-    """The argv to run and the ``<pfs>`` path the command sees."""
-    if not sandbox:
-        return cmd, str(layout.pfs)
+def _base_args(layout: Layout) -> list[str]:
     args = ["bwrap"]
     for entry in sorted(Path("/").iterdir()):
         if entry.name in _SKIP_ROOT:
@@ -91,10 +102,33 @@ def wrap_command(cmd: list[str], layout: Layout, *, sandbox: bool) -> tuple[list
     args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/pfs"]
     needed = [Path(sys.prefix), Path(sys.base_prefix), layout.cwd]
     needed += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
-    args += _tmp_binds(needed)
+    return args + _tmp_binds(needed)
+
+
+def _tail_args(layout: Layout) -> list[str]:
+    args = ["--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"]
+    return args + ["--chdir", str(layout.cwd), "--"]
+
+
+def wrap_command(cmd: list[str], layout: Layout, *, sandbox: bool) -> tuple[list[str], str]:
+    """The argv to run and the ``<pfs>`` path the command sees."""
+    if not sandbox:
+        return cmd, str(layout.pfs)
+    args = _base_args(layout)
     for name in layout.inputs:
         args += ["--ro-bind", str(layout.pfs / name), f"/pfs/{name}"]
     args += ["--bind", str(layout.out), "/pfs/out"]
-    args += ["--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"]
-    args += ["--chdir", str(layout.cwd), "--"]
-    return args + cmd, "/pfs"
+    return args + _tail_args(layout) + cmd, "/pfs"
+
+
+def wrap_batch_command(
+    cmd: list[str], layout: Layout, channel: Path, *, sandbox: bool
+) -> tuple[list[str], str, str]:
+    """The argv of a batch process, the ``<pfs>`` path it sees and the channel folder it
+    sees. ``layout.inputs`` is ignored: inputs come and go under ``layout.pfs``."""
+    if not sandbox:
+        return cmd, str(layout.pfs), str(channel)
+    args = _base_args(layout)
+    args += ["--ro-bind", str(layout.pfs), "/pfs", "--bind", str(layout.out), "/pfs/out"]
+    args += ["--bind", str(channel), CHANNEL_IN_SANDBOX]
+    return args + _tail_args(layout) + cmd, "/pfs", CHANNEL_IN_SANDBOX

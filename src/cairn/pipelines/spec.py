@@ -21,11 +21,10 @@ names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``
 ``resource_requests``, ``s3_out``, ``scheduling_spec``, ``service``,
 ``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``, ``spout``,
 ``tf_job``, ``tolerations``, ``job_timeout``; ``pipeline.project``;
-``transform.datum_batching``, ``debug``,
-``dockerfile``, ``image_pull_secrets``, ``memory_volume``, ``secrets``, ``user``,
-``working_dir``; ``parallelism_spec.coefficient``; ``input.cron``; ``pfs.commit``,
-``pfs.project``, ``pfs.repo_type``, ``pfs.s3``, ``pfs.trigger``. ``pfs.lazy`` and
-``pfs.empty_files`` are accepted and have no effect. Any other field is an unknown field.
+``transform.debug``, ``dockerfile``, ``image_pull_secrets``, ``memory_volume``,
+``secrets``, ``user``, ``working_dir``; ``parallelism_spec.coefficient``; ``input.cron``;
+``pfs.commit``, ``pfs.project``, ``pfs.repo_type``, ``pfs.s3``, ``pfs.trigger``. ``pfs.lazy``
+and ``pfs.empty_files`` are accepted and have no effect. Any other field is an unknown field.
 """
 
 from __future__ import annotations
@@ -168,11 +167,15 @@ class Transform(_Model):
 
     ``cmd`` is an argv list; ``stdin`` lines are fed to it. ``err_cmd``/``err_stdin`` run on a
     failed datum, and exit codes in ``accept_return_code`` count as success.
+
+    ``datum_batching`` (Pachyderm's field, in ``transform`` as in Pachyderm): each worker starts
+    ``cmd`` once and the command asks for datums one after another over
+    ``$CAIRN_DATUM_CHANNEL`` (see ``cairn.pipelines.batch``); an exit code in
+    ``accept_return_code`` then counts as a clean exit.
     """
 
     _unsupported = frozenset(
-        "datum_batching debug dockerfile image_pull_secrets memory_volume secrets user"
-        " working_dir".split()
+        "debug dockerfile image_pull_secrets memory_volume secrets user working_dir".split()
     )
 
     cmd: list[str] = Field(min_length=1)
@@ -182,6 +185,7 @@ class Transform(_Model):
     err_cmd: list[str] = []
     err_stdin: list[str] = []
     accept_return_code: list[int] = []
+    datum_batching: bool = False
 
 
 class ParallelismSpec(_Model):
