@@ -3,7 +3,8 @@
 Owns the table definitions of every layer above (``schema.py``) and how to
 open them by URL (``engine.py``). Holds small rows only: repos, branches,
 commit headers and their provenance, pipelines and their spec versions, jobs
-and datums. File contents and trees live in the object store.
+and datums, and the index of packed chunks (``chunk_index.py``). File contents
+and trees live in the object store.
 
 Invariants
     * Every change to a branch head or a commit's tree happens in one write
@@ -14,7 +15,8 @@ Invariants
 """
 
 from cairn.catalog import schema
+from cairn.catalog.chunk_index import CatalogChunkIndex
 from cairn.catalog.engine import Catalog, open_catalog
 from cairn.catalog.errors import CatalogError
 
-__all__ = ["Catalog", "CatalogError", "open_catalog", "schema"]
+__all__ = ["Catalog", "CatalogChunkIndex", "CatalogError", "open_catalog", "schema"]

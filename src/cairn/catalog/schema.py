@@ -7,6 +7,7 @@ hold canonical JSON text: provenance details, spec bodies, statistics.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     ForeignKeyConstraint,
@@ -20,6 +21,7 @@ from sqlalchemy import (
 
 __all__ = [
     "branches",
+    "chunks",
     "commit_provenance",
     "commits",
     "datums",
@@ -57,7 +59,7 @@ commits = Table(
     Column("description", Text, nullable=False, default=""),
     Column("created", Float, nullable=False),
     Column("finished", Float),
-    Column("size", Integer, nullable=False, default=0),
+    Column("size", BigInteger, nullable=False, default=0),
     Column("info", Text, nullable=False, default="{}"),
     ForeignKeyConstraint(["repo"], ["repos.name"], ondelete="CASCADE"),
 )
@@ -128,8 +130,8 @@ jobs = Table(
     Column("failed", Integer, nullable=False, default=0),
     Column("recovered", Integer, nullable=False, default=0),
     Column("total", Integer, nullable=False, default=0),
-    Column("bytes_in", Integer, nullable=False, default=0),
-    Column("bytes_out", Integer, nullable=False, default=0),
+    Column("bytes_in", BigInteger, nullable=False, default=0),
+    Column("bytes_out", BigInteger, nullable=False, default=0),
     Column("reason", Text, nullable=False, default=""),
 )
 Index("jobs_by_created", jobs.c.pipeline, jobs.c.created)
@@ -148,9 +150,22 @@ datums = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("exit_code", Integer),
     Column("duration", Float, nullable=False, default=0.0),
-    Column("bytes_in", Integer, nullable=False, default=0),
-    Column("bytes_out", Integer, nullable=False, default=0),
+    Column("bytes_in", BigInteger, nullable=False, default=0),
+    Column("bytes_out", BigInteger, nullable=False, default=0),
     Column("log", String(255)),
     Column("error", Text, nullable=False, default=""),
 )
 Index("datums_by_hash", datums.c.pipeline, datums.c.hash)
+
+# Where each packed chunk lives (cairn.storage.packs). Chunks stored loose, one object
+# each, have no row: a miss here means "look for chunks/<h[:2]>/<h>".
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("pack", String(80), nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+Index("chunks_by_pack", chunks.c.pack)

@@ -9,7 +9,8 @@ State machine of a commit::
 A branch head moves to a commit when it is started (as in Pachyderm, readers
 of ``repo@branch`` see the open commit) or, for one-step commits, when it is
 written. Every move is a compare-and-set on the old head inside one catalog
-transaction; all chunks and tree nodes are written before it, so a crash
+transaction; all chunks (the pack buffer is flushed first) and tree nodes
+are written before it, so a crash
 before the move leaves only unreferenced objects, never a partial commit.
 """
 
@@ -375,6 +376,7 @@ class DataStore(FileOps):
         check_name(branch, "branch")
         commit_id = commit_id or new_commit_id()
         size = self._tree_size(tree)
+        self.chunks.flush()
         with self.catalog.write() as conn:
             head = self._head(conn, repo, branch)
             if (head.id if head else None) != expected_head:
@@ -500,6 +502,8 @@ class DataStore(FileOps):
                     check_name(name, "branch")
                     head = self._head(conn, repo, name)
             new_tree = change(head.tree if head else None)
+            # Packed chunks the new tree refers to must be stored before it is visible.
+            self.chunks.flush()
             with self.catalog.write() as conn:
                 if head is not None and head.state == "open":
                     done = conn.execute(

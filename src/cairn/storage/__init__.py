@@ -17,15 +17,21 @@ Invariants
 Layout of the embedded store's object folder::
 
     chunks/<h[:2]>/<h>    one chunk: codec byte (0 raw, 1 zstd) + payload
+    packs/<h[:2]>/<h>     many small chunks, same framing, footer index (packs.py)
     trees/<h[:2]>/<h>     tree nodes (written by cairn.data)
     logs/…                datum logs (written by cairn.pipelines)
 
-Packing small chunks into packs (DESIGN.md) is not built yet; the chunk key
-is the only thing a pack index has to map, so packs slot in under
-``ChunkStore.read_chunk`` / ``_put_chunk`` without touching the layers above.
+    * packs (``packs.py``): small chunks stored many to an object, found
+      through a ChunkIndex (the catalog's in a real store).
 """
 
-from cairn.storage.chunks import DEFAULT_AVG_CHUNK, ChunkRef, ChunkStore, Content
+from cairn.storage.chunks import (
+    DEFAULT_AVG_CHUNK,
+    DEFAULT_PACK_SIZE,
+    ChunkRef,
+    ChunkStore,
+    Content,
+)
 from cairn.storage.errors import (
     CairnError,
     CorruptObject,
@@ -39,15 +45,20 @@ from cairn.storage.objects import (
     ObjectStore,
     open_object_store,
 )
+from cairn.storage.packs import ChunkIndex, ChunkLocation, MemoryChunkIndex
 
 __all__ = [
     "DEFAULT_AVG_CHUNK",
+    "DEFAULT_PACK_SIZE",
     "CairnError",
+    "ChunkIndex",
+    "ChunkLocation",
     "ChunkRef",
     "ChunkStore",
     "Content",
     "CorruptObject",
     "LocalObjectStore",
+    "MemoryChunkIndex",
     "MemoryObjectStore",
     "ObjectNotFound",
     "ObjectStore",

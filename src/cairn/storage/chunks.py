@@ -15,14 +15,23 @@ are stored raw and read without a decompression pass; for chunks over
 128 KiB a 64 KiB sample decides first, so incompressible data is not
 compressed in full just to be stored raw.
 
+Small chunks (under half the average chunk size: every file under 512 KiB,
+and the tails of larger ones) are not stored one object each. They wait in a
+buffer and go out in packs of about 32 MiB (cairn.storage.packs); ``flush``
+writes the buffer, and the layer above calls it before it commits anything
+that refers to those chunks. Deduplication of small chunks happens at flush:
+one index query for the whole buffer drops the chunks stored already. Chunks
+in the buffer are readable at once.
+
 Memory: a write holds at most one chunk (``max_size``, 4 MiB by default) plus
-the reader's buffer; a read holds one chunk. Neither grows with file size.
+the reader's buffer, and the pack buffer holds at most ``pack_size`` bytes; a
+read holds one chunk. Neither grows with file size or file count.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -32,10 +41,12 @@ import zstandard
 
 from cairn.storage.errors import CorruptObject, ObjectNotFound
 from cairn.storage.objects import ObjectStore
+from cairn.storage.packs import ChunkIndex, ChunkLocation, MemoryChunkIndex, encode_pack
 
-__all__ = ["DEFAULT_AVG_CHUNK", "ChunkRef", "ChunkStore", "Content"]
+__all__ = ["DEFAULT_AVG_CHUNK", "DEFAULT_PACK_SIZE", "ChunkRef", "ChunkStore", "Content"]
 
 DEFAULT_AVG_CHUNK = 1 << 20
+DEFAULT_PACK_SIZE = 32 << 20
 ProgressFn = Callable[[int], None]
 _SAMPLE = 64 << 10
 _RAW = b"\x00"
@@ -71,21 +82,77 @@ def chunk_key(digest: str) -> str:
     return f"chunks/{digest[:2]}/{digest}"
 
 
+class _Prefixed:
+    """A stream that yields ``head`` and then the rest of ``stream`` (for FastCDC after
+    the first bytes were read to spot a one-chunk file)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readinto(self, buffer: memoryview) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _read_up_to(stream: BinaryIO, n: int) -> bytes:
+    """Up to ``n`` bytes; fewer only at the end of the stream (pipes return short reads)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < n:
+        part = stream.read(n - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
 class ChunkStore:
-    """Content-defined chunks over an object store.
+    """Content-defined chunks over an object store, small ones packed.
 
     ``avg_size`` is FastCDC's average chunk size in bytes (min = avg/4,
     max = avg*4, as the paper suggests); tests use small sizes so that small
-    inputs cross many chunk boundaries.
+    inputs cross many chunk boundaries. ``index`` finds packed chunks: the
+    catalog's (cairn.catalog.CatalogChunkIndex) in a real store, a
+    MemoryChunkIndex by default. ``pack_size`` is the size in bytes at which the
+    pack buffer is written out; chunks under ``pack_below`` bytes are packed
+    (default: half the average chunk size; 0 stores every chunk loose).
     """
 
     def __init__(
-        self, objects: ObjectStore, *, avg_size: int = DEFAULT_AVG_CHUNK, level: int = 3
+        self,
+        objects: ObjectStore,
+        *,
+        avg_size: int = DEFAULT_AVG_CHUNK,
+        level: int = 3,
+        index: ChunkIndex | None = None,
+        pack_size: int = DEFAULT_PACK_SIZE,
+        pack_below: int | None = None,
     ) -> None:
         self.objects = objects
+        self.index = index if index is not None else MemoryChunkIndex()
         self.avg_size = avg_size
+        self.pack_size = pack_size
         self._level = level
         self._local = threading.local()
+        self._min_size = self._cdc().min_size
+        # Chunks below this size are packed; FastCDC cuts no chunk under min_size except a
+        # file's last one, so this packs small files and tails.
+        self._pack_below = (
+            max(avg_size // 2, self._min_size + 1) if pack_below is None else pack_below
+        )
+        # Small chunks waiting for a pack: hash -> (frame, raw size). Readable at once.
+        self._pending: dict[str, tuple[bytes, int]] = {}
+        self._pending_bytes = 0
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
 
     def _cdc(self) -> pyfastcdc.FastCDC:
         # FastCDC instances are not safe to share between threads.
@@ -94,32 +161,69 @@ class ChunkStore:
             cdc = self._local.cdc = pyfastcdc.FastCDC(self.avg_size)
         return cdc
 
-    def _put_chunk(self, digest: str, data: memoryview | bytes) -> None:
-        key = chunk_key(digest)
-        if self.objects.exists(key):
-            return
-        compressor = zstandard.ZstdCompressor(level=self._level)
+    def _compressor(self) -> zstandard.ZstdCompressor:
+        comp = getattr(self._local, "zstd", None)
+        if comp is None:
+            comp = self._local.zstd = zstandard.ZstdCompressor(level=self._level)
+        return comp
+
+    def _frame(self, data: memoryview | bytes) -> bytes:
+        """A chunk as stored: codec byte + payload, zstd only where it saves 1/16."""
+        compressor = self._compressor()
         if len(data) > 2 * _SAMPLE:
             # Photographs, video and audio are compressed already: when the first 64 KiB do
             # not shrink, store the chunk raw without compressing all of it to find out.
             if len(compressor.compress(data[:_SAMPLE])) > _SAMPLE - _SAMPLE // 16:
-                self.objects.put(key, _RAW + bytes(data))
-                return
+                return _RAW + bytes(data)
         packed = compressor.compress(data)
         if len(packed) <= len(data) - len(data) // 16:
-            self.objects.put(key, _ZSTD + packed)
-        else:
-            self.objects.put(key, _RAW + bytes(data))
+            return _ZSTD + packed
+        return _RAW + bytes(data)
+
+    def _put_chunk(self, digest: str, data: memoryview | bytes) -> None:
+        if len(data) < self._pack_below:
+            if digest in self._pending:
+                return
+            # Compressed here, in the writer's thread (zstd releases the GIL), so parallel
+            # writers compress in parallel; the flush only lays frames out.
+            frame = self._frame(data)
+            with self._lock:
+                if digest not in self._pending:
+                    self._pending[digest] = (frame, len(data))
+                    self._pending_bytes += len(frame)
+                full = self._pending_bytes >= self.pack_size
+            # One writer flushes a full buffer; the others go on filling the next one.
+            if full and self._flush_lock.acquire(blocking=False):
+                try:
+                    self._flush_locked()
+                finally:
+                    self._flush_lock.release()
+            return
+        key = chunk_key(digest)
+        if not self.objects.exists(key):
+            self.objects.put(key, self._frame(data))
 
     def write(self, stream: BinaryIO, *, progress: ProgressFn | None = None) -> Content:
         """Chunk and store everything ``stream`` yields; return its Content.
 
-        ``progress(n)`` is called with the byte count of each chunk as it lands.
+        ``progress(n)`` is called with the byte count of each chunk as it is cut.
+        Small chunks may still sit in the pack buffer: call ``flush`` before a
+        commit refers to them.
         """
+        head = _read_up_to(stream, self._min_size + 1)
+        if len(head) <= self._min_size:
+            # FastCDC never cuts below min_size: the whole stream is one chunk, and its
+            # hash is the content hash.
+            digest = blake3.blake3(head).hexdigest()
+            if head:
+                self._put_chunk(digest, head)
+                if progress:
+                    progress(len(head))
+            return Content(digest, len(head), (ChunkRef(digest, len(head)),) if head else ())
         whole = blake3.blake3()
         refs: list[ChunkRef] = []
         size = 0
-        for chunk in self._cdc().cut_stream(stream):
+        for chunk in self._cdc().cut_stream(_Prefixed(head, stream)):
             data = chunk.data
             digest = blake3.blake3(data).hexdigest()
             whole.update(data)
@@ -136,6 +240,46 @@ class ChunkStore:
 
         return self.write(io.BytesIO(data))
 
+    def flush(self) -> None:
+        """Write the pack buffer out: chunks the index does not know go into new packs,
+        which are stored and then indexed. Returns once they are durable. Safe to call
+        from any thread at any time; a no-op when the buffer is empty."""
+        with self._flush_lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        with self._lock:
+            batch = list(self._pending.items())
+        if not batch:
+            return
+        known = self.index.find([digest for digest, _ in batch])
+        group: list[tuple[str, bytes, int]] = []
+        group_bytes = 0
+        for digest, (frame, size) in batch:
+            if digest in known:
+                continue
+            group.append((digest, frame, size))
+            group_bytes += len(frame)
+            if group_bytes >= self.pack_size:
+                self._write_pack(group)
+                group, group_bytes = [], 0
+        if group:
+            self._write_pack(group)
+        with self._lock:
+            for digest, (frame, _size) in batch:
+                if self._pending.pop(digest, None) is not None:
+                    self._pending_bytes -= len(frame)
+
+    def _write_pack(self, frames: list[tuple[str, bytes, int]]) -> None:
+        key, body, locations = encode_pack(frames)
+        self.objects.put(key, body)
+        self.index.add(locations)
+
+    def _locate(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
+        pending = self._pending
+        wanted = [h for h in hashes if h not in pending]
+        return self.index.find(wanted) if wanted else {}
+
     def concat(self, parts: Iterable[Content]) -> Content:
         """The Content of ``parts`` laid end to end (for appends), hashing the bytes again."""
         refs = tuple(ref for part in parts for ref in part.chunks)
@@ -144,9 +288,24 @@ class ChunkStore:
             whole.update(piece)
         return Content(whole.hexdigest(), sum(r.size for r in refs), refs)
 
-    def read_chunk(self, ref: ChunkRef) -> bytes:
-        """The raw bytes of one chunk. Raises ObjectNotFound or CorruptObject."""
-        blob = self.objects.get(chunk_key(ref.hash))
+    def read_chunk(self, ref: ChunkRef, location: ChunkLocation | None = None) -> bytes:
+        """The raw bytes of one chunk. Raises ObjectNotFound or CorruptObject.
+
+        ``location`` skips the index lookup when the caller has it already."""
+        pending = self._pending.get(ref.hash)
+        if pending is not None:
+            return self._decode(ref, pending[0])
+        if location is None:
+            location = self.index.find([ref.hash]).get(ref.hash)
+        if location is not None:
+            blob = self.objects.get_range(location.pack, location.offset, location.length)
+            if len(blob) != location.length:
+                raise CorruptObject(f"chunk {ref.hash} is cut short in pack {location.pack}")
+        else:
+            blob = self.objects.get(chunk_key(ref.hash))
+        return self._decode(ref, blob)
+
+    def _decode(self, ref: ChunkRef, blob: bytes) -> bytes:
         codec, payload = blob[:1], blob[1:]
         if codec == _RAW:
             data = payload
@@ -162,9 +321,22 @@ class ChunkStore:
         return data
 
     def iter_chunks(self, refs: Iterable[ChunkRef]) -> Iterator[bytes]:
-        """Yield the raw bytes of each chunk in order; memory is one chunk."""
+        """Yield the raw bytes of each chunk in order; memory is one chunk (and the
+        locations of up to 512 chunks, looked up in one index query)."""
+        batch: list[ChunkRef] = []
         for ref in refs:
-            yield self.read_chunk(ref)
+            batch.append(ref)
+            if len(batch) == 512:
+                yield from self._read_batch(batch)
+                batch = []
+        yield from self._read_batch(batch)
+
+    def _read_batch(self, refs: list[ChunkRef]) -> Iterator[bytes]:
+        if not refs:
+            return
+        found = self._locate([r.hash for r in refs])
+        for ref in refs:
+            yield self.read_chunk(ref, found.get(ref.hash))
 
     def read(self, content: Content) -> Iterator[bytes]:
         """Yield a file's bytes piece by piece."""
@@ -177,9 +349,10 @@ class ChunkStore:
     def verify(self, content: Content) -> None:
         """Re-hash every chunk and the whole; raise CorruptObject on any mismatch."""
         whole = blake3.blake3()
+        found = self._locate([r.hash for r in content.chunks])
         for ref in content.chunks:
             try:
-                data = self.read_chunk(ref)
+                data = self.read_chunk(ref, found.get(ref.hash))
             except ObjectNotFound as exc:
                 raise CorruptObject(f"chunk {ref.hash} is missing") from exc
             if blake3.blake3(data).hexdigest() != ref.hash:

@@ -1,0 +1,102 @@
+"""The chunk index in the catalog: chunk hash -> pack location (cairn.storage.packs).
+
+One row per packed chunk in the ``chunks`` table, so the index is shared by
+every process and machine that shares the catalog, and a lookup is one
+indexed query for many hashes, whatever the number of chunks stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cairn.catalog.engine import Catalog
+from cairn.catalog.schema import chunks
+from cairn.storage import ChunkIndex, ChunkLocation
+
+__all__ = ["CatalogChunkIndex"]
+
+# Host parameters per statement: well under SQLite's limit (32766) and PostgreSQL's.
+_BATCH = 2000
+
+
+def _batches(items: Collection[Any]) -> Iterator[list[Any]]:
+    items = list(items)
+    for i in range(0, len(items), _BATCH):
+        yield items[i : i + _BATCH]
+
+
+def _location(row: Any) -> ChunkLocation:
+    return ChunkLocation(row.hash, row.pack, row.start, row.length, row.size)
+
+
+class CatalogChunkIndex(ChunkIndex):
+    """The ``chunks`` table of a catalog, as a ChunkIndex. Raises CatalogError (via the
+    engine) when the database cannot be reached."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def find(self, hashes: Collection[str]) -> dict[str, ChunkLocation]:
+        found: dict[str, ChunkLocation] = {}
+        if not hashes:
+            return found
+        with self.catalog.read() as conn:
+            for batch in _batches(set(hashes)):
+                for row in conn.execute(select(chunks).where(chunks.c.hash.in_(batch))):
+                    found[row.hash] = _location(row)
+        return found
+
+    def _insert(self, conn: Connection) -> Any:
+        if conn.dialect.name == "postgresql":
+            return postgresql.insert(chunks).on_conflict_do_nothing(index_elements=["hash"])
+        return sqlite.insert(chunks).on_conflict_do_nothing(index_elements=["hash"])
+
+    def add(self, locations: Collection[ChunkLocation]) -> None:
+        if not locations:
+            return
+        with self.catalog.write() as conn:
+            stmt = self._insert(conn)
+            for batch in _batches(locations):
+                conn.execute(
+                    stmt,
+                    [
+                        {
+                            "hash": loc.hash,
+                            "pack": loc.pack,
+                            "start": loc.offset,
+                            "length": loc.length,
+                            "size": loc.size,
+                        }
+                        for loc in batch
+                    ],
+                )
+
+    def remove(self, hashes: Collection[str]) -> None:
+        with self.catalog.write() as conn:
+            for batch in _batches(hashes):
+                conn.execute(delete(chunks).where(chunks.c.hash.in_(batch)))
+
+    def relocate(self, locations: Collection[ChunkLocation]) -> None:
+        if not locations:
+            return
+        stmt = (
+            update(chunks)
+            .where(chunks.c.hash == bindparam("h"))
+            .values(pack=bindparam("p"), start=bindparam("o"), length=bindparam("n"))
+        )
+        with self.catalog.write() as conn:
+            for batch in _batches(locations):
+                conn.execute(
+                    stmt,
+                    [{"h": x.hash, "p": x.pack, "o": x.offset, "n": x.length} for x in batch],
+                )
+
+    def scan(self) -> Iterator[ChunkLocation]:
+        with self.catalog.read() as conn:
+            result = conn.execution_options(yield_per=10_000).execute(select(chunks))
+            for row in result:
+                yield _location(row)
