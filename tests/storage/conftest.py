@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from cairn.storage import ChunkStore, LocalObjectStore, MemoryObjectStore, ObjectStore
+from cairn.storage import (
+    ChunkStore,
+    LocalObjectStore,
+    MemoryObjectStore,
+    ObjectStore,
+    open_object_store,
+)
+from cairn.storage.s3 import S3ObjectStore
 
-BACKENDS = ["local", "memory"]
+BACKENDS = ["local", "memory", "s3"]
 
 
 def overwrite_object(store: ObjectStore, key: str, data: bytes) -> None:
@@ -18,6 +25,8 @@ def overwrite_object(store: ObjectStore, key: str, data: bytes) -> None:
         store._objects[key] = data
     elif isinstance(store, LocalObjectStore):
         (store.root / key).write_bytes(data)
+    elif isinstance(store, S3ObjectStore):
+        store._s3.put_object(Bucket=store.bucket, Key=store._base + key, Body=data)
     else:
         raise TypeError(f"cannot tamper with {type(store).__name__}")
 
@@ -28,15 +37,21 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_object_store(tmp_path: Path, backend: str) -> Callable[[], ObjectStore]:
-    """A factory of empty object stores of the parametrized backend."""
+def make_object_store(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> Callable[[], ObjectStore]:
+    """A factory of empty object stores of the parametrized backend (s3: a fresh bucket
+    on the session's moto server, see tests/conftest.py)."""
     made = 0
+    make_s3_url = request.getfixturevalue("make_s3_url") if backend == "s3" else None
 
     def make() -> ObjectStore:
         nonlocal made
         made += 1
         if backend == "local":
             return LocalObjectStore(tmp_path / f"objects-{made}", fsync=False)
+        if make_s3_url is not None:
+            return open_object_store(make_s3_url())
         return MemoryObjectStore()
 
     return make

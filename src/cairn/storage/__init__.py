@@ -2,7 +2,8 @@
 
 Owns
     * object stores (``objects.py``): write-once key -> bytes maps chosen by URL
-      (``file://``, ``memory://``), atomic puts (temporary name, then rename);
+      (``file://``, ``memory://``, ``s3://`` in ``s3.py`` with the ``s3`` extra),
+      atomic puts (temporary name then rename; on S3 a conditional PutObject);
     * the chunk store (``chunks.py``): FastCDC content-defined chunks named by
       BLAKE3, zstd-compressed when that saves space.
 

@@ -170,14 +170,22 @@ class MemoryObjectStore(ObjectStore):
 def open_object_store(url: str) -> ObjectStore:
     """Open the object store a URL names.
 
-    ``file:///abs/path`` (or a plain path) and ``memory://`` are built in.
-    Raises UnsupportedBackend for any other scheme, naming the ones there are.
+    ``file:///abs/path`` (or a plain path) and ``memory://`` are built in;
+    ``s3://bucket/prefix`` needs the ``s3`` extra (see cairn.storage.s3). Raises
+    UnsupportedBackend for any other scheme, naming the ones there are, or when the
+    backend's extra is not installed; StorageError for a malformed URL or a store that
+    cannot be reached.
     """
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         return LocalObjectStore(unquote(parsed.path) if parsed.scheme else url)
     if parsed.scheme == "memory":
         return MemoryObjectStore()
+    if parsed.scheme == "s3":
+        # Imported here so that storage loads boto3 only for an s3:// store.
+        from cairn.storage.s3 import S3ObjectStore
+
+        return S3ObjectStore.from_url(url)
     raise UnsupportedBackend(
-        f"no object store for {parsed.scheme}:// URLs; supported: file://, memory://"
+        f"no object store for {parsed.scheme}:// URLs; supported: file://, memory://, s3://"
     )
