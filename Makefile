@@ -1,5 +1,5 @@
 # One task runner; CI calls the README's commands, which these targets mirror.
-.PHONY: quickstart test lint layers
+.PHONY: quickstart test lint layers bench
 
 quickstart:
 	python3 -m venv .venv && . .venv/bin/activate && pip install '.[quickstart]' && bash examples/quickstart/run.sh
@@ -12,3 +12,8 @@ lint:
 
 layers:
 	python3 ../shared/tools/check_layers.py
+
+# cairn vs DVC (bench/README.md); its own venv, bench/.venv, keeps DVC out of .venv.
+# Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS='--scale 0.1 --only A,B'.
+bench:
+	python3 -m venv bench/.venv && . bench/.venv/bin/activate && pip install -e '.[bench]' && python bench/suite.py $(BENCH_ARGS)
