@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from cairn.catalog import Catalog, CatalogError, open_catalog, schema
 from cairn.storage import CairnError
 
+CATALOG_BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=CATALOG_BACKENDS)
+def catalog_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
 
 @pytest.fixture
-def make_catalog(tmp_path: Path) -> Iterator[Callable[..., Catalog]]:
-    """A factory of SQLite file catalogs under tmp_path, disposed at the end."""
+def make_catalog(
+    tmp_path: Path, catalog_backend: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Catalog]]:
+    """A factory of catalogs of the parametrized backend, disposed at the end: SQLite
+    files under tmp_path, or databases on the session's PostgreSQL server (one per
+    name, so opening a name twice reopens one database)."""
     opened: list[Catalog] = []
+    databases: dict[str, str] = {}
+    make_url = (
+        request.getfixturevalue("make_postgres_url") if catalog_backend == "postgresql" else None
+    )
 
     def make(name: str = "catalog.db") -> Catalog:
-        catalog = open_catalog(f"sqlite:///{tmp_path / name}")
+        if make_url is None:
+            url = f"sqlite:///{tmp_path / name}"
+        else:
+            url = databases.setdefault(name, make_url())
+        catalog = open_catalog(url)
         opened.append(catalog)
         return catalog
 
@@ -51,6 +71,7 @@ def test_reopening_keeps_the_rows(make_catalog) -> None:
     assert _repo_names(make_catalog()) == ["kept"]
 
 
+@pytest.mark.parametrize("catalog_backend", ["sqlite"])
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(make_catalog) -> None:
     catalog = make_catalog()
 
@@ -104,6 +125,33 @@ def test_writers_on_two_connections_do_not_lose_updates(make_catalog) -> None:
     assert len(_repo_names(catalog)) == 40
 
 
+def test_writers_never_both_read_a_branch_head_and_both_move_it(make_catalog) -> None:
+    # Read-then-write, as moving a branch head is: without the write lock taken when the
+    # transaction starts, two writers read one head and one increment is lost.
+    catalog = make_catalog()
+    with catalog.write() as conn:
+        _add_repo(conn, "r")
+        conn.execute(insert(schema.branches).values(repo="r", name="m", head="0", created=0.0))
+    branch = (schema.branches.c.repo == "r") & (schema.branches.c.name == "m")
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(10):
+            with catalog.write() as conn:
+                head = conn.execute(select(schema.branches.c.head).where(branch)).scalar_one()
+                conn.execute(update(schema.branches).where(branch).values(head=str(int(head) + 1)))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    with catalog.read() as conn:
+        assert conn.execute(select(schema.branches.c.head).where(branch)).scalar_one() == "40"
+
+
 @pytest.mark.parametrize(
     "url",
     ["nosuchdialect://host/db", "sqlite:////nonexistent-folder/for/sure/catalog.db"],
@@ -150,3 +198,38 @@ def test_an_in_memory_catalog_is_one_database_for_every_thread() -> None:
     catalog.dispose()
 
     assert seen == [["a"]]
+
+
+# -- PostgreSQL -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_postgresql_urls_open_through_psycopg(make_postgres_url, scheme: str) -> None:
+    url = make_postgres_url().replace("postgresql://", f"{scheme}://", 1)
+
+    catalog = open_catalog(url)
+
+    assert catalog.engine.dialect.name == "postgresql"
+    assert catalog.engine.dialect.driver == "psycopg"
+    assert set(inspect(catalog.engine).get_table_names()) == set(schema.metadata.tables)
+    catalog.dispose()
+
+
+def test_an_unreachable_database_raises_one_line_without_the_password() -> None:
+    with pytest.raises(CatalogError) as info:
+        open_catalog("postgresql://cairn:s3cret-pw@127.0.0.1:9/catalog")  # port 9: refused
+
+    message = str(info.value)
+    assert "s3cret-pw" not in message
+    assert "\n" not in message
+
+
+def test_a_postgresql_catalog_without_psycopg_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+
+    with pytest.raises(CatalogError) as info:
+        open_catalog("postgresql://cairn@127.0.0.1:9/catalog")
+
+    assert "cairn[postgres]" in str(info.value)

@@ -1,4 +1,9 @@
-"""Fixtures of the data layer: DataStores over a SQLite file catalog and each object store."""
+"""Fixtures of the data layer: DataStores over each (object store, catalog) pair.
+
+``local`` and ``memory`` pair those object stores with a SQLite file catalog;
+``s3+postgresql`` is the at-scale pair, on the session's moto and PostgreSQL servers
+(tests/conftest.py), with a fresh bucket and database per store.
+"""
 
 from __future__ import annotations
 
@@ -10,34 +15,50 @@ import pytest
 
 from cairn.catalog import Catalog, open_catalog
 from cairn.data import DataStore
-from cairn.storage import ChunkStore, LocalObjectStore, MemoryObjectStore
+from cairn.storage import (
+    ChunkStore,
+    LocalObjectStore,
+    MemoryObjectStore,
+    ObjectStore,
+    open_object_store,
+)
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3+postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
 @pytest.fixture
-def make_store(tmp_path: Path, backend: str) -> Iterator[Callable[..., DataStore]]:
-    """A factory of empty DataStores, each with its own catalog file and object store.
+def make_store(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., DataStore]]:
+    """A factory of empty DataStores, each with its own catalog and object store.
 
-    The catalog is a file, not ``sqlite://``: an in-memory SQLite database is private to
-    one connection, and the store's threads use several.
+    A SQLite catalog is a file, not ``sqlite://``: an in-memory SQLite database is
+    private to one connection, and the store's threads use several.
     """
     catalogs: list[Catalog] = []
     counter = itertools.count()
+    at_scale = backend == "s3+postgresql"
+    make_s3_url = request.getfixturevalue("make_s3_url") if at_scale else None
+    make_postgres_url = request.getfixturevalue("make_postgres_url") if at_scale else None
 
     def make(*, avg_size: int = 256) -> DataStore:
         root = tmp_path / f"store-{next(counter)}"
         root.mkdir()
-        catalog = open_catalog(f"sqlite:///{root}/catalog.db")
+        objects: ObjectStore
+        if make_s3_url is not None and make_postgres_url is not None:
+            catalog = open_catalog(make_postgres_url())
+            objects = open_object_store(make_s3_url())
+        else:
+            catalog = open_catalog(f"sqlite:///{root}/catalog.db")
+            objects = (
+                LocalObjectStore(root / "objects", fsync=False)
+                if backend == "local"
+                else MemoryObjectStore()
+            )
         catalogs.append(catalog)
-        objects = (
-            LocalObjectStore(root / "objects", fsync=False)
-            if backend == "local"
-            else MemoryObjectStore()
-        )
         return DataStore(catalog, ChunkStore(objects, avg_size=avg_size))
 
     yield make

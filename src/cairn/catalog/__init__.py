@@ -11,7 +11,9 @@ Invariants
       transaction, guarded by compare-and-set on the old value, so concurrent
       writers never lose an update and a crash never shows half a commit.
     * SQLite write transactions start with ``BEGIN IMMEDIATE``; WAL mode lets
-      readers proceed while one process writes.
+      readers proceed while one process writes. PostgreSQL write transactions
+      (psycopg 3, READ COMMITTED) start with ``pg_advisory_xact_lock`` on one
+      key: the same one-writer-at-a-time rule, readers never blocked.
 """
 
 from cairn.catalog import schema

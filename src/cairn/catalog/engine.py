@@ -1,13 +1,22 @@
-"""Opening the catalog database by URL and running transactions on it."""
+"""Opening the catalog database by URL and running transactions on it.
+
+Two backends: SQLite (embedded) and PostgreSQL through psycopg 3 (the ``postgres``
+extra). Both serialize writers the same way: SQLite's ``BEGIN IMMEDIATE`` takes the
+database's write lock when a write transaction starts; on PostgreSQL every write
+transaction starts with ``pg_advisory_xact_lock`` on one key, held until commit or
+rollback. Readers never wait for it (MVCC).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, TextClause, create_engine, event, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from cairn.catalog.errors import CatalogError
@@ -15,27 +24,44 @@ from cairn.catalog.schema import metadata
 
 __all__ = ["Catalog", "open_catalog"]
 
+POSTGRES_HINT = "pip install 'cairn[postgres]'"
+
+# The key of the one advisory lock that every write transaction on PostgreSQL takes
+# (any constant; this is b"cairnwri" read as a signed 64-bit integer).
+_PG_WRITE_LOCK_KEY = int.from_bytes(b"cairnwri", "big", signed=True)
+_PG_WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_PG_WRITE_LOCK_KEY)
+
 
 class Catalog:
     """The metadata database: an SQLAlchemy engine plus cairn's tables.
 
     ``write()`` opens a transaction that takes the write lock at once
-    (SQLite ``BEGIN IMMEDIATE``), so two processes never both read a branch
-    head and both move it; ``read()`` opens a plain one.
+    (SQLite ``BEGIN IMMEDIATE``, PostgreSQL's advisory lock; see the module doc),
+    so two processes never both read a branch head and both move it; ``read()``
+    opens a plain one.
     """
 
     def __init__(self, engine: Engine) -> None:
+        """Create cairn's tables if they are missing. Raises CatalogError."""
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=True)
+        # PostgreSQL's advisory lock; SQLite's BEGIN IMMEDIATE comes from the "begin" event.
+        self._write_lock: TextClause | None = (
+            _PG_WRITE_LOCK if engine.dialect.name == "postgresql" else None
+        )
         try:
             metadata.create_all(engine)
         except SQLAlchemyError as exc:
-            raise CatalogError(f"cannot open catalog {self.url}: {exc}") from exc
+            reason = _reason(exc, engine.url)
+            raise CatalogError(f"cannot open catalog {self.url}: {reason}") from None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A read-write transaction, committed when the block ends without error."""
+        """A read-write transaction, committed when the block ends without error; it
+        holds the catalog's write lock from its first statement to its end."""
         with self.engine.begin() as conn:
+            if self._write_lock is not None:
+                conn.execute(self._write_lock)
             yield conn
 
     @contextmanager
@@ -75,20 +101,53 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _postgres_engine(url: URL) -> Engine:
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.drivername == "postgresql+psycopg" and importlib.util.find_spec("psycopg") is None:
+        raise CatalogError(f"a PostgreSQL catalog needs psycopg 3: {POSTGRES_HINT}")
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        # The write lock relies on READ COMMITTED: each statement after the lock sees what
+        # the writer before committed. REPEATABLE READ would keep the snapshot taken before
+        # the lock was granted, and two writers could both move one branch head.
+        isolation_level="READ COMMITTED",
+        connect_args=connect_args,
+    )
+
+
+def _reason(exc: BaseException, url: URL | None) -> str:
+    """One line saying why, without the URL's password (drivers may echo the DSN)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    reason = f"{type(orig).__name__}: {lines[0]}" if lines else type(orig).__name__
+    if url is not None and url.password:
+        reason = reason.replace(str(url.password), "***")
+    return reason
+
+
 def open_catalog(url: str) -> Catalog:
     """Open (creating tables if needed) the catalog at ``url``.
 
-    ``sqlite:///path/to/catalog.db`` is the embedded default and
-    ``sqlite://`` an in-memory database for tests. Other SQLAlchemy URLs
-    (``postgresql://…``) are passed to SQLAlchemy as they are. Raises CatalogError.
+    ``sqlite:///path/to/catalog.db`` is the embedded default and ``sqlite://`` an
+    in-memory database for tests. ``postgresql://user:password@host:port/database``
+    (or ``postgres://``) opens PostgreSQL through psycopg 3 (the ``postgres`` extra);
+    other SQLAlchemy URLs are passed to SQLAlchemy as they are. Raises CatalogError
+    for an unknown dialect, a missing driver or a database that cannot be reached,
+    in one line that never shows the password.
     """
     try:
-        shown = make_url(url).render_as_string(hide_password=True)
-    except (SQLAlchemyError, ValueError):
-        shown = "<unparseable URL>"
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise CatalogError("cannot open catalog: not a database URL (<unparseable URL>)") from None
+    shown = parsed.render_as_string(hide_password=True)
     try:
-        if url.startswith("sqlite"):
+        if parsed.drivername.startswith("sqlite"):
             return Catalog(_sqlite_engine(url))
-        return Catalog(create_engine(url, pool_pre_ping=True))
+        if parsed.drivername.split("+")[0] in ("postgresql", "postgres"):
+            return Catalog(_postgres_engine(parsed))
+        return Catalog(create_engine(parsed, pool_pre_ping=True))
     except (SQLAlchemyError, ImportError) as exc:
-        raise CatalogError(f"cannot open catalog {shown}: {type(exc).__name__}") from exc
+        raise CatalogError(f"cannot open catalog {shown}: {_reason(exc, parsed)}") from None

@@ -152,7 +152,8 @@ datums = Table(
     Column("duration", Float, nullable=False, default=0.0),
     Column("bytes_in", BigInteger, nullable=False, default=0),
     Column("bytes_out", BigInteger, nullable=False, default=0),
-    Column("log", String(255)),
+    # Object key "logs/<pipeline>/<job>/<datum>": up to 358 characters, past String(255).
+    Column("log", Text),
     Column("error", Text, nullable=False, default=""),
 )
 Index("datums_by_hash", datums.c.pipeline, datums.c.hash)
