@@ -4,7 +4,9 @@
 ``$CAIRN_HOME`` folder if set, else the nearest ``.cairn/`` folder in the
 current folder or a parent, else a new ``.cairn/`` in the current folder.
 The folder holds ``catalog.db`` (SQLite), ``objects/`` (chunks, trees, logs),
-``work/`` (datums' scratch space) and ``pipelines.lock``.
+``work/`` (datums' scratch space) and ``pipelines.lock``; its ``config.toml`` or
+``CAIRN_OBJECTS_URL`` / ``CAIRN_CATALOG_URL`` may put the objects on S3 and the
+catalog on PostgreSQL instead (see cairn.config).
 
 Every write that finishes a commit (a put without an open commit, ``finish
 commit``, creating or updating a pipeline) then runs the pipelines downstream
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cairn.catalog import open_catalog
+from cairn.config import is_home, load_store_config
 from cairn.data import (
     BranchInfo,
     CommitInfo,
@@ -58,10 +61,10 @@ def find_home(start: Path | None = None) -> tuple[Path, bool]:
     env = os.environ.get("CAIRN_HOME")
     if env:
         path = Path(env).expanduser().resolve()
-        return path, (path / "catalog.db").exists()
+        return path, is_home(path)
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / HOME_DIR / "catalog.db").exists():
+        if is_home(folder / HOME_DIR):
             return folder / HOME_DIR, True
     return here / HOME_DIR, False
 
@@ -99,8 +102,9 @@ class Client:
     ) -> None:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
-        catalog = open_catalog(f"sqlite:///{self.home / 'catalog.db'}")
-        objects = open_object_store((self.home / "objects").as_uri())
+        backends = load_store_config(self.home)  # env, then config.toml, then embedded
+        catalog = open_catalog(backends.catalog)
+        objects = open_object_store(backends.objects)
         self.data = DataStore(catalog, ChunkStore(objects))
         self.pipelines = Pipelines(
             self.data, catalog, work_dir=self.home / "work", lock_path=self.home / "pipelines.lock"
