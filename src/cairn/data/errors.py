@@ -7,7 +7,8 @@ DataError
 ├── InvalidReference         ``repo@branch^2:/path`` syntax or a name that is not allowed
 ├── CommitStateError         writing to a finished commit, finishing a finished one
 ├── RepoInUse                deleting a repo that a pipeline reads
-└── PathConflict             a file where a folder is, or the other way round
+├── PathConflict             a file where a folder is, or the other way round
+└── StoreDamaged             a commit's objects cannot be read (gc refuses; see fsck)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "NotFound",
     "PathConflict",
     "RepoInUse",
+    "StoreDamaged",
 ]
 
 
@@ -56,3 +58,7 @@ class RepoInUse(DataError):
 
 class PathConflict(DataError):
     """A file would sit where a folder is, or a folder where a file is."""
+
+
+class StoreDamaged(DataError):
+    """Objects a commit needs are missing or corrupt; ``cairn fsck`` says which."""
