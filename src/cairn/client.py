@@ -38,6 +38,8 @@ from cairn.data import (
     RepoInUse,
     parse_ref,
 )
+from cairn.data.fsck import FsckReport, check_store
+from cairn.data.gc import DEFAULT_GRACE, GcReport, collect_garbage
 from cairn.pipelines import (
     JobInfo,
     PipelineError,
@@ -49,6 +51,7 @@ from cairn.pipelines import (
     file_lineage,
     load_spec_file,
 )
+from cairn.pipelines.retention import live_logs, oldest_open_job
 from cairn.storage import ChunkStore, open_object_store
 
 __all__ = ["Client", "find_home", "local_items"]
@@ -351,6 +354,25 @@ class Client:
     def diff_file(self, new: str, old: str | None = None) -> list[FileChange]:
         """Files added, modified, deleted from ``old`` (default: the parent) to ``new``."""
         return self.data.diff_file(parse_ref(new), parse_ref(old) if old else None)
+
+    # -- maintenance -----------------------------------------------------------------
+    def gc(self, *, grace: float = DEFAULT_GRACE, dry_run: bool = False) -> GcReport:
+        """Delete objects no commit, branch or open job reaches, and the logs of jobs
+        that no longer exist (cairn.data.gc). Objects modified less than ``grace``
+        seconds ago are kept. Raises StoreDamaged (deleting nothing) if a commit
+        cannot be read, ValueError for a negative grace."""
+        catalog = self.data.catalog
+        return collect_garbage(
+            self.data,
+            grace=grace,
+            dry_run=dry_run,
+            keep_newer_than=oldest_open_job(catalog),
+            owned=[live_logs(catalog)],
+        )
+
+    def fsck(self) -> FsckReport:
+        """Verify every hash and reference in the store; change nothing (cairn.data.fsck)."""
+        return check_store(self.data)
 
     # -- pipelines -------------------------------------------------------------------
     def create_pipelines(

@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 import sys
 
-from cairn.cli import data_commands, pipeline_commands  # noqa: F401  (registers commands)
+from cairn.cli import (  # noqa: F401  (registers commands)
+    admin_commands,
+    data_commands,
+    pipeline_commands,
+)
 from cairn.cli.output import app, err
 from cairn.storage import CairnError
 

@@ -1,0 +1,86 @@
+"""Commands that look after the store itself: ``gc`` and ``fsck``."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Annotated
+
+import typer
+
+from cairn.cli.output import Raw, app, client, fmt_size, out, print_json, print_table
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([smhdw]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SHOWN_COMMITS = 3
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``30``, ``90s``, ``15m``, ``1h``, ``2d`` or ``1w``. Raises typer.BadParameter."""
+    found = _DURATION.match(text)
+    if not found:
+        raise typer.BadParameter(f"{text!r} is not a duration; write e.g. 0, 90s, 15m, 1h, 2d")
+    return float(found.group(1)) * _UNIT[found.group(2)]
+
+
+@app.command("gc")
+def gc(
+    grace: Annotated[
+        str,
+        typer.Option(
+            "--grace",
+            help="Keep objects younger than this (0, 90s, 15m, 1h, 2d). Use 0 only when "
+            "nothing else writes to the store.",
+        ),
+    ] = "1h",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be removed; remove nothing.")
+    ] = False,
+    raw: Raw = False,
+) -> None:
+    """Remove chunks, packs, tree nodes and logs that no commit, branch or job reaches."""
+    report = client().gc(grace=parse_duration(grace), dry_run=dry_run)
+    if raw:
+        return print_json(report.to_json())
+    verb = "would remove" if dry_run else "removed"
+    print_table(
+        ["KIND", "OBJECTS", "BYTES"],
+        [[kind, t.objects, fmt_size(t.bytes)] for kind, t in sorted(report.removed.items())],
+    )
+    out.print(
+        f"{verb} {report.objects_removed} object(s), {fmt_size(report.bytes_removed)}; "
+        f"{report.packs_rewritten} pack(s) rewritten ({fmt_size(report.bytes_written)} "
+        f"written); {report.kept_young} unreachable object(s) younger than the grace kept; "
+        f"{report.live_chunks} live chunk(s) in {report.seconds:.1f}s"
+    )
+
+
+@app.command("fsck")
+def fsck(raw: Raw = False) -> None:
+    """Verify every hash and reference in the store; exit 1 if anything is wrong."""
+    report = client().fsck()
+    if raw:
+        print_json(report.to_json())
+    else:
+        if report.problems:
+            print_table(
+                ["KIND", "OBJECT", "DETAIL", "COMMITS"],
+                [[p.kind, p.object, p.detail, _commits(p.commits)] for p in report.problems],
+            )
+        out.print(
+            f"{len(report.problems)} problem(s); checked {report.commits} commit(s), "
+            f"{report.tree_nodes} tree node(s), {report.contents} file content(s), "
+            f"{report.packs} pack(s), {report.loose_chunks} loose chunk(s), "
+            f"{report.index_rows} index row(s), {fmt_size(report.bytes_read)} read "
+            f"in {report.seconds:.1f}s"
+        )
+    if report.problems:
+        sys.exit(1)
+
+
+def _commits(commits: tuple[str, ...]) -> str:
+    if not commits:
+        return "-"
+    shown = ", ".join(commits[:_SHOWN_COMMITS])
+    more = len(commits) - _SHOWN_COMMITS
+    return f"{shown} and {more} more" if more > 0 else shown
