@@ -449,6 +449,26 @@ def test_err_cmd_that_succeeds_recovers_the_datum(cairn: Cairn) -> None:
     assert files_of(cairn, "copy@master") == {"a.txt": b"a"}
 
 
+def test_a_batching_shell_transform_takes_datums_with_cairn_next_datum(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "bad.txt": "bad", "c.txt": "c"})
+    loop = (
+        'while id=$(cairn next datum ${why:+--fail "$why"}); do why=""; echo "$id";'
+        ' if [ -e "$CAIRN_PFS/words/bad.txt" ]; then why="bad word"; continue; fi;'
+        ' cp "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"; done'
+    )
+    spec = pipeline("copy", pfs("words"), ["bash", "-c", loop], datum_tries=1)
+    spec["transform"]["datum_batching"] = True
+
+    create(cairn, spec)
+
+    job = newest_job(cairn, "copy")
+    assert (job["state"], job["processed"], job["failed"]) == ("failure", 2, 1)
+    assert "bad word" in job["reason"]
+    bad = next(d for d in datums(cairn, "copy", job["id"]) if d["state"] == "failed")
+    assert bad["id"] in cairn("logs", "-p", "copy", "-j", job["id"], "-d", bad["id"]).stdout
+    assert cairn("next", "datum", check=False).returncode == 2  # outside a transform
+
+
 def test_err_cmd_that_fails_leaves_the_job_failed(cairn: Cairn) -> None:
     cairn.write("fail.sh", FAIL_ON_BAD_SH)
     seed_repo(cairn, "words", {"bad.txt": "bad"})

@@ -76,6 +76,7 @@ groups = {
         "wait": "Wait for a commit or job to finish.",
         "update": "Update a pipeline.",
         "stop": "Stop (pause) a pipeline.",
+        "next": "Take the next datum (inside a transform with datum_batching).",
     }.items()
 }
 for _name, _group in groups.items():

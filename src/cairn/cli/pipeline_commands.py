@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 from rich.tree import Tree
 
+from cairn import sdk
 from cairn.cli.output import (
     Raw,
     app,
@@ -234,6 +235,27 @@ def list_datum(
             for d in found
         ],
     )
+
+
+@groups["next"].command("datum")
+def next_datum(
+    fail: Annotated[
+        str | None, typer.Option("--fail", help="Report the datum in progress failed, why.")
+    ] = None,
+) -> None:
+    """Finish the datum in progress and print the next datum's id; exit 1 when none is left.
+
+    For shell transforms with datum_batching, as pachctl next datum:
+    while id=$(cairn next datum); do ...; done. Errors exit 2.
+    """
+    try:
+        reply = sdk.exchange("next" if fail is None else f"fail {fail}")
+    except RuntimeError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    if reply == sdk.END:
+        raise typer.Exit(1)
+    out.print(reply)
 
 
 @app.command("logs")

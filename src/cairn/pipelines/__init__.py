@@ -4,6 +4,8 @@ Owns
     * ``spec.py``: pipeline specs with Pachyderm's field names (pydantic);
     * ``datums.py``: cutting inputs into datums; datum id (which) vs hash (changed?);
     * ``executor.py`` / ``sandbox.py``: running one datum in bubblewrap or on the host;
+    * ``batch.py``: ``datum_batching``, one process working through many datums over a
+      channel (the wire protocol is documented there; ``cairn.sdk`` speaks it);
     * ``service.py``: Pipelines — create/update/delete and triggering (``propagate``);
     * ``jobs.py``: running one job (plan, pool, output commit, datum records);
     * ``history.py``: jobs, datums and logs as recorded;
