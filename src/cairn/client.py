@@ -19,11 +19,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from cairn.catalog import open_catalog
+from cairn.catalog import CatalogChunkIndex, open_catalog
 from cairn.config import is_home, load_store_config
 from cairn.data import (
     BranchInfo,
@@ -36,6 +36,8 @@ from cairn.data import (
     Ref,
     RepoInfo,
     RepoInUse,
+    Source,
+    StatCache,
     parse_ref,
 )
 from cairn.data.fsck import FsckReport, check_store
@@ -84,11 +86,19 @@ def local_items(source: str, dest: str, recursive: bool, count: int = 1) -> list
         if not recursive:
             raise InvalidPath(f"{source} is a folder; add -r to put it recursively")
         base = dest.rstrip("/")
-        return [
-            (f"{base}/{f.relative_to(src).as_posix()}", f)
-            for f in sorted(src.rglob("*"))
-            if f.is_file()
-        ]
+        found: list[tuple[str, Path]] = []
+        # os.scandir knows file types without a stat per file; Path objects are made once.
+        stack = [(os.fspath(src), base)]
+        while stack:
+            folder, prefix = stack.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, f"{prefix}/{entry.name}"))
+                    elif entry.is_file():
+                        found.append((f"{prefix}/{entry.name}", Path(entry.path)))
+        found.sort(key=lambda item: item[0])
+        return found
     if not src.exists():
         raise NotFound(f"local file {source} does not exist")
     if dest.endswith("/") or not dest.strip("/") or count > 1:
@@ -108,7 +118,7 @@ class Client:
         backends = load_store_config(self.home)  # env, then config.toml, then embedded
         catalog = open_catalog(backends.catalog)
         objects = open_object_store(backends.objects)
-        self.data = DataStore(catalog, ChunkStore(objects))
+        self.data = DataStore(catalog, ChunkStore(objects, index=CatalogChunkIndex(catalog)))
         self.pipelines = Pipelines(
             self.data, catalog, work_dir=self.home / "work", lock_path=self.home / "pipelines.lock"
         )
@@ -280,25 +290,42 @@ class Client:
             sizes = [p.stat().st_size for _, p in items if p is not None]
             on_plan(sum(sizes) if len(sizes) == len(items) else None, len(items))
 
-        def streams() -> Iterator[tuple[str, BinaryIO]]:
-            for path, local in items:
-                if local is None:
-                    yield path, sys.stdin.buffer
-                else:
-                    with open(local, "rb") as f:
-                        yield path, f
-
-        commit = self.data.put_files(
-            parsed.repo,
-            parsed.commit,
-            streams(),
-            append=append,
-            progress=progress,
-            description=description,
-        )
+        todo: list[tuple[str, Source]] = [
+            (path, sys.stdin.buffer if local is None else local) for path, local in items
+        ]
+        cache = None if append else self._stat_cache(todo)
+        try:
+            commit = self.data.put_files(
+                parsed.repo,
+                parsed.commit,
+                todo,
+                append=append,
+                progress=progress,
+                description=description,
+                cache=cache,
+            )
+        finally:
+            if cache is not None:
+                cache.close()
         if on_stored:
             on_stored()
         return self._after(commit)
+
+    def _stat_cache(self, sources: list[tuple[str, Source]]) -> StatCache | None:
+        """The home's stat cache, preloaded for the folders of local ``sources`` (so a put
+        again of a folder reads no file whose stat is unchanged), or None for stdin."""
+        folders = {
+            os.path.dirname(os.path.abspath(src))
+            for _, src in sources
+            if isinstance(src, str | os.PathLike)
+        }
+        if not folders:
+            return None
+        cache = StatCache(self.home / "statcache.db")
+        for folder in sorted(folders):
+            if not any(folder.startswith(os.path.join(f, "")) for f in folders if f != folder):
+                cache.preload(folder)
+        return cache
 
     def get_local(
         self, ref: str, output: str | Path, *, progress: Callable[[int], None] | None = None

@@ -50,6 +50,15 @@ class CatalogChunkIndex(ChunkIndex):
                     found[row.hash] = _location(row)
         return found
 
+    def contains(self, hashes: Collection[str]) -> set[str]:
+        found: set[str] = set()
+        with self.catalog.read() as conn:
+            for batch in _batches(set(hashes)):
+                found.update(
+                    conn.execute(select(chunks.c.hash).where(chunks.c.hash.in_(batch))).scalars()
+                )
+        return found
+
     def _insert(self, conn: Connection) -> Any:
         if conn.dialect.name == "postgresql":
             return postgresql.insert(chunks).on_conflict_do_nothing(index_elements=["hash"])

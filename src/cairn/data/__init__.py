@@ -30,6 +30,7 @@ from cairn.data.errors import (
     PathConflict,
     RepoInUse,
 )
+from cairn.data.files import Source
 from cairn.data.models import (
     BranchInfo,
     CommitInfo,
@@ -40,6 +41,7 @@ from cairn.data.models import (
     to_json,
 )
 from cairn.data.refs import Ref, parse_ref
+from cairn.data.statcache import StatCache
 from cairn.data.store import DEFAULT_BRANCH, DataStore, new_commit_id
 from cairn.data.tree import DirEntry, FileEntry, TreeStore
 
@@ -63,6 +65,8 @@ __all__ = [
     "Ref",
     "RepoInUse",
     "RepoInfo",
+    "Source",
+    "StatCache",
     "TreeStore",
     "new_commit_id",
     "parse_ref",

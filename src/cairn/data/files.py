@@ -8,7 +8,10 @@ tree moves, so a put killed half way leaves the commit as it was.
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, BinaryIO
 
 from cairn.data.errors import InvalidPath, NotFound
@@ -16,6 +19,7 @@ from cairn.data.glob import compile_glob
 from cairn.data.models import CommitInfo, FileChange, FileInfo
 from cairn.data.paths import display, join, normalize
 from cairn.data.refs import Ref
+from cairn.data.statcache import StatCache
 from cairn.data.tree import DirEntry, Entry, FileEntry
 from cairn.storage import Content
 
@@ -23,7 +27,15 @@ if TYPE_CHECKING:
     from cairn.data.tree import TreeStore
     from cairn.storage import ChunkStore
 
-__all__ = ["FileOps"]
+__all__ = ["FileOps", "Source"]
+
+# What a put reads: a binary stream, or the path of a local file.
+Source = BinaryIO | str | os.PathLike[str]
+# Files gathered per tree batch, files in flight in the put's thread pool, and its threads
+# (reads, BLAKE3 and zstd release the GIL, so threads use every core).
+_TREE_BATCH = 10_000
+_WINDOW = 256
+_WORKERS = min(8, 2 * (os.cpu_count() or 1))
 
 
 class FileOps:
@@ -48,37 +60,143 @@ class FileOps:
         self,
         repo: str,
         target: str | None,
-        items: Iterable[tuple[str, BinaryIO]],
+        items: Iterable[tuple[str, Source]],
         *,
         append: bool = False,
         progress: Callable[[int], None] | None = None,
         description: str = "",
+        cache: StatCache | None = None,
     ) -> CommitInfo:
-        """Store each (path, stream) and add them to one commit.
+        """Store each (path, source) and add them to one commit.
 
+        A source is a binary stream, read in turn, or a local file's path, which is read
+        by a pool of threads (so hashing and compression use every core) and, with a
+        ``cache``, not read at all when its stat shows it unchanged since it was stored.
         ``target`` is a branch (default master) or an open commit id. Into an open
         commit the files are added to it; otherwise one new finished commit holds them
-        all. Existing files are overwritten, or with ``append`` extended. Raises
-        InvalidPath, PathConflict, NotFound, CommitStateError.
+        all. Existing files are overwritten (a path given twice: the last wins), or with
+        ``append`` extended. Memory does not grow with the number of files: they are
+        gathered in a tree of their own, 10,000 at a time, which is laid over the
+        commit's tree at the end. Raises InvalidPath, PathConflict, NotFound,
+        CommitStateError, OSError for an unreadable local file.
         """
+        if append:
+            return self._append_files(repo, target, items, progress, description)
+        delta: str | None = None
+        batch: dict[str, FileEntry] = {}
+        cached: dict[str, Source] = {}
+        for path, content, source in self._store_all(items, progress, cache):
+            batch[path] = FileEntry(content)
+            if source is not None:
+                cached[path] = source
+            if len(batch) >= _TREE_BATCH:
+                delta = self.trees.apply(delta, self._recheck(batch, cached, cache))
+                batch, cached = {}, {}
+        delta = self.trees.apply(delta, self._recheck(batch, cached, cache))
+        commit = self._update_tree(
+            repo, target, lambda root: self.trees.overlay(root, delta), description
+        )
+        if cache is not None:
+            cache.save()
+        return commit
+
+    def _append_files(
+        self,
+        repo: str,
+        target: str | None,
+        items: Iterable[tuple[str, Source]],
+        progress: Callable[[int], None] | None,
+        description: str,
+    ) -> CommitInfo:
         contents: dict[str, Content] = {}
-        for path, stream in items:
-            norm = normalize(path, allow_root=False)
-            new = self.chunks.write(stream, progress=progress)
-            if norm in contents and append:
-                new = self.chunks.concat([contents[norm], new])
-            contents[norm] = new
+        for path, new, _ in self._store_all(items, progress, None):
+            if path in contents:
+                new = self.chunks.concat([contents[path], new])
+            contents[path] = new
 
         def change(root: str | None) -> str | None:
             updates: dict[str, FileEntry | None] = {}
             for path, content in contents.items():
-                old = self.trees.lookup(root, path) if append else None
+                old = self.trees.lookup(root, path)
                 if isinstance(old, FileEntry):
                     content = self.chunks.concat([old.content, content])
                 updates[path] = FileEntry(content)
             return self.trees.apply(root, updates)
 
         return self._update_tree(repo, target, change, description)
+
+    def _store_all(
+        self,
+        items: Iterable[tuple[str, Source]],
+        progress: Callable[[int], None] | None,
+        cache: StatCache | None,
+    ) -> Iterator[tuple[str, Content, Source | None]]:
+        """(normalized path, Content, source if the Content came from the stat cache) for
+        each item, in the order given. Local files the cache does not know are stored by a
+        thread pool with a bounded window of files in flight."""
+        window: deque[tuple[str, Future[Content]]] = deque()
+
+        def drain(keep: int) -> Iterator[tuple[str, Content, Source | None]]:
+            while len(window) > keep:
+                done, future = window.popleft()
+                yield done, future.result(), None
+
+        with ThreadPoolExecutor(_WORKERS) as pool:
+            for path, source in items:
+                norm = normalize(path, allow_root=False)
+                if not isinstance(source, str | os.PathLike):
+                    yield from drain(0)
+                    yield norm, self.chunks.write(source, progress=progress), None
+                    continue
+                known = self._cached(source, cache)
+                if known is not None:
+                    if progress:
+                        progress(known.size)
+                    yield from drain(0)
+                    yield norm, known, source
+                    continue
+                window.append((norm, pool.submit(self._store_local, source, progress, cache)))
+                yield from drain(_WINDOW)
+            yield from drain(0)
+
+    @staticmethod
+    def _cached(source: str | os.PathLike[str], cache: StatCache | None) -> Content | None:
+        if cache is None:
+            return None
+        name = os.fspath(source)
+        try:
+            return cache.lookup(name, os.stat(name))
+        except OSError:
+            return None  # the worker's open says why
+
+    def _store_local(
+        self,
+        source: str | os.PathLike[str],
+        progress: Callable[[int], None] | None,
+        cache: StatCache | None,
+    ) -> Content:
+        name = os.fspath(source)
+        with open(name, "rb") as f:
+            st = os.fstat(f.fileno())
+            content = self.chunks.write(f, progress=progress)
+        if cache is not None:
+            cache.record(name, st, content)
+        return content
+
+    def _recheck(
+        self, batch: dict[str, FileEntry], cached: dict[str, Source], cache: StatCache | None
+    ) -> dict[str, FileEntry]:
+        """Store again the files whose cached Content lost a chunk (garbage collection
+        removed it): the stat cache is a hint, checked in one query per batch."""
+        if not cached or cache is None:
+            return batch
+        gone = self.chunks.missing(ref for path in cached for ref in batch[path].content.chunks)
+        for path, source in cached.items():
+            if gone.intersection(ref.hash for ref in batch[path].content.chunks):
+                assert isinstance(source, str | os.PathLike)
+                cache.forget(os.fspath(source))
+                batch[path] = FileEntry(self._store_local(source, None, cache))
+        return batch
 
     def put_bytes(self, repo: str, target: str | None, path: str, data: bytes) -> CommitInfo:
         """Convenience: put one file held in memory."""

@@ -280,6 +280,14 @@ class ChunkStore:
         wanted = [h for h in hashes if h not in pending]
         return self.index.find(wanted) if wanted else {}
 
+    def missing(self, refs: Iterable[ChunkRef]) -> set[str]:
+        """The hashes among ``refs`` that are not stored (nor waiting in the pack buffer):
+        one index query for the packed ones, one existence check per other one."""
+        pending = self._pending
+        wanted = {ref.hash for ref in refs if ref.hash not in pending}
+        found = self.index.contains(wanted) if wanted else set()
+        return {h for h in wanted - found if not self.objects.exists(chunk_key(h))}
+
     def concat(self, parts: Iterable[Content]) -> Content:
         """The Content of ``parts`` laid end to end (for appends), hashing the bytes again."""
         refs = tuple(ref for part in parts for ref in part.chunks)

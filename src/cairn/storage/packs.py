@@ -78,16 +78,16 @@ def encode_pack(frames: Iterable[tuple[str, bytes, int]]) -> tuple[str, bytes, l
     """
     parts = [PACK_MAGIC]
     offset = len(PACK_MAGIC)
-    rows: list[list[object]] = []
+    rows: list[tuple[str, int, int, int]] = []
     for digest, frame, size in frames:
         parts.append(frame)
-        rows.append([digest, offset, len(frame), size])
+        rows.append((digest, offset, len(frame), size))
         offset += len(frame)
     footer = zstandard.compress(json.dumps(rows, separators=(",", ":")).encode(), 3)
     parts += [footer, _TRAILER.pack(len(footer)), PACK_MAGIC]
     body = b"".join(parts)
     key = pack_key(blake3.blake3(body, max_threads=blake3.blake3.AUTO).hexdigest())
-    return key, body, [ChunkLocation(h, key, o, n, s) for h, o, n, s in rows]  # type: ignore[misc]
+    return key, body, [ChunkLocation(h, key, o, n, s) for h, o, n, s in rows]
 
 
 def read_pack_footer(key: str, body: bytes) -> list[ChunkLocation]:
@@ -118,6 +118,10 @@ class ChunkIndex(ABC):
     @abstractmethod
     def find(self, hashes: Collection[str]) -> dict[str, ChunkLocation]:
         """The locations of those ``hashes`` that are packed; absent ones are left out."""
+
+    def contains(self, hashes: Collection[str]) -> set[str]:
+        """Those ``hashes`` that are packed. Backends may answer faster than ``find``."""
+        return set(self.find(hashes))
 
     @abstractmethod
     def add(self, locations: Collection[ChunkLocation]) -> None:
