@@ -229,16 +229,27 @@ def machine(tools: Tools, scratch: Path) -> dict:
                 break
     except OSError:
         pass
+    # The cairn that runs may be installed from another checkout than this one.
+    python = Path(tools.cairn).parent / "python"
+    found = _sh(
+        [
+            str(python if python.exists() else sys.executable),
+            "-c",
+            "import cairn; print(cairn.__file__)",
+        ]
+    )
+    package = Path(found).parent if found != "unknown" else ROOT / "src" / "cairn"
+    root = package.parent.parent
     src = hashlib.sha256()
-    for p in sorted((ROOT / "src" / "cairn").rglob("*.py")):
-        src.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + p.read_bytes())
+    for p in sorted(package.rglob("*.py")):
+        src.update(p.relative_to(package).as_posix().encode() + b"\0" + p.read_bytes())
     try:
         from importlib.metadata import version
 
         cairn_version = version("cairn")
     except Exception:  # noqa: BLE001 - only reported
         cairn_version = "unknown"
-    dirty = _sh(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"])
+    dirty = _sh(["git", "-C", str(root), "status", "--porcelain", "--", "src"])
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -247,7 +258,8 @@ def machine(tools: Tools, scratch: Path) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cairn_version": cairn_version,
-        "cairn_commit": _sh(["git", "-C", str(ROOT), "rev-parse", "HEAD"]),
+        "cairn_source": str(package),
+        "cairn_commit": _sh(["git", "-C", str(root), "rev-parse", "HEAD"]),
         "cairn_src_dirty": bool(dirty and dirty != "unknown"),
         "cairn_src_sha256": src.hexdigest()[:16],
         "dvc_version": (_sh([tools.dvc, "--version"]).splitlines()[-1] if tools.dvc else "not run"),

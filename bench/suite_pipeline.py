@@ -59,7 +59,9 @@ def calibrate(target_s: float = 1e-3) -> int:
 
 def _spec(mode: str, rounds: int) -> dict:
     transform: dict = {
-        "cmd": [sys.executable, str(BENCH / "suite_work.py"), mode, str(rounds)],
+        # Beside the spec (the transform's working folder), as a user's script would be;
+        # the datum sandbox shows the host's /tmp only for folders the command needs.
+        "cmd": [sys.executable, "suite_work.py", mode, str(rounds)],
     }
     if mode == "batch":
         transform["datum_batching"] = True
@@ -76,6 +78,17 @@ def _last_job(tools: Tools, env: dict, cwd: Path) -> dict:
         run([tools.cairn, "list", "job", "-p", "proc", "--raw"], cwd=cwd, env=env).stdout
     )
     return jobs[0]
+
+
+def _check_job(tools: Tools, env: dict, cwd: Path) -> dict:
+    """The newest job of ``proc``; raises with its logs unless it succeeded."""
+    job = _last_job(tools, env, cwd)
+    if job.get("state") != "success":
+        logs = run([tools.cairn, "logs", "-p", "proc"], cwd=cwd, env=env).stdout
+        raise CommandFailed(
+            f"job {job.get('id')} {job.get('state')}: {job.get('reason')}\n{logs[-3000:]}"
+        )
+    return job
 
 
 def _out_count(tools: Tools, env: dict, cwd: Path) -> int:
@@ -100,8 +113,10 @@ def _cairn_mode(tools: Tools, rd: Path, src: Path, changed: dict, mode: str, rou
     env = cairn_store(tools, home, "inp")
     count = sum(1 for _ in src.rglob("*") if _.is_file())
     put = run([tools.cairn, "put", "file", "inp@master:/", "-f", str(src), "-r"], cwd=rd, env=env)
-    spec = rd / f"spec-{mode}.json"
+    spec = rd / f"spec-{mode}" / "spec.json"
+    spec.parent.mkdir()
     spec.write_text(json.dumps(_spec(mode, rounds), indent=2))
+    shutil.copyfile(BENCH / "suite_work.py", spec.parent / "suite_work.py")
     try:
         full = run([tools.cairn, "create", "pipeline", "-f", str(spec)], cwd=rd, env=env)
     except CommandFailed as e:
@@ -109,7 +124,7 @@ def _cairn_mode(tools: Tools, rd: Path, src: Path, changed: dict, mode: str, rou
         if mode == "batch":
             return {"unsupported": str(e).splitlines()[0][:300], "detail": str(e)[-1500:]}
         raise
-    full_job = _last_job(tools, env, rd)
+    full_job = _check_job(tools, env, rd)
     if _out_count(tools, env, rd) != count:
         raise AssertionError(
             f"cairn ({mode}) wrote {_out_count(tools, env, rd)} outputs, expected {count}"
@@ -119,7 +134,7 @@ def _cairn_mode(tools: Tools, rd: Path, src: Path, changed: dict, mode: str, rou
     change = run(
         [tools.cairn, "put", "file", "inp@master:/", "-f", str(changes), "-r"], cwd=rd, env=env
     )
-    change_job = _last_job(tools, env, rd)
+    change_job = _check_job(tools, env, rd)
     drop(home)
     return {
         "setup_put": put.row(),
