@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.catalog import Catalog, open_catalog
+from cairn.catalog import Catalog, CatalogChunkIndex, open_catalog
 from cairn.data import DataStore
 from cairn.storage import (
     ChunkStore,
@@ -59,7 +59,9 @@ def make_store(
                 else MemoryObjectStore()
             )
         catalogs.append(catalog)
-        return DataStore(catalog, ChunkStore(objects, avg_size=avg_size))
+        # The catalog's chunk index, as Client.open builds it, so every pair runs it.
+        chunks = ChunkStore(objects, avg_size=avg_size, index=CatalogChunkIndex(catalog))
+        return DataStore(catalog, chunks)
 
     yield make
     for catalog in catalogs:

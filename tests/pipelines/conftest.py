@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cairn.catalog import open_catalog
+from cairn.catalog import CatalogChunkIndex, open_catalog
 from cairn.data import CommitInfo, DataStore, FileEntry, NotFound, Ref
 from cairn.pipelines import DatumInfo, JobInfo, Pipelines, PipelineSpec, Reporter, load_specs
 from cairn.pipelines.sandbox import sandbox_available
@@ -36,7 +36,12 @@ def host_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def data(tmp_path: Path) -> Iterator[DataStore]:
     catalog = open_catalog(f"sqlite:///{tmp_path}/c.db")
     yield DataStore(
-        catalog, ChunkStore(LocalObjectStore(tmp_path / "obj", fsync=False), avg_size=1024)
+        catalog,
+        ChunkStore(
+            LocalObjectStore(tmp_path / "obj", fsync=False),
+            avg_size=1024,
+            index=CatalogChunkIndex(catalog),
+        ),
     )
     catalog.dispose()
 

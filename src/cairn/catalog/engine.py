@@ -66,8 +66,10 @@ class Catalog:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only view (rolled back at the end)."""
+        """A read-only view (rolled back at the end). On SQLite it takes no write lock, so a
+        long streamed read (fsck, gc, an index scan) never blocks writers."""
         with self.engine.connect() as conn:
+            conn.execution_options(cairn_read_only=True)
             yield conn
 
     def dispose(self) -> None:
@@ -96,7 +98,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers lock at BEGIN (so two never both read a head and move it); readers see a
+        # snapshot (WAL) and take no lock.
+        read_only = conn.get_execution_options().get("cairn_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

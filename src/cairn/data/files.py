@@ -176,9 +176,7 @@ class FileOps:
         cache: StatCache | None,
     ) -> Content:
         name = os.fspath(source)
-        with open(name, "rb") as f:
-            st = os.fstat(f.fileno())
-            content = self.chunks.write(f, progress=progress)
+        content, st = self.chunks.write_path(name, progress=progress)
         if cache is not None:
             cache.record(name, st, content)
         return content

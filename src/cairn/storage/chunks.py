@@ -30,6 +30,7 @@ read holds one chunk. Neither grows with file size or file count.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ __all__ = ["DEFAULT_AVG_CHUNK", "DEFAULT_PACK_SIZE", "ChunkRef", "ChunkStore", "
 
 DEFAULT_AVG_CHUNK = 1 << 20
 DEFAULT_PACK_SIZE = 32 << 20
+_LOCATION_CACHE = 200_000  # entries (~40 MiB at most), then it starts over
 ProgressFn = Callable[[int], None]
 _SAMPLE = 64 << 10
 _RAW = b"\x00"
@@ -151,6 +153,8 @@ class ChunkStore:
         # Small chunks waiting for a pack: hash -> (frame, raw size). Readable at once.
         self._pending: dict[str, tuple[bytes, int]] = {}
         self._pending_bytes = 0
+        # Chunk hash -> pack location, or None for "not packed" (stored loose).
+        self._locations: dict[str, ChunkLocation | None] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
 
@@ -212,14 +216,7 @@ class ChunkStore:
         """
         head = _read_up_to(stream, self._min_size + 1)
         if len(head) <= self._min_size:
-            # FastCDC never cuts below min_size: the whole stream is one chunk, and its
-            # hash is the content hash.
-            digest = blake3.blake3(head).hexdigest()
-            if head:
-                self._put_chunk(digest, head)
-                if progress:
-                    progress(len(head))
-            return Content(digest, len(head), (ChunkRef(digest, len(head)),) if head else ())
+            return self._write_small(head, progress)
         whole = blake3.blake3()
         refs: list[ChunkRef] = []
         size = 0
@@ -233,6 +230,37 @@ class ChunkStore:
             if progress:
                 progress(chunk.length)
         return Content(whole.hexdigest(), size, tuple(refs))
+
+    def _write_small(self, data: bytes, progress: ProgressFn | None) -> Content:
+        # FastCDC never cuts below min_size: the whole input is one chunk, and its hash is
+        # the content hash.
+        digest = blake3.blake3(data).hexdigest()
+        if data:
+            self._put_chunk(digest, data)
+            if progress:
+                progress(len(data))
+        return Content(digest, len(data), (ChunkRef(digest, len(data)),) if data else ())
+
+    def write_path(
+        self, path: str | os.PathLike[str], *, progress: ProgressFn | None = None
+    ) -> tuple[Content, os.stat_result]:
+        """Store a local file; return its Content and the stat taken when it was opened.
+
+        A file no bigger than one minimum chunk is read with one system call, without a
+        file object (most of the cost of a small file is Python's, not the disk's).
+        Raises OSError when the file cannot be read."""
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
+            if st.st_size <= self._min_size:
+                data = os.read(fd, self._min_size + 1)
+                if len(data) <= self._min_size and not os.read(fd, 1):
+                    return self._write_small(data, progress), st
+                os.lseek(fd, 0, os.SEEK_SET)
+            with open(fd, "rb", closefd=False) as f:
+                return self.write(f, progress=progress), st
+        finally:
+            os.close(fd)
 
     def write_bytes(self, data: bytes) -> Content:
         """Chunk and store ``data`` held in memory."""
@@ -274,11 +302,33 @@ class ChunkStore:
         key, body, locations = encode_pack(frames)
         self.objects.put(key, body)
         self.index.add(locations)
+        for loc in locations:
+            self._locations.pop(loc.hash, None)
 
     def _locate(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
-        pending = self._pending
-        wanted = [h for h in hashes if h not in pending]
-        return self.index.find(wanted) if wanted else {}
+        """Pack locations of those ``hashes`` that are packed, from the location cache or
+        one index query for the rest (whose answers, misses too, are cached)."""
+        cache = self._locations
+        wanted = [h for h in hashes if h not in cache and h not in self._pending]
+        if wanted:
+            found = self.index.find(wanted)
+            if len(cache) + len(wanted) > _LOCATION_CACHE:
+                cache.clear()
+            for h in wanted:
+                cache[h] = found.get(h)
+        out: dict[str, ChunkLocation] = {}
+        for h in hashes:
+            loc = cache.get(h)
+            if loc is not None:
+                out[h] = loc
+        return out
+
+    def prefetch(self, refs: Iterable[ChunkRef]) -> None:
+        """Look up where many chunks are in one index query, ahead of reading them (a get
+        of many small files would otherwise ask once per file)."""
+        hashes = list({ref.hash for ref in refs})
+        for i in range(0, len(hashes), 4096):
+            self._locate(hashes[i : i + 4096])
 
     def missing(self, refs: Iterable[ChunkRef]) -> set[str]:
         """The hashes among ``refs`` that are not stored (nor waiting in the pack buffer):
@@ -303,8 +353,20 @@ class ChunkStore:
         pending = self._pending.get(ref.hash)
         if pending is not None:
             return self._decode(ref, pending[0])
+        cached = location is None and ref.hash in self._locations
         if location is None:
-            location = self.index.find([ref.hash]).get(ref.hash)
+            location = self._locate([ref.hash]).get(ref.hash)
+        try:
+            return self._read_stored(ref, location)
+        except (ObjectNotFound, CorruptObject):
+            if not cached:
+                raise
+            # Garbage collection may have repacked the chunk since its location was
+            # cached: ask the index again once.
+            self._locations.pop(ref.hash, None)
+            return self._read_stored(ref, self._locate([ref.hash]).get(ref.hash))
+
+    def _read_stored(self, ref: ChunkRef, location: ChunkLocation | None) -> bytes:
         if location is not None:
             blob = self.objects.get_range(location.pack, location.offset, location.length)
             if len(blob) != location.length:
