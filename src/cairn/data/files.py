@@ -92,10 +92,18 @@ class FileOps:
             if len(batch) >= _TREE_BATCH:
                 delta = self.trees.apply(delta, self._recheck(batch, cached, cache))
                 batch, cached = {}, {}
-        delta = self.trees.apply(delta, self._recheck(batch, cached, cache))
-        commit = self._update_tree(
-            repo, target, lambda root: self.trees.overlay(root, delta), description
-        )
+        batch = self._recheck(batch, cached, cache)
+        if delta is None:
+            # One batch: applied to the commit's tree directly, no tree of its own.
+            def change(root: str | None) -> str | None:
+                return self.trees.apply(root, batch)
+        else:
+            delta = self.trees.apply(delta, batch)
+
+            def change(root: str | None) -> str | None:
+                return self.trees.overlay(root, delta)
+
+        commit = self._update_tree(repo, target, change, description)
         if cache is not None:
             cache.save()
         return commit

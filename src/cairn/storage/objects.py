@@ -15,7 +15,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from cairn.storage.errors import ObjectNotFound, StorageError, UnsupportedBackend
 
@@ -171,6 +171,9 @@ def open_object_store(url: str) -> ObjectStore:
     """Open the object store a URL names.
 
     ``file:///abs/path`` (or a plain path) and ``memory://`` are built in;
+    ``file:///abs/path?fsync=false`` skips the fsync of each object (as DVC and
+    ``cp`` do): a killed process still loses nothing, but a power cut may tear
+    objects of the last commits;
     ``s3://bucket/prefix`` needs the ``s3`` extra (see cairn.storage.s3). Raises
     UnsupportedBackend for any other scheme, naming the ones there are, or when the
     backend's extra is not installed; StorageError for a malformed URL or a store that
@@ -178,7 +181,16 @@ def open_object_store(url: str) -> ObjectStore:
     """
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
-        return LocalObjectStore(unquote(parsed.path) if parsed.scheme else url)
+        if not parsed.scheme:
+            return LocalObjectStore(url)
+        options = parse_qs(parsed.query)
+        unknown = set(options) - {"fsync"}
+        if unknown:
+            raise StorageError(f"unknown option(s) {sorted(unknown)} in {url}; known: fsync")
+        fsync = options.get("fsync", ["true"])[-1].lower()
+        if fsync not in ("true", "false", "1", "0"):
+            raise StorageError(f"fsync must be true or false in {url}")
+        return LocalObjectStore(unquote(parsed.path), fsync=fsync in ("true", "1"))
     if parsed.scheme == "memory":
         return MemoryObjectStore()
     if parsed.scheme == "s3":
