@@ -154,7 +154,7 @@ class _Checker:
         self.data = data
         self.objects = data.chunks.objects
         self.index = data.chunks.index
-        self.trees = TreeStore(self.objects, cache_size=1)
+        self.trees = TreeStore(self.objects, cache_entries=1)
         self.problems = _Problems()
         self.report = FsckReport()
         self.packs: set[str] = set()

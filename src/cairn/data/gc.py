@@ -156,7 +156,7 @@ class _Marks:
         self.data = data
         # A private tree store: the walk reads each node once, so caching would only
         # evict the nodes the DataStore's own reads are using.
-        self.trees = TreeStore(data.chunks.objects, cache_size=1)
+        self.trees = TreeStore(data.chunks.objects, cache_entries=1)
         self.nodes: set[bytes] = set()
         self.chunks: set[bytes] = set()
 

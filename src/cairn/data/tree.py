@@ -97,10 +97,13 @@ class TreeStore:
     (cairn.data.paths): ``""`` is the root, ``a/b.png`` a file.
     """
 
-    def __init__(self, objects: ObjectStore, *, cache_size: int = 4096) -> None:
+    def __init__(self, objects: ObjectStore, *, cache_entries: int = 100_000) -> None:
         self.objects = objects
         self._cache: OrderedDict[str, Node] = OrderedDict()
-        self._cache_size = cache_size
+        # Bounded by entries, not nodes: a folder of 1,000 files is 1,000 entries (~0.5 MiB
+        # decoded), so a node count alone would let memory grow with the store.
+        self._cache_entries = cache_entries
+        self._cached = 0
         self._lock = threading.Lock()
 
     # -- nodes ---------------------------------------------------------------
@@ -157,9 +160,14 @@ class TreeStore:
 
     def _remember(self, digest: str, node: Node) -> None:
         with self._lock:
+            old = self._cache.pop(digest, None)
+            if old is not None:
+                self._cached -= len(old) + 1
             self._cache[digest] = node
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            self._cached += len(node) + 1
+            while self._cached > self._cache_entries and len(self._cache) > 1:
+                _, gone = self._cache.popitem(last=False)
+                self._cached -= len(gone) + 1
 
     # -- reading -------------------------------------------------------------
     def lookup(self, root: str | None, path: str) -> Entry | None:

@@ -48,6 +48,7 @@ __all__ = ["DEFAULT_AVG_CHUNK", "DEFAULT_PACK_SIZE", "ChunkRef", "ChunkStore", "
 
 DEFAULT_AVG_CHUNK = 1 << 20
 DEFAULT_PACK_SIZE = 32 << 20
+_PACK_CHUNKS = 50_000  # chunks per pack at most: tiny files would fill 32 MiB slowly
 _LOCATION_CACHE = 200_000  # entries (~40 MiB at most), then it starts over
 ProgressFn = Callable[[int], None]
 _SAMPLE = 64 << 10
@@ -195,7 +196,9 @@ class ChunkStore:
                 if digest not in self._pending:
                     self._pending[digest] = (frame, len(data))
                     self._pending_bytes += len(frame)
-                full = self._pending_bytes >= self.pack_size
+                full = (
+                    self._pending_bytes >= self.pack_size or len(self._pending) >= _PACK_CHUNKS
+                )
             # One writer flushes a full buffer; the others go on filling the next one.
             if full and self._flush_lock.acquire(blocking=False):
                 try:
@@ -288,7 +291,7 @@ class ChunkStore:
                 continue
             group.append((digest, frame, size))
             group_bytes += len(frame)
-            if group_bytes >= self.pack_size:
+            if group_bytes >= self.pack_size or len(group) >= _PACK_CHUNKS:
                 self._write_pack(group)
                 group, group_bytes = [], 0
         if group:
