@@ -43,6 +43,8 @@ from cairn.data import (
 )
 from cairn.data.fsck import FsckReport, check_store
 from cairn.data.gc import DEFAULT_GRACE, GcReport, collect_garbage
+from cairn.ingest import ProcessIngest
+from cairn.ingest import usable as ingest_usable
 from cairn.pipelines import (
     JobInfo,
     PipelineError,
@@ -304,6 +306,7 @@ class Client:
                 progress=progress,
                 description=description,
                 cache=cache,
+                bulk=self._bulk(len(todo)),
             )
         finally:
             if cache is not None:
@@ -311,6 +314,13 @@ class Client:
         if on_stored:
             on_stored()
         return self._after(commit)
+
+    def _bulk(self, files: int) -> ProcessIngest | None:
+        """Worker processes for a put of many local files, where they are safe and pay."""
+        url = self.data.catalog.engine.url.render_as_string(hide_password=False)
+        if not ingest_usable(self.data.chunks, url, files):
+            return None
+        return ProcessIngest(self.data.chunks, url)
 
     def _stat_cache(self, sources: list[tuple[str, Source]]) -> StatCache | None:
         """The home's stat cache, preloaded for the folders of local ``sources`` (so a put

@@ -36,6 +36,11 @@ Source = BinaryIO | str | os.PathLike[str]
 _TREE_BATCH = 10_000
 _WINDOW = 256
 _WORKERS = min(8, 2 * (os.cpu_count() or 1))
+# Files a put must read before it hands them to ``bulk`` rather than to its threads.
+BULK_MIN = 2_000
+# Stores many local files at once, yielding (name, Content, stat) in any order, and
+# returns once every chunk is stored and indexed (cairn.ingest.ProcessIngest).
+BulkStore = Callable[[list[str]], Iterator[tuple[str, Content, os.stat_result]]]
 
 
 class FileOps:
@@ -66,6 +71,7 @@ class FileOps:
         progress: Callable[[int], None] | None = None,
         description: str = "",
         cache: StatCache | None = None,
+        bulk: BulkStore | None = None,
     ) -> CommitInfo:
         """Store each (path, source) and add them to one commit.
 
@@ -75,7 +81,9 @@ class FileOps:
         ``target`` is a branch (default master) or an open commit id. Into an open
         commit the files are added to it; otherwise one new finished commit holds them
         all. Existing files are overwritten (a path given twice: the last wins), or with
-        ``append`` extended. Memory does not grow with the number of files: they are
+        ``append`` extended. With ``bulk``, a list of at least ``BULK_MIN`` local files
+        that the cache does not know is stored by it (several processes) instead of by
+        threads. Memory does not grow with the number of files: they are
         gathered in a tree of their own, 10,000 at a time, which is laid over the
         commit's tree at the end. Raises InvalidPath, PathConflict, NotFound,
         CommitStateError, OSError for an unreadable local file.
@@ -85,7 +93,7 @@ class FileOps:
         delta: str | None = None
         batch: dict[str, FileEntry] = {}
         cached: dict[str, Source] = {}
-        for path, content, source in self._store_all(items, progress, cache):
+        for path, content, source in self._store_all(items, progress, cache, bulk):
             batch[path] = FileEntry(content)
             if source is not None:
                 cached[path] = source
@@ -138,10 +146,16 @@ class FileOps:
         items: Iterable[tuple[str, Source]],
         progress: Callable[[int], None] | None,
         cache: StatCache | None,
+        bulk: BulkStore | None = None,
     ) -> Iterator[tuple[str, Content, Source | None]]:
         """(normalized path, Content, source if the Content came from the stat cache) for
         each item, in the order given. Local files the cache does not know are stored by a
-        thread pool with a bounded window of files in flight."""
+        thread pool with a bounded window of files in flight, or by ``bulk``."""
+        if bulk is not None and isinstance(items, list) and len(items) >= BULK_MIN:
+            locals_only = [(p, s) for p, s in items if isinstance(s, str | os.PathLike)]
+            if len(locals_only) == len(items) and len({p for p, _ in items}) == len(items):
+                yield from self._store_bulk(locals_only, progress, cache, bulk)
+                return
         window: deque[tuple[str, Future[Content]]] = deque()
 
         def drain(keep: int) -> Iterator[tuple[str, Content, Source | None]]:
@@ -166,6 +180,36 @@ class FileOps:
                 window.append((norm, pool.submit(self._store_local, source, progress, cache)))
                 yield from drain(_WINDOW)
             yield from drain(0)
+
+    def _store_bulk(
+        self,
+        items: list[tuple[str, str | os.PathLike[str]]],
+        progress: Callable[[int], None] | None,
+        cache: StatCache | None,
+        bulk: BulkStore,
+    ) -> Iterator[tuple[str, Content, Source | None]]:
+        """Distinct paths, local files only: order does not matter, so the cache's hits
+        come first and the misses go to ``bulk`` (or the threads, when few)."""
+        misses: list[tuple[str, Source]] = []
+        for path, source in items:
+            norm = normalize(path, allow_root=False)
+            known = self._cached(source, cache)
+            if known is None:
+                misses.append((norm, source))
+                continue
+            if progress:
+                progress(known.size)
+            yield norm, known, source
+        if len(misses) < BULK_MIN:
+            yield from self._store_all(misses, progress, cache)
+            return
+        where = {os.fspath(source): norm for norm, source in misses}  # type: ignore[arg-type]
+        for name, content, st in bulk(list(where)):
+            if progress:
+                progress(content.size)
+            if cache is not None:
+                cache.record(name, st, content)
+            yield where[name], content, None
 
     @staticmethod
     def _cached(source: str | os.PathLike[str], cache: StatCache | None) -> Content | None:

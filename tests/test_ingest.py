@@ -1,0 +1,112 @@
+"""Puts of many local files through worker processes (cairn.ingest)."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+import cairn.data.files as files
+import cairn.ingest as ingest
+from cairn.client import Client
+from cairn.storage import ChunkStore, StorageError
+
+
+@pytest.fixture
+def few(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let a put of 60 files count as 'many', so the tests stay small."""
+    monkeypatch.setattr(files, "BULK_MIN", 50)
+    monkeypatch.setattr(ingest, "MIN_FILES", 50)
+
+
+def make_folder(root: Path, count: int, seed: int = 0) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    made = {}
+    for i in range(count):
+        data = rng.randbytes(rng.randint(0, 3000)) if i % 3 else b"row,%d\n" % i * 200
+        path = root / f"d{i % 4}" / f"f{i:03}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        made[f"d{i % 4}/f{i:03}.bin"] = data
+    return made
+
+
+def read_back(client: Client, out: Path) -> dict[str, bytes]:
+    client.get_local("data@master:/", out)
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def test_many_files_go_through_worker_processes_and_read_back(
+    tmp_path: Path, few: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = make_folder(tmp_path / "src", 60)
+    client = Client.open(tmp_path / "home", auto_run=False)
+    client.data.create_repo("data")
+    calls = []
+    real = ingest.ProcessIngest.store
+
+    def spy(self: ingest.ProcessIngest, names: list[str]):  # type: ignore[no-untyped-def]
+        calls.append(len(names))
+        return real(self, names)
+
+    monkeypatch.setattr(ingest.ProcessIngest, "store", spy)
+
+    client.put_local("data@master:/", [str(tmp_path / "src")], recursive=True)
+
+    assert calls == [60]
+    assert read_back(client, tmp_path / "out") == made
+    assert client.fsck().problems == []
+
+
+def test_a_put_again_reads_only_what_changed(tmp_path: Path, few: None) -> None:
+    src = tmp_path / "src"
+    made = make_folder(src, 60)
+    client = Client.open(tmp_path / "home", auto_run=False)
+    client.data.create_repo("data")
+    old = os.path.getmtime(src / "d0" / "f000.bin") - 10
+    for p in src.rglob("*.bin"):
+        os.utime(p, (old, old))  # older than the racy window, so the stat cache records them
+    client.put_local("data@master:/", [str(src)], recursive=True)
+
+    (src / "d1" / "f001.bin").write_bytes(b"changed")
+    made["d1/f001.bin"] = b"changed"
+    commit = client.put_local("data@master:/", [str(src)], recursive=True)
+
+    changes = client.diff_file(f"data@{commit.id}")
+    assert [(c.path, c.status) for c in changes] == [("/d1/f001.bin", "modified")]
+    assert read_back(client, tmp_path / "out") == made
+
+
+def test_an_unreadable_file_fails_the_put_and_commits_nothing(
+    tmp_path: Path, few: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    make_folder(src, 60)
+    client = Client.open(tmp_path / "home", auto_run=False)
+    client.data.create_repo("data")
+    real = ChunkStore.write_path
+
+    def refuse(self: ChunkStore, path, **kw):  # type: ignore[no-untyped-def]
+        if str(path).endswith("f002.bin"):  # the workers are forked: they see this patch
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(self, path, **kw)
+
+    monkeypatch.setattr(ChunkStore, "write_path", refuse)
+
+    with pytest.raises(PermissionError):
+        client.put_local("data@master:/", [str(src)], recursive=True)
+
+    assert client.data.list_commits("data") == []
+
+
+def test_a_worker_that_dies_is_a_storage_error(tmp_path: Path, few: None) -> None:
+    client = Client.open(tmp_path / "home", auto_run=False)
+    pool = ingest.ProcessIngest(client.data.chunks, f"sqlite:///{tmp_path}/home/catalog.db")
+    with pool:
+        for proc, _conn in pool._procs:
+            proc.kill()
+            proc.join()
+        with pytest.raises(StorageError):
+            list(pool.store([str(tmp_path)]))
