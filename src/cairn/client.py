@@ -294,7 +294,9 @@ class Client:
             on_plan(sum(sizes) if len(sizes) == len(items) else None, len(items))
 
         todo: list[tuple[str, Source]] = [
-            (path, sys.stdin.buffer if local is None else local) for path, local in items
+            # Absolute names: the stat cache is keyed by them, whatever the current folder.
+            (path, sys.stdin.buffer if local is None else local.absolute())
+            for path, local in items
         ]
         cache = None if append else self._stat_cache(todo)
         try:

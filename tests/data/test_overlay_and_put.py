@@ -355,11 +355,6 @@ def test_a_put_after_gc_of_a_deleted_repo_stores_the_files_again(
     assert _local_tree(tmp_path / "cold") == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="put_local of a relative folder records relative paths in the stat cache, but "
-    "preloads by absolute folder: a second put reads every file again",
-)
 def test_a_second_put_of_a_relative_folder_reads_no_file(
     client: Client, tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -195,9 +195,6 @@ def test_a_footer_row_at_the_very_end_of_the_frames_is_fine() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="read_pack_footer accepts a negative frame length (offset 8, length -5)"
-)
 def test_a_footer_row_with_a_negative_length_is_corrupt() -> None:
     with pytest.raises(CorruptObject):
         read_pack_footer("packs/xx/k", _with_footer([[hex64(0), 8, -5, 3]]))
@@ -398,11 +395,6 @@ def test_a_stale_cached_location_is_retried_by_read_chunk(make_object_store) -> 
     assert store.read_bytes(content) == small(9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read/iter_chunks/verify pass the cached location to read_chunk, which then skips "
-    "the retry: a repacked chunk stays unreadable for the life of the ChunkStore",
-)
 def test_a_stale_cached_location_is_retried_by_read() -> None:
     store = make_store(MemoryObjectStore())
     content = store.write_bytes(small(9))

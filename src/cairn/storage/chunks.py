@@ -356,18 +356,18 @@ class ChunkStore:
         pending = self._pending.get(ref.hash)
         if pending is not None:
             return self._decode(ref, pending[0])
-        cached = location is None and ref.hash in self._locations
         if location is None:
             location = self._locate([ref.hash]).get(ref.hash)
         try:
             return self._read_stored(ref, location)
         except (ObjectNotFound, CorruptObject):
-            if not cached:
-                raise
             # Garbage collection may have repacked the chunk since its location was
-            # cached: ask the index again once.
+            # looked up (and cached): ask the index again, once, and retry if it moved.
             self._locations.pop(ref.hash, None)
-            return self._read_stored(ref, self._locate([ref.hash]).get(ref.hash))
+            fresh = self.index.find([ref.hash]).get(ref.hash)
+            if fresh == location:
+                raise
+            return self._read_stored(ref, fresh)
 
     def _read_stored(self, ref: ChunkRef, location: ChunkLocation | None) -> bytes:
         if location is not None:

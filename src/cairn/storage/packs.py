@@ -107,7 +107,12 @@ def read_pack_footer(key: str, body: bytes) -> list[ChunkLocation]:
     except (zstandard.ZstdError, ValueError, TypeError) as exc:
         raise CorruptObject(f"pack {key} has an unreadable footer: {exc}") from exc
     for loc in locations:
-        if loc.offset < len(PACK_MAGIC) or loc.offset + loc.length > start:
+        if (
+            loc.offset < len(PACK_MAGIC)
+            or loc.length < 0
+            or loc.size < 0
+            or loc.offset + loc.length > start
+        ):
             raise CorruptObject(f"pack {key} lists chunk {loc.hash} outside its frames")
     return locations
 
