@@ -11,7 +11,7 @@ import pytest
 import cairn.data.files as files
 import cairn.ingest as ingest
 from cairn.client import Client
-from cairn.storage import ChunkStore, StorageError
+from cairn.storage import StorageError
 
 
 @pytest.fixture
@@ -79,34 +79,22 @@ def test_a_put_again_reads_only_what_changed(tmp_path: Path, few: None) -> None:
     assert read_back(client, tmp_path / "out") == made
 
 
-def test_an_unreadable_file_fails_the_put_and_commits_nothing(
-    tmp_path: Path, few: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    src = tmp_path / "src"
-    make_folder(src, 60)
+def test_a_file_a_worker_cannot_read_is_its_os_error(tmp_path: Path, few: None) -> None:
+    made = make_folder(tmp_path / "src", 10)
     client = Client.open(tmp_path / "home", auto_run=False)
-    client.data.create_repo("data")
-    real = ChunkStore.write_path
+    names = [str(tmp_path / "src" / p) for p in made] + [str(tmp_path / "gone.bin")]
+    pool = ingest.ProcessIngest(client.data.chunks, f"sqlite:///{tmp_path}/home/catalog.db")
 
-    def refuse(self: ChunkStore, path, **kw):  # type: ignore[no-untyped-def]
-        if str(path).endswith("f002.bin"):  # the workers are forked: they see this patch
-            raise PermissionError(13, "Permission denied", str(path))
-        return real(self, path, **kw)
-
-    monkeypatch.setattr(ChunkStore, "write_path", refuse)
-
-    with pytest.raises(PermissionError):
-        client.put_local("data@master:/", [str(src)], recursive=True)
-
-    assert client.data.list_commits("data") == []
+    with pool, pytest.raises(FileNotFoundError):
+        list(pool.store(names))
 
 
 def test_a_worker_that_dies_is_a_storage_error(tmp_path: Path, few: None) -> None:
     client = Client.open(tmp_path / "home", auto_run=False)
     pool = ingest.ProcessIngest(client.data.chunks, f"sqlite:///{tmp_path}/home/catalog.db")
     with pool:
-        for proc, _conn in pool._procs:
-            proc.kill()
-            proc.join()
+        for worker in pool._pool:
+            worker.proc.kill()
+            worker.proc.wait()
         with pytest.raises(StorageError):
             list(pool.store([str(tmp_path)]))

@@ -37,7 +37,7 @@ _TREE_BATCH = 10_000
 _WINDOW = 256
 _WORKERS = min(8, 2 * (os.cpu_count() or 1))
 # Files a put must read before it hands them to ``bulk`` rather than to its threads.
-BULK_MIN = 2_000
+BULK_MIN = 5_000
 # Stores many local files at once, yielding (name, Content, stat) in any order, and
 # returns once every chunk is stored and indexed (cairn.ingest.ProcessIngest).
 BulkStore = Callable[[list[str]], Iterator[tuple[str, Content, os.stat_result]]]

@@ -85,7 +85,7 @@ class LocalObjectStore(ObjectStore):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = self.root.resolve().as_uri()
-        self._fsync = fsync
+        self.fsync = fsync
 
     def _path(self, key: str) -> Path:
         return self.root / _check_key(key)
@@ -99,7 +99,7 @@ class LocalObjectStore(ObjectStore):
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-                if self._fsync:
+                if self.fsync:
                     f.flush()
                     os.fsync(f.fileno())
             os.replace(tmp, path)
