@@ -64,6 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--out", type=Path, default=None, help="folder for RESULTS.md and results/suite.json"
     )
+    ap.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="SUITE_JSON",
+        help="only write RESULTS.md again from a suite.json (no run)",
+    )
     args = ap.parse_args(argv)
     args.only = [c.strip().upper() for c in args.only.split(",") if c.strip()]
     unknown = set(args.only) - set(CASES)
@@ -76,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.report:
+        res = json.loads(args.report.read_text())
+        out = args.out or args.report.resolve().parent.parent
+        (out / "RESULTS.md").write_text(markdown(res, summarize(res)))
+        print(f"wrote {out / 'RESULTS.md'}")
+        return res
     cairn = tool("cairn")
     if cairn is None:
         sys.exit("cairn not found: pip install -e '.[bench]' (see bench/README.md)")

@@ -16,6 +16,9 @@ middle of one of them and the put again, with store growth. The source folder is
 (renamed) into each DVC repository and back rather than copied, so the large bytes stay
 in the page cache and in one place.
 
+Before each round and each tool's side, dirty pages are written out (``os.sync``,
+untimed), so no command pays for the previous one's writes.
+
 Memory: one more first put of each dataset at a quarter of the file count (A) or file
 size (B) into fresh stores, so peak RSS is known at two scales.
 """
@@ -36,14 +39,17 @@ LARGE_FILES = 4
 
 
 def _both(first_dvc: bool, cairn_side: Callable[[], dict], dvc_side: Callable[[], dict] | None):
-    """Run both sides, DVC first when ``first_dvc``; DVC's side may be absent."""
+    """Run both sides, DVC first when ``first_dvc``; DVC's side may be absent. Dirty pages
+    are written out (untimed) before each side, so neither pays for the other's writes."""
     if dvc_side is None:
+        os.sync()
         return cairn_side(), None
-    if first_dvc:
-        d = dvc_side()
-        return cairn_side(), d
-    c = cairn_side()
-    return c, dvc_side()
+    sides = [dvc_side, cairn_side] if first_dvc else [cairn_side, dvc_side]
+    out = []
+    for side in sides:
+        os.sync()
+        out.append(side())
+    return (out[1], out[0]) if first_dvc else (out[0], out[1])
 
 
 def _put(tools: Tools, env: dict, cwd: Path, folder: str) -> Measure:
@@ -92,6 +98,7 @@ def case_a(tools: Tools, work: Path, *, scale: float, repeat: int, seed: int) ->
     for r in range(repeat):
         rd = work / f"A-round-{r}"
         rd.mkdir()
+        os.sync()
         cp = run(["cp", "-r", str(src), str(rd / "data")], cwd=rd, env=tools.env)
 
         def cairn_side(rd: Path = rd, check: bool = r == 0) -> dict:

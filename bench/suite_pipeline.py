@@ -200,6 +200,7 @@ def case_p(
         if tools.dvc:
             order = ["dvc", *order] if r % 2 else [*order, "dvc"]
         for side in order:
+            os.sync()  # untimed: no side pays for the previous one's writes
             if side == "dvc":
                 row["dvc"] = _dvc(tools, rd, src, changed, rounds_n)
                 d = row["dvc"]

@@ -103,6 +103,7 @@ def summarize(res: dict) -> dict:
         _rows_p(res["cases"]["P"], rows)
     if "M" in res["cases"]:
         _rows_m(res["cases"]["M"], meta, memory)
+        _rows_m_main(meta, rows)
     return {"main": rows, "memory": memory, "metadata": meta}
 
 
@@ -128,7 +129,8 @@ def _rows_a(a: dict, rows: list, memory: list) -> None:
             first_c,
             ">= 8x faster (cairn/DVC <= 0.125)",
             _speed_target(first_c, first_d, 8),
-            note=f"cairn/`cp -r` = {_ratio(first_c['wall_s'], cp['wall_s']):.1f}"
+            note=f"cairn/`cp -r` = {_ratio(first_c['wall_s'], cp['wall_s']):.2f}; `cp -r` "
+            f"rounds: {', '.join(format(x['wall_s'], '.2f') for x in _side(r, 'cp'))} s"
             if first_c and cp
             else "",
         )
@@ -376,6 +378,54 @@ def _rows_m(m: dict, meta: list, memory: list) -> None:
                 and abs(hi["ops_rss"] - lo["ops_rss"]) <= max(16 * MIB, 0.1 * lo["ops_rss"]),
             }
         )
+
+
+def _rows_m_main(meta: list, rows: list) -> None:
+    """The metadata targets in the main table: the three operations at the largest n, and
+    how new tree bytes per commit grow with n."""
+    built = [x for x in meta if "skipped" not in x]
+    if not built:
+        return
+    top = built[-1]
+    for key, what in (
+        ("commit_ms", "commit one changed file"),
+        ("diff_ms", "diff two commits"),
+        ("list_ms", "list one folder"),
+    ):
+        rows.append(
+            _row(
+                f"M. {what}, repo of {top['n']:,} files",
+                None,
+                None,
+                "<= 100 ms",
+                top[key] <= 100,
+                cairn_text=f"{top[key]:.1f} ms",
+            )
+        )
+    steps = []
+    ok = True
+    for lo, hi in zip(built, built[1:], strict=False):
+        grew = hi["tree_bytes"] / lo["tree_bytes"] if lo["tree_bytes"] else float("inf")
+        # O(log n): bytes grow by about log(n_hi)/log(n_lo); allow half as much again.
+        allowed = 1.5 * math.log(hi["n"]) / math.log(lo["n"])
+        ok = ok and grew <= allowed
+        steps.append(
+            f"x{grew:.2f} from {lo['n']:,} to {hi['n']:,} files (log n: x{allowed / 1.5:.2f})"
+        )
+    rows.append(
+        _row(
+            "M. new tree bytes per one-file commit as n grows",
+            None,
+            None,
+            "O(log n)",
+            ok if steps else None,
+            cairn_text=" / ".join(f"{x['tree_bytes']:,} B" for x in built),
+            note="; ".join(steps) + " (sqrt(n) folders of sqrt(n) files: the folder node and the "
+            "root each hold about sqrt(n) entries, so a commit rewrites O(sqrt n) bytes)"
+            if steps
+            else "",
+        )
+    )
 
 
 # -- markdown -----------------------------------------------------------------------------
