@@ -5,7 +5,8 @@ per absolute path, the file's size, mtime, ctime, inode and device and the
 Content it was stored as. When a later put finds all five unchanged, it takes
 the Content from here without opening the file. A file changed within
 ``RACY_SECONDS`` of being recorded is not recorded (its mtime may not move on
-the next edit: git's "racily clean" problem).
+the next edit: git's "racily clean" problem); the window is 0.1 s where the
+file system keeps sub-second mtimes, 2 s where it keeps whole seconds.
 
 The cache is a hint, never the truth: before a commit uses a cached Content,
 the put checks that its chunks are still stored (garbage collection may have
@@ -28,6 +29,14 @@ from cairn.storage import ChunkRef, Content
 __all__ = ["StatCache"]
 
 RACY_SECONDS = 2.0
+FINE_RACY_SECONDS = 0.1
+
+
+def _racy_window(st: os.stat_result) -> float:
+    """How recent an mtime is too recent to trust: 0.1 s on file systems that keep
+    sub-second times (ext4, XFS, btrfs, APFS tick in milliseconds or finer), 2 s where
+    the mtime is whole seconds (FAT keeps 2 s, some network file systems 1 s)."""
+    return FINE_RACY_SECONDS if st.st_mtime_ns % 1_000_000_000 else RACY_SECONDS
 _FLUSH_EVERY = 10_000
 
 
@@ -77,7 +86,7 @@ class StatCache:
 
     def record(self, path: str, st: os.stat_result, content: Content) -> None:
         """Remember ``content`` for ``path``; written out by ``save`` (or every 10,000)."""
-        if time.time() - st.st_mtime_ns / 1e9 < RACY_SECONDS:
+        if time.time() - st.st_mtime_ns / 1e9 < _racy_window(st):
             return
         body = json.dumps([content.hash, content.size, [[c.hash, c.size] for c in content.chunks]])
         with self._lock:
