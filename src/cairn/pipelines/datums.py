@@ -24,6 +24,7 @@ import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import blake3
 
@@ -72,8 +73,9 @@ class Datum:
     files: tuple[DatumFile, ...]
     key: str = ""
 
-    @property
+    @cached_property
     def id(self) -> str:
+        # Asked many times per datum by the planner; computed once.
         return canonical_hash(sorted(self.roots))
 
     def hash(self, salt: str) -> str:

@@ -405,10 +405,17 @@ class JobRunner(JobHistory):
         hashes: dict[str, str],
     ) -> None:
         records: list[tuple[DatumInfo, str | None]] = []
+        logs: list[tuple[str, bytes]] = []
         for r in results:
-            log_key = f"logs/{pipeline}/{job_id}/{r.datum.id}"
-            self.data.chunks.objects.put(log_key, r.log)
+            # An empty log is not stored (it reads back as empty); the rest are written
+            # together, since each local write ends in an fsync.
+            log_key = f"logs/{pipeline}/{job_id}/{r.datum.id}" if r.log else None
+            if log_key is not None:
+                logs.append((log_key, r.log))
             records.append((self._datum_info(pipeline, job_id, r), log_key))
+        if logs:
+            with ThreadPoolExecutor(min(16, len(logs))) as pool:
+                list(pool.map(lambda item: self.data.chunks.objects.put(*item), logs))
         for skip in skipped:
             inputs = [f.to_json() for f in skip.files]
             records.append(
