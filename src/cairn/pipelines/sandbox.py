@@ -102,6 +102,10 @@ def _base_args(layout: Layout) -> list[str]:
     args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/pfs"]
     needed = [Path(sys.prefix), Path(sys.base_prefix), layout.cwd]
     needed += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    # Python's import path and cairn's own folder: an editable install of cairn checked
+    # out under /tmp keeps its sources outside the environment (cairn.sdk in transforms).
+    needed += [Path(p) for p in sys.path if p]
+    needed.append(Path(__file__).resolve().parents[2])
     return args + _tmp_binds(needed)
 
 
