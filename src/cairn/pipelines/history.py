@@ -151,15 +151,32 @@ class JobHistory:
             yield f"{pipeline}@{job.id}", text
         except ObjectNotFound:
             pass
+        with self.catalog.read() as conn:
+            rows = conn.execute(
+                select(datums.c.id, datums.c.log).where(
+                    datums.c.pipeline == pipeline, datums.c.job == job.id
+                )
+            ).all()
+        refs: dict[str, str | None] = {row.id: row.log for row in rows}
         for d in self.list_datums(pipeline, job.id):
             if datum_id and not d.id.startswith(datum_id):
                 continue
             if d.state == "skipped":
                 continue
-            try:
-                text = self.data.chunks.objects.get(f"logs/{pipeline}/{job.id}/{d.id}").decode(
-                    errors="replace"
-                )
-            except ObjectNotFound:
-                text = ""
+            text = self._read_log(refs.get(d.id), f"logs/{pipeline}/{job.id}/{d.id}")
             yield f"{pipeline}@{job.id} datum {d.id[:12]} ({d.state})", text
+
+    def _read_log(self, ref: str | None, old_key: str) -> str:
+        """A datum's log: ``key@offset+length`` in its job's log object, or (stores
+        written before logs were joined) an object of its own; empty when there is none."""
+        objects = self.data.chunks.objects
+        try:
+            if ref and "@" in ref:
+                key, _, span = ref.rpartition("@")
+                offset, _, length = span.partition("+")
+                raw = objects.get_range(key, int(offset), int(length))
+            else:
+                raw = objects.get(ref or old_key)
+        except (ObjectNotFound, ValueError):
+            return ""
+        return raw.decode(errors="replace")
