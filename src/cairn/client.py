@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import itertools
 import os
+from functools import cached_property
 import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cairn.catalog import CatalogChunkIndex, open_catalog
 from cairn.config import is_home, load_store_config
@@ -58,6 +59,11 @@ from cairn.pipelines import (
 )
 from cairn.pipelines.retention import live_logs, oldest_open_job
 from cairn.storage import ChunkStore, open_object_store
+
+if TYPE_CHECKING:
+    from cairn.ml.registry import Registry
+    from cairn.ml.runs import Runs
+    from cairn.serving.policy import Deployments
 
 __all__ = ["Client", "find_home", "local_items"]
 
@@ -136,9 +142,35 @@ class Client:
         path = Path(home) if home else find_home()[0]
         return cls(path, **kwargs)  # type: ignore[arg-type]
 
+    # The ML stages load on first use: data and pipeline commands never import them.
+    @cached_property
+    def runs(self) -> Runs:
+        """Runs of pipeline jobs and of SDK calls (cairn.ml.runs)."""
+        from cairn.ml.runs import Runs
+
+        return Runs(self.data, self.pipelines)
+
+    @cached_property
+    def registry(self) -> Registry:
+        """Models, versions and aliases (cairn.ml.registry)."""
+        from cairn.ml.registry import Registry
+
+        return Registry(self.data, self.pipelines, self.runs)
+
+    @cached_property
+    def deployments(self) -> Deployments:
+        """Served endpoints and their traffic policies (cairn.serving.policy)."""
+        from cairn.serving.policy import Deployments
+
+        return Deployments(self.data.catalog, self.registry)
+
     def run_pipelines(self) -> list[JobInfo]:
-        """Run every stale pipeline to the end of the DAG; return the jobs."""
-        return self.pipelines.propagate(self.reporter)
+        """Run every stale pipeline to the end of the DAG; return the jobs. The run files
+        that successful jobs committed are then indexed as runs."""
+        jobs = self.pipelines.propagate(self.reporter)
+        if any(job.state == "success" for job in jobs):
+            self.runs.sync()
+        return jobs
 
     def _after(self, commit: CommitInfo) -> CommitInfo:
         if self.auto_run and commit.state == "finished":

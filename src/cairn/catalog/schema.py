@@ -20,16 +20,26 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alias_history",
     "branches",
     "chunks",
     "commit_provenance",
     "commits",
     "datums",
+    "deployment_history",
+    "deployments",
+    "events",
     "jobs",
     "metadata",
+    "model_aliases",
+    "model_versions",
+    "models",
     "pipeline_versions",
     "pipelines",
     "repos",
+    "run_metrics",
+    "run_sources",
+    "runs",
 ]
 
 metadata = MetaData()
@@ -170,3 +180,137 @@ chunks = Table(
     Column("size", BigInteger, nullable=False),
 )
 Index("chunks_by_pack", chunks.c.pack)
+
+# -- the ML lifecycle (cairn.ml, cairn.serving) ----------------------------------------
+# A run: one tracked execution (MLflow's term). Runs of pipeline jobs come from the run
+# files a datum wrote into its output commit (cairn.ml.runs); ``repo``/``commit``/
+# ``source`` name that file, ``job``/``datum_hash`` the datum. ``params``/``tags`` are
+# canonical JSON objects; ``info`` holds input commits, code, environment, artifacts.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False, default=""),
+    Column("experiment", String(255), nullable=False, default="default"),
+    Column("state", String(16), nullable=False),  # running | finished | failed
+    Column("pipeline", String(255)),
+    Column("job", String(32)),
+    Column("datum", String(64)),
+    Column("datum_hash", String(64)),
+    Column("repo", String(255)),
+    Column("commit", String(32)),
+    Column("source", Text),
+    Column("created", Float, nullable=False),
+    Column("finished", Float),
+    Column("params", Text, nullable=False, default="{}"),
+    Column("tags", Text, nullable=False, default="{}"),
+    Column("info", Text, nullable=False, default="{}"),
+)
+Index("runs_by_created", runs.c.experiment, runs.c.created)
+Index("runs_by_commit", runs.c.repo, runs.c.commit)
+
+# Metric values: every logged point, in logging order (``seq``), as MLflow keeps history.
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("run", String(32), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("step", BigInteger, nullable=False, default=0),
+    Column("timestamp", Float, nullable=False),
+    Column("value", Float, nullable=False),
+    ForeignKeyConstraint(["run"], ["runs.id"], ondelete="CASCADE"),
+)
+
+# Output commits already scanned for run files, so each is read once.
+run_sources = Table(
+    "run_sources",
+    metadata,
+    Column("repo", String(255), primary_key=True),
+    Column("commit", String(32), primary_key=True),
+    Column("runs", Integer, nullable=False, default=0),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+# A model version is immutable: a path in a finished commit plus how to load it.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("repo", String(255), nullable=False),
+    Column("commit", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("flavor", String(32), nullable=False),
+    # MLflow's signature JSON: {"inputs": [{"name", "type"}...], "outputs": [...]}, or "null".
+    Column("signature", Text, nullable=False, default="null"),
+    Column("run", String(32)),
+    Column("description", Text, nullable=False, default=""),
+    Column("created", Float, nullable=False),
+    Column("info", Text, nullable=False, default="{}"),
+    ForeignKeyConstraint(["name"], ["models.name"], ondelete="CASCADE"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated", Float, nullable=False),
+    ForeignKeyConstraint(["name"], ["models.name"], ondelete="CASCADE"),
+)
+
+# Every alias move, oldest first: what ``rollback`` walks back (version NULL: deleted).
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("version", Integer),
+    Column("time", Float, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+# A deployment: a served endpoint and its traffic policy (cairn.serving.policy), canonical
+# JSON. ``revision`` counts policy changes; servers poll it to apply changes live.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("model", String(255), nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+deployment_history = Table(
+    "deployment_history",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("policy", Text, nullable=False),
+    Column("time", Float, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+# Events of the lifecycle (alias moves, policy changes, drift, retraining), newest last.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", Float, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("subject", String(255), nullable=False, default=""),
+    Column("info", Text, nullable=False, default="{}"),
+)
+Index("events_by_subject", events.c.subject, events.c.time)

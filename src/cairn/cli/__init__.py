@@ -13,7 +13,11 @@ import sys
 from cairn.cli import (  # noqa: F401  (registers commands)
     admin_commands,
     data_commands,
+    deploy_commands,
+    model_commands,
     pipeline_commands,
+    run_commands,
+    serve_commands,
 )
 from cairn.cli.output import app, err
 from cairn.storage import CairnError

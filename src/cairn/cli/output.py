@@ -63,8 +63,8 @@ groups = {
     name: typer.Typer(no_args_is_help=True, help=text)
     for name, text in {
         "create": "Create a repo, branch or pipeline.",
-        "list": "List repos, branches, commits, files, pipelines, jobs or datums.",
-        "inspect": "Show one repo, branch, commit, file, pipeline or job in detail.",
+        "list": "List repos, branches, commits, files, pipelines, jobs, datums, runs or models.",
+        "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model or deployment.",
         "delete": "Delete a repo, branch, file or pipeline.",
         "put": "Put files into a repo.",
         "get": "Get files out of a repo.",
@@ -77,6 +77,11 @@ groups = {
         "update": "Update a pipeline.",
         "stop": "Stop (pause) a pipeline.",
         "next": "Take the next datum (inside a transform with datum_batching).",
+        "compare": "Compare runs side by side.",
+        "plot": "Plot runs' metrics to a PNG file.",
+        "register": "Register a model version.",
+        "set": "Set a model alias or a deployment's traffic policy.",
+        "rollback": "Move a model alias or a deployment's traffic policy back.",
     }.items()
 }
 for _name, _group in groups.items():

@@ -1,0 +1,1 @@
+"""CLI commands for deployments: set traffic, inspect deployment, rollback (cairn.serving.policy)."""

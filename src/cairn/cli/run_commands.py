@@ -1,0 +1,1 @@
+"""CLI commands for runs: list, inspect, compare, plot (cairn.ml.runs)."""

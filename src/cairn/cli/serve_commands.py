@@ -1,0 +1,1 @@
+"""CLI commands for serve: the HTTP server for one deployment (cairn.server)."""

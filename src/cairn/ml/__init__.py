@@ -1,0 +1,41 @@
+"""The ML layer: runs, the model registry, flavors and signatures (DESIGN.md, The ML
+lifecycle). It sits above ``pipelines`` and below ``serving``.
+
+Modules (one verb or noun each):
+
+- ``models``: the value objects (RunInfo, MetricPoint, ModelVersion, ModelInfo).
+- ``errors``: MLError and its subclasses.
+- ``runs``: runs of pipeline jobs, indexed from the run files datums write into their
+  output commits (``.cairn/runs/*.json[l]``), and runs recorded by the SDK.
+- ``registry``: models, immutable auto-numbered versions, aliases and their history.
+- ``flavors``: how a model version is fetched from its commit and loaded (scikit-learn
+  through skops or joblib, any Python object with ``predict``, a command speaking JSON,
+  an MLflow ``python_function`` folder).
+- ``signature``: MLflow's column signatures, inferred at registration and enforced on
+  every request.
+- ``events``: the lifecycle's event log.
+
+Invariants:
+
+- A model version names a *finished* commit by id, never a branch, so it never changes;
+  aliases move, and every move is recorded in ``alias_history`` (what rollback walks back).
+- A run of a pipeline job is derived data: its run file is committed output, so deleting
+  the run rows loses nothing that ``Runs.sync`` cannot rebuild from the commits.
+- Everything here is catalog rows plus reads of the data layer; nothing starts a process
+  except the ``command`` flavor when a caller asks it to predict.
+"""
+
+from cairn.ml.errors import FlavorError, MLError, RunFileError, SignatureError
+from cairn.ml.models import MetricPoint, ModelInfo, ModelVersion, RunInfo, Signature
+
+__all__ = [
+    "FlavorError",
+    "MLError",
+    "MetricPoint",
+    "ModelInfo",
+    "ModelVersion",
+    "RunFileError",
+    "RunInfo",
+    "Signature",
+    "SignatureError",
+]

@@ -1,0 +1,36 @@
+"""Exceptions of the ML layer (runs, registry, flavors)::
+
+MLError                      (a CairnError)
+├── RunFileError             a run file in an output commit that is not the documented format
+├── FlavorError              a model path cairn cannot load, or a flavor's extra missing
+└── SignatureError           a request's inputs do not match the model's signature
+
+Unknown names (a run, a model, a version, an alias) raise cairn.data's ``NotFound``, and a
+model that exists already raises ``AlreadyExists``, so one ``except NotFound`` serves every
+layer.
+"""
+
+from __future__ import annotations
+
+from cairn.storage.errors import CairnError
+
+__all__ = ["FlavorError", "MLError", "RunFileError", "SignatureError"]
+
+
+class MLError(CairnError):
+    """A run, registry or model-loading operation failed."""
+
+
+class RunFileError(MLError, ValueError):
+    """A run file (``.cairn/runs/*.json[l]`` in an output commit) is malformed; the
+    message names the file, the line and the field."""
+
+
+class FlavorError(MLError):
+    """A model cannot be loaded: unknown flavor, missing file, or a missing extra (the
+    message names the ``pip install`` to run)."""
+
+
+class SignatureError(MLError, ValueError):
+    """Inputs that do not match a model's signature: a missing or unknown column, or a
+    value that does not convert to the column's type. Servers answer it with 400."""

@@ -1,0 +1,103 @@
+"""Value objects of the ML layer: what runs and the registry return."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["MetricPoint", "ModelInfo", "ModelVersion", "RunInfo", "Signature"]
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One logged value of a metric: ``step`` (int, default 0), ``timestamp`` (UTC seconds
+    since the epoch), ``value`` (float)."""
+
+    key: str
+    value: float
+    step: int = 0
+    timestamp: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run (MLflow's term): params and tags are str -> JSON scalar; ``metrics`` maps
+    each key to its *last* logged value (``history`` has every point). For a run of a
+    pipeline job, ``pipeline``/``job``/``datum`` say which datum wrote it, ``repo``/
+    ``commit``/``source`` where its run file is, and ``info`` holds ``inputs`` (input name
+    -> {repo, branch, commit}), ``code``, ``environment`` and ``artifacts`` (output paths
+    the same datum wrote)."""
+
+    id: str
+    name: str
+    experiment: str
+    state: str
+    created: float
+    finished: float | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, Any]
+    pipeline: str | None = None
+    job: str | None = None
+    datum: str | None = None
+    datum_hash: str | None = None
+    repo: str | None = None
+    commit: str | None = None
+    source: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# MLflow's column-based signature, as JSON: {"inputs": [{"name": "f0", "type": "double"},
+# ...], "outputs": [...] or None}. Types are MLflow's DataType names: boolean, integer,
+# long, float, double, string, binary, datetime.
+Signature = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """An immutable model version: the file or folder at ``repo@commit:path`` (a finished
+    commit's id, never a branch) and how to load it (``flavor``: ``sklearn``, ``python``,
+    ``command`` or ``mlflow``). ``aliases`` are the aliases pointing at it now."""
+
+    name: str
+    version: int
+    repo: str
+    commit: str
+    path: str
+    flavor: str
+    signature: Signature | None
+    run: str | None
+    created: float
+    description: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``repo@commit:/path``, the form every data command takes."""
+        return f"{self.repo}@{self.commit}:{self.path}"
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["aliases"] = list(self.aliases)
+        out["ref"] = self.ref
+        return out
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model: its versions' count, latest version and aliases (alias ->
+    version)."""
+
+    name: str
+    description: str
+    created: float
+    updated: float
+    latest: int | None
+    aliases: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
