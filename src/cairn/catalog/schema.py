@@ -270,6 +270,8 @@ model_aliases = Table(
 )
 
 # Every alias move, oldest first: what ``rollback`` walks back (version NULL: deleted).
+# ``kind`` is set | delete | rollback: a rollback undoes one earlier move, so two rollbacks
+# step back two versions instead of swinging between the last two.
 alias_history = Table(
     "alias_history",
     metadata,
@@ -277,6 +279,7 @@ alias_history = Table(
     Column("alias", String(255), primary_key=True),
     Column("seq", Integer, primary_key=True),
     Column("version", Integer),
+    Column("kind", String(16), nullable=False, default="set"),
     Column("time", Float, nullable=False),
     Column("reason", Text, nullable=False, default=""),
 )
@@ -301,6 +304,9 @@ deployment_history = Table(
     Column("policy", Text, nullable=False),
     Column("time", Float, nullable=False),
     Column("reason", Text, nullable=False, default=""),
+    # The earlier revision a rollback restored (NULL: a policy set by hand), so that a
+    # second rollback goes one revision further back instead of undoing the first.
+    Column("restores", Integer),
 )
 
 # Events of the lifecycle (alias moves, policy changes, drift, retraining), newest last.

@@ -1,0 +1,37 @@
+"""Exceptions of the serving layer (deployments, endpoints, the prediction log)::
+
+ServingError                 (a CairnError)
+├── PolicyError              a traffic policy that is not valid (the message names the field)
+├── PolicyConflict           the policy changed between reading and writing it; try again
+└── NotReady                 an endpoint has no model version loaded yet (servers answer 503)
+
+An unknown deployment raises cairn.data's ``NotFound``, like every other unknown name;
+a request whose inputs do not match the model raises cairn.ml's ``SignatureError`` (400).
+"""
+
+from __future__ import annotations
+
+from cairn.storage.errors import CairnError
+
+__all__ = ["NotReady", "PolicyConflict", "PolicyError", "ServingError"]
+
+
+class ServingError(CairnError):
+    """A deployment, routing or prediction-log operation failed."""
+
+
+class PolicyError(ServingError, ValueError):
+    """A traffic policy is refused; ``problems`` lists (field path, message) pairs such as
+    ``("routes.1.weight", "Input should be greater than or equal to 0")``."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class PolicyConflict(ServingError):
+    """Somebody else changed the deployment's policy meanwhile; read it again and retry."""
+
+
+class NotReady(ServingError):
+    """The endpoint has not loaded a model version yet (or its policy cannot be served)."""
