@@ -286,9 +286,24 @@ def _tree(node: CommitNode, tree: Tree) -> None:
 
 @app.command("lineage")
 def lineage(
-    ref: Annotated[str, typer.Argument(help="repo@commit or repo@commit:/path")], raw: Raw = False
+    ref: Annotated[
+        str, typer.Argument(help="repo@commit or repo@commit:/path, or the word 'model'")
+    ],
+    model: Annotated[
+        str | None, typer.Argument(help="after 'model': NAME@ALIAS, NAME/VERSION or NAME")
+    ] = None,
+    raw: Raw = False,
 ) -> None:
-    """Upstream and downstream commits, or where one output file came from."""
+    """Upstream and downstream commits, where one output file came from, or (``lineage
+    model NAME@ALIAS``) the training job, data, code, environment and run of a model."""
+    if model is not None:
+        if ref != "model":
+            raise typer.BadParameter(
+                f"`cairn lineage {ref} {model}`: did you mean `lineage model`?"
+            )
+        from cairn.cli.model_commands import print_model_lineage
+
+        return print_model_lineage(model, raw)
     result = client().lineage(ref)
     if "upstream" in result:
         if raw:

@@ -1,0 +1,419 @@
+"""Flavors: how a model version's file or folder is fetched from its commit and loaded.
+
+``fetch`` copies the version's bytes into a local cache; ``load`` turns them into a
+``LoadedModel`` whose ``predict(frame, params)`` serving calls. The flavors:
+
+``sklearn``
+    A scikit-learn estimator (a ``Pipeline`` too) in a ``.skops`` file, loaded by
+    ``skops.io.load`` with an explicit trust policy: types from the ``sklearn``, ``numpy``
+    and ``scipy`` packages are trusted, any other type the file names is refused with a
+    FlavorError naming it (nothing runs). Or a ``.joblib`` / ``.pkl`` / ``.pickle`` file,
+    loaded by ``joblib.load``. ``params``: ``{"method": "predict_proba"}`` (or
+    ``predict_log_proba``, ``decision_function``) calls that method instead of
+    ``predict``.
+``python``
+    Any Python object with a ``predict`` method, in a ``.joblib`` / ``.pkl`` /
+    ``.pickle`` (or ``.skops``) file. ``predict(frame)`` gets the DataFrame, and
+    ``params=`` as well when its ``predict`` takes a ``params`` argument.
+``command``
+    A folder (or a file) plus a command, in any language, run once per ``predict`` in the
+    model's folder with ``CAIRN_MODEL_PATH`` (the fetched file or folder),
+    ``CAIRN_MODEL_NAME`` and ``CAIRN_MODEL_VERSION`` set. It reads one JSON request on
+    stdin, MLflow's ``dataframe_split`` payload plus ``params``::
+
+        {"dataframe_split": {"columns": ["a", "b"], "index": [0, 1],
+                             "data": [[1.0, 2.0], [3.0, 4.0]]},
+         "params": {}}
+
+    and writes JSON on stdout: ``{"predictions": [...]}`` (MLflow's response) or a bare
+    list, one item per input row. A non-zero exit, a timeout (``timeout`` seconds, 60 by
+    default), or output of another shape raises FlavorError with the command's stderr.
+    Files keep no executable bit in a repo, so name the interpreter:
+    ``["python3", "predict.py"]``, ``["sh", "predict.sh"]``.
+``mlflow``
+    A folder in MLflow's format: an ``MLmodel`` file with a ``python_function`` flavor,
+    loaded by ``mlflow.pyfunc.load_model`` (``pip install 'cairn[mlflow]'``). The
+    signature comes from the ``MLmodel`` file when it has one.
+
+Security: joblib and pickle files (and MLflow models saved with pickle or cloudpickle)
+execute code when they are loaded, as MLflow's documentation warns for its own formats.
+Only register and load such models from sources you trust; prefer ``.skops``.
+"""
+
+from __future__ import annotations
+
+import errno
+import inspect
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+import yaml
+
+from cairn.data import DataStore, Ref
+from cairn.ml.errors import FlavorError, SignatureError
+from cairn.ml.models import ModelVersion, Signature
+from cairn.ml.signature import normalize
+
+__all__ = [
+    "FLAVORS",
+    "LoadedModel",
+    "fetch",
+    "infer_flavor",
+    "load",
+    "load_object",
+    "mlmodel_signature",
+    "parse_mlmodel",
+    "skops_trusted",
+]
+
+FLAVORS = ("sklearn", "python", "command", "mlflow")
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+SKOPS_TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
+SKLEARN_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+DEFAULT_TIMEOUT = 60.0
+_MLFLOW_EXTRA = "install MLflow to load this model: pip install 'cairn[mlflow]'"
+
+
+class LoadedModel(Protocol):
+    """A model ready to predict. ``predict`` takes a DataFrame (already passed through
+    ``signature.enforce``) and returns one prediction per row: a numpy array, a list or a
+    DataFrame. ``close`` frees what the model holds (a no-op for most flavors)."""
+
+    version: ModelVersion
+    signature: Signature | None
+
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+# -- fetching -------------------------------------------------------------------------
+
+
+def _cache_dir(version: ModelVersion, cache_root: Path) -> tuple[Path, str]:
+    tag = str(version.info.get("hash") or version.commit)[:16]
+    leaf = version.path.rstrip("/").rpartition("/")[2] or "model"
+    return Path(cache_root) / version.name / f"{version.version}-{tag}", leaf
+
+
+def fetch(data: DataStore, version: ModelVersion, cache_root: Path) -> Path:
+    """The version's file or folder, copied from its commit to
+    ``<cache_root>/<name>/<version>-<hash[:16]>/<basename>``; returns that path.
+
+    Idempotent and atomic: the copy is written in a temporary folder beside it and renamed
+    into place, so concurrent callers (several server workers) never see half a model;
+    a loser of the race drops its copy and uses the winner's. Raises NotFound when the
+    commit or path is gone.
+    """
+    dest, leaf = _cache_dir(version, cache_root)
+    if (dest / leaf).exists():
+        return dest / leaf
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        ref = Ref(version.repo, version.commit, path=version.path.strip("/"))
+        base = ref.path or ""
+        is_dir = data.inspect_file(ref).type == "dir"
+        root = tmp / leaf
+        if is_dir:
+            root.mkdir()
+        for path, entry in data.walk_files(ref):
+            rel = path[len(base) :].lstrip("/") if is_dir else ""
+            target = root / rel if rel else root
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as fh:
+                for piece in data.chunks.read(entry.content):
+                    fh.write(piece)
+        try:
+            os.rename(tmp, dest)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not (dest / leaf).exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process won the race
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest / leaf
+
+
+# -- reading model files ----------------------------------------------------------------
+
+
+def skops_trusted(file: Path) -> list[str]:
+    """The types a ``.skops`` file names beyond skops' defaults, all from the trusted
+    packages (scikit-learn, NumPy, SciPy), to pass to ``skops.io.load(trusted=...)``.
+
+    Raises FlavorError naming every type from another package (the file is not loaded).
+    """
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=file)
+    except Exception as exc:  # noqa: BLE001  (a damaged zip, not a skops file)
+        raise FlavorError(f"{file.name} is not a readable .skops file: {exc}") from None
+    refused = [t for t in untrusted if t.split(".", 1)[0] not in SKOPS_TRUSTED_PACKAGES]
+    if refused:
+        raise FlavorError(
+            f"{file.name} holds types cairn does not trust ({', '.join(sorted(refused))}); "
+            "only scikit-learn, NumPy and SciPy types load from .skops files. Save the model "
+            "with joblib and register it with --flavor python if you trust it"
+        )
+    return list(untrusted)
+
+
+def load_object(local: Path) -> Any:
+    """The Python object in a model file: ``.skops`` through skops with the trust policy
+    of ``skops_trusted``; any other file through ``joblib.load`` (joblib and pickle files).
+
+    joblib and pickle run code while loading: only load files you trust. Raises
+    FlavorError (a folder, refused types, a file that does not load).
+    """
+    local = Path(local)
+    if local.is_dir():
+        raise FlavorError(
+            f"{local.name} is a folder; the sklearn and python flavors load one file "
+            "(a folder is an mlflow or command model)"
+        )
+    if local.suffix == ".skops":
+        import skops.io as sio
+
+        trusted = skops_trusted(local)
+        try:
+            return sio.load(local, trusted=trusted)
+        except Exception as exc:  # noqa: BLE001
+            raise FlavorError(f"cannot load {local.name} with skops: {exc}") from None
+    import joblib
+
+    try:
+        return joblib.load(local)
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError) as exc:
+        raise FlavorError(f"{local.name} is not a joblib or pickle file: {exc}") from None
+    except (ImportError, AttributeError) as exc:
+        raise FlavorError(
+            f"{local.name} needs code this Python does not have: {exc} "
+            "(install the package the model was saved with)"
+        ) from None
+
+
+def is_sklearn(obj: Any) -> bool:
+    """Whether ``obj`` is a scikit-learn estimator (its class comes from ``sklearn``)."""
+    return type(obj).__module__.split(".", 1)[0] == "sklearn" and hasattr(obj, "predict")
+
+
+def parse_mlmodel(text: bytes | str, where: str = "MLmodel") -> dict[str, Any]:
+    """An ``MLmodel`` file (YAML, MLflow's model format) as a dict. Raises FlavorError when
+    it is not YAML or has no ``python_function`` flavor."""
+    try:
+        body = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FlavorError(f"{where} is not YAML: {exc}") from None
+    if not isinstance(body, dict):
+        raise FlavorError(f"{where} is not an MLflow MLmodel file")
+    flavors = body.get("flavors") or {}
+    if "python_function" not in flavors:
+        raise FlavorError(
+            f"{where} has the flavors {sorted(flavors)} but no python_function; cairn loads "
+            "MLflow models through mlflow.pyfunc"
+        )
+    return body
+
+
+def mlmodel_signature(mlmodel: dict[str, Any]) -> Signature | None:
+    """The column signature of a parsed MLmodel (its ``signature.inputs`` and ``outputs``
+    are JSON text), or None without one or for tensor signatures."""
+    sig = mlmodel.get("signature")
+    if not isinstance(sig, dict) or not sig.get("inputs"):
+        return None
+    return normalize({"inputs": sig["inputs"], "outputs": sig.get("outputs")})
+
+
+def infer_flavor(path: str, is_dir: bool, names: list[str], command: list[str] | None) -> str:
+    """The flavor a model path implies: a command given -> ``command``; a folder with an
+    ``MLmodel`` file -> ``mlflow``; a ``.skops`` file -> ``sklearn``; a joblib or pickle
+    file -> ``python`` (the registry narrows it to ``sklearn`` once it sees the object).
+    ``names`` are the folder's direct children. Raises FlavorError."""
+    if command:
+        return "command"
+    if is_dir:
+        if "MLmodel" in names:
+            return "mlflow"
+        raise FlavorError(
+            f"{path} is a folder without an MLmodel file: give a command to run it "
+            "(--flavor command --cmd ...) or register one model file inside it"
+        )
+    if path.endswith(".skops"):
+        return "sklearn"
+    if path.endswith(PICKLE_SUFFIXES):
+        return "python"
+    raise FlavorError(
+        f"cannot tell the flavor of {path}: name the file .skops, .joblib or .pkl, "
+        f"or give --flavor (one of {', '.join(FLAVORS)})"
+    )
+
+
+# -- loaded models ------------------------------------------------------------------------
+
+
+class _Loaded:
+    def __init__(self, version: ModelVersion, local: Path) -> None:
+        self.version = version
+        self.signature = version.signature
+        self.local = local
+
+    def close(self) -> None:
+        """Nothing to free: the model is garbage collected with this object."""
+
+
+class SklearnModel(_Loaded):
+    """A scikit-learn estimator. Estimators fitted on a DataFrame get the frame (their
+    column names checked by scikit-learn too); others get its values as an array."""
+
+    def __init__(self, version: ModelVersion, local: Path, estimator: Any) -> None:
+        super().__init__(version, local)
+        self.estimator = estimator
+        self.named = getattr(estimator, "feature_names_in_", None) is not None
+
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+        params = dict(params or {})
+        method = params.pop("method", "predict")
+        if params:
+            raise SignatureError(
+                f"unknown params {sorted(params)}: a scikit-learn model takes only "
+                f"'method', one of {', '.join(SKLEARN_METHODS)}"
+            )
+        if method not in SKLEARN_METHODS or not hasattr(self.estimator, method):
+            have = [m for m in SKLEARN_METHODS if hasattr(self.estimator, m)]
+            raise SignatureError(f"params method {method!r}: this model has {', '.join(have)}")
+        return getattr(self.estimator, method)(frame if self.named else frame.to_numpy())
+
+
+class PythonModel(_Loaded):
+    """Any object with ``predict(frame)`` (or ``predict(frame, params=...)``)."""
+
+    def __init__(self, version: ModelVersion, local: Path, obj: Any) -> None:
+        super().__init__(version, local)
+        self.obj = obj
+        try:
+            self.takes_params = "params" in inspect.signature(obj.predict).parameters
+        except (TypeError, ValueError):
+            self.takes_params = False
+
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+        if self.takes_params:
+            return self.obj.predict(frame, params=params)
+        if params:
+            raise SignatureError(f"this model's predict takes no params (got {sorted(params)})")
+        return self.obj.predict(frame)
+
+
+class CommandModel(_Loaded):
+    """A command speaking JSON on stdin and stdout (see the module doc for the shapes)."""
+
+    def __init__(
+        self, version: ModelVersion, local: Path, command: list[str], timeout: float
+    ) -> None:
+        super().__init__(version, local)
+        self.command = list(command)
+        self.timeout = timeout
+        self.cwd = local if local.is_dir() else local.parent
+        self.env = {
+            **os.environ,
+            "CAIRN_MODEL_PATH": str(local),
+            "CAIRN_MODEL_NAME": version.name,
+            "CAIRN_MODEL_VERSION": str(version.version),
+        }
+
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+        split = frame.to_json(orient="split", date_format="iso", default_handler=str)
+        request = f'{{"dataframe_split": {split}, "params": {json.dumps(params or {})}}}'
+        label = f"model {self.version.name}/{self.version.version} command {self.command}"
+        try:
+            done = subprocess.run(
+                self.command,
+                input=request.encode(),
+                capture_output=True,
+                cwd=self.cwd,
+                env=self.env,
+                timeout=self.timeout,
+            )
+        except FileNotFoundError:
+            raise FlavorError(f"{label}: {self.command[0]} not found") from None
+        except subprocess.TimeoutExpired:
+            raise FlavorError(f"{label} did not answer within {self.timeout:g} s") from None
+        stderr = done.stderr.decode(errors="replace")[-2000:].strip()
+        if done.returncode != 0:
+            raise FlavorError(f"{label} exited with status {done.returncode}: {stderr}")
+        try:
+            body = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            raise FlavorError(
+                f"{label} wrote no JSON on stdout ({done.stdout[:200]!r}); stderr: {stderr}"
+            ) from None
+        predictions = body.get("predictions") if isinstance(body, dict) else body
+        if not isinstance(predictions, list) or len(predictions) != len(frame):
+            raise FlavorError(
+                f"{label} must answer a list of {len(frame)} prediction(s) or "
+                f'{{"predictions": [...]}}; it wrote {done.stdout[:200]!r}'
+            )
+        return predictions
+
+
+class MlflowModel(_Loaded):
+    """An MLflow ``python_function`` model loaded by ``mlflow.pyfunc.load_model``."""
+
+    def __init__(self, version: ModelVersion, local: Path) -> None:
+        super().__init__(version, local)
+        try:
+            import mlflow.pyfunc
+        except ImportError:
+            raise FlavorError(f"model {version.name}/{version.version}: {_MLFLOW_EXTRA}") from None
+        parse_mlmodel((local / "MLmodel").read_bytes(), f"{version.ref}/MLmodel")
+        try:
+            self.model = mlflow.pyfunc.load_model(str(local))
+        except Exception as exc:  # noqa: BLE001  (MLflow raises many types)
+            raise FlavorError(f"mlflow could not load {version.ref}: {exc}") from None
+
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+        if params:
+            return self.model.predict(frame, params=params)
+        return self.model.predict(frame)
+
+
+def load(version: ModelVersion, local: Path, *, timeout: float | None = None) -> LoadedModel:
+    """Load a fetched version (``local`` from ``fetch``) by its flavor.
+
+    ``timeout`` (seconds) bounds each call of a ``command`` model (default: the one it was
+    registered with, else 60). joblib / pickle files and MLflow models run code while
+    loading: only load models you trust. Raises FlavorError (unknown flavor, a file that
+    does not load, refused skops types, a missing extra).
+    """
+    local = Path(local)
+    if version.flavor == "sklearn":
+        obj = load_object(local)
+        if not is_sklearn(obj):
+            raise FlavorError(
+                f"{version.ref} holds a {type(obj).__module__}.{type(obj).__qualname__}, not a "
+                "scikit-learn estimator; register it with --flavor python"
+            )
+        return SklearnModel(version, local, obj)
+    if version.flavor == "python":
+        obj = load_object(local)
+        if not callable(getattr(obj, "predict", None)):
+            raise FlavorError(f"{version.ref} holds an object without a predict method")
+        return PythonModel(version, local, obj)
+    if version.flavor == "command":
+        command = version.info.get("command")
+        if not command:
+            raise FlavorError(f"{version.ref}: a command model needs its command")
+        limit = timeout or float(version.info.get("timeout") or DEFAULT_TIMEOUT)
+        return CommandModel(version, local, list(command), limit)
+    if version.flavor == "mlflow":
+        return MlflowModel(version, local)
+    raise FlavorError(f"unknown flavor {version.flavor!r}; cairn knows {', '.join(FLAVORS)}")

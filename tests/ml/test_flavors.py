@@ -1,0 +1,304 @@
+"""Flavors with real models: scikit-learn through skops (and its trust policy) and joblib,
+plain Python objects, commands in Python and awk speaking JSON, and MLflow model folders;
+fetching into a cache that concurrent workers share."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import threading
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from cairn.ml import FlavorError, SignatureError
+from cairn.ml.flavors import fetch, load
+from cairn.ml.signature import enforce
+
+
+def _halve(x):
+    return x / 2
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return x, y, make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
+
+
+def _bytes(obj, kind: str) -> bytes:
+    buf = io.BytesIO()
+    if kind == "skops":
+        return sio.dumps(obj)
+    joblib.dump(obj, buf)
+    return buf.getvalue()
+
+
+def _register(client, put, name: str, files: dict, path: str, **kwargs):
+    put("models", files)
+    return client.registry.register(name, f"models@master:{path}", **kwargs)
+
+
+def _predict(version, client, tmp_path, frame, params=None):
+    local = fetch(client.data, version, tmp_path / "cache")
+    model = load(version, local)
+    try:
+        return model.predict(enforce(version.signature, frame), params)
+    finally:
+        model.close()
+
+
+def test_fetch_is_atomic_and_shared_by_concurrent_workers(client, put, tmp_path, cancer):
+    x, _, model = cancer
+    files = {"mlp/model.skops": sio.dumps(model), "mlp/sub/readme.txt": "about", "mlp/x": "y"}
+    version = _register(client, put, "folder", files, "/mlp", flavor="command", command=["cat"])
+    found: list[Path] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            found.append(fetch(client.data, version, tmp_path / "cache"))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(found)) == 1
+    local = found[0]
+    assert local.name == "mlp"
+    assert (local / "sub" / "readme.txt").read_text() == "about"
+    assert (local / "model.skops").read_bytes() == files["mlp/model.skops"]
+    # Only the winner's copy is left: no temporary folders behind.
+    assert [p.name for p in local.parent.parent.iterdir()] == [local.parent.name]
+    before = (local / "x").stat().st_mtime_ns
+    assert fetch(client.data, version, tmp_path / "cache") == local
+    assert (local / "x").stat().st_mtime_ns == before
+
+
+def test_skops_sklearn_model_predicts_like_the_original(client, put, tmp_path, cancer):
+    x, _, model = cancer
+    version = _register(client, put, "cancer", {"m.skops": sio.dumps(model)}, "/m.skops")
+    assert version.flavor == "sklearn"
+    got = _predict(version, client, tmp_path, x.head(50))
+    np.testing.assert_array_equal(got, model.predict(x.head(50)))
+    proba = _predict(version, client, tmp_path, x.head(5), {"method": "predict_proba"})
+    np.testing.assert_allclose(proba, model.predict_proba(x.head(5)))
+    with pytest.raises(SignatureError):
+        _predict(version, client, tmp_path, x.head(5), {"method": "fit"})
+    with pytest.raises(SignatureError):
+        _predict(version, client, tmp_path, x.head(5), {"temperature": 2})
+
+
+def test_skops_trusts_sklearn_types_beyond_its_defaults(client, put, tmp_path, cancer):
+    x, y, _ = cancer
+    model = HistGradientBoostingClassifier(max_iter=20).fit(x, y)
+    assert sio.get_untrusted_types(data=sio.dumps(model))  # TreePredictor, a sklearn type
+    version = _register(client, put, "hgb", {"hgb.skops": sio.dumps(model)}, "/hgb.skops")
+    np.testing.assert_array_equal(
+        _predict(version, client, tmp_path, x.head(20)), model.predict(x.head(20))
+    )
+
+
+def test_skops_refuses_types_outside_the_trusted_packages(client, put, tmp_path, cancer):
+    x, y, _ = cancer
+    model = make_pipeline(FunctionTransformer(_halve), StandardScaler(), LogisticRegression())
+    model.fit(x, y)
+    put("models", {"evil.skops": sio.dumps(model)})
+    with pytest.raises(FlavorError, match="_halve"):
+        client.registry.register("evil", "models@master:/evil.skops")
+    assert client.registry.list_models() == []
+
+
+def test_joblib_sklearn_model_on_an_array(client, put, tmp_path):
+    x, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=200).fit(x[:500], y[:500])
+    version = _register(client, put, "digits", {"d.joblib": _bytes(model, "joblib")}, "/d.joblib")
+    assert version.flavor == "sklearn"
+    assert version.signature["positional"] is True
+    got = _predict(version, client, tmp_path, pd.DataFrame(x[500:600]))
+    np.testing.assert_array_equal(got, model.predict(x[500:600]))
+
+
+class Threshold:
+    """A plain Python model: 1 where a column exceeds a threshold."""
+
+    def __init__(self, column: str, at: float) -> None:
+        self.column, self.at = column, at
+
+    def predict(self, frame, params=None):
+        at = (params or {}).get("at", self.at)
+        return (frame[self.column] > at).astype(int).to_numpy()
+
+
+def test_python_flavor_object_with_predict_and_params(client, put, tmp_path, cancer):
+    x, _, _ = cancer
+    model = Threshold("mean radius", 15.0)
+    version = _register(
+        client,
+        put,
+        "thresh",
+        {"t.pkl": _bytes(model, "joblib")},
+        "/t.pkl",
+        signature={"inputs": [{"name": "mean radius", "type": "double"}]},
+    )
+    assert version.flavor == "python"
+    frame = x[["mean radius"]].head(30)
+    np.testing.assert_array_equal(_predict(version, client, tmp_path, frame), model.predict(frame))
+    np.testing.assert_array_equal(
+        _predict(version, client, tmp_path, frame, {"at": 12.0}),
+        model.predict(frame, {"at": 12.0}),
+    )
+
+
+def test_a_non_sklearn_object_is_not_the_sklearn_flavor(client, put):
+    put("models", {"t.pkl": _bytes(Threshold("a", 1.0), "joblib")})
+    with pytest.raises(FlavorError, match="--flavor python"):
+        client.registry.register("t", "models@master:/t.pkl", flavor="sklearn")
+    put("models", {"nothing.pkl": _bytes({"no": "predict"}, "joblib")})
+    with pytest.raises(FlavorError, match="predict"):
+        client.registry.register("t", "models@master:/nothing.pkl")
+    put("models", {"junk.pkl": b"not a pickle at all"})
+    with pytest.raises(FlavorError):
+        client.registry.register("t", "models@master:/junk.pkl")
+    assert client.registry.list_models() == []
+
+
+PREDICT_PY = """
+import json, sys
+request = json.load(sys.stdin)
+split = request["dataframe_split"]
+weights = json.load(open("weights.json"))
+col = {name: i for i, name in enumerate(split["columns"])}
+scale = request["params"].get("scale", 1)
+out = [scale * sum(w * row[col[name]] for name, w in weights.items()) for row in split["data"]]
+print(json.dumps({"predictions": out}))
+"""
+
+# y = 2 * x + 1 over the first column; the request is one line of JSON (pandas' to_json).
+PREDICT_AWK = r"""{
+  match($0, /"data":\[\[.*\]\]/)
+  s = substr($0, RSTART + 9, RLENGTH - 11)
+  n = split(s, rows, /\],\[/)
+  out = ""
+  for (i = 1; i <= n; i++) { split(rows[i], v, ","); out = out (i > 1 ? "," : "") (2 * v[1] + 1) }
+  print "[" out "]"
+}
+"""
+
+
+def test_command_flavor_in_python(client, put, tmp_path):
+    files = {"lin/predict.py": PREDICT_PY, "lin/weights.json": json.dumps({"a": 2.0, "b": -1.0})}
+    version = _register(
+        client,
+        put,
+        "lin",
+        files,
+        "/lin",
+        command=[sys.executable, "predict.py"],
+        signature={"inputs": [{"name": "a", "type": "double"}, {"name": "b", "type": "double"}]},
+    )
+    assert version.flavor == "command"
+    frame = pd.DataFrame({"b": [1.0, 0.5, 3.0], "a": [4.0, 1.0, 0.0]})
+    assert _predict(version, client, tmp_path, frame) == [7.0, 1.5, -3.0]
+    assert _predict(version, client, tmp_path, frame, {"scale": 2}) == [14.0, 3.0, -6.0]
+
+
+def test_command_flavor_in_awk(client, put, tmp_path):
+    version = _register(
+        client,
+        put,
+        "awk",
+        {"awk/predict.awk": PREDICT_AWK},
+        "/awk",
+        command=["awk", "-f", "predict.awk"],
+    )
+    frame = pd.DataFrame({"x": [1.0, 2.5, -4.0]})
+    assert _predict(version, client, tmp_path, frame) == [3, 6, -7]
+
+
+@pytest.mark.parametrize(
+    "script,match",
+    [
+        ("import sys; print('boom', file=sys.stderr); sys.exit(3)", "status 3: boom"),
+        ("print('not json')", "no JSON"),
+        ("print('[1]')", "list of 2"),
+        ("import time; time.sleep(30)", "within 0.5 s"),
+    ],
+)
+def test_a_failing_command_raises_a_clear_error(client, put, tmp_path, script, match):
+    version = _register(
+        client,
+        put,
+        "bad",
+        {"bad/run.py": script},
+        "/bad",
+        command=[sys.executable, "run.py"],
+        timeout=0.5,
+    )
+    with pytest.raises(FlavorError, match=match):
+        _predict(version, client, tmp_path, pd.DataFrame({"x": [1.0, 2.0]}))
+
+
+def test_command_flavor_needs_a_command(client, put):
+    put("models", {"f/run.py": "print(1)"})
+    with pytest.raises(FlavorError, match="--cmd"):
+        client.registry.register("c", "models@master:/f", flavor="command")
+    with pytest.raises(FlavorError, match="MLmodel"):
+        client.registry.register("c", "models@master:/f")
+
+
+def _mlflow_folder(tmp_path: Path, model, x) -> Path:
+    mlflow_sklearn = pytest.importorskip("mlflow.sklearn")
+    from mlflow.models import infer_signature as mlflow_signature
+
+    folder = tmp_path / "mlflow-model"
+    # Requirements given, so MLflow does not start a process to infer them.
+    mlflow_sklearn.save_model(
+        model,
+        folder,
+        signature=mlflow_signature(x, model.predict(x)),
+        pip_requirements=["scikit-learn"],
+    )
+    return folder
+
+
+def test_mlflow_model_folder(client, tmp_path, cancer):
+    x, _, model = cancer
+    folder = _mlflow_folder(tmp_path, model, x.head(20))
+    client.create_repo("exported")
+    client.put_local("exported@master:/cancer", [str(folder)], recursive=True)
+    version = client.registry.register("from-mlflow", "exported@master:/cancer")
+    assert version.flavor == "mlflow"
+    assert [c["name"] for c in version.signature["inputs"]] == list(x.columns)
+    got = _predict(version, client, tmp_path, x.head(40))
+    np.testing.assert_array_equal(np.asarray(got), model.predict(x.head(40)))
+
+
+def test_mlflow_folder_needs_python_function(client, put):
+    put("models", {"mf/MLmodel": "flavors:\n  keras: {}\n"})
+    with pytest.raises(FlavorError, match="python_function"):
+        client.registry.register("mf", "models@master:/mf")
+
+
+def test_mlflow_missing_says_which_extra(client, put, tmp_path, monkeypatch):
+    put("models", {"mf/MLmodel": "flavors:\n  python_function: {loader_module: x}\n"})
+    version = client.registry.register("mf", "models@master:/mf")
+    local = fetch(client.data, version, tmp_path / "cache")
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    monkeypatch.setitem(sys.modules, "mlflow.pyfunc", None)
+    with pytest.raises(FlavorError, match=r"pip install 'cairn\[mlflow\]'"):
+        load(version, local)
