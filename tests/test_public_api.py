@@ -33,7 +33,17 @@ EXPECTED = {
     "StorageError",
     "UnsupportedBackend",
     "__version__",
+    "active_run",
+    "end_run",
     "find_home",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "start_run",
 }
 
 

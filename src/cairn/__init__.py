@@ -40,6 +40,18 @@ if TYPE_CHECKING:
         Reporter,
         SpecError,
     )
+    from cairn.sdk import (
+        active_run,
+        end_run,
+        log_artifact,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        set_tag,
+        set_tags,
+        start_run,
+    )
     from cairn.storage import CairnError, CorruptObject, StorageError, UnsupportedBackend
 
 # Names load on first use (PEP 562), so that ``cairn.sdk``, which runs inside transforms,
@@ -58,6 +70,12 @@ _HOMES = {
     ),
     **dict.fromkeys(
         "CairnError CorruptObject StorageError UnsupportedBackend".split(), "cairn.storage"
+    ),
+    # Run tracking (MLflow's verbs); standard library only, so usable in any transform.
+    **dict.fromkeys(
+        "active_run end_run log_artifact log_metric log_metrics log_param log_params set_tag"
+        " set_tags start_run".split(),
+        "cairn.sdk",
     ),
 }
 
@@ -105,5 +123,15 @@ __all__ = [
     "StorageError",
     "UnsupportedBackend",
     "__version__",
+    "active_run",
+    "end_run",
     "find_home",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "start_run",
 ]
