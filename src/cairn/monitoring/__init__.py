@@ -1,0 +1,60 @@
+"""The monitoring layer: drift of live data against a model's reference data, the reports
+that show it, and the model's metric over time once labels arrive (DESIGN.md, The ML
+lifecycle; issue 5). It sits above ``serving``, whose prediction log is its current window.
+
+Modules (one noun each):
+
+- ``statistics``: the per-feature numbers over NumPy arrays: the Kolmogorov-Smirnov
+  statistic and the Wasserstein-1 distance from one merge of two sorted arrays, the KS
+  p-value, PSI, chi-square and Jensen-Shannon over category counts. SciPy provides the
+  distributions and tests; the merge exists because ``ks_2samp`` and
+  ``wasserstein_distance`` cost about a second per 1,000,000-row feature.
+- ``drift``: ``DriftConfig`` (every default with its source: Evidently, Alibi Detect),
+  ``compute_drift`` over two DataFrames, ``prediction_drift`` over model outputs, and the
+  value objects ``FeatureDrift`` and ``DriftResult`` (``to_json`` is the ``--raw`` form).
+- ``performance``: a metric per time bucket from predictions joined to late labels by
+  request id.
+- ``report``: a rich table for the terminal and a self-contained HTML report (PNG plots
+  embedded as base64; no script, no stylesheet link, viewable offline).
+- ``windows``: the current window read out of the prediction log
+  (``predictions@master:/<deployment>/<YYYY-MM-DD>/*.jsonl``, the format of
+  ``cairn.serving.predlog``): by time or by the last N rows, shadow and failed requests
+  left out, as a DataFrame of inputs, outputs, request ids and times.
+- ``errors``: ``MonitoringError`` and ``DriftInputError``.
+
+Invariants:
+
+- Pure functions over DataFrames: nothing here writes to the catalog or a repo, so a
+  report can be recomputed from the same two windows and gives the same numbers (no
+  random sampling; no test depends on a seed).
+- The decision for a feature is a single comparison of one named score with one
+  threshold (``FeatureDrift.method``, ``score``, ``threshold``), so a user can see why a
+  feature was flagged; the other statistics are reported beside it, never combined.
+- Feature kinds are decided from the reference alone, so the test applied to a feature
+  does not change from one window to the next.
+- The dataset drifts when at least one feature drifts and the share of drifting features
+  reaches ``drift_share``.
+"""
+
+from cairn.monitoring.drift import (
+    DriftConfig,
+    DriftResult,
+    FeatureDrift,
+    adjust_p_values,
+    compute_drift,
+    infer_kinds,
+    prediction_drift,
+)
+from cairn.monitoring.errors import DriftInputError, MonitoringError
+
+__all__ = [
+    "DriftConfig",
+    "DriftInputError",
+    "DriftResult",
+    "FeatureDrift",
+    "MonitoringError",
+    "adjust_p_values",
+    "compute_drift",
+    "infer_kinds",
+    "prediction_drift",
+]
