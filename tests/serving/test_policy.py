@@ -159,7 +159,7 @@ def test_ensure_creates_once_and_records_history(digits):
     assert again.revision == 1 and again.policy == made.policy
     with pytest.raises(ServingError):
         deployments.ensure("web", "other-model", "champion")
-    assert [d.name for d in deployments.list()] == ["web"]
+    assert [d.name for d in deployments.list_deployments()] == ["web"]
     [rev] = deployments.history("web")
     assert (rev.revision, rev.reason, rev.restores) == (1, "created", None)
     assert [e.kind for e in list_events(digits.client.data.catalog, subject="web")] == [

@@ -63,7 +63,8 @@ groups = {
     name: typer.Typer(no_args_is_help=True, help=text)
     for name, text in {
         "create": "Create a repo, branch or pipeline.",
-        "list": "List repos, branches, commits, files, pipelines, jobs, datums, runs or models.",
+        "list": "List repos, branches, commits, files, pipelines, jobs, datums, runs, models "
+        "or deployments.",
         "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model or deployment.",
         "delete": "Delete a repo, branch, file or pipeline.",
         "put": "Put files into a repo.",

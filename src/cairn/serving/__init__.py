@@ -9,7 +9,15 @@ Modules:
   version per request.
 - ``endpoint``: one served deployment: the model versions its policy reaches, loaded
   before they take traffic, swapped atomically when the policy or an alias changes.
-- ``predlog``: every request's record, batched off the request path into a repo.
+- ``predlog``: every request's record, batched off the request path into a repo. Its
+  module doc is the record format (JSON Lines at ``/<deployment>/<YYYY-MM-DD>/...``) that
+  the drift monitor reads.
+- ``errors``: ServingError and its subclasses (PolicyError, PolicyConflict, NotReady).
+
+State machine of a deployment's policy: created at revision 1 (``ensure``); every change
+(``set_policy``, ``update`` and its helpers, ``rollback``) writes revision n + 1, its
+``deployment_history`` row and an event in one transaction; a rollback records the
+revision it restored, so rollbacks walk back like an undo stack.
 
 Invariants:
 
@@ -17,5 +25,9 @@ Invariants:
   new versions are loaded first, then one reference is swapped; requests in flight finish
   on the versions they started with.
 - A prediction record is never dropped silently: the queue is bounded, and what does not
-  fit is counted in the metrics the server exports.
+  fit is counted in the metrics the server exports. A commit that fails keeps its batch
+  and is retried; ``flush()`` acknowledges with the id of a commit holding every record
+  submitted before it.
+- The serving layer writes the log through the data layer directly: a server process
+  never runs pipelines.
 """

@@ -227,10 +227,19 @@ class Endpoint:
             aliases = self.registry.aliases(self.model)
             targets: dict[str, int] = {}
             for target in [r.target for r in policy.routes if r.weight > 0]:
-                targets[target] = self._version_of(target, aliases, required=True)
+                found = _version_of(target, aliases)
+                if found is None:
+                    raise NotFound(
+                        f"deployment {self.name!r} routes to alias {target!r} of model "
+                        f"{self.model!r}, which is not set; "
+                        f"`cairn set alias {self.model} {target} VERSION`"
+                    )
+                targets[target] = found
             for target in policy.shadow:
-                found = self._version_of(target, aliases, required=False)
-                if found is not None:
+                found = _version_of(target, aliases)
+                if found is None:
+                    log.warning("deployment %s: shadow alias %r is not set", self.name, target)
+                else:
                     targets[target] = found
             key = (deployment.revision, tuple(sorted(targets.items())))
             current = self._table
@@ -279,19 +288,6 @@ class Endpoint:
                 ", ".join(f"{t}->v{v}" for t, v in targets.items()),
             )
             return True
-
-    def _version_of(self, target: str, aliases: Mapping[str, int], *, required: bool) -> int | None:
-        if target.isdigit():
-            return int(target)
-        if target in aliases:
-            return int(aliases[target])
-        if not required:
-            log.warning("deployment %s: shadow alias %r is not set; skipped", self.name, target)
-            return None
-        raise NotFound(
-            f"deployment {self.name!r} routes to alias {target!r} of model {self.model!r}, "
-            f"which is not set; `cairn set alias {self.model} {target} VERSION`"
-        )
 
     def _load(self, version: int) -> LoadedModel:
         from cairn.ml import flavors
@@ -507,6 +503,13 @@ class Endpoint:
                     target=target,
                 )
             )
+
+
+def _version_of(target: str, aliases: Mapping[str, int]) -> int | None:
+    if target.isdigit():
+        return int(target)
+    found = aliases.get(target)
+    return None if found is None else int(found)
 
 
 def _enforce(signature: Signature | None, frame: Any) -> Any:

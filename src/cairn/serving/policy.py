@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from cairn.ml.registry import Registry
 
 __all__ = [
+    "KEEP",
     "Deployment",
     "DeploymentRevision",
     "Deployments",
@@ -52,6 +53,16 @@ __all__ = [
 _TARGET = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 # An HTTP field name is a token (RFC 9110, section 5.1).
 _HEADER = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
+
+class _Keep:
+    """The type of KEEP: "leave this part of the policy as it is"."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep()
 
 
 class Route(BaseModel):
@@ -226,7 +237,7 @@ class Deployments:
             )
         return _deployment(row)
 
-    def list(self) -> list[Deployment]:
+    def list_deployments(self) -> list[Deployment]:
         """Every deployment, by name."""
         with self.catalog.read() as conn:
             rows = conn.execute(select(deployments).order_by(deployments.c.name)).all()
@@ -324,74 +335,76 @@ class Deployments:
         )
 
     # -- helpers over set_policy ---------------------------------------------------------
-    def canary(self, name: str, target: str, percent: float, *, reason: str = "") -> Deployment:
-        """Send ``percent`` (0-100) of the traffic to ``target``; the other routes share the
-        rest in their current proportions (weights written as percentages). 0 removes the
-        target's route. Raises PolicyError (no other route to take the rest), NotFound."""
-        if not 0 <= percent <= 100:
-            raise PolicyError(f"canary percent must be between 0 and 100, not {percent}")
+    def update(
+        self,
+        name: str,
+        *,
+        reset: str | None = None,
+        split: Mapping[str, float] | None = None,
+        canary: tuple[str, float] | None = None,
+        shadow: Sequence[str] | None = None,
+        sticky_header: str | None | _Keep = KEEP,
+        reason: str = "",
+    ) -> Deployment:
+        """Change several parts of the policy as one revision, applied in this order:
+        ``reset`` (all traffic to one target, no shadows), ``split`` (replace the routes by
+        target -> weight; shadows that are now routed are dropped), ``canary`` ((target,
+        percent): the target gets ``percent`` of the traffic, the other routes share the
+        rest in their current proportions, 0 removes the target's route), ``shadow`` (the
+        targets that get a copy; empty: none), ``sticky_header`` (a header name, or None
+        for no pinning; ``KEEP`` leaves it). Helpers write weights as percentages. Raises
+        PolicyError (also when a canary leaves nobody to take the rest), NotFound."""
+        parts = []
+        if reset is not None:
+            parts.append(f"reset to {reset}")
+        if split is not None:
+            parts.append("split " + ", ".join(f"{t}={w:g}" for t, w in split.items()))
+        if canary is not None:
+            if not 0 <= canary[1] <= 100:
+                raise PolicyError(f"canary percent must be between 0 and 100, not {canary[1]:g}")
+            parts.append(f"canary {canary[0]} {canary[1]:g}%")
+        if shadow is not None:
+            parts.append(f"shadow {', '.join(shadow) or 'none'}")
+        if not isinstance(sticky_header, _Keep):
+            parts.append(f"sticky header {sticky_header or 'none'}")
 
         def change(p: TrafficPolicy) -> dict[str, Any]:
-            others = [r for r in p.routes if r.target != target and r.weight > 0]
-            total = sum(r.weight for r in others)
-            if percent < 100 and total <= 0:
-                raise PolicyError(
-                    f"no other route takes the remaining {100 - percent:g}%; "
-                    f"use `--split` to name both targets"
-                )
-            routes = [
-                {"target": r.target, "weight": (100 - percent) * r.weight / total}
-                for r in others
-                if percent < 100
-            ]
-            if percent > 0:
-                routes.append({"target": target, "weight": float(percent)})
-            shadow = [s for s in p.shadow if s != target]
-            return {**_fields(p), "routes": routes, "shadow": shadow}
+            fields = p.model_dump(mode="json")
+            if reset is not None:
+                fields["routes"], fields["shadow"] = [{"target": reset, "weight": 100.0}], []
+            if split is not None:
+                fields["routes"] = [{"target": t, "weight": w} for t, w in split.items()]
+                fields["shadow"] = [s for s in fields["shadow"] if split.get(s, 0) <= 0]
+            if canary is not None:
+                fields = _canary(fields, *canary)
+            if shadow is not None:
+                fields["shadow"] = list(shadow)
+            if not isinstance(sticky_header, _Keep):
+                fields["sticky_header"] = sticky_header
+            return fields
 
-        return self._change(name, change, reason or f"canary {target} {percent:g}%")
+        return self._change(name, change, reason or "; ".join(parts))
+
+    def canary(self, name: str, target: str, percent: float, *, reason: str = "") -> Deployment:
+        """``update(name, canary=(target, percent))``."""
+        return self.update(name, canary=(target, percent), reason=reason)
 
     def split(self, name: str, weights: Mapping[str, float], *, reason: str = "") -> Deployment:
-        """Replace the routes by ``weights`` (target -> relative weight); shadows that are
-        now routed are dropped. Raises PolicyError, NotFound."""
-
-        def change(p: TrafficPolicy) -> dict[str, Any]:
-            routes = [{"target": t, "weight": w} for t, w in weights.items()]
-            shadow = [s for s in p.shadow if weights.get(s, 0) <= 0]
-            return {**_fields(p), "routes": routes, "shadow": shadow}
-
-        text = ", ".join(f"{t}={w:g}" for t, w in weights.items())
-        return self._change(name, change, reason or f"split {text}")
+        """``update(name, split=weights)``."""
+        return self.update(name, split=weights, reason=reason)
 
     def shadow(self, name: str, targets: Sequence[str], *, reason: str = "") -> Deployment:
-        """Mirror every request to ``targets`` (empty: stop mirroring). Raises PolicyError,
-        NotFound."""
-        text = ", ".join(targets) or "none"
-        return self._change(
-            name,
-            lambda p: {**_fields(p), "shadow": list(targets)},
-            reason or f"shadow {text}",
-        )
+        """``update(name, shadow=targets)``."""
+        return self.update(name, shadow=targets, reason=reason)
 
     def sticky(self, name: str, header: str | None, *, reason: str = "") -> Deployment:
-        """Pin callers by the value of request header ``header`` (None: no pinning)."""
-        return self._change(
-            name,
-            lambda p: {**_fields(p), "sticky_header": header},
-            reason or f"sticky header {header or 'none'}",
-        )
+        """``update(name, sticky_header=header)``."""
+        return self.update(name, sticky_header=header, reason=reason)
 
     def reset(self, name: str, target: str, *, reason: str = "") -> Deployment:
-        """All traffic to ``target``, no shadows (the sticky header stays)."""
-        return self._change(
-            name,
-            lambda p: {
-                **_fields(p),
-                "routes": [{"target": target, "weight": 100.0}],
-                "shadow": [],
-            },
-            reason or f"reset to {target}",
-        )
+        """``update(name, reset=target)``: all traffic to ``target``, no shadows (the
+        sticky header stays)."""
+        return self.update(name, reset=target, reason=reason)
 
     # -- internals -----------------------------------------------------------------------
     def _change(
@@ -501,8 +514,22 @@ def _deployment(row: Any) -> Deployment:
     return Deployment(row.name, row.model, parse_policy(row.policy), row.revision, row.updated)
 
 
-def _fields(p: TrafficPolicy) -> dict[str, Any]:
-    return p.model_dump(mode="json")
+def _canary(fields: dict[str, Any], target: str, percent: float) -> dict[str, Any]:
+    others = [r for r in fields["routes"] if r["target"] != target and r["weight"] > 0]
+    total = sum(r["weight"] for r in others)
+    if percent < 100 and total <= 0:
+        raise PolicyError(
+            f"no other route takes the remaining {100 - percent:g}%; name both with a split"
+        )
+    routes = [
+        {"target": r["target"], "weight": (100 - percent) * r["weight"] / total}
+        for r in others
+        if percent < 100
+    ]
+    if percent > 0:
+        routes.append({"target": target, "weight": float(percent)})  # last: see choose()
+    shadow = [s for s in fields["shadow"] if s != target]
+    return {**fields, "routes": routes, "shadow": shadow}
 
 
 # -- routing -------------------------------------------------------------------------------
