@@ -1,5 +1,5 @@
 # One task runner; CI calls the README's commands, which these targets mirror.
-.PHONY: quickstart test lint layers bench
+.PHONY: quickstart test lint layers bench bench-serve
 
 quickstart:
 	python3 -m venv .venv && . .venv/bin/activate && pip install '.[quickstart]' && bash examples/quickstart/run.sh
@@ -17,3 +17,8 @@ layers:
 # Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS='--scale 0.1 --only A,B'.
 bench:
 	python3 -m venv bench/.venv && . bench/.venv/bin/activate && pip install -e '.[bench]' && python bench/suite.py $(BENCH_ARGS)
+
+# cairn serve vs mlflow models serve (bench/README.md), in the same bench/.venv (MLflow 3.17.2).
+# Options go in BENCH_ARGS, e.g. make bench-serve BENCH_ARGS='--rounds 1 --duration 5'.
+bench-serve:
+	python3 -m venv bench/.venv && . bench/.venv/bin/activate && pip install -e '.[bench]' && python bench/serve.py $(BENCH_ARGS)
