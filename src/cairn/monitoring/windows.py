@@ -1,0 +1,147 @@
+"""The current window: logged predictions read back from the prediction log as frames.
+
+The log's format is ``cairn.serving.predlog``'s (JSON Lines under
+``<repo>@<branch>:/<deployment>/<YYYY-MM-DD>/<time>-<pid>-<seq>.jsonl``, one request per
+line with ``request_id``, ``time`` (UTC epoch seconds), ``model``, ``version``,
+``inputs`` (MLflow ``dataframe_split``: columns and rows), ``outputs`` (one item per
+input row), ``shadow`` and ``status``). ``read_window`` reads it through the data layer
+(``list_file``, ``walk_files``, ``read_file``), so it works on any backend and on any past
+commit of the log.
+
+A window is chosen by time (``since`` <= time < ``until``) and/or as the last ``last``
+input rows. Shadow requests (answers that were discarded) and requests whose status is
+not ``"ok"`` (no outputs) are left out unless asked for. Day folders outside the time
+range are not read (a file lives in the folder of its first record's day, so the day
+before ``since`` is read too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from cairn.data import DataStore, Ref
+from cairn.data.paths import normalize
+
+__all__ = ["Window", "read_window"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Row-aligned frames of one window, one row per *input row* (a request of k rows gives
+    k rows): ``inputs`` (the model's input columns), ``outputs`` (``prediction``, or
+    ``prediction_0``... for list outputs, or the output table's columns), and
+    ``requests`` (``request_id``, ``time`` in UTC epoch seconds, ``model``, ``version``,
+    ``row``: the position within the request). ``commit`` is the log commit read."""
+
+    inputs: pd.DataFrame
+    outputs: pd.DataFrame
+    requests: pd.DataFrame
+    commit: str
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def predictions(self) -> pd.DataFrame:
+        """``request_id``, ``time``, ``prediction``: the input of
+        ``cairn.monitoring.performance.metric_over_time`` (single-output models)."""
+        return pd.concat(
+            [self.requests[["request_id", "time"]], self.outputs.iloc[:, :1]], axis=1
+        ).set_axis(["request_id", "time", "prediction"], axis=1)
+
+
+def _seconds(value: float | datetime | None) -> float | None:
+    if value is None or isinstance(value, (int, float)):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _day(name: str) -> date | None:
+    try:
+        return date.fromisoformat(name.rstrip("/").rsplit("/", 1)[-1])
+    except ValueError:
+        return None
+
+
+def read_window(
+    data: DataStore,
+    deployment: str,
+    *,
+    repo: str = "predictions",
+    commit: str | None = None,
+    since: float | datetime | None = None,
+    until: float | datetime | None = None,
+    last: int | None = None,
+    include_shadow: bool = False,
+) -> Window:
+    """The window of ``deployment``'s logged requests in ``repo@commit`` (default: the
+    default branch's head). ``since``/``until`` are UTC epoch seconds or datetimes (naive
+    ones are UTC); ``last`` keeps the newest ``last`` input rows of what remains. Raises
+    cairn.data's NotFound when the repo, commit or deployment folder does not exist."""
+    head = data.resolve(Ref(repo, commit)).id
+    lo, hi = _seconds(since), _seconds(until)
+    lo_day = datetime.fromtimestamp(lo, UTC).date() - timedelta(days=1) if lo is not None else None
+    hi_day = datetime.fromtimestamp(hi, UTC).date() if hi is not None else None
+    days = []
+    for info in data.list_file(Ref(repo, head, path=normalize(deployment))):
+        day = _day(info.path)
+        if info.type != "dir" or day is None:
+            continue
+        if (lo_day and day < lo_day) or (hi_day and day > hi_day):
+            continue
+        days.append((day, info.path))
+    days.sort(reverse=last is not None)
+    records: list[dict[str, Any]] = []
+    rows = 0
+    for _, folder in days:
+        paths = sorted(
+            p
+            for p, _ in data.walk_files(Ref(repo, head, path=normalize(folder)))
+            if p.endswith(".jsonl")
+        )
+        for path in reversed(paths) if last is not None else paths:
+            body = b"".join(data.read_file(Ref(repo, head, path=normalize(path))))
+            for line in body.splitlines():
+                if not line.strip():
+                    continue
+                rec = orjson.loads(line)
+                if rec.get("status", "ok") != "ok" or (rec.get("shadow") and not include_shadow):
+                    continue
+                t = float(rec["time"])
+                if (lo is not None and t < lo) or (hi is not None and t >= hi):
+                    continue
+                records.append(rec)
+                rows += len(rec["inputs"]["data"])
+        if last is not None and rows >= last:
+            break
+    records.sort(key=lambda r: r["time"])
+    return _frames(records, head, last)
+
+
+def _frames(records: list[dict[str, Any]], head: str, last: int | None) -> Window:
+    inputs, outputs, meta = [], [], []
+    for rec in records:
+        columns = rec["inputs"]["columns"]
+        for i, row in enumerate(rec["inputs"]["data"]):
+            inputs.append(dict(zip(columns, row, strict=True)))
+            meta.append((rec["request_id"], rec["time"], rec.get("model"), rec.get("version"), i))
+        outputs.extend(rec["outputs"])
+    if last is not None:
+        inputs, outputs, meta = inputs[-last:], outputs[-last:], meta[-last:]
+    requests = pd.DataFrame(meta, columns=["request_id", "time", "model", "version", "row"])
+    return Window(pd.DataFrame(inputs), _outputs(outputs), requests, head)
+
+
+def _outputs(items: list[Any]) -> pd.DataFrame:
+    if items and isinstance(items[0], dict):
+        return pd.DataFrame(items)
+    if items and isinstance(items[0], list):
+        width = len(items[0])
+        return pd.DataFrame(items, columns=[f"prediction_{i}" for i in range(width)])
+    return pd.DataFrame({"prediction": items})
