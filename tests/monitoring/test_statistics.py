@@ -100,3 +100,11 @@ def test_categorical_tests_are_scipys():
     assert js == pytest.approx(distance.jensenshannon(ref / 100, cur / 100, base=2))
     assert psi == pytest.approx(S.psi(ref / 100, cur / 100))
     assert S.categorical_tests(np.array([5.0]), np.array([7.0])) == (0.0, 1.0, 0.0, 0.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(a=_samples)
+def test_sorted_quantiles_equal_numpys(a):
+    q = [0.0, 0.1, 0.25, 0.5, 0.9, 1.0]
+    a = np.sort(a)
+    assert S.sorted_quantiles(a, q) == pytest.approx(np.quantile(a, q), rel=1e-12, abs=1e-9)

@@ -458,7 +458,7 @@ def _feature(name: str, ref: pd.Series, cur: pd.Series, config: DriftConfig) -> 
 
 
 def _numeric_summary(values: np.ndarray, missing: int, std: float) -> dict[str, Any]:
-    q25, q50, q75 = np.quantile(values, [0.25, 0.5, 0.75])
+    q25, q50, q75 = statistics.sorted_quantiles(values, [0.25, 0.5, 0.75])
     return {
         "count": len(values),
         "missing": missing,

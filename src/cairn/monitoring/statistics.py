@@ -47,6 +47,7 @@ __all__ = [
     "ks_wasserstein",
     "numeric_bins",
     "psi",
+    "sorted_quantiles",
 ]
 
 EXACT_MAX_N = 10_000  # scipy.stats.ks_2samp's own limit for method="auto" choosing "exact"
@@ -62,9 +63,11 @@ def ks_wasserstein(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     values = np.concatenate([a, b])
     order = np.argsort(values, kind="stable")
     merged = values[order]
-    in_a = np.cumsum(order < n)
-    in_b = np.arange(1, n + m + 1) - in_a
-    gap = np.abs(in_a / n - in_b / m)
+    # F_a - F_b after k merged values, j of them from a: j/n - (k - j)/m, in place
+    gap = np.cumsum(order < n, dtype=np.float64)
+    gap *= 1.0 / n + 1.0 / m
+    gap -= np.arange(1, n + m + 1, dtype=np.float64) * (1.0 / m)
+    np.abs(gap, out=gap)
     run_end = np.empty(n + m, dtype=bool)
     run_end[-1] = True
     np.not_equal(merged[1:], merged[:-1], out=run_end[:-1])
@@ -83,6 +86,17 @@ def ks_pvalue(a: np.ndarray, b: np.ndarray, d: float) -> float:
     return float(stats.kstwobign.sf((root + 0.12 + 0.11 / root) * d))
 
 
+def sorted_quantiles(a: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
+    """``numpy.quantile(a, q)`` (its default "linear" method) for a sorted ``a``, by
+    indexing instead of partitioning: the value at virtual index ``q * (n - 1)``,
+    interpolated between its two neighbours."""
+    index = np.asarray(q, dtype=np.float64) * (len(a) - 1)
+    lo = np.floor(index).astype(np.int64)
+    hi = np.minimum(lo + 1, len(a) - 1)
+    below, above = a[lo], a[hi]
+    return below + (above - below) * (index - lo)
+
+
 def psi(p: np.ndarray, q: np.ndarray, eps: float = 1e-4) -> float:
     """Population Stability Index of current proportions ``q`` against reference
     proportions ``p`` (same bins, each summing to 1). Zeros become ``eps`` so that a bin
@@ -99,7 +113,7 @@ def numeric_bins(
     """``(edges, p, q)``: inner bin edges from the reference's quantiles, and the proportion
     of reference ``a`` and current ``b`` (both sorted) in each of ``len(edges) + 1`` bins
     ``(-inf, e1], (e1, e2], ..., (e_last, inf)``."""
-    edges = np.unique(np.quantile(a, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    edges = np.unique(sorted_quantiles(a, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
     ca = np.diff(np.concatenate([[0], np.searchsorted(a, edges, side="right"), [len(a)]]))
     cb = np.diff(np.concatenate([[0], np.searchsorted(b, edges, side="right"), [len(b)]]))
     return edges, ca / len(a), cb / len(b)
