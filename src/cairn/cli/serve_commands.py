@@ -1,1 +1,82 @@
 """CLI commands for serve: the HTTP server for one deployment (cairn.server)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from typing import Annotated
+
+import typer
+
+from cairn.cli.output import app, client, err, out
+from cairn.data import InvalidPath
+
+_SPEC = re.compile(r"^(?P<model>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+))$")
+
+
+@app.command("serve")
+def serve(
+    spec: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION of a model")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (each loads the models).")
+    ] = 1,
+    deployment: Annotated[
+        str | None, typer.Option(help="Deployment name (default: the model's name).")
+    ] = None,
+    log_repo: Annotated[
+        str, typer.Option("--log-repo", help="Repo the prediction log commits to.")
+    ] = "predictions",
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log predictions.")] = False,
+) -> None:
+    """Serve a model over MLflow's scoring protocol and the Open Inference Protocol V2.
+
+    Creates deployment NAME (all traffic to the alias or version) unless it exists, then
+    serves its traffic policy until interrupted; `cairn set traffic` and `cairn set alias`
+    change what it serves without a restart.
+    """
+    import uvicorn
+
+    from cairn.server import ServerSettings
+
+    match = _SPEC.match(spec)
+    if match is None:
+        raise InvalidPath(f"{spec!r}: give a model as NAME@ALIAS or NAME/VERSION")
+    model = match["model"]
+    target = match["alias"] or match["version"]
+    c = client()
+    found = c.deployments.ensure(deployment or model, model, target)
+    routes = ", ".join(f"{t} {p:g}%" for t, p in found.policy.percentages().items())
+    settings = ServerSettings(
+        deployment=found.name, home=c.home, log_repo=None if no_log else log_repo
+    )
+    c.data.catalog.dispose()  # each worker opens the store itself
+    metrics_dir = None
+    if workers > 1:
+        # prometheus_client's multiprocess mode: every worker writes its values there and
+        # /metrics adds them up; a fresh folder so no earlier server's values count.
+        metrics_dir = tempfile.mkdtemp(prefix="cairn-serve-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ.update(settings.to_env())
+    err.print(
+        f"serving deployment {found.name} (model {model}, revision {found.revision}: {routes}) "
+        f"with {workers} worker(s)"
+    )
+    out.print(f"http://{host}:{port}", soft_wrap=True)
+    try:
+        uvicorn.run(
+            "cairn.server.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,0 +1,571 @@
+"""The FastAPI app of ``cairn serve``: one deployment, both protocols, metrics, and the
+prediction log. ``create_app()`` is the factory uvicorn imports in each worker.
+
+Routes (details in the protocol modules and the README's "Serving" section):
+
+- MLflow: ``POST /invocations``, ``GET /ping``, ``GET /health``, ``GET /version``.
+- Open Inference Protocol V2: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``,
+  ``/v2/models/{name}[/versions/{v}]``, ``.../ready``, ``POST .../infer``.
+- ``GET /metrics`` (Prometheus text format), ``POST /admin/log/flush`` (commit the
+  prediction log; answers ``{"commit": id | null, "stats": {...}}``).
+
+Every prediction answers with the headers ``x-cairn-model-version`` (the version that
+answered) and ``x-request-id`` (the caller's, or a new one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cairn.client import Client
+from cairn.data import NotFound
+from cairn.ml.errors import MLError, SignatureError
+from cairn.ml.models import ModelVersion
+from cairn.server import mlflow_protocol as mlp
+from cairn.server import v2_protocol as v2
+from cairn.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from cairn.serving.endpoint import Endpoint, Prediction
+from cairn.serving.errors import NotReady
+from cairn.serving.predlog import PredictionLog, make_record
+
+__all__ = ["ServerSettings", "create_app"]
+
+log = logging.getLogger("cairn.server")
+
+JSON = "application/json"
+OCTETS = "application/octet-stream"
+FLUSH_TIMEOUT = 60.0  # seconds a flush may wait for the log's commit
+VERSION_HEADER = "x-cairn-model-version"
+REQUEST_ID_HEADER = "x-request-id"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What a server worker serves, read from the environment that ``cairn serve`` sets:
+
+    - ``CAIRN_HOME``: the store folder (else the one ``cairn.client.find_home`` picks);
+    - ``CAIRN_SERVE_DEPLOYMENT``: the deployment to serve (it must exist);
+    - ``CAIRN_SERVE_LOG_REPO``: the prediction log's repo (``predictions``); empty: no log;
+    - ``CAIRN_SERVE_POLL``: seconds between checks for a policy or alias change (0.5);
+    - ``CAIRN_SERVE_CACHE``: where model files are unpacked (``<home>/work/serving``).
+    """
+
+    deployment: str
+    home: Path | None = None
+    log_repo: str | None = "predictions"
+    poll_interval: float = 0.5
+    cache_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ServerSettings:
+        deployment = env.get("CAIRN_SERVE_DEPLOYMENT")
+        if not deployment:
+            raise RuntimeError(
+                "CAIRN_SERVE_DEPLOYMENT is not set: start the server with `cairn serve`"
+            )
+        home = env.get("CAIRN_HOME")
+        cache = env.get("CAIRN_SERVE_CACHE")
+        return cls(
+            deployment=deployment,
+            home=Path(home) if home else None,
+            log_repo=env.get("CAIRN_SERVE_LOG_REPO", "predictions") or None,
+            poll_interval=float(env.get("CAIRN_SERVE_POLL", "0.5")),
+            cache_dir=Path(cache) if cache else None,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment ``from_env`` reads these settings back from."""
+        env = {
+            "CAIRN_SERVE_DEPLOYMENT": self.deployment,
+            "CAIRN_SERVE_LOG_REPO": self.log_repo or "",
+            "CAIRN_SERVE_POLL": str(self.poll_interval),
+        }
+        if self.home is not None:
+            env["CAIRN_HOME"] = str(self.home)
+        if self.cache_dir is not None:
+            env["CAIRN_SERVE_CACHE"] = str(self.cache_dir)
+        return env
+
+
+@dataclass
+class _State:
+    """What one worker holds while it runs."""
+
+    settings: ServerSettings
+    client: Client
+    endpoint: Endpoint
+    log: PredictionLog | None
+    metrics: ServerMetrics
+    model: str
+    cache_dir: Path
+    # the signature's inputs when every loaded version agrees on them (names positional
+    # inputs); recomputed when the endpoint's revision changes, never per request
+    schema: mlp.InputSchema | None = None
+    revision: int | None = -1
+    # versions a V2 path named that the policy does not route to: loaded on first use
+    pinned: dict[int, Any] = field(default_factory=dict)
+
+
+def _json(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, headers=headers, media_type=JSON)
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """The app serving ``settings.deployment`` (settings from the environment when None,
+    as under ``uvicorn --factory``). The store is opened and the models loaded when the
+    app starts (its lifespan), not here; the app answers once they are loaded."""
+    settings = settings or ServerSettings.from_env()
+    holder: dict[str, _State] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await run_in_threadpool(_start, settings)
+        holder["state"] = state
+        task = asyncio.create_task(_follow(state))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await run_in_threadpool(_stop, state)
+
+    app = FastAPI(
+        title=f"cairn serve {settings.deployment}",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    routes = _Routes(holder)
+    # Plain Starlette routes: each handler parses its own body, so FastAPI's parameter
+    # machinery would only cost time on the request path.
+    add = app.router.add_route
+    add("/invocations", routes.invocations, methods=["POST"])
+    add("/ping", routes.ping, methods=["GET"])
+    add("/health", routes.ping, methods=["GET"])
+    add("/version", routes.version, methods=["GET"])
+    add("/v2", routes.server_metadata, methods=["GET"])
+    add("/v2/health/live", routes.live, methods=["GET"])
+    add("/v2/health/ready", routes.ready, methods=["GET"])
+    add("/v2/models/{name}", routes.model_metadata, methods=["GET"])
+    add("/v2/models/{name}/ready", routes.model_ready, methods=["GET"])
+    add("/v2/models/{name}/infer", routes.infer, methods=["POST"])
+    add("/v2/models/{name}/versions/{version}", routes.model_metadata, methods=["GET"])
+    add("/v2/models/{name}/versions/{version}/ready", routes.model_ready, methods=["GET"])
+    add("/v2/models/{name}/versions/{version}/infer", routes.infer, methods=["POST"])
+    add("/metrics", routes.metrics, methods=["GET"])
+    add("/admin/log/flush", routes.flush, methods=["POST"])
+    return app
+
+
+# -- lifecycle -----------------------------------------------------------------------------
+def _start(settings: ServerSettings) -> _State:
+    client = Client.open(settings.home, auto_run=False)
+    model = client.deployments.get(settings.deployment).model
+    cache = settings.cache_dir or client.home / "work" / "serving"
+    predlog = PredictionLog(client.data, settings.log_repo) if settings.log_repo else None
+    endpoint = Endpoint(
+        client.data,
+        client.registry,
+        client.deployments,
+        settings.deployment,
+        cache_dir=cache,
+        poll_interval=settings.poll_interval,
+        predlog=predlog,
+    )
+    try:
+        endpoint.start()
+    except BaseException:
+        endpoint.close()
+        if predlog is not None:
+            predlog.close()
+        raise
+    state = _State(
+        settings, client, endpoint, predlog, ServerMetrics(settings.deployment), model, cache
+    )
+    _sync(state)
+    return state
+
+
+def _stop(state: _State) -> None:
+    """Stop following, close the models, commit the log (what is queued is committed)."""
+    try:
+        state.endpoint.close()
+        for model in state.pinned.values():
+            model.close()
+    finally:
+        try:
+            if state.log is not None:
+                state.log.close()
+        finally:
+            state.metrics.close()
+            state.client.data.catalog.dispose()
+
+
+def _sync(state: _State) -> None:
+    """Follow the endpoint (off the request path): the policy revision, the loaded
+    versions, the log's counters, and the input schema positional inputs are named by."""
+    endpoint = state.endpoint
+    revision = endpoint.revision
+    versions = endpoint.versions
+    state.metrics.set_endpoint(revision, sorted(versions))
+    if state.log is not None:
+        state.metrics.set_log_stats(state.log.stats)
+    if revision == state.revision:
+        return
+    keys = {_input_key(mv.signature) for mv in versions.values()}
+    key = keys.pop() if len(keys) == 1 else None
+    state.schema = mlp.InputSchema.of(*key) if key else None
+    state.revision = revision
+
+
+def _input_key(signature: Mapping[str, Any] | None) -> tuple[tuple[str, ...], ...] | None:
+    specs = (signature or {}).get("inputs") or []
+    if not specs:
+        return None
+    return tuple(str(s["name"]) for s in specs), tuple(str(s["type"]) for s in specs)
+
+
+async def _follow(state: _State) -> None:
+    while True:
+        await asyncio.sleep(min(1.0, state.settings.poll_interval))
+        try:
+            _sync(state)
+        except Exception:  # following must never stop the server
+            log.exception("following the endpoint failed")
+
+
+# -- handlers ------------------------------------------------------------------------------
+class _Routes:
+    def __init__(self, holder: dict[str, _State]) -> None:
+        self.holder = holder
+
+    @property
+    def state(self) -> _State:
+        return self.holder["state"]
+
+    # -- the request path shared by both protocols ---------------------------------------
+    def _predict(
+        self,
+        frame: Any,
+        headers: Mapping[str, str],
+        params: dict[str, Any] | None,
+        version: int | None,
+        protocol: str,
+        request_id: str,
+    ) -> Prediction:
+        """Route and predict through the endpoint; a version the policy does not route to
+        (only a V2 path names one) is answered by a pinned model, loaded before."""
+        state = self.state
+        if version is None or version not in state.pinned:
+            return state.endpoint.predict(
+                frame,
+                headers=headers,
+                params=params,
+                version=version,
+                protocol=protocol,
+                request_id=request_id,
+            )
+        return _predict_pinned(state, state.pinned[version], frame, params, protocol, request_id)
+
+    def _pin(self, version: int) -> None:
+        """Load ``version`` beside the endpoint if the policy does not route to it. Raises
+        NotFound (no such version), FlavorError."""
+        state = self.state
+        if version in state.endpoint.versions or version in state.pinned:
+            return
+        from cairn.ml import flavors
+
+        mv = state.client.registry.resolve(f"{state.model}/{version}")
+        local = flavors.fetch(state.client.data, mv, state.cache_dir)
+        state.pinned.setdefault(version, flavors.load(mv, local))
+
+    # -- MLflow ----------------------------------------------------------------------------
+    async def invocations(self, request: Request) -> Response:
+        t0 = time.perf_counter()
+        state = self.state
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        ids = {REQUEST_ID_HEADER: request_id}
+        body = await request.body()
+        try:
+            parsed = mlp.parse_invocation(body, request.headers.get("content-type"), state.schema)
+        except mlp.ProtocolError as exc:
+            if exc.status == 415:
+                state.metrics.error("mlflow", "unsupported_media_type")
+                state.metrics.observe("", "mlflow", 415, 0.0)
+                return Response(exc.message, 415, headers=ids, media_type="text/plain")
+            return self._mlflow_error("", exc.message, "bad_request", ids)
+        try:
+            prediction = self._predict(
+                parsed.frame, request.headers, parsed.params, None, "mlflow", request_id
+            )
+        except SignatureError as exc:
+            return self._mlflow_error("", str(exc), "signature", ids)
+        except NotReady as exc:
+            return self._unavailable("mlflow", str(exc), ids)
+        except Exception as exc:
+            log.exception("request %s: the model failed", request_id)
+            message = f"the model failed on these inputs: {type(exc).__name__}: {exc}"
+            return self._mlflow_error("", message, "model", ids, status=500)
+        version = str(prediction.version.version)
+        try:
+            payload = mlp.predictions_body(prediction.outputs)
+        except TypeError as exc:
+            return self._mlflow_error(version, str(exc), "model", ids, status=500)
+        state.metrics.observe(version, "mlflow", 200, time.perf_counter() - t0)
+        return _json(payload, 200, {VERSION_HEADER: version, **ids})
+
+    def _mlflow_error(
+        self, version: str, message: str, kind: str, ids: dict[str, str], status: int = 400
+    ) -> Response:
+        state = self.state
+        state.metrics.error("mlflow", kind)
+        state.metrics.observe(version, "mlflow", status, 0.0)
+        code = "BAD_REQUEST" if status == 400 else "INTERNAL_ERROR"
+        return _json(orjson.dumps({"error_code": code, "message": message}), status, ids)
+
+    def _unavailable(self, protocol: str, message: str, ids: dict[str, str]) -> Response:
+        state = self.state
+        state.metrics.error(protocol, "not_ready")
+        state.metrics.observe("", protocol, 503, 0.0)
+        if protocol == "v2":
+            body = {"error": message}
+        else:
+            body = {"error_code": "TEMPORARILY_UNAVAILABLE", "message": message}
+        return _json(orjson.dumps(body), 503, ids)
+
+    async def ping(self, request: Request) -> Response:
+        ready = self.state.endpoint.ready
+        return Response("\n", 200 if ready else 503, media_type=JSON)
+
+    async def version(self, request: Request) -> Response:
+        return Response(_cairn_version(), 200, media_type=JSON)
+
+    # -- Open Inference Protocol V2 ---------------------------------------------------------
+    async def server_metadata(self, request: Request) -> Response:
+        body = {
+            "name": "cairn",
+            "version": _cairn_version(),
+            "extensions": ["binary_tensor_data"],
+        }
+        return _json(orjson.dumps(body))
+
+    async def live(self, request: Request) -> Response:
+        return _json(b'{"live":true}')
+
+    async def ready(self, request: Request) -> Response:
+        ready = self.state.endpoint.ready
+        return _json(orjson.dumps({"ready": ready}), 200 if ready else 503)
+
+    def _name(self, request: Request) -> tuple[str, int | None]:
+        """The model name and version a V2 path gives. Raises V2Error (404)."""
+        state = self.state
+        name = request.path_params["name"]
+        if name not in (state.settings.deployment, state.model):
+            raise v2.V2Error(
+                f"model {name!r} is not served here; this server serves "
+                f"{state.settings.deployment!r}",
+                404,
+            )
+        text = request.path_params.get("version")
+        if text is None:
+            return name, None
+        if not text.isdigit():
+            raise v2.V2Error(f"version {text!r} is not a version number", 404)
+        return name, int(text)
+
+    async def model_metadata(self, request: Request) -> Response:
+        state = self.state
+        try:
+            name, version = self._name(request)
+            if version is None:
+                served = state.endpoint.versions
+                shown = state.endpoint.primary
+                if shown is None:
+                    raise v2.V2Error("no model version is loaded yet", 503)
+                numbers = [str(v) for v in sorted(served)]
+            else:
+                shown = await run_in_threadpool(self._version, version)
+                numbers = [str(version)]
+        except v2.V2Error as exc:
+            return _json(orjson.dumps({"error": exc.message}), exc.status)
+        body = {
+            "name": name,
+            "versions": numbers,
+            "platform": f"cairn-{shown.flavor}",
+            "inputs": v2.metadata_tensors(shown.signature, "inputs"),
+            "outputs": v2.metadata_tensors(shown.signature, "outputs"),
+        }
+        return _json(orjson.dumps(body))
+
+    def _version(self, version: int) -> ModelVersion:
+        """A version's registry entry (served ones without a catalog query). Raises
+        V2Error (404)."""
+        state = self.state
+        found = state.endpoint.versions.get(version)
+        if found is not None:
+            return found
+        if version in state.pinned:
+            return state.pinned[version].version  # type: ignore[no-any-return]
+        try:
+            return state.client.registry.resolve(f"{state.model}/{version}")
+        except NotFound as exc:
+            raise v2.V2Error(str(exc), 404) from exc
+
+    async def model_ready(self, request: Request) -> Response:
+        state = self.state
+        try:
+            name, version = self._name(request)
+        except v2.V2Error as exc:
+            return _json(orjson.dumps({"error": exc.message}), exc.status)
+        if version is None:
+            ready = state.endpoint.ready
+        else:
+            ready = version in state.endpoint.versions or version in state.pinned
+        return _json(orjson.dumps({"name": name, "ready": ready}), 200 if ready else 400)
+
+    async def infer(self, request: Request) -> Response:
+        t0 = time.perf_counter()
+        state = self.state
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        ids = {REQUEST_ID_HEADER: request_id}
+        body = await request.body()
+        try:
+            name, version = self._name(request)
+            schema = state.schema
+            parsed = v2.parse_infer(body, request.headers.get(v2.HEADER), schema)
+        except v2.V2Error as exc:
+            kind = "not_found" if exc.status == 404 else "bad_request"
+            return self._v2_error("", exc, kind, ids)
+        request_id = request.headers.get(REQUEST_ID_HEADER) or parsed.id or request_id
+        ids = {REQUEST_ID_HEADER: request_id}
+        try:
+            if version is not None and version not in state.endpoint.versions:
+                await run_in_threadpool(self._pin, version)  # loading takes time
+            prediction = self._predict(
+                parsed.frame,
+                request.headers,
+                parsed.params,
+                version,
+                "v2",
+                request_id,
+            )
+        except SignatureError as exc:
+            return self._v2_error("", v2.V2Error(str(exc)), "signature", ids)
+        except NotFound as exc:
+            return self._v2_error("", v2.V2Error(str(exc), 404), "not_found", ids)
+        except NotReady as exc:
+            return self._unavailable("v2", str(exc), ids)
+        except MLError as exc:
+            return self._v2_error("", v2.V2Error(str(exc), 500), "model", ids)
+        except Exception as exc:
+            log.exception("request %s: the model failed", request_id)
+            message = f"the model failed on these inputs: {type(exc).__name__}: {exc}"
+            return self._v2_error("", v2.V2Error(message, 500), "model", ids)
+        answered = prediction.version
+        number = str(answered.version)
+        try:
+            tensors = v2.output_tensors(prediction.outputs, answered.signature)
+            outputs, chunks = v2.encode_outputs(tensors, parsed.outputs, parsed.binary_default)
+        except v2.V2Error as exc:
+            return self._v2_error(number, exc, "bad_request", ids)
+        doc: dict[str, Any] = {"model_name": name, "model_version": number, "outputs": outputs}
+        if parsed.id is not None:
+            doc["id"] = parsed.id
+        headers = {VERSION_HEADER: number, **ids}
+        header = mlp.dumps(doc)
+        if chunks:
+            headers[v2.HEADER] = str(len(header))
+            response = Response(
+                b"".join([header, *chunks]), 200, headers=headers, media_type=OCTETS
+            )
+        else:
+            response = _json(header, 200, headers)
+        state.metrics.observe(number, "v2", 200, time.perf_counter() - t0)
+        return response
+
+    def _v2_error(self, version: str, exc: v2.V2Error, kind: str, ids: dict[str, str]) -> Response:
+        state = self.state
+        state.metrics.error("v2", kind)
+        state.metrics.observe(version, "v2", exc.status, 0.0)
+        return _json(orjson.dumps({"error": exc.message}), exc.status, ids)
+
+    # -- operations ------------------------------------------------------------------------
+    async def metrics(self, request: Request) -> Response:
+        state = self.state
+        await run_in_threadpool(_sync, state)
+        body = await run_in_threadpool(state.metrics.render)
+        return Response(body, 200, media_type=CONTENT_TYPE_LATEST)
+
+    async def flush(self, request: Request) -> Response:
+        state = self.state
+        if state.log is None:
+            return _json(orjson.dumps({"logging": False, "commit": None, "stats": {}}))
+        commit = await run_in_threadpool(state.log.flush, FLUSH_TIMEOUT)
+        stats = state.log.stats
+        state.metrics.set_log_stats(stats)
+        body = {"logging": True, "repo": state.log.repo, "commit": commit, "stats": stats}
+        return _json(orjson.dumps(body))
+
+
+def _predict_pinned(
+    state: _State,
+    model: Any,
+    frame: Any,
+    params: dict[str, Any] | None,
+    protocol: str,
+    request_id: str,
+) -> Prediction:
+    """What Endpoint.predict does, for a pinned version: enforce, predict, log."""
+    from cairn.ml.signature import enforce
+
+    mv: ModelVersion = model.version
+    started = time.perf_counter()
+    status, error, outputs = "ok", None, None
+    try:
+        outputs = model.predict(enforce(model.signature, frame), params=params)
+    except SignatureError as exc:
+        status, error = "invalid", str(exc)
+        raise
+    except Exception as exc:
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        latency = (time.perf_counter() - started) * 1000.0
+        if state.log is not None:
+            state.log.submit(
+                make_record(
+                    request_id=request_id,
+                    deployment=state.settings.deployment,
+                    model=state.model,
+                    version=mv.version,
+                    protocol=protocol,
+                    inputs=frame,
+                    outputs=outputs,
+                    latency_ms=latency,
+                    status=status,
+                    error=error,
+                    target=str(mv.version),
+                )
+            )
+    return Prediction(request_id, str(mv.version), mv, outputs, latency)
+
+
+def _cairn_version() -> str:
+    from cairn import __version__
+
+    return str(__version__)

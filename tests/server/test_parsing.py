@@ -1,0 +1,172 @@
+"""The protocol modules on their own: request bodies to frames, answers to bodies."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from cairn.server import mlflow_protocol as mlp
+from cairn.server import v2_protocol as v2
+
+SCHEMA = mlp.InputSchema.of(["a", "b"], ["double", "long"])
+
+
+def _parse(doc: object, schema: mlp.InputSchema | None = SCHEMA) -> mlp.Invocation:
+    return mlp.parse_invocation(orjson.dumps(doc), "application/json", schema)
+
+
+def test_rows_of_numbers_keep_integer_columns_for_integer_types() -> None:
+    got = _parse({"dataframe_split": {"columns": ["a", "b"], "data": [[1.5, 2], [2.5, 3]]}})
+    assert list(got.frame.columns) == ["a", "b"]
+    assert got.frame["b"].tolist() == [2, 3]  # not the float array's 2.0, 3.0
+    floats = mlp.InputSchema.of(["a", "b"], ["double", "double"])
+    fast = _parse({"instances": [[1.5, 2], [2.5, 3]]}, floats)
+    assert fast.frame.dtypes.tolist() == ["float64"] * 2
+
+
+def test_records_with_different_keys_and_columnar_inputs() -> None:
+    got = _parse({"dataframe_records": [{"a": 1.0, "b": 2}, {"b": 3, "a": 4.0}]})
+    assert got.frame.sort_index(axis=1).to_dict("list") == {"a": [1.0, 4.0], "b": [2, 3]}
+    cols = _parse({"inputs": {"a": [1.0, 2.0], "b": [3, 4]}, "params": {"k": 1}})
+    assert cols.frame.to_dict("list") == {"a": [1.0, 2.0], "b": [3, 4]} and cols.params == {"k": 1}
+    scalars = _parse({"instances": [1.0, 2.0]}, mlp.InputSchema.of(["a"], ["double"]))
+    assert scalars.frame["a"].tolist() == [1.0, 2.0]
+
+
+def test_rows_without_a_signature_are_positional() -> None:
+    got = _parse({"instances": [[1, 2, 3]]}, None)
+    assert isinstance(got.frame.columns, pd.RangeIndex)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"a,b\n1,2\n", "text/csv", 200),
+        (b'a,b\n1,"2\n', "text/csv", 400),
+        (b"{}", "application/json; foo=bar", 415),
+        (b"{}", None, 415),
+        (b'{"instances": [[1, 2, 3]]}', "application/json", 400),  # 3 values, 2 columns
+    ],
+)
+def test_content_types_and_widths(body: bytes, content_type: str | None, status: int) -> None:
+    if status == 200:
+        assert mlp.parse_invocation(body, content_type, SCHEMA).frame.shape == (1, 2)
+        return
+    with pytest.raises(mlp.ProtocolError) as info:
+        mlp.parse_invocation(body, content_type, SCHEMA)
+    assert info.value.status == status
+
+
+def test_predictions_bodies() -> None:
+    assert orjson.loads(mlp.predictions_body(np.array([1, 2]))) == {"predictions": [1, 2]}
+    frame = pd.DataFrame({"p": [0.5], "label": ["x"]})
+    assert orjson.loads(mlp.predictions_body(frame)) == {"predictions": [{"p": 0.5, "label": "x"}]}
+    strings = np.array(["a", "b"], dtype=object)
+    assert orjson.loads(mlp.predictions_body(strings)) == {"predictions": ["a", "b"]}
+
+
+def _binary_request(inputs: list[tuple[dict, bytes]], **extra: object) -> tuple[bytes, str]:
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {**spec, "parameters": {"binary_data_size": len(raw)}} for spec, raw in inputs
+            ],
+            **extra,
+        }
+    )
+    return header + b"".join(raw for _, raw in inputs), str(len(header))
+
+
+def test_binary_tensors_of_every_kind() -> None:
+    words = [b"alpha", "b\u00e9ta".encode()]
+    packed = b"".join(struct.pack("<I", len(w)) + w for w in words)
+    schema = mlp.InputSchema.of(["n", "f", "flag", "word"], ["long", "float", "boolean", "string"])
+    body, size = _binary_request(
+        [
+            ({"name": "n", "shape": [2], "datatype": "INT32"}, np.array([1, 2], "<i4").tobytes()),
+            (
+                {"name": "f", "shape": [2, 1], "datatype": "FP16"},
+                np.array([0.5, 1], "<f2").tobytes(),
+            ),
+            ({"name": "flag", "shape": [2], "datatype": "BOOL"}, bytes([1, 0])),
+            ({"name": "word", "shape": [2], "datatype": "BYTES"}, packed),
+        ],
+        outputs=[{"name": "y", "parameters": {"binary_data": True}}],
+        parameters={"binary_data_output": True, "method": "predict"},
+    )
+    req = v2.parse_infer(body, size, schema)
+    assert req.frame.to_dict("list") == {
+        "n": [1, 2],
+        "f": [0.5, 1.0],
+        "flag": [True, False],
+        "word": ["alpha", "b\u00e9ta"],
+    }
+    assert req.outputs == {"y": True} and req.binary_default
+    assert req.params == {"method": "predict"}
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1]}]},
+        {"inputs": [{"name": "x", "shape": [1], "datatype": "INT8", "data": ["a"]}]},
+        {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]},
+        {"inputs": [{"name": "x", "shape": [2, 2, 2], "datatype": "FP32", "data": [0] * 8}]},
+        {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}], "outputs": 3},
+    ],
+)
+def test_bad_tensors_are_400(doc: dict) -> None:
+    with pytest.raises(v2.V2Error) as info:
+        v2.parse_infer(orjson.dumps(doc), None, None)
+    assert info.value.status == 400
+
+
+def test_binary_sizes_must_add_up() -> None:
+    body, size = _binary_request(
+        [({"name": "x", "shape": [2], "datatype": "FP64"}, np.zeros(2).tobytes())]
+    )
+    with pytest.raises(v2.V2Error):
+        v2.parse_infer(body + b"extra", size, None)
+    with pytest.raises(v2.V2Error):
+        v2.parse_infer(body[:-1], size, None)
+
+
+def test_nested_json_data_and_output_encoding() -> None:
+    doc = {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [[1, 2], [3, 4]]}]}
+    req = v2.parse_infer(orjson.dumps(doc), None, mlp.InputSchema.of(["a", "b"], ["double"] * 2))
+    assert req.frame.to_dict("list") == {"a": [1.0, 3.0], "b": [2.0, 4.0]}
+    tensors = v2.output_tensors(
+        pd.DataFrame({"label": ["x", "yz"], "p": np.array([0.5, 1.0], "<f4")}), None
+    )
+    out, chunks = v2.encode_outputs(tensors, {"label": True, "p": False}, False)
+    assert out[0] == {
+        "name": "label",
+        "datatype": "BYTES",
+        "shape": [2],
+        "parameters": {"binary_data_size": 4 + 1 + 4 + 2},
+    }
+    assert chunks == [struct.pack("<I", 1) + b"x" + struct.pack("<I", 2) + b"yz"]
+    assert orjson.loads(mlp.dumps(out[1])) == {
+        "name": "p",
+        "datatype": "FP32",
+        "shape": [2],
+        "data": [0.5, 1.0],
+    }
+    with pytest.raises(v2.V2Error):
+        v2.encode_outputs(tensors, {"missing": False}, False)
+
+
+def test_metadata_tensors_from_signatures() -> None:
+    sig = {
+        "inputs": [{"name": "a", "type": "long"}, {"name": "s", "type": "string"}],
+        "outputs": None,
+    }
+    assert v2.metadata_tensors(sig, "inputs") == [
+        {"name": "a", "datatype": "INT64", "shape": [-1]},
+        {"name": "s", "datatype": "BYTES", "shape": [-1]},
+    ]
+    assert v2.metadata_tensors(sig, "outputs") == []
