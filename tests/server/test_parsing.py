@@ -117,11 +117,27 @@ def test_binary_tensors_of_every_kind() -> None:
         {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]},
         {"inputs": [{"name": "x", "shape": [2, 2, 2], "datatype": "FP32", "data": [0] * 8}]},
         {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}], "outputs": 3},
+        {"inputs": [{"name": "x", "shape": [True], "datatype": "FP32", "data": [1]}]},
     ],
 )
 def test_bad_tensors_are_400(doc: dict) -> None:
     with pytest.raises(v2.V2Error) as info:
         v2.parse_infer(orjson.dumps(doc), None, None)
+    assert info.value.status == 400
+
+
+@pytest.mark.parametrize("shape", [[2**32, 2**32], [2**62, 4], [2**31, 2**31, 4], [2**61, 8]])
+@pytest.mark.parametrize("binary", [False, True])
+def test_shapes_whose_product_overflows_are_400(shape: list, binary: bool) -> None:
+    # int64 products wrap (2**32 * 2**32 == 0), so an empty tensor matched such a shape and
+    # reshaping it raised ValueError: a 500 instead of a 400
+    spec = {"name": "x", "shape": shape, "datatype": "FP64"}
+    if binary:
+        body, size = _binary_request([(spec, b"")])
+    else:
+        body, size = orjson.dumps({"inputs": [{**spec, "data": []}]}), None
+    with pytest.raises(v2.V2Error) as info:
+        v2.parse_infer(body, size, None)
     assert info.value.status == 400
 
 

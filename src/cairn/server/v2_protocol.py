@@ -17,6 +17,7 @@ Binary data follows the JSON header in input order: raw little-endian values, or
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -176,7 +177,10 @@ def _input_tensor(i: int, spec: Any, binary: bytes, offset: int) -> tuple[str, n
     name, shape, datatype = spec.get("name"), spec.get("shape"), spec.get("datatype")
     if not isinstance(name, str):
         raise V2Error(f"inputs[{i}].name must be a string")
-    if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+    if not (
+        isinstance(shape, list)
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
         raise V2Error(f"input {name!r}: shape must be a list of non-negative integers")
     dtype = DATATYPES.get(datatype) if isinstance(datatype, str) else None
     if dtype is None:
@@ -184,7 +188,7 @@ def _input_tensor(i: int, spec: Any, binary: bytes, offset: int) -> tuple[str, n
             f"input {name!r}: datatype {datatype!r} is not supported; use one of "
             f"{', '.join(DATATYPES)}"
         )
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)  # Python ints: numpy's int64 product wraps (2**32 * 2**32 == 0)
     params = spec.get("parameters") or {}
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if size is not None:
