@@ -31,6 +31,12 @@ def serve(
         str, typer.Option("--log-repo", help="Repo the prediction log commits to.")
     ] = "predictions",
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log predictions.")] = False,
+    max_body: Annotated[
+        int | None,
+        typer.Option(
+            "--max-body", min=1, help="Largest request body in bytes (larger: 413) [64 MiB]."
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over MLflow's scoring protocol and the Open Inference Protocol V2.
 
@@ -51,7 +57,10 @@ def serve(
     found = c.deployments.ensure(deployment or model, model, target)
     routes = ", ".join(f"{t} {p:g}%" for t, p in found.policy.percentages().items())
     settings = ServerSettings(
-        deployment=found.name, home=c.home, log_repo=None if no_log else log_repo
+        deployment=found.name,
+        home=c.home,
+        log_repo=None if no_log else log_repo,
+        max_body=ServerSettings.max_body if max_body is None else max_body,
     )
     c.data.catalog.dispose()  # each worker opens the store itself
     metrics_dir = None

@@ -52,6 +52,30 @@ OCTETS = "application/octet-stream"
 FLUSH_TIMEOUT = 60.0  # seconds a flush may wait for the log's commit
 VERSION_HEADER = "x-cairn-model-version"
 REQUEST_ID_HEADER = "x-request-id"
+MAX_BODY = 64 * 1024 * 1024  # bytes: the default largest request body
+
+
+class _TooLarge(Exception):
+    """A request body beyond ``ServerSettings.max_body`` (answered 413)."""
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, read in chunks; raises _TooLarge as soon as it passes ``limit``
+    bytes (by its Content-Length or, for a chunked body, by what has arrived), so a 2 GB
+    POST never sits in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(
+            f"the request body of {declared} bytes exceeds the server's limit of {limit}"
+        )
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(f"the request body exceeds the server's limit of {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -62,7 +86,9 @@ class ServerSettings:
     - ``CAIRN_SERVE_DEPLOYMENT``: the deployment to serve (it must exist);
     - ``CAIRN_SERVE_LOG_REPO``: the prediction log's repo (``predictions``); empty: no log;
     - ``CAIRN_SERVE_POLL``: seconds between checks for a policy or alias change (0.5);
-    - ``CAIRN_SERVE_CACHE``: where model files are unpacked (``<home>/work/serving``).
+    - ``CAIRN_SERVE_CACHE``: where model files are unpacked (``<home>/work/serving``);
+    - ``CAIRN_SERVE_MAX_BODY``: the largest request body in bytes (64 MiB); a larger one is
+      refused with 413 before it is read into memory.
     """
 
     deployment: str
@@ -70,6 +96,7 @@ class ServerSettings:
     log_repo: str | None = "predictions"
     poll_interval: float = 0.5
     cache_dir: Path | None = None
+    max_body: int = MAX_BODY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ServerSettings:
@@ -86,6 +113,7 @@ class ServerSettings:
             log_repo=env.get("CAIRN_SERVE_LOG_REPO", "predictions") or None,
             poll_interval=float(env.get("CAIRN_SERVE_POLL", "0.5")),
             cache_dir=Path(cache) if cache else None,
+            max_body=int(env.get("CAIRN_SERVE_MAX_BODY", str(MAX_BODY))),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -94,6 +122,7 @@ class ServerSettings:
             "CAIRN_SERVE_DEPLOYMENT": self.deployment,
             "CAIRN_SERVE_LOG_REPO": self.log_repo or "",
             "CAIRN_SERVE_POLL": str(self.poll_interval),
+            "CAIRN_SERVE_MAX_BODY": str(self.max_body),
         }
         if self.home is not None:
             env["CAIRN_HOME"] = str(self.home)
@@ -300,7 +329,10 @@ class _Routes:
         state = self.state
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         ids = {REQUEST_ID_HEADER: request_id}
-        body = await request.body()
+        try:
+            body = await _read_body(request, state.settings.max_body)
+        except _TooLarge as exc:
+            return self._mlflow_error("", str(exc), "too_large", ids, status=413)
         try:
             parsed = mlp.parse_invocation(body, request.headers.get("content-type"), state.schema)
         except mlp.ProtocolError as exc:
@@ -335,7 +367,7 @@ class _Routes:
         state = self.state
         state.metrics.error("mlflow", kind)
         state.metrics.observe(version, "mlflow", status, 0.0)
-        code = "BAD_REQUEST" if status == 400 else "INTERNAL_ERROR"
+        code = {400: "BAD_REQUEST", 413: "REQUEST_LIMIT_EXCEEDED"}.get(status, "INTERNAL_ERROR")
         return _json(orjson.dumps({"error_code": code, "message": message}), status, ids)
 
     def _unavailable(self, protocol: str, message: str, ids: dict[str, str]) -> Response:
@@ -443,7 +475,10 @@ class _Routes:
         state = self.state
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         ids = {REQUEST_ID_HEADER: request_id}
-        body = await request.body()
+        try:
+            body = await _read_body(request, state.settings.max_body)
+        except _TooLarge as exc:
+            return self._v2_error("", v2.V2Error(str(exc), 413), "too_large", ids)
         try:
             name, version = self._name(request)
             schema = state.schema

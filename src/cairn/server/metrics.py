@@ -7,7 +7,8 @@ that answered, ``protocol`` ``mlflow`` or ``v2``, ``code`` the HTTP status):
   (``version`` is ``""`` for requests refused before a model was picked).
 - ``cairn_request_errors_total{deployment,protocol,kind}``: failed prediction requests by
   ``kind``: ``bad_request`` (malformed body), ``signature`` (inputs that do not match the
-  signature), ``unsupported_media_type``, ``not_found``, ``model`` (the model raised).
+  signature), ``unsupported_media_type``, ``not_found``, ``model`` (the model raised),
+  ``too_large`` (a body beyond ``cairn serve --max-body``).
 - ``cairn_request_latency_seconds{deployment,version,protocol}``: histogram of the time from
   the body read to the response built, in seconds.
 - ``cairn_prediction_log_records{deployment,state}``: the prediction log's counters
