@@ -253,6 +253,74 @@ def test_a_failing_command_raises_a_clear_error(client, put, tmp_path, script, m
         _predict(version, client, tmp_path, pd.DataFrame({"x": [1.0, 2.0]}))
 
 
+GRANDCHILD = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+open(sys.argv[1], "w").write(str(child.pid))
+if sys.argv[2] == "hang":
+    time.sleep(300)
+print("[1, 2]")
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("mode", ["hang", "answer"])
+def test_a_command_leaves_no_process_behind(client, put, tmp_path, mode):
+    # a timed-out (or answered) command's own children are killed with it: before, only
+    # the direct child was killed, and a child holding stdout kept predict waiting for the
+    # whole timeout even after the command had answered
+    pidfile = tmp_path / "grandchild.pid"
+    version = _register(
+        client,
+        put,
+        f"spawn-{mode}",
+        {"spawn/run.py": GRANDCHILD},
+        "/spawn",
+        command=[sys.executable, "run.py", str(pidfile), mode],
+        timeout=5,
+    )
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    if mode == "hang":
+        with pytest.raises(FlavorError, match="within 5 s"):
+            _predict(version, client, tmp_path, frame)
+    else:
+        assert _predict(version, client, tmp_path, frame) == [1, 2]
+    pid = int(pidfile.read_text())
+    for _ in range(100):
+        if not _alive(pid):
+            break
+        threading.Event().wait(0.05)
+    assert not _alive(pid)
+
+
+def test_a_command_writing_without_end_is_stopped_at_the_output_limit(
+    client, put, tmp_path, monkeypatch
+):
+    from cairn.ml import flavors
+
+    monkeypatch.setattr(flavors, "MAX_OUTPUT", 1 << 20, raising=False)
+    script = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"
+    version = _register(
+        client,
+        put,
+        "chatty",
+        {"chatty/run.py": script},
+        "/chatty",
+        command=[sys.executable, "run.py"],
+        timeout=20,
+    )
+    # before: every byte was kept in memory until the timeout (GBs), then "did not answer"
+    with pytest.raises(FlavorError, match="more than 1048576 bytes"):
+        _predict(version, client, tmp_path, pd.DataFrame({"x": [1.0]}))
+
+
 def test_command_flavor_needs_a_command(client, put):
     put("models", {"f/run.py": "print(1)"})
     with pytest.raises(FlavorError, match="--cmd"):

@@ -27,7 +27,9 @@
 
     and writes JSON on stdout: ``{"predictions": [...]}`` (MLflow's response) or a bare
     list, one item per input row. A non-zero exit, a timeout (``timeout`` seconds, 60 by
-    default), or output of another shape raises FlavorError with the command's stderr.
+    default), more than 256 MiB on stdout, or output of another shape raises FlavorError
+    with the command's stderr. The command runs in its own process group, which is killed
+    when it answers or fails: processes it leaves behind do not outlive the call.
     Files keep no executable bit in a repo, so name the interpreter:
     ``["python3", "predict.py"]``, ``["sh", "predict.sh"]``.
 ``mlflow``
@@ -48,8 +50,10 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,6 +82,8 @@ PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 SKOPS_TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
 SKLEARN_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 DEFAULT_TIMEOUT = 60.0
+MAX_OUTPUT = 256 * 1024 * 1024  # bytes a command may write on stdout per call
+_STDERR_KEPT = 64 * 1024  # bytes of a command's stderr kept (its tail) for error messages
 _MLFLOW_EXTRA = "install MLflow to load this model: pip install 'cairn[mlflow]'"
 
 
@@ -334,35 +340,100 @@ class CommandModel(_Loaded):
         split = frame.to_json(orient="split", date_format="iso", default_handler=str)
         request = f'{{"dataframe_split": {split}, "params": {json.dumps(params or {})}}}'
         label = f"model {self.version.name}/{self.version.version} command {self.command}"
+        returncode, stdout, stderr = self._run(request.encode(), label)
+        if returncode != 0:
+            raise FlavorError(f"{label} exited with status {returncode}: {stderr}")
         try:
-            done = subprocess.run(
-                self.command,
-                input=request.encode(),
-                capture_output=True,
-                cwd=self.cwd,
-                env=self.env,
-                timeout=self.timeout,
-            )
-        except FileNotFoundError:
-            raise FlavorError(f"{label}: {self.command[0]} not found") from None
-        except subprocess.TimeoutExpired:
-            raise FlavorError(f"{label} did not answer within {self.timeout:g} s") from None
-        stderr = done.stderr.decode(errors="replace")[-2000:].strip()
-        if done.returncode != 0:
-            raise FlavorError(f"{label} exited with status {done.returncode}: {stderr}")
-        try:
-            body = json.loads(done.stdout)
-        except json.JSONDecodeError:
+            body = json.loads(stdout)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise FlavorError(
-                f"{label} wrote no JSON on stdout ({done.stdout[:200]!r}); stderr: {stderr}"
+                f"{label} wrote no JSON on stdout ({stdout[:200]!r}); stderr: {stderr}"
             ) from None
         predictions = body.get("predictions") if isinstance(body, dict) else body
         if not isinstance(predictions, list) or len(predictions) != len(frame):
             raise FlavorError(
                 f"{label} must answer a list of {len(frame)} prediction(s) or "
-                f'{{"predictions": [...]}}; it wrote {done.stdout[:200]!r}'
+                f'{{"predictions": [...]}}; it wrote {stdout[:200]!r}'
             )
         return predictions
+
+    def _run(self, request: bytes, label: str) -> tuple[int, bytes, str]:
+        """Run the command once: ``request`` on stdin; its exit status, stdout and the tail
+        of its stderr. The command gets its own process group (session), killed at the end,
+        at the timeout or when stdout passes MAX_OUTPUT. Raises FlavorError."""
+        limit = MAX_OUTPUT
+        try:
+            proc = subprocess.Popen(
+                self.command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=self.cwd,
+                env=self.env,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise FlavorError(f"{label}: {self.command[0]} not found") from None
+        out: list[bytes] = []
+        err = bytearray()
+        overflow = threading.Event()
+
+        def kill() -> None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+        def feed() -> None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(request)
+                proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass  # the command stopped reading; its exit status tells why
+
+        def read_out() -> None:
+            assert proc.stdout is not None
+            size = 0
+            while chunk := os.read(proc.stdout.fileno(), 1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    overflow.set()
+                    kill()
+                    return
+                out.append(chunk)
+
+        def read_err() -> None:
+            assert proc.stderr is not None
+            while chunk := os.read(proc.stderr.fileno(), 1 << 16):
+                err.extend(chunk)
+                del err[:-_STDERR_KEPT]
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (feed, read_out, read_err)]
+        for thread in threads:
+            thread.start()
+        timed_out = False
+        try:
+            proc.wait(self.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            # the command, or what it started and left holding the pipes; what they wrote
+            # stays readable in the pipes
+            kill()
+            proc.wait()
+            for thread in threads:
+                thread.join(5.0)
+            if not any(thread.is_alive() for thread in threads):
+                for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                    if pipe is not None:
+                        pipe.close()
+        stderr = err.decode(errors="replace")[-2000:].strip()
+        if overflow.is_set():
+            raise FlavorError(f"{label} wrote more than {limit} bytes on stdout; stderr: {stderr}")
+        if timed_out:
+            raise FlavorError(f"{label} did not answer within {self.timeout:g} s")
+        return proc.returncode, b"".join(out), stderr
 
 
 class MlflowModel(_Loaded):
