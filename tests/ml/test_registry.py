@@ -161,6 +161,15 @@ def test_resolve_specs(client, put, iris_models):
         client.registry.resolve("nosuch")
     with pytest.raises(InvalidReference):
         client.registry.resolve("iris/champion")
+    # numbers beyond SQLite's 64-bit integers are versions that do not exist (they raised
+    # OverflowError from the driver: a traceback from `cairn inspect model iris/1e23`)
+    huge = 10**23
+    with pytest.raises(NotFound):
+        client.registry.resolve(f"iris/{huge}")
+    with pytest.raises(NotFound):
+        client.registry.get_version("iris", huge)
+    with pytest.raises(NotFound):
+        client.registry.set_alias("iris", "champion", huge)
 
 
 def test_aliases_move_delete_and_roll_back_like_an_undo_stack(client, put, iris_models):

@@ -54,6 +54,7 @@ __all__ = ["RESERVED_ALIASES", "Registry", "parse_spec"]
 
 RESERVED_ALIASES = ("latest",)
 _VERSION = re.compile(r"^[0-9]+$")
+_MAX_VERSION = 2**63 - 1  # the catalog's integers are 64-bit: no version is beyond it
 
 
 def parse_spec(spec: str) -> tuple[str, str | None, int | None]:
@@ -300,11 +301,15 @@ class Registry:
         """Version ``version`` of model ``name``. Raises NotFound."""
         with self.catalog.read() as conn:
             self._check_model(conn, name)
-            row = conn.execute(
-                select(model_versions).where(
-                    model_versions.c.name == name, model_versions.c.version == version
-                )
-            ).first()
+            row = (
+                None
+                if not 0 <= version <= _MAX_VERSION
+                else conn.execute(
+                    select(model_versions).where(
+                        model_versions.c.name == name, model_versions.c.version == version
+                    )
+                ).first()
+            )
             if row is None:
                 latest = conn.execute(
                     select(func.max(model_versions.c.version)).where(model_versions.c.name == name)
@@ -463,11 +468,15 @@ class Registry:
             )
         with self.catalog.write() as conn:
             self._check_model(conn, name)
-            exists = conn.execute(
-                select(model_versions.c.version).where(
-                    model_versions.c.name == name, model_versions.c.version == version
-                )
-            ).first()
+            exists = (
+                None
+                if not 0 <= version <= _MAX_VERSION
+                else conn.execute(
+                    select(model_versions.c.version).where(
+                        model_versions.c.name == name, model_versions.c.version == version
+                    )
+                ).first()
+            )
             if exists is None:
                 raise NotFound(f"model {name!r} has no version {version}")
             previous = self._aliases_of(conn, name).get(alias)
