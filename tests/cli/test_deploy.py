@@ -96,3 +96,17 @@ def test_unknown_deployment_is_an_error(iris: Cairn):
     made = iris("set", "traffic", "solo", "--model", "iris", "--reset", "champion")
     assert "revision 1" in made.stderr  # created with all traffic to champion; no change
     iris.fails("rollback", "deployment", "solo")  # nothing earlier
+
+
+def test_serving_a_version_whose_repo_is_gone_is_one_error_line(iris: Cairn):
+    # the version stays registered (pinned to its commit) but its files are gone: before,
+    # `cairn serve` started uvicorn and every worker died with a traceback (exit 3)
+    blob = iris("get", "file", "models@master:/v1.skops", binary=True).stdout
+    iris("create", "repo", "scratch")
+    iris.put("scratch@master:/m.skops", blob)
+    iris("register", "model", "gone", "scratch@master:/m.skops")
+    iris("set", "alias", "gone", "champion", "1")
+    iris("delete", "repo", "scratch")
+    proc = iris.fails("serve", "gone@champion", "--port", "1", timeout=60)
+    assert "Traceback" not in proc.stderr
+    assert "gone/1 cannot be served" in proc.stderr and "scratch" in proc.stderr

@@ -62,6 +62,17 @@ def serve(
         log_repo=None if no_log else log_repo,
         max_body=ServerSettings.max_body if max_body is None else max_body,
     )
+    # Fetch what the workers will load, here: a version whose files are gone is one
+    # `error:` line instead of a traceback from every worker's startup.
+    from cairn.serving.endpoint import Endpoint
+
+    check = Endpoint(
+        c.data, c.registry, c.deployments, found.name, cache_dir=c.home / "work" / "serving"
+    )
+    try:
+        check.prepare()
+    finally:
+        check.close()
     c.data.catalog.dispose()  # each worker opens the store itself
     metrics_dir = None
     if workers > 1:

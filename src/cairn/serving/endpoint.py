@@ -224,23 +224,7 @@ class Endpoint:
         with self._refresh_lock:
             deployment = self.deployments.get(self.name)
             policy = deployment.policy
-            aliases = self.registry.aliases(self.model)
-            targets: dict[str, int] = {}
-            for target in [r.target for r in policy.routes if r.weight > 0]:
-                found = _version_of(target, aliases)
-                if found is None:
-                    raise NotFound(
-                        f"deployment {self.name!r} routes to alias {target!r} of model "
-                        f"{self.model!r}, which is not set; "
-                        f"`cairn set alias {self.model} {target} VERSION`"
-                    )
-                targets[target] = found
-            for target in policy.shadow:
-                found = _version_of(target, aliases)
-                if found is None:
-                    log.warning("deployment %s: shadow alias %r is not set", self.name, target)
-                else:
-                    targets[target] = found
+            targets = self._targets(policy)
             key = (deployment.revision, tuple(sorted(targets.items())))
             current = self._table
             if current is not None and current.key == key:
@@ -289,11 +273,54 @@ class Endpoint:
             )
             return True
 
-    def _load(self, version: int) -> LoadedModel:
+    def _targets(self, policy: TrafficPolicy) -> dict[str, int]:
+        """Each routed (weight > 0) and shadow target of ``policy`` -> its version now.
+        Raises NotFound (a routed alias is not set; an unset shadow alias is skipped)."""
+        aliases = self.registry.aliases(self.model)
+        targets: dict[str, int] = {}
+        for target in [r.target for r in policy.routes if r.weight > 0]:
+            found = _version_of(target, aliases)
+            if found is None:
+                raise NotFound(
+                    f"deployment {self.name!r} routes to alias {target!r} of model "
+                    f"{self.model!r}, which is not set; "
+                    f"`cairn set alias {self.model} {target} VERSION`"
+                )
+            targets[target] = found
+        for target in policy.shadow:
+            found = _version_of(target, aliases)
+            if found is None:
+                log.warning("deployment %s: shadow alias %r is not set", self.name, target)
+            else:
+                targets[target] = found
+        return targets
+
+    def prepare(self) -> list[int]:
+        """Fetch every version the policy reaches into the cache, without loading any:
+        what ``cairn serve`` checks before it starts its workers. Returns the version
+        numbers. Raises NotFound (deployment, alias, version, or a version's files gone)."""
+        targets = self._targets(self.deployments.get(self.name).policy)
+        numbers = sorted(set(targets.values()))
+        for version in numbers:
+            self._fetch(version)
+        return numbers
+
+    def _fetch(self, version: int) -> tuple[ModelVersion, Path]:
         from cairn.ml import flavors
 
         mv = self.registry.resolve(f"{self.model}/{version}")
-        local = flavors.fetch(self.data, mv, self.cache_dir)
+        try:
+            return mv, flavors.fetch(self.data, mv, self.cache_dir)
+        except NotFound as exc:
+            raise NotFound(
+                f"model {mv.name}/{mv.version} cannot be served: its files at {mv.ref} are "
+                f"gone ({exc}); point the deployment's aliases at another version"
+            ) from exc
+
+    def _load(self, version: int) -> LoadedModel:
+        from cairn.ml import flavors
+
+        mv, local = self._fetch(version)
         return flavors.load(mv, local)
 
     def start(self) -> None:
