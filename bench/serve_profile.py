@@ -14,6 +14,17 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+PLUMBING = (
+    "threading.py:",
+    "futures/thread.py:",
+    "multiprocessing/",
+    "asyncio/",
+    "uvicorn/",
+    "supervisors/",
+    "<string>:",
+    ": ",
+)
+
 
 def record(pid: int, seconds: float, out: Path, py_spy: str) -> subprocess.Popen:
     """Start py-spy on ``pid`` and its children for ``seconds``, writing ``out``."""
@@ -54,11 +65,16 @@ def summarize(raw: Path, top: int = 30) -> dict:
             inclusive[f] += n
         self_[top_frame] += n
     busy = total or 1
-    # The trunk every request shares (process start, event loop, ASGI middleware chain)
-    # says nothing about where a request's time goes: frames within 2% of the widest are
-    # left out of the inclusive list.
+    # The trunk every request shares (process start, threads, event loop, the ASGI
+    # middleware chain) says nothing about where a request's time goes: frames within 2%
+    # of the widest, and those of the process and thread plumbing, are left out of the
+    # inclusive list.
     widest = max(inclusive.values(), default=0)
-    branches = [(f, n) for f, n in inclusive.most_common() if n < widest * 0.98 or n < busy / 2]
+    branches = [
+        (f, n)
+        for f, n in inclusive.most_common()
+        if (n < widest * 0.98 or n < busy / 2) and not f.startswith(PLUMBING)
+    ]
     return {
         "samples": total,
         "inclusive": [(f, n / busy) for f, n in branches[:top]],

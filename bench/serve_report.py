@@ -124,7 +124,14 @@ def markdown(res: dict, table: dict) -> str:
         f"{v['scikit-learn']}, skops {v['skops']}",
         f"- Load average (1, 5, 15 min) at the start: "
         f"{', '.join(f'{x:.2f}' for x in res['loadavg_start'])}; at the end: "
-        f"{', '.join(f'{x:.2f}' for x in res['loadavg_end'])}",
+        f"{', '.join(f'{x:.2f}' for x in res['loadavg_end'])}"
+        + (
+            f" (above the {m['cores']} cores: other work shared the machine, so absolute "
+            "numbers are lower and noisier than on an idle one; both servers ran under the "
+            "same conditions, alternating, and the ratios are of medians)"
+            if max(res["loadavg_start"][0], res["loadavg_end"][0]) > (m["cores"] or 1)
+            else ""
+        ),
         f"- Model: {res['model']['estimator']} on {res['model']['data']}; payloads: MLflow "
         "`dataframe_split` JSON, "
         + ", ".join(
