@@ -123,6 +123,21 @@ def test_skops_refuses_types_outside_the_trusted_packages(client, put, tmp_path,
     assert client.registry.list_models() == []
 
 
+def test_skops_refuses_functions_even_from_the_trusted_packages(client, put, cancer):
+    # A function reference is code the file makes run at predict time; only classes of
+    # scikit-learn, NumPy and SciPy are trusted (numpy.testing has a helper calling exec).
+    x, y, _ = cancer
+    model = make_pipeline(
+        FunctionTransformer(np.nan_to_num), StandardScaler(), LogisticRegression()
+    )
+    model.fit(x, y)
+    assert sio.get_untrusted_types(data=sio.dumps(model)) == ["numpy.nan_to_num"]
+    put("models", {"fn.skops": sio.dumps(model)})
+    with pytest.raises(FlavorError, match="numpy.nan_to_num"):
+        client.registry.register("fn", "models@master:/fn.skops")
+    assert client.registry.list_models() == []
+
+
 def test_joblib_sklearn_model_on_an_array(client, put, tmp_path):
     x, y = load_digits(return_X_y=True)
     model = LogisticRegression(max_iter=200).fit(x[:500], y[:500])

@@ -5,10 +5,10 @@
 
 ``sklearn``
     A scikit-learn estimator (a ``Pipeline`` too) in a ``.skops`` file, loaded by
-    ``skops.io.load`` with an explicit trust policy: types from the ``sklearn``, ``numpy``
-    and ``scipy`` packages are trusted, any other type the file names is refused with a
-    FlavorError naming it (nothing runs). Or a ``.joblib`` / ``.pkl`` / ``.pickle`` file,
-    loaded by ``joblib.load``. ``params``: ``{"method": "predict_proba"}`` (or
+    ``skops.io.load`` with an explicit trust policy: classes from the ``sklearn``, ``numpy``
+    and ``scipy`` packages are trusted; functions and any other type the file names are
+    refused with a FlavorError naming them (nothing runs). Or a ``.joblib`` / ``.pkl`` /
+    ``.pickle`` file, loaded by ``joblib.load``. ``params``: ``{"method": "predict_proba"}`` (or
     ``predict_log_proba``, ``decision_function``) calls that method instead of
     ``predict``.
 ``python``
@@ -45,6 +45,7 @@ Only register and load such models from sources you trust; prefer ``.skops``.
 from __future__ import annotations
 
 import errno
+import importlib
 import inspect
 import json
 import os
@@ -164,14 +165,30 @@ def skops_trusted(file: Path) -> list[str]:
         untrusted = sio.get_untrusted_types(file=file)
     except Exception as exc:  # noqa: BLE001  (a damaged zip, not a skops file)
         raise FlavorError(f"{file.name} is not a readable .skops file: {exc}") from None
-    refused = [t for t in untrusted if t.split(".", 1)[0] not in SKOPS_TRUSTED_PACKAGES]
+    refused = [t for t in untrusted if not _trusted_class(t)]
     if refused:
         raise FlavorError(
             f"{file.name} holds types cairn does not trust ({', '.join(sorted(refused))}); "
-            "only scikit-learn, NumPy and SciPy types load from .skops files. Save the model "
-            "with joblib and register it with --flavor python if you trust it"
+            "only scikit-learn, NumPy and SciPy classes load from .skops files (functions, "
+            "e.g. in a FunctionTransformer, can run anything). Save the model with joblib and "
+            "register it with --flavor python if you trust it"
         )
     return list(untrusted)
+
+
+def _trusted_class(name: str) -> bool:
+    """Whether ``name`` (``module.attr``) is a class of a trusted package, outside its test
+    helpers. Functions are not trusted: a reference to one (``numpy.testing``'s helpers
+    include one that calls ``exec``) is code a file can make run at predict time."""
+    module, _, attr = name.rpartition(".")
+    parts = module.split(".")
+    if parts[0] not in SKOPS_TRUSTED_PACKAGES or "testing" in parts or "tests" in parts:
+        return False
+    try:
+        value = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return isinstance(value, type)
 
 
 def load_object(local: Path) -> Any:
