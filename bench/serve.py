@@ -212,12 +212,25 @@ def one_round(i: int, order: list[str], make: dict, model, args) -> dict:
     return out
 
 
-def profile(make: dict, model, args, out: Path) -> None:
+def profile(make: dict, model, args, out: Path, res: dict) -> None:
     """Each server once: py-spy over every payload's load; PROFILE.md in ``out``."""
     py_spy = tool("py-spy")
     if py_spy is None:
         sys.exit("py-spy not found: pip install -e '.[bench]'")
-    parts = ["# Where the time goes: py-spy under bench/serve.py's load", ""]
+    m = res["machine"]
+    parts = [
+        "# Where the time goes: py-spy under bench/serve.py's load",
+        "",
+        f"Made by `python bench/serve.py --profile` ({args.warmup:g} s warm-up, "
+        f"{args.duration:g} s sampled per payload, {args.connections} connections, "
+        f"{args.workers} workers) on {res['date']}, cairn at {m['cairn_commit'][:12]}"
+        f"{' (working tree differs)' if m['cairn_src_dirty'] else ''}, MLflow "
+        f"{res['versions']['mlflow']}, {m['cores']} cores, load average "
+        f"{os.getloadavg()[0]:.2f} at the start. Shares are of py-spy's samples (250/s) of "
+        "every busy thread of the server's processes; a function's inclusive share counts "
+        "the samples with it anywhere on the stack, its self share those with it on top.",
+        "",
+    ]
     for name, new in make.items():
         server = new()
         try:
@@ -295,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
         }
         make = servers(args, tools, model, scratch, mlflow)
         if args.profile:
-            profile(make, model, args, args.out or BENCH / "results" / "partial")
+            profile(make, model, args, args.out or BENCH / "results" / "partial", res)
             return res
         names = list(make)
         for i in range(args.rounds):

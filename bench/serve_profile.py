@@ -23,6 +23,16 @@ PLUMBING = (
     "supervisors/",
     "<string>:",
     ": ",
+    # the ASGI chain every request passes through
+    "http/httptools_impl.py:RequestResponseCycle.run_asgi",
+    "middleware/",
+    "telemetry/_asgi.py:",
+    "fastapi/applications.py:",
+    "fastapi/_body_limit.py:",
+    "fastapi/routing.py:APIRouter.app",
+    "starlette/applications.py:",
+    "starlette/_exception_handler.py:",
+    "starlette/routing.py:",
 )
 
 
@@ -66,15 +76,12 @@ def summarize(raw: Path, top: int = 30) -> dict:
         self_[top_frame] += n
     busy = total or 1
     # The trunk every request shares (process start, threads, event loop, the ASGI
-    # middleware chain) says nothing about where a request's time goes: frames within 2%
+    # middleware chain) says nothing about where a request's time goes: frames within 3%
     # of the widest, and those of the process and thread plumbing, are left out of the
     # inclusive list.
-    widest = max(inclusive.values(), default=0)
-    branches = [
-        (f, n)
-        for f, n in inclusive.most_common()
-        if (n < widest * 0.98 or n < busy / 2) and not f.startswith(PLUMBING)
-    ]
+    own = [(f, n) for f, n in inclusive.most_common() if not f.startswith(PLUMBING)]
+    widest = max((n for _, n in own), default=0)
+    branches = [(f, n) for f, n in own if n < widest * 0.97 or n < busy / 2]
     return {
         "samples": total,
         "inclusive": [(f, n / busy) for f, n in branches[:top]],
