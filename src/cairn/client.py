@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import itertools
 import os
-from functools import cached_property
 import sys
 import time
 from collections.abc import Callable, Iterable
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 

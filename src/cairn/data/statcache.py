@@ -37,6 +37,8 @@ def _racy_window(st: os.stat_result) -> float:
     sub-second times (ext4, XFS, btrfs, APFS tick in milliseconds or finer), 2 s where
     the mtime is whole seconds (FAT keeps 2 s, some network file systems 1 s)."""
     return FINE_RACY_SECONDS if st.st_mtime_ns % 1_000_000_000 else RACY_SECONDS
+
+
 _FLUSH_EVERY = 10_000
 
 

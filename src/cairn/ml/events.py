@@ -59,14 +59,10 @@ def list_events(
     if subject is not None:
         q = q.where(events.c.subject == subject)
     if kind is not None:
-        q = q.where(
-            events.c.kind.startswith(kind) if kind.endswith(".") else events.c.kind == kind
-        )
+        q = q.where(events.c.kind.startswith(kind) if kind.endswith(".") else events.c.kind == kind)
     q = q.order_by(events.c.id.desc())
     if limit is not None:
         q = q.limit(limit)
     with catalog.read() as conn:
         rows = conn.execute(q).all()
-    return [
-        Event(r.id, r.time, r.kind, r.subject, json.loads(r.info)) for r in reversed(rows)
-    ]
+    return [Event(r.id, r.time, r.kind, r.subject, json.loads(r.info)) for r in reversed(rows)]

@@ -196,9 +196,7 @@ class ChunkStore:
                 if digest not in self._pending:
                     self._pending[digest] = (frame, len(data))
                     self._pending_bytes += len(frame)
-                full = (
-                    self._pending_bytes >= self.pack_size or len(self._pending) >= _PACK_CHUNKS
-                )
+                full = self._pending_bytes >= self.pack_size or len(self._pending) >= _PACK_CHUNKS
             # One writer flushes a full buffer; the others go on filling the next one.
             if full and self._flush_lock.acquire(blocking=False):
                 try:
