@@ -305,6 +305,10 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def _runs(n: int) -> str:
+    return f"{n} run" + ("s" if n != 1 else "")
+
+
 def render(res: dict) -> str:
     m = res["machine"]
     mib = 1024 * 1024
@@ -326,10 +330,10 @@ def render(res: dict) -> str:
     for s in res["sizes"]:
         c, e = s["cairn"], s.get("evidently")
         lines.append(
-            f"| {s['rows']:,} | {c['median_s']:.3f} ({len(c['seconds'])} runs) | "
+            f"| {s['rows']:,} | {c['median_s']:.3f} ({_runs(len(c['seconds']))}) | "
             f"{c['peak_rss_bytes'] / mib:,.0f} ({c['data_rss_bytes'] / mib:,.0f}) | "
             + (
-                f"{e['median_s']:.2f} ({len(e['seconds'])} runs) | "
+                f"{e['median_s']:.2f} ({_runs(len(e['seconds']))}) | "
                 f"{e['peak_rss_bytes'] / mib:,.0f} ({e['data_rss_bytes'] / mib:,.0f}) | "
                 f"{s['ratio']:.1f}x |"
                 if e
