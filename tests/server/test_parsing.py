@@ -61,6 +61,21 @@ def test_content_types_and_widths(body: bytes, content_type: str | None, status:
     assert info.value.status == status
 
 
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"inputs": [[1.0, 2], [3.0]]},
+        {"instances": [[1.0, 2], [3.0, 4, 5]]},
+        {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2], [3.0]]}},
+        {"instances": [[1.0, 2], 3.0]},
+    ],
+)
+def test_ragged_rows_are_400_not_padded_with_nan(doc: dict) -> None:
+    with pytest.raises(mlp.ProtocolError, match="row 1") as info:
+        _parse(doc)
+    assert info.value.status == 400
+
+
 def test_predictions_bodies() -> None:
     assert orjson.loads(mlp.predictions_body(np.array([1, 2]))) == {"predictions": [1, 2]}
     frame = pd.DataFrame({"p": [0.5], "label": ["x"]})

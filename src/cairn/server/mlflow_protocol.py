@@ -230,6 +230,10 @@ def frame_from_rows(
         columns = schema.index_for(names) if schema is not None else list(names)
     if fast is not None:
         return pd.DataFrame(fast, columns=columns, copy=False)
+    for i, row in enumerate(rows):  # pandas would pad a short row with NaN
+        if not isinstance(row, list) or len(row) != width:
+            got = f"{len(row)} value(s)" if isinstance(row, list) else "not a list"
+            raise ProtocolError(f"row {i} has {got}; every row needs {width}")
     try:
         return pd.DataFrame(rows, columns=columns)
     except (TypeError, ValueError, AssertionError) as exc:
