@@ -63,6 +63,7 @@ from cairn.storage import ChunkStore, open_object_store
 if TYPE_CHECKING:
     from cairn.ml.registry import Registry
     from cairn.ml.runs import Runs
+    from cairn.monitoring.loop import Monitors
     from cairn.serving.policy import Deployments
 
 __all__ = ["Client", "find_home", "local_items"]
@@ -163,6 +164,27 @@ class Client:
         from cairn.serving.policy import Deployments
 
         return Deployments(self.data.catalog, self.registry)
+
+    @cached_property
+    def monitors(self) -> Monitors:
+        """Monitoring rules and their retraining loop (cairn.monitoring.loop); when this
+        Client runs pipelines, the loop's training jobs run inside ``tick()``."""
+        from cairn.monitoring.loop import Monitors
+
+        runner = self.run_pipelines if self.auto_run else None
+        return Monitors(self.data, self.pipelines, self.registry, self.deployments, runner=runner)
+
+    def tick_monitors(self) -> None:
+        """Advance every monitoring rule's loop (``Monitors.tick``) if there is any rule;
+        a store without rules does not load the monitoring layer."""
+        from sqlalchemy import select
+
+        from cairn.catalog.schema import monitors
+
+        with self.data.catalog.read() as conn:
+            if conn.execute(select(monitors.c.name).limit(1)).first() is None:
+                return
+        self.monitors.tick()
 
     def run_pipelines(self) -> list[JobInfo]:
         """Run every stale pipeline to the end of the DAG; return the jobs. The run files

@@ -34,6 +34,9 @@ __all__ = [
     "model_aliases",
     "model_versions",
     "models",
+    "monitor_state",
+    "monitor_versions",
+    "monitors",
     "pipeline_versions",
     "pipelines",
     "repos",
@@ -320,3 +323,39 @@ events = Table(
     Column("info", Text, nullable=False, default="{}"),
 )
 Index("events_by_subject", events.c.subject, events.c.time)
+
+# -- monitoring rules and their loop (cairn.monitoring.rules, cairn.monitoring.loop) -------
+# A monitor: a rule (canonical JSON) watching one model; versioned like a pipeline spec.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+monitor_versions = Table(
+    "monitor_versions",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+# Where each monitor's loop is: ``cycle`` counts drift detections (0: none yet), ``step``
+# is idle | drift | data_committed | model_trained | challenger_registered | canary |
+# evaluated; ``info`` (JSON) holds what the steps so far found (window, commits, version,
+# evaluation) and the last check. A step is written in the transaction of its event, so a
+# crash resumes at the last step recorded.
+monitor_state = Table(
+    "monitor_state",
+    metadata,
+    Column("monitor", String(255), primary_key=True),
+    Column("cycle", Integer, nullable=False, default=0),
+    Column("step", String(32), nullable=False),
+    Column("info", Text, nullable=False, default="{}"),
+    Column("updated", Float, nullable=False),
+)

@@ -340,10 +340,16 @@ def run(
     once: Annotated[bool, typer.Option("--once", help="Run what is stale, then exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
 ) -> None:
-    """Keep pipelines current as commits arrive from other processes (Ctrl-C stops)."""
+    """Keep pipelines current as commits arrive from other processes, and tick the
+    monitoring rules (on their schedule and after each prediction-log commit); Ctrl-C
+    stops."""
     c = client()
     while True:
         c.run_pipelines()
+        try:
+            c.tick_monitors()
+        except Exception as exc:  # noqa: BLE001 - the step stays; the next tick retries it
+            err.print(f"monitors: {type(exc).__name__}: {exc}")
         if once:
             return
         time.sleep(interval)
