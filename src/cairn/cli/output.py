@@ -62,11 +62,12 @@ app = typer.Typer(
 groups = {
     name: typer.Typer(no_args_is_help=True, help=text)
     for name, text in {
-        "create": "Create a repo, branch or pipeline.",
-        "list": "List repos, branches, commits, files, pipelines, jobs, datums, runs, models "
-        "or deployments.",
-        "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model or deployment.",
-        "delete": "Delete a repo, branch, file or pipeline.",
+        "create": "Create a repo, branch, pipeline or monitor.",
+        "list": "List repos, branches, commits, files, pipelines, jobs, datums, runs, models, "
+        "deployments, monitors or events.",
+        "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model, deployment "
+        "or monitor.",
+        "delete": "Delete a repo, branch, file, pipeline or monitor.",
         "put": "Put files into a repo.",
         "get": "Get files out of a repo.",
         "glob": "Match files with a glob pattern.",
@@ -75,7 +76,7 @@ groups = {
         "start": "Start a commit or a pipeline.",
         "finish": "Finish a commit.",
         "wait": "Wait for a commit or job to finish.",
-        "update": "Update a pipeline.",
+        "update": "Update a pipeline or a monitor.",
         "stop": "Stop (pause) a pipeline.",
         "next": "Take the next datum (inside a transform with datum_batching).",
         "compare": "Compare runs side by side.",

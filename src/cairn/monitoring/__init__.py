@@ -20,7 +20,13 @@ Modules (one noun each):
   (``predictions@master:/<deployment>/<YYYY-MM-DD>/*.jsonl``, the format of
   ``cairn.serving.predlog``): by time or by the last N rows, shadow and failed requests
   left out, as a DataFrame of inputs, outputs, request ids and times.
-- ``errors``: ``MonitoringError`` and ``DriftInputError``.
+- ``rules``: ``MonitorRule`` (YAML/JSON, validated; errors name the field) and its storage
+  in the catalog (``monitors``, ``monitor_versions``), versioned like a pipeline spec.
+- ``loop``: ``Monitors``, each rule's state machine (idle -> drift -> data_committed ->
+  model_trained -> challenger_registered -> canary -> evaluated -> promoted | rolled_back),
+  persisted step by step in ``monitor_state`` with a ``monitor.<step>`` event; the only
+  module here that writes (commits, registrations, alias and traffic moves).
+- ``errors``: ``MonitoringError``, ``DriftInputError``, ``RuleError``, ``LoopError``.
 
 Invariants:
 
@@ -45,14 +51,16 @@ from cairn.monitoring.drift import (
     infer_kinds,
     prediction_drift,
 )
-from cairn.monitoring.errors import DriftInputError, MonitoringError
+from cairn.monitoring.errors import DriftInputError, LoopError, MonitoringError, RuleError
 
 __all__ = [
     "DriftConfig",
     "DriftInputError",
     "DriftResult",
     "FeatureDrift",
+    "LoopError",
     "MonitoringError",
+    "RuleError",
     "adjust_p_values",
     "compute_drift",
     "infer_kinds",
