@@ -20,6 +20,12 @@ Modules (one noun each):
   (``predictions@master:/<deployment>/<YYYY-MM-DD>/*.jsonl``, the format of
   ``cairn.serving.predlog``): by time or by the last N rows, shadow and failed requests
   left out, as a DataFrame of inputs, outputs, request ids and times.
+- ``monitor``: ``check_model`` (what ``cairn monitor NAME@ALIAS`` runs): the version's
+  training data found through its lineage (or a named commit) as the reference, the
+  deployment's prediction log as the current window, feature drift, output drift against
+  the version's own predictions on the reference, the metric over time from a labels repo;
+  ``MonitorReport`` (``to_json`` is ``--raw``) and its HTML page. It reads the registry and
+  loads the model (``cairn.ml.flavors``) but writes nothing.
 - ``rules``: ``MonitorRule`` (YAML/JSON, validated; errors name the field) and its storage
   in the catalog (``monitors``, ``monitor_versions``), versioned like a pipeline spec.
 - ``loop``: ``Monitors``, each rule's state machine (idle -> drift -> data_committed ->

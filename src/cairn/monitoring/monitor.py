@@ -137,13 +137,16 @@ class MonitorReport:
 
     def verdict(self) -> str:
         """One line: the feature and prediction verdicts and the last metric value."""
+        from cairn.monitoring.report import ordered
+
         r = self.result
+        worst = [f.name for f in ordered(r) if f.drifted]  # the most shifted first
         parts = [
             f"{self.model} v{self.version} on {self.deployment}: "
             + ("DRIFT" if r.drifted else "no drift")
-            + f" ({len(r.drifted_features)} of {len(r.features)} features"
-            + (f": {', '.join(r.drifted_features[:5])}" if r.drifted_features else "")
-            + (", ..." if len(r.drifted_features) > 5 else "")
+            + f" ({len(worst)} of {len(r.features)} features"
+            + (f": {', '.join(worst[:5])}" if worst else "")
+            + (", ..." if len(worst) > 5 else "")
             + ")"
         ]
         if self.prediction is not None:
@@ -266,7 +269,7 @@ def reference_frame(
         commit = data.resolve(Ref(ref.repo, ref.commit, ref.ancestry)).id
         pinned = Ref(ref.repo, commit, path=normalize(ref.path or "/"))
         frame, files, skipped = _tables(data, _files_under(data, pinned))
-        info = {"source": "named", "ref": _where(pinned)}
+        info: dict[str, Any] = {"source": "named", "ref": _where(pinned)}
     else:
         lineage = registry.lineage(f"{version.name}/{version.version}")
         training = lineage.get("training")
@@ -469,10 +472,10 @@ def check_model(
         ) from None
     info = _window_info(window, since, until, last, log_repo)
     if len(window) < min_rows:
-        span = _describe_span(since, until, last)
         raise DriftInputError(
-            f"the window of {deployment!r} ({span}) holds {len(window)} logged row(s); at least "
-            f"{min_rows} are needed: widen it (--since, --last) or wait for traffic"
+            f"the window of {deployment!r} ({_describe_span(since, until, last)}) holds "
+            f"{len(window)} logged row(s); at least {min_rows} are needed: "
+            "widen it (--since, --last) or wait for traffic"
         )
     full, ref_info = reference_frame(data, registry, version, reference)
     ref_inputs, cur_inputs, note = _columns(version, full, window.inputs)
@@ -504,12 +507,12 @@ def check_model(
         preds = window.predictions()[mine.to_numpy()].astype({"request_id": str})
         if metric is None and pd.api.types.is_float_dtype(preds["prediction"].dtype):
             metric = "mean_absolute_error"
-        span = (info["last_time"] or 0.0) - (info["first_time"] or 0.0)
+        seconds = (info["last_time"] or 0.0) - (info["first_time"] or 0.0)
         table = metric_over_time(
             preds,
             truth,
             metric=metric,
-            freq=freq or ("1h" if span <= 2 * 86400 else "1D"),
+            freq=freq or ("1h" if seconds <= 2 * 86400 else "1D"),
             label=label_column,
         )
         name = table.attrs["metric"]
