@@ -42,7 +42,7 @@ def update_monitor(file: RuleFile) -> None:
 def list_monitor(raw: Raw = False) -> None:
     """List monitoring rules with their model, action and where their loop is."""
     monitors = client().monitors
-    found = [(m, monitors.state(m.name)) for m in monitors.list()]
+    found = [(m, monitors.state(m.name)) for m in monitors.list_monitors()]
     if raw:
         return print_json([{**m.to_json(), "state": s.to_json()} for m, s in found])
     rows = []

@@ -172,7 +172,7 @@ class Monitors:
         """The monitor's current rule. Raises NotFound."""
         return get_monitor(self.catalog, name)
 
-    def list(self) -> list[MonitorInfo]:
+    def list_monitors(self) -> list[MonitorInfo]:
         """Every monitor, by name."""
         return list_monitors(self.catalog)
 
@@ -198,7 +198,7 @@ class Monitors:
         unexpected error in one monitor does not stop the others; the first is raised
         once all were ticked (its step stays, so the next tick retries it)."""
         states, first = [], None
-        for info in self.list():
+        for info in self.list_monitors():
             try:
                 states.append(self.advance(info.name))
             except Exception as exc:  # noqa: BLE001 - every monitor gets its tick
