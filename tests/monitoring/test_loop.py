@@ -235,6 +235,22 @@ def test_a_worse_challenger_is_rolled_back_with_reasons(world: World) -> None:
     assert c.deployments.get("cancer").policy.percentages() == {"champion": 100.0}
 
 
+def test_a_canary_that_gets_no_traffic_is_rolled_back_after_max_seconds(world: World) -> None:
+    c = world.client
+    c.monitors.create(rule())
+    drive_to_canary(world)
+    [state] = c.monitors.tick()  # no request reached the challenger: keep waiting
+    assert state.step == "canary"
+    started = state.info["cycle"]["canary_started"]
+    c.monitors.clock = lambda: started + 3601  # the default max_seconds (1 h) has passed
+    [state] = c.monitors.tick()
+    assert state.step == "idle"
+    rolled = list_events(c.data.catalog, kind="monitor.rolled_back")[-1].info
+    assert any("canary timed out" in r for r in rolled["reasons"])
+    assert c.registry.aliases("cancer") == {"champion": 1}
+    assert c.deployments.get("cancer").policy.percentages() == {"champion": 100.0}
+
+
 def test_a_crash_resumes_and_never_promotes_an_unevaluated_model(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

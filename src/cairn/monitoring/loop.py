@@ -590,11 +590,22 @@ class Monitors:
         cycle = state.info["cycle"]
         live = self._live(rule, retrain, cycle)
         waited = self.clock() - cycle["canary_started"]
-        if (
-            retrain.canary.requests is not None
-            and live["challenger"]["requests"] < retrain.canary.requests
-        ):
-            return None
+        wanted, answered = retrain.canary.requests, live["challenger"]["requests"]
+        if wanted is not None and answered < wanted:
+            if waited < retrain.canary.max_seconds:
+                return None
+            timed_out = {
+                "decision": "rollback",
+                "metric": None,
+                "live": live,
+                "reasons": [
+                    f"canary timed out: the challenger answered {answered} of {wanted} "
+                    f"request(s) in {waited:.0f} s (canary.max_seconds "
+                    f"{retrain.canary.max_seconds:g})"
+                ],
+                "canary_seconds": waited,
+            }
+            return _Move("evaluated", "monitor.evaluated", timed_out, {"evaluation": timed_out})
         if retrain.canary.seconds is not None and waited < retrain.canary.seconds:
             return None
         evaluation = _evaluate(self, rule, retrain, cycle, live)

@@ -149,13 +149,15 @@ class AlertAction(_Model):
 class CanarySpec(_Model):
     """The challenger's share of live traffic (percent, above 0 and below 100) and how long
     it runs: until it answered ``requests`` requests and ``seconds`` passed (each when
-    given; at least one)."""
+    given; at least one). A canary that has not answered its ``requests`` after
+    ``max_seconds`` (default one hour) is rolled back: too little live evidence to promote."""
 
     percent: float = Field(default=10.0, gt=0, lt=100)
     requests: int | None = Field(default=None, ge=1)
     seconds: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_seconds: float = Field(default=3600.0, gt=0, allow_inf_nan=False)
 
-    @field_validator("seconds", mode="before")
+    @field_validator("seconds", "max_seconds", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> Any:
         return _duration(value)
