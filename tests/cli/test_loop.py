@@ -43,3 +43,32 @@ def test_monitor_commands(cairn: Cairn) -> None:
     # `cairn run --once` with a rule whose model does not exist yet: no crash, no verdict.
     cairn("create", "monitor", "-f", "rule.yaml")
     cairn("run", "--once")
+
+
+def test_list_event_shows_a_drift_events_verdict_before_its_features(cairn: Cairn) -> None:
+    from cairn.client import Client
+    from cairn.ml.events import record_event
+
+    cairn.write("rule.yaml", RULE)
+    cairn("create", "monitor", "-f", "rule.yaml")
+    features = [
+        {"name": f"worst feature number {i}", "score": 1e-5, "threshold": 0.05, "method": "test"}
+        for i in range(16)
+    ]
+    info = {
+        "share_drifted": 16 / 30,
+        "drift_share": 0.3,
+        "method": "test",
+        "n_current": 50,
+        "n_reference": 160,
+        "features": features,
+        "window": {"last": 50},
+    }
+    catalog = Client(cairn.home, auto_run=False).data.catalog
+    with catalog.write() as conn:
+        record_event(conn, "monitor.drift", "cancer-drift", info)
+    catalog.dispose()
+    shown = cairn("list", "event", "--kind", "monitor.drift").stdout
+    assert "53% of features drifted (>= 30%; test, 50 rows vs 160): worst feature number 0" in (
+        " ".join(shown.split())
+    )

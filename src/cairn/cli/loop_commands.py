@@ -104,6 +104,14 @@ def _check_line(check: dict[str, Any] | None) -> str:
 def _reasons(info: dict[str, Any]) -> str:
     if "reasons" in info:
         return "; ".join(info["reasons"])
+    if {"share_drifted", "drift_share", "features"} <= info.keys():
+        # A drift report: its verdict first, not cut off inside the per-feature list.
+        names = ", ".join(f["name"] for f in info["features"])
+        return (
+            f"{info['share_drifted']:.0%} of features drifted (>= {info['drift_share']:.0%}; "
+            f"{info.get('method')}, {info.get('n_current')} rows vs {info.get('n_reference')}): "
+            f"{names}"
+        )[:300]
     keep = {k: v for k, v in info.items() if k not in ("cycle", "step", "window", "live")}
     return json.dumps(keep, default=str)[:300]
 
