@@ -2,7 +2,7 @@
 .PHONY: quickstart test lint layers bench bench-serve bench-drift
 
 quickstart:
-	python3 -m venv .venv && . .venv/bin/activate && pip install '.[quickstart]' && bash examples/quickstart/run.sh && bash examples/ml/run.sh
+	python3 -m venv .venv && . .venv/bin/activate && pip install '.[quickstart]' && bash examples/quickstart/run.sh && bash examples/ml/run.sh && bash examples/loop/run.sh
 
 test:
 	python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dev]' && python -m pytest
