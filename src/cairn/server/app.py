@@ -39,9 +39,9 @@ from cairn.ml.models import ModelVersion
 from cairn.server import mlflow_protocol as mlp
 from cairn.server import v2_protocol as v2
 from cairn.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
-from cairn.serving.endpoint import Endpoint, Prediction
+from cairn.serving.endpoint import Endpoint, Prediction, predict_logged
 from cairn.serving.errors import NotReady
-from cairn.serving.predlog import PredictionLog, make_record
+from cairn.serving.predlog import PredictionLog
 
 __all__ = ["ServerSettings", "create_app"]
 
@@ -566,37 +566,17 @@ def _predict_pinned(
     request_id: str,
 ) -> Prediction:
     """What Endpoint.predict does, for a pinned version: enforce, predict, log."""
-    from cairn.ml.signature import enforce
-
     mv: ModelVersion = model.version
-    started = time.perf_counter()
-    status, error, outputs = "ok", None, None
-    try:
-        outputs = model.predict(enforce(model.signature, frame), params=params)
-    except SignatureError as exc:
-        status, error = "invalid", str(exc)
-        raise
-    except Exception as exc:
-        status, error = "error", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        latency = (time.perf_counter() - started) * 1000.0
-        if state.log is not None:
-            state.log.submit(
-                make_record(
-                    request_id=request_id,
-                    deployment=state.settings.deployment,
-                    model=state.model,
-                    version=mv.version,
-                    protocol=protocol,
-                    inputs=frame,
-                    outputs=outputs,
-                    latency_ms=latency,
-                    status=status,
-                    error=error,
-                    target=str(mv.version),
-                )
-            )
+    outputs, latency = predict_logged(
+        model,
+        frame,
+        params,
+        predlog=state.log,
+        request_id=request_id,
+        deployment=state.settings.deployment,
+        protocol=protocol,
+        target=str(mv.version),
+    )
     return Prediction(request_id, str(mv.version), mv, outputs, latency)
 
 

@@ -424,35 +424,16 @@ class Endpoint:
         primary = routed.primary
         mv = primary.version
         try:
-            started = time.perf_counter()
-            status, error, outputs = "ok", None, None
-            try:
-                enforced = _enforce(primary.signature, frame)
-                outputs = primary.predict(enforced, params=params)
-            except SignatureError as exc:
-                status, error = "invalid", str(exc)
-                raise
-            except Exception as exc:
-                status, error = "error", f"{type(exc).__name__}: {exc}"
-                raise
-            finally:
-                latency = (time.perf_counter() - started) * 1000.0
-                if self.predlog is not None:
-                    self.predlog.submit(
-                        make_record(
-                            request_id=request_id,
-                            deployment=self.name,
-                            model=self.model,
-                            version=mv.version,
-                            protocol=protocol,
-                            inputs=frame,
-                            outputs=outputs,
-                            latency_ms=latency,
-                            status=status,
-                            error=error,
-                            target=routed.target,
-                        )
-                    )
+            outputs, latency = predict_logged(
+                primary,
+                frame,
+                params,
+                predlog=self.predlog,
+                request_id=request_id,
+                deployment=self.name,
+                protocol=protocol,
+                target=routed.target,
+            )
             shadows = self._mirror(routed, frame, params, protocol, request_id)
         finally:
             routed.release()
@@ -537,6 +518,53 @@ def _version_of(target: str, aliases: Mapping[str, int]) -> int | None:
         return int(target)
     found = aliases.get(target)
     return None if found is None else int(found)
+
+
+def predict_logged(
+    model: LoadedModel,
+    frame: Any,
+    params: dict[str, Any] | None,
+    *,
+    predlog: PredictionLog | None,
+    request_id: str,
+    deployment: str,
+    protocol: str,
+    target: str,
+) -> tuple[Any, float]:
+    """Enforce ``model``'s signature on ``frame``, predict, and submit the request's record
+    to ``predlog`` (when logging) whatever the outcome: ``ok``, ``invalid`` (a signature
+    mismatch) or ``error``. Returns (outputs, latency in ms). Raises SignatureError (a 400)
+    or what the model raised."""
+    mv = model.version
+    started = time.perf_counter()
+    status, error, outputs = "ok", None, None
+    try:
+        outputs = model.predict(_enforce(model.signature, frame), params=params)
+    except SignatureError as exc:
+        status, error = "invalid", str(exc)
+        raise
+    except Exception as exc:
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        latency = (time.perf_counter() - started) * 1000.0
+        if predlog is not None:
+            predlog.submit(
+                make_record(
+                    request_id=request_id,
+                    deployment=deployment,
+                    model=mv.name,
+                    version=mv.version,
+                    protocol=protocol,
+                    inputs=frame,
+                    outputs=outputs,
+                    latency_ms=latency,
+                    status=status,
+                    error=error,
+                    target=target,
+                )
+            )
+    return outputs, latency
 
 
 def _enforce(signature: Signature | None, frame: Any) -> Any:
