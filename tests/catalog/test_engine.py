@@ -233,3 +233,42 @@ def test_a_postgresql_catalog_without_psycopg_names_the_extra(
         open_catalog("postgresql://cairn@127.0.0.1:9/catalog")
 
     assert "cairn[postgres]" in str(info.value)
+
+
+def test_a_catalog_from_before_a_column_was_added_gets_it_with_its_default(make_catalog) -> None:
+    # An older cairn made model_versions without ``trusted``: ``create_all`` skips tables
+    # that exist, so without the migration every read of a version would fail.
+    with make_catalog().write() as conn:
+        conn.execute(insert(schema.models).values(name="m", created=0.0, updated=0.0))
+        conn.execute(
+            insert(schema.model_versions).values(
+                name="m",
+                version=1,
+                repo="r",
+                commit="c",
+                path="/m.pkl",
+                flavor="python",
+                created=0.0,
+            )
+        )
+        conn.execute(text("ALTER TABLE model_versions DROP COLUMN trusted"))
+    catalog = make_catalog()
+    columns = [c["name"] for c in inspect(catalog.engine).get_columns("model_versions")]
+    assert "trusted" in columns
+    versions = schema.model_versions
+    with catalog.write() as conn:
+        conn.execute(
+            insert(versions).values(
+                name="m",
+                version=2,
+                repo="r",
+                commit="c",
+                path="/m.pkl",
+                flavor="python",
+                created=0.0,
+                trusted=True,
+            )
+        )
+    with catalog.read() as conn:
+        rows = conn.execute(select(versions.c.version, versions.c.trusted)).all()
+    assert sorted(rows) == [(1, False), (2, True)]

@@ -14,10 +14,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, TextClause, create_engine, event, make_url, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Table,
+    TextClause,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    text,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateColumn
 
 from cairn.catalog.errors import CatalogError
 from cairn.catalog.schema import metadata
@@ -42,7 +54,8 @@ class Catalog:
     """
 
     def __init__(self, engine: Engine) -> None:
-        """Create cairn's tables if they are missing. Raises CatalogError."""
+        """Create cairn's tables if they are missing, and the columns added to them since
+        an older cairn created them (see ``_add_missing_columns``). Raises CatalogError."""
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=True)
         # PostgreSQL's advisory lock; SQLite's BEGIN IMMEDIATE comes from the "begin" event.
@@ -51,9 +64,33 @@ class Catalog:
         )
         try:
             metadata.create_all(engine)
+            self._add_missing_columns()
         except SQLAlchemyError as exc:
             reason = _reason(exc, engine.url)
             raise CatalogError(f"cannot open catalog {self.url}: {reason}") from None
+
+    def _missing_columns(self, conn: Connection) -> list[tuple[Table, Column[Any]]]:
+        added = [(t, c) for t in metadata.sorted_tables for c in t.columns if c.info.get("added")]
+        found = inspect(conn)
+        have = {t.name: {c["name"] for c in found.get_columns(t.name)} for t, _ in added}
+        return [(t, c) for t, c in added if c.name not in have[t.name]]
+
+    def _add_missing_columns(self) -> None:
+        """The schema's migration path: ``create_all`` makes missing tables only, so a
+        column added to a table after catalogs were created with it (marked
+        ``info={"added": True}`` in ``schema.py``, nullable or with a server default) is
+        added here to a catalog an older cairn created, its rows taking the default. Only
+        marked columns are looked at, so opening a catalog stays one cheap query. Checked
+        without the write lock, then added under it after checking again, so two processes
+        opening one old catalog add each column once."""
+        with self.read() as conn:
+            if not self._missing_columns(conn):
+                return
+        with self.write() as conn:
+            for table, column in self._missing_columns(conn):
+                table_name = conn.dialect.identifier_preparer.format_table(table)
+                spec = CreateColumn(column).compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {spec}"))
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKeyConstraint,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 __all__ = [
@@ -259,6 +261,9 @@ model_versions = Table(
     Column("description", Text, nullable=False, default=""),
     Column("created", Float, nullable=False),
     Column("info", Text, nullable=False, default="{}"),
+    # The user's consent (--trust) that loading it may run its code (pickle, MLflow).
+    # Added after the table: catalogs made before it get it, false (Catalog's migration).
+    Column("trusted", Boolean, nullable=False, server_default=false(), info={"added": True}),
     ForeignKeyConstraint(["name"], ["models.name"], ondelete="CASCADE"),
 )
 
