@@ -3,9 +3,13 @@ move aliases and roll them back, and print a model's lineage back to its trainin
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import pickle
 import sys
 
+import joblib
 import skops.io as sio
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import LogisticRegression
@@ -53,6 +57,44 @@ def test_register_list_inspect_and_move_aliases(cairn):
     cairn.fails("register", "model", "iris", "models@master:/nope.skops")
     cairn.fails("set", "alias", "iris", "champion", "7")
     assert len(cairn.raw("list", "model", "iris")) == 2
+
+
+class _MakesADirectory:
+    """Unpickling it runs ``os.mkdir(path)``: the code a hostile pickle would run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+def test_a_pickle_registers_only_with_trust_which_inspect_shows(cairn):
+    marker = cairn.root / "ran"
+    buf = io.BytesIO()
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buf)
+    seed_repo(
+        cairn,
+        "models",
+        {
+            "model.bin": pickle.dumps(_MakesADirectory(str(marker))),
+            "iris.joblib": buf.getvalue(),
+            "iris.skops": _iris_skops(1.0),
+        },
+    )
+    # before: the pickle's code ran in the cairn process at registration
+    refused = cairn.fails("register", "model", "evil", "models@master:/model.bin")
+    assert "--trust" in refused.stderr and "skops" in refused.stderr
+    assert not marker.exists()
+
+    v1 = cairn.raw("register", "model", "iris", "models@master:/iris.joblib", "--trust")
+    assert (v1["version"], v1["flavor"], v1["trusted"]) == (1, "sklearn", True)
+    cairn("register", "model", "iris", "models@master:/iris.skops")
+    assert cairn.raw("inspect", "model", "iris/2")["trusted"] is False
+    for version, shown in ((1, "yes"), (2, "no")):
+        lines = cairn("inspect", "model", f"iris/{version}").stdout.splitlines()
+        assert [line.split()[1] for line in lines if line.startswith("Trusted:")] == [shown]
 
 
 def test_register_a_command_model_with_a_signature_file(cairn):

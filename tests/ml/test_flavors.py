@@ -1,13 +1,17 @@
 """Flavors with real models: scikit-learn through skops (and its trust policy) and joblib,
 plain Python objects, commands in Python and awk speaking JSON, and MLflow model folders;
-fetching into a cache that concurrent workers share."""
+fetching into a cache that concurrent workers share; pickles, told by their content, that
+neither register nor load without the user's trust."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import pickle
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import joblib
@@ -21,8 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from cairn.ml import FlavorError, SignatureError
-from cairn.ml.flavors import fetch, load
+from cairn.ml import FlavorError, SignatureError, UntrustedModel
+from cairn.ml.flavors import fetch, file_format, load, load_object
 from cairn.ml.signature import enforce
 
 
@@ -141,8 +145,9 @@ def test_skops_refuses_functions_even_from_the_trusted_packages(client, put, can
 def test_joblib_sklearn_model_on_an_array(client, put, tmp_path):
     x, y = load_digits(return_X_y=True)
     model = LogisticRegression(max_iter=200).fit(x[:500], y[:500])
-    version = _register(client, put, "digits", {"d.joblib": _bytes(model, "joblib")}, "/d.joblib")
-    assert version.flavor == "sklearn"
+    files = {"d.joblib": _bytes(model, "joblib")}
+    version = _register(client, put, "digits", files, "/d.joblib", trust=True)
+    assert version.flavor == "sklearn" and version.trusted
     assert version.signature["positional"] is True
     got = _predict(version, client, tmp_path, pd.DataFrame(x[500:600]))
     np.testing.assert_array_equal(got, model.predict(x[500:600]))
@@ -169,6 +174,7 @@ def test_python_flavor_object_with_predict_and_params(client, put, tmp_path, can
         {"t.pkl": _bytes(model, "joblib")},
         "/t.pkl",
         signature={"inputs": [{"name": "mean radius", "type": "double"}]},
+        trust=True,
     )
     assert version.flavor == "python"
     frame = x[["mean radius"]].head(30)
@@ -182,14 +188,127 @@ def test_python_flavor_object_with_predict_and_params(client, put, tmp_path, can
 def test_a_non_sklearn_object_is_not_the_sklearn_flavor(client, put):
     put("models", {"t.pkl": _bytes(Threshold("a", 1.0), "joblib")})
     with pytest.raises(FlavorError, match="--flavor python"):
-        client.registry.register("t", "models@master:/t.pkl", flavor="sklearn")
+        client.registry.register("t", "models@master:/t.pkl", flavor="sklearn", trust=True)
     put("models", {"nothing.pkl": _bytes({"no": "predict"}, "joblib")})
     with pytest.raises(FlavorError, match="predict"):
-        client.registry.register("t", "models@master:/nothing.pkl")
+        client.registry.register("t", "models@master:/nothing.pkl", trust=True)
     put("models", {"junk.pkl": b"not a pickle at all"})
     with pytest.raises(FlavorError):
-        client.registry.register("t", "models@master:/junk.pkl")
+        client.registry.register("t", "models@master:/junk.pkl", trust=True)
     assert client.registry.list_models() == []
+
+
+# -- trust: formats whose loading runs code -------------------------------------------------
+
+
+def _arm(marker: Path, model):
+    """What the crafted pickle below calls while it is unpickled: leaves ``marker`` (the
+    code an attacker would run) and returns a working model, so nothing looks amiss."""
+    marker.write_text("this ran on the host")
+    return model
+
+
+class _Armed:
+    def __init__(self, marker: Path, model) -> None:
+        self.marker, self.model = marker, model
+
+    def __reduce__(self):
+        return (_arm, (self.marker, self.model))
+
+
+def _armed(marker: Path, model, how: str) -> bytes:
+    armed = _Armed(marker, model)
+    if how == "joblib-zlib":
+        buf = io.BytesIO()
+        joblib.dump(armed, buf, compress=("zlib", 3))
+        return buf.getvalue()
+    return pickle.dumps(armed, protocol=0 if how == "protocol-0" else 5)
+
+
+@pytest.mark.parametrize(
+    "path,how,flavor",
+    [
+        ("/m.pkl", "pickle", None),
+        ("/m.bin", "pickle", None),  # renamed: told by its content
+        ("/m.skops", "pickle", None),  # misnamed
+        ("/m.joblib", "joblib-zlib", None),
+        ("/m.pkl", "pickle", "sklearn"),
+        ("/m.data", "protocol-0", "python"),  # no header: not skops is enough
+    ],
+)
+def test_an_untrusted_pickle_is_refused_and_never_unpickled(
+    client, put, tmp_path, cancer, path, how, flavor
+):
+    # before: registering silently unpickled the file on the host (to infer its flavor
+    # and signature), running whatever the file named
+    _, _, model = cancer
+    marker = tmp_path / "marker"
+    put("models", {path.lstrip("/"): _armed(marker, model, how)})
+    with pytest.raises(UntrustedModel):
+        client.registry.register("evil", f"models@master:{path}", flavor=flavor)
+    assert not marker.exists()
+    assert client.registry.list_models() == []
+
+
+def test_a_trusted_pickle_is_recorded_as_trusted_and_loads(client, put, tmp_path, cancer):
+    x, _, model = cancer
+    marker = tmp_path / "marker"
+    put("models", {"m.bin": _armed(marker, model, "pickle")})
+    version = client.registry.register("ok", "models@master:/m.bin", trust=True)
+    assert marker.exists()  # the user consented: its code ran, to infer the signature
+    assert version.trusted and version.flavor == "sklearn"
+    assert client.registry.get_version("ok", 1).trusted
+    assert client.registry.list_versions("ok")[0].to_json()["trusted"] is True
+    np.testing.assert_array_equal(
+        _predict(version, client, tmp_path, x.head(10)), model.predict(x.head(10))
+    )
+
+
+def test_loading_refuses_a_pickle_version_not_recorded_as_trusted(client, put, tmp_path, cancer):
+    # defence in depth: a version registered without trust (by a cairn from before trust
+    # was recorded) is refused by every loader, serving and monitoring included
+    _, _, model = cancer
+    marker = tmp_path / "marker"
+    put("models", {"m.pkl": _armed(marker, model, "pickle")})
+    version = client.registry.register("ok", "models@master:/m.pkl", trust=True)
+    marker.unlink()
+    local = fetch(client.data, version, tmp_path / "cache")
+    with pytest.raises(UntrustedModel, match="--trust"):
+        load(dataclasses.replace(version, trusted=False), local)
+    with pytest.raises(UntrustedModel):
+        load(dataclasses.replace(version, trusted=False, flavor="python"), local)
+    with pytest.raises(UntrustedModel):
+        load_object(local)
+    assert not marker.exists()
+
+
+def test_file_format_reads_the_content_not_the_name(tmp_path, cancer):
+    _, _, model = cancer
+    cases = {
+        "skops": sio.dumps(model),
+        "pickle": pickle.dumps(model, protocol=2),
+        "joblib": _bytes(model, "joblib"),  # uncompressed joblib is a pickle
+        "zlib": _armed(tmp_path / "m", model, "joblib-zlib"),
+        "text": b"not a model",
+        "empty": b"",
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("other.json", "{}")
+    cases["zip"] = buf.getvalue()
+    found = {}
+    for name, blob in cases.items():
+        (tmp_path / f"{name}.skops").write_bytes(blob)
+        found[name] = file_format(tmp_path / f"{name}.skops")
+    assert found == {
+        "skops": "skops",
+        "pickle": "pickle",
+        "joblib": "pickle",
+        "zlib": "joblib",
+        "text": "unknown",
+        "empty": "unknown",
+        "zip": "unknown",
+    }
 
 
 PREDICT_PY = """
@@ -364,8 +483,12 @@ def test_mlflow_model_folder(client, tmp_path, cancer):
     folder = _mlflow_folder(tmp_path, model, x.head(20))
     client.create_repo("exported")
     client.put_local("exported@master:/cancer", [str(folder)], recursive=True)
-    version = client.registry.register("from-mlflow", "exported@master:/cancer")
-    assert version.flavor == "mlflow"
+    # MLflow loads its models by importing the module the MLmodel names and unpickling
+    with pytest.raises(UntrustedModel):
+        client.registry.register("from-mlflow", "exported@master:/cancer")
+    assert client.registry.list_models() == []
+    version = client.registry.register("from-mlflow", "exported@master:/cancer", trust=True)
+    assert version.flavor == "mlflow" and version.trusted
     assert [c["name"] for c in version.signature["inputs"]] == list(x.columns)
     got = _predict(version, client, tmp_path, x.head(40))
     np.testing.assert_array_equal(np.asarray(got), model.predict(x.head(40)))
@@ -374,12 +497,12 @@ def test_mlflow_model_folder(client, tmp_path, cancer):
 def test_mlflow_folder_needs_python_function(client, put):
     put("models", {"mf/MLmodel": "flavors:\n  keras: {}\n"})
     with pytest.raises(FlavorError, match="python_function"):
-        client.registry.register("mf", "models@master:/mf")
+        client.registry.register("mf", "models@master:/mf", trust=True)
 
 
 def test_mlflow_missing_says_which_extra(client, put, tmp_path, monkeypatch):
     put("models", {"mf/MLmodel": "flavors:\n  python_function: {loader_module: x}\n"})
-    version = client.registry.register("mf", "models@master:/mf")
+    version = client.registry.register("mf", "models@master:/mf", trust=True)
     local = fetch(client.data, version, tmp_path / "cache")
     monkeypatch.setitem(sys.modules, "mlflow", None)
     monkeypatch.setitem(sys.modules, "mlflow.pyfunc", None)

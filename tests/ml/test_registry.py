@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import threading
 
+import joblib
 import numpy as np
 import pytest
 import skops.io as sio
@@ -14,10 +15,11 @@ from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sqlalchemy import text
 
 from cairn.client import Client
 from cairn.data import CommitStateError, InvalidReference, NotFound, parse_ref
-from cairn.ml import FlavorError, MLError, SignatureError
+from cairn.ml import FlavorError, MLError, SignatureError, UntrustedModel
 from cairn.ml.events import list_events
 from cairn.ml.flavors import fetch, load
 from cairn.ml.signature import enforce
@@ -310,3 +312,33 @@ def test_lineage_of_a_model_trained_by_a_pipeline(client, put, python_pipeline, 
     x = frame.drop(columns="target")
     accuracy = (model.predict(enforce(model.signature, x)) == frame["target"]).mean()
     assert accuracy == pytest.approx(lineage["run"]["metrics"]["train_accuracy"])
+
+
+def test_versions_from_before_trust_was_recorded_load_only_if_they_need_none(
+    client, put, iris_models, tmp_path
+):
+    # A store an older cairn wrote: model_versions without ``trusted``, a joblib version
+    # registered back then without any consent, and a skops one.
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    buf = io.BytesIO()
+    joblib.dump(LogisticRegression(max_iter=500).fit(x, y), buf)
+    put("models", {"old.joblib": buf.getvalue(), "old.skops": iris_models[0]})
+    client.registry.register("iris", "models@master:/old.joblib", trust=True)
+    client.registry.register("iris", "models@master:/old.skops")
+    with client.data.catalog.write() as conn:
+        conn.execute(text("ALTER TABLE model_versions DROP COLUMN trusted"))
+    client.data.catalog.dispose()
+
+    upgraded = Client(client.home, auto_run=False)
+    try:
+        pickled, skops_version = upgraded.registry.list_versions("iris")
+        assert not pickled.trusted and not skops_version.trusted
+        cache = tmp_path / "cache"
+        with pytest.raises(UntrustedModel):
+            load(pickled, fetch(upgraded.data, pickled, cache))
+        assert load(skops_version, fetch(upgraded.data, skops_version, cache)).predict(x).size
+        # what the error says to do: register it again, trusted
+        again = upgraded.registry.register("iris", pickled.ref, trust=True)
+        assert again.trusted and load(again, fetch(upgraded.data, again, cache)).predict(x).size
+    finally:
+        upgraded.data.catalog.dispose()

@@ -29,6 +29,7 @@ from cairn.serving.predlog import PredictionLog
 
 TRAIN = """
 import glob, os
+import joblib
 import pandas as pd
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
@@ -40,6 +41,7 @@ frame = pd.concat(pd.read_csv(f) for f in sorted(glob.glob(f"{pfs}/data/**/*.csv
 x, y = frame.drop(columns="target"), frame["target"]
 model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
 sio.dump(model, f"{pfs}/out/model.skops")
+joblib.dump(model, f"{pfs}/out/model.joblib")
 """
 
 
@@ -217,6 +219,19 @@ def test_drift_retrains_canaries_and_promotes(world: World) -> None:
     # The next check only looks at traffic after the promotion: no second cycle.
     [state] = c.monitors.tick()
     assert state.step == "idle" and state.cycle == 1
+
+
+def test_a_pickle_challenger_is_registered_trusted_when_the_rule_says_so(world: World) -> None:
+    # a joblib model_path needs ``trust: true`` in the rule (the rule refuses it otherwise);
+    # the challenger is then registered trusted, so the endpoint loads it for the canary
+    c = world.client
+    c.monitors.create(rule(model_path="/model.joblib", trust=True))
+    drive_to_canary(world)
+    challenger = c.registry.get_version("cancer", 2)
+    assert (challenger.path, challenger.trusted) == ("/model.joblib", True)
+    _, shifted = traffic(world)
+    answers = world.send(shifted.iloc[:30])
+    assert {a.version.version for a in answers} == {1, 2}
 
 
 def test_a_worse_challenger_is_rolled_back_with_reasons(world: World) -> None:

@@ -107,9 +107,9 @@ def build_store(cairn: Cairn) -> dict[str, Any]:
             client.create_pipelines(folder / "spec.json")
             [job] = client.run_pipelines()
             assert job.state == "success", job.reason
-            version = client.registry.register("cancer", "train@master:/train.joblib")
+            version = client.registry.register("cancer", "train@master:/train.joblib", trust=True)
             client.registry.set_alias("cancer", "champion", version.version)
-            client.registry.register("bad", "train@master:/rows.joblib")
+            client.registry.register("bad", "train@master:/rows.joblib", trust=True)
             model = load(version, fetch(client.data, version, cairn.root / "cache"))
             log_requests(client, model, "cancer", held)
             log_requests(client, model, "cancer-shift", held[held["target"] == 0])
@@ -351,7 +351,7 @@ def test_errors_name_what_is_missing(scenario, tmp_path):
     client.create_repo("handmade")
     blob = b"".join(data.read_file(parse_ref(registry.get_version("cancer", 1).ref)))
     client.put_files("handmade", "master", [("/m.joblib", io.BytesIO(blob))])
-    hand = registry.register("handmade", "handmade@master:/m.joblib")
+    hand = registry.register("handmade", "handmade@master:/m.joblib", trust=True)
     with pytest.raises(MonitoringError, match="--reference"):
         reference_frame(data, registry, hand)
     report = check_model(

@@ -127,3 +127,14 @@ def test_rules_are_stored_and_versioned(tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         create_monitor(catalog, rule, update_=True)
     catalog.dispose()
+
+
+def test_a_pickle_model_path_needs_trust() -> None:
+    # the loop registers what the training pipeline writes: a pickle needs the rule's consent
+    text = RULE.replace("/model.skops", "/model.joblib")
+    with pytest.raises(RuleError) as caught:
+        load_rule_text(text)
+    assert caught.value.field == "action.retrain"
+    rule = load_rule_text(text.replace("    model_path:", "    trust: true\n    model_path:"))
+    assert rule.action.retrain is not None and rule.action.retrain.trust
+    assert load_rule_text(RULE).action.retrain.trust is False  # skops needs none

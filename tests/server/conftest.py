@@ -77,10 +77,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
         commit = client.data.put_files("models", "master", files)
         for name in ("digits", "rollout"):  # rollout: for the test that moves its aliases
             for version in (1, 2, 3):
-                client.registry.register(name, f"models@{commit.id}:/d{version}.joblib")
+                client.registry.register(name, f"models@{commit.id}:/d{version}.joblib", trust=True)
             client.registry.set_alias(name, "champion", 1)
             client.registry.set_alias(name, "challenger", 2)
-        client.registry.register("cancer", f"models@{commit.id}:/bc.joblib")
+        client.registry.register("cancer", f"models@{commit.id}:/bc.joblib", trust=True)
         client.registry.set_alias("cancer", "champion", 1)
     finally:
         client.data.catalog.dispose()

@@ -3,17 +3,22 @@ alias rollbacks under load with zero failed predictions, shadows, signatures, un
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
+import joblib
 import pytest
 from scipy import stats
+from sklearn.naive_bayes import GaussianNB
+from sqlalchemy import update
 
+from cairn.catalog.schema import model_versions
 from cairn.data import NotFound
-from cairn.ml import SignatureError
+from cairn.ml import SignatureError, UntrustedModel
 from cairn.serving.endpoint import Endpoint
 from cairn.serving.errors import NotReady
 from cairn.serving.predlog import PredictionLog, read_records
@@ -243,3 +248,30 @@ def test_unknown_deployment_and_unset_alias(digits, make_endpoint):
         ep.refresh()
     assert ep.targets == {"champion": 1}  # the table being served stays
     assert ep.predict(digits.frame.head(1)).version.version == 1
+
+
+def test_a_pickle_version_not_recorded_as_trusted_is_never_served(digits, make_endpoint):
+    # A joblib version in the catalog without a trust record (registered by a cairn from
+    # before trust was recorded): serving refuses to load it, before and while serving.
+    client = digits.client
+    model = GaussianNB().fit(digits.frame, digits.labels)
+    buf = io.BytesIO()
+    joblib.dump(model, buf)
+    client.put_files("models", "master", [("/v3/model.joblib", io.BytesIO(buf.getvalue()))])
+    v3 = client.registry.register("digits", "models@master:/v3/model.joblib", trust=True)
+    with client.data.catalog.write() as conn:
+        conn.execute(
+            update(model_versions)
+            .where(model_versions.c.name == "digits", model_versions.c.version == v3.version)
+            .values(trusted=False)
+        )
+    client.registry.set_alias("digits", "challenger", v3.version)
+    client.deployments.ensure("pickled", "digits", "challenger")
+    with pytest.raises(UntrustedModel):
+        make_endpoint("pickled").start()
+    ep = make_endpoint()
+    assert ep.refresh()
+    client.deployments.split("web", {"champion": 1, "challenger": 1})
+    with pytest.raises(UntrustedModel):
+        ep.refresh()
+    assert ep.targets == {"champion": 1}  # the table being served stays

@@ -74,6 +74,14 @@ def register_model(
         float | None, typer.Option("--timeout", help="command flavor: seconds per call")
     ] = None,
     description: Annotated[str, typer.Option("-d", "--description")] = "",
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="load it although loading runs its code (pickle, joblib, MLflow): "
+            "only for files from someone you trust; .skops needs none",
+        ),
+    ] = False,
     raw: Raw = False,
 ) -> None:
     """Register a model file or folder as the model's next version."""
@@ -85,6 +93,7 @@ def register_model(
         command=_command_arg(cmd),
         description=description,
         timeout=timeout,
+        trust=trust,
     )
     if raw:
         return print_json(version.to_json())
@@ -145,7 +154,7 @@ def inspect_model(
     spec: Annotated[str, typer.Argument(help="NAME, NAME@ALIAS or NAME/VERSION")],
     raw: Raw = False,
 ) -> None:
-    """Show one model version: its source commit, flavor, signature and run."""
+    """Show one model version: its source commit, flavor, trust, signature and run."""
     v = client().registry.resolve(spec)
     if raw:
         return print_json(v.to_json())
@@ -156,6 +165,7 @@ def inspect_model(
         "Aliases": ", ".join(v.aliases) or "-",
         "Source": v.ref,
         "Flavor": v.flavor,
+        "Trusted": "yes (--trust: loading may run its code)" if v.trusted else "no",
         "Content": f"{fmt_size(v.info.get('size'))}, blake3 {str(v.info.get('hash'))[:16]}",
         "Inputs": _columns(v.signature),
         "Outputs": ", ".join(

@@ -25,9 +25,12 @@ Invariants:
   the run rows loses nothing that ``Runs.sync`` cannot rebuild from the commits.
 - Everything here is catalog rows plus reads of the data layer; nothing starts a process
   except the ``command`` flavor when a caller asks it to predict.
+- Nothing unpickles a model without the user's consent: a format whose loading runs code
+  (pickle, joblib, MLflow folders; told by content, not name) is registered only with
+  ``trust=True`` and loaded only for a version recorded as ``trusted`` (``flavors``, Trust).
 """
 
-from cairn.ml.errors import FlavorError, MLError, RunFileError, SignatureError
+from cairn.ml.errors import FlavorError, MLError, RunFileError, SignatureError, UntrustedModel
 from cairn.ml.models import MetricPoint, ModelInfo, ModelVersion, RunInfo, Signature
 
 __all__ = [
@@ -40,4 +43,5 @@ __all__ = [
     "RunInfo",
     "Signature",
     "SignatureError",
+    "UntrustedModel",
 ]

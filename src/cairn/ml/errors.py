@@ -3,6 +3,7 @@
 MLError                      (a CairnError)
 ├── RunFileError             a run file in an output commit that is not the documented format
 ├── FlavorError              a model path cairn cannot load, or a flavor's extra missing
+│   └── UntrustedModel       a model whose loading runs code, without the user's --trust
 └── SignatureError           a request's inputs do not match the model's signature
 
 Unknown names (a run, a model, a version, an alias) raise cairn.data's ``NotFound``, and a
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from cairn.storage.errors import CairnError
 
-__all__ = ["FlavorError", "MLError", "RunFileError", "SignatureError"]
+__all__ = ["FlavorError", "MLError", "RunFileError", "SignatureError", "UntrustedModel"]
 
 
 class MLError(CairnError):
@@ -29,6 +30,13 @@ class RunFileError(MLError, ValueError):
 class FlavorError(MLError):
     """A model cannot be loaded: unknown flavor, missing file, or a missing extra (the
     message names the ``pip install`` to run)."""
+
+
+class UntrustedModel(FlavorError):
+    """A model whose loading runs code the file names (a pickle or joblib file, an MLflow
+    folder), registered or loaded without the user's explicit trust (``trust=True``,
+    ``--trust``). Nothing of the model was loaded; the message says how to save it safely
+    (skops) or how to register it trusted."""
 
 
 class SignatureError(MLError, ValueError):

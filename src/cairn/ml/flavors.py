@@ -7,13 +7,14 @@
     A scikit-learn estimator (a ``Pipeline`` too) in a ``.skops`` file, loaded by
     ``skops.io.load`` with an explicit trust policy: classes from the ``sklearn``, ``numpy``
     and ``scipy`` packages are trusted; functions and any other type the file names are
-    refused with a FlavorError naming them (nothing runs). Or a ``.joblib`` / ``.pkl`` /
-    ``.pickle`` file, loaded by ``joblib.load``. ``params``: ``{"method": "predict_proba"}`` (or
+    refused with a FlavorError naming them (nothing runs). Or a joblib or pickle file
+    (``.joblib`` / ``.pkl`` / ``.pickle``), loaded by ``joblib.load`` once trusted (see Trust
+    below). ``params``: ``{"method": "predict_proba"}`` (or
     ``predict_log_proba``, ``decision_function``) calls that method instead of
     ``predict``.
 ``python``
-    Any Python object with a ``predict`` method, in a ``.joblib`` / ``.pkl`` /
-    ``.pickle`` (or ``.skops``) file. ``predict(frame)`` gets the DataFrame, and
+    Any Python object with a ``predict`` method, in a joblib or pickle file (trusted), or a
+    ``.skops`` file. ``predict(frame)`` gets the DataFrame, and
     ``params=`` as well when its ``predict`` takes a ``params`` argument.
 ``command``
     A folder (or a file) plus a command, in any language, run once per ``predict`` in the
@@ -37,9 +38,24 @@
     loaded by ``mlflow.pyfunc.load_model`` (``pip install 'cairn[mlflow]'``). The
     signature comes from the ``MLmodel`` file when it has one.
 
-Security: joblib and pickle files (and MLflow models saved with pickle or cloudpickle)
-execute code when they are loaded, as MLflow's documentation warns for its own formats.
-Only register and load such models from sources you trust; prefer ``.skops``.
+Trust. Loading some formats runs code the file names, on the machine that loads it, so a
+model written by a sandboxed pipeline would escape the sandbox when served. Those formats
+load only for a version registered with ``trust=True`` (``--trust``), recorded on the
+version (``ModelVersion.trusted``); without it, registering raises UntrustedModel before
+anything is unpickled, and ``load`` (serving, monitoring, evaluation) refuses any version
+not recorded as trusted, e.g. one registered by a cairn from before trust was recorded.
+The format is told by the file's *content* (``file_format``), never its name:
+
+- ``.skops`` (a zip holding skops' ``schema.json``): runs no code; only scikit-learn, NumPy
+  and SciPy classes load (``skops_trusted``). No trust needed.
+- pickle, joblib, cloudpickle (pickle protocol 2 to 5, or joblib's zlib / gzip / bz2 / xz /
+  lzma / lz4 wrappers around one), and any other file the sklearn and python flavors read:
+  ``joblib.load`` unpickles, which calls whatever the file names (``__reduce__``). Trust.
+- an MLflow folder, whatever its flavor: ``mlflow.pyfunc`` imports the module its MLmodel
+  names, with the folder's code on ``sys.path``, and its sklearn and pyfunc flavors
+  unpickle (MLflow says the same of its skops format: the trusted types come from the
+  MLmodel file itself). Trust.
+- ``command``: runs the command the user gave with ``--cmd``; giving it is the consent.
 """
 
 from __future__ import annotations
@@ -55,6 +71,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,7 +79,7 @@ import pandas as pd
 import yaml
 
 from cairn.data import DataStore, Ref
-from cairn.ml.errors import FlavorError, SignatureError
+from cairn.ml.errors import FlavorError, SignatureError, UntrustedModel
 from cairn.ml.models import ModelVersion, Signature
 from cairn.ml.signature import normalize
 
@@ -70,17 +87,25 @@ __all__ = [
     "FLAVORS",
     "LoadedModel",
     "fetch",
+    "file_format",
     "infer_flavor",
     "load",
     "load_object",
     "mlmodel_signature",
     "parse_mlmodel",
+    "runs_code",
     "skops_trusted",
+    "untrusted",
 ]
 
 FLAVORS = ("sklearn", "python", "command", "mlflow")
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 SKOPS_TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
+# What a model file holds, told by its first bytes (``file_format``).
+SKOPS, PICKLE, JOBLIB, UNKNOWN = "skops", "pickle", "joblib", "unknown"
+# The magic bytes of joblib's compressed files (joblib/compressor.py, each compressor's
+# ``prefix``, and ``ZF``, its format before 0.10); a pickle is inside every one.
+_JOBLIB_MAGIC = (b"x", b"\x1f\x8b", b"BZ", b"]\x00", b"\xfd7zXZ", b'\x04"M\x18', b"ZF")
 SKLEARN_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 DEFAULT_TIMEOUT = 60.0
 MAX_OUTPUT = 256 * 1024 * 1024  # bytes a command may write on stdout per call
@@ -171,7 +196,7 @@ def skops_trusted(file: Path) -> list[str]:
             f"{file.name} holds types cairn does not trust ({', '.join(sorted(refused))}); "
             "only scikit-learn, NumPy and SciPy classes load from .skops files (functions, "
             "e.g. in a FunctionTransformer, can run anything). Save the model with joblib and "
-            "register it with --flavor python if you trust it"
+            "register it with --trust if you trust it"
         )
     return list(untrusted)
 
@@ -191,12 +216,80 @@ def _trusted_class(name: str) -> bool:
     return isinstance(value, type)
 
 
-def load_object(local: Path) -> Any:
-    """The Python object in a model file: ``.skops`` through skops with the trust policy
-    of ``skops_trusted``; any other file through ``joblib.load`` (joblib and pickle files).
+def file_format(local: Path) -> str:
+    """What the model file ``local`` holds, by its content, not its name: ``skops`` (a zip
+    holding skops' ``schema.json``), ``pickle`` (a pickle of protocol 2 to 5: what pickle,
+    joblib and cloudpickle write), ``joblib`` (joblib's compressed format, a pickle inside)
+    or ``unknown`` (including protocol 0/1 pickles, which have no header)."""
+    with open(local, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(local) as zf:
+                return SKOPS if "schema.json" in zf.namelist() else UNKNOWN
+        except (zipfile.BadZipFile, OSError):
+            return UNKNOWN
+    if head[:1] == pickle.PROTO and head[1:2] and 2 <= head[1] <= pickle.HIGHEST_PROTOCOL:
+        return PICKLE
+    if head.startswith(_JOBLIB_MAGIC):
+        return JOBLIB
+    return UNKNOWN
 
-    joblib and pickle run code while loading: only load files you trust. Raises
-    FlavorError (a folder, refused types, a file that does not load).
+
+def runs_code(flavor: str, local: Path) -> str | None:
+    """Why loading the fetched model ``local`` as ``flavor`` runs code the model names (a
+    phrase: "is a pickle"), or None when it does not: a skops file, a command (the user
+    gave it), a folder given to a one-file flavor (refused as such on load). See Trust in
+    the module doc."""
+    local = Path(local)
+    if flavor == "mlflow":
+        return (
+            "is an MLflow model folder: loading it imports the Python module its MLmodel "
+            "names, with the folder's code on sys.path, and MLflow's sklearn and pyfunc "
+            "flavors unpickle"
+        )
+    if flavor not in ("sklearn", "python") or local.is_dir():
+        return None
+    found = file_format(local)
+    if found == SKOPS:
+        return None
+    if found == PICKLE:
+        return "is a pickle (by its content): unpickling calls any function the file names"
+    if found == JOBLIB:
+        return "is a compressed joblib file: loading unpickles it, calling any function it names"
+    return (
+        "is not a .skops file, so cairn would read it with joblib.load, which unpickles: "
+        "that calls any function the file names"
+    )
+
+
+def untrusted(what: str, reason: str, version: ModelVersion | None = None) -> UntrustedModel:
+    """The UntrustedModel for ``what`` (a ref or a file name) whose loading ``reason``
+    (from ``runs_code``) says runs code. For a registered ``version`` the message gives the
+    command that registers it again, trusted."""
+    if version is None:
+        fix = (
+            "Save a scikit-learn model with skops (skops.io.dump(model, 'model.skops')) and "
+            "register that file, or, if you trust whoever wrote this one, register it with "
+            "--trust (trust=True)"
+        )
+    else:
+        fix = (
+            "It was registered without --trust (or by a cairn from before trust was "
+            "recorded), so cairn does not load it. If you trust whoever wrote it: "
+            f"`cairn register model {version.name} {version.ref} --trust`, then point the "
+            "aliases at the new version; better, save it with skops and register that"
+        )
+    return UntrustedModel(f"{what} {reason}. {fix}")
+
+
+def load_object(local: Path, *, trusted: bool = False) -> Any:
+    """The Python object in a model file: a skops file (by content) through skops with the
+    trust policy of ``skops_trusted``; any other file through ``joblib.load`` (joblib and
+    pickle files), which runs code the file names, so only with ``trusted=True``.
+
+    Raises FlavorError (a folder, refused types, a file that does not load), UntrustedModel
+    (a file skops does not read, without ``trusted``; nothing is unpickled).
     """
     local = Path(local)
     if local.is_dir():
@@ -204,14 +297,16 @@ def load_object(local: Path) -> Any:
             f"{local.name} is a folder; the sklearn and python flavors load one file "
             "(a folder is an mlflow or command model)"
         )
-    if local.suffix == ".skops":
+    if file_format(local) == SKOPS:
         import skops.io as sio
 
-        trusted = skops_trusted(local)
+        types = skops_trusted(local)
         try:
-            return sio.load(local, trusted=trusted)
+            return sio.load(local, trusted=types)
         except Exception as exc:  # noqa: BLE001
             raise FlavorError(f"cannot load {local.name} with skops: {exc}") from None
+    if not trusted:
+        raise untrusted(local.name, runs_code("python", local) or "is not a .skops file")
     import joblib
 
     try:
@@ -257,11 +352,18 @@ def mlmodel_signature(mlmodel: dict[str, Any]) -> Signature | None:
     return normalize({"inputs": sig["inputs"], "outputs": sig.get("outputs")})
 
 
-def infer_flavor(path: str, is_dir: bool, names: list[str], command: list[str] | None) -> str:
+def infer_flavor(
+    path: str,
+    is_dir: bool,
+    names: list[str],
+    command: list[str] | None,
+    found: str = UNKNOWN,
+) -> str:
     """The flavor a model path implies: a command given -> ``command``; a folder with an
-    ``MLmodel`` file -> ``mlflow``; a ``.skops`` file -> ``sklearn``; a joblib or pickle
-    file -> ``python`` (the registry narrows it to ``sklearn`` once it sees the object).
-    ``names`` are the folder's direct children. Raises FlavorError."""
+    ``MLmodel`` file -> ``mlflow``; a skops file -> ``sklearn``; a joblib or pickle file ->
+    ``python`` (the registry narrows it to ``sklearn`` once it sees the object). A file's
+    format is ``found`` (``file_format`` of its content) when known, else its name's
+    suffix. ``names`` are the folder's direct children. Raises FlavorError."""
     if command:
         return "command"
     if is_dir:
@@ -271,6 +373,10 @@ def infer_flavor(path: str, is_dir: bool, names: list[str], command: list[str] |
             f"{path} is a folder without an MLmodel file: give a command to run it "
             "(--flavor command --cmd ...) or register one model file inside it"
         )
+    if found == SKOPS:
+        return "sklearn"
+    if found in (PICKLE, JOBLIB):
+        return "python"
     if path.endswith(".skops"):
         return "sklearn"
     if path.endswith(PICKLE_SUFFIXES):
@@ -478,13 +584,18 @@ def load(version: ModelVersion, local: Path, *, timeout: float | None = None) ->
     """Load a fetched version (``local`` from ``fetch``) by its flavor.
 
     ``timeout`` (seconds) bounds each call of a ``command`` model (default: the one it was
-    registered with, else 60). joblib / pickle files and MLflow models run code while
-    loading: only load models you trust. Raises FlavorError (unknown flavor, a file that
-    does not load, refused skops types, a missing extra).
+    registered with, else 60). A version whose loading runs code (``runs_code``: pickle,
+    joblib, MLflow) loads only when it was registered trusted (``version.trusted``).
+    Raises UntrustedModel (such a version, not trusted; nothing is loaded), FlavorError
+    (unknown flavor, a file that does not load, refused skops types, a missing extra).
     """
     local = Path(local)
+    if not version.trusted:
+        reason = runs_code(version.flavor, local)
+        if reason is not None:
+            raise untrusted(f"model {version.name}/{version.version}", reason, version)
     if version.flavor == "sklearn":
-        obj = load_object(local)
+        obj = load_object(local, trusted=version.trusted)
         if not is_sklearn(obj):
             raise FlavorError(
                 f"{version.ref} holds a {type(obj).__module__}.{type(obj).__qualname__}, not a "
@@ -492,7 +603,7 @@ def load(version: ModelVersion, local: Path, *, timeout: float | None = None) ->
             )
         return SklearnModel(version, local, obj)
     if version.flavor == "python":
-        obj = load_object(local)
+        obj = load_object(local, trusted=version.trusted)
         if not callable(getattr(obj, "predict", None)):
             raise FlavorError(f"{version.ref} holds an object without a predict method")
         return PythonModel(version, local, obj)

@@ -60,7 +60,9 @@ Signature = dict[str, Any]
 class ModelVersion:
     """An immutable model version: the file or folder at ``repo@commit:path`` (a finished
     commit's id, never a branch) and how to load it (``flavor``: ``sklearn``, ``python``,
-    ``command`` or ``mlflow``). ``aliases`` are the aliases pointing at it now."""
+    ``command`` or ``mlflow``). ``aliases`` are the aliases pointing at it now. ``trusted``:
+    the user registered it with ``trust=True`` (``--trust``), consenting that loading it
+    may run the code it holds (pickle, joblib, MLflow folders; see ``cairn.ml.flavors``)."""
 
     name: str
     version: int
@@ -74,6 +76,7 @@ class ModelVersion:
     description: str = ""
     info: dict[str, Any] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    trusted: bool = False
 
     @property
     def ref(self) -> str:

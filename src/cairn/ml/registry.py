@@ -6,7 +6,9 @@ at registration is resolved once), plus its flavor, signature, the run that prod
 and ``info``: ``hash`` (BLAKE3 content hash of the file, or the folder's tree hash),
 ``size``, ``type`` (file | dir), ``files``, ``ref`` (what was given), ``command`` and
 ``timeout`` (command flavor) and, when a pipeline wrote the file, ``training``: pipeline,
-job, datum, datum hash. Versions never change. An **alias** (``champion``,
+job, datum, datum hash; and ``trusted``: whether the user consented (``trust=True``) that
+loading it may run its code (pickle, joblib, MLflow; see ``flavors``, Trust), without which
+such a file is not registered. Versions never change. An **alias** (``champion``,
 ``challenger``, ...) names one version of a model and moves.
 
 Specs that name a version (``resolve``, MLflow's model URIs without ``models:/``, which
@@ -101,24 +103,31 @@ class Registry:
         command: list[str] | None = None,
         description: str = "",
         timeout: float | None = None,
+        trust: bool = False,
     ) -> ModelVersion:
         """Register the file or folder at ``ref`` (``repo@branch-or-commit:/path``) as the
         next version of model ``name`` (created on first use).
 
         The commit is resolved to its id and must be finished. The flavor is inferred
-        when not given (see ``flavors.infer_flavor``; a joblib/pickle file holding a
-        scikit-learn estimator is ``sklearn``, any other object with ``predict``
-        ``python``). ``command`` (argv) and ``timeout`` (seconds per call) are for the
-        ``command`` flavor. The signature given wins; else it comes from the MLmodel file
-        (mlflow) or from the loaded model (sklearn, python; see
-        ``signature.infer_signature``). To infer, sklearn and python models are loaded
-        here: joblib and pickle files run code while loading, so register only files you
-        trust. The run is the one the datum that wrote the file recorded, if any.
+        when not given (see ``flavors.infer_flavor``: from a file's content; a joblib/pickle
+        file holding a scikit-learn estimator is ``sklearn``, any other object with
+        ``predict`` ``python``). ``command`` (argv) and ``timeout`` (seconds per call) are
+        for the ``command`` flavor. The signature given wins; else it comes from the
+        MLmodel file (mlflow) or from the loaded model (sklearn, python; see
+        ``signature.infer_signature``). The run is the one the datum that wrote the file
+        recorded, if any.
+
+        ``trust``: the user's consent that loading the model may run code it names, needed
+        for pickle and joblib files and MLflow folders (``flavors.runs_code``) and recorded
+        on the version (``trusted``); only then is such a file loaded here, to infer its
+        signature and flavor, and later to serve it. A ``.skops`` file needs none.
 
         Raises InvalidReference (bad model name or ref, no path), NotFound (repo, commit
-        or path), CommitStateError (commit still open), FlavorError (unknown or wrong
-        flavor, a file that does not load, a command without a flavor that takes one),
-        SignatureError (a malformed signature). Nothing is written when it raises.
+        or path), CommitStateError (commit still open), UntrustedModel (a model whose
+        loading runs code, without ``trust``: nothing of it was loaded), FlavorError
+        (unknown or wrong flavor, a file that does not load, a command without a flavor
+        that takes one), SignatureError (a malformed signature). Nothing is written when it
+        raises.
         """
         # flavors and signature import pandas and NumPy: only registering needs them, so
         # alias moves and listings from the CLI start fast.
@@ -147,7 +156,6 @@ class Registry:
             raise FlavorError(f"a command is for the command flavor, not {flavor}")
         if flavor == "command" and not command:
             raise FlavorError("the command flavor needs the command to run (--cmd ...)")
-        chosen = flavor or flavors.infer_flavor(entry.path, is_dir, names, command)
         sig = normalize(signature)
         info: dict[str, Any] = {
             "ref": ref,
@@ -161,9 +169,20 @@ class Registry:
             if timeout is not None:
                 info["timeout"] = float(timeout)
         draft = ModelVersion(
-            name, 0, commit.repo, commit.id, entry.path, chosen, sig, None, 0.0, description, info
+            name,
+            0,
+            commit.repo,
+            commit.id,
+            entry.path,
+            flavor or "",
+            sig,
+            None,
+            0.0,
+            description,
+            info,
+            trusted=trust,
         )
-        chosen, inferred = self._inspect_model(draft, flavor is None)
+        chosen, inferred = self._inspect_model(draft, is_dir, names, command)
         if sig is None:
             sig = inferred
         training = self._training(exact, is_dir)
@@ -200,38 +219,63 @@ class Registry:
                     description=description,
                     created=now,
                     info=json.dumps(info, sort_keys=True),
+                    trusted=trust,
                 )
             )
             record_event(
                 conn,
                 "model.register",
                 name,
-                {"version": number, "ref": f"{commit.repo}@{commit.id}:{entry.path}"},
+                {
+                    "version": number,
+                    "ref": f"{commit.repo}@{commit.id}:{entry.path}",
+                    "trusted": trust,
+                },
             )
         return self.get_version(name, number)
 
-    def _inspect_model(self, draft: ModelVersion, narrow: bool) -> tuple[str, Signature | None]:
-        """The flavor (narrowed from python to sklearn for a scikit-learn object when the
-        user gave none) and the inferred signature, by reading the model."""
+    def _inspect_model(
+        self, draft: ModelVersion, is_dir: bool, names: list[str], command: list[str] | None
+    ) -> tuple[str, Signature | None]:
+        """The flavor (``draft.flavor`` if given, else inferred; python narrowed to sklearn
+        for a scikit-learn object when the user gave none) and the inferred signature, by
+        reading the model. A model whose loading runs code is refused unless
+        ``draft.trusted``, before any of it is loaded."""
         from cairn.ml import flavors
         from cairn.ml.signature import infer_signature
 
-        if draft.flavor == "mlflow":
-            mlmodel = Ref(draft.repo, draft.commit, path=draft.path.strip("/") + "/MLmodel")
-            try:
-                text = b"".join(self.data.read_file(mlmodel))
-            except NotFound:
-                raise FlavorError(f"{draft.ref} has no MLmodel file") from None
-            body = flavors.parse_mlmodel(text, f"{draft.ref}/MLmodel")
-            return "mlflow", flavors.mlmodel_signature(body)
-        if draft.flavor == "command":
-            return "command", None
+        given = draft.flavor or None
+        if is_dir or command or given in ("mlflow", "command"):
+            chosen = given or flavors.infer_flavor(draft.path, is_dir, names, command)
+            if chosen == "mlflow":
+                reason = flavors.runs_code("mlflow", Path(draft.path))
+                if not draft.trusted and reason is not None:
+                    raise flavors.untrusted(draft.ref, reason)
+                mlmodel = Ref(draft.repo, draft.commit, path=draft.path.strip("/") + "/MLmodel")
+                try:
+                    text = b"".join(self.data.read_file(mlmodel))
+                except NotFound:
+                    raise FlavorError(f"{draft.ref} has no MLmodel file") from None
+                body = flavors.parse_mlmodel(text, f"{draft.ref}/MLmodel")
+                return "mlflow", flavors.mlmodel_signature(body)
+            if chosen == "command":
+                return "command", None
         with tempfile.TemporaryDirectory(prefix="cairn-register-") as tmp:
             local = flavors.fetch(self.data, draft, Path(tmp))
-            obj = flavors.load_object(local)
+            if given is None:
+                given = flavors.infer_flavor(
+                    draft.path, False, [], None, flavors.file_format(local)
+                )
+                narrow = True
+            else:
+                narrow = False
+            reason = flavors.runs_code(given, local)
+            if not draft.trusted and reason is not None:
+                raise flavors.untrusted(draft.ref, reason)
+            obj = flavors.load_object(local, trusted=draft.trusted)
         if not callable(getattr(obj, "predict", None)):
             raise FlavorError(f"{draft.ref} holds an object without a predict method")
-        chosen = draft.flavor
+        chosen = given
         if flavors.is_sklearn(obj):
             chosen = "sklearn" if narrow else chosen
         elif chosen == "sklearn":
@@ -290,6 +334,7 @@ class Registry:
             created=row.created,
             description=row.description,
             info=json.loads(row.info),
+            trusted=bool(row.trusted),
             aliases=tuple(a for a, v in sorted(aliases.items()) if v == row.version),
         )
 

@@ -546,6 +546,7 @@ class Monitors:
                 rule.model_name,
                 f"{retrain.pipeline}@{cycle['output_commit']}:{path}",
                 description=f"monitor {rule.name}, cycle {state.cycle}",
+                trust=retrain.trust,
             )
         self.registry.set_alias(
             rule.model_name,

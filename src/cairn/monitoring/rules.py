@@ -19,7 +19,7 @@ A rule is YAML or JSON, validated with pydantic; an unknown field or a bad value
         label: target               # the label column written to the training CSV
         to: training@master:/data/  # the training pipeline's input branch and folder
         pipeline: train
-        model_path: /model/cancer.skops
+        model_path: /model/cancer.skops   # a pickle/joblib file needs trust: true
         canary: {percent: 10, requests: 100, seconds: 60}
         evaluate: {holdout: "holdout@master:/test.csv", label: target, metric: accuracy,
                    greater_is_better: true, tolerance: 0.0}
@@ -221,6 +221,9 @@ class RetrainAction(_Model):
     canary: CanarySpec
     evaluate: EvaluateSpec
     keep_challenger: bool = False
+    # Register the trained model trusted (cairn.ml.flavors, Trust): needed when it is a
+    # pickle or joblib file (or an MLflow folder), whose loading runs its code.
+    trust: bool = False
 
     @field_validator("source")
     @classmethod
@@ -239,6 +242,20 @@ class RetrainAction(_Model):
         if "@" not in value:
             raise ValueError(f"{value!r} names no branch; write REPO@BRANCH:/folder/")
         return parsed
+
+    @model_validator(mode="after")
+    def _pickle_needs_trust(self) -> RetrainAction:
+        # Registration refuses an untrusted pickle by its content anyway; a name that says
+        # pickle is refused here already, when the rule is written, not cycles later.
+        from cairn.ml.flavors import PICKLE_SUFFIXES
+
+        if self.model_path.endswith(PICKLE_SUFFIXES) and not self.trust:
+            raise ValueError(
+                f"model_path {self.model_path} is a pickle/joblib file, whose loading runs its "
+                "code: save the model with skops (skops.io.dump) or set trust: true if you "
+                "trust the training pipeline's code"
+            )
+        return self
 
     @model_validator(mode="after")
     def _window_needs_labels(self) -> RetrainAction:
