@@ -333,7 +333,9 @@ def test_a_sandboxed_batch_sees_each_datum_at_pfs_and_cannot_write_inputs(
         'n=$(ls /pfs/in); cd /pfs/out; ls /pfs > "$n.ls"; printf %s "$CAIRN_PFS" > "$n.pfs";'
         ' touch /pfs/in/x 2>/dev/null && echo yes > "$n.input" || echo no > "$n.input"'
     )
-    pipelines.create_pipeline(make(make_spec, "boxed", batch(body)), tmp_path)
+    spec_dir = tmp_path / "specs"  # pytest's tmp_path is 0700: the sandbox's uid can't enter
+    spec_dir.mkdir(mode=0o755)
+    pipelines.create_pipeline(make(make_spec, "boxed", batch(body)), spec_dir)
 
     [job] = pipelines.propagate()
 
