@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -97,15 +98,17 @@ def test_killed_put_into_open_commit_leaves_it_as_it_was(cairn: Cairn) -> None:
 
 
 def test_a_killed_job_leaves_no_scratch_folder_after_the_next_run(cairn: Cairn) -> None:
-    cairn("create", "repo", "in")
-    cairn.spec(
-        {
-            "pipeline": {"name": "slow"},
-            "transform": {"cmd": ["bash", "-c", 'touch "$CAIRN_PFS/out/started"; sleep 60']},
-            "input": {"pfs": {"repo": "in", "glob": "/*"}},
-        }
-    )
-    cairn("create", "pipeline", "-f", "spec.json")
+    from cairn.client import Client
+    from cairn.pipelines import load_specs
+
+    spec = {
+        "pipeline": {"name": "slow"},
+        "transform": {"cmd": ["bash", "-c", 'touch "$CAIRN_PFS/out/started"; sleep 60']},
+        "input": {"pfs": {"repo": "in", "glob": "/*"}},
+    }
+    setup = Client(cairn.home, auto_run=False)  # set-up only: each CLI call starts Python
+    setup.data.create_repo("in")
+    setup.pipelines.create_pipeline(load_specs(json.dumps(spec))[0], cairn.root)
     cairn.write("a.txt", "a")
     work = cairn.home / "work"
     # The put runs the job in its own process; kill that process mid-datum.
@@ -127,7 +130,7 @@ def test_a_killed_job_leaves_no_scratch_folder_after_the_next_run(cairn: Cairn) 
         proc.kill()
         proc.wait(timeout=30)
     assert list(work.glob("slow/*/*"))  # the scratch folder the killed job left
-    cairn("stop", "pipeline", "slow")  # the next run must not start the slow datum again
+    setup.pipelines.set_state("slow", "paused")  # the next run must not start it again
 
     cairn("run", "--once")
 
