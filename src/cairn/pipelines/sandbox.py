@@ -70,6 +70,7 @@ __all__ = [
     "Layout",
     "Limits",
     "grant",
+    "others_can_enter",
     "sandbox_available",
     "sandbox_uid",
     "wrap_batch_command",
