@@ -130,7 +130,11 @@ class Client:
         objects = open_object_store(backends.objects)
         self.data = DataStore(catalog, ChunkStore(objects, index=CatalogChunkIndex(catalog)))
         self.pipelines = Pipelines(
-            self.data, catalog, work_dir=self.home / "work", lock_path=self.home / "pipelines.lock"
+            self.data,
+            catalog,
+            work_dir=self.home / "work",
+            lock_path=self.home / "pipelines.lock",
+            private_paths=(self.home,),
         )
         self.reporter = reporter or Reporter()
         if auto_run is None:

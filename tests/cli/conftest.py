@@ -167,6 +167,9 @@ def module_cairn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture
 def cairn(tmp_path: Path) -> Cairn:
     """``cairn(*args, input=None, check=True)`` against a fresh store in ``tmp_path``."""
+    # The working folder is the spec folder of the tests' pipelines; pytest makes it 0700,
+    # and as root the sandbox runs transforms as an unprivileged uid that must enter it.
+    tmp_path.chmod(0o755)
     return Cairn(tmp_path)
 
 

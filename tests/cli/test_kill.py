@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -94,3 +95,44 @@ def test_killed_put_into_open_commit_leaves_it_as_it_was(cairn: Cairn) -> None:
     files = cairn.raw("list", "file", "big@master:/")
     assert [f["path"] for f in files] == ["/small.txt"]
     assert cairn.get("big@master:/small.txt") == b"small"
+
+
+def test_a_killed_job_leaves_no_scratch_folder_after_the_next_run(cairn: Cairn) -> None:
+    from cairn.client import Client
+    from cairn.pipelines import load_specs
+
+    spec = {
+        "pipeline": {"name": "slow"},
+        "transform": {"cmd": ["bash", "-c", 'touch "$CAIRN_PFS/out/started"; sleep 60']},
+        "input": {"pfs": {"repo": "in", "glob": "/*"}},
+    }
+    setup = Client(cairn.home, auto_run=False)  # set-up only: each CLI call starts Python
+    setup.data.create_repo("in")
+    setup.pipelines.create_pipeline(load_specs(json.dumps(spec))[0], cairn.root)
+    cairn.write("a.txt", "a")
+    work = cairn.home / "work"
+    # The put runs the job in its own process; kill that process mid-datum.
+    proc = subprocess.Popen(
+        [CAIRN, "put", "file", "in@master:/a.txt", "-f", "a.txt"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=cairn.root,
+        env=cairn.env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(work.glob("slow/*/*/pfs/out/started")):
+            assert proc.poll() is None, "the put ended before its job started the datum"
+            assert time.monotonic() < deadline, "the datum did not start in time"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert list(work.glob("slow/*/*"))  # the scratch folder the killed job left
+    setup.pipelines.set_state("slow", "paused")  # the next run must not start it again
+
+    cairn("run", "--once")
+
+    assert list(work.glob("slow/*/*")) == []
+    assert [job["state"] for job in cairn.jobs("slow")] == ["killed"]

@@ -333,7 +333,9 @@ def test_a_sandboxed_batch_sees_each_datum_at_pfs_and_cannot_write_inputs(
         'n=$(ls /pfs/in); cd /pfs/out; ls /pfs > "$n.ls"; printf %s "$CAIRN_PFS" > "$n.pfs";'
         ' touch /pfs/in/x 2>/dev/null && echo yes > "$n.input" || echo no > "$n.input"'
     )
-    pipelines.create_pipeline(make(make_spec, "boxed", batch(body)), tmp_path)
+    spec_dir = tmp_path / "specs"  # pytest's tmp_path is 0700: the sandbox's uid can't enter
+    spec_dir.mkdir(mode=0o755)
+    pipelines.create_pipeline(make(make_spec, "boxed", batch(body)), spec_dir)
 
     [job] = pipelines.propagate()
 
@@ -346,3 +348,32 @@ def test_a_sandboxed_batch_sees_each_datum_at_pfs_and_cannot_write_inputs(
         assert seen[f"{name}.ls"] == b"in\nout\n"
         assert seen[f"{name}.pfs"] == b"/pfs"
         assert seen[f"{name}.input"] == b"no\n"
+
+
+@pytest.mark.usefixtures("real_sandbox")
+def test_a_sandboxed_batch_has_no_privilege(
+    data: DataStore, tmp_path: Path, make_spec: MakeSpec
+) -> None:
+    data.create_repo("in")
+    data.put_files("in", None, [("a.txt", io.BytesIO(b"x"))])
+    pipelines = Pipelines(data, data.catalog, work_dir=tmp_path / "work", parallelism=1)
+    spec_dir = tmp_path / "specs"
+    spec_dir.mkdir(mode=0o755)
+    # Each line writes "yes" only if the attempt got through; as root on the host all do.
+    body = (
+        "cd /pfs/out; id -u > uid;"
+        " (grep -q '^root:' /etc/shadow && echo yes || echo no) > shadow;"
+        ' (mount -o remount,bind,rw "$OLDPWD" 2>/dev/null && echo yes || echo no) > remount;'
+        " (echo x 2>/dev/null > /proc/sys/kernel/hostname && echo yes || echo no) > hostname"
+    )
+    pipelines.create_pipeline(make(make_spec, "boxed", batch(body)), spec_dir)
+
+    [job] = pipelines.propagate()
+
+    assert job.state == "success", job.reason
+    seen = {
+        path: b"".join(data.chunks.read(entry.content)).strip()
+        for path, entry in data.trees.walk(data.resolve(Ref("boxed", "master")).tree)
+    }
+    assert seen["shadow"] == seen["remount"] == seen["hostname"] == b"no"
+    assert seen["uid"] != b"0"

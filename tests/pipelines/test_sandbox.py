@@ -8,17 +8,27 @@ import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
+from cairn.catalog.schema import events
 from cairn.data import DataStore, Ref
-from cairn.pipelines import Pipelines, load_specs
+from cairn.pipelines import Pipelines, SpecError, load_specs
 from cairn.pipelines.datums import build_datums
-from cairn.pipelines.executor import RunContext, run_datum
-from cairn.pipelines.sandbox import Layout, _tmp_binds, sandbox_available, wrap_command
+from cairn.pipelines.executor import RunContext, limits_for, run_datum
+from cairn.pipelines.sandbox import (
+    DEFAULT_LIMITS,
+    SANDBOX_UID_BASE,
+    Layout,
+    Limits,
+    sandbox_available,
+    wrap_command,
+)
 from cairn.pipelines.spec import Transform
 
 from .conftest import Recorder
@@ -45,13 +55,16 @@ def under_tmp() -> Iterator[Path]:
 
 
 # -- wrap_command ------------------------------------------------------------------------------
-def test_without_a_sandbox_the_command_runs_as_given(layout: Layout) -> None:
+def test_without_a_sandbox_the_command_runs_as_given_under_its_limits(layout: Layout) -> None:
     cmd = ["python3", "train.py", "--epochs", "3"]
+    limits = Limits(processes=7, memory=1 << 30, cpu_seconds=9, output_bytes=5, scratch_bytes=6)
 
-    argv, pfs = wrap_command(cmd, layout, sandbox=False)
+    argv, pfs = wrap_command(cmd, layout, sandbox=False, limits=limits)
 
-    assert argv == cmd
+    assert argv[-4:] == cmd
     assert pfs == str(layout.pfs)
+    if shutil.which("prlimit"):
+        assert argv[1:-4] == ["--nproc=7", f"--as={1 << 30}", "--cpu=9", "--fsize=5", "--"]
 
 
 def test_the_sandbox_binds_inputs_read_only_and_out_writable(layout: Layout) -> None:
@@ -61,42 +74,74 @@ def test_the_sandbox_binds_inputs_read_only_and_out_writable(layout: Layout) -> 
 
     assert pfs == "/pfs"
     assert argv[0] == "bwrap"
-    assert argv[-4:] == ["--", *cmd]
+    assert argv[-3:] == cmd
     binds = triples(argv)
     assert ("--ro-bind", str(layout.pfs / "images"), "/pfs/images") in binds
     assert ("--ro-bind", str(layout.pfs / "labels"), "/pfs/labels") in binds
     assert ("--bind", str(layout.out), "/pfs/out") in binds
     assert ("--ro-bind", "/usr", "/usr") in binds
-    assert ("--tmpfs", "/tmp", "--dir") in binds
-    assert {"--unshare-net", "--unshare-pid", "--die-with-parent"} <= set(argv)
+    assert ("1777", "--tmpfs", "/tmp") in binds
+    assert ("1777", "--tmpfs", "/dev/shm") in binds
+    assert ("--ro-bind", str(layout.cwd), str(layout.cwd)) in binds
     assert argv[argv.index("--chdir") + 1] == str(layout.cwd)
-    # Nothing binds the host's /proc, /dev, /tmp or /pfs as they are.
-    assert not {("--ro-bind", f"/{d}", f"/{d}") for d in ("proc", "dev", "tmp", "pfs")} & binds
+    assert ("--cap-drop", "ALL") in set(zip(argv, argv[1:], strict=False))
+    namespaces = {"--unshare-net", "--unshare-pid", "--unshare-uts", "--unshare-ipc"}
+    assert namespaces | {"--die-with-parent", "--new-session"} <= set(argv)
 
 
-def test_the_sandbox_binds_back_path_folders_under_tmp(
-    layout: Layout, under_tmp: Path, monkeypatch: pytest.MonkeyPatch
+def test_as_root_the_command_runs_as_an_unprivileged_uid_without_capabilities(
+    layout: Layout,
 ) -> None:
-    tools = under_tmp / "bin"
+    if os.geteuid() != 0:
+        pytest.skip("the uid change happens only when cairn runs as root")
+
+    argv, _ = wrap_command(["true"], layout, sandbox=True, uid=SANDBOX_UID_BASE + 5)
+
+    drop = argv[argv.index("setpriv") :]
+    uid = SANDBOX_UID_BASE + 5
+    assert {f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs"} <= set(drop)
+    assert "--bounding-set=-all" in drop
+
+
+def test_the_sandbox_binds_only_system_folders_runtimes_and_the_spec_folder(
+    layout: Layout, under_tmp: Path
+) -> None:
+    venv = under_tmp / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python3").touch()
+    base = under_tmp / "base"
+    (base / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text(f"home = {base / 'bin'}\n")
+    tools = under_tmp / "tools"
     tools.mkdir()
-    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    path = os.pathsep.join([str(venv / "bin"), str(tools), "/root", "/usr/bin"])
+
+    argv, _ = wrap_command(["python3", "x.py"], layout, sandbox=True, env_path=path)
+
+    bound = {b for flag, b, to in triples(argv) if flag == "--ro-bind" and b == to}
+    assert {str(venv), str(base), str(tools), str(layout.cwd), "/usr", "/etc"} <= bound
+    assert not bound & {"/", "/root", "/home", "/tmp", "/run", "/var", "/proc", "/dev"}
+    assert ("--ro-bind", "/dev/null", "/etc/shadow") in triples(argv)
+
+
+def test_a_store_inside_the_spec_folder_is_masked(tmp_path: Path) -> None:
+    cwd = tmp_path / "project"
+    (cwd / ".cairn" / "objects").mkdir(parents=True)
+    (cwd / "catalog.db").touch()
+    (cwd / "store").mkdir()
+    pfs = tmp_path / "pfs"
+    (pfs / "out").mkdir(parents=True)
+    private = (cwd / "store", cwd / "catalog.db")
+    layout = Layout(pfs, (), cwd, private)
 
     argv, _ = wrap_command(["true"], layout, sandbox=True)
 
-    assert ("--ro-bind", str(tools), str(tools)) in triples(argv)
-
-
-def test_tmp_binds_keep_only_existing_folders_under_tmp(under_tmp: Path) -> None:
-    outer = under_tmp / "venv"
-    inner = outer / "bin"
-    inner.mkdir(parents=True)
-    link = under_tmp / "link"
-    link.symlink_to(outer)
-
-    assert _tmp_binds([outer]) == ["--ro-bind", str(outer), str(outer)]
-    assert _tmp_binds([outer, inner]) == ["--ro-bind", str(outer), str(outer)]
-    assert _tmp_binds([link]) == ["--ro-bind", str(outer), str(outer)]
-    assert _tmp_binds([under_tmp / "missing", Path("/tmp"), Path("/usr/bin")]) == []
+    binds = triples(argv)
+    assert argv[argv.index(str(cwd / ".cairn")) - 1] == "--tmpfs"
+    assert argv[argv.index(str(cwd / "store")) - 1] == "--tmpfs"
+    assert ("--ro-bind", "/dev/null", str(cwd / "catalog.db")) in binds
+    # Masks come after the bind they cover, or the bind would uncover them.
+    assert argv.index(str(cwd / ".cairn")) > argv.index(str(cwd))
 
 
 # -- a real sandbox ----------------------------------------------------------------------------
@@ -162,6 +207,8 @@ def test_a_job_in_the_sandbox_writes_no_host_note(
     data.create_repo("in")
     data.put_files("in", None, [("a.txt", io.BytesIO(b"a"))])
     pipelines = Pipelines(data, data.catalog, work_dir=tmp_path / "work", parallelism=1)
+    spec_dir = tmp_path / "specs"  # pytest's tmp_path is 0700: the sandbox's uid can't enter
+    spec_dir.mkdir(mode=0o755)
     doc = json.dumps(
         {
             "pipeline": {"name": "copy"},
@@ -169,10 +216,252 @@ def test_a_job_in_the_sandbox_writes_no_host_note(
             "input": {"pfs": {"repo": "in", "glob": "/*"}},
         }
     )
-    pipelines.create_pipeline(load_specs(doc)[0], tmp_path)
+    pipelines.create_pipeline(load_specs(doc)[0], spec_dir)
 
     [job] = pipelines.propagate(recorder)
 
     assert job.state == "success", job.reason
     assert "note" not in recorder.names
     assert b"".join(data.read_file(Ref("copy", path="a.txt"))) == b"a"
+
+
+# -- probes: what a hostile transform tries, as a real pipeline ------------------------------
+# Each probe exits 0 only if it got through; on the host as root every one of them would.
+PROBES = r"""
+set -u
+case "$(ls /pfs/probes)" in
+control) echo ok > /pfs/out/control ;;
+remount) mount -o remount,bind,rw "$PWD" && echo escaped > "$PWD/escaped" ;;
+hostname) echo cairn-probe > /proc/sys/kernel/hostname ;;
+shadow) grep -q '^root:' /etc/shadow ;;
+home) cat "$SECRET" ;;
+store_files) ls -A .cairn "$STORE" | grep -q catalog ;;
+store_api) "$PY" -c "from cairn.client import Client; print(Client('$STORE').data.list_repos())" |
+    grep -q probes ;;
+fork) "$PY" -c "
+import os, time
+for _ in range(300):
+    if os.fork() == 0:
+        time.sleep(20)
+        os._exit(0)
+" ;;
+write_out) head -c 2G /dev/zero > /pfs/out/big ;;
+write_tmp) head -c 2G /dev/zero > /tmp/big ;;
+alloc) "$PY" -c "b = bytearray(2 << 30)" ;;
+esac
+"""
+# Each probe and (for those stopped by a limit) the limit its datum's error names.
+EXPECTED = {
+    "remount": None,
+    "hostname": None,
+    "shadow": None,
+    "home": None,
+    "store_files": None,
+    "store_api": None,
+    "fork": "processes",
+    "write_out": "SIGXFSZ",
+    "write_tmp": "SIGXFSZ",
+    "alloc": "memory",
+}
+
+
+@pytest.fixture
+def home_secret() -> Iterator[Path]:
+    """A file in the home folder of the user running the tests, removed afterwards."""
+    fd, name = tempfile.mkstemp(dir=Path.home(), prefix=".cairn-probe-")
+    os.write(fd, b"secret")
+    os.close(fd)
+    yield Path(name)
+    os.unlink(name)
+
+
+@pytest.mark.usefixtures("real_sandbox")
+def test_probes_fail_inside_the_sandbox_and_leave_the_host_untouched(
+    tmp_path: Path, home_secret: Path
+) -> None:
+    from cairn.client import Client
+
+    project = tmp_path / "project"
+    project.mkdir(mode=0o755)
+    (project / "probe.sh").write_text(PROBES)
+    store = project / ".cairn"  # the README's layout: the store next to the spec
+    client = Client(store, auto_run=False)
+    client.data.create_repo("probes")
+    names = ["control", *EXPECTED]
+    client.data.put_files("probes", None, [(n, io.BytesIO(b"")) for n in names])
+    client.data.create_repo("private")
+    client.data.put_files("private", None, [("secret.txt", io.BytesIO(b"do not read"))])
+    doc = {
+        "pipeline": {"name": "probe"},
+        "transform": {
+            "cmd": ["bash", "probe.sh"],
+            "env": {"STORE": str(store), "PY": sys.executable, "SECRET": str(home_secret)},
+        },
+        "input": {"pfs": {"repo": "probes", "glob": "/*"}},
+        "datum_tries": 1,
+        "parallelism_spec": {"constant": 2},
+        "resource_limits": {"memory": "1Gi", "disk": "64Mi", "processes": 64},
+    }
+    client.pipelines.create_pipeline(load_specs(json.dumps(doc))[0], project)
+    hostname = Path("/proc/sys/kernel/hostname").read_text()
+
+    [job] = client.pipelines.propagate()
+
+    by_probe = {
+        d.inputs[0]["path"].strip("/"): d for d in client.pipelines.list_datums("probe", job.id)
+    }
+    assert by_probe["control"].state == "success", job.reason
+    for probe, limit in EXPECTED.items():
+        datum = by_probe[probe]
+        assert datum.state == "failed", probe
+        if limit is not None:
+            assert limit in datum.error, (probe, datum.error)
+    assert Path("/proc/sys/kernel/hostname").read_text() == hostname
+    assert not (project / "escaped").exists()
+    assert not Path("/tmp/big").exists()
+    assert list((store / "work").rglob("*")) == []
+
+
+# -- without a sandbox ---------------------------------------------------------------------------
+def test_an_unconfined_job_says_so_first(
+    pipelines: Pipelines, data: DataStore, spec_dir: Path, recorder: Recorder
+) -> None:
+    data.create_repo("in")
+    data.put_files("in", None, [("a.txt", io.BytesIO(b"a"))])
+    doc = {
+        "pipeline": {"name": "copy"},
+        "transform": {"cmd": ["cp", "-r", ".", "/nonexistent"], "image": "alpine"},
+        "input": {"pfs": {"repo": "in", "glob": "/*"}},
+    }
+    pipelines.create_pipeline(load_specs(json.dumps(doc))[0], spec_dir)
+
+    [job] = pipelines.propagate(recorder)
+
+    notes = [message for _pipeline, message in recorder.args("note")]
+    assert notes[0].startswith("unconfined:")
+    [(_heading, text), *_] = pipelines.logs("copy", job.id)
+    assert text.startswith("unconfined:")
+
+
+def other_user_owns(pipelines: Pipelines, name: str) -> None:
+    """Record ``name`` as created by another OS user, as their own cairn would have."""
+    with pipelines.catalog.write() as conn:
+        conn.execute(
+            insert(events).values(
+                time=0.0,
+                kind="pipeline.owner",
+                subject=name,
+                info=json.dumps({"uid": os.getuid() + 1}),
+            )
+        )
+
+
+def test_without_a_sandbox_another_users_pipeline_is_refused_unless_allowed(
+    pipelines: Pipelines, data: DataStore, spec_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data.create_repo("in")
+    data.put_files("in", None, [("a.txt", io.BytesIO(b"a"))])
+    doc = {
+        "pipeline": {"name": "copy"},
+        "transform": {"cmd": ["bash", "-c", 'cp "$CAIRN_PFS"/in/* "$CAIRN_PFS/out/"']},
+        "input": {"pfs": {"repo": "in", "glob": "/*"}},
+    }
+    pipelines.create_pipeline(load_specs(json.dumps(doc))[0], spec_dir)
+    other_user_owns(pipelines, "copy")
+
+    [refused] = pipelines.propagate()
+    assert refused.state == "failure"
+    assert pipelines.list_datums("copy", refused.id) == []
+
+    monkeypatch.setenv("CAIRN_ALLOW_UNCONFINED", "1")
+    data.put_files("in", None, [("b.txt", io.BytesIO(b"b"))])
+    [allowed] = pipelines.propagate()
+    assert allowed.state == "success", allowed.reason
+
+
+def test_the_allow_unconfined_option_runs_another_users_pipeline(
+    pipelines: Pipelines, data: DataStore, spec_dir: Path
+) -> None:
+    data.create_repo("in")
+    data.put_files("in", None, [("a.txt", io.BytesIO(b"a"))])
+    doc = {
+        "pipeline": {"name": "copy"},
+        "transform": {"cmd": ["bash", "-c", 'cp "$CAIRN_PFS"/in/* "$CAIRN_PFS/out/"']},
+        "input": {"pfs": {"repo": "in", "glob": "/*"}},
+    }
+    pipelines.create_pipeline(load_specs(json.dumps(doc))[0], spec_dir)
+    other_user_owns(pipelines, "copy")
+    pipelines.allow_unconfined = True
+
+    [job] = pipelines.propagate()
+
+    assert job.state == "success", job.reason
+
+
+# -- limits ------------------------------------------------------------------------------------
+def test_resource_limits_map_to_the_datums_limits() -> None:
+    doc = {
+        "pipeline": {"name": "p"},
+        "transform": {"cmd": ["true"]},
+        "input": {"pfs": {"repo": "in", "glob": "/"}},
+        "datum_timeout": "10m",
+        "resource_requests": {"cpu": "500m", "memory": "1G"},
+        "resource_limits": {"cpu": 2, "memory": "512Mi", "disk": "1Gi", "processes": 32},
+    }
+    spec = load_specs(json.dumps(doc))[0]
+
+    limits = limits_for(spec.resource_limits, spec.datum_timeout)
+
+    assert limits == Limits(
+        processes=32,
+        memory=512 << 20,
+        cpu_seconds=2 * 600,
+        output_bytes=1 << 30,
+        scratch_bytes=1 << 30,
+    )
+    assert limits_for(None, None) == DEFAULT_LIMITS
+
+
+@pytest.mark.parametrize("memory", ["lots", "-1Gi", "1Qi", True])
+def test_a_resource_limit_that_is_no_quantity_is_a_spec_error(memory: object) -> None:
+    doc = {
+        "pipeline": {"name": "p"},
+        "transform": {"cmd": ["true"]},
+        "input": {"pfs": {"repo": "in", "glob": "/"}},
+        "resource_limits": {"memory": memory},
+    }
+
+    with pytest.raises(SpecError) as info:
+        load_specs(json.dumps(doc))
+
+    assert info.value.problems[0][0] == "resource_limits.memory"
+
+
+def test_an_output_over_the_limit_fails_the_datum(data: DataStore, tmp_path: Path) -> None:
+    data.create_repo("in")
+    commit = data.put_files("in", None, [("a.txt", io.BytesIO(b"a"))])
+    doc = json.dumps(
+        {
+            "pipeline": {"name": "p"},
+            "transform": {"cmd": ["true"]},
+            "input": {"pfs": {"repo": "in", "glob": "/"}},
+        }
+    )
+    [datum] = build_datums(data, load_specs(doc)[0].input, {("in", "master"): commit})
+    script = 'for i in 1 2 3; do head -c 600 /dev/zero > "$CAIRN_PFS/out/$i"; done'
+    ctx = RunContext(
+        "p",
+        "ab" * 16,
+        Transform(cmd=["bash", "-c", script]),
+        1,
+        30,
+        tmp_path,
+        tmp_path / "work",
+        False,
+        limits=Limits(output_bytes=1000),
+    )
+
+    result = run_datum(data, ctx, datum, "h")
+
+    assert (result.state, result.exit_code, result.outputs) == ("failed", 0, {})
+    assert "output limit" in result.error

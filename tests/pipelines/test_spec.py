@@ -239,7 +239,7 @@ def test_mistyped_or_invalid_field(data: dict[str, Any], field: str) -> None:
     ("data", "field"),
     [
         (spec_dict(spout={"overwrite": True}), "spout"),
-        (spec_dict(resource_requests={"cpu": 1}), "resource_requests"),
+        (spec_dict(sidecar_resource_limits={"cpu": 1}), "sidecar_resource_limits"),
         (spec_dict(input={"cron": {"name": "tick", "spec": "@every 1m"}}), "input.cron"),
         (spec_dict(input={"cross": [pfs("a"), {"cron": {}}]}), "input.cross[1].cron"),
         (spec_dict(input=pfs("images", s3=True)), "input.pfs.s3"),

@@ -339,11 +339,20 @@ def lineage(
 def run(
     once: Annotated[bool, typer.Option("--once", help="Run what is stale, then exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
+    allow_unconfined: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unconfined",
+            help="Without a sandbox, also run pipelines another OS user created "
+            "(their transforms then run as you).",
+        ),
+    ] = False,
 ) -> None:
     """Keep pipelines current as commits arrive from other processes, and tick the
     monitoring rules (on their schedule and after each prediction-log commit); Ctrl-C
     stops."""
     c = client()
+    c.pipelines.allow_unconfined = allow_unconfined or c.pipelines.allow_unconfined
     while True:
         c.run_pipelines()
         try:

@@ -44,6 +44,8 @@ Life of a process
       ``datum_tries`` such processes in a row fail every datum left with the last log.
     * A process is killed (its whole process group) when a datum times out, when it sends
       an unknown request, and after it exits, so nothing it started outlives it.
+    * The datum limits (``resource_limits``, see ``cairn.pipelines.sandbox``) bound the
+      process for its whole life: CPU seconds add up across the datums it takes.
 
 Logs: the process's standard output and error go to one file; each datum's log is the
 slice written while it was in progress (output before the first request goes to the first
@@ -68,15 +70,18 @@ from pathlib import Path
 
 from cairn.data import DataStore, InvalidPath
 from cairn.pipelines.datums import Datum
+from cairn.pipelines.errors import LimitExceeded
 from cairn.pipelines.executor import (
     DatumResult,
     RunContext,
     collect,
+    exit_reason,
     materialize,
+    missing_program,
     run_err_cmd,
     transform_env,
 )
-from cairn.pipelines.sandbox import Layout, wrap_batch_command
+from cairn.pipelines.sandbox import grant, sandbox_uid, wrap_batch_command
 
 __all__ = ["CHANNEL_ENV", "DatumQueue", "run_batch"]
 
@@ -125,10 +130,12 @@ class _Channel:
     wait for the transform and it never sees end-of-file when the transform closes its end
     after a message. New FIFOs per process: a reply a dead process left unread is gone."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, uid: int | None) -> None:
         for name in ("request", "reply"):
             (folder / name).unlink(missing_ok=True)
             os.mkfifo(folder / name, 0o600)
+            if uid is not None:
+                grant(folder / name, uid)
         self.request = os.open(folder / "request", os.O_RDWR | os.O_NONBLOCK)
         self.reply = os.open(folder / "reply", os.O_RDWR)
         self._pending = b""
@@ -182,7 +189,8 @@ class _Worker:
         scratch: Path,
     ) -> None:
         self.data, self.ctx, self.queue, self.emit = data, ctx, queue, emit
-        self.layout = Layout(scratch / "pfs", (), ctx.cwd)
+        self.layout = ctx.layout(scratch / "pfs")
+        self.uid: int | None = None
         self.channel_dir = scratch / "channel"
         self.scratch = scratch
         self.accept = {0, *ctx.transform.accept_return_code}
@@ -230,6 +238,8 @@ class _Worker:
                     os.unlink(entry.path)
         if not out.is_dir():
             out.mkdir()
+            if self.uid is not None:
+                grant(out, self.uid)
 
     def _lay_out(self, datum: Datum) -> None:
         """The datum's inputs, and no folder of an input it does not have."""
@@ -246,13 +256,32 @@ class _Worker:
         """Run one process over datums until it exits or is killed. Datums from ``fresh``
         come first; failed attempts go to ``retry``. Returns (it asked for a datum, why
         not, the process log when it did not)."""
+        with sandbox_uid() as uid:
+            self.uid = uid if self.ctx.sandbox else None
+            try:
+                return self._run_process(number, fresh, retry)
+            finally:
+                self.uid = None
+
+    def _run_process(
+        self, number: int, fresh: deque[_Progress], retry: deque[_Progress]
+    ) -> tuple[bool, str, bytes]:
         ctx = self.ctx
-        channel = _Channel(self.channel_dir)
+        if self.uid is not None:
+            grant(self.layout.out, self.uid)
+        channel = _Channel(self.channel_dir, self.uid)
         log_path = self.scratch / f"process-{number}.log"
+        env = transform_env(ctx, "/pfs" if ctx.sandbox else str(self.layout.pfs))
         argv, pfs_seen, channel_seen = wrap_batch_command(
-            list(ctx.transform.cmd), self.layout, self.channel_dir, sandbox=ctx.sandbox
+            list(ctx.transform.cmd),
+            self.layout,
+            self.channel_dir,
+            sandbox=ctx.sandbox,
+            limits=ctx.limits,
+            uid=self.uid,
+            env_path=env["PATH"],
         )
-        env = {**transform_env(ctx, pfs_seen), CHANNEL_ENV: channel_seen}
+        env[CHANNEL_ENV] = channel_seen
         payload = "".join(line + "\n" for line in ctx.transform.stdin).encode()
         current: _Progress | None = None
         asked = took = ended = False
@@ -274,6 +303,13 @@ class _Worker:
                 )
 
             try:
+                missing = (
+                    ""
+                    if ctx.sandbox
+                    else missing_program(list(ctx.transform.cmd), env["PATH"], ctx.cwd)
+                )
+                if missing:
+                    return False, missing, f"[cairn] {missing}\n".encode()
                 try:
                     proc = subprocess.Popen(
                         argv,
@@ -317,6 +353,8 @@ class _Worker:
                         mark = 0 if not took else os.fstat(log.fileno()).st_size
                         nxt.attempts += 1
                         nxt.started = nxt.started or time.monotonic()
+                        if nxt.attempts == 1:
+                            nxt.log += f"[cairn] limits: {ctx.limits.describe()}\n".encode()
                         nxt.log += f"[cairn] attempt {nxt.attempts} of {ctx.tries}\n".encode()
                         self._lay_out(nxt.datum)
                         channel.send(nxt.datum.id)
@@ -330,7 +368,8 @@ class _Worker:
                             if code in self.accept:
                                 self._succeeded(current, text, retry)
                             else:
-                                self._failed(current, f"exit code {code}", text, code, retry)
+                                why = exit_reason(code, text, ctx.limits)
+                                self._failed(current, why, text, code, retry)
                         if not asked:
                             why = f"the transform exited with code {code} before asking for a datum"
                             return False, why, since(0) + f"[cairn] {why}\n".encode()
@@ -389,8 +428,8 @@ class _Worker:
     def _succeeded(self, p: _Progress, text: bytes, retry: deque[_Progress]) -> None:
         p.log += text
         try:
-            outputs = collect(self.data, self.layout)
-        except (InvalidPath, OSError) as exc:
+            outputs = collect(self.data, self.layout, self.ctx.limits.output_bytes)
+        except (InvalidPath, LimitExceeded, OSError) as exc:
             self._failed(p, str(exc), b"", None, retry)
             return
         self.emit(

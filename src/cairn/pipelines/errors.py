@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cairn.storage.errors import CairnError
 
-__all__ = ["PipelineError", "SpecError"]
+__all__ = ["LimitExceeded", "PipelineError", "SpecError", "Unconfined"]
 
 
 class PipelineError(CairnError):
@@ -24,3 +24,12 @@ class SpecError(PipelineError):
         super().__init__(message)
         self.field = field
         self.problems = list(problems) if problems is not None else []
+
+
+class LimitExceeded(PipelineError):
+    """A datum went over one of its resource limits (``resource_limits`` or the defaults)."""
+
+
+class Unconfined(PipelineError):
+    """A job would run another user's transform with no sandbox; allow it with
+    ``CAIRN_ALLOW_UNCONFINED=1`` (``cairn run --allow-unconfined``) or install bubblewrap."""

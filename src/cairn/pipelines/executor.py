@@ -7,6 +7,12 @@ Per attempt (up to ``datum_tries``): a fresh ``out`` folder, the command with
 ``err_stdin``) may run; if it exits 0 the datum is *recovered*: the job
 succeeds, but the datum contributes no output (as in Pachyderm).
 
+Limits (``cairn.pipelines.sandbox.Limits``, from ``resource_limits``) are named on the
+first line of each datum's log. A datum killed by ``SIGXCPU`` or ``SIGXFSZ``, or whose
+``out`` holds more than the output limit, fails with that limit as its reason; a failed
+allocation, fork or write inside a limit shows in the log as the program reports it, and
+the reason adds the limit the message points to.
+
 Outputs: every regular file under ``out``. A symlink is followed when it
 points inside the datum's ``<pfs>`` folder (Pachyderm's idiom of linking an
 input into the output) and refused otherwise, so a datum cannot publish
@@ -15,6 +21,7 @@ arbitrary host files.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -28,15 +35,25 @@ from pathlib import Path
 from cairn.data import DataStore, InvalidPath
 from cairn.data.paths import normalize
 from cairn.pipelines.datums import Datum
-from cairn.pipelines.sandbox import Layout, wrap_command
-from cairn.pipelines.spec import Transform
+from cairn.pipelines.errors import LimitExceeded
+from cairn.pipelines.sandbox import (
+    DEFAULT_LIMITS,
+    Layout,
+    Limits,
+    grant,
+    sandbox_uid,
+    wrap_command,
+)
+from cairn.pipelines.spec import ResourceSpec, Transform
 from cairn.storage import Content
 
 __all__ = [
     "DatumResult",
     "RunContext",
     "collect",
+    "limits_for",
     "materialize",
+    "missing_program",
     "run_datum",
     "run_err_cmd",
     "transform_env",
@@ -58,6 +75,61 @@ class RunContext:
     work_dir: Path
     sandbox: bool
     env: Mapping[str, str] = field(default_factory=dict)
+    limits: Limits = DEFAULT_LIMITS
+    private: tuple[Path, ...] = ()  # host paths kept out of the sandbox (the store)
+
+    def layout(self, pfs: Path, inputs: tuple[str, ...] = ()) -> Layout:
+        return Layout(pfs, inputs, self.cwd, self.private)
+
+
+def limits_for(spec: ResourceSpec | None, timeout: float | None) -> Limits:
+    """The limits of a datum of a pipeline with ``resource_limits`` ``spec``: ``memory``
+    bounds address space, ``disk`` both the output and each private tmpfs, ``processes``
+    the tasks, and ``cpu`` cores times ``datum_timeout`` the CPU seconds (with no timeout,
+    cores cannot be enforced by rlimits and the default CPU time holds). Unset: defaults."""
+    if spec is None:
+        return DEFAULT_LIMITS
+    d = DEFAULT_LIMITS
+    disk = None if spec.disk is None else int(spec.disk)
+    cpu = d.cpu_seconds
+    if spec.cpu and timeout:
+        cpu = max(1, math.ceil(spec.cpu * timeout))
+    return Limits(
+        processes=spec.processes or d.processes,
+        memory=int(spec.memory) if spec.memory else d.memory,
+        cpu_seconds=cpu,
+        output_bytes=disk or d.output_bytes,
+        scratch_bytes=disk or d.scratch_bytes,
+    )
+
+
+# What a program prints when a limit stops it, and the limit that is then the likely cause.
+_SYMPTOMS = (
+    (b"MemoryError", "memory"),
+    (b"Cannot allocate memory", "memory"),
+    (b"std::bad_alloc", "memory"),
+    (b"Resource temporarily unavailable", "processes"),
+    (b"retry: No child processes", "processes"),
+    (b"No space left on device", "scratch"),
+    (b"File size limit exceeded", "output"),
+)
+_SIGNALS = {signal.SIGXCPU: "its CPU time limit", signal.SIGXFSZ: "its output limit (file size)"}
+
+
+def exit_reason(code: int | None, log: bytes | bytearray, limits: Limits) -> str:
+    """Why a command that exited with ``code`` failed: a limit's signal (directly, or as
+    the shell's 128+N) names the limit; otherwise the exit code, plus the limit the log's
+    own error message points to, if any."""
+    if code is not None:
+        for sig, what in _SIGNALS.items():
+            if code in (-sig, 128 + sig):
+                return f"killed by {sig.name}: over {what}"
+    reason = f"exit code {code}"
+    tail = bytes(log[-65536:])
+    hits = sorted({name for marker, name in _SYMPTOMS if marker in tail})
+    if hits:
+        reason += f" (its log reports hitting a limit: {', '.join(hits)}; {limits.describe()})"
+    return reason
 
 
 @dataclass
@@ -97,6 +169,18 @@ def materialize(data: DataStore, datum: Datum, pfs: Path) -> tuple[str, ...]:
     for name in names:
         (pfs / name).mkdir(exist_ok=True)
     return tuple(names)
+
+
+def missing_program(cmd: list[str], path: str, cwd: Path) -> str:
+    """Why the host cannot start ``cmd`` ("" when it can): checked before ``prlimit``
+    wraps it, so that a missing program fails as before rather than as prlimit's exit."""
+    program = cmd[0] if cmd else ""
+    if "/" in program:
+        target = cwd / program
+        ok = target.is_file() and os.access(target, os.X_OK)
+    else:
+        ok = bool(program) and shutil.which(program, path=path) is not None
+    return "" if ok else f"cannot start {program!r}: no such executable program"
 
 
 def _run(
@@ -149,11 +233,21 @@ def _run(
     return code, error
 
 
-def collect(data: DataStore, layout: Layout) -> dict[str, Content]:
+def collect(data: DataStore, layout: Layout, limit: int | None = None) -> dict[str, Content]:
     """Store every file under ``layout.out`` and return output path -> content, following
     symlinks into ``layout.pfs`` only. Raises InvalidPath (``out`` replaced, a link out of
-    ``<pfs>``) or OSError."""
+    ``<pfs>``), LimitExceeded (more than ``limit`` bytes in all) or OSError."""
     outputs: dict[str, Content] = {}
+    total = 0
+
+    def store(path: Path) -> Content:
+        nonlocal total
+        total += path.stat().st_size
+        if limit is not None and total > limit:
+            raise LimitExceeded(f"the datum's outputs exceed its output limit of {limit} bytes")
+        with open(path, "rb") as f:
+            return data.chunks.write(f)
+
     root = layout.out
     if root.is_symlink() or not root.is_dir():
         raise InvalidPath("the datum replaced /pfs/out itself; write files inside it")
@@ -174,13 +268,11 @@ def collect(data: DataStore, layout: Layout) -> dict[str, Content]:
                 for sub in sorted(real.rglob("*")):
                     if sub.is_file():
                         key = normalize(f"{rel}/{sub.relative_to(real).as_posix()}")
-                        with open(sub, "rb") as f:
-                            outputs[key] = data.chunks.write(f)
+                        outputs[key] = store(sub)
                 continue
             if not real.is_file():
                 continue
-            with open(real, "rb") as f:
-                outputs[normalize(rel, allow_root=False)] = data.chunks.write(f)
+            outputs[normalize(rel, allow_root=False)] = store(real)
     return outputs
 
 
@@ -189,7 +281,8 @@ def transform_env(ctx: RunContext, pfs_seen: str) -> dict[str, str]:
     and the spec's variables, then ``CAIRN_PFS`` and Pachyderm's job variables."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
+        # Home folders are not in the sandbox; its /tmp is private and writable.
+        "HOME": "/tmp" if ctx.sandbox else os.environ.get("HOME", "/tmp"),
         "LANG": os.environ.get("LANG", "C.UTF-8"),
         **ctx.env,
         **ctx.transform.env,
@@ -210,11 +303,22 @@ def _attempt(
     """One run of ``cmd`` over a fresh ``out``, with the datum's own variables set."""
     shutil.rmtree(layout.out, ignore_errors=True)
     layout.out.mkdir()
-    argv, pfs_seen = wrap_command(cmd, layout, sandbox=ctx.sandbox)
-    env = {**transform_env(ctx, pfs_seen), "PACH_DATUM_ID": datum.id}
-    for name, _repo, _branch, root in datum.roots:
-        env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
-    return _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
+    with sandbox_uid() as uid:
+        if ctx.sandbox:
+            grant(layout.out, uid)
+        env = transform_env(ctx, "/pfs" if ctx.sandbox else str(layout.pfs))
+        missing = "" if ctx.sandbox else missing_program(cmd, env["PATH"], ctx.cwd)
+        if missing:
+            log += f"{missing}\n".encode()
+            return None, missing
+        argv, pfs_seen = wrap_command(
+            cmd, layout, sandbox=ctx.sandbox, limits=ctx.limits, uid=uid, env_path=env["PATH"]
+        )
+        env["PACH_DATUM_ID"] = datum.id
+        for name, _repo, _branch, root in datum.roots:
+            env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
+        code, error = _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
+    return code, error or ("" if code == 0 else exit_reason(code, log, ctx.limits))
 
 
 def run_err_cmd(data: DataStore, ctx: RunContext, datum: Datum, log: bytearray) -> bool:
@@ -225,7 +329,7 @@ def run_err_cmd(data: DataStore, ctx: RunContext, datum: Datum, log: bytearray) 
     try:
         pfs = scratch / "pfs"
         pfs.mkdir()
-        layout = Layout(pfs, materialize(data, datum, pfs), ctx.cwd)
+        layout = ctx.layout(pfs, materialize(data, datum, pfs))
         log += b"[cairn] running err_cmd\n"
         cmd, stdin = list(ctx.transform.err_cmd), list(ctx.transform.err_stdin)
         code, _ = _attempt(ctx, datum, layout, cmd, stdin, log)
@@ -246,9 +350,9 @@ def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -
     try:
         pfs = scratch / "pfs"
         pfs.mkdir()
-        names = materialize(data, datum, pfs)
-        layout = Layout(pfs, names, ctx.cwd)
+        layout = ctx.layout(pfs, materialize(data, datum, pfs))
         accept = {0, *ctx.transform.accept_return_code}
+        log += f"[cairn] limits: {ctx.limits.describe()}\n".encode()
 
         def attempt(cmd: list[str], stdin: list[str]) -> tuple[int | None, str]:
             return _attempt(ctx, datum, layout, cmd, stdin, log)
@@ -259,8 +363,8 @@ def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -
             exit_code, error = attempt(list(ctx.transform.cmd), list(ctx.transform.stdin))
             if exit_code in accept:
                 try:
-                    outputs = collect(data, layout)
-                except (InvalidPath, OSError) as exc:
+                    outputs = collect(data, layout, ctx.limits.output_bytes)
+                except (InvalidPath, LimitExceeded, OSError) as exc:
                     error = str(exc)
                     log += f"[cairn] {exc}\n".encode()
                     continue
@@ -274,7 +378,6 @@ def run_datum(data: DataStore, ctx: RunContext, datum: Datum, datum_hash: str) -
                     bytes(log),
                     outputs,
                 )
-            error = error or f"exit code {exit_code}"
         if ctx.transform.err_cmd:
             log += b"[cairn] running err_cmd\n"
             code, _ = attempt(list(ctx.transform.err_cmd), list(ctx.transform.err_stdin))

@@ -8,6 +8,8 @@ machine and how jobs are triggered.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -19,7 +21,7 @@ import blake3
 from sqlalchemy import delete, insert, select
 from sqlalchemy import update as sql_update
 
-from cairn.catalog.schema import datums, jobs
+from cairn.catalog.schema import datums, events, jobs
 from cairn.data import (
     CommitInfo,
     FileEntry,
@@ -35,16 +37,19 @@ from cairn.pipelines.environment import (
     environment_fingerprint,
     transform_runtime,
 )
-from cairn.pipelines.errors import PipelineError
-from cairn.pipelines.executor import DatumResult, RunContext, run_datum
+from cairn.pipelines.errors import PipelineError, Unconfined
+from cairn.pipelines.executor import DatumResult, RunContext, limits_for, run_datum
 from cairn.pipelines.history import JobHistory
 from cairn.pipelines.models import DatumInfo, JobInfo, PipelineInfo, Reporter
-from cairn.pipelines.sandbox import sandbox_available
+from cairn.pipelines.sandbox import others_can_enter, sandbox_available
 from cairn.pipelines.spec import PipelineSpec
 
-__all__ = ["Heads", "JobRunner"]
+__all__ = ["ALLOW_UNCONFINED_ENV", "Heads", "JobRunner", "UNCONFINED"]
 
 _SUCCESS_STATES = ("success", "skipped")
+ALLOW_UNCONFINED_ENV = "CAIRN_ALLOW_UNCONFINED"
+OWNER_EVENT = "pipeline.owner"
+UNCONFINED = "unconfined"  # the first word of a job's first log line when no sandbox ran it
 Heads = dict[tuple[str, str], CommitInfo]
 
 
@@ -53,6 +58,8 @@ class JobRunner(JobHistory):
 
     work_dir: Path
     parallelism: int
+    private_paths: tuple[Path, ...]
+    allow_unconfined: bool
 
     @staticmethod
     def _provenance(spec: PipelineSpec, heads: Heads) -> list[Provenance]:
@@ -72,7 +79,8 @@ class JobRunner(JobHistory):
 
     def _reap_interrupted(self) -> None:
         """Jobs still ``running`` while we hold the lock belong to a process that died: mark
-        them ``killed`` so that their inputs count as stale and run again."""
+        them ``killed`` so that their inputs count as stale and run again, and remove the
+        scratch folders (``<work>/<pipeline>/<job>``) such a process left behind."""
         with self.catalog.write() as conn:
             conn.execute(
                 sql_update(jobs)
@@ -83,6 +91,69 @@ class JobRunner(JobHistory):
                     reason="the process running this job stopped before it finished",
                 )
             )
+        with self.catalog.read() as conn:
+            done = {(r.pipeline, r.id) for r in conn.execute(select(jobs.c.pipeline, jobs.c.id))}
+        try:
+            folders = [p for p in self.work_dir.iterdir() if p.is_dir()]
+        except OSError:
+            return
+        for folder in folders:
+            for job in [p for p in folder.iterdir() if (folder.name, p.name) in done]:
+                shutil.rmtree(job, ignore_errors=True)
+
+    def record_owner(self, name: str) -> None:
+        """Note that this process's OS user created or updated pipeline ``name``: without a
+        sandbox, only that user's cairn runs its transform (see :meth:`_check_confinement`)."""
+        user = os.getuid()
+        with self.catalog.write() as conn:
+            conn.execute(
+                insert(events).values(
+                    time=time.time(),
+                    kind=OWNER_EVENT,
+                    subject=name,
+                    info=json.dumps({"uid": user}),
+                )
+            )
+
+    def owner(self, name: str) -> int | None:
+        """The uid that last created or updated pipeline ``name``; None if not recorded."""
+        with self.catalog.read() as conn:
+            info = conn.execute(
+                select(events.c.info)
+                .where(events.c.kind == OWNER_EVENT, events.c.subject == name)
+                .order_by(events.c.id.desc())
+                .limit(1)
+            ).scalar()
+        return None if info is None else int(json.loads(info)["uid"])
+
+    def _check_confinement(self, info: PipelineInfo, sandbox: bool) -> list[str]:
+        """The job's first note; raises Unconfined for another user's pipeline with no
+        sandbox, and PipelineError for a spec folder the sandbox's uid cannot enter."""
+        if sandbox:
+            if os.geteuid() == 0 and not others_can_enter(Path(info.spec_dir)):
+                raise PipelineError(
+                    f"the sandbox runs transforms as an unprivileged user, who cannot enter "
+                    f"the spec folder {info.spec_dir}; make it readable (chmod o+rx) or move "
+                    "the spec"
+                )
+            return []
+        owner = self.owner(info.name)
+        allowed = self.allow_unconfined or os.environ.get(ALLOW_UNCONFINED_ENV, "") not in (
+            "",
+            "0",
+        )
+        if owner is not None and owner != os.getuid() and not allowed:
+            raise Unconfined(
+                f"no sandbox (bwrap missing or unusable, or CAIRN_SANDBOX=none) and pipeline "
+                f"{info.name!r} was created by uid {owner}, not {os.getuid()}: its transform "
+                f"would run unconfined as this user; install bubblewrap, or allow it with "
+                f"{ALLOW_UNCONFINED_ENV}=1 (cairn run --allow-unconfined)"
+            )
+        return [
+            f"{UNCONFINED}: no sandbox (bwrap missing or unusable, or CAIRN_SANDBOX=none): "
+            "datums run on the host as this user, with every file it can read, with their "
+            "inputs under $CAIRN_PFS"
+        ]
 
     def _job_id(self, info: PipelineInfo, heads: Heads) -> str:
         newest = max(heads.values(), key=lambda c: c.created)
@@ -160,6 +231,9 @@ class JobRunner(JobHistory):
         self._insert_job(info, job_id, key, "running")
         try:
             job = self._execute(info, spec, job_id, heads, reporter)
+        except PipelineError as exc:
+            self._finish(job_id, info.name, state="failure", reason=str(exc))
+            job = self.inspect_job(info.name, job_id)
         except Exception as exc:
             self._finish(
                 job_id,
@@ -168,8 +242,14 @@ class JobRunner(JobHistory):
                 reason=f"job crashed: {type(exc).__name__}: {exc}",
             )
             job = self.inspect_job(info.name, job_id)
-            if not isinstance(exc, PipelineError | OSError):
+            if not isinstance(exc, OSError):
                 raise
+        finally:
+            shutil.rmtree(self.work_dir / info.name / job_id, ignore_errors=True)
+            try:
+                (self.work_dir / info.name).rmdir()
+            except OSError:
+                pass  # not empty: another job of this pipeline, or already gone
         reporter.job_finished(job)
         return job
 
@@ -181,6 +261,8 @@ class JobRunner(JobHistory):
         heads: Heads,
         reporter: Reporter,
     ) -> JobInfo:
+        sandbox = sandbox_available()
+        notes = self._check_confinement(info, sandbox)  # first: it may refuse the job
         all_datums = build_datums(self.data, spec.input, heads)
         try:
             output_head: str | None = self.data.resolve(Ref(info.name, spec.output_branch)).id
@@ -200,15 +282,6 @@ class JobRunner(JobHistory):
             job_id, info.name, state="running", total=len(all_datums), skipped=len(skipped)
         )
         reporter.job_started(self.inspect_job(info.name, job_id), len(todo))
-
-        sandbox = sandbox_available()
-        notes = []
-        if not sandbox:
-            notes.append(
-                "no sandbox (bwrap missing or unusable, or CAIRN_SANDBOX=none): datums run on "
-                "the host with "
-                "their inputs under $CAIRN_PFS"
-            )
         if spec.transform.image:
             notes.append(
                 f"image {spec.transform.image} recorded; no container runtime, "
@@ -225,6 +298,8 @@ class JobRunner(JobHistory):
             cwd=Path(info.spec_dir),
             work_dir=self.work_dir / info.name / job_id,
             sandbox=sandbox,
+            limits=limits_for(spec.resource_limits, spec.datum_timeout),
+            private=self.private_paths,
         )
         workers = spec.parallelism_spec.constant if spec.parallelism_spec else self.parallelism
         results: list[DatumResult] = []

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, make_url, select
 from sqlalchemy import update as sql_update
 
 from cairn.catalog import Catalog
@@ -58,7 +58,10 @@ class Pipelines(JobRunner):
 
     ``work_dir`` holds datums' scratch folders; ``lock_path`` (a file) serializes
     job runs across processes; ``parallelism`` overrides the default pool size
-    (the number of cores) when a spec has no ``parallelism_spec``.
+    (the number of cores) when a spec has no ``parallelism_spec``. ``private_paths``
+    (e.g. the store's home folder) never enter a sandbox; ``work_dir``, a local object
+    store's root and a SQLite catalog's file are added to them. ``allow_unconfined``
+    lets jobs run pipelines created by another OS user when there is no sandbox.
     """
 
     def __init__(
@@ -69,12 +72,24 @@ class Pipelines(JobRunner):
         work_dir: Path,
         lock_path: Path | None = None,
         parallelism: int | None = None,
+        private_paths: tuple[Path, ...] = (),
+        allow_unconfined: bool = False,
     ) -> None:
         self.data = data
         self.catalog = catalog
         self.work_dir = Path(work_dir)
         self.lock_path = lock_path
         self.parallelism = parallelism or os.cpu_count() or 1
+        self.allow_unconfined = allow_unconfined
+        store: list[Path] = [self.work_dir, *private_paths]
+        root = getattr(data.chunks.objects, "root", None)
+        if isinstance(root, Path):
+            store.append(root)
+        url = make_url(catalog.url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            db = Path(url.database)
+            store += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+        self.private_paths = tuple(store)
         self._thread_lock = threading.RLock()
 
     # -- pipeline CRUD -------------------------------------------------------------
@@ -143,6 +158,7 @@ class Pipelines(JobRunner):
                 conn.execute(
                     insert(pipelines).values(name=name, state="running", created=now, **values)
                 )
+        self.record_owner(name)
         return self.inspect_pipeline(name)
 
     def create_pipelines(

@@ -17,8 +17,8 @@ Invariants of a valid ``PipelineSpec``:
 
 Pachyderm fields that are recognised but not supported yet, and rejected with an error that
 names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``, ``egress``,
-``maximum_expected_uptime``, ``metadata``, ``pod_patch``, ``pod_spec``, ``resource_limits``,
-``resource_requests``, ``s3_out``, ``scheduling_spec``, ``service``,
+``maximum_expected_uptime``, ``metadata``, ``pod_patch``, ``pod_spec``,
+``s3_out``, ``scheduling_spec``, ``service``,
 ``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``, ``spout``,
 ``tf_job``, ``tolerations``, ``job_timeout``; ``pipeline.project``;
 ``transform.debug``, ``dockerfile``, ``image_pull_secrets``, ``memory_volume``,
@@ -40,6 +40,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -58,10 +59,12 @@ __all__ = [
     "ParallelismSpec",
     "PipelineRef",
     "PipelineSpec",
+    "ResourceSpec",
     "Transform",
     "load_spec_file",
     "load_specs",
     "parse_duration",
+    "parse_quantity",
     "parse_spec",
 ]
 
@@ -322,6 +325,56 @@ def parse_duration(text: str) -> float:
     return factor * sum(float(value) * _UNITS[unit] for value, unit in parts)
 
 
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
+_SUFFIX = {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_SUFFIX.update({f"{p}i": float(1 << (10 * (i + 1))) for i, p in enumerate("KMGTPE")})
+
+
+def parse_quantity(value: str | float) -> float:
+    """A Kubernetes quantity ("512Mi", "2G", "500m", 1.5) as a plain number (bytes, or
+    cores for ``cpu``). Raises ValueError for anything else, including negatives."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid quantity {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"invalid quantity {value!r}: negative")
+        return float(value)
+    match = _QUANTITY.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"invalid quantity {value!r}: expected e.g. '512Mi', '2G' or '500m'")
+    return float(match.group(1)) * _SUFFIX[match.group(2)]
+
+
+def _quantity(value: Any) -> Any:
+    try:
+        return None if value is None else parse_quantity(value)
+    except ValueError as exc:
+        raise PydanticCustomError("cairn_quantity", "{reason}", {"reason": str(exc)}) from exc
+
+
+Quantity = Annotated[float | None, BeforeValidator(_quantity)]
+
+
+class GPUSpec(_Model):
+    """``resource_limits.gpu``: accepted and recorded; cairn does not schedule GPUs."""
+
+    type: str = ""
+    number: int = Field(default=0, ge=0)
+
+
+class ResourceSpec(_Model):
+    """``resource_requests`` / ``resource_limits``: ``cpu`` in cores, ``memory`` and
+    ``disk`` in bytes, written as Kubernetes quantities ("2Gi", "500m"). ``processes``
+    is cairn's own: the most tasks (processes and threads) a datum may run. How limits
+    are enforced is in ``cairn.pipelines.sandbox``; requests are recorded only."""
+
+    cpu: Quantity = None
+    memory: Quantity = None
+    disk: Quantity = None
+    gpu: GPUSpec | None = None
+    processes: int | None = Field(default=None, ge=1)
+
+
 class PipelineSpec(_Model):
     """A whole pipeline spec, as written for ``pachctl create pipeline`` (Pachyderm 2.x).
 
@@ -331,7 +384,7 @@ class PipelineSpec(_Model):
 
     _unsupported = frozenset(
         "autoscaling datum_set_spec determined egress maximum_expected_uptime metadata"
-        " pod_patch pod_spec resource_limits resource_requests s3_out scheduling_spec"
+        " pod_patch pod_spec s3_out scheduling_spec"
         " service sidecar_resource_limits sidecar_resource_requests spec_commit spout"
         " tf_job tolerations job_timeout".split()
     )
@@ -346,6 +399,8 @@ class PipelineSpec(_Model):
     output_branch: Branch = "master"
     reprocess_spec: Literal["until_success", "every_job"] = "until_success"
     salt: str | None = None
+    resource_requests: ResourceSpec | None = None
+    resource_limits: ResourceSpec | None = None
 
     @field_validator("datum_timeout", mode="before")
     @classmethod
