@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+import cairn.client as client_module
 import cairn.data.files as files
 import cairn.ingest as ingest
 from cairn.client import Client
-from cairn.storage import StorageError
+from cairn.storage import NotRegularFile, StorageError
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_a_put_again_reads_only_what_changed(tmp_path: Path, few: None) -> None:
 def test_a_file_a_worker_cannot_read_is_its_os_error(tmp_path: Path, few: None) -> None:
     made = make_folder(tmp_path / "src", 10)
     client = Client.open(tmp_path / "home", auto_run=False)
-    names = [str(tmp_path / "src" / p) for p in made] + [str(tmp_path / "gone.bin")]
+    names = [(str(tmp_path / "src" / p), None) for p in made] + [(str(tmp_path / "gone.bin"), None)]
     pool = ingest.ProcessIngest(client.data.chunks, f"sqlite:///{tmp_path}/home/catalog.db")
 
     with pool, pytest.raises(FileNotFoundError):
@@ -97,4 +98,42 @@ def test_a_worker_that_dies_is_a_storage_error(tmp_path: Path, few: None) -> Non
             worker.proc.kill()
             worker.proc.wait()
         with pytest.raises(StorageError):
-            list(pool.store([str(tmp_path)]))
+            list(pool.store([(str(tmp_path), None)]))
+
+
+def test_a_link_and_its_target_are_both_put_by_the_workers(tmp_path: Path, few: None) -> None:
+    made = make_folder(tmp_path / "src", 60)
+    (tmp_path / "src" / "latest").symlink_to("d0/f000.bin")
+    (tmp_path / "src" / "leak").symlink_to(tmp_path / "outside")
+    (tmp_path / "outside").write_bytes(b"secret")
+    client = Client.open(tmp_path / "home", auto_run=False)
+    client.data.create_repo("data")
+
+    client.put_local("data@master:/", [str(tmp_path / "src")], recursive=True)
+
+    assert read_back(client, tmp_path / "out") == {**made, "latest": made["d0/f000.bin"]}
+
+
+def test_a_folder_swapped_for_a_link_is_refused_by_the_workers(
+    tmp_path: Path, few: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    make_folder(src, 60)
+    outside = tmp_path / "outside"
+    make_folder(outside, 60, seed=1)  # the same names, other bytes
+    client = Client.open(tmp_path / "home", auto_run=False)
+    client.data.create_repo("data")
+    real = client_module.walk_folder
+
+    def walk_then_swap(root):  # type: ignore[no-untyped-def]
+        found = real(root)
+        (src / "d1").rename(tmp_path / "moved")
+        (src / "d1").symlink_to(outside / "d1")
+        return found
+
+    monkeypatch.setattr(client_module, "walk_folder", walk_then_swap)
+
+    with pytest.raises(NotRegularFile):
+        client.put_local("data@master:/", [str(src)], recursive=True)
+
+    assert client.data.list_commits("data") == []

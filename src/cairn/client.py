@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -38,12 +39,14 @@ from cairn.data import (
     Ref,
     RepoInfo,
     RepoInUse,
+    Skipped,
     Source,
     StatCache,
     parse_ref,
 )
 from cairn.data.fsck import FsckReport, check_store
 from cairn.data.gc import DEFAULT_GRACE, GcReport, collect_garbage
+from cairn.data.localfiles import LocalFile, OutputFolder, named_file, walk_folder
 from cairn.ingest import ProcessIngest
 from cairn.ingest import usable as ingest_usable
 from cairn.pipelines import (
@@ -84,36 +87,40 @@ def find_home(start: Path | None = None) -> tuple[Path, bool]:
     return here / HOME_DIR, False
 
 
-def local_items(source: str, dest: str, recursive: bool, count: int = 1) -> list[tuple[str, Path]]:
-    """Where ``pachctl put file`` puts a local file or folder: (repo path, local path) pairs.
+def local_items(
+    source: str, dest: str, recursive: bool, count: int = 1
+) -> tuple[list[tuple[str, Source]], list[Skipped]]:
+    """Where ``pachctl put file`` puts a local file or folder: (repo path, local source)
+    pairs, and the folder entries left out.
 
-    A folder needs ``recursive``; its files keep their relative paths below ``dest``. A
-    file lands at ``dest``, or below it when ``dest`` ends with ``/``, is the root, or
-    ``count`` sources share it. Raises InvalidPath, NotFound.
+    A folder needs ``recursive``; its regular files keep their relative paths below
+    ``dest``, and links, pipes and devices in it are left out or resolved as
+    cairn.data.localfiles says. A file lands at ``dest``, or below it when ``dest`` ends
+    with ``/``, is the root, or ``count`` sources share it; a link named here is followed,
+    as ``cp`` does, and a pipe or device named here is read as a stream (``-f <(cmd)``),
+    opened now. Raises InvalidPath, NotFound.
     """
-    src = Path(source)
-    if src.is_dir():
+    try:
+        st = os.stat(source)
+    except FileNotFoundError:
+        raise NotFound(f"local file {source!r} does not exist") from None
+    if stat.S_ISDIR(st.st_mode):
         if not recursive:
-            raise InvalidPath(f"{source} is a folder; add -r to put it recursively")
+            raise InvalidPath(f"{source!r} is a folder; add -r to put it recursively")
         base = dest.rstrip("/")
-        found: list[tuple[str, Path]] = []
-        # os.scandir knows file types without a stat per file; Path objects are made once.
-        stack = [(os.fspath(src), base)]
-        while stack:
-            folder, prefix = stack.pop()
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append((entry.path, f"{prefix}/{entry.name}"))
-                    elif entry.is_file():
-                        found.append((f"{prefix}/{entry.name}", Path(entry.path)))
-        found.sort(key=lambda item: item[0])
-        return found
-    if not src.exists():
-        raise NotFound(f"local file {source} does not exist")
+        files, skipped = walk_folder(source)
+        return [(f"{base}/{rel}", local) for rel, local in files], skipped
     if dest.endswith("/") or not dest.strip("/") or count > 1:
-        dest = f"{dest.rstrip('/')}/{src.name}"
-    return [(dest, src)]
+        dest = f"{dest.rstrip('/')}/{os.path.basename(os.path.normpath(source))}"
+    named = named_file(source)
+    return [(dest, named if named is not None else open(source, "rb"))], []
+
+
+def _counted(pieces: Iterable[bytes], progress: Callable[[int], None] | None) -> Iterator[bytes]:
+    for piece in pieces:
+        if progress:
+            progress(len(piece))
+        yield piece
 
 
 class Client:
@@ -326,14 +333,20 @@ class Client:
         on_plan: Callable[[int | None, int], None] | None = None,
         progress: Callable[[int], None] | None = None,
         on_stored: Callable[[], None] | None = None,
+        on_skipped: Callable[[list[Skipped]], None] | None = None,
     ) -> CommitInfo:
         """Put local files, folders (with ``recursive``) or standard input (``"-"``) at
         ``repo@branch:/path``, in one commit, as ``pachctl put file`` does.
 
         A folder's files go below the path; a file goes to the path itself, or below it
-        when the path ends with ``/`` or is the root. ``on_stored`` runs once the bytes are
-        stored, before triggered pipelines run; ``on_plan(total bytes or None for stdin,
-        file count)`` before the first byte. Raises InvalidPath, NotFound, DataError.
+        when the path ends with ``/`` or is the root. Only regular files inside a folder
+        are read: a link in it is stored as its target's content when that is a file in
+        the same folder, and other links, pipes, sockets and devices are left out
+        (cairn.data.localfiles); ``on_skipped(entries)`` hears which, before the first
+        byte is read. ``on_stored`` runs once the bytes are stored, before triggered
+        pipelines run; ``on_plan(total bytes or None for a stream, file count)`` before the
+        first byte. Raises InvalidPath, NotFound, NotRegularFile (a file was replaced by
+        a link or another file while the put ran; nothing is committed), DataError.
         """
         parsed = parse_ref(ref)
         if parsed.ancestry:
@@ -341,36 +354,42 @@ class Client:
         dest = "/" + (parsed.path or "")
         if ref.endswith("/") and not dest.endswith("/"):
             dest += "/"
-        if sources == ["-"]:
-            if not parsed.path:
-                raise InvalidPath("name the file to write from stdin: repo@branch:/path")
-            items: list[tuple[str, Path | None]] = [(dest, None)]
-        else:
-            items = [i for s in sources for i in local_items(s, dest, recursive, len(sources))]
-        if on_plan:
-            sizes = [p.stat().st_size for _, p in items if p is not None]
-            on_plan(sum(sizes) if len(sizes) == len(items) else None, len(items))
-
-        todo: list[tuple[str, Source]] = [
-            # Absolute names: the stat cache is keyed by them, whatever the current folder.
-            (path, sys.stdin.buffer if local is None else local.absolute())
-            for path, local in items
-        ]
-        cache = None if append else self._stat_cache(todo)
+        todo: list[tuple[str, Source]] = []
+        skipped: list[Skipped] = []
         try:
-            commit = self.data.put_files(
-                parsed.repo,
-                parsed.commit,
-                todo,
-                append=append,
-                progress=progress,
-                description=description,
-                cache=cache,
-                bulk=self._bulk(len(todo)),
-            )
+            if sources == ["-"]:
+                if not parsed.path:
+                    raise InvalidPath("name the file to write from stdin: repo@branch:/path")
+                todo.append((dest, sys.stdin.buffer))
+            else:
+                for source in sources:
+                    found, left_out = local_items(source, dest, recursive, len(sources))
+                    todo += found
+                    skipped += left_out
+            if on_skipped and skipped:
+                on_skipped(skipped)
+            if on_plan:
+                sizes = [s.stat.st_size for _, s in todo if isinstance(s, LocalFile)]
+                on_plan(sum(sizes) if len(sizes) == len(todo) else None, len(todo))
+            cache = None if append else self._stat_cache(todo)
+            try:
+                commit = self.data.put_files(
+                    parsed.repo,
+                    parsed.commit,
+                    todo,
+                    append=append,
+                    progress=progress,
+                    description=description,
+                    cache=cache,
+                    bulk=self._bulk(len(todo)),
+                )
+            finally:
+                if cache is not None:
+                    cache.close()
         finally:
-            if cache is not None:
-                cache.close()
+            for _, opened in todo:  # pipes named on the command line, opened by local_items
+                if not isinstance(opened, str | os.PathLike) and opened is not sys.stdin.buffer:
+                    opened.close()
         if on_stored:
             on_stored()
         return self._after(commit)
@@ -403,25 +422,28 @@ class Client:
     ) -> list[Path]:
         """Write a file, or every file below a folder, from ``repo@commit:/path`` to the
         local ``output`` (a file name, or a folder for a folder). Returns the paths written.
-        Raises NotFound. Memory stays one chunk whatever the file sizes."""
+
+        Each file is written to a temporary name beside it, then renamed into place: an
+        existing file or link there is replaced, never written through. ``output`` and its
+        parents are followed if they are links (the user named them); links inside a
+        folder being written are not (cairn.data.localfiles). Raises NotFound,
+        InvalidPath (a stored path with ``..``, or a link where a folder goes), OSError.
+        Memory stays one chunk whatever the file sizes."""
         parsed = parse_ref(ref)
         base = parsed.path or ""
         entry = self.data.inspect_file(parsed)
+        name = Path(output).name
+        folder = OutputFolder(output if entry.type == "dir" else Path(output).parent)
         written = []
         files = self.data.walk_files(parsed)
-        while batch := list(itertools.islice(files, 1000)):
-            # One index query tells where the chunks of a thousand files are.
-            self.data.chunks.prefetch(ref for _, file in batch for ref in file.content.chunks)
-            for path, file in batch:
-                rel = path[len(base) :].lstrip("/") if entry.type == "dir" else ""
-                target = Path(output) / rel if rel else Path(output)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "wb") as f:
-                    for piece in self.data.chunks.read(file.content):
-                        f.write(piece)
-                        if progress:
-                            progress(len(piece))
-                written.append(target)
+        with folder:
+            while batch := list(itertools.islice(files, 1000)):
+                # One index query tells where the chunks of a thousand files are.
+                self.data.chunks.prefetch(ref for _, file in batch for ref in file.content.chunks)
+                for path, file in batch:
+                    rel = path[len(base) :].lstrip("/") if entry.type == "dir" else name
+                    pieces = self.data.chunks.read(file.content)
+                    written.append(folder.write(rel, _counted(pieces, progress)))
         return written
 
     def put_files(

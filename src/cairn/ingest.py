@@ -40,6 +40,7 @@ __all__ = ["MIN_FILES", "ProcessIngest", "usable"]
 MIN_FILES = 5_000  # below this, starting workers costs more than they save
 _TASK = 64  # files per message
 _AHEAD = 2  # tasks in flight per worker
+Named = tuple[str, tuple[int, int] | None]  # a file's name, and its (device, inode) or None
 
 
 def usable(chunks: ChunkStore, catalog_url: str, files: int) -> bool:
@@ -71,11 +72,11 @@ def _work(tx: Connection, rx: Connection) -> None:
                 tx.send("flushed")
                 return
             out: list[tuple[str, Any, Any]] = []
-            for name in task:
+            for name, expect in task:
                 try:
-                    content, st = store.write_path(name)
+                    content, st = store.write_path(name, follow=expect is None, expect=expect)
                     out.append((name, content, st))
-                except OSError as exc:
+                except (OSError, StorageError) as exc:
                     out.append((name, exc, None))
             tx.send(out)
     finally:
@@ -146,15 +147,17 @@ class ProcessIngest:
                 worker.proc.wait()
         self._pool = []
 
-    def __call__(self, names: list[str]) -> Iterator[tuple[str, Content, os.stat_result]]:
+    def __call__(self, names: list[Named]) -> Iterator[tuple[str, Content, os.stat_result]]:
         """Start the workers, store ``names`` (see ``store``), stop the workers."""
         with self:
             yield from self.store(names)
 
-    def store(self, names: list[str]) -> Iterator[tuple[str, Content, os.stat_result]]:
-        """Store these local files; yield (name, Content, stat) as workers finish them, in
-        no set order, and return once every worker's packs are stored and indexed.
-        Raises OSError for an unreadable file, StorageError if a worker dies."""
+    def store(self, names: list[Named]) -> Iterator[tuple[str, Content, os.stat_result]]:
+        """Store these local files, each (name, (device, inode) it must be, or None to
+        follow links: see ``ChunkStore.write_path``); yield (name, Content, stat) as workers
+        finish them, in no set order, and return once every worker's packs are stored and
+        indexed. Raises OSError for an unreadable file, NotRegularFile, StorageError if a
+        worker dies."""
         tasks = [names[i : i + _TASK] for i in range(0, len(names), _TASK)]
         busy = {id(w.rx): 0 for w in self._pool}
         by_rx = {id(w.rx): w for w in self._pool}
@@ -172,7 +175,7 @@ class ProcessIngest:
                     self._send(worker, tasks.pop())
                     busy[id(ready)] += 1
                 for name, content, st in results:
-                    if isinstance(content, OSError):
+                    if isinstance(content, OSError | StorageError):
                         raise content
                     yield name, content, st
         for worker in self._pool:

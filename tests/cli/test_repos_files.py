@@ -6,6 +6,7 @@ also checks that the ``--raw`` output of the commands it reads with is JSON.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -304,6 +305,60 @@ def test_branches_with_head(cairn: Cairn) -> None:
 
     assert [b["name"] for b in cairn.raw("list", "branch", "b")] == ["empty", "fixed", "master"]
     assert cairn.get(f"b@{dev}:/v") == b"dev"
+
+
+def test_put_folder_skips_links_out_and_pipes_and_names_them(cairn: Cairn) -> None:
+    cairn.write("outside.txt", "secret")
+    cairn.write("src/a.txt", "a")
+    (cairn.root / "src" / "latest").symlink_to("a.txt")
+    (cairn.root / "src" / "leak").symlink_to(cairn.root / "outside.txt")
+    os.mkfifo(cairn.root / "src" / "pipe")  # opening it would block the put forever
+    cairn("create", "repo", "r")
+
+    proc = cairn("put", "file", "r@master:/", "-f", "src", "-r", "--raw", timeout=60)
+
+    assert {(s["path"], s["reason"]) for s in json.loads(proc.stdout)["skipped"]} == {
+        ("src/leak", "link out of the folder"),
+        ("src/pipe", "named pipe"),
+    }
+    assert "src/leak" in proc.stderr and "src/pipe" in proc.stderr
+    assert paths(cairn.raw("list", "file", "r@master:/")) == ["/a.txt", "/latest"]
+    assert cairn.get("r@master:/latest") == b"a"
+
+
+def test_file_names_print_with_control_characters_escaped(cairn: Cairn) -> None:
+    evil = "a\nb\x1b[31mred\x07"
+    seed_repo(cairn, "r", {evil: "x", "[red]x": "y", "back\\slash": "z"})
+
+    listed = cairn("list", "file", "r@master:/").stdout
+    inspected = cairn("inspect", "file", f"r@master:/{evil}").stdout
+    missing = cairn.fails("get", "file", "r@master:/no\x1b[2J").stderr
+
+    for text in (listed, inspected, missing):
+        assert not any(c in text for c in "\x1b\x07"), text
+    assert len(listed.splitlines()) == 4  # the heading and one line per file
+    assert "'/a\\nb\\x1b[31mred\\x07'" in listed
+    assert "/[red]x " in listed  # rich markup is printed as it is
+    assert "'/back\\\\slash'" in listed  # a backslash alone cannot fake an escape
+    assert "'/a\\nb\\x1b[31mred\\x07'" in inspected
+    assert "/no\\x1b[2J" in missing
+    assert [f["path"] for f in cairn.raw("list", "file", "r@master:/")] == [
+        "/[red]x",
+        "/a\nb\x1b[31mred\x07",
+        "/back\\slash",
+    ]
+
+
+def test_get_o_replaces_a_link_and_leaves_its_target(cairn: Cairn) -> None:
+    seed_repo(cairn, "r", {"f.txt": "new"})
+    target = cairn.write("target.txt", "keep")
+    (cairn.root / "out.txt").symlink_to(target)
+
+    cairn("get", "file", "r@master:/f.txt", "-o", "out.txt")
+
+    assert target.read_text() == "keep"
+    assert not (cairn.root / "out.txt").is_symlink()
+    assert (cairn.root / "out.txt").read_text() == "new"
 
 
 # -- refusals --------------------------------------------------------------------------------

@@ -13,17 +13,28 @@ import io
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import blake3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import cairn.client as client_module
 import cairn.data.files as files_module
 from cairn.client import Client
-from cairn.data import DataStore, FileEntry, PathConflict, StatCache, TreeStore
-from cairn.storage import ChunkStore, MemoryObjectStore
+from cairn.data import (
+    DataStore,
+    FileEntry,
+    InvalidPath,
+    PathConflict,
+    Skipped,
+    SkipReason,
+    StatCache,
+    TreeStore,
+)
+from cairn.storage import ChunkRef, ChunkStore, MemoryObjectStore, NotRegularFile
 
 from .helpers import files
 
@@ -393,3 +404,214 @@ def test_get_local_of_many_small_files_is_byte_identical(client: Client, tmp_pat
     one = fresh.get_local("r@master:/in/d1/1.txt", tmp_path / "one.txt")
     assert one == [tmp_path / "one.txt"]
     assert (tmp_path / "one.txt").read_bytes() == (src / "d1" / "1.txt").read_bytes()
+
+
+# -- links, pipes and devices on the way in and out ------------------------------------
+
+
+def _linked_folder(tmp_path: Path) -> Path:
+    """A folder with a file, a subfolder, and a link of every kind a walk meets."""
+    (tmp_path / "outside.txt").write_bytes(b"secret")
+    (tmp_path / "outside").mkdir()
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_bytes(b"a")
+    (src / "sub" / "b.txt").write_bytes(b"b")
+    (src / "latest").symlink_to("a.txt")
+    (src / "sub" / "up").symlink_to("../a.txt")
+    (src / "leak").symlink_to(tmp_path / "outside.txt")
+    (src / "leak_rel").symlink_to("../outside.txt")
+    (src / "etc").symlink_to(tmp_path / "outside")
+    (src / "sublink").symlink_to("sub")
+    (src / "broken").symlink_to("nowhere")
+    return src
+
+
+def test_a_put_of_a_folder_keeps_links_inside_it_and_skips_the_rest(
+    client: Client, tmp_path: Path
+) -> None:
+    src = _linked_folder(tmp_path)
+    heard: list[Skipped] = []
+
+    client.put_local("r@master:/", [str(src)], recursive=True, on_skipped=heard.extend)
+
+    assert files(client.data, "r@master") == {
+        "a.txt": b"a",
+        "latest": b"a",
+        "sub/b.txt": b"b",
+        "sub/up": b"a",
+    }
+    assert heard == [
+        Skipped(str(src / "broken"), SkipReason.BROKEN),
+        Skipped(str(src / "etc"), SkipReason.OUTSIDE),
+        Skipped(str(src / "leak"), SkipReason.OUTSIDE),
+        Skipped(str(src / "leak_rel"), SkipReason.OUTSIDE),
+        Skipped(str(src / "sublink"), SkipReason.FOLDER_LINK),
+    ]
+
+
+@pytest.mark.timeout(30)
+def test_a_put_of_a_folder_skips_a_named_pipe_without_opening_it(
+    client: Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"a")
+    os.mkfifo(src / "pipe")  # opening it would block until something writes to it
+    heard: list[Skipped] = []
+
+    client.put_local("r@master:/", [str(src)], recursive=True, on_skipped=heard.extend)
+
+    assert files(client.data, "r@master") == {"a.txt": b"a"}
+    assert heard == [Skipped(str(src / "pipe"), SkipReason.FIFO)]
+
+
+def test_a_link_named_as_the_source_is_followed(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "real.txt").write_bytes(b"real")
+    (tmp_path / "named").symlink_to(tmp_path / "real.txt")
+
+    client.put_local("r@master:/x", [str(tmp_path / "named")])
+
+    assert files(client.data, "r@master") == {"x": b"real"}
+
+
+def _swap_after_walk(monkeypatch: pytest.MonkeyPatch, swap: Callable[[], None]) -> None:
+    """Run ``swap`` between the put's walk and its reads: the race a check by path loses."""
+    real = client_module.walk_folder
+
+    def walk_then_swap(root):  # type: ignore[no-untyped-def]
+        found = real(root)
+        swap()
+        return found
+
+    monkeypatch.setattr(client_module, "walk_folder", walk_then_swap)
+
+
+def _secret_stored(client: Client) -> bool:
+    secret = blake3.blake3(b"secret").hexdigest()
+    return not client.data.chunks.missing([ChunkRef(secret, 6)])
+
+
+def _link_a_to_outside(src: Path) -> Callable[[], None]:
+    def swap() -> None:
+        (src / "a.txt").unlink()
+        (src / "a.txt").symlink_to(src.parent / "outside.txt")
+
+    return swap
+
+
+def test_a_file_replaced_by_a_link_after_the_walk_is_not_read(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _linked_folder(tmp_path)
+    _swap_after_walk(monkeypatch, _link_a_to_outside(src))
+
+    with pytest.raises(NotRegularFile):
+        client.put_local("r@master:/", [str(src)], recursive=True)
+
+    assert client.data.list_commits("r") == []
+    assert not _secret_stored(client)
+
+
+@pytest.mark.timeout(30)
+def test_a_file_replaced_by_a_pipe_after_the_walk_is_refused_without_blocking(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _linked_folder(tmp_path)
+
+    def swap() -> None:
+        (src / "a.txt").unlink()
+        os.mkfifo(src / "a.txt")
+
+    _swap_after_walk(monkeypatch, swap)
+
+    with pytest.raises(NotRegularFile):
+        client.put_local("r@master:/", [str(src)], recursive=True)
+
+
+def test_a_cached_file_replaced_by_a_link_after_the_walk_is_not_read(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _linked_folder(tmp_path)
+    os.utime(src / "a.txt", (OLD, OLD))
+    client.put_local("r@master:/", [str(src)], recursive=True)
+    _swap_after_walk(monkeypatch, _link_a_to_outside(src))
+
+    client.put_local("r@master:/", [str(src)], recursive=True)
+
+    # The walk saw the old file with its stat unchanged: its stored content is reused.
+    assert files(client.data, "r@master")["a.txt"] == b"a"
+    assert not _secret_stored(client)
+
+
+def test_a_folder_replaced_by_a_link_after_the_walk_is_not_read(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _linked_folder(tmp_path)
+    (tmp_path / "outside" / "b.txt").write_bytes(b"secret")
+
+    def swap() -> None:
+        (src / "sub").rename(tmp_path / "moved")
+        (src / "sub").symlink_to(tmp_path / "outside")
+
+    _swap_after_walk(monkeypatch, swap)
+    with pytest.raises(NotRegularFile):
+        client.put_local("r@master:/", [str(src)], recursive=True)
+
+    assert client.data.list_commits("r") == []
+
+
+def test_get_local_replaces_a_link_at_the_output_and_leaves_its_target(
+    client: Client, tmp_path: Path
+) -> None:
+    client.data.put_bytes("r", None, "f.txt", b"new")
+    client.data.put_bytes("r", None, "dir/f.txt", b"new")
+    target = tmp_path / "target.txt"
+    target.write_bytes(b"keep")
+    (tmp_path / "out.txt").symlink_to(target)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "f.txt").symlink_to(target)
+
+    client.get_local("r@master:/f.txt", tmp_path / "out.txt")
+    client.get_local("r@master:/dir", tmp_path / "folder")
+
+    assert target.read_bytes() == b"keep"
+    for written in (tmp_path / "out.txt", tmp_path / "folder" / "f.txt"):
+        assert not written.is_symlink()
+        assert written.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "folder",
+        "home",
+        "out.txt",
+        "target.txt",
+    ]
+
+
+def test_get_local_refuses_a_link_where_a_folder_goes(client: Client, tmp_path: Path) -> None:
+    client.data.put_bytes("r", None, "sub/f.txt", b"new")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to(elsewhere)
+
+    with pytest.raises(InvalidPath):
+        client.get_local("r@master:/", tmp_path / "out")
+
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_get_local_refuses_a_stored_path_that_climbs_out(client: Client, tmp_path: Path) -> None:
+    # put refuses ``..``; a damaged or hand-made tree is the only way to hold one.
+    content = client.data.chunks.write_bytes(b"escaped")
+    client.data._update_tree(
+        "r",
+        None,
+        lambda root: client.data.trees.apply(root, {"d/../../escape.txt": FileEntry(content)}),
+    )
+    (tmp_path / "out").mkdir()
+
+    with pytest.raises(InvalidPath):
+        client.get_local("r@master:/d", tmp_path / "out" / "d")
+
+    assert not (tmp_path / "escape.txt").exists()
+    assert not (tmp_path / "out" / "escape.txt").exists()

@@ -21,7 +21,7 @@ from cairn.cli import (  # noqa: F401  (registers commands)
     run_commands,
     serve_commands,
 )
-from cairn.cli.output import app, err
+from cairn.cli.output import app, err, printable_lines
 from cairn.storage import CairnError
 
 __all__ = ["app", "main"]
@@ -32,10 +32,10 @@ def main() -> None:
     try:
         app()
     except CairnError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {printable_lines(str(exc))}", markup=False)
         sys.exit(1)
     except (TimeoutError, OSError) as exc:  # a missing spec file, an unwritable -o, ...
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {printable_lines(str(exc))}", markup=False)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -14,6 +14,7 @@ from cairn.cli.output import (
     byte_progress,
     client,
     commitish,
+    err,
     fmt_size,
     fmt_time,
     groups,
@@ -21,8 +22,9 @@ from cairn.cli.output import (
     print_json,
     print_pairs,
     print_table,
+    printable,
 )
-from cairn.data import InvalidPath, parse_ref, to_json
+from cairn.data import InvalidPath, Skipped, parse_ref, to_json
 
 
 # -- repos ---------------------------------------------------------------------------------
@@ -200,6 +202,20 @@ def wait_commit(ref: str, timeout: Annotated[float | None, typer.Option()] = Non
 
 
 # -- files ---------------------------------------------------------------------------------
+_SKIPS_SHOWN = 5  # skipped entries named on stderr; --raw lists them all
+
+
+def _report_skipped(skipped: list[Skipped]) -> None:
+    err.print(
+        f"put: skipped {len(skipped)} of the folder's entries (links out of it or to "
+        "folders, broken links, pipes, sockets, devices):"
+    )
+    for s in skipped[:_SKIPS_SHOWN]:
+        err.print(f"  {printable(s.path)}  ({s.reason})")
+    if len(skipped) > _SKIPS_SHOWN:
+        err.print(f"  ... and {len(skipped) - _SKIPS_SHOWN} more (--raw lists them all)")
+
+
 @groups["put"].command("file")
 def put_file(
     ref: Annotated[str, typer.Argument(help="repo@branch:/path")],
@@ -207,11 +223,23 @@ def put_file(
     recursive: Annotated[bool, typer.Option("-r", "--recursive")] = False,
     append: Annotated[bool, typer.Option("-a", "--append")] = False,
     message: Annotated[str, typer.Option("-m", "--message")] = "",
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Print the commit and the skipped entries as JSON.")
+    ] = False,
 ) -> None:
     """Put files into a commit (overwrite by default, -a to append).
 
     With an open commit on the branch the files join it; otherwise they make one new commit.
+    A folder's links, pipes, sockets and devices are not read: a link to a file inside the
+    folder is stored as that file's content, the rest are skipped and named on stderr. A
+    link named with -f is followed.
     """
+    skipped: list[Skipped] = []
+
+    def on_skipped(entries: list[Skipped]) -> None:
+        skipped.extend(entries)
+        _report_skipped(entries)
+
     with byte_progress(None, "put") as bar:
         commit = client().put_local(
             ref,
@@ -222,7 +250,10 @@ def put_file(
             on_plan=bar.plan,
             progress=bar.advance,
             on_stored=bar.stop,
+            on_skipped=on_skipped,
         )
+    if raw:
+        return print_json({"commit": to_json(commit), "skipped": to_json(skipped)})
     print(f"{commit.repo}@{commit.id}")
 
 
@@ -238,7 +269,7 @@ def get_file(
     if info.type == "dir" and not (recursive and output):
         raise InvalidPath(f"{ref} is a folder; use -r -o LOCAL_FOLDER")
     if output:
-        label = f"get {info.count} file(s)" if info.type == "dir" else f"get {info.path}"
+        label = f"get {info.count} file(s)" if info.type == "dir" else f"get {printable(info.path)}"
         with byte_progress(info.size, label) as bar:
             client().get_local(ref, output, progress=bar.advance)
         return
@@ -284,7 +315,7 @@ def inspect_file(
         return print_json(to_json(f))
     print_pairs(
         {
-            "Path": f.path,
+            "Path": printable(f.path),
             "Commit": f"{f.repo}@{f.commit}",
             "Type": f.type,
             "Size": f"{fmt_size(f.size)} ({f.size} bytes)",

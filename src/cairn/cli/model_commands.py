@@ -21,6 +21,7 @@ from cairn.cli.output import (
     print_json,
     print_pairs,
     print_table,
+    printable,
 )
 from cairn.ml.errors import SignatureError
 
@@ -163,7 +164,7 @@ def inspect_model(
         "Model": v.name,
         "Version": v.version,
         "Aliases": ", ".join(v.aliases) or "-",
-        "Source": v.ref,
+        "Source": printable(v.ref),
         "Flavor": v.flavor,
         "Trusted": "yes (--trust: loading may run its code)" if v.trusted else "no",
         "Content": f"{fmt_size(v.info.get('size'))}, blake3 {str(v.info.get('hash'))[:16]}",
@@ -220,7 +221,8 @@ def print_model_lineage(spec: str, raw: bool) -> None:
         return print_json(result)
     aliases = f"  ({', '.join(result['aliases'])})" if result["aliases"] else ""
     out.print(f"model {result['model']} version {result['version']}{aliases}")
-    out.print(f"  source: {result['ref']}  ({result['flavor']}, blake3 {result['hash'][:16]})")
+    source = printable(result["ref"])
+    out.print(f"  source: {source}  ({result['flavor']}, blake3 {result['hash'][:16]})")
     training = result["training"]
     if training is None:
         out.print("  put by a user (not written by a pipeline)")
@@ -236,12 +238,12 @@ def print_model_lineage(spec: str, raw: bool) -> None:
         out.print("  input files:")
         for f in training["input_files"]:
             out.print(
-                f"    {f['input']}: {f['repo']}@{f['commit']}:{f['path']}  "
+                f"    {f['input']}: {f['repo']}@{f['commit']}:{printable(f['path'])}  "
                 f"blake3 {f['hash'][:16]}  {fmt_size(f['size'])}"
             )
         out.print(f"  code: {training['code_hash'] or '-'}")
         for path, digest in sorted((training["code"] or {}).items()):
-            out.print(f"    {path}  blake3 {digest[:16]}")
+            out.print(f"    {printable(path)}  blake3 {digest[:16]}")
         env = training["environment"] or {}
         out.print(
             f"  environment: {env.get('hash', '-')}  python {env.get('python', '-')}  "

@@ -43,6 +43,8 @@ __all__ = [
     "groups",
     "job_line",
     "out",
+    "printable",
+    "printable_lines",
     "print_json",
     "print_pairs",
     "print_table",
@@ -108,16 +110,31 @@ def fmt_size(n: int | None) -> str:
     return f"{n} B"
 
 
+def printable(text: str) -> str:
+    """``text`` as it is when every character prints and none is a backslash; otherwise
+    its Python repr (``'a\\nb'``, ``'\\x1b[31m'``), quoted, so a file name cannot move the
+    cursor, colour the terminal, forge a line or pass for another name. Rich markup is
+    never interpreted (the consoles print text as it is)."""
+    return text if text.isprintable() and "\\" not in text else repr(text)
+
+
+def printable_lines(text: str) -> str:
+    """Multi-line ``text`` (an error, a job's reason) with its line breaks kept and every
+    other character that does not print escaped as repr does, without quotes."""
+    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
+
+
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
 def print_table(columns: list[str], rows: list[list[Any]]) -> None:
+    """Rows under column headings; every cell goes through ``printable``."""
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for col in columns:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*[str(v) for v in row])
+        table.add_row(*[printable(str(v)) for v in row])
     out.print(table)
 
 
@@ -203,9 +220,11 @@ def branch_target(ref: Ref) -> str | None:
 
 
 def print_pairs(values: dict[str, Any]) -> None:
+    """``Key: value`` lines, aligned; values go through ``printable_lines`` (a job's
+    reason keeps its lines), so a caller passes a path through ``printable``."""
     width = max(len(k) for k in values)
     for key, value in values.items():
-        out.print(f"{key + ':':<{width + 1}} {value}")
+        out.print(f"{key + ':':<{width + 1}} {printable_lines(str(value))}")
 
 
 class ByteProgress:

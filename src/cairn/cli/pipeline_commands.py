@@ -26,6 +26,7 @@ from cairn.cli.output import (
     print_json,
     print_pairs,
     print_table,
+    printable,
 )
 from cairn.data import InvalidPath
 from cairn.pipelines import CommitNode, JobInfo
@@ -319,7 +320,7 @@ def lineage(
     if raw:
         return print_json(result)
     out.print(
-        f"{result['repo']}@{result['commit']}:{result['path']}  "
+        f"{result['repo']}@{result['commit']}:{printable(result['path'])}  "
         f"({fmt_size(result['size'])}, blake3 {result['hash'][:16]})"
     )
     if "origin" in result:
@@ -330,7 +331,7 @@ def lineage(
     out.print("  from input files:")
     for i in result["inputs"]:
         out.print(
-            f"    {i['input']}: {i['repo']}@{i['commit']}:{i['path']}  "
+            f"    {i['input']}: {i['repo']}@{i['commit']}:{printable(i['path'])}  "
             f"blake3 {i['hash'][:16]}  {fmt_size(i['size'])}"
         )
 

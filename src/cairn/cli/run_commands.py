@@ -17,6 +17,7 @@ from cairn.cli.output import (
     print_json,
     print_pairs,
     print_table,
+    printable,
 )
 from cairn.ml import RunInfo
 
@@ -83,7 +84,7 @@ def inspect_run(run: str, raw: Raw = False) -> None:
                 "Pipeline": r.pipeline,
                 "Job": r.job,
                 "Datum": f"{r.datum or '-'} (hash {(r.datum_hash or '-')[:12]})",
-                "Run file": f"{r.repo}@{r.commit}:{r.source}",
+                "Run file": printable(f"{r.repo}@{r.commit}:{r.source}"),
                 "Inputs": ", ".join(
                     f"{name}={i['repo']}@{i['commit']}"
                     for name, i in info.get("inputs", {}).items()

@@ -4,6 +4,8 @@ Owns
     * ``store.py``: DataStore, the Python API of versioned data, and the commit
       state machine (open -> finished, never changed after);
     * ``files.py``: put / get / list / glob / inspect / diff / delete / copy;
+    * ``localfiles.py``: local files read by a put (a folder walked without following
+      links) and written by a get (renamed into place, never through a link);
     * ``tree.py``: content-addressed Merkle trees of folders with structural sharing;
     * ``refs.py`` / ``paths.py`` / ``glob.py``: pachctl's ``repo@branch^N:/path``
       syntax, path rules (no ``..``, no NUL), Pachyderm's glob patterns.
@@ -31,6 +33,7 @@ from cairn.data.errors import (
     RepoInUse,
 )
 from cairn.data.files import Source
+from cairn.data.localfiles import Skipped, SkipReason
 from cairn.data.models import (
     BranchInfo,
     CommitInfo,
@@ -65,6 +68,8 @@ __all__ = [
     "Ref",
     "RepoInUse",
     "RepoInfo",
+    "SkipReason",
+    "Skipped",
     "Source",
     "StatCache",
     "TreeStore",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from cairn.data.errors import InvalidPath, NotFound
 from cairn.data.glob import compile_glob
+from cairn.data.localfiles import LocalFile
 from cairn.data.models import CommitInfo, FileChange, FileInfo
 from cairn.data.paths import display, join, normalize
 from cairn.data.refs import Ref
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FileOps", "Source"]
 
-# What a put reads: a binary stream, or the path of a local file.
+# What a put reads: a binary stream, or the path of a local file (a LocalFile from a walk is
+# read only while it is the file the walk saw, without following a link).
 Source = BinaryIO | str | os.PathLike[str]
 # Files gathered per tree batch, files in flight in the put's thread pool, and its threads
 # (reads, BLAKE3 and zstd release the GIL, so threads use every core).
@@ -38,9 +40,12 @@ _WINDOW = 256
 _WORKERS = min(8, 2 * (os.cpu_count() or 1))
 # Files a put must read before it hands them to ``bulk`` rather than to its threads.
 BULK_MIN = 5_000
-# Stores many local files at once, yielding (name, Content, stat) in any order, and
-# returns once every chunk is stored and indexed (cairn.ingest.ProcessIngest).
-BulkStore = Callable[[list[str]], Iterator[tuple[str, Content, os.stat_result]]]
+# Stores many local files at once, given (name, (device, inode) the file must have or None
+# to follow links as open() does), yielding (name, Content, stat) in any order, and returns
+# once every chunk is stored and indexed (cairn.ingest.ProcessIngest).
+BulkStore = Callable[
+    [list[tuple[str, tuple[int, int] | None]]], Iterator[tuple[str, Content, os.stat_result]]
+]
 
 
 class FileOps:
@@ -86,7 +91,8 @@ class FileOps:
         threads. Memory does not grow with the number of files: they are
         gathered in a tree of their own, 10,000 at a time, which is laid over the
         commit's tree at the end. Raises InvalidPath, PathConflict, NotFound,
-        CommitStateError, OSError for an unreadable local file.
+        CommitStateError, NotRegularFile (a local path is a pipe or device, or a LocalFile
+        was replaced since it was found), OSError for an unreadable local file.
         """
         if append:
             return self._append_files(repo, target, items, progress, description)
@@ -203,18 +209,27 @@ class FileOps:
         if len(misses) < BULK_MIN:
             yield from self._store_all(misses, progress, cache)
             return
-        where = {os.fspath(source): norm for norm, source in misses}  # type: ignore[arg-type]
-        for name, content, st in bulk(list(where)):
-            if progress:
-                progress(content.size)
+        # A link stored as its target's content shares the target's local file: read once.
+        where: dict[str, list[str]] = {}
+        expect: dict[str, tuple[int, int] | None] = {}
+        for norm, local in misses:
+            name = os.fspath(local)  # type: ignore[arg-type]
+            where.setdefault(name, []).append(norm)
+            expect[name] = local.identity if isinstance(local, LocalFile) else None
+        for name, content, st in bulk(list(expect.items())):
             if cache is not None:
                 cache.record(name, st, content)
-            yield where[name], content, None
+            for norm in where[name]:
+                if progress:
+                    progress(content.size)
+                yield norm, content, None
 
     @staticmethod
     def _cached(source: str | os.PathLike[str], cache: StatCache | None) -> Content | None:
         if cache is None:
             return None
+        if isinstance(source, LocalFile):
+            return cache.lookup(source.path, source.stat)
         name = os.fspath(source)
         try:
             return cache.lookup(name, os.stat(name))
@@ -228,7 +243,12 @@ class FileOps:
         cache: StatCache | None,
     ) -> Content:
         name = os.fspath(source)
-        content, st = self.chunks.write_path(name, progress=progress)
+        if isinstance(source, LocalFile):
+            content, st = self.chunks.write_path(
+                name, progress=progress, follow=False, expect=source.identity
+            )
+        else:
+            content, st = self.chunks.write_path(name, progress=progress)
         if cache is not None:
             cache.record(name, st, content)
         return content
@@ -261,7 +281,7 @@ class FileOps:
         def change(root: str | None) -> str | None:
             for p in norms:
                 if p and self.trees.lookup(root, p) is None:
-                    raise NotFound(f"{repo}@{target or 'master'}: no file {display(p)}")
+                    raise NotFound(f"{repo}@{target or 'master'}: no file {display(p)!r}")
             if "" in norms:
                 return None
             return self.trees.apply(root, dict.fromkeys(norms))
@@ -293,7 +313,7 @@ class FileOps:
         if entry is None:
             if not path:
                 return commit, path, DirEntry("", 0, 0)
-            raise NotFound(f"{ref.repo}@{commit.id}: no file {display(path)}")
+            raise NotFound(f"{ref.repo}@{commit.id}: no file {display(path)!r}")
         return commit, path, entry
 
     def _info(self, commit: CommitInfo, path: str, entry: Entry) -> FileInfo:
@@ -341,7 +361,7 @@ class FileOps:
         """A file's bytes, chunk by chunk. Raises NotFound, InvalidPath (for a folder)."""
         commit, path, entry = self._entry(ref)
         if not isinstance(entry, FileEntry):
-            raise InvalidPath(f"{ref.repo}@{commit.id}:{display(path)} is a folder; use -r")
+            raise InvalidPath(f"{ref.repo}@{commit.id}:{display(path)!r} is a folder; use -r")
         return self.chunks.read(entry.content)
 
     def diff_file(self, new: Ref, old: Ref | None = None) -> list[FileChange]:

@@ -36,6 +36,7 @@ from cairn.storage.chunks import (
 from cairn.storage.errors import (
     CairnError,
     CorruptObject,
+    NotRegularFile,
     ObjectNotFound,
     StorageError,
     UnsupportedBackend,
@@ -61,6 +62,7 @@ __all__ = [
     "LocalObjectStore",
     "MemoryChunkIndex",
     "MemoryObjectStore",
+    "NotRegularFile",
     "ObjectNotFound",
     "ObjectStore",
     "StorageError",

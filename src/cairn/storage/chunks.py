@@ -30,7 +30,9 @@ read holds one chunk. Neither grows with file size or file count.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ import blake3
 import pyfastcdc
 import zstandard
 
-from cairn.storage.errors import CorruptObject, ObjectNotFound
+from cairn.storage.errors import CorruptObject, NotRegularFile, ObjectNotFound
 from cairn.storage.objects import ObjectStore
 from cairn.storage.packs import ChunkIndex, ChunkLocation, MemoryChunkIndex, encode_pack
 
@@ -243,16 +245,37 @@ class ChunkStore:
         return Content(digest, len(data), (ChunkRef(digest, len(data)),) if data else ())
 
     def write_path(
-        self, path: str | os.PathLike[str], *, progress: ProgressFn | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        progress: ProgressFn | None = None,
+        follow: bool = True,
+        expect: tuple[int, int] | None = None,
     ) -> tuple[Content, os.stat_result]:
-        """Store a local file; return its Content and the stat taken when it was opened.
+        """Store a local regular file; return its Content and the stat taken when it was
+        opened.
 
-        A file no bigger than one minimum chunk is read with one system call, without a
-        file object (most of the cost of a small file is Python's, not the disk's).
-        Raises OSError when the file cannot be read."""
-        fd = os.open(path, os.O_RDONLY)
+        With ``follow`` False a link at ``path`` itself is refused (O_NOFOLLOW); with
+        ``expect`` (device, inode) the file opened must be that one. A pipe or device is
+        refused without blocking (it is opened O_NONBLOCK and never read). A file no
+        bigger than one minimum chunk is read with one system call, without a file object
+        (most of the cost of a small file is Python's, not the disk's). Raises
+        NotRegularFile, OSError when the file cannot be read."""
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if not follow and exc.errno == errno.ELOOP:
+                raise NotRegularFile(f"{os.fspath(path)!r} is now a link; put it again") from None
+            raise
         try:
             st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise NotRegularFile(f"{os.fspath(path)!r} is not a regular file")
+            if expect is not None and (st.st_dev, st.st_ino) != expect:
+                raise NotRegularFile(
+                    f"{os.fspath(path)!r} was replaced after it was listed; put it again"
+                )
             if st.st_size <= self._min_size:
                 data = os.read(fd, self._min_size + 1)
                 if len(data) <= self._min_size and not os.read(fd, 1):

@@ -6,6 +6,7 @@ Every layer adds its own subclasses in its own ``errors`` module::
     ├── StorageError                 (cairn.storage)
     │   ├── ObjectNotFound           a key the store does not hold
     │   ├── CorruptObject            bytes that fail their hash or framing
+    │   ├── NotRegularFile           a local path to store is a link, pipe, device or another file
     │   └── UnsupportedBackend       a URL scheme with no backend, or a missing extra
     ├── CatalogError                 (cairn.catalog)
     ├── DataError                    (cairn.data)
@@ -19,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "CairnError",
     "CorruptObject",
+    "NotRegularFile",
     "ObjectNotFound",
     "StorageError",
     "UnsupportedBackend",
@@ -42,6 +44,12 @@ class ObjectNotFound(StorageError, KeyError):
 
 class CorruptObject(StorageError):
     """An object's bytes do not match its hash or its framing."""
+
+
+class NotRegularFile(StorageError):
+    """A local file to store is not the regular file expected: a pipe, socket or device,
+    a link where links are not followed, or another file than the one expected (it was
+    replaced after it was listed). Nothing was read from it."""
 
 
 class UnsupportedBackend(StorageError):
