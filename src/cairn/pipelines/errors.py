@@ -1,10 +1,16 @@
-"""Pipeline exceptions (see cairn.storage.errors for the whole tree)."""
+"""Pipeline exceptions (see cairn.storage.errors for the whole tree)::
+
+PipelineError
+├── SpecError            a spec that is malformed or breaks a limit
+│   └── UnreadableSpec   a spec stored in the catalog that cannot be read back
+└── SecretError          the secrets file cannot be read or written safely
+"""
 
 from __future__ import annotations
 
 from cairn.storage.errors import CairnError
 
-__all__ = ["PipelineError", "SpecError"]
+__all__ = ["PipelineError", "SecretError", "SpecError", "UnreadableSpec"]
 
 
 class PipelineError(CairnError):
@@ -24,3 +30,12 @@ class SpecError(PipelineError):
         super().__init__(message)
         self.field = field
         self.problems = list(problems) if problems is not None else []
+
+
+class UnreadableSpec(SpecError):
+    """A pipeline's stored spec cannot be read back (an older cairn accepted it); the pipeline
+    cannot run until ``delete pipeline NAME`` removes it or ``update pipeline`` replaces it."""
+
+
+class SecretError(PipelineError):
+    """The secrets file cannot be read or written safely (see cairn.pipelines.secret_store)."""
