@@ -4,7 +4,8 @@
 ``$CAIRN_HOME`` folder if set, else the nearest ``.cairn/`` folder in the
 current folder or a parent, else a new ``.cairn/`` in the current folder.
 The folder holds ``catalog.db`` (SQLite), ``objects/`` (chunks, trees, logs),
-``work/`` (datums' scratch space) and ``pipelines.lock``; its ``config.toml`` or
+``work/`` (datums' scratch space), ``pipelines.lock`` and, once a secret is created,
+``secrets.json`` (cairn.pipelines.secret_store); its ``config.toml`` or
 ``CAIRN_OBJECTS_URL`` / ``CAIRN_CATALOG_URL`` may put the objects on S3 and the
 catalog on PostgreSQL instead (see cairn.config).
 
@@ -61,6 +62,7 @@ from cairn.pipelines import (
     load_spec_file,
 )
 from cairn.pipelines.retention import live_logs, oldest_open_job
+from cairn.pipelines.secret_store import SecretInfo, SecretStore
 from cairn.storage import ChunkStore, open_object_store
 
 if TYPE_CHECKING:
@@ -136,12 +138,14 @@ class Client:
         catalog = open_catalog(backends.catalog)
         objects = open_object_store(backends.objects)
         self.data = DataStore(catalog, ChunkStore(objects, index=CatalogChunkIndex(catalog)))
+        self.secrets = SecretStore(self.home / "secrets.json")
         self.pipelines = Pipelines(
             self.data,
             catalog,
             work_dir=self.home / "work",
             lock_path=self.home / "pipelines.lock",
             private_paths=(self.home,),
+            secrets=self.secrets,
         )
         self.reporter = reporter or Reporter()
         if auto_run is None:
@@ -530,6 +534,20 @@ class Client:
     def stop_pipeline(self, name: str) -> PipelineInfo:
         """Pause a pipeline: commits to its inputs wait until it starts again."""
         return self.pipelines.set_state(name, "paused")
+
+    # -- secrets -----------------------------------------------------------------------
+    def create_secret(self, name: str, values: dict[str, str]) -> SecretInfo:
+        """Store secret ``name`` (key -> value) for ``transform.secrets``. Raises
+        InvalidReference, AlreadyExists, SecretError."""
+        return self.secrets.create(name, values)
+
+    def list_secrets(self) -> list[SecretInfo]:
+        """Every secret's name and keys; values are never returned."""
+        return self.secrets.list()
+
+    def delete_secret(self, name: str) -> None:
+        """Remove secret ``name``. Raises NotFound."""
+        self.secrets.delete(name)
 
     # -- lineage ---------------------------------------------------------------------
     def lineage(self, ref: str) -> dict:

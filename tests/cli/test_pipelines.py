@@ -702,6 +702,126 @@ def test_delete_pipeline_removes_it_and_its_output_repo(cairn: Cairn) -> None:
     cairn("delete", "repo", "words")
 
 
+# -- limits and unreadable specs ---------------------------------------------------------------
+def nested_cross(depth: int) -> dict[str, Any]:
+    node = pfs("words")
+    for _ in range(depth):
+        node = {"cross": [node]}
+    return node
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deep.json", json.dumps(pipeline("deep", nested_cross(150), ["true"]))),
+        ("lists.json", "[" * 10_000 + "]" * 10_000),
+        ("lists.yaml", "pipeline: " + "[" * 10_000),
+    ],
+    ids=["150-crosses", "json-lists", "yaml-lists"],
+)
+def test_deeply_nested_specs_are_refused_in_one_line(
+    spec_store: Cairn, name: str, text: str
+) -> None:
+    spec_file = spec_store.write(name, text)
+
+    refused = spec_store.fails("create", "pipeline", "-f", str(spec_file))
+
+    assert "Traceback" not in refused.stderr
+    assert spec_store.raw("list", "pipeline") == []
+
+
+def test_a_spec_an_older_cairn_stored_unreadable_is_listed_broken_skipped_and_deletable(
+    cairn: Cairn,
+) -> None:
+    from sqlalchemy import insert
+
+    from cairn.catalog.schema import pipeline_versions, pipelines
+    from cairn.client import Client
+
+    cairn.write("copy.sh", COPY_SH)
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "copy.sh"]))
+    # What an older cairn stored for 150 nested crosses: accepted, and unreadable since.
+    body = json.dumps(pipeline("deep", nested_cross(150), ["true"]), sort_keys=True)
+    client = Client(cairn.home, auto_run=False)
+    try:
+        client.data.create_repo("deep", type="pipeline")
+        with client.data.catalog.write() as conn:
+            conn.execute(
+                insert(pipeline_versions).values(
+                    name="deep", version=1, spec=body, salt="s", created=1.0
+                )
+            )
+            conn.execute(
+                insert(pipelines).values(
+                    name="deep",
+                    version=1,
+                    spec=body,
+                    spec_dir=str(cairn.root),
+                    salt="s",
+                    state="running",
+                    created=1.0,
+                    updated=1.0,
+                )
+            )
+    finally:
+        client.data.catalog.dispose()
+
+    table = cairn("list", "pipeline").stdout
+    listed = {p["name"]: p["state"] for p in cairn.raw("list", "pipeline")}
+    put = cairn("put", "file", "words@master:/b.txt", "-f", "-", input="b")
+    ran = cairn("run", "--once")
+
+    assert "broken" in table
+    assert listed == {"copy": "running", "deep": "broken"}
+    assert "deep" in put.stderr and "Traceback" not in put.stderr + ran.stderr
+    assert cairn.get("copy@master:/b.txt") == b"b"
+    assert "Traceback" not in cairn.fails("inspect", "pipeline", "deep").stderr
+
+    cairn("delete", "pipeline", "deep", "--force")
+
+    assert [p["name"] for p in cairn.raw("list", "pipeline")] == ["copy"]
+    assert sorted(r["name"] for r in cairn.raw("list", "repo")) == ["copy", "words"]
+
+
+# -- secrets -------------------------------------------------------------------------------------
+SECRET = "s3cr3t-t0ken-value"
+
+
+def test_secrets_reach_the_transform_and_are_masked_wherever_cairn_prints(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    cairn.write("token.txt", "from-a-file")
+    cairn(
+        "create", "secret", "api", "--from-literal", f"token={SECRET}", "--from-file", "token.txt"
+    )
+    use = 'printf %s "$API_TOKEN" > "$CAIRN_PFS/out/token"; echo "token is $API_TOKEN"'
+    transform = {
+        "cmd": ["bash", "-c", use],
+        "env": {"PASTED": SECRET},  # a stored value pasted into env by mistake is masked too
+        "secrets": [{"name": "api", "key": "token", "env_var": "API_TOKEN"}],
+    }
+    create(cairn, pipeline("use", pfs("words", "/"), [], transform=transform))
+
+    printed = [
+        cairn("inspect", "pipeline", "use").stdout,
+        cairn("inspect", "pipeline", "use", "--raw").stdout,
+        cairn("list", "pipeline", "--raw").stdout,
+        cairn("logs", "-p", "use").stdout,
+        cairn("list", "secret", "--raw").stdout,
+    ]
+
+    assert cairn.get("use@master:/token") == SECRET.encode()
+    assert not [text for text in printed if SECRET in text]
+    assert "token is ***" in printed[3]
+    assert json.loads(printed[4]) == [{"name": "api", "keys": ["token", "token.txt"]}]
+    assert (cairn.home / "secrets.json").stat().st_mode & 0o777 == 0o600
+    cairn.fails("create", "secret", "api", "--from-literal", "token=again")
+
+    cairn("delete", "secret", "api")
+
+    assert json.loads((cairn.home / "secrets.json").read_text()) == {}
+
+
 # -- input combinators -------------------------------------------------------------------------
 def test_join_pairs_files_by_capture_group(cairn: Cairn) -> None:
     seed_repo(cairn, "texts", {"a.txt": "ta", "b.txt": "tb", "c.txt": "tc"})

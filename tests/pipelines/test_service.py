@@ -11,9 +11,12 @@ from pathlib import Path
 
 import blake3
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from cairn.catalog.schema import datums as datums_table
 from cairn.catalog.schema import jobs as jobs_table
+from cairn.catalog.schema import pipeline_versions as versions_table
+from cairn.catalog.schema import pipelines as pipelines_table
 from cairn.data import (
     AlreadyExists,
     CommitInfo,
@@ -27,7 +30,9 @@ from cairn.data import (
 from cairn.pipelines import JobInfo, Pipelines, PipelineSpec, Reporter, SpecError
 from cairn.pipelines.datums import canonical_hash
 from cairn.pipelines.environment import environment_fingerprint
-from cairn.pipelines.errors import PipelineError
+from cairn.pipelines.errors import PipelineError, UnreadableSpec
+from cairn.pipelines.secret_store import SecretStore
+from cairn.pipelines.spec import MAX_SPEC_BYTES
 
 from .conftest import Recorder
 
@@ -240,6 +245,124 @@ def test_delete_pipeline_refuses_while_another_reads_it_unless_forced(
 def test_set_state_of_a_missing_pipeline_is_not_found(pipelines: Pipelines) -> None:
     with pytest.raises(NotFound):
         pipelines.set_state("nope", "paused")
+
+
+def test_a_spec_whose_stored_form_would_not_read_back_is_refused_and_nothing_is_made(
+    pipelines: Pipelines, data: DataStore, put: Put, spec_dir: Path
+) -> None:
+    put("in", {"a.txt": b"a"})
+    # Built in Python, not loaded from a file: under every limit but the stored form's size
+    # (each "é" is escaped to six bytes in the stored JSON).
+    spec = PipelineSpec.model_validate(
+        {
+            "pipeline": {"name": "big"},
+            "description": "é" * (MAX_SPEC_BYTES // 4),
+            "transform": {"cmd": ["true"]},
+            "input": {"pfs": {"repo": "in", "glob": "/*"}},
+        }
+    )
+
+    with pytest.raises(SpecError):
+        pipelines.create_pipeline(spec, spec_dir)
+    with pytest.raises(SpecError):
+        pipelines.create_pipelines([spec], spec_dir)
+
+    assert pipelines.list_pipelines() == []
+    with pytest.raises(NotFound):
+        data.inspect_repo("big")
+
+
+def nested_cross(depth: int) -> dict[str, object]:
+    node: dict[str, object] = {"pfs": {"repo": "in", "glob": "/*"}}
+    for _ in range(depth):
+        node = {"cross": [node]}
+    return node
+
+
+def store_unreadable(pipelines: Pipelines, data: DataStore, name: str = "deep") -> None:
+    """Store a pipeline the way an older cairn did, with 150 nested crosses, which it accepted
+    and could not read back."""
+    body = json.dumps(
+        {
+            "pipeline": {"name": name},
+            "transform": {"cmd": ["true"]},
+            "input": nested_cross(150),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    data.create_repo(name, type="pipeline")
+    with pipelines.catalog.write() as conn:
+        conn.execute(
+            insert(versions_table).values(name=name, version=1, spec=body, salt="s", created=1.0)
+        )
+        conn.execute(
+            insert(pipelines_table).values(
+                name=name,
+                version=1,
+                spec=body,
+                spec_dir="/",
+                salt="s",
+                state="running",
+                created=1.0,
+                updated=1.0,
+            )
+        )
+
+
+def test_an_unreadable_stored_spec_breaks_only_its_own_pipeline(
+    pipelines: Pipelines,
+    data: DataStore,
+    make_spec: MakeSpec,
+    put: Put,
+    spec_dir: Path,
+    recorder: Recorder,
+) -> None:
+    put("in", {"a.txt": b"a"})
+    pipelines.create_pipeline(make_spec("copy"), spec_dir)
+    store_unreadable(pipelines, data)
+
+    listed = pipelines.list_pipelines()
+    broken = pipelines.broken_pipelines()
+    ran = pipelines.propagate(recorder)
+
+    assert [p.name for p in listed] == ["copy"]
+    assert [(b.name, b.version, b.state) for b in broken] == [("deep", 1, "running")]
+    assert states(ran) == [("copy", "success")]
+    assert "deep" in [pipeline for pipeline, _ in recorder.args("note")]
+    with pytest.raises(UnreadableSpec):
+        pipelines.inspect_pipeline("deep")
+    assert pipelines.readers_of("in") == ["copy"]
+    with pytest.raises(AlreadyExists):  # the name stays taken until it is deleted
+        pipelines.create_pipelines([make_spec("deep")], spec_dir)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_delete_pipeline_removes_an_unreadable_one(
+    pipelines: Pipelines, data: DataStore, force: bool
+) -> None:
+    store_unreadable(pipelines, data)
+
+    pipelines.delete_pipeline("deep", force=force)
+
+    assert pipelines.broken_pipelines() == []
+    with pytest.raises(NotFound):
+        data.inspect_repo("deep")
+    with pipelines.catalog.read() as conn:
+        assert conn.execute(select(versions_table)).first() is None
+
+
+def test_update_replaces_an_unreadable_spec(
+    pipelines: Pipelines, data: DataStore, make_spec: MakeSpec, put: Put, spec_dir: Path
+) -> None:
+    put("in", {"a.txt": b"a"})
+    store_unreadable(pipelines, data)
+
+    info = pipelines.create_pipelines([make_spec("deep")], spec_dir, update=True)[0]
+
+    assert (info.name, info.version) == ("deep", 2)
+    assert pipelines.broken_pipelines() == []
+    assert states(pipelines.propagate()) == [("deep", "success")]
 
 
 # -- propagate ---------------------------------------------------------------------------------
@@ -792,3 +915,96 @@ def test_datum_by_hash_finds_the_newest_job_that_processed_it(
     assert job_of("once", once) == first["once"].id
     assert job_of("once", once, up_to_job=second["once"].id) == first["once"].id
     assert job_of("once", "0" * 64) is None
+
+
+# -- secrets -----------------------------------------------------------------------------------
+SECRET = "hunter2-very-secret"
+# Writes the secret to the output, prints it to the log, then fails if asked to.
+USE_SECRET = (
+    'printf %s "$API_TOKEN" > "$CAIRN_PFS/out/token"; echo "token is $API_TOKEN"; '
+    '! ls "$CAIRN_PFS/in" | grep -qx bad.txt'
+)
+
+
+@pytest.fixture
+def secrets(tmp_path: Path) -> SecretStore:
+    return SecretStore(tmp_path / "home" / "secrets.json")
+
+
+@pytest.fixture
+def secret_pipelines(pipelines: Pipelines, secrets: SecretStore) -> Pipelines:
+    pipelines.secrets = secrets
+    return pipelines
+
+
+def secret_spec(make_spec: MakeSpec, glob: str = "/") -> PipelineSpec:
+    refs = [{"name": "api", "key": "token", "env_var": "API_TOKEN"}]
+    return make_spec("use", cmd=USE_SECRET, glob=glob, transform={"secrets": refs})
+
+
+def test_a_secret_reaches_the_transform_but_not_the_catalog_or_the_logs(
+    secret_pipelines: Pipelines,
+    secrets: SecretStore,
+    data: DataStore,
+    make_spec: MakeSpec,
+    put: Put,
+    spec_dir: Path,
+    contents: Contents,
+) -> None:
+    put("in", {"a.txt": b"a"})
+    secrets.create("api", {"token": SECRET})
+    secret_pipelines.create_pipeline(secret_spec(make_spec), spec_dir)
+
+    (job,) = secret_pipelines.propagate()
+
+    assert job.state == "success"
+    assert contents("use")["token"] == SECRET.encode()
+    log = "".join(text for _, text in secret_pipelines.logs("use", job.id))
+    assert "token is ***" in log and SECRET not in log
+    with data.catalog.read() as conn:
+        stored = [row.spec for row in conn.execute(select(pipelines_table))]
+        stored += [row.spec for row in conn.execute(select(versions_table))]
+    assert stored and not any(SECRET in body for body in stored)
+    assert (secrets.path.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_failed_datum_masks_the_secret_in_its_error_and_the_job_reason(
+    secret_pipelines: Pipelines,
+    secrets: SecretStore,
+    make_spec: MakeSpec,
+    put: Put,
+    spec_dir: Path,
+) -> None:
+    put("in", {"bad.txt": b"x"})
+    secrets.create("api", {"token": SECRET})
+    secret_pipelines.create_pipeline(secret_spec(make_spec, glob="/*"), spec_dir)
+
+    (job,) = secret_pipelines.propagate()
+
+    assert job.state == "failure"
+    assert "token is ***" in job.reason and SECRET not in job.reason
+    with secret_pipelines.catalog.read() as conn:
+        errors = [row.error for row in conn.execute(select(datums_table))]
+    assert errors and not any(SECRET in e for e in errors)
+
+
+@pytest.mark.parametrize("store", ["missing-secret", "missing-key", "no-store"])
+def test_a_job_whose_secret_is_missing_fails_and_says_which(
+    secret_pipelines: Pipelines,
+    secrets: SecretStore,
+    make_spec: MakeSpec,
+    put: Put,
+    spec_dir: Path,
+    store: str,
+) -> None:
+    put("in", {"a.txt": b"a"})
+    if store == "missing-key":
+        secrets.create("api", {"other": SECRET})
+    if store == "no-store":
+        secret_pipelines.secrets = None
+    secret_pipelines.create_pipeline(secret_spec(make_spec), spec_dir)
+
+    (job,) = secret_pipelines.propagate()
+
+    assert job.state == "failure"
+    assert "api" in job.reason and SECRET not in job.reason

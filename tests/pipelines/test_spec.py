@@ -10,6 +10,10 @@ import pytest
 
 from cairn.pipelines.errors import PipelineError, SpecError
 from cairn.pipelines.spec import (
+    MAX_INPUT_DEPTH,
+    MAX_NESTING,
+    MAX_SPEC_BYTES,
+    MAX_VALUES,
     Input,
     PFSInput,
     PipelineSpec,
@@ -17,6 +21,7 @@ from cairn.pipelines.spec import (
     load_specs,
     parse_duration,
     parse_spec,
+    read_spec,
 )
 from cairn.storage.errors import CairnError
 
@@ -433,3 +438,143 @@ def test_models_are_frozen() -> None:
         spec.datum_tries = 9  # type: ignore[misc]
     with pytest.raises(pydantic.ValidationError):
         PFSInput(repo="a", glob="/", extra_thing=1)  # type: ignore[call-arg]
+
+
+# -- limits: one parse path for what create stores and what reads it back -----------------------
+def nested(depth: int, kind: str = "cross") -> dict[str, Any]:
+    node = pfs("images")
+    for _ in range(depth):
+        node = {kind: [node]}
+    return node
+
+
+@pytest.mark.parametrize("kind", ["cross", "union"])
+def test_inputs_may_nest_up_to_the_limit_and_read_back(kind: str) -> None:
+    spec = load_one(spec_dict(input=nested(MAX_INPUT_DEPTH, kind)))
+
+    assert read_spec(spec.canonical_json()) == spec
+
+
+@pytest.mark.parametrize("depth", [MAX_INPUT_DEPTH + 1, 150])
+def test_inputs_nested_past_the_limit_are_refused_with_their_path(depth: int) -> None:
+    # 150: the spec, which create accepted and nothing could read back.
+    error = spec_error(spec_dict(input=nested(depth)))
+
+    assert error.field.startswith("input" + ".cross[0]" * MAX_INPUT_DEPTH + ".cross")
+
+
+def test_the_input_depth_limit_holds_for_a_decoded_mapping_too() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(spec_dict(input=nested(10_000)))
+    assert info.value.field == "input" + ".cross[0]" * MAX_INPUT_DEPTH + ".cross"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 10_000,
+        '{"a":' * 10_000,
+        "[" * 10_000 + "]" * 10_000,
+        "a: " + "[" * 10_000,
+        "a:\n" + "".join(" " * (i + 1) + "- \n" for i in range(1000)),
+        "a:\n" + "".join(" " * (i + 1) + "b:\n" for i in range(1000)),
+    ],
+    ids=[
+        "json-lists",
+        "json-objects",
+        "json-closed",
+        "yaml-flow",
+        "yaml-block-lists",
+        "yaml-block",
+    ],
+)
+def test_deeply_nested_documents_are_a_spec_error_not_a_recursion_error(text: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_specs(text)
+    assert info.value.field  # where the document got too deep
+
+
+@pytest.mark.parametrize("syntax", ["json", "yaml"])
+def test_documents_nest_up_to_the_limit_and_no_further(syntax: str) -> None:
+    def document(lists: int) -> str:
+        # The outer mapping is one level; then ``lists`` lists.
+        value = "[" * lists + "]" * lists
+        return f'{{"pipeline": {value}}}' if syntax == "json" else f"pipeline: {value}\n"
+
+    with pytest.raises(SpecError) as decoded:
+        load_specs(document(MAX_NESTING - 1))
+    with pytest.raises(SpecError) as too_deep:
+        load_specs(document(MAX_NESTING))
+
+    assert decoded.value.field == "pipeline"  # decoded, then refused: not a mapping
+    assert too_deep.value.field == "pipeline" + "[0]" * (MAX_NESTING - 1)
+
+
+def test_yaml_aliases_cannot_expand_a_small_document_into_a_huge_one() -> None:
+    laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]\n" for i in range(1, 9)
+    )
+    assert len(laughs) < 1000
+
+    with pytest.raises(SpecError, match=str(MAX_VALUES)):
+        load_specs(laughs)
+
+
+def test_a_spec_larger_than_the_limit_is_refused(tmp_path: Any) -> None:
+    big = spec_dict(description="x" * MAX_SPEC_BYTES)
+    with pytest.raises(SpecError):
+        load_specs(json.dumps(big))
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(big))
+    with pytest.raises(SpecError):
+        load_spec_file(path)
+
+
+def test_a_stored_spec_past_the_limits_does_not_read_back() -> None:
+    fits = load_one(spec_dict(description="x" * (MAX_SPEC_BYTES // 2)))
+    # Built without the loader, as code could: its stored form is over the size limit.
+    too_big = PipelineSpec.model_validate(spec_dict(description="é" * MAX_SPEC_BYTES))
+
+    assert read_spec(fits.canonical_json()) == fits
+    with pytest.raises(SpecError):
+        read_spec(too_big.canonical_json())
+    with pytest.raises(SpecError):
+        read_spec(json.dumps([spec_dict(), spec_dict(name="other")]))
+
+
+# -- transform.secrets --------------------------------------------------------------------------
+def with_secrets(*secrets: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    transform = {"cmd": ["python", "/edges.py"], "secrets": list(secrets), "env": env or {}}
+    return {**spec_dict(), "transform": transform}
+
+
+def test_transform_secrets_are_references_by_name_key_and_env_var() -> None:
+    spec = load_one(with_secrets({"name": "aws", "key": "token", "env_var": "AWS_TOKEN"}))
+
+    (secret,) = spec.transform.secrets
+    assert (secret.name, secret.key, secret.env_var) == ("aws", "token", "AWS_TOKEN")
+    assert read_spec(spec.canonical_json()) == spec
+
+
+@pytest.mark.parametrize(
+    ("secret", "env", "field"),
+    [
+        ({"name": "aws", "mount_path": "/var/secrets"}, {}, "transform.secrets[0].mount_path"),
+        ({"name": "aws", "env_var": "TOKEN"}, {}, "transform.secrets[0].key"),
+        ({"name": "aws", "key": "token"}, {}, "transform.secrets[0].env_var"),
+        ({"name": "aws", "key": "token", "env_var": "1X"}, {}, "transform.secrets[0].env_var"),
+        ({"name": "aws", "key": "t", "env_var": "CAIRN_PFS"}, {}, "transform.secrets[0].env_var"),
+        ({"name": "aws", "key": "a b", "env_var": "X"}, {}, "transform.secrets[0].key"),
+        ({"name": "aws", "key": "t", "env_var": "X"}, {"X": "1"}, "transform.secrets[0].env_var"),
+    ],
+    ids=["mount_path", "no-key", "no-env_var", "bad-env", "reserved-env", "bad-key", "env-clash"],
+)
+def test_bad_transform_secrets_are_refused_with_their_path(
+    secret: dict[str, Any], env: dict[str, str], field: str
+) -> None:
+    assert spec_error(with_secrets(secret, env=env)).field == field
+
+
+def test_two_secrets_cannot_set_one_variable() -> None:
+    twice = {"name": "aws", "key": "token", "env_var": "TOKEN"}
+    assert spec_error(with_secrets(twice, twice)).field == "transform.secrets[1].env_var"

@@ -64,12 +64,12 @@ app = typer.Typer(
 groups = {
     name: typer.Typer(no_args_is_help=True, help=text)
     for name, text in {
-        "create": "Create a repo, branch, pipeline or monitor.",
-        "list": "List repos, branches, commits, files, pipelines, jobs, datums, runs, models, "
-        "deployments, monitors or events.",
+        "create": "Create a repo, branch, pipeline, secret or monitor.",
+        "list": "List repos, branches, commits, files, pipelines, secrets, jobs, datums, runs, "
+        "models, deployments, monitors or events.",
         "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model, deployment "
         "or monitor.",
-        "delete": "Delete a repo, branch, file, pipeline or monitor.",
+        "delete": "Delete a repo, branch, file, pipeline, secret or monitor.",
         "put": "Put files into a repo.",
         "get": "Get files out of a repo.",
         "glob": "Match files with a glob pattern.",

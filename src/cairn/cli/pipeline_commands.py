@@ -30,6 +30,7 @@ from cairn.cli.output import (
 )
 from cairn.data import InvalidPath
 from cairn.pipelines import CommitNode, JobInfo
+from cairn.pipelines.secret_store import Masker
 
 # -- pipelines -----------------------------------------------------------------------------
 SpecFile = Annotated[Path, typer.Option("-f", "--file", help="JSON or YAML spec file")]
@@ -53,10 +54,15 @@ def update_pipeline(
 
 @groups["list"].command("pipeline")
 def list_pipeline(raw: Raw = False) -> None:
-    """List pipelines with their inputs and state."""
+    """List pipelines with their inputs and state; a pipeline whose stored spec cannot be
+    read is listed as broken, with the error."""
     found = client().pipelines.list_pipelines()
+    broken = client().pipelines.broken_pipelines()
+    mask = client().secrets.masker()
     if raw:
-        return print_json([_pipeline_json(p) for p in found])
+        rows_json = [_pipeline_json(p, mask) for p in found]
+        rows_json += [{**b.__dict__, "state": "broken", "stored_state": b.state} for b in broken]
+        return print_json(sorted(rows_json, key=lambda r: r["name"]))
     rows = []
     for p in found:
         jobs = client().pipelines.list_jobs(p.name)
@@ -68,13 +74,27 @@ def list_pipeline(raw: Raw = False) -> None:
                 ", ".join(f"{x.repo}:{x.glob}" for x in p.spec.input.pfs_inputs()),
                 p.state,
                 last,
-                p.spec.description,
+                mask.text(p.spec.description),
             ]
         )
+    rows += [[b.name, b.version, "?", "broken", "-", b.error] for b in broken]
+    rows.sort(key=lambda row: str(row[0]))
     print_table(["NAME", "VERSION", "INPUT", "STATE", "LAST JOB", "DESCRIPTION"], rows)
 
 
-def _pipeline_json(p: Any) -> dict[str, Any]:
+def _masked(value: Any, mask: Masker) -> Any:
+    """A spec as dumped, with every stored secret value in its strings masked: a spec holds
+    secrets by reference only, but a value pasted into it (say into env) is masked too."""
+    if isinstance(value, str):
+        return mask.text(value)
+    if isinstance(value, dict):
+        return {k: _masked(v, mask) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v, mask) for v in value]
+    return value
+
+
+def _pipeline_json(p: Any, mask: Masker) -> dict[str, Any]:
     return {
         "name": p.name,
         "version": p.version,
@@ -82,16 +102,17 @@ def _pipeline_json(p: Any) -> dict[str, Any]:
         "spec_dir": p.spec_dir,
         "created": p.created,
         "updated": p.updated,
-        "spec": p.spec.model_dump(mode="json"),
+        "spec": _masked(p.spec.model_dump(mode="json"), mask),
     }
 
 
 @groups["inspect"].command("pipeline")
 def inspect_pipeline(name: str, raw: Raw = False) -> None:
-    """Show a pipeline's spec and state."""
+    """Show a pipeline's spec and state (secret values masked as ***)."""
     p = client().pipelines.inspect_pipeline(name)
+    mask = client().secrets.masker()
     if raw:
-        return print_json(_pipeline_json(p))
+        return print_json(_pipeline_json(p, mask))
     print_pairs(
         {
             "Name": p.name,
@@ -103,15 +124,66 @@ def inspect_pipeline(name: str, raw: Raw = False) -> None:
         }
     )
     out.print("Spec:")
-    out.print(json.dumps(p.spec.model_dump(mode="json", exclude_defaults=True), indent=2))
+    spec = _masked(p.spec.model_dump(mode="json", exclude_defaults=True), mask)
+    out.print(json.dumps(spec, indent=2))
 
 
 @groups["delete"].command("pipeline")
 def delete_pipeline(
     name: str, force: Annotated[bool, typer.Option("--force", "-f")] = False
 ) -> None:
-    """Delete a pipeline, its jobs and its output repo."""
+    """Delete a pipeline, its jobs and its output repo (also a broken one)."""
     client().delete_pipeline(name, force=force)
+
+
+# -- secrets -------------------------------------------------------------------------------
+def _pair(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"{text!r}: expected KEY=VALUE", param_hint=option)
+    return key, value
+
+
+@groups["create"].command("secret")
+def create_secret(
+    name: str,
+    literal: Annotated[
+        list[str] | None,
+        typer.Option("--from-literal", help="KEY=VALUE (lands in shell history; repeatable)."),
+    ] = None,
+    from_file: Annotated[
+        list[str] | None,
+        typer.Option("--from-file", help="KEY=PATH or PATH (key: the file's name; repeatable)."),
+    ] = None,
+) -> None:
+    """Store a secret for transform.secrets, like kubectl create secret generic; its values
+    stay in the store folder's secrets.json (mode 0600), never in a spec or the catalog."""
+    values = dict(_pair(item, "--from-literal") for item in literal or [])
+    for item in from_file or []:
+        key, sep, path = item.partition("=")
+        if not sep:
+            key, path = Path(item).name, item
+        try:
+            values[key] = Path(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise typer.BadParameter(f"{path}: not UTF-8 text", param_hint="--from-file") from None
+    info = client().create_secret(name, values)
+    err.print(f"created secret {info.name} (keys: {', '.join(info.keys)})")
+
+
+@groups["list"].command("secret")
+def list_secret(raw: Raw = False) -> None:
+    """List secrets with their keys (never their values)."""
+    found = client().list_secrets()
+    if raw:
+        return print_json([{"name": s.name, "keys": list(s.keys)} for s in found])
+    print_table(["NAME", "KEYS"], [[s.name, ", ".join(s.keys)] for s in found])
+
+
+@groups["delete"].command("secret")
+def delete_secret(name: str) -> None:
+    """Delete a secret; jobs of pipelines that name it fail until it is created again."""
+    client().delete_secret(name)
 
 
 @groups["start"].command("pipeline")
@@ -270,7 +342,10 @@ def logs(
         pipeline, job = _job_ref(job)
     if not pipeline:
         raise InvalidPath("name the pipeline: -p PIPELINE, or -j PIPELINE@JOB")
+    # Values were masked when the job stored its logs; secrets created since are masked here.
+    mask = client().secrets.masker()
     for heading, text in client().pipelines.logs(pipeline, job, datum):
+        text = mask.text(text)
         out.print(Text(f"== {heading}", style="bold"))
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
         sys.stdout.flush()

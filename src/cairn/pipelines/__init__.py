@@ -1,7 +1,10 @@
 """pipelines: specs, datums, the incremental planner, jobs, executors, triggers.
 
 Owns
-    * ``spec.py``: pipeline specs with Pachyderm's field names (pydantic);
+    * ``spec.py``: pipeline specs with Pachyderm's field names (pydantic), and the one
+      parse path, with its limits, for spec files and stored specs alike;
+    * ``secret_store.py``: the values ``transform.secrets`` refer to, kept out of specs,
+      the catalog and logs (masked);
     * ``datums.py``: cutting inputs into datums; datum id (which) vs hash (changed?);
     * ``executor.py`` / ``sandbox.py``: running one datum in bubblewrap or on the host;
     * ``batch.py``: ``datum_batching``, one process working through many datums over a
@@ -22,6 +25,10 @@ Invariants
     * Output commits record their input commits (provenance rows), spec version,
       transform and code hashes, and the environment fingerprint.
     * This is the lowest layer that starts processes.
+    * A stored spec is one that ``read_spec`` reads back; a row that does not (stored by an
+      older cairn) is a broken pipeline, listed and skipped, never a crash of the others.
+    * cairn keeps secret values in the secrets file only (a transform may still write one
+      to its output).
 
 Incremental semantics follow Pachyderm: the salt is part of every datum hash;
 ``update pipeline`` keeps it (unchanged datums are skipped even if the code

@@ -1,10 +1,23 @@
-"""Pipeline exceptions (see cairn.storage.errors for the whole tree)."""
+"""Pipeline exceptions (see cairn.storage.errors for the whole tree)::
+
+PipelineError
+├── SpecError            a spec that is malformed or breaks a limit
+│   └── UnreadableSpec   a spec stored in the catalog that cannot be read back
+└── SecretError          the secrets file cannot be read or written safely
+"""
 
 from __future__ import annotations
 
 from cairn.storage.errors import CairnError
 
-__all__ = ["LimitExceeded", "PipelineError", "SpecError", "Unconfined"]
+__all__ = [
+    "LimitExceeded",
+    "PipelineError",
+    "SecretError",
+    "SpecError",
+    "Unconfined",
+    "UnreadableSpec",
+]
 
 
 class PipelineError(CairnError):
@@ -33,3 +46,10 @@ class LimitExceeded(PipelineError):
 class Unconfined(PipelineError):
     """A job would run another user's transform with no sandbox; allow it with
     ``CAIRN_ALLOW_UNCONFINED=1`` (``cairn run --allow-unconfined``) or install bubblewrap."""
+class UnreadableSpec(SpecError):
+    """A pipeline's stored spec cannot be read back (an older cairn accepted it); the pipeline
+    cannot run until ``delete pipeline NAME`` removes it or ``update pipeline`` replaces it."""
+
+
+class SecretError(PipelineError):
+    """The secrets file cannot be read or written safely (see cairn.pipelines.secret_store)."""

@@ -37,11 +37,12 @@ from cairn.pipelines.environment import (
     environment_fingerprint,
     transform_runtime,
 )
-from cairn.pipelines.errors import PipelineError, Unconfined
+from cairn.pipelines.errors import PipelineError, SecretError, Unconfined
 from cairn.pipelines.executor import DatumResult, RunContext, limits_for, run_datum
 from cairn.pipelines.history import JobHistory
 from cairn.pipelines.models import DatumInfo, JobInfo, PipelineInfo, Reporter
 from cairn.pipelines.sandbox import others_can_enter, sandbox_available
+from cairn.pipelines.secret_store import Masker, SecretStore
 from cairn.pipelines.spec import PipelineSpec
 
 __all__ = ["ALLOW_UNCONFINED_ENV", "Heads", "JobRunner", "UNCONFINED"]
@@ -54,12 +55,14 @@ Heads = dict[tuple[str, str], CommitInfo]
 
 
 class JobRunner(JobHistory):
-    """Executes jobs; needs ``work_dir`` and ``parallelism`` besides JobHistory's needs."""
+    """Executes jobs; needs ``work_dir``, ``parallelism`` and ``secrets`` besides JobHistory's
+    needs."""
 
     work_dir: Path
     parallelism: int
     private_paths: tuple[Path, ...]
     allow_unconfined: bool
+    secrets: SecretStore | None
 
     @staticmethod
     def _provenance(spec: PipelineSpec, heads: Heads) -> list[Provenance]:
@@ -289,6 +292,13 @@ class JobRunner(JobHistory):
             )
         for note in notes:
             reporter.note(info.name, note)
+        try:
+            secret_env = self._secret_env(spec) if todo else {}
+        except (NotFound, SecretError) as exc:
+            self._finish(job_id, info.name, state="failure", reason=f"secrets: {exc}")
+            return self.inspect_job(info.name, job_id)
+        # Values are masked before logs and errors are stored or reported.
+        masker = Masker(secret_env.values())
         ctx = RunContext(
             pipeline=info.name,
             job=job_id,
@@ -300,6 +310,7 @@ class JobRunner(JobHistory):
             sandbox=sandbox,
             limits=limits_for(spec.resource_limits, spec.datum_timeout),
             private=self.private_paths,
+            env=secret_env,
         )
         workers = spec.parallelism_spec.constant if spec.parallelism_spec else self.parallelism
         results: list[DatumResult] = []
@@ -307,6 +318,7 @@ class JobRunner(JobHistory):
         # per datum (a catalog read per datum was a fifth of a batching job's time).
         running = self.inspect_job(info.name, job_id)
         for result in self._run_datums(ctx, todo, hashes, max(1, workers)):
+            result.log, result.error = masker.bytes(result.log), masker.text(result.error)
             results.append(result)
             reporter.datum_done(running, self._datum_info(info.name, job_id, result))
         self._store_datums(info.name, job_id, results, skipped, hashes)
@@ -378,6 +390,15 @@ class JobRunner(JobHistory):
                     yield result
             for thread in threads:
                 thread.result()  # cairn's own failures in a worker surface here
+
+    def _secret_env(self, spec: PipelineSpec) -> dict[str, str]:
+        """``env_var`` -> value of ``transform.secrets``. Raises NotFound, SecretError."""
+        if not spec.transform.secrets:
+            return {}
+        if self.secrets is None:
+            names = ", ".join(sorted({ref.name for ref in spec.transform.secrets}))
+            raise SecretError(f"the transform needs secret {names}; this store keeps none")
+        return self.secrets.resolve(spec.transform.secrets)
 
     @staticmethod
     def _describe(datum: Datum) -> str:

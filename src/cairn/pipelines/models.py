@@ -7,7 +7,7 @@ from typing import Any
 
 from cairn.pipelines.spec import PipelineSpec
 
-__all__ = ["DatumInfo", "JobInfo", "PipelineInfo", "Reporter"]
+__all__ = ["BrokenPipeline", "DatumInfo", "JobInfo", "PipelineInfo", "Reporter"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,17 @@ class PipelineInfo:
     @property
     def input_repos(self) -> list[str]:
         return sorted({p.repo for p in self.spec.input.pfs_inputs()})
+
+
+@dataclass(frozen=True)
+class BrokenPipeline:
+    """A pipeline whose stored spec cannot be read back (an older cairn stored it): it does
+    not run; ``error`` says why and how to remove or replace it."""
+
+    name: str
+    version: int
+    state: str
+    error: str
 
 
 @dataclass(frozen=True)

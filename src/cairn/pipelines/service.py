@@ -17,6 +17,12 @@ Job state machine::
 Jobs of one cause share one id: a job takes the id of its newest input commit
 (the commit that triggered it, or the upstream job's output commit, which
 carries that id on), and its output commit takes the same id.
+
+Stored specs are read back with ``read_spec``, the path ``create_pipeline`` runs on the
+form it stores. A row that still fails (an older cairn stored it) makes that one pipeline
+*broken*: ``list_pipelines`` leaves it out, ``broken_pipelines`` lists it with the error,
+``propagate`` skips it with a note, and ``delete_pipeline`` or an update removes or replaces
+it without reading it.
 """
 
 from __future__ import annotations
@@ -45,10 +51,11 @@ from cairn.data import (
     Ref,
     RepoInUse,
 )
-from cairn.pipelines.errors import SpecError
+from cairn.pipelines.errors import SpecError, UnreadableSpec
 from cairn.pipelines.jobs import Heads, JobRunner
-from cairn.pipelines.models import JobInfo, PipelineInfo, Reporter
-from cairn.pipelines.spec import PipelineSpec
+from cairn.pipelines.models import BrokenPipeline, JobInfo, PipelineInfo, Reporter
+from cairn.pipelines.secret_store import SecretStore
+from cairn.pipelines.spec import PipelineSpec, read_spec
 
 __all__ = ["Pipelines"]
 
@@ -61,7 +68,9 @@ class Pipelines(JobRunner):
     (the number of cores) when a spec has no ``parallelism_spec``. ``private_paths``
     (e.g. the store's home folder) never enter a sandbox; ``work_dir``, a local object
     store's root and a SQLite catalog's file are added to them. ``allow_unconfined``
-    lets jobs run pipelines created by another OS user when there is no sandbox.
+    lets jobs run pipelines created by another OS user when there is no sandbox;
+    ``secrets`` holds the values ``transform.secrets`` refer to (without it, a job that
+    needs one fails).
     """
 
     def __init__(
@@ -74,6 +83,7 @@ class Pipelines(JobRunner):
         parallelism: int | None = None,
         private_paths: tuple[Path, ...] = (),
         allow_unconfined: bool = False,
+        secrets: SecretStore | None = None,
     ) -> None:
         self.data = data
         self.catalog = catalog
@@ -90,6 +100,7 @@ class Pipelines(JobRunner):
             db = Path(url.database)
             store += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
         self.private_paths = tuple(store)
+        self.secrets = secrets
         self._thread_lock = threading.RLock()
 
     # -- pipeline CRUD -------------------------------------------------------------
@@ -109,10 +120,11 @@ class Pipelines(JobRunner):
 
         Raises AlreadyExists (create of an existing pipeline), NotFound (update of a
         missing one, or an input repo that does not exist), SpecError (cycles, an output
-        repo that is a user repo). ``reprocess`` gives the pipeline a new salt so no
-        earlier datum is reused.
+        repo that is a user repo, a spec whose stored form would break a limit).
+        ``reprocess`` gives the pipeline a new salt so no earlier datum is reused.
         """
         name = spec.name
+        body = self._storable(spec)
         for pfs in spec.input.pfs_inputs():
             self.data.inspect_repo(pfs.repo)
         existing = self._row(name)
@@ -127,7 +139,7 @@ class Pipelines(JobRunner):
         # so that no earlier datum hash can match, even when the spec fixes the salt.
         if existing and reprocess:
             salt = f"{spec.salt or ''}{secrets.token_hex(16)}"
-        elif existing and spec.salt == json.loads(existing.spec).get("salt"):
+        elif existing and spec.salt == self._stored_salt(existing):
             salt = existing.salt  # the spec's salt did not change: keep the one in use
         else:
             salt = spec.salt or secrets.token_hex(16)
@@ -137,7 +149,6 @@ class Pipelines(JobRunner):
                 self.data.inspect_repo(name)
             except NotFound:
                 self.data.create_repo(name, spec.description, type="pipeline")
-        body = spec.canonical_json()
         with self.catalog.write() as conn:
             version = (existing.version + 1) if existing else 1
             conn.execute(
@@ -178,8 +189,9 @@ class Pipelines(JobRunner):
                 raise SpecError(
                     f"pipeline.name: {name!r} appears twice in one file", "pipeline.name"
                 )
-        existing = {p.name for p in self.list_pipelines()}
+        existing = self._names()
         for i, spec in enumerate(specs):
+            self._storable(spec)
             if update and spec.name not in existing:
                 raise NotFound(f"pipeline {spec.name!r} not found")
             if not update and spec.name in existing:
@@ -194,6 +206,21 @@ class Pipelines(JobRunner):
             self.create_pipeline(s, spec_dir, update=update, reprocess=reprocess, check_dag=False)
             for s in specs
         ]
+
+    @staticmethod
+    def _storable(spec: PipelineSpec) -> str:
+        """The body to store for ``spec``, read back here with the code and limits every later
+        read uses, so a spec that is accepted can be read again. Raises SpecError."""
+        body = spec.canonical_json()
+        read_spec(body, source=f"pipeline {spec.name!r} as stored")
+        return body
+
+    @staticmethod
+    def _stored_salt(row: Any) -> str | None:
+        try:
+            return read_spec(row.spec).salt
+        except SpecError:
+            return None  # a broken row being replaced: its salt is unknown
 
     def _check_output_repo(self, spec: PipelineSpec) -> None:
         try:
@@ -222,32 +249,66 @@ class Pipelines(JobRunner):
         with self.catalog.read() as conn:
             return conn.execute(select(pipelines).where(pipelines.c.name == name)).first()
 
-    def inspect_pipeline(self, name: str) -> PipelineInfo:
-        """Raises NotFound."""
-        row = self._row(name)
-        if row is None:
-            raise NotFound(f"pipeline {name!r} not found; `cairn list pipeline` shows them")
-        spec = PipelineSpec.model_validate_json(row.spec)
+    def _names(self) -> set[str]:
+        with self.catalog.read() as conn:
+            return set(conn.execute(select(pipelines.c.name)).scalars())
+
+    @staticmethod
+    def _info(row: Any) -> PipelineInfo:
+        """The PipelineInfo of a ``pipelines`` row. Raises UnreadableSpec."""
+        try:
+            spec = read_spec(row.spec, source=f"pipeline {row.name!r}")
+        except SpecError as exc:
+            first = exc.problems[0] if exc.problems else ("", str(exc))
+            what = f"{first[0]}: {first[1]}" if first[0] else first[1]
+            raise UnreadableSpec(
+                f"pipeline {row.name!r}: its stored spec cannot be read ({what[:300]}); "
+                f"`cairn delete pipeline {row.name} --force` removes it, "
+                "`cairn update pipeline` with a valid spec replaces it",
+                exc.field,
+                exc.problems,
+            ) from None
         return PipelineInfo(
             row.name, row.version, spec, row.spec_dir, row.salt, row.state, row.created, row.updated
         )
 
-    def list_pipelines(self) -> list[PipelineInfo]:
-        """Every pipeline, by name."""
+    def inspect_pipeline(self, name: str) -> PipelineInfo:
+        """Raises NotFound, UnreadableSpec (a broken pipeline, see the module doc)."""
+        row = self._row(name)
+        if row is None:
+            raise NotFound(f"pipeline {name!r} not found; `cairn list pipeline` shows them")
+        return self._info(row)
+
+    def _load_all(self) -> tuple[list[PipelineInfo], list[BrokenPipeline]]:
         with self.catalog.read() as conn:
-            names = list(
-                conn.execute(select(pipelines.c.name).order_by(pipelines.c.name)).scalars()
-            )
-        return [self.inspect_pipeline(n) for n in names]
+            rows = list(conn.execute(select(pipelines).order_by(pipelines.c.name)))
+        good: list[PipelineInfo] = []
+        broken: list[BrokenPipeline] = []
+        for row in rows:
+            try:
+                good.append(self._info(row))
+            except UnreadableSpec as exc:
+                broken.append(BrokenPipeline(row.name, row.version, row.state, str(exc)))
+        return good, broken
+
+    def list_pipelines(self) -> list[PipelineInfo]:
+        """Every pipeline whose spec reads back, by name (see ``broken_pipelines``)."""
+        return self._load_all()[0]
+
+    def broken_pipelines(self) -> list[BrokenPipeline]:
+        """Every pipeline whose stored spec cannot be read back, by name, with the error."""
+        return self._load_all()[1]
 
     def readers_of(self, repo: str) -> list[str]:
-        """Names of pipelines that read ``repo``."""
+        """Names of pipelines that read ``repo`` (broken ones cannot say, so are left out)."""
         return [p.name for p in self.list_pipelines() if repo in p.input_repos]
 
     def delete_pipeline(self, name: str, *, force: bool = False) -> None:
-        """Delete a pipeline, its jobs, datums and output repo. Raises RepoInUse if another
-        pipeline reads its output (unless ``force``)."""
-        self.inspect_pipeline(name)
+        """Delete a pipeline, its jobs, datums and output repo, also when its stored spec
+        cannot be read. Raises NotFound, RepoInUse if another pipeline reads its output
+        (unless ``force``)."""
+        if self._row(name) is None:
+            raise NotFound(f"pipeline {name!r} not found; `cairn list pipeline` shows them")
         readers = [r for r in self.readers_of(name) if r != name]
         if readers and not force:
             raise RepoInUse(
@@ -285,8 +346,11 @@ class Pipelines(JobRunner):
                 finally:
                     fcntl.flock(f, fcntl.LOCK_UN)
 
-    def _order(self) -> list[PipelineInfo]:
-        infos = {p.name: p for p in self.list_pipelines()}
+    def _order(self, reporter: Reporter) -> list[PipelineInfo]:
+        good, broken = self._load_all()
+        for b in broken:
+            reporter.note(b.name, f"skipped: {b.error}")
+        infos = {p.name: p for p in good}
         graph = {n: {r for r in p.input_repos if r in infos} for n, p in infos.items()}
         return [infos[n] for n in graphlib.TopologicalSorter(graph).static_order()]
 
@@ -326,6 +390,7 @@ class Pipelines(JobRunner):
         state ``unrunnable`` (as in Pachyderm), and stays blocked until its inputs change.
         Pipelines behind a paused pipeline or an open input commit wait without a job.
         Returns the jobs run or recorded. A failed job does not raise: its JobInfo says why.
+        A broken pipeline (see the module doc) is skipped, and ``reporter.note`` says so.
         """
         reporter = reporter or Reporter()
         ran: list[JobInfo] = []
@@ -333,7 +398,7 @@ class Pipelines(JobRunner):
             self._reap_interrupted()
             status: dict[str, str] = {}
             failed_now: dict[str, str] = {}  # pipeline -> id of the job that failed just now
-            for info in self._order():
+            for info in self._order(reporter):
                 state, heads, key = self._status(info)
                 upstream = [r for r in info.input_repos if r in status]
                 failed_up = [r for r in upstream if status[r] == "failed"]

@@ -13,7 +13,25 @@ Invariants of a valid ``PipelineSpec``:
 - input names (``/pfs/<name>``) are unique within each datum: two leaves may share a name only
   when they meet under a ``union``; ``out`` is reserved; no input reads the pipeline's own
   output repo;
-- ``datum_timeout`` is in seconds, parsed from a Go duration ("1m30s") or a number.
+- ``datum_timeout`` is in seconds, parsed from a Go duration ("1m30s") or a number;
+- ``transform.secrets`` name values by reference (secret name and key); the values live in the
+  store's secret file (``cairn.pipelines.secret_store``), never in a spec.
+
+Limits, checked by the one parse path that both ``create pipeline`` and every read of a stored
+spec take (:func:`load_specs`; :func:`read_spec` for the stored form), so that a spec that was
+accepted can always be read back:
+
+- ``MAX_SPEC_BYTES`` (1 MiB): a spec file's text, and each spec as stored (its canonical JSON)
+  (this and the next two are checked while decoding, in ``cairn.pipelines.documents``);
+- ``MAX_NESTING`` (100): mappings and lists nested in a document, checked while decoding (JSON
+  and YAML decoders recurse, so deeper text would end in ``RecursionError``);
+- ``MAX_VALUES`` (200,000): values in one document, counted after YAML aliases are expanded
+  (a few aliases can stand for billions of values);
+- ``MAX_INPUT_DEPTH`` (32): ``cross``/``union``/``join``/``group`` nested in one another.
+  Real DAGs nest two or three; the limit keeps the nested models far from pydantic's and
+  Python's recursion limits.
+
+A violation is a ``SpecError`` naming the field path where it happens.
 
 Pachyderm fields that are recognised but not supported yet, and rejected with an error that
 names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``, ``egress``,
@@ -22,7 +40,8 @@ names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``
 ``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``, ``spout``,
 ``tf_job``, ``tolerations``, ``job_timeout``; ``pipeline.project``;
 ``transform.debug``, ``dockerfile``, ``image_pull_secrets``, ``memory_volume``,
-``secrets``, ``user``, ``working_dir``; ``parallelism_spec.coefficient``; ``input.cron``;
+``user``, ``working_dir``; ``transform.secrets[].mount_path``; ``parallelism_spec.coefficient``;
+``input.cron``;
 ``pfs.commit``, ``pfs.project``, ``pfs.repo_type``, ``pfs.s3``, ``pfs.trigger``. ``pfs.lazy``
 and ``pfs.empty_files`` are accepted and have no effect. Any other field is an unknown field.
 """
@@ -36,7 +55,6 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NoReturn
 
 import blake3
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -51,22 +69,39 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cairn.data.refs import NAME_RE
+from cairn.pipelines.documents import (
+    MAX_NESTING,
+    MAX_SPEC_BYTES,
+    MAX_VALUES,
+    Loc,
+    decode_documents,
+    dotted,
+    fail,
+)
 from cairn.pipelines.errors import SpecError
 
 __all__ = [
+    "MAX_INPUT_DEPTH",
+    "MAX_NESTING",
+    "MAX_SPEC_BYTES",
+    "MAX_VALUES",
     "Input",
     "PFSInput",
     "ParallelismSpec",
     "PipelineRef",
     "PipelineSpec",
     "ResourceSpec",
+    "SecretRef",
     "Transform",
     "load_spec_file",
     "load_specs",
     "parse_duration",
     "parse_quantity",
     "parse_spec",
+    "read_spec",
 ]
+
+MAX_INPUT_DEPTH = 32
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 # Input repos and branches follow the data layer's rule for names, so a pipeline can read
@@ -80,12 +115,11 @@ _UNITS.update({"µs": 1e-6, "μs": 1e-6})  # Go accepts both micro signs
 _DURATION_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
 _DURATION_PART = re.compile(rf"({_DURATION_NUMBER.pattern})(ns|us|µs|μs|ms|s|m|h)")
 _DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
-_SPACE = re.compile(r"\s*")
-# Segments pydantic adds for union members or validator wrappers, e.g. "function-after[...]".
-_PYDANTIC_TAG = re.compile(r"[a-z][a-z-]*\[.*\]|\[key\]")
 _MESSAGES = {"extra_forbidden": "unknown field; check its spelling against the pipeline spec"}
-
-Loc = tuple[str | int, ...]
+# Kubernetes' rule for secret keys; environment variable names as POSIX shells accept them.
+_SECRET_KEY = re.compile(r"[-._A-Za-z0-9]{1,253}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RESERVED_ENV = ("CAIRN_", "PACH_")  # cairn sets these itself for every datum
 
 
 def _error(loc: Loc, message: str, value: Any, kind: str = "cairn_spec") -> InitErrorDetails:
@@ -122,10 +156,33 @@ Branch = Annotated[str, AfterValidator(_check_branch)]
 RepoName = Annotated[str, AfterValidator(_check_branch)]  # any repo the data layer allows
 
 
+def _check_secret_key(value: str) -> str:
+    if not _SECRET_KEY.fullmatch(value):
+        raise PydanticCustomError("cairn_secret_key", "must be letters, digits, '-', '_' or '.'")
+    return value
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "cairn_env_name", "must be letters, digits or '_', not starting with a digit"
+        )
+    if value.startswith(_RESERVED_ENV):
+        raise PydanticCustomError(
+            "cairn_env_name", "names starting with CAIRN_ or PACH_ are set by cairn"
+        )
+    return value
+
+
+SecretKey = Annotated[str, AfterValidator(_check_secret_key)]
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     _unsupported: ClassVar[frozenset[str]] = frozenset()
+    _hints: ClassVar[dict[str, str]] = {}
 
     @model_validator(mode="wrap")
     @classmethod
@@ -139,7 +196,9 @@ class _Model(BaseModel):
         for key in sorted(cls._unsupported.intersection(data)):
             value = data.pop(key)
             if value is not None:
-                message = "this Pachyderm field is not supported yet; remove it from the spec"
+                message = cls._hints.get(
+                    key, "this Pachyderm field is not supported yet; remove it from the spec"
+                )
                 errors.append(_error((key,), message, value))
         try:
             result = handler(data)
@@ -165,6 +224,26 @@ class PipelineRef(_Model):
     name: Name
 
 
+class SecretRef(_Model):
+    """``transform.secrets[]``: the value of ``key`` in the secret ``name`` becomes the
+    transform's environment variable ``env_var``.
+
+    Only the reference is part of the spec; the value is read from the store's secrets when a
+    job starts (``cairn create secret``). Pachyderm's other form, ``mount_path`` (every key as a
+    file), is refused: there is no volume to mount it on.
+    """
+
+    _unsupported = frozenset({"mount_path"})
+    _hints = {
+        "mount_path": "not supported yet: cairn passes secrets as environment variables; "
+        "set 'key' and 'env_var' instead"
+    }
+
+    name: Name
+    key: SecretKey
+    env_var: EnvName
+
+
 class Transform(_Model):
     """``transform``: the command run once per datum, with ``/pfs/<input>`` and ``/pfs/out``.
 
@@ -175,10 +254,14 @@ class Transform(_Model):
     ``cmd`` once and the command asks for datums one after another over
     ``$CAIRN_DATUM_CHANNEL`` (see ``cairn.pipelines.batch``); an exit code in
     ``accept_return_code`` then counts as a clean exit.
+
+    ``env`` values are part of the spec, so ``inspect pipeline`` prints them (as Pachyderm
+    does); values that must stay hidden belong in ``secrets``, whose variables may not repeat
+    each other or a name in ``env``.
     """
 
     _unsupported = frozenset(
-        "debug dockerfile image_pull_secrets memory_volume secrets user working_dir".split()
+        "debug dockerfile image_pull_secrets memory_volume user working_dir".split()
     )
 
     cmd: list[str] = Field(min_length=1)
@@ -189,6 +272,23 @@ class Transform(_Model):
     err_stdin: list[str] = []
     accept_return_code: list[int] = []
     datum_batching: bool = False
+    secrets: list[SecretRef] = []
+
+    @model_validator(mode="after")
+    def _check_secret_names(self) -> Transform:
+        errors = []
+        seen: set[str] = set()
+        for index, secret in enumerate(self.secrets):
+            if secret.env_var in self.env:
+                message = f"{secret.env_var!r} is also set in transform.env; keep one of them"
+                errors.append(_error(("secrets", index, "env_var"), message, secret.env_var))
+            elif secret.env_var in seen:
+                message = f"{secret.env_var!r} is set by an earlier secret too"
+                errors.append(_error(("secrets", index, "env_var"), message, secret.env_var))
+            seen.add(secret.env_var)
+        if errors:
+            _raise("Transform", errors)
+        return self
 
 
 class ParallelismSpec(_Model):
@@ -300,12 +400,32 @@ def _names(node: Input, loc: Loc, errors: list[Any]) -> dict[str, Loc]:
             # Union children never meet in one datum, so they may reuse a name.
             if name in seen and node.kind != "union":
                 message = (
-                    f"input name {name!r} is also used by {_dotted(seen[name])}; "
+                    f"input name {name!r} is also used by {dotted(seen[name])}; "
                     "give one of them a distinct 'name'"
                 )
                 errors.append(_error(where, message, name))
             seen.setdefault(name, where)
     return seen
+
+
+def _too_deep(node: Any) -> Loc | None:
+    """The loc of the first combinator nested more than MAX_INPUT_DEPTH deep in a raw input
+    (as decoded from JSON/YAML), or None. Iterative, so any depth is safe to look at."""
+    stack: list[tuple[Any, Loc, int]] = [(node, ("input",), 0)]
+    while stack:
+        current, loc, depth = stack.pop()
+        if not isinstance(current, dict):
+            continue
+        for kind in _COMBINATORS:
+            children = current.get(kind)
+            if not isinstance(children, list):
+                continue
+            if depth == MAX_INPUT_DEPTH:
+                return (*loc, kind)
+            stack.extend(
+                (child, (*loc, kind, index), depth + 1) for index, child in enumerate(children)
+            )
+    return None
 
 
 def parse_duration(text: str) -> float:
@@ -402,6 +522,19 @@ class PipelineSpec(_Model):
     resource_requests: ResourceSpec | None = None
     resource_limits: ResourceSpec | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bound_input_depth(cls, data: Any) -> Any:
+        # Before the nested models are built: pydantic builds them recursively.
+        loc = _too_deep(data.get("input")) if isinstance(data, dict) else None
+        if loc is not None:
+            message = (
+                f"inputs nest more than {MAX_INPUT_DEPTH} cross/union/join/group levels deep; "
+                "flatten them"
+            )
+            _raise("PipelineSpec", [_error(loc, message, None)])
+        return data
+
     @field_validator("datum_timeout", mode="before")
     @classmethod
     def _parse_timeout(cls, value: Any) -> Any:
@@ -448,20 +581,9 @@ class PipelineSpec(_Model):
         return blake3.blake3(self.canonical_json().encode("utf-8")).hexdigest()
 
 
-def _dotted(loc: Loc) -> str:
-    """``("input", "cross", 1, "pfs", "repo")`` -> ``"input.cross[1].pfs.repo"``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not _PYDANTIC_TAG.fullmatch(part):
-            out += f".{part}" if out else part
-    return out
-
-
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return [
-        (_dotted(error["loc"]), _MESSAGES.get(error["type"], error["msg"]))
+        (dotted(error["loc"]), _MESSAGES.get(error["type"], error["msg"]))
         for error in exc.errors(include_url=False)
     ]
 
@@ -473,17 +595,13 @@ def _describe(data: Any, index: int, count: int) -> str:
     return f"{label} {name!r}" if isinstance(name, str) else label
 
 
-def _fail(where: str, message: str) -> NoReturn:
-    raise SpecError(f"{where}: {message}", problems=[("", message)])
-
-
 def parse_spec(data: Any, *, source: str = "<spec>", label: str = "pipeline") -> PipelineSpec:
     """Validate one decoded spec (a mapping, as from ``json.loads``) into a ``PipelineSpec``.
 
     Raises ``SpecError`` naming ``source``, ``label`` and every bad field's dotted path.
     """
     if not isinstance(data, dict):
-        _fail(
+        fail(
             f"{source}: {label}", f"expected a mapping (a pipeline spec), got {type(data).__name__}"
         )
     try:
@@ -495,29 +613,6 @@ def parse_spec(data: Any, *, source: str = "<spec>", label: str = "pipeline") ->
         raise SpecError(text, field=problems[0][0], problems=problems) from None
 
 
-def _json_documents(text: str, source: str) -> list[Any]:
-    decoder = json.JSONDecoder()
-    documents: list[Any] = []
-    position = 0
-    while True:
-        position = _SPACE.match(text, position).end()  # type: ignore[union-attr]
-        if position == len(text):
-            return documents
-        try:
-            value, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno} column {exc.colno}"
-            _fail(source, f"invalid JSON at {where}: {exc.msg}")
-        documents.append(value)
-
-
-def _yaml_documents(text: str, source: str) -> list[Any]:
-    try:
-        return list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        _fail(source, f"invalid YAML: {exc}")
-
-
 def load_specs(text: str, *, source: str = "<spec>") -> list[PipelineSpec]:
     """Parse every pipeline spec in ``text``, in order.
 
@@ -525,33 +620,45 @@ def load_specs(text: str, *, source: str = "<spec>") -> list[PipelineSpec]:
     or objects one after another) when the text starts with ``{`` or ``[``, otherwise YAML (one
     document, ``---``-separated documents, or a top-level list). Empty YAML documents, such as
     one after a trailing ``---``, are skipped. Raises ``SpecError`` if the text holds no spec,
-    is not valid JSON/YAML, or any spec is invalid; ``source`` (a path) starts the message.
+    is not valid JSON/YAML, breaks a limit (see the module doc), or any spec is invalid;
+    ``source`` (a path) starts the message.
     """
-    if text.lstrip().startswith(("{", "[")):
-        documents = _json_documents(text, source)
-    else:
-        documents = _yaml_documents(text, source)
     raw: list[Any] = []
-    for document in documents:
+    for document in decode_documents(text, source):
         if isinstance(document, list):
             raw.extend(document)
         elif document is not None:
             raw.append(document)
     if not raw:
-        _fail(source, "no pipeline spec found; the document is empty")
+        fail(source, "no pipeline spec found; the document is empty")
     return [
         parse_spec(data, source=source, label=_describe(data, index, len(raw)))
         for index, data in enumerate(raw)
     ]
 
 
+def read_spec(text: str, *, source: str = "<stored spec>") -> PipelineSpec:
+    """Parse one spec in its stored form (:meth:`PipelineSpec.canonical_json`).
+
+    The same path and limits as :func:`load_specs`, which ``create pipeline`` also runs on the
+    form it stores, so what was stored reads back. Raises ``SpecError``.
+    """
+    specs = load_specs(text, source=source)
+    if len(specs) != 1:
+        fail(source, f"expected one pipeline spec, found {len(specs)}")
+    return specs[0]
+
+
 def load_spec_file(path: str | Path) -> list[PipelineSpec]:
     """Read a UTF-8 JSON or YAML file and return its specs (see :func:`load_specs`).
 
-    Raises ``OSError`` if the file cannot be read, ``SpecError`` if it is not valid.
+    Raises ``OSError`` if the file cannot be read, ``SpecError`` if it is not valid or larger
+    than ``MAX_SPEC_BYTES``.
     """
+    if Path(path).stat().st_size > MAX_SPEC_BYTES:
+        fail(str(path), f"the file is larger than {MAX_SPEC_BYTES} bytes, the limit for a spec")
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        _fail(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        fail(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     return load_specs(text, source=str(path))
