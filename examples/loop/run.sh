@@ -106,7 +106,7 @@ cairn set alias cancer champion 1
 step "3. serve cancer@champion; start the loop (cairn run) with a retraining rule"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="http://127.0.0.1:$port"
-cairn serve cancer@champion --port "$port" >"$work/serve.log" 2>&1 &
+cairn serve cancer@champion --port "$port" --admin >"$work/serve.log" 2>&1 &
 server=$!
 cairn run --interval 1 >"$work/run.log" 2>&1 &
 runner=$!

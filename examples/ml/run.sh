@@ -51,7 +51,7 @@ cairn inspect model cancer@champion
 step "4. serve cancer@champion; query it with both protocols"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="http://127.0.0.1:$port"
-cairn serve cancer@champion --port "$port" >"$work/serve.log" 2>&1 &
+cairn serve cancer@champion --port "$port" --admin >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do

@@ -161,6 +161,26 @@ def test_double_columns_take_numbers_and_nulls_only():
             enforce(sig, pd.DataFrame({"x": pd.Series(bad, dtype=object)}))
 
 
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series([1.0, 1e308]),  # the one-array path
+        pd.Series([1.0, 1e308], dtype=object),  # the column-by-column path
+        pd.Series([None, -1e39], dtype=object),
+    ],
+)
+def test_float_columns_refuse_values_beyond_32_bits(column):
+    # before: 1e308 became inf in the float32 column and the model raised (a 500)
+    sig = normalize({"inputs": [{"name": "x", "type": "float"}, {"name": "y", "type": "float"}]})
+    with pytest.raises(SignatureError, match="row 1"):
+        enforce(sig, pd.DataFrame({"x": column, "y": [0.5, 0.5]}))
+    wide = normalize({"inputs": [{"name": "x", "type": "double"}, {"name": "y", "type": "float"}]})
+    out = enforce(wide, pd.DataFrame({"x": column, "y": [0.5, 0.5]}))
+    assert out["x"].iloc[1] == column.iloc[1]
+    ok = enforce(sig, pd.DataFrame({"x": [1.0, 3e38], "y": [np.inf, np.nan]}))
+    assert ok["x"].dtype == np.float32 and np.isinf(ok["y"].iloc[0])  # inf is not an overflow
+
+
 def test_boolean_string_binary_datetime_columns():
     sig = normalize(
         {

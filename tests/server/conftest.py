@@ -40,6 +40,21 @@ class Models:
     digits_x: Any
     cancer_x: Any  # a DataFrame with the 30 named columns
 
+    def overflowing_column(self) -> int:
+        """A column of ``digits_x`` where 1e308, a finite double, makes version 1's scaling
+        overflow, so that the model raises ValueError."""
+        import numpy as np
+
+        for j in range(self.digits_x.shape[1]):
+            row = self.digits_x[:1].copy()
+            row[0, j] = 1e308
+            try:
+                with np.errstate(over="ignore"):
+                    self.digits[1].predict(row)
+            except ValueError:
+                return j
+        raise AssertionError("no column overflows the model")
+
 
 def _fit() -> dict[str, Any]:
     from sklearn.datasets import load_breast_cancer, load_digits
@@ -167,8 +182,8 @@ def start_server(models: Models) -> Iterator[Callable[..., Server]]:
 @pytest.fixture(scope="session")
 def digits(start_server: Callable[..., Server]) -> Server:
     """Deployment ``digits-api`` of ``digits@champion`` (positional columns), shared by
-    the protocol tests, which do not change its policy."""
-    return start_server("digits@champion", "--deployment", "digits-api")
+    the protocol tests, which do not change its policy; admin routes on."""
+    return start_server("digits@champion", "--deployment", "digits-api", "--admin")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ def test_acknowledged_records_survive_sigkill(
     start_server: Callable[..., Server], models: Models
 ) -> None:
     server = start_server(
-        "cancer@champion", "--deployment", "cancer-crash", "--log-repo", "crashlog"
+        "cancer@champion", "--deployment", "cancer-crash", "--log-repo", "crashlog", "--admin"
     )
     frame = models.cancer_x.iloc[:3]
     split = {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}

@@ -163,3 +163,56 @@ def test_metrics_count_requests_errors_latency_and_the_log(digits: Server, model
     assert value(after, "cairn_prediction_log_records", state="dropped") == 0
     assert value(after, "cairn_policy_revision") == 1
     assert value(after, "cairn_model_version_loaded", version="1") == 1
+
+
+def _bodies(rows: list[list], names: list[str]) -> dict[str, dict]:
+    return {
+        "dataframe_split": {"dataframe_split": {"columns": names, "data": rows}},
+        "dataframe_records": {
+            "dataframe_records": [dict(zip(names, r, strict=True)) for r in rows]
+        },
+        "instances": {"instances": rows},
+        "inputs": {"inputs": rows},
+        "inputs_columnar": {"inputs": {n: [r[i] for r in rows] for i, n in enumerate(names)}},
+    }
+
+
+@pytest.mark.parametrize(
+    "form", ["dataframe_split", "dataframe_records", "instances", "inputs", "inputs_columnar"]
+)
+@pytest.mark.parametrize("mistake", ["empty", "null", "1e308"])
+def test_client_mistakes_in_numbers_are_400_not_500(
+    digits: Server, models: Models, form: str, mistake: str
+) -> None:
+    x = models.digits_x
+    names = [str(i) for i in range(x.shape[1])]
+    row = x[0].tolist()
+    if mistake == "null":
+        row[10] = None
+    elif mistake == "1e308":
+        row[models.overflowing_column()] = 1e308
+    rows = [] if mistake == "empty" else [row, x[1].tolist()]
+    r = _post(digits, _bodies(rows, names)[form])
+    # before: 500 INTERNAL_ERROR ("the model failed on these inputs: ValueError: ...")
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "BAD_REQUEST" and r.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "csv",
+    [
+        "{names}\n",  # no rows
+        "{names}\n{missing}\n",  # an empty field: NaN
+        "{names}\n{inf}\n",  # pandas reads inf
+    ],
+)
+def test_client_mistakes_in_csv_are_400(digits: Server, models: Models, csv: str) -> None:
+    row = [str(v) for v in models.digits_x[0]]
+    text = csv.format(
+        names=",".join(str(i) for i in range(64)),
+        missing=",".join(["", *row[1:]]),
+        inf=",".join([*row[:20], "inf", *row[21:]]),
+    )
+    r = digits.http.post("/invocations", content=text, headers={"content-type": "text/csv"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "BAD_REQUEST"

@@ -201,3 +201,53 @@ def test_metadata_tensors_from_signatures() -> None:
         {"name": "s", "datatype": "BYTES", "shape": [-1]},
     ]
     assert v2.metadata_tensors(sig, "outputs") == []
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"dataframe_split": {"columns": ["a", "b"], "data": []}},
+        {"dataframe_split": {"data": []}},
+        {"dataframe_records": []},
+        {"instances": []},
+        {"inputs": []},
+        {"inputs": {"a": [], "b": []}},
+    ],
+)
+def test_bodies_without_rows_are_400(doc: dict) -> None:
+    # before: an empty frame reached the model, which raised (a 500)
+    with pytest.raises(mlp.ProtocolError) as info:
+        _parse(doc)
+    assert info.value.status == 400
+    with pytest.raises(mlp.ProtocolError):
+        mlp.parse_invocation(b"a,b\n", "text/csv", SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("data", "datatype"),
+    [
+        ([1.0, None], "FP64"),  # null: nothing in V2's JSON tensor data
+        ([1.0, None], "FP32"),
+        ([1.0, 1e308], "FP32"),  # overflows FP32 to inf
+        ([1.0, 1e5], "FP16"),
+    ],
+)
+def test_json_tensor_data_the_datatype_cannot_hold_is_400(data: list, datatype: str) -> None:
+    doc = {"inputs": [{"name": "x", "shape": [2], "datatype": datatype, "data": data}]}
+    with pytest.raises(v2.V2Error) as info:
+        v2.parse_infer(orjson.dumps(doc), None, None)
+    assert info.value.status == 400
+    fine = {"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [1.0, 1e308]}]}
+    assert v2.parse_infer(orjson.dumps(fine), None, None).frame.iloc[1, 0] == 1e308
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_tensors_without_rows_are_400(binary: bool) -> None:
+    spec = {"name": "x", "shape": [0, 3], "datatype": "FP64"}
+    if binary:
+        body, size = _binary_request([(spec, b"")])
+    else:
+        body, size = orjson.dumps({"inputs": [{**spec, "data": []}]}), None
+    with pytest.raises(v2.V2Error) as info:
+        v2.parse_infer(body, size, None)
+    assert info.value.status == 400

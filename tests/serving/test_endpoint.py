@@ -20,7 +20,7 @@ from cairn.catalog.schema import model_versions
 from cairn.data import NotFound
 from cairn.ml import SignatureError, UntrustedModel
 from cairn.serving.endpoint import Endpoint
-from cairn.serving.errors import NotReady
+from cairn.serving.errors import InputRefused, NotReady
 from cairn.serving.predlog import PredictionLog, read_records
 
 POLL = 0.05
@@ -199,6 +199,28 @@ def test_signature_errors_are_raised_and_logged(digits, make_endpoint):
     [record] = read_records(digits.client.data)
     assert (record["request_id"], record["status"]) == ("bad", "invalid")
     assert "pixel_0_0" in record["error"] and record["outputs"] is None
+
+
+def test_values_a_model_refuses_are_the_requests_fault(digits, make_endpoint):
+    # v1 (a tree) takes a missing value, v2 (naive Bayes) raises ValueError on it: that is
+    # InputRefused (a 400), logged as invalid, where it was a model failure (a 500)
+    client = digits.client
+    client.deployments.ensure("nan", "digits", "challenger")
+    log = PredictionLog(client.data, max_records=10_000, max_seconds=60)
+    ep = make_endpoint("nan", predlog=log)
+    ep.start()
+    frame = digits.frame.iloc[:2].copy()
+    frame.iloc[0, 10] = float("nan")
+    with pytest.raises(InputRefused) as info:
+        ep.predict(frame, request_id="refused")
+    assert isinstance(info.value.__cause__, ValueError)
+    client.deployments.reset("nan", "champion")
+    _wait(lambda: ep.targets == {"champion": 1})
+    assert len(ep.predict(frame, request_id="taken").outputs) == 2
+    log.close()
+    records = {r["request_id"]: r for r in read_records(client.data, deployment="nan")}
+    assert records["refused"]["status"] == "invalid" and records["refused"]["error"]
+    assert records["taken"]["status"] == "ok"
 
 
 def test_a_held_version_is_closed_only_after_its_request(digits, make_endpoint, monkeypatch):

@@ -37,6 +37,37 @@ def serve(
             "--max-body", min=1, help="Largest request body in bytes (larger: 413) [64 MiB]."
         ),
     ] = None,
+    allow_any_version: Annotated[
+        bool,
+        typer.Option(
+            "--allow-any-version",
+            help="Answer V2 paths naming any registered version (loaded on demand), not "
+            "only the versions of the deployment's policy.",
+        ),
+    ] = False,
+    admin: Annotated[
+        bool,
+        typer.Option(
+            "--admin", help="Answer /admin/* routes (log flush), to loopback clients only."
+        ),
+    ] = False,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--header-timeout",
+            min=0.1,
+            help="Seconds a request's line and headers may take to arrive (later: 408 and "
+            "closed) [10].",
+        ),
+    ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--body-timeout",
+            min=0.1,
+            help="Seconds a request's body may take to arrive after its headers [30].",
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over MLflow's scoring protocol and the Open Inference Protocol V2.
 
@@ -61,6 +92,10 @@ def serve(
         home=c.home,
         log_repo=None if no_log else log_repo,
         max_body=ServerSettings.max_body if max_body is None else max_body,
+        allow_any_version=allow_any_version,
+        admin=admin,
+        header_timeout=ServerSettings.header_timeout if header_timeout is None else header_timeout,
+        body_timeout=ServerSettings.body_timeout if body_timeout is None else body_timeout,
     )
     # Fetch what the workers will load, here: a version whose files are gone is one
     # `error:` line instead of a traceback from every worker's startup.
@@ -90,6 +125,9 @@ def serve(
         uvicorn.run(
             "cairn.server.app:create_app",
             factory=True,
+            # uvicorn's protocol plus deadlines for a request's headers and body
+            http="cairn.server.deadlines:DeadlineProtocol",
+            ws="none",  # no websocket routes; an upgrade would escape the deadlines
             host=host,
             port=port,
             workers=workers,

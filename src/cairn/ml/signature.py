@@ -291,9 +291,20 @@ def _enforce_numeric(
         return None
     if same_names and arr.dtype == TYPES[kind] and given == names:
         return frame  # nothing to convert
-    arr = arr.astype(TYPES[kind], copy=False)
+    with np.errstate(over="ignore"):  # checked below
+        converted = arr.astype(TYPES[kind], copy=False)
+    if kind == "float" and arr.dtype.itemsize > 4 and _overflows(arr, converted):
+        return None  # the column-by-column path names the value
+    arr = converted
     columns = frame.columns if same_names else names
     return pd.DataFrame(arr, index=frame.index, columns=columns, copy=False)
+
+
+def _overflows(wide: np.ndarray, narrow: np.ndarray) -> bool:
+    """Whether a finite value became infinite on its way to a 32-bit ``float`` column
+    (1e308 would reach the model as inf, which it cannot take)."""
+    with np.errstate(invalid="ignore"):
+        return bool((np.isinf(narrow) & np.isfinite(wide)).any())
 
 
 def _bad(name: str, kind: str, series: pd.Series, mask: Any, why: str = "") -> SignatureError:
@@ -310,16 +321,30 @@ def _convert(series: pd.Series, kind: str, name: str) -> pd.Series:
     if kind in ("double", "float"):
         target = TYPES[kind]
         if dtype.kind in "iuf":
-            return series.astype(target)
-        values = series.to_numpy(dtype=object)
-        ok = np.array(
-            [v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool)) for v in values]
-        )
-        if len(ok) and not ok.all():
-            raise _bad(name, kind, series, ~ok)
-        return pd.Series(
-            [np.nan if v is None else v for v in values], index=series.index, dtype=target
-        )
+            with np.errstate(over="ignore"):  # checked below
+                out = series.astype(target)
+        else:
+            values = series.to_numpy(dtype=object)
+            ok = np.array(
+                [
+                    v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool))
+                    for v in values
+                ]
+            )
+            if len(ok) and not ok.all():
+                raise _bad(name, kind, series, ~ok)
+            series = pd.Series(
+                np.array([np.nan if v is None else v for v in values], dtype=np.float64),
+                index=series.index,
+            )
+            with np.errstate(over="ignore"):  # checked below
+                out = series.astype(target)
+        if kind == "float" and series.dtype.itemsize > 4:
+            wide, narrow = series.to_numpy(), out.to_numpy()
+            if _overflows(wide, narrow):
+                mask = np.isinf(narrow) & np.isfinite(wide)
+                raise _bad(name, kind, series, mask, "outside the 32-bit float range")
+        return out
     if kind in ("integer", "long"):
         target = TYPES[kind]
         if dtype.kind in "iu":

@@ -11,6 +11,8 @@ Modules:
   predictions to output tensors, signatures to tensor metadata.
 - ``metrics``: the Prometheus metrics, in prometheus_client's multiprocess mode when there
   are several workers.
+- ``deadlines``: the uvicorn protocol class with a deadline for a request's headers and
+  one for its body, so slow clients cannot hold connections.
 
 Request path (both protocols), kept lean because it is the server's throughput:
 
@@ -18,8 +20,9 @@ Request path (both protocols), kept lean because it is the server's throughput:
    DataFrame over it without copying; positional inputs take the names of the signature
    the served versions share (computed when the policy changes, never per request);
 2. ``Endpoint.predict`` routes (split, canary, sticky header), enforces the signature,
-   predicts, and mirrors to shadows off the request path; a version in the V2 path
-   bypasses the policy (``Endpoint.predict_version``);
+   predicts, and mirrors to shadows off the request path; a version in the V2 path must
+   be one of the policy's (the endpoint's loaded versions, so a rollback applies to it
+   when it applies to routing), else 404, unless ``--allow-any-version``;
 3. write the answer with orjson (numpy arrays natively), count it in the metrics, and
    hand the record to the prediction log's bounded queue (never blocks).
 
@@ -36,6 +39,10 @@ Invariants:
 - ``POST /admin/log/flush`` returns once every record the worker queued before it is
   committed, and names the commit: acknowledged records survive a crash (SIGKILL).
   With several workers a flush covers the worker that answers it.
+- ``/admin/*`` routes answer only with ``--admin`` (else 404) and only to loopback
+  clients (else 403); every state-changing route is an admin route.
+- A 4xx is the client's mistake (malformed body, no rows, signature mismatch, values the
+  model raised ValueError on); a 5xx means the server or the model is broken.
 """
 
 from __future__ import annotations

@@ -11,16 +11,23 @@ Routes (details in the protocol modules and the README's "Serving" section):
 
 Every prediction answers with the headers ``x-cairn-model-version`` (the version that
 answered) and ``x-request-id`` (the caller's, or a new one).
+
+A path that names a version answers only for a version in the deployment's current
+policy (a route with weight > 0 or a shadow: the versions the endpoint has loaded), else
+404, unless ``allow_any_version`` (then such a version is loaded on its first request and
+kept). ``/admin/*`` routes answer 404 unless ``admin`` is on, and then 403 to a client
+that is not on a loopback address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +36,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from cairn.client import Client
@@ -40,7 +47,7 @@ from cairn.server import mlflow_protocol as mlp
 from cairn.server import v2_protocol as v2
 from cairn.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from cairn.serving.endpoint import Endpoint, Prediction, predict_logged
-from cairn.serving.errors import NotReady
+from cairn.serving.errors import InputRefused, NotReady
 from cairn.serving.predlog import PredictionLog
 
 __all__ = ["ServerSettings", "create_app"]
@@ -53,6 +60,8 @@ FLUSH_TIMEOUT = 60.0  # seconds a flush may wait for the log's commit
 VERSION_HEADER = "x-cairn-model-version"
 REQUEST_ID_HEADER = "x-request-id"
 MAX_BODY = 64 * 1024 * 1024  # bytes: the default largest request body
+HEADER_TIMEOUT = 10.0  # seconds a request's line and headers may take to arrive
+BODY_TIMEOUT = 30.0  # seconds its body may take to arrive after them
 
 
 class _TooLarge(Exception):
@@ -70,6 +79,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
         )
     parts: list[bytes] = []
     size = 0
+    # raises ClientDisconnect when the client leaves or its body misses its deadline
+    # (cairn.server.deadlines)
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
@@ -88,7 +99,12 @@ class ServerSettings:
     - ``CAIRN_SERVE_POLL``: seconds between checks for a policy or alias change (0.5);
     - ``CAIRN_SERVE_CACHE``: where model files are unpacked (``<home>/work/serving``);
     - ``CAIRN_SERVE_MAX_BODY``: the largest request body in bytes (64 MiB); a larger one is
-      refused with 413 before it is read into memory.
+      refused with 413 before it is read into memory;
+    - ``CAIRN_SERVE_ALLOW_ANY_VERSION``: ``1`` to answer a path naming any registered
+      version, loaded on demand (default: only the versions of the current policy);
+    - ``CAIRN_SERVE_ADMIN``: ``1`` to answer ``/admin/*`` routes (to loopback clients);
+    - ``CAIRN_SERVE_HEADER_TIMEOUT``, ``CAIRN_SERVE_BODY_TIMEOUT``: seconds a request's
+      head (10) and then its body (30) may take to arrive (cairn.server.deadlines).
     """
 
     deployment: str
@@ -97,6 +113,10 @@ class ServerSettings:
     poll_interval: float = 0.5
     cache_dir: Path | None = None
     max_body: int = MAX_BODY
+    allow_any_version: bool = False
+    admin: bool = False
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ServerSettings:
@@ -114,6 +134,10 @@ class ServerSettings:
             poll_interval=float(env.get("CAIRN_SERVE_POLL", "0.5")),
             cache_dir=Path(cache) if cache else None,
             max_body=int(env.get("CAIRN_SERVE_MAX_BODY", str(MAX_BODY))),
+            allow_any_version=env.get("CAIRN_SERVE_ALLOW_ANY_VERSION") == "1",
+            admin=env.get("CAIRN_SERVE_ADMIN") == "1",
+            header_timeout=float(env.get("CAIRN_SERVE_HEADER_TIMEOUT", str(HEADER_TIMEOUT))),
+            body_timeout=float(env.get("CAIRN_SERVE_BODY_TIMEOUT", str(BODY_TIMEOUT))),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -123,6 +147,10 @@ class ServerSettings:
             "CAIRN_SERVE_LOG_REPO": self.log_repo or "",
             "CAIRN_SERVE_POLL": str(self.poll_interval),
             "CAIRN_SERVE_MAX_BODY": str(self.max_body),
+            "CAIRN_SERVE_ALLOW_ANY_VERSION": "1" if self.allow_any_version else "0",
+            "CAIRN_SERVE_ADMIN": "1" if self.admin else "0",
+            "CAIRN_SERVE_HEADER_TIMEOUT": str(self.header_timeout),
+            "CAIRN_SERVE_BODY_TIMEOUT": str(self.body_timeout),
         }
         if self.home is not None:
             env["CAIRN_HOME"] = str(self.home)
@@ -146,7 +174,8 @@ class _State:
     # inputs); recomputed when the endpoint's revision changes, never per request
     schema: mlp.InputSchema | None = None
     revision: int | None = -1
-    # versions a V2 path named that the policy does not route to: loaded on first use
+    # with allow_any_version: versions a V2 path named that the policy does not reach,
+    # loaded on first use
     pinned: dict[int, Any] = field(default_factory=dict)
 
 
@@ -179,7 +208,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    routes = _Routes(holder)
+    routes = _Routes(holder, settings)
     # Plain Starlette routes: each handler parses its own body, so FastAPI's parameter
     # machinery would only cost time on the request path.
     add = app.router.add_route
@@ -197,7 +226,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     add("/v2/models/{name}/versions/{version}/ready", routes.model_ready, methods=["GET"])
     add("/v2/models/{name}/versions/{version}/infer", routes.infer, methods=["POST"])
     add("/metrics", routes.metrics, methods=["GET"])
-    add("/admin/log/flush", routes.flush, methods=["POST"])
+    # every /admin route goes through the guard (tests/server/test_admin.py lists them)
+    add("/admin/log/flush", routes.admin(routes.flush), methods=["POST"])
     return app
 
 
@@ -279,9 +309,27 @@ async def _follow(state: _State) -> None:
 
 
 # -- handlers ------------------------------------------------------------------------------
+_Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _loopback(client: Any) -> bool:
+    """Whether a request's peer (starlette's ``request.client``) is a loopback address;
+    False when unknown or not an IP address."""
+    if client is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client.host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 on a dual-stack socket
+    return address.is_loopback
+
+
 class _Routes:
-    def __init__(self, holder: dict[str, _State]) -> None:
+    def __init__(self, holder: dict[str, _State], settings: ServerSettings) -> None:
         self.holder = holder
+        self.settings = settings
 
     @property
     def state(self) -> _State:
@@ -312,8 +360,8 @@ class _Routes:
         return _predict_pinned(state, state.pinned[version], frame, params, protocol, request_id)
 
     def _pin(self, version: int) -> None:
-        """Load ``version`` beside the endpoint if the policy does not route to it. Raises
-        NotFound (no such version), FlavorError."""
+        """Load ``version`` beside the endpoint if the policy does not route to it (only
+        with allow_any_version). Raises NotFound (no such version), FlavorError."""
         state = self.state
         if version in state.endpoint.versions or version in state.pinned:
             return
@@ -333,6 +381,8 @@ class _Routes:
             body = await _read_body(request, state.settings.max_body)
         except _TooLarge as exc:
             return self._mlflow_error("", str(exc), "too_large", ids, status=413)
+        except ClientDisconnect:
+            return self._gone("mlflow")
         try:
             parsed = mlp.parse_invocation(body, request.headers.get("content-type"), state.schema)
         except mlp.ProtocolError as exc:
@@ -347,6 +397,8 @@ class _Routes:
             )
         except SignatureError as exc:
             return self._mlflow_error("", str(exc), "signature", ids)
+        except InputRefused as exc:
+            return self._mlflow_error("", str(exc), "refused", ids)
         except NotReady as exc:
             return self._unavailable("mlflow", str(exc), ids)
         except Exception as exc:
@@ -369,6 +421,12 @@ class _Routes:
         state.metrics.observe(version, "mlflow", status, 0.0)
         code = {400: "BAD_REQUEST", 413: "REQUEST_LIMIT_EXCEEDED"}.get(status, "INTERNAL_ERROR")
         return _json(orjson.dumps({"error_code": code, "message": message}), status, ids)
+
+    def _gone(self, protocol: str) -> Response:
+        """The client left (or missed its body deadline) before its body arrived: counted;
+        the answer reaches nobody."""
+        self.state.metrics.error(protocol, "disconnected")
+        return Response(status_code=408)
 
     def _unavailable(self, protocol: str, message: str, ids: dict[str, str]) -> Response:
         state = self.state
@@ -420,6 +478,23 @@ class _Routes:
             raise v2.V2Error(f"version {text!r} is not a version number", 404)
         return name, int(text)
 
+    def _check_policy(self, version: int) -> None:
+        """Raises V2Error (404) unless ``version`` may be answered: it is in the
+        deployment's current policy (the versions the endpoint has loaded, so a policy
+        change applies here when it applies to routed requests), or any version may be."""
+        state = self.state
+        if self.settings.allow_any_version or version in state.endpoint.versions:
+            return
+        deployment = self.settings.deployment
+        raise v2.V2Error(
+            f"version {version} of model {state.model!r} is not in deployment "
+            f"{deployment!r}'s traffic policy (it serves {sorted(state.endpoint.versions)}); "
+            f"route to it (`cairn set traffic {deployment} --canary {version}=PERCENT` or "
+            f"`--shadow {version}`), or start the server with "
+            "`cairn serve --allow-any-version` to answer any registered version",
+            404,
+        )
+
     async def model_metadata(self, request: Request) -> Response:
         state = self.state
         try:
@@ -431,6 +506,7 @@ class _Routes:
                     raise v2.V2Error("no model version is loaded yet", 503)
                 numbers = [str(v) for v in sorted(served)]
             else:
+                self._check_policy(version)
                 shown = await run_in_threadpool(self._version, version)
                 numbers = [str(version)]
         except v2.V2Error as exc:
@@ -462,6 +538,8 @@ class _Routes:
         state = self.state
         try:
             name, version = self._name(request)
+            if version is not None:
+                self._check_policy(version)
         except v2.V2Error as exc:
             return _json(orjson.dumps({"error": exc.message}), exc.status)
         if version is None:
@@ -479,8 +557,12 @@ class _Routes:
             body = await _read_body(request, state.settings.max_body)
         except _TooLarge as exc:
             return self._v2_error("", v2.V2Error(str(exc), 413), "too_large", ids)
+        except ClientDisconnect:
+            return self._gone("v2")
         try:
             name, version = self._name(request)
+            if version is not None:
+                self._check_policy(version)
             schema = state.schema
             parsed = v2.parse_infer(body, request.headers.get(v2.HEADER), schema)
         except v2.V2Error as exc:
@@ -489,7 +571,11 @@ class _Routes:
         request_id = request.headers.get(REQUEST_ID_HEADER) or parsed.id or request_id
         ids = {REQUEST_ID_HEADER: request_id}
         try:
-            if version is not None and version not in state.endpoint.versions:
+            if (
+                version is not None
+                and self.settings.allow_any_version
+                and version not in state.endpoint.versions
+            ):
                 await run_in_threadpool(self._pin, version)  # loading takes time
             prediction = self._predict(
                 parsed.frame,
@@ -501,6 +587,8 @@ class _Routes:
             )
         except SignatureError as exc:
             return self._v2_error("", v2.V2Error(str(exc)), "signature", ids)
+        except InputRefused as exc:
+            return self._v2_error("", v2.V2Error(str(exc)), "refused", ids)
         except NotFound as exc:
             return self._v2_error("", v2.V2Error(str(exc), 404), "not_found", ids)
         except NotReady as exc:
@@ -540,6 +628,21 @@ class _Routes:
         return _json(orjson.dumps({"error": exc.message}), exc.status, ids)
 
     # -- operations ------------------------------------------------------------------------
+    def admin(self, handler: _Handler) -> _Handler:
+        """``handler`` behind the admin guard: 404 unless the server runs with ``--admin``,
+        403 to a client not on a loopback address (until the server has tokens)."""
+
+        async def guarded(request: Request) -> Response:
+            if not self.settings.admin:
+                message = "admin routes are off; start the server with `cairn serve --admin`"
+                return _json(orjson.dumps({"error": message}), 404)
+            if not _loopback(request.client):
+                message = "admin routes answer only to clients on this machine (loopback)"
+                return _json(orjson.dumps({"error": message}), 403)
+            return await handler(request)
+
+        return guarded
+
     async def metrics(self, request: Request) -> Response:
         state = self.state
         await run_in_threadpool(_sync, state)

@@ -7,8 +7,10 @@ that answered, ``protocol`` ``mlflow`` or ``v2``, ``code`` the HTTP status):
   (``version`` is ``""`` for requests refused before a model was picked).
 - ``cairn_request_errors_total{deployment,protocol,kind}``: failed prediction requests by
   ``kind``: ``bad_request`` (malformed body), ``signature`` (inputs that do not match the
-  signature), ``unsupported_media_type``, ``not_found``, ``model`` (the model raised),
-  ``too_large`` (a body beyond ``cairn serve --max-body``).
+  signature), ``refused`` (the model raised ValueError on values it cannot take, a 400),
+  ``unsupported_media_type``, ``not_found``, ``model`` (the model raised otherwise: a 500),
+  ``too_large`` (a body beyond ``cairn serve --max-body``), ``disconnected`` (the client
+  left, or missed the body deadline, before its body arrived; not answered).
 - ``cairn_request_latency_seconds{deployment,version,protocol}``: histogram of the time from
   the body read to the response built, in seconds.
 - ``cairn_prediction_log_records{deployment,state}``: the prediction log's counters

@@ -15,7 +15,7 @@ plus an optional ``params`` object; or CSV (``text/csv``) with a header row. Row
 lists take the signature's column names, in the signature's order.
 
 Errors are MLflow's: 400 with ``{"error_code": "BAD_REQUEST", "message": ...}`` for a
-malformed body, 415 (plain text) for a content type other than JSON or CSV.
+malformed body or one without rows, 415 (plain text) for a content type other than JSON or CSV.
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def parse_invocation(
     body: bytes, content_type: str | None, schema: InputSchema | None
 ) -> Invocation:
     """Parse an ``/invocations`` body of ``content_type``. ``schema`` is the signature's
-    inputs (it names rows given as lists), or None. Raises ProtocolError (400 malformed,
-    415 unsupported content type)."""
+    inputs (it names rows given as lists), or None. Raises ProtocolError (400 malformed or
+    without rows, 415 unsupported content type)."""
     mime, _, rest = (content_type or "").partition(";")
     mime = mime.strip().lower()
     if rest:
@@ -115,14 +115,19 @@ def parse_invocation(
             if value.strip().strip('"').lower() not in ("utf-8", "utf8"):
                 raise ProtocolError("The scoring server only supports UTF-8", 415)
     if mime == "application/json":
-        return _parse_json(body, schema)
-    if mime == "text/csv":
-        return _parse_csv(body)
-    raise ProtocolError(
-        "This predictor only supports the following content types: "
-        f"{list(CONTENT_TYPES)}. Got '{content_type or ''}'.",
-        415,
-    )
+        parsed = _parse_json(body, schema)
+    elif mime == "text/csv":
+        parsed = _parse_csv(body)
+    else:
+        raise ProtocolError(
+            "This predictor only supports the following content types: "
+            f"{list(CONTENT_TYPES)}. Got '{content_type or ''}'.",
+            415,
+        )
+    if not len(parsed.frame):
+        # a model cannot answer zero rows (scikit-learn raises): the request's mistake
+        raise ProtocolError("the request has no rows to predict: send at least one")
+    return parsed
 
 
 def _parse_json(body: bytes, schema: InputSchema | None) -> Invocation:

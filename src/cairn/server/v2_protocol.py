@@ -125,7 +125,8 @@ def metadata_tensors(signature: Mapping[str, Any] | None, key: str) -> list[dict
 def parse_infer(body: bytes, header_length: str | None, schema: InputSchema | None) -> InferRequest:
     """Parse an ``infer`` request body; ``header_length`` is the
     ``Inference-Header-Content-Length`` header (binary extension) and ``schema`` the
-    signature's inputs (or None). Raises V2Error (400)."""
+    signature's inputs (or None). Raises V2Error (400: malformed, no rows, or JSON data a
+    datatype cannot hold, such as null or 1e308 as FP32)."""
     binary = b""
     if header_length is not None:
         try:
@@ -154,6 +155,9 @@ def parse_infer(body: bytes, header_length: str | None, schema: InputSchema | No
     if offset != len(binary):
         raise V2Error(f"{len(binary) - offset} byte(s) of binary data no input claims")
     frame = _frame(tensors, schema)
+    if not len(frame):
+        # a model cannot answer zero rows (scikit-learn raises): the request's mistake
+        raise V2Error("the inputs have no rows to predict: send at least one")
     outputs = _requested(doc.get("outputs"))
     request_id = doc.get("id")
     return InferRequest(
@@ -212,9 +216,17 @@ def _input_tensor(i: int, spec: Any, binary: bytes, offset: int) -> tuple[str, n
             if datatype == "BYTES":
                 arr = np.array(_flatten(spec["data"]), dtype=object)
             else:
-                arr = np.asarray(spec["data"], dtype=dtype).reshape(-1)
+                with np.errstate(over="ignore", invalid="ignore"):  # checked below
+                    arr = np.asarray(spec["data"], dtype=dtype).reshape(-1)
         except (TypeError, ValueError, OverflowError) as exc:
             raise V2Error(f"input {name!r}: data is not {datatype}: {exc}") from exc
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            # JSON has no NaN or infinity: a null, or a number beyond the datatype's range
+            at = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise V2Error(
+                f"input {name!r}: element {at} is null or outside the range of {datatype}; "
+                "data must be numbers the datatype holds"
+            )
     if arr.size != count:
         raise V2Error(f"input {name!r}: {arr.size} value(s) for shape {shape} ({count} expected)")
     return name, arr.reshape(shape), offset

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from cairn.data import DataStore, NotFound
 from cairn.ml.errors import SignatureError
 from cairn.ml.models import ModelVersion, Signature
-from cairn.serving.errors import NotReady
+from cairn.serving.errors import InputRefused, NotReady
 from cairn.serving.policy import Deployments, TrafficPolicy, choose
 from cairn.serving.predlog import PredictionLog, make_record
 
@@ -417,8 +417,8 @@ class Endpoint:
         """Answer one request (``frame``: a pandas DataFrame): route it, enforce the
         primary's signature, predict, and hand a copy to each shadow on the shadow pool
         (off the request path; their answers are only logged, with ``shadow: true``).
-        Raises NotReady, NotFound (``version`` not served), SignatureError (a 400), or
-        what the model raised."""
+        Raises NotReady, NotFound (``version`` not served), SignatureError or InputRefused
+        (a 400), or what else the model raised."""
         request_id = request_id or uuid.uuid4().hex
         routed = self.route(headers, version=version)
         primary = routed.primary
@@ -487,6 +487,8 @@ class Endpoint:
             outputs = model.predict(_enforce(model.signature, frame), params=params)
         except SignatureError as exc:
             status, error = "invalid", str(exc)
+        except ValueError as exc:  # refused values, as predict_logged records them
+            status, error = "invalid", f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - a shadow's failure never reaches a caller
             status, error = "error", f"{type(exc).__name__}: {exc}"
         finally:
@@ -533,8 +535,9 @@ def predict_logged(
 ) -> tuple[Any, float]:
     """Enforce ``model``'s signature on ``frame``, predict, and submit the request's record
     to ``predlog`` (when logging) whatever the outcome: ``ok``, ``invalid`` (a signature
-    mismatch) or ``error``. Returns (outputs, latency in ms). Raises SignatureError (a 400)
-    or what the model raised."""
+    mismatch, or values the model refused) or ``error``. Returns (outputs, latency in ms).
+    Raises SignatureError (a 400), InputRefused (the model raised ValueError: a 400) or
+    what else the model raised."""
     mv = model.version
     started = time.perf_counter()
     status, error, outputs = "ok", None, None
@@ -543,6 +546,11 @@ def predict_logged(
     except SignatureError as exc:
         status, error = "invalid", str(exc)
         raise
+    except ValueError as exc:
+        # Libraries raise ValueError for values they cannot take (scikit-learn: "Input X
+        # contains NaN", "... infinity or a value too large"): the request's fault.
+        status, error = "invalid", f"{type(exc).__name__}: {exc}"
+        raise InputRefused(f"the model refused these inputs: {error}") from exc
     except Exception as exc:
         status, error = "error", f"{type(exc).__name__}: {exc}"
         raise

@@ -3,7 +3,8 @@
 ServingError                 (a CairnError)
 ├── PolicyError              a traffic policy that is not valid (the message names the field)
 ├── PolicyConflict           the policy changed between reading and writing it; try again
-└── NotReady                 an endpoint has no model version loaded yet (servers answer 503)
+├── NotReady                 an endpoint has no model version loaded yet (servers answer 503)
+└── InputRefused             the model refused a request's values (servers answer 400)
 
 An unknown deployment raises cairn.data's ``NotFound``, like every other unknown name;
 a request whose inputs do not match the model raises cairn.ml's ``SignatureError`` (400).
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from cairn.storage.errors import CairnError
 
-__all__ = ["NotReady", "PolicyConflict", "PolicyError", "ServingError"]
+__all__ = ["InputRefused", "NotReady", "PolicyConflict", "PolicyError", "ServingError"]
 
 
 class ServingError(CairnError):
@@ -35,3 +36,10 @@ class PolicyConflict(ServingError):
 
 class NotReady(ServingError):
     """The endpoint has not loaded a model version yet (or its policy cannot be served)."""
+
+
+class InputRefused(ServingError, ValueError):
+    """The model raised ``ValueError`` on inputs that passed its signature: values it
+    cannot take (a null where it needs a number, a number so large that its preprocessing
+    overflows, no rows). The client's mistake, not a broken model: servers answer 400 with
+    the model's own message. The model's exception is the ``__cause__``."""
