@@ -46,6 +46,8 @@ class LimitExceeded(PipelineError):
 class Unconfined(PipelineError):
     """A job would run another user's transform with no sandbox; allow it with
     ``CAIRN_ALLOW_UNCONFINED=1`` (``cairn run --allow-unconfined``) or install bubblewrap."""
+
+
 class UnreadableSpec(SpecError):
     """A pipeline's stored spec cannot be read back (an older cairn accepted it); the pipeline
     cannot run until ``delete pipeline NAME`` removes it or ``update pipeline`` replaces it."""
