@@ -34,6 +34,7 @@ from cairn.data.files import Source
 from cairn.data.models import (
     BranchInfo,
     CommitInfo,
+    CommitState,
     FileChange,
     FileInfo,
     Provenance,
@@ -50,6 +51,7 @@ __all__ = [
     "AlreadyExists",
     "BranchInfo",
     "CommitInfo",
+    "CommitState",
     "CommitStateError",
     "DataError",
     "DataStore",

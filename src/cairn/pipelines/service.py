@@ -47,7 +47,7 @@ from cairn.data import (
 )
 from cairn.pipelines.errors import SpecError
 from cairn.pipelines.jobs import Heads, JobRunner
-from cairn.pipelines.models import JobInfo, PipelineInfo, Reporter
+from cairn.pipelines.models import JobInfo, JobState, PipelineInfo, Reporter
 from cairn.pipelines.spec import PipelineSpec
 
 __all__ = ["Pipelines"]
@@ -298,10 +298,14 @@ class Pipelines(JobRunner):
         job = self._job_for(info.name, info.version, key)
         if job is None:
             return "stale", heads, key
-        if job.state == "success":
+        if job.state == JobState.SUCCESS:
             return "current", heads, key
         # "killed" (interrupted) jobs count as stale and run again.
-        return ("failed" if job.state in ("failure", "unrunnable") else "stale"), heads, key
+        return (
+            ("failed" if job.state in (JobState.FAILURE, JobState.UNRUNNABLE) else "stale"),
+            heads,
+            key,
+        )
 
     def propagate(self, reporter: Reporter | None = None) -> list[JobInfo]:
         """Run every stale pipeline, upstream first, until the DAG is current.
@@ -337,7 +341,7 @@ class Pipelines(JobRunner):
                 elif state == "stale" and heads is not None:
                     job = self._run_job(info, heads, key, reporter)
                     ran.append(job)
-                    if job.state == "success":
+                    if job.state == JobState.SUCCESS:
                         state = "current"
                     else:
                         failed_now[info.name] = job.id
