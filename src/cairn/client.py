@@ -22,6 +22,7 @@ import os
 import stat
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -59,13 +60,23 @@ from cairn.pipelines import (
     Reporter,
     commit_lineage,
     file_lineage,
-    load_spec_file,
 )
 from cairn.pipelines.retention import live_logs, oldest_open_job
 from cairn.pipelines.secret_store import SecretInfo, SecretStore
 from cairn.storage import ChunkStore, open_object_store
 
 if TYPE_CHECKING:
+    from cairn.api.embedded.branches import EmbeddedBranches
+    from cairn.api.embedded.commits import EmbeddedCommits
+    from cairn.api.embedded.deployments import EmbeddedDeployments
+    from cairn.api.embedded.events import EmbeddedEvents
+    from cairn.api.embedded.files import EmbeddedFiles
+    from cairn.api.embedded.jobs import EmbeddedJobs
+    from cairn.api.embedded.models import EmbeddedModels
+    from cairn.api.embedded.monitors import EmbeddedMonitors
+    from cairn.api.embedded.pipelines import EmbeddedPipelines
+    from cairn.api.embedded.repos import EmbeddedRepos
+    from cairn.api.embedded.runs import EmbeddedRuns
     from cairn.ml.registry import Registry
     from cairn.ml.runs import Runs
     from cairn.monitoring.loop import Monitors
@@ -126,8 +137,17 @@ def _counted(pieces: Iterable[bytes], progress: Callable[[int], None] | None) ->
 
 
 class Client:
-    """cairn's Python API. Reads go straight to ``data`` and ``pipelines``; writes go
-    through the methods here so that they trigger pipelines."""
+    """cairn's Python API, embedded: the face of cairn.api.protocol (``ClientProtocol``)
+    over the store in ``home``. Its sub-clients, ``repos``, ``branches``, ``commits``,
+    ``files``, ``pipelines``, ``jobs``, ``runs``, ``models``, ``deployments``,
+    ``monitors`` and ``events``, take the strings users type and return value objects;
+    writes through them trigger pipelines.
+
+    The layers below the face, for their own functions and for adapters in this
+    process (the model server): ``data`` (the DataStore), ``registry`` (the Registry),
+    ``tracking`` (Runs), ``traffic`` (Deployments) and ``loop`` (Monitors). A remote
+    client has none of them.
+    """
 
     def __init__(
         self, home: Path, *, reporter: Reporter | None = None, auto_run: bool | None = None
@@ -139,7 +159,7 @@ class Client:
         objects = open_object_store(backends.objects)
         self.data = DataStore(catalog, ChunkStore(objects, index=CatalogChunkIndex(catalog)))
         self.secrets = SecretStore(self.home / "secrets.json")
-        self.pipelines = Pipelines(
+        self._pipelines = Pipelines(
             self.data,
             catalog,
             work_dir=self.home / "work",
@@ -158,36 +178,125 @@ class Client:
         path = Path(home) if home else find_home()[0]
         return cls(path, **kwargs)  # type: ignore[arg-type]
 
+    # -- the face (cairn.api): one sub-client per kind of thing -------------------------
+    @cached_property
+    def repos(self) -> EmbeddedRepos:
+        """Repos (cairn.api.protocol.ReposProtocol)."""
+        from cairn.api.embedded.repos import EmbeddedRepos
+
+        return EmbeddedRepos(self.data, delete=self.delete_repo)
+
+    @cached_property
+    def branches(self) -> EmbeddedBranches:
+        """Branches, ``repo@branch`` (BranchesProtocol)."""
+        from cairn.api.embedded.branches import EmbeddedBranches
+
+        return EmbeddedBranches(self.data)
+
+    @cached_property
+    def commits(self) -> EmbeddedCommits:
+        """Commits, ``repo@commit`` (CommitsProtocol)."""
+        from cairn.api.embedded.commits import EmbeddedCommits
+
+        return EmbeddedCommits(self.data, finish=self.finish_commit, wait=self.wait_commit)
+
+    @cached_property
+    def files(self) -> EmbeddedFiles:
+        """Files, ``repo@commit:/path`` (FilesProtocol)."""
+        from cairn.api.embedded.files import EmbeddedFiles
+
+        return EmbeddedFiles(
+            self.data,
+            self._pipelines,
+            after=self._after,
+            upload=self.put_local,
+            download=self.get_local,
+        )
+
+    @cached_property
+    def pipelines(self) -> EmbeddedPipelines:
+        """Pipelines (PipelinesProtocol); names of cairn.pipelines.Pipelines it does not
+        define are forwarded to the service, for callers written before the face."""
+        from cairn.api.embedded.pipelines import EmbeddedPipelines
+
+        run = self.run_pipelines if self.auto_run else None
+        return EmbeddedPipelines(
+            self._pipelines, run=run, start=self.start_pipeline, stop=self.stop_pipeline
+        )
+
+    @cached_property
+    def jobs(self) -> EmbeddedJobs:
+        """Jobs, ``pipeline@job`` (JobsProtocol)."""
+        from cairn.api.embedded.jobs import EmbeddedJobs
+
+        return EmbeddedJobs(self._pipelines)
+
     # The ML stages load on first use: data and pipeline commands never import them.
     @cached_property
-    def runs(self) -> Runs:
-        """Runs of pipeline jobs and of SDK calls (cairn.ml.runs)."""
+    def runs(self) -> EmbeddedRuns:
+        """Runs of pipeline jobs and of SDK calls (RunsProtocol)."""
+        from cairn.api.embedded.runs import EmbeddedRuns
+
+        return EmbeddedRuns(self.tracking)
+
+    @cached_property
+    def models(self) -> EmbeddedModels:
+        """The model registry, ``cancer@champion``, ``cancer/3`` (ModelsProtocol)."""
+        from cairn.api.embedded.models import EmbeddedModels
+
+        return EmbeddedModels(self.registry)
+
+    @cached_property
+    def deployments(self) -> EmbeddedDeployments:
+        """Served endpoints and their traffic policies (DeploymentsProtocol)."""
+        from cairn.api.embedded.deployments import EmbeddedDeployments
+
+        return EmbeddedDeployments(self.traffic)
+
+    @cached_property
+    def monitors(self) -> EmbeddedMonitors:
+        """Drift checks and monitoring rules with their loop (MonitorsProtocol); when this
+        Client runs pipelines, the loop's training jobs run inside ``tick()``."""
+        from cairn.api.embedded.monitors import EmbeddedMonitors
+
+        return EmbeddedMonitors(self.loop, self.data, self.registry)
+
+    @cached_property
+    def events(self) -> EmbeddedEvents:
+        """The lifecycle's event log (EventsProtocol)."""
+        from cairn.api.embedded.events import EmbeddedEvents
+
+        return EmbeddedEvents(self.data.catalog)
+
+    # -- the layers below the face ------------------------------------------------------
+    @cached_property
+    def tracking(self) -> Runs:
+        """Runs (cairn.ml.runs), for the layers above it."""
         from cairn.ml.runs import Runs
 
-        return Runs(self.data, self.pipelines)
+        return Runs(self.data, self._pipelines)
 
     @cached_property
     def registry(self) -> Registry:
-        """Models, versions and aliases (cairn.ml.registry)."""
+        """Models, versions and aliases (cairn.ml.registry), for the layers above it."""
         from cairn.ml.registry import Registry
 
-        return Registry(self.data, self.pipelines, self.runs)
+        return Registry(self.data, self._pipelines, self.tracking)
 
     @cached_property
-    def deployments(self) -> Deployments:
-        """Served endpoints and their traffic policies (cairn.serving.policy)."""
+    def traffic(self) -> Deployments:
+        """Deployments and their policies (cairn.serving.policy), for the model server."""
         from cairn.serving.policy import Deployments
 
         return Deployments(self.data.catalog, self.registry)
 
     @cached_property
-    def monitors(self) -> Monitors:
-        """Monitoring rules and their retraining loop (cairn.monitoring.loop); when this
-        Client runs pipelines, the loop's training jobs run inside ``tick()``."""
+    def loop(self) -> Monitors:
+        """The monitoring loop (cairn.monitoring.loop)."""
         from cairn.monitoring.loop import Monitors
 
         runner = self.run_pipelines if self.auto_run else None
-        return Monitors(self.data, self.pipelines, self.registry, self.deployments, runner=runner)
+        return Monitors(self.data, self._pipelines, self.registry, self.traffic, runner=runner)
 
     def tick_monitors(self) -> None:
         """Advance every monitoring rule's loop (``Monitors.tick``) if there is any rule;
@@ -199,14 +308,14 @@ class Client:
         with self.data.catalog.read() as conn:
             if conn.execute(select(monitors.c.name).limit(1)).first() is None:
                 return
-        self.monitors.tick()
+        self.loop.tick()
 
     def run_pipelines(self) -> list[JobInfo]:
         """Run every stale pipeline to the end of the DAG; return the jobs. The run files
         that successful jobs committed are then indexed as runs."""
-        jobs = self.pipelines.propagate(self.reporter)
+        jobs = self._pipelines.propagate(self.reporter)
         if any(job.state == "success" for job in jobs):
-            self.runs.sync()
+            self.tracking.sync()
         return jobs
 
     def _after(self, commit: CommitInfo) -> CommitInfo:
@@ -216,20 +325,21 @@ class Client:
 
     # -- repos and branches ----------------------------------------------------------
     def create_repo(self, name: str, description: str = "") -> RepoInfo:
-        """Create an empty user repo. Raises AlreadyExists, InvalidReference."""
-        return self.data.create_repo(name, description)
+        """Deprecated: ``repos.create``."""
+        _deprecated("create_repo", "client.repos.create")
+        return self.repos.create(name, description)
 
     def delete_repo(self, name: str, *, force: bool = False) -> None:
         """Delete a user repo. Raises RepoInUse while a pipeline reads it, unless ``force``;
         a pipeline's output repo goes with ``delete_pipeline``."""
-        readers = self.pipelines.readers_of(name)
+        readers = self._pipelines.readers_of(name)
         if readers and not force:
             raise RepoInUse(
                 f"repo {name!r} is read by pipeline {', '.join(readers)}; "
                 "delete the pipeline first or pass --force"
             )
         if self.data.inspect_repo(name).type == "pipeline":
-            self.pipelines.delete_pipeline(name, force=force)
+            self._pipelines.delete_pipeline(name, force=force)
         else:
             self.data.delete_repo(name)
 
@@ -268,13 +378,13 @@ class Client:
                 info = self.data.inspect_repo(repo)
                 if info.type != "pipeline" or not commitish:
                     raise
-                for job in self.pipelines.list_jobs(repo, commitish):
+                for job in self._pipelines.list_jobs(repo, commitish):
                     if job.state in ("failure", "unrunnable"):
                         raise PipelineError(
                             f"job {repo}@{job.id} {job.state}: no commit will come"
                         ) from None
-                spec = self.pipelines.inspect_pipeline(repo).spec
-                newest = self.pipelines.list_jobs(repo)[:1]
+                spec = self._pipelines.inspect_pipeline(repo).spec
+                newest = self._pipelines.list_jobs(repo)[:1]
                 if newest and newest[0].state in ("failure", "unrunnable"):
                     if self._job_covers(newest[0], spec, commitish):
                         raise PipelineError(
@@ -506,34 +616,25 @@ class Client:
     def create_pipelines(
         self, spec_file: str | Path, *, update: bool = False, reprocess: bool = False
     ) -> list[PipelineInfo]:
-        """Create (or update) every pipeline in a JSON/YAML spec file, then run them.
-
-        The transform runs in the spec file's folder, so ``cmd: [python3, edges.py]``
-        finds ``edges.py`` beside the spec. Raises SpecError, NotFound, AlreadyExists.
-        """
-        path = Path(spec_file)
-        specs = load_spec_file(path)
-        created = self.pipelines.create_pipelines(
-            specs, path.parent, update=update, reprocess=reprocess
-        )
-        if self.auto_run:
-            self.run_pipelines()
-        return created
+        """Deprecated: ``pipelines.create`` (``pipelines.update`` with ``update``)."""
+        _deprecated("create_pipelines", "client.pipelines.create or client.pipelines.update")
+        write = self.pipelines.update if update else self.pipelines.create
+        return write(spec_file, reprocess=reprocess)
 
     def delete_pipeline(self, name: str, *, force: bool = False) -> None:
         """Delete a pipeline and its output repo. Raises RepoInUse unless ``force``."""
-        self.pipelines.delete_pipeline(name, force=force)
+        self._pipelines.delete_pipeline(name, force=force)
 
     def start_pipeline(self, name: str) -> PipelineInfo:
         """Resume a paused pipeline and run what it missed. Raises NotFound."""
-        info = self.pipelines.set_state(name, "running")
+        info = self._pipelines.set_state(name, "running")
         if self.auto_run:
             self.run_pipelines()
         return info
 
     def stop_pipeline(self, name: str) -> PipelineInfo:
         """Pause a pipeline: commits to its inputs wait until it starts again."""
-        return self.pipelines.set_state(name, "paused")
+        return self._pipelines.set_state(name, "paused")
 
     # -- secrets -----------------------------------------------------------------------
     def create_secret(self, name: str, values: dict[str, str]) -> SecretInfo:
@@ -551,9 +652,16 @@ class Client:
 
     # -- lineage ---------------------------------------------------------------------
     def lineage(self, ref: str) -> dict:
-        """``{"upstream", "downstream"}`` commit trees for ``repo@commit``, or the datum
-        and input files of one output file for ``repo@commit:/path``."""
+        """Deprecated: ``commits.lineage`` and ``files.lineage``, which return value
+        objects. ``{"upstream", "downstream"}`` commit trees for ``repo@commit``, or the
+        datum and input files of one output file for ``repo@commit:/path``."""
+        _deprecated("lineage", "client.commits.lineage or client.files.lineage")
         parsed = parse_ref(ref)
         if parsed.path:
-            return file_lineage(self.data, self.pipelines, parsed)
+            return file_lineage(self.data, self._pipelines, parsed)
         return commit_lineage(self.data, parsed)
+
+
+def _deprecated(old: str, new: str) -> None:
+    """Warn that ``Client.<old>``, which the README taught, goes after one release."""
+    warnings.warn(f"Client.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)

@@ -154,7 +154,7 @@ class ActiveRun:
 
 
 _active: ActiveRun | None = None
-_store: Any = None  # cairn.ml.runs.Runs of the store Client.open() finds, outside transforms
+_store: Any = None  # client.runs of the store Client.open() finds, outside transforms
 _implicit = False  # the active run was started by a log call, not by start_run
 
 
@@ -229,7 +229,7 @@ def _current() -> ActiveRun:
     """The active run outside a transform, started on first use (MLflow does the same)."""
     global _active, _implicit
     if _active is None:
-        info = _runs().start()
+        info = _runs().create()
         _active = ActiveRun(info.id, info.name, info.experiment)
         _implicit = True
         atexit.register(_end_implicit)
@@ -329,7 +329,7 @@ def start_run(name: str | None = None, experiment: str | None = None) -> Iterato
             _emit(header)
         _active = ActiveRun(None, name, experiment)
     else:
-        info = _runs().start(name, experiment)
+        info = _runs().create(name, experiment)
         _active = ActiveRun(info.id, info.name, info.experiment)
     try:
         yield _active

@@ -257,7 +257,7 @@ def test_a_canary_that_gets_no_traffic_is_rolled_back_after_max_seconds(world: W
     [state] = c.monitors.tick()  # no request reached the challenger: keep waiting
     assert state.step == "canary"
     started = state.info["cycle"]["canary_started"]
-    c.monitors.clock = lambda: started + 3601  # the default max_seconds (1 h) has passed
+    c.loop.clock = lambda: started + 3601  # the default max_seconds (1 h) has passed
     [state] = c.monitors.tick()
     assert state.step == "idle"
     rolled = list_events(c.data.catalog, kind="monitor.rolled_back")[-1].info
@@ -361,3 +361,10 @@ def test_alert_only_records_an_event_and_posts_the_report(world: World) -> None:
         assert c.registry.aliases("cancer") == {"champion": 1}  # alert only: nothing moved
     finally:
         server.shutdown()
+
+
+def test_every_step_has_a_handler() -> None:
+    from cairn.monitoring import loop
+
+    assert set(loop._STEP_HANDLERS) == set(loop.MonitorStep)
+    assert loop.STEPS == tuple(loop.MonitorStep)

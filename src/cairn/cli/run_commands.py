@@ -154,5 +154,7 @@ def plot_metric(
     """Plot a metric against its step, one line per run, to a PNG file."""
     from cairn.ml.plots import plot_metric as plot
 
-    path = plot(client().runs, key, runs or [], output, experiment=experiment, pipeline=pipeline)
+    path = plot(
+        client().tracking, key, runs or [], output, experiment=experiment, pipeline=pipeline
+    )
     err.print(f"wrote {path}")

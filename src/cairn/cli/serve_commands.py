@@ -102,7 +102,7 @@ def serve(
     from cairn.serving.endpoint import Endpoint
 
     check = Endpoint(
-        c.data, c.registry, c.deployments, found.name, cache_dir=c.home / "work" / "serving"
+        c.data, c.registry, c.traffic, found.name, cache_dir=c.home / "work" / "serving"
     )
     try:
         check.prepare()

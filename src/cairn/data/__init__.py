@@ -37,6 +37,7 @@ from cairn.data.localfiles import Skipped, SkipReason
 from cairn.data.models import (
     BranchInfo,
     CommitInfo,
+    CommitState,
     FileChange,
     FileInfo,
     Provenance,
@@ -53,6 +54,7 @@ __all__ = [
     "AlreadyExists",
     "BranchInfo",
     "CommitInfo",
+    "CommitState",
     "CommitStateError",
     "DataError",
     "DataStore",

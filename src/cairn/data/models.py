@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "BranchInfo",
     "CommitInfo",
+    "CommitState",
     "FileChange",
     "FileInfo",
     "Provenance",
@@ -46,6 +48,14 @@ class Provenance:
     commit: str
 
 
+class CommitState(StrEnum):
+    """A commit's state (the catalog stores the value): ``open`` while it is written,
+    ``finished`` after, forever."""
+
+    OPEN = "open"
+    FINISHED = "finished"
+
+
 @dataclass(frozen=True)
 class CommitInfo:
     """A commit. ``tree`` is its root hash (None when empty); ``state`` is open or finished;
@@ -56,7 +66,7 @@ class CommitInfo:
     parent: str | None
     branch: str | None
     tree: str | None
-    state: str
+    state: CommitState
     origin: str
     description: str
     created: float
@@ -67,7 +77,7 @@ class CommitInfo:
 
     @property
     def finished_ok(self) -> bool:
-        return self.state == "finished"
+        return self.state == CommitState.FINISHED
 
 
 @dataclass(frozen=True)

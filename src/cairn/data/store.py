@@ -37,7 +37,7 @@ from cairn.data.errors import (
     NotFound,
 )
 from cairn.data.files import FileOps
-from cairn.data.models import BranchInfo, CommitInfo, Provenance, RepoInfo
+from cairn.data.models import BranchInfo, CommitInfo, CommitState, Provenance, RepoInfo
 from cairn.data.refs import Ref, check_name, parse_ref
 from cairn.data.tree import DirEntry, TreeStore
 from cairn.storage import ChunkStore
@@ -58,6 +58,7 @@ def _commit_from_row(row: Any, provenance: Iterable[Any] = ()) -> CommitInfo:
     return row_to(
         CommitInfo,
         row,
+        state=CommitState(row.state),
         info=json.loads(row.info),
         provenance=tuple(
             Provenance(p.input_name, p.input_repo, p.input_branch, p.input_commit)
@@ -205,7 +206,7 @@ class DataStore(FileOps):
             .order_by(commit_provenance.c.input_name)
         ).all()
         info = _commit_from_row(row, prov)
-        if info.state == "open":  # an open commit's size is fixed only when it finishes
+        if info.state == CommitState.OPEN:  # an open commit's size is fixed only when it finishes
             info = dataclasses.replace(info, size=self._tree_size(info.tree))
         return info
 
@@ -303,7 +304,7 @@ class DataStore(FileOps):
         commit_id = new_commit_id()
         with self.catalog.write() as conn:
             head = self._head(conn, repo, branch)
-            if head is not None and head.state == "open":
+            if head is not None and head.state == CommitState.OPEN:
                 raise CommitStateError(
                     f"{repo}@{branch} has an open commit {head.id}; finish it first"
                 )
@@ -314,7 +315,7 @@ class DataStore(FileOps):
                 head,
                 branch,
                 head.tree if head else None,
-                state="open",
+                state=CommitState.OPEN,
                 origin="user",
                 description=description,
             )
@@ -325,14 +326,18 @@ class DataStore(FileOps):
         """Finish an open commit (a branch whose head is open, or an id). Raises
         CommitStateError if it is finished already."""
         info = self.inspect_commit(repo, commitish)
-        if info.state != "open":
+        if info.state != CommitState.OPEN:
             raise CommitStateError(f"commit {repo}@{info.id} is already finished")
         size = self._tree_size(info.tree)
         with self.catalog.write() as conn:
             done = conn.execute(
                 update(commits)
-                .where(commits.c.repo == repo, commits.c.id == info.id, commits.c.state == "open")
-                .values(state="finished", finished=time.time(), size=size)
+                .where(
+                    commits.c.repo == repo,
+                    commits.c.id == info.id,
+                    commits.c.state == CommitState.OPEN,
+                )
+                .values(state=CommitState.FINISHED, finished=time.time(), size=size)
             )
             if done.rowcount != 1:
                 raise CommitStateError(f"commit {repo}@{info.id} was finished by someone else")
@@ -348,7 +353,7 @@ class DataStore(FileOps):
         """Block until the commit is finished; return it. Raises TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
         info = self.inspect_commit(repo, commitish)
-        while info.state != "finished":
+        while info.state != CommitState.FINISHED:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"commit {repo}@{info.id} still open after {timeout}s")
             time.sleep(poll)
@@ -390,7 +395,7 @@ class DataStore(FileOps):
                 head,
                 branch,
                 tree,
-                state="finished",
+                state=CommitState.FINISHED,
                 origin=origin,
                 description=description,
                 size=size,
@@ -431,7 +436,7 @@ class DataStore(FileOps):
         branch: str,
         tree: str | None,
         *,
-        state: str,
+        state: CommitState,
         origin: str,
         description: str = "",
         size: int = 0,
@@ -449,7 +454,7 @@ class DataStore(FileOps):
                 origin=origin,
                 description=description,
                 created=now,
-                finished=now if state == "finished" else None,
+                finished=now if state == CommitState.FINISHED else None,
                 size=size,
                 info=json.dumps(info or {}, sort_keys=True),
             )
@@ -494,7 +499,7 @@ class DataStore(FileOps):
                     head = self._load_commit(conn, repo, name)
                     if head is None:
                         raise NotFound(f"commit {repo}@{name} not found")
-                    if head.state != "open":
+                    if head.state != CommitState.OPEN:
                         raise CommitStateError(
                             f"commit {repo}@{name} is finished; finished commits never change"
                         )
@@ -505,13 +510,13 @@ class DataStore(FileOps):
             # Packed chunks the new tree refers to must be stored before it is visible.
             self.chunks.flush()
             with self.catalog.write() as conn:
-                if head is not None and head.state == "open":
+                if head is not None and head.state == CommitState.OPEN:
                     done = conn.execute(
                         update(commits)
                         .where(
                             commits.c.repo == repo,
                             commits.c.id == head.id,
-                            commits.c.state == "open",
+                            commits.c.state == CommitState.OPEN,
                             commits.c.tree.is_(None)
                             if head.tree is None
                             else commits.c.tree == head.tree,
@@ -533,7 +538,7 @@ class DataStore(FileOps):
                     head,
                     name,
                     new_tree,
-                    state="finished",
+                    state=CommitState.FINISHED,
                     origin="auto",
                     description=description,
                     size=self._tree_size(new_tree),

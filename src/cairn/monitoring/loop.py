@@ -59,6 +59,7 @@ from cairn.monitoring.errors import LoopError
 from cairn.monitoring.rules import (
     MonitorInfo,
     MonitorRule,
+    MonitorStep,
     RetrainAction,
     create_monitor,
     delete_monitor,
@@ -76,19 +77,12 @@ if TYPE_CHECKING:
     from cairn.pipelines import Pipelines
     from cairn.serving.policy import Deployments
 
-__all__ = ["STEPS", "MonitorState", "Monitors"]
+__all__ = ["STEPS", "MonitorState", "MonitorStep", "Monitors"]
 
 log = logging.getLogger("cairn.monitoring.loop")
 
-STEPS = (
-    "idle",
-    "drift",
-    "data_committed",
-    "model_trained",
-    "challenger_registered",
-    "canary",
-    "evaluated",
-)
+
+STEPS = tuple(MonitorStep)
 
 
 @dataclass(frozen=True)
@@ -99,7 +93,7 @@ class MonitorState:
 
     monitor: str
     cycle: int
-    step: str
+    step: MonitorStep
     info: dict[str, Any]
     updated: float
 
@@ -117,7 +111,7 @@ class MonitorState:
 class _Move:
     """A transition: the next step, the event kind and reasons, and info changes."""
 
-    step: str
+    step: MonitorStep
     kind: str
     reasons: dict[str, Any]
     cycle: dict[str, Any] | None = None  # merged into info["cycle"]
@@ -186,7 +180,9 @@ class Monitors:
             row = conn.execute(select(monitor_state).where(monitor_state.c.monitor == name)).first()
         if row is None:
             raise NotFound(f"monitor {name!r} does not exist")
-        return MonitorState(row.monitor, row.cycle, row.step, json.loads(row.info), row.updated)
+        return MonitorState(
+            row.monitor, row.cycle, MonitorStep(row.step), json.loads(row.info), row.updated
+        )
 
     def events(self, name: str, limit: int | None = None) -> list[Event]:
         """The monitor's events, oldest first (at most the newest ``limit``)."""
@@ -214,28 +210,29 @@ class Monitors:
             state = self.state(name)
             rule = self._cycle_rule(name, state)
             try:
-                move = getattr(self, f"_step_{state.step}")(rule, state)
+                move = _STEP_HANDLERS[state.step](self, rule, state)
             except CairnError as exc:
-                if state.step == "idle":
+                if state.step == MonitorStep.IDLE:
                     raise
                 move = self._fail(rule, state, exc)
             if move is None or not self._apply(name, state, move):
                 break
-            if move.step == "idle" and state.step != "idle":
+            if move.step == MonitorStep.IDLE and state.step != MonitorStep.IDLE:
                 break
         return self.state(name)
 
     def _cycle_rule(self, name: str, state: MonitorState) -> MonitorRule:
         version = (state.info.get("cycle") or {}).get("rule_version")
-        if state.step != "idle" and version is not None:
+        if state.step != MonitorStep.IDLE and version is not None:
             return monitor_version(self.catalog, name, int(version))
         return self.get(name).rule
 
     def _apply(self, name: str, state: MonitorState, move: _Move) -> bool:
         """Record a transition if the monitor is still where ``state`` says."""
         info = dict(state.info)
-        cycle = state.cycle + (1 if state.step == "idle" and move.step != "idle" else 0)
-        if move.kind == "monitor.drift" and move.step == "idle":
+        idle = MonitorStep.IDLE
+        cycle = state.cycle + (1 if state.step == idle and move.step != idle else 0)
+        if move.kind == "monitor.drift" and move.step == idle:
             cycle = state.cycle + 1  # an alert-only cycle
         current = dict(info.get("cycle") or {})
         if move.cycle:
@@ -318,7 +315,8 @@ class Monitors:
 
     def _fail(self, rule: MonitorRule, state: MonitorState, exc: CairnError) -> _Move:
         reasons: dict[str, Any] = {"failed_at": state.step, "error": str(exc)}
-        if state.step in ("canary", "evaluated") and rule.action.retrain is not None:
+        live = (MonitorStep.CANARY, MonitorStep.EVALUATED)
+        if state.step in live and rule.action.retrain is not None:
             try:
                 self.deployments.reset(
                     rule.deployment_name, rule.alias, reason=f"monitor {rule.name}: failed"
@@ -326,7 +324,7 @@ class Monitors:
                 reasons["traffic"] = f"100% {rule.alias}"
             except CairnError as again:
                 reasons["traffic_error"] = str(again)
-        return _Move("idle", "monitor.failed", reasons, end=True)
+        return _Move(MonitorStep.IDLE, "monitor.failed", reasons, end=True)
 
     # -- steps ---------------------------------------------------------------------------
     def _step_idle(self, rule: MonitorRule, state: MonitorState) -> _Move | None:
@@ -382,8 +380,8 @@ class Monitors:
         }
         state.info["last_check"] = check
         if rule.action.retrain is None:
-            return _Move("idle", "monitor.drift", reasons, cycle, end=True)
-        return _Move("drift", "monitor.drift", reasons, cycle)
+            return _Move(MonitorStep.IDLE, "monitor.drift", reasons, cycle, end=True)
+        return _Move(MonitorStep.DRIFT, "monitor.drift", reasons, cycle)
 
     def _step_drift(self, rule: MonitorRule, state: MonitorState) -> _Move | None:
         retrain = _retrain(rule)
@@ -403,7 +401,10 @@ class Monitors:
             self.runner()
         reasons = {"repo": to.repo, "branch": to.commit, "commit": commit, **detail}
         return _Move(
-            "data_committed", "monitor.data_committed", reasons, {"training_commit": commit}
+            MonitorStep.DATA_COMMITTED,
+            "monitor.data_committed",
+            reasons,
+            {"training_commit": commit},
         )
 
     def _commit_window(
@@ -513,7 +514,7 @@ class Monitors:
                     "path": retrain.model_path,
                 }
                 return _Move(
-                    "model_trained",
+                    MonitorStep.MODEL_TRAINED,
                     "monitor.model_trained",
                     reasons,
                     {"job": job.id, "output_commit": job.output_commit},
@@ -562,7 +563,7 @@ class Monitors:
             "ref": found.ref,
         }
         return _Move(
-            "challenger_registered",
+            MonitorStep.CHALLENGER_REGISTERED,
             "monitor.challenger_registered",
             reasons,
             {"challenger": found.version, "champion": champion},
@@ -584,7 +585,7 @@ class Monitors:
             "requests": canary.requests,
             "seconds": canary.seconds,
         }
-        return _Move("canary", "monitor.canary", reasons, {"canary_started": now})
+        return _Move(MonitorStep.CANARY, "monitor.canary", reasons, {"canary_started": now})
 
     def _step_canary(self, rule: MonitorRule, state: MonitorState) -> _Move | None:
         retrain = _retrain(rule)
@@ -606,12 +607,16 @@ class Monitors:
                 ],
                 "canary_seconds": waited,
             }
-            return _Move("evaluated", "monitor.evaluated", timed_out, {"evaluation": timed_out})
+            return _Move(
+                MonitorStep.EVALUATED, "monitor.evaluated", timed_out, {"evaluation": timed_out}
+            )
         if retrain.canary.seconds is not None and waited < retrain.canary.seconds:
             return None
         evaluation = _evaluate(self, rule, retrain, cycle, live)
         evaluation["canary_seconds"] = waited
-        return _Move("evaluated", "monitor.evaluated", evaluation, {"evaluation": evaluation})
+        return _Move(
+            MonitorStep.EVALUATED, "monitor.evaluated", evaluation, {"evaluation": evaluation}
+        )
 
     def _step_evaluated(self, rule: MonitorRule, state: MonitorState) -> _Move:
         retrain = _retrain(rule)
@@ -630,7 +635,9 @@ class Monitors:
                 "previous": cycle["champion"],
                 "reasons": evaluation["reasons"],
             }
-            return _Move("idle", "monitor.promoted", reasons, {"after": self.clock()}, end=True)
+            return _Move(
+                MonitorStep.IDLE, "monitor.promoted", reasons, {"after": self.clock()}, end=True
+            )
         self.deployments.reset(rule.deployment_name, rule.alias, reason=f"{why}: rolled back")
         if not retrain.keep_challenger and aliases.get("challenger") == version:
             self.registry.delete_alias(rule.model_name, "challenger")
@@ -639,7 +646,9 @@ class Monitors:
             "champion": cycle["champion"],
             "reasons": evaluation["reasons"],
         }
-        return _Move("idle", "monitor.rolled_back", reasons, {"after": self.clock()}, end=True)
+        return _Move(
+            MonitorStep.IDLE, "monitor.rolled_back", reasons, {"after": self.clock()}, end=True
+        )
 
     # -- live traffic --------------------------------------------------------------------
     def _live(
@@ -677,6 +686,18 @@ class Monitors:
                     stats[name] = float(fn([p[0] for p in pairs], [p[1] for p in pairs]))
             out[side] = stats
         return out
+
+
+# What advances a monitor out of each step (tests check every step has one).
+_STEP_HANDLERS: dict[MonitorStep, Callable[[Monitors, MonitorRule, MonitorState], _Move | None]] = {
+    MonitorStep.IDLE: Monitors._step_idle,
+    MonitorStep.DRIFT: Monitors._step_drift,
+    MonitorStep.DATA_COMMITTED: Monitors._step_data_committed,
+    MonitorStep.MODEL_TRAINED: Monitors._step_model_trained,
+    MonitorStep.CHALLENGER_REGISTERED: Monitors._step_challenger_registered,
+    MonitorStep.CANARY: Monitors._step_canary,
+    MonitorStep.EVALUATED: Monitors._step_evaluated,
+}
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,6 +63,7 @@ __all__ = [
     "EvaluateSpec",
     "MonitorInfo",
     "MonitorRule",
+    "MonitorStep",
     "RetrainAction",
     "Schedule",
     "Tests",
@@ -383,6 +385,19 @@ def load_rule_file(path: str | Path) -> MonitorRule:
 
 
 # -- the catalog ---------------------------------------------------------------------------
+class MonitorStep(StrEnum):
+    """Where a monitor's loop is (``monitor_state.step`` stores the value; a new monitor
+    starts ``idle``); cairn.monitoring.loop draws the transitions."""
+
+    IDLE = "idle"
+    DRIFT = "drift"
+    DATA_COMMITTED = "data_committed"
+    MODEL_TRAINED = "model_trained"
+    CHALLENGER_REGISTERED = "challenger_registered"
+    CANARY = "canary"
+    EVALUATED = "evaluated"
+
+
 @dataclass(frozen=True)
 class MonitorInfo:
     """A stored rule: its ``version`` (1 at creation, + 1 per changing update) and times
@@ -436,7 +451,7 @@ def create_monitor(catalog: Catalog, rule: MonitorRule, *, update_: bool = False
             )
             conn.execute(
                 insert(monitor_state).values(
-                    monitor=rule.name, cycle=0, step="idle", info="{}", updated=now
+                    monitor=rule.name, cycle=0, step=MonitorStep.IDLE, info="{}", updated=now
                 )
             )
         else:

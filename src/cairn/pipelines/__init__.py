@@ -37,14 +37,16 @@ changed), ``update pipeline --reprocess`` draws a new one.
 
 from cairn.pipelines.errors import PipelineError, SpecError
 from cairn.pipelines.lineage import CommitNode, commit_lineage, file_lineage
-from cairn.pipelines.models import DatumInfo, JobInfo, PipelineInfo, Reporter
+from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState, PipelineInfo, Reporter
 from cairn.pipelines.service import Pipelines
 from cairn.pipelines.spec import PipelineSpec, load_spec_file, load_specs
 
 __all__ = [
     "CommitNode",
     "DatumInfo",
+    "DatumState",
     "JobInfo",
+    "JobState",
     "PipelineError",
     "PipelineInfo",
     "PipelineSpec",

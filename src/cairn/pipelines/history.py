@@ -19,18 +19,18 @@ from cairn.data import (
     DataStore,
     NotFound,
 )
-from cairn.pipelines.models import DatumInfo, JobInfo, PipelineInfo
+from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState, PipelineInfo
 from cairn.storage import ObjectNotFound
 
 __all__ = ["JobHistory"]
 
 
 def _job_from_row(row: Any) -> JobInfo:
-    return row_to(JobInfo, row, inputs=json.loads(row.input_key))
+    return row_to(JobInfo, row, state=JobState(row.state), inputs=json.loads(row.input_key))
 
 
 def _datum_from_row(row: Any) -> DatumInfo:
-    return row_to(DatumInfo, row, inputs=json.loads(row.inputs))
+    return row_to(DatumInfo, row, state=DatumState(row.state), inputs=json.loads(row.inputs))
 
 
 class JobHistory:
@@ -91,7 +91,7 @@ class JobHistory:
         """Block until the job leaves ``running``. Raises TimeoutError."""
         deadline = None if timeout is None else time.monotonic() + timeout
         job = self.inspect_job(pipeline, job_id)
-        while job.state == "running":
+        while job.state == JobState.RUNNING:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {pipeline}@{job_id} still running after {timeout}s")
             time.sleep(0.2)
@@ -126,7 +126,7 @@ class JobHistory:
                 .where(
                     datums.c.pipeline == pipeline,
                     datums.c.hash == datum_hash,
-                    datums.c.state == "success",
+                    datums.c.state == DatumState.SUCCESS,
                     jobs.c.created <= limit if limit is not None else jobs.c.created.isnot(None),
                 )
                 .order_by(jobs.c.created.desc())
@@ -161,7 +161,7 @@ class JobHistory:
         for d in self.list_datums(pipeline, job.id):
             if datum_id and not d.id.startswith(datum_id):
                 continue
-            if d.state == "skipped":
+            if d.state == DatumState.SKIPPED:
                 continue
             text = self._read_log(refs.get(d.id), f"logs/{pipeline}/{job.id}/{d.id}")
             yield f"{pipeline}@{job.id} datum {d.id[:12]} ({d.state})", text

@@ -40,14 +40,14 @@ from cairn.pipelines.environment import (
 from cairn.pipelines.errors import PipelineError, SecretError, Unconfined
 from cairn.pipelines.executor import DatumResult, RunContext, limits_for, run_datum
 from cairn.pipelines.history import JobHistory
-from cairn.pipelines.models import DatumInfo, JobInfo, PipelineInfo, Reporter
+from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState, PipelineInfo, Reporter
 from cairn.pipelines.sandbox import others_can_enter, sandbox_available
 from cairn.pipelines.secret_store import Masker, SecretStore
 from cairn.pipelines.spec import PipelineSpec
 
 __all__ = ["ALLOW_UNCONFINED_ENV", "Heads", "JobRunner", "UNCONFINED"]
 
-_SUCCESS_STATES = ("success", "skipped")
+_SUCCESS_STATES = (DatumState.SUCCESS, DatumState.SKIPPED)
 ALLOW_UNCONFINED_ENV = "CAIRN_ALLOW_UNCONFINED"
 OWNER_EVENT = "pipeline.owner"
 UNCONFINED = "unconfined"  # the first word of a job's first log line when no sandbox ran it
@@ -87,9 +87,9 @@ class JobRunner(JobHistory):
         with self.catalog.write() as conn:
             conn.execute(
                 sql_update(jobs)
-                .where(jobs.c.state == "running")
+                .where(jobs.c.state == JobState.RUNNING)
                 .values(
-                    state="killed",
+                    state=JobState.KILLED,
                     finished=time.time(),
                     reason="the process running this job stopped before it finished",
                 )
@@ -161,7 +161,7 @@ class JobRunner(JobHistory):
     def _job_id(self, info: PipelineInfo, heads: Heads) -> str:
         newest = max(heads.values(), key=lambda c: c.created)
         if self._job_exists(info.name, newest.id):
-            if self.inspect_job(info.name, newest.id).state != "killed":
+            if self.inspect_job(info.name, newest.id).state != JobState.KILLED:
                 return new_commit_id()
             # A rerun after a crash keeps its cause's id: the killed record makes way.
             with self.catalog.write() as conn:
@@ -182,11 +182,13 @@ class JobRunner(JobHistory):
         job_id = cause if cause and not self._job_exists(info.name, cause) else None
         job_id = job_id or self._job_id(info, heads)
         reason = f"upstream {', '.join(blocked)} did not succeed for these inputs"
-        self._insert_job(info, job_id, key, "unrunnable", finished=time.time(), reason=reason)
+        self._insert_job(
+            info, job_id, key, JobState.UNRUNNABLE, finished=time.time(), reason=reason
+        )
         return self.inspect_job(info.name, job_id)
 
     def _insert_job(
-        self, info: PipelineInfo, job_id: str, key: str, state: str, **values: Any
+        self, info: PipelineInfo, job_id: str, key: str, state: JobState, **values: Any
     ) -> None:
         now = time.time()
         with self.catalog.write() as conn:
@@ -211,7 +213,7 @@ class JobRunner(JobHistory):
         with self.catalog.read() as conn:
             last = conn.execute(
                 select(jobs.c.id, jobs.c.output_commit)
-                .where(jobs.c.pipeline == name, jobs.c.state == "success")
+                .where(jobs.c.pipeline == name, jobs.c.state == JobState.SUCCESS)
                 .order_by(jobs.c.finished.desc())
                 .limit(1)
             ).first()
@@ -231,7 +233,7 @@ class JobRunner(JobHistory):
     def _run_job(self, info: PipelineInfo, heads: Heads, key: str, reporter: Reporter) -> JobInfo:
         spec = info.spec
         job_id = self._job_id(info, heads)
-        self._insert_job(info, job_id, key, "running")
+        self._insert_job(info, job_id, key, JobState.RUNNING)
         try:
             job = self._execute(info, spec, job_id, heads, reporter)
         except PipelineError as exc:
@@ -241,7 +243,7 @@ class JobRunner(JobHistory):
             self._finish(
                 job_id,
                 info.name,
-                state="failure",
+                state=JobState.FAILURE,
                 reason=f"job crashed: {type(exc).__name__}: {exc}",
             )
             job = self.inspect_job(info.name, job_id)
@@ -282,7 +284,7 @@ class JobRunner(JobHistory):
         skipped = [d for d in all_datums if hashes[d.id] in keep]
         todo = [d for d in all_datums if hashes[d.id] not in keep]
         self._finish(
-            job_id, info.name, state="running", total=len(all_datums), skipped=len(skipped)
+            job_id, info.name, state=JobState.RUNNING, total=len(all_datums), skipped=len(skipped)
         )
         reporter.job_started(self.inspect_job(info.name, job_id), len(todo))
         if spec.transform.image:
@@ -344,16 +346,18 @@ class JobRunner(JobHistory):
             )
             if len(failed) > 1:
                 reason += f"\n  and {len(failed) - 1} more failed datum(s)"
-            self._finish(job_id, info.name, state="failure", reason=reason, **counts)
+            self._finish(job_id, info.name, state=JobState.FAILURE, reason=reason, **counts)
         else:
             try:
                 output = self._write_output(
                     info, spec, job_id, heads, results, skipped, hashes, code
                 )
             except PipelineError as exc:
-                self._finish(job_id, info.name, state="failure", reason=str(exc), **counts)
+                self._finish(job_id, info.name, state=JobState.FAILURE, reason=str(exc), **counts)
             else:
-                self._finish(job_id, info.name, state="success", output_commit=output.id, **counts)
+                self._finish(
+                    job_id, info.name, state=JobState.SUCCESS, output_commit=output.id, **counts
+                )
         return self.inspect_job(info.name, job_id)
 
     def _run_datums(
@@ -483,7 +487,7 @@ class JobRunner(JobHistory):
             job_id,
             r.datum.id,
             r.hash,
-            r.state,
+            DatumState(r.state),
             [f.to_json() for f in r.datum.files],
             r.attempts,
             r.exit_code,
@@ -517,7 +521,12 @@ class JobRunner(JobHistory):
         for skip in skipped:
             inputs = [f.to_json() for f in skip.files]
             records.append(
-                (DatumInfo(pipeline, job_id, skip.id, hashes[skip.id], "skipped", inputs), None)
+                (
+                    DatumInfo(
+                        pipeline, job_id, skip.id, hashes[skip.id], DatumState.SKIPPED, inputs
+                    ),
+                    None,
+                )
             )
         rows = [
             dict(
@@ -541,8 +550,8 @@ class JobRunner(JobHistory):
             with self.catalog.write() as conn:
                 conn.execute(insert(datums), rows)
 
-    def _finish(self, job_id: str, pipeline: str, *, state: str, **values: Any) -> None:
-        if state != "running":
+    def _finish(self, job_id: str, pipeline: str, *, state: JobState, **values: Any) -> None:
+        if state != JobState.RUNNING:
             values["finished"] = time.time()
         with self.catalog.write() as conn:
             conn.execute(

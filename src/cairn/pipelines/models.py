@@ -3,11 +3,47 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from cairn.pipelines.spec import PipelineSpec
 
-__all__ = ["BrokenPipeline", "DatumInfo", "JobInfo", "PipelineInfo", "Reporter"]
+__all__ = [
+    "BrokenPipeline",
+    "DatumInfo",
+    "DatumState",
+    "JobInfo",
+    "JobState",
+    "PipelineInfo",
+    "Reporter",
+]
+
+
+class JobState(StrEnum):
+    """A job's state (the catalog stores the value)::
+
+    running --all datums succeed or recover--> success
+       |--a datum fails, or the output cannot be written--> failure
+       |--the process running it died (found by the next run)--> killed
+    unrunnable (recorded as such: an upstream job did not succeed)
+    """
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    UNRUNNABLE = "unrunnable"
+    KILLED = "killed"
+
+
+class DatumState(StrEnum):
+    """What became of one datum of a job: ``success``, ``skipped`` (an earlier job
+    processed the same hash; its outputs were kept), ``failed`` (every try failed) or
+    ``recovered`` (failed, then ``err_cmd`` succeeded)."""
+
+    SUCCESS = "success"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    RECOVERED = "recovered"
 
 
 @dataclass(frozen=True)
@@ -49,7 +85,7 @@ class JobInfo:
 
     pipeline: str
     id: str
-    state: str
+    state: JobState
     spec_version: int
     inputs: dict[str, str]
     output_commit: str | None
@@ -81,7 +117,7 @@ class DatumInfo:
     job: str
     id: str
     hash: str
-    state: str
+    state: DatumState
     inputs: list[dict[str, Any]] = field(default_factory=list)
     attempts: int = 0
     exit_code: int | None = None

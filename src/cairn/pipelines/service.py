@@ -53,7 +53,7 @@ from cairn.data import (
 )
 from cairn.pipelines.errors import SpecError, UnreadableSpec
 from cairn.pipelines.jobs import Heads, JobRunner
-from cairn.pipelines.models import BrokenPipeline, JobInfo, PipelineInfo, Reporter
+from cairn.pipelines.models import BrokenPipeline, JobInfo, JobState, PipelineInfo, Reporter
 from cairn.pipelines.secret_store import SecretStore
 from cairn.pipelines.spec import PipelineSpec, read_spec
 
@@ -378,10 +378,14 @@ class Pipelines(JobRunner):
         job = self._job_for(info.name, info.version, key)
         if job is None:
             return "stale", heads, key
-        if job.state == "success":
+        if job.state == JobState.SUCCESS:
             return "current", heads, key
         # "killed" (interrupted) jobs count as stale and run again.
-        return ("failed" if job.state in ("failure", "unrunnable") else "stale"), heads, key
+        return (
+            ("failed" if job.state in (JobState.FAILURE, JobState.UNRUNNABLE) else "stale"),
+            heads,
+            key,
+        )
 
     def propagate(self, reporter: Reporter | None = None) -> list[JobInfo]:
         """Run every stale pipeline, upstream first, until the DAG is current.
@@ -418,7 +422,7 @@ class Pipelines(JobRunner):
                 elif state == "stale" and heads is not None:
                     job = self._run_job(info, heads, key, reporter)
                     ran.append(job)
-                    if job.state == "success":
+                    if job.state == JobState.SUCCESS:
                         state = "current"
                     else:
                         failed_now[info.name] = job.id

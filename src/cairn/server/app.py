@@ -240,7 +240,7 @@ def _start(settings: ServerSettings) -> _State:
     endpoint = Endpoint(
         client.data,
         client.registry,
-        client.deployments,
+        client.traffic,
         settings.deployment,
         cache_dir=cache,
         poll_interval=settings.poll_interval,

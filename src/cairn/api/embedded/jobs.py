@@ -1,0 +1,42 @@
+"""``client.jobs`` in this process."""
+
+from __future__ import annotations
+
+import builtins
+
+from cairn.api.refs import job_ref
+from cairn.api.types import LogEntry
+from cairn.data import parse_ref
+from cairn.pipelines import DatumInfo, JobInfo, Pipelines
+
+__all__ = ["EmbeddedJobs"]
+
+
+class EmbeddedJobs:
+    """JobsProtocol over the Pipelines service ``engine`` (its job history)."""
+
+    def __init__(self, engine: Pipelines) -> None:
+        self._engine = engine
+
+    def list(self, pipeline: str | None = None) -> builtins.list[JobInfo]:
+        """Jobs newest first, of every pipeline or of one. Raises NotFound."""
+        return self._engine.list_jobs(pipeline)
+
+    def get(self, ref: str) -> JobInfo:
+        """Job ``pipeline@id`` (or id prefix). Raises NotFound, InvalidReference."""
+        return self._engine.inspect_job(*job_ref(ref))
+
+    def wait(self, ref: str, timeout: float | None = None) -> JobInfo:
+        """Block until the job is no longer running. Raises TimeoutError, NotFound."""
+        return self._engine.wait_job(*job_ref(ref), timeout=timeout)
+
+    def datums(self, ref: str) -> builtins.list[DatumInfo]:
+        """The job's datums, by id. Raises NotFound, InvalidReference."""
+        return self._engine.list_datums(*job_ref(ref))
+
+    def logs(self, ref: str, datum: str | None = None) -> builtins.list[LogEntry]:
+        """Logs of job ``pipeline@id`` (or of ``pipeline``'s latest job), or of its datums
+        whose ids start with ``datum``. Raises NotFound, InvalidReference."""
+        parsed = parse_ref(ref)
+        job = job_ref(ref)[1] if parsed.commit is not None else None
+        return [LogEntry(h, t) for h, t in self._engine.logs(parsed.repo, job, datum)]

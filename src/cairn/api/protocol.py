@@ -1,0 +1,591 @@
+"""The face as Protocols: what every cairn client offers, embedded (``cairn.Client``, in
+this process over the store's folder) or remote (over ``cairn server``).
+
+Every method takes plain values (strings users type, numbers, bytes, mappings, lists)
+and returns frozen dataclasses of plain fields, StrEnums, bytes or a binary stream, so
+each call is one JSON request and one JSON answer; no internal object (DataStore,
+Registry, a database connection) crosses it. Strings name things the same way
+everywhere (cairn.api.refs): ``images@master:/a.png``, ``edges@<job id>``,
+``cancer@champion``, ``cancer/3``. The verbs are ``list``, ``get``, ``create``,
+``delete`` wherever they apply, and a domain verb only where the operation is none of
+those.
+
+Errors are cairn's (``cairn.CairnError`` and below: NotFound, AlreadyExists,
+InvalidReference, InvalidPath, CommitStateError, SpecError, PipelineError, MLError,
+PolicyError, MonitoringError, ...), the same on both sides; TimeoutError for waits.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from cairn.api.refs import RefLike
+    from cairn.api.types import (
+        AliasMove,
+        CommitLineage,
+        FileLineage,
+        LogEntry,
+        ModelLineage,
+    )
+    from cairn.data import BranchInfo, CommitInfo, FileChange, FileInfo, RepoInfo
+    from cairn.ml.events import Event
+    from cairn.ml.models import MetricPoint, ModelInfo, ModelVersion, RunInfo, Signature
+    from cairn.ml.runs import Comparison
+    from cairn.monitoring.drift import DriftConfig
+    from cairn.monitoring.loop import MonitorState
+    from cairn.monitoring.monitor import MonitorReport
+    from cairn.monitoring.rules import MonitorInfo, MonitorRule
+    from cairn.pipelines import DatumInfo, JobInfo, PipelineInfo, PipelineSpec
+    from cairn.serving.policy import Deployment, DeploymentRevision, TrafficPolicy
+
+__all__ = [
+    "BranchesProtocol",
+    "ClientProtocol",
+    "CommitsProtocol",
+    "DeploymentsProtocol",
+    "EventsProtocol",
+    "FilesProtocol",
+    "JobsProtocol",
+    "ModelsProtocol",
+    "MonitorsProtocol",
+    "PipelinesProtocol",
+    "ReposProtocol",
+    "RunsProtocol",
+    "SUB_CLIENTS",
+]
+
+
+@runtime_checkable
+class ReposProtocol(Protocol):
+    """Repos: named, versioned collections of files."""
+
+    def list(self) -> builtins.list[RepoInfo]:
+        """Every repo, by name."""
+        ...
+
+    def get(self, name: str) -> RepoInfo:
+        """The repo, its branches and the size (bytes) of master's head. Raises NotFound."""
+        ...
+
+    def create(self, name: str, description: str = "") -> RepoInfo:
+        """An empty user repo. Raises AlreadyExists, InvalidReference (a bad name)."""
+        ...
+
+    def delete(self, name: str, *, force: bool = False) -> None:
+        """Delete a repo (a pipeline's output repo goes with its pipeline). Raises
+        NotFound, RepoInUse while a pipeline reads it, unless ``force``."""
+        ...
+
+
+@runtime_checkable
+class BranchesProtocol(Protocol):
+    """Branches: movable names for commits, named ``repo@branch``."""
+
+    def list(self, repo: str) -> builtins.list[BranchInfo]:
+        """The branches of ``repo``, by name. Raises NotFound."""
+        ...
+
+    def get(self, ref: str) -> BranchInfo:
+        """Branch ``repo@branch`` (its ``head`` is None before the first commit). Raises
+        NotFound, InvalidReference."""
+        ...
+
+    def create(self, ref: str, head: str | None = None) -> BranchInfo:
+        """Create or move branch ``repo@branch`` to ``head`` (``other^``, a commit id, or
+        ``repo@other``; None: no commit yet). Raises NotFound, InvalidReference."""
+        ...
+
+    def delete(self, ref: str) -> None:
+        """Remove branch ``repo@branch``; its commits stay reachable by id. Raises NotFound."""
+        ...
+
+
+@runtime_checkable
+class CommitsProtocol(Protocol):
+    """Commits: immutable snapshots, ``open`` while written, ``finished`` after."""
+
+    def list(self, ref: str, *, limit: int = 0) -> builtins.list[CommitInfo]:
+        """Newest first: the history of ``repo@branch`` (following parents), or every
+        commit of ``repo``; ``limit`` > 0 keeps that many. Raises NotFound."""
+        ...
+
+    def get(self, ref: RefLike) -> CommitInfo:
+        """The commit ``repo@branch-or-id[^N]`` names (``repo`` alone: master's head).
+        Raises NotFound, InvalidReference."""
+        ...
+
+    def start(self, ref: str, description: str = "") -> CommitInfo:
+        """Open a commit on ``repo@branch`` (default master; the branch is created if
+        missing). Raises CommitStateError if one is open there, DataError for a
+        pipeline's output repo, NotFound."""
+        ...
+
+    def finish(self, ref: RefLike) -> CommitInfo:
+        """Finish the open commit ``ref`` names, then run the pipelines downstream.
+        Raises CommitStateError if it is finished already, NotFound."""
+        ...
+
+    def wait(self, ref: RefLike, timeout: float | None = None) -> CommitInfo:
+        """Block until the commit is finished (``timeout`` in seconds, None: forever); for
+        a pipeline's output repo, a commit id not there yet is waited for and the output
+        commit that covers it is returned. Raises TimeoutError, PipelineError (its job
+        failed), NotFound."""
+        ...
+
+    def lineage(self, ref: RefLike) -> CommitLineage:
+        """What the commit came from and what came from it. Raises NotFound."""
+        ...
+
+
+@runtime_checkable
+class FilesProtocol(Protocol):
+    """Files: bytes at ``repo@commit:/path``. A write names a branch (a new finished
+    commit, then the pipelines downstream run) or an open commit (added to it)."""
+
+    def put(
+        self,
+        ref: RefLike,
+        data: bytes | IO[bytes] | Mapping[str, bytes | IO[bytes]],
+        *,
+        append: bool = False,
+        description: str = "",
+    ) -> CommitInfo:
+        """Write ``data`` at ``repo@branch:/path``, or each ``{relative path: data}`` of a
+        mapping below that path, in one commit; ``append`` adds to existing files.
+        Raises InvalidPath, NotFound, CommitStateError, DataError."""
+        ...
+
+    def upload(
+        self,
+        ref: RefLike,
+        sources: Sequence[str | Path],
+        *,
+        recursive: bool = False,
+        append: bool = False,
+        description: str = "",
+    ) -> CommitInfo:
+        """Put local files, or folders with ``recursive``, at ``repo@branch:/path`` in
+        one commit, as ``cairn put file`` does (a folder's files keep their relative
+        paths below the path; a file lands at the path, or below it when the path ends
+        with ``/``). Raises InvalidPath, NotFound, DataError."""
+        ...
+
+    def download(self, ref: RefLike, output: str | Path) -> builtins.list[Path]:
+        """Write a file, or every file below a folder, to local ``output``; return the
+        local paths written. Memory stays one chunk whatever the sizes. Raises NotFound."""
+        ...
+
+    def read(self, ref: RefLike) -> bytes:
+        """The whole content of one file. Raises NotFound, InvalidPath (a folder)."""
+        ...
+
+    def open(self, ref: RefLike) -> IO[bytes]:
+        """A binary stream over one file's content, read chunk by chunk (close it when
+        done). Raises NotFound, InvalidPath (a folder)."""
+        ...
+
+    def get(self, ref: RefLike) -> FileInfo:
+        """The file or folder at the path (size in bytes, content hash). Raises NotFound."""
+        ...
+
+    def list(self, ref: RefLike) -> builtins.list[FileInfo]:
+        """The children of a folder (or the file itself), by path. Raises NotFound."""
+        ...
+
+    def glob(self, ref: RefLike, pattern: str) -> builtins.list[FileInfo]:
+        """Files and folders of the commit whose paths match ``pattern`` (Pachyderm's
+        glob: ``/*``, ``/**/*.png``). Raises NotFound."""
+        ...
+
+    def diff(self, new: RefLike, old: RefLike | None = None) -> builtins.list[FileChange]:
+        """Files added, modified and deleted from ``old`` (default: ``new``'s parent) to
+        ``new``, by path. Raises NotFound."""
+        ...
+
+    def copy(self, src: RefLike, dst: RefLike) -> CommitInfo:
+        """Copy a file or folder to ``repo@branch:/path`` without copying bytes. Raises
+        NotFound, InvalidPath."""
+        ...
+
+    def delete(self, ref: RefLike, *more: RefLike) -> CommitInfo:
+        """Delete files or folders, all of one ``repo@branch``, in one commit. Raises
+        NotFound, InvalidReference (paths of different commits)."""
+        ...
+
+    def lineage(self, ref: RefLike) -> FileLineage:
+        """The pipeline, job, datum and exact input files that wrote one file. Raises
+        NotFound, InvalidPath (a folder)."""
+        ...
+
+
+@runtime_checkable
+class PipelinesProtocol(Protocol):
+    """Pipelines: named transforms over inputs that write an output repo of their name."""
+
+    def list(self) -> builtins.list[PipelineInfo]:
+        """Every pipeline, by name."""
+        ...
+
+    def get(self, name: str) -> PipelineInfo:
+        """The pipeline and its current spec. Raises NotFound."""
+        ...
+
+    def create(
+        self,
+        spec: str | Path | PipelineSpec | Mapping[str, Any] | Iterable[Any],
+        *,
+        spec_dir: str | Path | None = None,
+        reprocess: bool = False,
+    ) -> builtins.list[PipelineInfo]:
+        """Create every pipeline of a spec file (JSON or YAML; the transform runs in its
+        folder), or of specs given as values (running in ``spec_dir``, default the
+        current folder), all or none; then run them. Raises SpecError, NotFound,
+        AlreadyExists."""
+        ...
+
+    def update(
+        self,
+        spec: str | Path | PipelineSpec | Mapping[str, Any] | Iterable[Any],
+        *,
+        spec_dir: str | Path | None = None,
+        reprocess: bool = False,
+    ) -> builtins.list[PipelineInfo]:
+        """Replace existing pipelines' specs (a new spec version each), then run them;
+        ``reprocess`` reuses no earlier datum. Raises as ``create``, NotFound."""
+        ...
+
+    def delete(self, name: str, *, force: bool = False) -> None:
+        """Delete a pipeline and its output repo. Raises NotFound, RepoInUse unless
+        ``force``."""
+        ...
+
+    def start(self, name: str) -> PipelineInfo:
+        """Resume a stopped pipeline and run what it missed. Raises NotFound."""
+        ...
+
+    def stop(self, name: str) -> PipelineInfo:
+        """Pause a pipeline: commits to its inputs wait until it starts. Raises NotFound."""
+        ...
+
+
+@runtime_checkable
+class JobsProtocol(Protocol):
+    """Jobs: one execution of a pipeline over one set of input commits, ``pipeline@id``."""
+
+    def list(self, pipeline: str | None = None) -> builtins.list[JobInfo]:
+        """Jobs newest first, of every pipeline or of one. Raises NotFound."""
+        ...
+
+    def get(self, ref: str) -> JobInfo:
+        """Job ``pipeline@id`` (or a unique id prefix). Raises NotFound, InvalidReference."""
+        ...
+
+    def wait(self, ref: str, timeout: float | None = None) -> JobInfo:
+        """Block until the job is no longer running (``timeout`` in seconds). Raises
+        TimeoutError, NotFound."""
+        ...
+
+    def datums(self, ref: str) -> builtins.list[DatumInfo]:
+        """The job's datums (processed, skipped, failed, recovered), by id. Raises NotFound."""
+        ...
+
+    def logs(self, ref: str, datum: str | None = None) -> builtins.list[LogEntry]:
+        """The logs of job ``pipeline@id`` (of the pipeline's latest job for
+        ``pipeline``), or of its datums whose ids start with ``datum``. Raises NotFound."""
+        ...
+
+
+@runtime_checkable
+class RunsProtocol(Protocol):
+    """Runs: params, metrics with steps, tags and artifacts of tracked executions."""
+
+    def list(
+        self, experiment: str | None = None, pipeline: str | None = None
+    ) -> builtins.list[RunInfo]:
+        """Runs newest first, of one experiment and/or one pipeline if given."""
+        ...
+
+    def get(self, ref: str) -> RunInfo:
+        """A run by id, name or id prefix. Raises NotFound (also when ambiguous)."""
+        ...
+
+    def create(
+        self,
+        name: str | None = None,
+        experiment: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> RunInfo:
+        """Start a run (state ``running``) outside a pipeline. Raises MLError (tags that
+        are not JSON scalars)."""
+        ...
+
+    def log(
+        self,
+        run: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        step: int | None = None,
+        timestamp: float | None = None,
+        tags: Mapping[str, Any] | None = None,
+        artifacts: Iterable[str] = (),
+    ) -> None:
+        """Add params, tags, one point per metric (at ``step``, default 0, and
+        ``timestamp``, default now) and artifact paths to running run ``run`` (its id).
+        Raises NotFound, MLError (an ended run, a bad key or value)."""
+        ...
+
+    def finish(self, run: str, state: str = "finished") -> RunInfo:
+        """End running run ``run`` as ``finished`` or ``failed`` (again: no-op). Raises
+        NotFound, MLError."""
+        ...
+
+    def history(self, run: str, key: str) -> builtins.list[MetricPoint]:
+        """Every logged point of metric ``key``, in logging order. Raises NotFound."""
+        ...
+
+    def compare(
+        self,
+        refs: Iterable[str] = (),
+        *,
+        experiment: str | None = None,
+        pipeline: str | None = None,
+    ) -> Comparison:
+        """Runs side by side (``.best(key)`` picks one). Raises NotFound, MLError (none)."""
+        ...
+
+
+@runtime_checkable
+class ModelsProtocol(Protocol):
+    """The model registry: versions (``cancer/3``) and aliases (``cancer@champion``)."""
+
+    def list(self) -> builtins.list[ModelInfo]:
+        """Every model, by name, with its latest version and aliases."""
+        ...
+
+    def get(self, spec: str) -> ModelVersion:
+        """The version ``cancer@champion``, ``cancer/3`` or ``cancer`` (latest) names.
+        Raises NotFound (the message lists the aliases), InvalidReference."""
+        ...
+
+    def versions(self, name: str) -> builtins.list[ModelVersion]:
+        """Every version of model ``name``, oldest (1) first. Raises NotFound."""
+        ...
+
+    def register(
+        self,
+        name: str,
+        ref: str,
+        *,
+        flavor: str | None = None,
+        signature: Signature | None = None,
+        command: Sequence[str] | None = None,
+        description: str = "",
+        timeout: float | None = None,
+        trust: bool = False,
+    ) -> ModelVersion:
+        """Register the file or folder at ``repo@commit:/path`` (a finished commit) as the
+        next version of ``name``. Formats that run code when loaded (pickle, joblib, MLflow
+        folders) need ``trust=True``, recorded on the version; only then is the model
+        loaded to infer its signature. Raises InvalidReference, NotFound,
+        CommitStateError, FlavorError (UntrustedModel without trust), SignatureError."""
+        ...
+
+    def set_alias(self, spec: str, version: int, *, reason: str = "") -> ModelVersion:
+        """Point alias ``cancer@champion`` at ``version``; return that version. Raises
+        InvalidReference (a reserved alias), NotFound."""
+        ...
+
+    def delete_alias(self, spec: str) -> None:
+        """Remove alias ``cancer@challenger`` (its history stays). Raises NotFound."""
+        ...
+
+    def rollback(self, spec: str, *, reason: str = "") -> ModelVersion:
+        """Move alias ``cancer@champion`` (``cancer``: its champion) back to the version
+        it named before its last move not undone yet. Raises NotFound, MLError."""
+        ...
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Alias -> version of model ``name``. Raises NotFound."""
+        ...
+
+    def alias_history(self, spec: str) -> builtins.list[AliasMove]:
+        """Every move of alias ``cancer@champion``, oldest first. Raises NotFound."""
+        ...
+
+    def lineage(self, spec: str) -> ModelLineage:
+        """Where the version came from: data, code, environment, run. Raises NotFound."""
+        ...
+
+
+@runtime_checkable
+class DeploymentsProtocol(Protocol):
+    """Deployments: served endpoints and their traffic policies (every change a revision)."""
+
+    def list(self) -> builtins.list[Deployment]:
+        """Every deployment, by name."""
+        ...
+
+    def get(self, name: str) -> Deployment:
+        """The deployment and its policy. Raises NotFound."""
+        ...
+
+    def create(self, name: str, model: str) -> Deployment:
+        """Deployment ``name`` with all traffic to ``cancer@champion`` or ``cancer/3``;
+        an existing one of the same model is returned as it is. Raises PolicyError (no
+        such alias or version), ServingError (it serves another model),
+        InvalidReference."""
+        ...
+
+    def apply(
+        self,
+        name: str,
+        *,
+        policy: TrafficPolicy | Mapping[str, Any] | None = None,
+        reset: str | None = None,
+        split: Mapping[str, float] | None = None,
+        canary: tuple[str, float] | None = None,
+        shadow: Sequence[str] | None = None,
+        sticky_header: str | None = None,
+        reason: str = "",
+    ) -> Deployment:
+        """One atomic policy change, one revision: a whole ``policy``, or changes applied
+        in this order: ``reset`` (all traffic to one target), ``split`` (target ->
+        weight), ``canary`` ((target, percent)), ``shadow`` (targets mirrored; empty:
+        none), ``sticky_header`` (a header name; ``""``: none; None: keep). Targets are
+        aliases (``champion``) or version numbers (``"3"``). Raises PolicyError,
+        PolicyConflict (it keeps changing meanwhile), NotFound."""
+        ...
+
+    def rollback(self, name: str, *, reason: str = "") -> Deployment:
+        """Restore the policy in force before the current one, as a new revision.
+        Raises NotFound, PolicyError (nothing to go back to)."""
+        ...
+
+    def history(self, name: str) -> builtins.list[DeploymentRevision]:
+        """Every revision of the policy, oldest first. Raises NotFound."""
+        ...
+
+
+@runtime_checkable
+class MonitorsProtocol(Protocol):
+    """Drift checks, and monitoring rules with their retraining loop."""
+
+    def list(self) -> builtins.list[MonitorInfo]:
+        """Every monitor, by name."""
+        ...
+
+    def get(self, name: str) -> MonitorInfo:
+        """The monitor's current rule. Raises NotFound."""
+        ...
+
+    def create(self, rule: MonitorRule | Mapping[str, Any] | str | Path) -> MonitorInfo:
+        """Store a new rule (a MonitorRule, a mapping, or a YAML/JSON file). Raises
+        RuleError, AlreadyExists."""
+        ...
+
+    def update(self, rule: MonitorRule | Mapping[str, Any] | str | Path) -> MonitorInfo:
+        """Store the next version of a rule. Raises RuleError, NotFound."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Delete a monitor and its state (its events stay). Raises NotFound."""
+        ...
+
+    def state(self, name: str) -> MonitorState:
+        """Where the monitor's loop is (``step``, a MonitorStep). Raises NotFound."""
+        ...
+
+    def tick(self) -> builtins.list[MonitorState]:
+        """Advance every monitor as far as it can without waiting; return their states."""
+        ...
+
+    def check(
+        self,
+        spec: str,
+        *,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        last: int | None = None,
+        deployment: str | None = None,
+        reference: str | None = None,
+        config: DriftConfig | None = None,
+        log_repo: str = "predictions",
+        labels: str | None = None,
+        label_column: str = "label",
+        metric: str | None = None,
+        freq: str | None = None,
+        min_rows: int | None = None,
+    ) -> MonitorReport:
+        """The drift check of ``cairn monitor``: the live traffic of the version
+        ``cancer@champion`` names against its training data. ``since``/``until``: a
+        duration ago (``1d``, ``15m``), an ISO 8601 time or UTC epoch seconds; ``last``:
+        the newest N rows. Raises NotFound, DriftInputError (too few rows, ...),
+        MonitoringError."""
+        ...
+
+
+@runtime_checkable
+class EventsProtocol(Protocol):
+    """The lifecycle's event log: alias moves, policy changes, monitor steps."""
+
+    def list(
+        self,
+        *,
+        subject: str | None = None,
+        kind: str | None = None,
+        since: int = 0,
+        limit: int | None = None,
+    ) -> builtins.list[Event]:
+        """Events oldest first: of one ``subject`` (a model, deployment or monitor), one
+        ``kind`` (or a prefix ending in ``.``, ``monitor.``), with id above ``since``, at
+        most the newest ``limit``."""
+        ...
+
+
+@runtime_checkable
+class ClientProtocol(Protocol):
+    """A cairn client: the sub-clients below, embedded or remote alike."""
+
+    @property
+    def repos(self) -> ReposProtocol: ...
+    @property
+    def branches(self) -> BranchesProtocol: ...
+    @property
+    def commits(self) -> CommitsProtocol: ...
+    @property
+    def files(self) -> FilesProtocol: ...
+    @property
+    def pipelines(self) -> PipelinesProtocol: ...
+    @property
+    def jobs(self) -> JobsProtocol: ...
+    @property
+    def runs(self) -> RunsProtocol: ...
+    @property
+    def models(self) -> ModelsProtocol: ...
+    @property
+    def deployments(self) -> DeploymentsProtocol: ...
+    @property
+    def monitors(self) -> MonitorsProtocol: ...
+    @property
+    def events(self) -> EventsProtocol: ...
+
+
+SUB_CLIENTS: dict[str, type] = {
+    "repos": ReposProtocol,
+    "branches": BranchesProtocol,
+    "commits": CommitsProtocol,
+    "files": FilesProtocol,
+    "pipelines": PipelinesProtocol,
+    "jobs": JobsProtocol,
+    "runs": RunsProtocol,
+    "models": ModelsProtocol,
+    "deployments": DeploymentsProtocol,
+    "monitors": MonitorsProtocol,
+    "events": EventsProtocol,
+}
+"""Each attribute of ClientProtocol and the Protocol its value satisfies."""

@@ -1,0 +1,211 @@
+"""Runs, models, deployments, events and monitors through the face, with a real model:
+scikit-learn's breast-cancer table, a logistic regression saved with skops, and
+prediction-log records written as files (the format cairn.serving.predlog documents)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+from cairn.api import AliasMove, ModelLineage, MonitorStep
+from cairn.api.protocol import ClientProtocol
+from cairn.data import InvalidReference, NotFound
+from cairn.ml.errors import MLError
+from cairn.serving.errors import PolicyError
+
+from .helpers import plain, roundtrips
+
+
+@pytest.fixture(scope="module")
+def cancer() -> tuple[pd.DataFrame, bytes, bytes]:
+    """The table, a fitted model as skops bytes, and a second one."""
+    frame = load_breast_cancer(as_frame=True).frame
+    x, y = frame.drop(columns="target"), frame["target"]
+    one = LogisticRegression(max_iter=3000).fit(x, y)
+    two = LogisticRegression(max_iter=3000, C=0.1).fit(x, y)
+    return frame, sio.dumps(one), sio.dumps(two)
+
+
+@pytest.fixture
+def registered(client: ClientProtocol, cancer: tuple[pd.DataFrame, bytes, bytes]) -> None:
+    _, one, two = cancer
+    client.repos.create("models")
+    client.files.put("models@master:/v1/model.skops", one)
+    client.models.register("cancer", "models@master:/v1/model.skops")
+    client.files.put("models@master:/v2/model.skops", two)
+    client.models.register("cancer", "models@master:/v2/model.skops", description="C=0.1")
+
+
+def test_runs_create_log_finish_compare(client: ClientProtocol) -> None:
+    first = client.runs.create("lr-0.1", "sweep", tags={"model": "lr"})
+    assert first.state == "running"
+    client.runs.log(first.id, params={"lr": 0.1}, metrics={"loss": 0.9}, step=0)
+    client.runs.log(first.id, metrics={"loss": 0.4}, step=1)
+    done = client.runs.finish(first.id)
+    assert (done.state, done.params, done.metrics) == ("finished", {"lr": 0.1}, {"loss": 0.4})
+    with pytest.raises(MLError):
+        client.runs.log(first.id, metrics={"loss": 0.1})  # ended
+    second = client.runs.create("lr-1", "sweep")
+    client.runs.log(second.id, params={"lr": 1.0}, metrics={"loss": 0.2})
+    client.runs.finish(second.id, "failed")
+    assert [p.value for p in client.runs.history("lr-0.1", "loss")] == [0.9, 0.4]
+    assert {r.name for r in client.runs.list(experiment="sweep")} == {"lr-0.1", "lr-1"}
+    assert client.runs.get(first.id[:10]).id == first.id
+    comparison = client.runs.compare(experiment="sweep")
+    assert comparison.best("loss", maximize=False).name == "lr-1"
+    assert comparison.differing == ["lr"]
+    roundtrips(comparison)
+
+
+def test_models_by_alias_and_version(client: ClientProtocol, registered: None) -> None:
+    assert [v.version for v in client.models.versions("cancer")] == [1, 2]
+    assert client.models.get("cancer").version == 2  # the latest
+    assert client.models.get("cancer/1").flavor == "sklearn"
+    client.models.set_alias("cancer@champion", 1, reason="first")
+    client.models.set_alias("cancer@champion", 2)
+    champion = client.models.get("cancer@champion")
+    assert (champion.version, champion.aliases) == (2, ("champion",))
+    assert roundtrips(champion)["signature"]["inputs"][0]["name"] == "mean radius"
+    assert client.models.rollback("cancer").version == 1  # NAME alone: its champion
+    assert client.models.aliases("cancer") == {"champion": 1}
+    moves = client.models.alias_history("cancer@champion")
+    assert [(m.kind, m.version) for m in moves] == [("set", 1), ("set", 2), ("rollback", 1)]
+    assert isinstance(moves[0], AliasMove) and moves[0].reason == "first"
+    [info] = client.models.list()
+    assert (info.name, info.latest, info.aliases) == ("cancer", 2, {"champion": 1})
+    client.models.set_alias("cancer@challenger", 2)
+    client.models.delete_alias("cancer@challenger")
+    with pytest.raises(NotFound):
+        client.models.get("cancer@challenger")
+    with pytest.raises(InvalidReference):
+        client.models.set_alias("cancer/2", 1)  # a version is not an alias
+    with pytest.raises(NotFound):
+        client.models.get("cancer/9")
+    lineage = client.models.lineage("cancer@champion")
+    assert isinstance(lineage, ModelLineage)
+    assert (lineage.version, lineage.training, lineage.path) == (1, None, "/v1/model.skops")
+    assert ModelLineage.from_json(roundtrips(lineage)) == lineage
+    kinds = [e.kind for e in client.events.list(subject="cancer")]
+    assert kinds[:2] == ["model.register", "model.register"]
+    [newest] = client.events.list(subject="cancer", kind="alias.", limit=1)
+    assert (newest.kind, newest.info["alias"]) == ("alias.delete", "challenger")
+
+
+def test_deployments_apply_one_change_per_revision(
+    client: ClientProtocol, registered: None
+) -> None:
+    client.models.set_alias("cancer@champion", 1)
+    client.models.set_alias("cancer@challenger", 2)
+    made = client.deployments.create("cancer", "cancer@champion")
+    assert (made.revision, made.policy.percentages()) == (1, {"champion": 100.0})
+    assert client.deployments.create("cancer", "cancer@champion") == made  # as it is
+    changed = client.deployments.apply(
+        "cancer", canary=("challenger", 10), sticky_header="X-User", reason="try v2"
+    )
+    assert changed.revision == 2
+    assert changed.policy.percentages() == {"champion": 90.0, "challenger": 10.0}
+    assert changed.policy.sticky_header == "x-user"
+    unstuck = client.deployments.apply("cancer", sticky_header="")
+    assert unstuck.policy.sticky_header is None and unstuck.revision == 3
+    whole = client.deployments.apply(
+        "cancer", policy={"routes": [{"target": "2", "weight": 1}], "shadow": ["champion"]}
+    )
+    assert whole.policy.targets() == ["2", "champion"]
+    with pytest.raises(PolicyError):
+        client.deployments.apply("cancer", split={"nobody": 100})
+    with pytest.raises(PolicyError):
+        client.deployments.apply("cancer")
+    back = client.deployments.rollback("cancer")
+    assert back.policy == unstuck.policy and back.revision == 5
+    history = client.deployments.history("cancer")
+    assert [h.revision for h in history] == [1, 2, 3, 4, 5] and history[-1].restores == 3
+    assert [d.name for d in client.deployments.list()] == ["cancer"]
+    assert roundtrips(client.deployments.get("cancer"))["policy"]["routes"][0]["target"] == (
+        "champion"
+    )
+    with pytest.raises(InvalidReference):
+        client.deployments.create("other", "cancer")  # which alias or version?
+    events = client.events.list(subject="cancer", kind="deployment.")
+    assert [e.kind for e in events][-1] == "deployment.rollback"
+
+
+def _log_traffic(client: ClientProtocol, frame: pd.DataFrame, model: bytes, rows: int) -> None:
+    """``rows`` requests answered by cancer v1 on deployment ``cancer``, as the prediction
+    log writes them (cairn.serving.predlog)."""
+    fitted = sio.loads(model, trusted=sio.get_untrusted_types(data=model))
+    x = frame.drop(columns="target").iloc[:rows]
+    outputs = fitted.predict(x)
+    now = time.time()
+    lines = []
+    for i in range(rows):
+        record = {
+            "request_id": uuid.uuid4().hex,
+            "time": now - rows + i,
+            "deployment": "cancer",
+            "model": "cancer",
+            "version": 1,
+            "target": "champion",
+            "protocol": "mlflow",
+            "inputs": {"columns": list(x.columns), "data": [x.iloc[i].tolist()]},
+            "outputs": [int(outputs[i])],
+            "latency_ms": 1.0,
+            "shadow": False,
+            "status": "ok",
+            "error": None,
+        }
+        lines.append(json.dumps(record))
+    day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    body = ("\n".join(lines) + "\n").encode()
+    client.files.put(f"predictions@master:/cancer/{day}/log-1.jsonl", io.BytesIO(body))
+
+
+def test_monitors_check_and_rules(
+    client: ClientProtocol, registered: None, cancer: tuple[pd.DataFrame, bytes, bytes]
+) -> None:
+    frame, one, _ = cancer
+    client.models.set_alias("cancer@champion", 1)
+    client.repos.create("predictions")
+    _log_traffic(client, frame, one, 60)
+    # The reference: the model file was put by a user, so name the training data.
+    client.repos.create("training")
+    client.files.put("training@master:/cancer.csv", frame.to_csv(index=False).encode())
+    report = client.monitors.check(
+        "cancer@champion", since="1d", reference="training@master:/cancer.csv"
+    )
+    assert (report.model, report.version, report.deployment) == ("cancer", 1, "cancer")
+    assert report.window["rows"] == 60 and report.window["version_rows"] == 60
+    assert report.reference["predictions"] == "model"
+    assert json.loads(report.to_json())["model"] == "cancer"
+    too_few = client.monitors.check(
+        "cancer@champion", last=10, min_rows=5, reference="training@master:/cancer.csv"
+    )
+    assert too_few.window["rows"] == 10
+
+    rule = {
+        "name": "cancer-drift",
+        "model": "cancer@champion",
+        "reference": "training@master:/cancer.csv",
+        "window": {"last": 60, "min_rows": 30},
+        "action": {"alert": {}},
+    }
+    made = client.monitors.create(rule)
+    assert (made.name, made.version) == ("cancer-drift", 1)
+    assert client.monitors.state("cancer-drift").step is MonitorStep.IDLE
+    [state] = client.monitors.tick()
+    assert state.step is MonitorStep.IDLE and "last_check" in state.info
+    assert roundtrips(state)["step"] == "idle"
+    plain(client.monitors.get("cancer-drift"))
+    updated = client.monitors.update({**rule, "drift_share": 0.9})
+    assert updated.version == 2 and [m.name for m in client.monitors.list()] == ["cancer-drift"]
+    client.monitors.delete("cancer-drift")
+    with pytest.raises(NotFound):
+        client.monitors.get("cancer-drift")
