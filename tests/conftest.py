@@ -192,3 +192,12 @@ def make_postgres_url(postgres_server: PostgresServer) -> Iterator[Callable[[], 
         with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
             for name in made:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _enterable_tmp_path(request: pytest.FixtureRequest) -> None:
+    """pytest makes ``tmp_path`` mode 0700; as root, the sandbox runs transforms as an
+    unprivileged uid that must enter the spec folder (README, Security), as it can in a
+    folder made with the usual umask. Tests whose specs live in ``tmp_path`` get that."""
+    if "tmp_path" in request.fixturenames:
+        request.getfixturevalue("tmp_path").chmod(0o755)
