@@ -53,3 +53,12 @@ def test_gc_rejects_a_bad_grace(cairn: Cairn):
     proc = cairn("gc", "--grace", "soon", check=False)
     assert proc.returncode == 2
     assert "not a duration" in proc.stderr
+
+
+def test_gc_takes_the_durations_every_field_takes(cairn: Cairn):
+    # gc --grace refused Go durations that datum_timeout accepts (issue 10).
+    for grace in ("1m30s", "1h30m", "2d", "90"):
+        report = cairn.raw("gc", "--grace", grace, "--dry-run")
+        assert report["dry_run"]
+    proc = cairn("gc", "--grace", "-1h", check=False)
+    assert proc.returncode == 2

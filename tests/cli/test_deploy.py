@@ -88,6 +88,12 @@ def test_set_inspect_list_and_rollback_traffic(iris: Cairn):
     policy = cairn.raw("inspect", "deployment", "web")["policy"]
     assert _routes(policy) == {"challenger": 100.0} and policy["sticky_header"] is None
 
+    # A policy file that is not JSON was a JSONDecodeError traceback (issue 10): now one
+    # error line naming the file, from the loader specs and rules use.
+    cairn.write("bad.json", '{"routes": [')
+    refused = cairn.fails("set", "traffic", "web", "-f", "bad.json")
+    assert "bad.json" in refused.stderr and "Traceback" not in refused.stderr
+
 
 def test_unknown_deployment_is_an_error(iris: Cairn):
     iris.fails("inspect", "deployment", "nope")

@@ -138,3 +138,31 @@ def test_a_pickle_model_path_needs_trust() -> None:
     rule = load_rule_text(text.replace("    model_path:", "    trust: true\n    model_path:"))
     assert rule.action.retrain is not None and rule.action.retrain.trust
     assert load_rule_text(RULE).action.retrain.trust is False  # skops needs none
+
+
+@pytest.mark.parametrize(
+    ("since", "seconds"), [("1d", 86400.0), ("1w", 604800.0), ("1d12h", 129600.0)]
+)
+def test_window_since_takes_days_and_weeks(since: str, seconds: float) -> None:
+    # A rule refused `since: 1d` while `cairn monitor --since 1d` took it (issue 10).
+    rule = load_rule_text(RULE.replace("since: 1h", f"since: {since}"))
+    assert rule.window.since == seconds
+
+
+@pytest.mark.parametrize("text", ["name: [unclosed", "[1, 2]", "", "a: 1\n---\nb: 2\n"])
+def test_a_rule_that_is_no_single_mapping_is_a_rule_error(text: str) -> None:
+    with pytest.raises(RuleError):
+        load_rule_text(text, source="rule.yaml")
+
+
+def test_a_rule_file_shares_the_spec_limits(tmp_path: Path) -> None:
+    # The rule loader is the spec loader: YAML alias bombs are refused, not expanded.
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x","x"]\n'
+    for level in "bcdefgh":
+        prev = chr(ord(level) - 1)
+        bomb += f"{level}: &{level} [{','.join([f'*{prev}'] * 10)}]\n"
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb)
+    with pytest.raises(RuleError) as caught:
+        load_rule_file(path)
+    assert str(path) in str(caught.value)

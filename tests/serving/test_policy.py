@@ -14,7 +14,13 @@ from scipy import stats
 from cairn.data import NotFound
 from cairn.ml.events import list_events
 from cairn.serving.errors import PolicyConflict, PolicyError, ServingError
-from cairn.serving.policy import TrafficPolicy, choose, parse_policy, sticky_point
+from cairn.serving.policy import (
+    TrafficPolicy,
+    choose,
+    load_policy_file,
+    parse_policy,
+    sticky_point,
+)
 
 # -- validation ----------------------------------------------------------------------------
 
@@ -264,3 +270,26 @@ def test_rollback_walks_back_one_revision_at_a_time(digits):
     # A policy set after rollbacks is rolled back to the one before it.
     deployments.reset("web", "2")
     assert deployments.rollback("web").policy == a
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("bad.json", '{"routes": ['),
+        ("bad.yaml", "routes: [unclosed"),
+        ("list.yaml", "- 1\n- 2\n"),
+        ("weights.yaml", "routes: [{target: champion, weight: -1}]\n"),
+    ],
+)
+def test_a_bad_policy_file_is_a_policy_error_naming_the_file(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(PolicyError) as caught:
+        load_policy_file(path)
+    assert str(path) in str(caught.value)
+
+
+def test_a_policy_file_reads_as_json_or_yaml(tmp_path):
+    (tmp_path / "p.json").write_text('{"routes": [{"target": "champion", "weight": 1}]}')
+    (tmp_path / "p.yaml").write_text("routes: [{target: champion, weight: 1}]\n")
+    assert load_policy_file(tmp_path / "p.json") == load_policy_file(tmp_path / "p.yaml")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Annotated
 
@@ -10,17 +9,7 @@ import typer
 
 from cairn.cli.output import Raw, app, client, fmt_size, out, print_json, print_table
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([smhdw]?)\s*$")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SHOWN_COMMITS = 3
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``30``, ``90s``, ``15m``, ``1h``, ``2d`` or ``1w``. Raises typer.BadParameter."""
-    found = _DURATION.match(text)
-    if not found:
-        raise typer.BadParameter(f"{text!r} is not a duration; write e.g. 0, 90s, 15m, 1h, 2d")
-    return float(found.group(1)) * _UNIT[found.group(2)]
 
 
 @app.command("gc")
@@ -29,7 +18,7 @@ def gc(
         str,
         typer.Option(
             "--grace",
-            help="Keep objects younger than this (0, 90s, 15m, 1h, 2d). Use 0 only when "
+            help="Keep objects younger than this (0, 90s, 1m30s, 1h, 2d). Use 0 only when "
             "nothing else writes to the store.",
         ),
     ] = "1h",
@@ -39,7 +28,14 @@ def gc(
     raw: Raw = False,
 ) -> None:
     """Remove chunks, packs, tree nodes and logs that no commit, branch or job reaches."""
-    report = client().gc(grace=parse_duration(grace), dry_run=dry_run)
+    from cairn.pipelines.units import format_duration, parse_duration
+    from cairn.storage.errors import FieldError
+
+    try:
+        seconds = parse_duration(grace, "--grace")
+    except FieldError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    report = client().gc(grace=seconds, dry_run=dry_run)
     if raw:
         return print_json(report.to_json())
     verb = "would remove" if dry_run else "removed"
@@ -50,7 +46,8 @@ def gc(
     out.print(
         f"{verb} {report.objects_removed} object(s), {fmt_size(report.bytes_removed)}; "
         f"{report.packs_rewritten} pack(s) rewritten ({fmt_size(report.bytes_written)} "
-        f"written); {report.kept_young} unreachable object(s) younger than the grace kept; "
+        f"written); {report.kept_young} unreachable object(s) younger than "
+        f"{format_duration(seconds)} kept; "
         f"{report.live_chunks} live chunk(s) in {report.seconds:.1f}s"
     )
 

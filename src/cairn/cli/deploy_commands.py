@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from cairn.cli.output import (
     Raw,
@@ -22,7 +20,7 @@ from cairn.cli.output import (
     print_table,
 )
 from cairn.serving.errors import PolicyError
-from cairn.serving.policy import KEEP, Deployment, TrafficPolicy, parse_policy
+from cairn.serving.policy import KEEP, Deployment, TrafficPolicy, load_policy_file
 
 
 def _pairs(text: str, option: str) -> dict[str, float]:
@@ -100,9 +98,8 @@ def set_traffic(
     if file is not None:
         if any((split, canary, reset, shadow, no_shadow, sticky_header, no_sticky)):
             raise PolicyError("-f replaces the whole policy; give it without other options")
-        text = file.read_text()
-        body = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-        done = deployments.set_policy(name, parse_policy(body), reason=reason or f"from {file}")
+        policy = load_policy_file(file)
+        done = deployments.set_policy(name, policy, reason=reason or f"from {file}")
     else:
         canary_pair = None
         if canary is not None:

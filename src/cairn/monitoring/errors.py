@@ -12,7 +12,7 @@ layer.
 
 from __future__ import annotations
 
-from cairn.storage.errors import CairnError
+from cairn.storage.errors import CairnError, FieldError
 
 __all__ = ["DriftInputError", "LoopError", "MonitoringError", "RuleError"]
 
@@ -27,17 +27,10 @@ class DriftInputError(MonitoringError, ValueError):
     The message names the column or field and what to change."""
 
 
-class RuleError(MonitoringError, ValueError):
+class RuleError(MonitoringError, FieldError):
     """A monitoring rule (YAML or JSON) is malformed. ``field`` is the dotted path of the
     first bad field (``action.retrain.canary.percent``), ``problems`` every (field,
     message)."""
-
-    def __init__(
-        self, message: str, field: str = "", problems: list[tuple[str, str]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.field = field
-        self.problems = problems or []
 
 
 class LoopError(MonitoringError):

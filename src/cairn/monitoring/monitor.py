@@ -42,7 +42,6 @@ import html
 import io
 import json
 import math
-import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -60,6 +59,7 @@ from cairn.monitoring.drift import DriftConfig, DriftResult, compute_drift, pred
 from cairn.monitoring.errors import DriftInputError, MonitoringError
 from cairn.monitoring.performance import metric_over_time
 from cairn.monitoring.windows import Window, read_window
+from cairn.pipelines.units import age
 
 __all__ = [
     "MIN_ROWS",
@@ -87,8 +87,6 @@ _FORMATS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
-_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 @dataclass(frozen=True)
@@ -182,9 +180,9 @@ def parse_time(text: str | float | None, now: float | None = None) -> float | No
     epoch seconds. None stays None. Raises DriftInputError for anything else."""
     if text is None or isinstance(text, (int, float)):
         return None if text is None else float(text)
-    m = _DURATION.match(text)
-    if m:
-        return (time.time() if now is None else now) - float(m.group(1)) * _UNITS[m.group(2)]
+    ago = age(text)  # a bare number is epoch seconds here, not an age
+    if ago is not None:
+        return (time.time() if now is None else now) - ago
     try:
         return float(text)
     except ValueError:

@@ -24,7 +24,8 @@ A rule is YAML or JSON, validated with pydantic; an unknown field or a bad value
         evaluate: {holdout: "holdout@master:/test.csv", label: target, metric: accuracy,
                    greater_is_better: true, tolerance: 0.0}
 
-Durations are Go durations (``30s``, ``5m``, ``1h30m``) or seconds, as in pipeline specs.
+Durations are written as in pipeline specs (cairn.pipelines.units): Go durations (``30s``,
+``5m``, ``1h30m``), days and weeks (``1d``, ``1w``) or seconds.
 ``tests`` takes DriftConfig's fields (``threshold`` is ``distance_threshold``); every default
 and its source is in ``cairn.monitoring.drift``.
 
@@ -35,14 +36,12 @@ canonical JSON; updating a rule to an equal one keeps its version.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import delete, insert, select, update
 
@@ -54,7 +53,8 @@ from cairn.ml.events import record_event
 from cairn.ml.registry import parse_spec as parse_model_spec
 from cairn.monitoring.drift import DriftConfig
 from cairn.monitoring.errors import DriftInputError, RuleError
-from cairn.pipelines.spec import parse_duration
+from cairn.pipelines.documents import dotted, load_document, read_document_file
+from cairn.pipelines.units import duration_value
 
 __all__ = [
     "Action",
@@ -77,16 +77,6 @@ __all__ = [
     "monitor_version",
     "parse_rule",
 ]
-
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(@[^:\s]+)?(:/.*)?$")
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like '30s' or seconds")
-    if isinstance(value, str):
-        return parse_duration(value)
-    return value
 
 
 def _ref(value: str, *, path: bool, what: str) -> str:
@@ -114,7 +104,7 @@ class WindowSpec(_Model):
     @field_validator("since", mode="before")
     @classmethod
     def _since(cls, value: Any) -> Any:
-        return _duration(value)
+        return duration_value(value)
 
 
 class Tests(_Model):
@@ -137,7 +127,7 @@ class Schedule(_Model):
     @field_validator("interval", mode="before")
     @classmethod
     def _interval(cls, value: Any) -> Any:
-        return _duration(value)
+        return duration_value(value)
 
 
 class AlertAction(_Model):
@@ -162,7 +152,7 @@ class CanarySpec(_Model):
     @field_validator("seconds", "max_seconds", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> Any:
-        return _duration(value)
+        return duration_value(value)
 
     @model_validator(mode="after")
     def _one(self) -> CanarySpec:
@@ -338,16 +328,6 @@ class MonitorRule(_Model):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif "[" not in str(part):
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def parse_rule(data: Any, *, source: str = "<rule>") -> MonitorRule:
     """Validate one decoded rule (a mapping). Raises RuleError naming ``source`` and every
     bad field's dotted path (``action.retrain.canary.percent``)."""
@@ -365,23 +345,21 @@ def parse_rule(data: Any, *, source: str = "<rule>") -> MonitorRule:
             msg = str(e["msg"]).removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":
                 msg = "unknown field; check its spelling against the rule format"
-            problems.append((_dotted(e["loc"]), msg))
+            problems.append((dotted(e["loc"]), msg))
         text = "; ".join(f"{f}: {m}" if f else m for f, m in problems)
         raise RuleError(f"{source}: {text}", problems[0][0], problems) from None
 
 
 def load_rule_text(text: str, *, source: str = "<rule>") -> MonitorRule:
-    """A rule from YAML or JSON text (JSON is YAML). Raises RuleError."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RuleError(f"{source}: invalid YAML or JSON: {exc}") from None
+    """A rule from YAML or JSON text, read by cairn.pipelines.documents (the limits of
+    pipeline specs: size, nesting, YAML aliases). Raises RuleError."""
+    data = load_document(text, source, what="a monitoring rule", error=RuleError)
     return parse_rule(data, source=source)
 
 
 def load_rule_file(path: str | Path) -> MonitorRule:
     """A rule from a UTF-8 YAML or JSON file. Raises OSError, RuleError."""
-    return load_rule_text(Path(path).read_text(encoding="utf-8-sig"), source=str(path))
+    return load_rule_text(read_document_file(path, error=RuleError), source=str(path))
 
 
 # -- the catalog ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""Decoding spec documents (JSON or YAML text) within limits, so that no text can make a
-decoder recurse without bound or expand past what a spec can hold.
+"""Decoding documents (JSON or YAML text) within limits, so that no text can make a
+decoder recurse without bound or expand past what a spec can hold. The one loader of the
+documents users write: pipeline specs, monitoring rules (cairn.monitoring.rules) and
+traffic policy files (cairn.serving.policy).
 
 - ``MAX_SPEC_BYTES`` (1 MiB): the text;
 - ``MAX_NESTING`` (100): mappings and lists nested in a document, checked while decoding:
@@ -8,20 +10,24 @@ decoder recurse without bound or expand past what a spec can hold.
 - ``MAX_VALUES`` (200,000): values in one document once YAML aliases are expanded (a few
   aliases can stand for billions of values).
 
-Every violation is a ``SpecError`` naming, where there is one, the path of the mapping or
-list that went too deep (``input.cross[0].cross[0]...``). ``cairn.pipelines.spec`` adds the
-limits of the spec itself.
+Every violation is an ``error`` (a FieldError subclass; ``SpecError`` unless the caller
+names its own, such as ``RuleError``) whose message starts with the file or source and
+names, where there is one, the path of the mapping or list that went too deep
+(``input.cross[0].cross[0]...``). ``cairn.pipelines.spec`` adds the limits of the spec
+itself.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
 
 from cairn.pipelines.errors import SpecError
+from cairn.storage.errors import FieldError
 
 __all__ = [
     "MAX_NESTING",
@@ -31,6 +37,8 @@ __all__ = [
     "decode_documents",
     "dotted",
     "fail",
+    "load_document",
+    "read_document_file",
 ]
 
 MAX_SPEC_BYTES = 1 << 20
@@ -57,19 +65,21 @@ def dotted(loc: Loc) -> str:
     return out
 
 
-def fail(where: str, message: str, field: str = "") -> NoReturn:
-    """Raise a SpecError: ``where``: ``message``, with ``field`` as its dotted path."""
-    raise SpecError(f"{where}: {message}", field=field, problems=[(field, message)])
+def fail(
+    where: str, message: str, field: str = "", *, error: type[FieldError] = SpecError
+) -> NoReturn:
+    """Raise ``error``: ``where``: ``message``, with ``field`` as its dotted path."""
+    raise error(f"{where}: {message}", field=field, problems=[(field, message)])
 
 
-def _too_nested(where: str, path: Loc) -> NoReturn:
+def _too_nested(where: str, path: Loc, error: type[FieldError]) -> NoReturn:
     field = dotted(path)
     at = f" at {field}" if field else ""
     message = f"nested more than {MAX_NESTING} mappings/lists deep{at}; flatten the document"
-    fail(where, message, field)
+    fail(where, message, field, error=error)
 
 
-def _check_json_nesting(text: str, source: str) -> None:
+def _check_json_nesting(text: str, source: str, error: type[FieldError]) -> None:
     """Refuse JSON nested more than MAX_NESTING deep before ``json`` decodes it (its decoder
     recurses once per level). Malformed text is left for the decoder to report."""
     if text.count("[") + text.count("{") <= MAX_NESTING:
@@ -82,7 +92,7 @@ def _check_json_nesting(text: str, source: str) -> None:
             last_string = token
         elif token in "[{":
             if len(frames) == MAX_NESTING:
-                _too_nested(source, tuple(_json_part(part) for _, part in frames))
+                _too_nested(source, tuple(_json_part(part) for _, part in frames), error)
             frames.append([token, 0 if token == "[" else None])
         elif token in "]}":
             if frames:
@@ -102,8 +112,8 @@ def _json_part(part: Any) -> str | int:
         return part
 
 
-def _json_documents(text: str, source: str) -> list[Any]:
-    _check_json_nesting(text, source)
+def _json_documents(text: str, source: str, error: type[FieldError]) -> list[Any]:
+    _check_json_nesting(text, source, error)
     decoder = json.JSONDecoder()
     documents: list[Any] = []
     position = 0
@@ -115,7 +125,7 @@ def _json_documents(text: str, source: str) -> list[Any]:
             value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             where = f"line {exc.lineno} column {exc.colno}"
-            fail(source, f"invalid JSON at {where}: {exc.msg}")
+            fail(source, f"invalid JSON at {where}: {exc.msg}", error=error)
         documents.append(value)
 
 
@@ -148,16 +158,16 @@ class _SpecLoader(yaml.SafeLoader):
             self._path.pop()
 
 
-def _yaml_documents(text: str, source: str) -> list[Any]:
+def _yaml_documents(text: str, source: str, error: type[FieldError]) -> list[Any]:
     try:
         return list(yaml.load_all(text, Loader=_SpecLoader))  # noqa: S506 - a SafeLoader
     except _TooNested as exc:
-        _too_nested(source, exc.path)
+        _too_nested(source, exc.path, error)
     except yaml.YAMLError as exc:
-        fail(source, f"invalid YAML: {exc}")
+        fail(source, f"invalid YAML: {exc}", error=error)
 
 
-def _count_values(document: Any, source: str) -> None:
+def _count_values(document: Any, source: str, error: type[FieldError]) -> None:
     """Refuse a decoded document with more than MAX_VALUES values once YAML aliases are
     followed (each alias counts in full, as the spec's models would see it). Iterative and
     bounded, so a self-referencing alias ends here too."""
@@ -167,7 +177,8 @@ def _count_values(document: Any, source: str) -> None:
         node = stack.pop()
         count += 1
         if count > MAX_VALUES:
-            fail(source, f"more than {MAX_VALUES} values (after YAML aliases are expanded)")
+            message = f"more than {MAX_VALUES} values (after YAML aliases are expanded)"
+            fail(source, message, error=error)
         if isinstance(node, dict):
             stack.extend(node.keys())
             stack.extend(node.values())
@@ -175,23 +186,52 @@ def _count_values(document: Any, source: str) -> None:
             stack.extend(node)
 
 
-def _check_size(text: str, source: str, what: str = "the text") -> None:
+def _check_size(text: str, source: str, error: type[FieldError]) -> None:
     # A character is at most 4 bytes in UTF-8, so most texts need no encoding to be measured.
     if len(text) * 4 > MAX_SPEC_BYTES and len(text.encode("utf-8", "surrogatepass")) > (
         MAX_SPEC_BYTES
     ):
-        fail(source, f"{what} is larger than {MAX_SPEC_BYTES} bytes, the limit for a spec")
+        fail(source, f"the text is larger than {MAX_SPEC_BYTES} bytes, the limit", error=error)
 
 
-def decode_documents(text: str, source: str) -> list[Any]:
+def decode_documents(text: str, source: str, *, error: type[FieldError] = SpecError) -> list[Any]:
     """The documents in ``text``: JSON (one value, or values one after another) when it starts
-    with ``{`` or ``[``, else YAML (``---``-separated documents). Raises ``SpecError``
+    with ``{`` or ``[``, else YAML (``---``-separated documents). Raises ``error``
     (``source`` starts its message) for invalid text or a limit it breaks."""
-    _check_size(text, source)
+    _check_size(text, source, error)
     is_json = text.lstrip().startswith(("{", "["))
-    documents = _json_documents(text, source) if is_json else _yaml_documents(text, source)
+    if is_json:
+        documents = _json_documents(text, source, error)
+    else:
+        documents = _yaml_documents(text, source, error)
     # Each JSON value takes at least one character; only YAML aliases can multiply them.
     if not is_json or len(text) > MAX_VALUES:
         for document in documents:
-            _count_values(document, source)
+            _count_values(document, source, error)
     return documents
+
+
+def load_document(
+    text: str, source: str, *, what: str, error: type[FieldError] = SpecError
+) -> dict[str, Any]:
+    """The one mapping ``text`` holds (JSON or YAML, within the limits above); ``what``
+    names it in errors ("a monitoring rule"). Raises ``error`` for invalid text, a broken
+    limit, no document, several, or one that is not a mapping."""
+    documents = [d for d in decode_documents(text, source, error=error) if d is not None]
+    if len(documents) != 1:
+        fail(source, f"expected one document ({what}), found {len(documents)}", error=error)
+    if not isinstance(documents[0], dict):
+        kind = type(documents[0]).__name__
+        fail(source, f"expected a mapping ({what}), got {kind}", error=error)
+    return documents[0]
+
+
+def read_document_file(path: str | Path, *, error: type[FieldError] = SpecError) -> str:
+    """The UTF-8 text of a document file (a BOM is dropped). Raises OSError if it cannot be
+    read, ``error`` naming the file if it is larger than MAX_SPEC_BYTES or not UTF-8."""
+    if Path(path).stat().st_size > MAX_SPEC_BYTES:
+        fail(str(path), f"the file is larger than {MAX_SPEC_BYTES} bytes, the limit", error=error)
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        fail(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})", error=error)

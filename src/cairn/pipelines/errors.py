@@ -8,7 +8,7 @@ PipelineError
 
 from __future__ import annotations
 
-from cairn.storage.errors import CairnError
+from cairn.storage.errors import CairnError, FieldError
 
 __all__ = [
     "LimitExceeded",
@@ -24,19 +24,12 @@ class PipelineError(CairnError):
     """A pipeline, job or datum operation failed."""
 
 
-class SpecError(PipelineError):
+class SpecError(PipelineError, FieldError):
     """A pipeline spec is malformed.
 
     ``field`` is the dotted path of the bad field ("input.pfs.glob"), ``problems`` lists every
     (field, message).
     """
-
-    def __init__(
-        self, message: str, field: str = "", problems: list[tuple[str, str]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.field = field
-        self.problems = list(problems) if problems is not None else []
 
 
 class LimitExceeded(PipelineError):

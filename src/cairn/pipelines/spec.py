@@ -13,7 +13,8 @@ Invariants of a valid ``PipelineSpec``:
 - input names (``/pfs/<name>``) are unique within each datum: two leaves may share a name only
   when they meet under a ``union``; ``out`` is reserved; no input reads the pipeline's own
   output repo;
-- ``datum_timeout`` is in seconds, parsed from a Go duration ("1m30s") or a number;
+- ``datum_timeout`` is in seconds, parsed from a duration ("1m30s", see
+  ``cairn.pipelines.units``) or a number;
 - ``transform.secrets`` name values by reference (secret name and key); the values live in the
   store's secret file (``cairn.pipelines.secret_store``), never in a spec.
 
@@ -58,7 +59,6 @@ import blake3
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -77,8 +77,10 @@ from cairn.pipelines.documents import (
     decode_documents,
     dotted,
     fail,
+    read_document_file,
 )
 from cairn.pipelines.errors import SpecError
+from cairn.pipelines.units import Duration, Quantity, parse_duration, parse_quantity
 
 __all__ = [
     "MAX_INPUT_DEPTH",
@@ -110,11 +112,6 @@ _BRANCH = NAME_RE
 _COMBINATORS = ("cross", "union", "join", "group")
 _KINDS = ("pfs", *_COMBINATORS)
 _RESERVED_INPUT_NAME = "out"  # /pfs/out is where the transform writes its output
-_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_UNITS.update({"µs": 1e-6, "μs": 1e-6})  # Go accepts both micro signs
-_DURATION_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
-_DURATION_PART = re.compile(rf"({_DURATION_NUMBER.pattern})(ns|us|µs|μs|ms|s|m|h)")
-_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
 _MESSAGES = {"extra_forbidden": "unknown field; check its spelling against the pipeline spec"}
 # Kubernetes' rule for secret keys; environment variable names as POSIX shells accept them.
 _SECRET_KEY = re.compile(r"[-._A-Za-z0-9]{1,253}")
@@ -428,53 +425,6 @@ def _too_deep(node: Any) -> Loc | None:
     return None
 
 
-def parse_duration(text: str) -> float:
-    """Parse a Go duration ("30s", "1m30s", "1.5h", "500ms") or bare seconds ("90") to seconds.
-
-    Units are Go's ``time.ParseDuration`` units: ns, us (µs), ms, s, m, h; a sign is allowed.
-    Raises ``ValueError`` on anything else, including an empty string.
-    """
-    body = text.strip()
-    factor = -1.0 if body.startswith("-") else 1.0
-    body = body[1:] if body.startswith(("-", "+")) else body
-    if _DURATION_NUMBER.fullmatch(body):
-        return factor * float(body)
-    if not _DURATION.fullmatch(body):
-        raise ValueError(f"invalid duration {text!r}: expected e.g. '30s', '1m30s' or '90'")
-    parts = _DURATION_PART.findall(body)
-    return factor * sum(float(value) * _UNITS[unit] for value, unit in parts)
-
-
-_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
-_SUFFIX = {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-_SUFFIX.update({f"{p}i": float(1 << (10 * (i + 1))) for i, p in enumerate("KMGTPE")})
-
-
-def parse_quantity(value: str | float) -> float:
-    """A Kubernetes quantity ("512Mi", "2G", "500m", 1.5) as a plain number (bytes, or
-    cores for ``cpu``). Raises ValueError for anything else, including negatives."""
-    if isinstance(value, bool):
-        raise ValueError(f"invalid quantity {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"invalid quantity {value!r}: negative")
-        return float(value)
-    match = _QUANTITY.fullmatch(value.strip())
-    if match is None:
-        raise ValueError(f"invalid quantity {value!r}: expected e.g. '512Mi', '2G' or '500m'")
-    return float(match.group(1)) * _SUFFIX[match.group(2)]
-
-
-def _quantity(value: Any) -> Any:
-    try:
-        return None if value is None else parse_quantity(value)
-    except ValueError as exc:
-        raise PydanticCustomError("cairn_quantity", "{reason}", {"reason": str(exc)}) from exc
-
-
-Quantity = Annotated[float | None, BeforeValidator(_quantity)]
-
-
 class GPUSpec(_Model):
     """``resource_limits.gpu``: accepted and recorded; cairn does not schedule GPUs."""
 
@@ -515,7 +465,7 @@ class PipelineSpec(_Model):
     input: Input
     parallelism_spec: ParallelismSpec | None = None
     datum_tries: int = Field(default=3, ge=1)
-    datum_timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    datum_timeout: Duration | None = Field(default=None, gt=0, allow_inf_nan=False)
     output_branch: Branch = "master"
     reprocess_spec: Literal["until_success", "every_job"] = "until_success"
     salt: str | None = None
@@ -534,20 +484,6 @@ class PipelineSpec(_Model):
             )
             _raise("PipelineSpec", [_error(loc, message, None)])
         return data
-
-    @field_validator("datum_timeout", mode="before")
-    @classmethod
-    def _parse_timeout(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise PydanticCustomError("cairn_duration", "expected a duration like '30s' or seconds")
-        if isinstance(value, str):
-            try:
-                return parse_duration(value)
-            except ValueError as exc:
-                raise PydanticCustomError(
-                    "cairn_duration", "{reason}", {"reason": str(exc)}
-                ) from exc
-        return value
 
     @model_validator(mode="after")
     def _check_inputs(self) -> PipelineSpec:
@@ -655,10 +591,4 @@ def load_spec_file(path: str | Path) -> list[PipelineSpec]:
     Raises ``OSError`` if the file cannot be read, ``SpecError`` if it is not valid or larger
     than ``MAX_SPEC_BYTES``.
     """
-    if Path(path).stat().st_size > MAX_SPEC_BYTES:
-        fail(str(path), f"the file is larger than {MAX_SPEC_BYTES} bytes, the limit for a spec")
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        fail(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-    return load_specs(text, source=str(path))
+    return load_specs(read_document_file(path), source=str(path))

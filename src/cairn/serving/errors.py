@@ -12,7 +12,7 @@ a request whose inputs do not match the model raises cairn.ml's ``SignatureError
 
 from __future__ import annotations
 
-from cairn.storage.errors import CairnError
+from cairn.storage.errors import CairnError, FieldError
 
 __all__ = ["InputRefused", "NotReady", "PolicyConflict", "PolicyError", "ServingError"]
 
@@ -21,13 +21,16 @@ class ServingError(CairnError):
     """A deployment, routing or prediction-log operation failed."""
 
 
-class PolicyError(ServingError, ValueError):
+class PolicyError(ServingError, FieldError):
     """A traffic policy is refused; ``problems`` lists (field path, message) pairs such as
-    ``("routes.1.weight", "Input should be greater than or equal to 0")``."""
+    ``("routes.1.weight", "Input should be greater than or equal to 0")``, ``field`` the
+    first of them (or the policy file)."""
 
-    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or []
+    def __init__(
+        self, message: str, problems: list[tuple[str, str]] | None = None, field: str = ""
+    ) -> None:
+        problems = list(problems or [])
+        super().__init__(message, field or (problems[0][0] if problems else ""), problems)
 
 
 class PolicyConflict(ServingError):

@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
@@ -33,6 +34,7 @@ from cairn.catalog.schema import deployment_history, deployments
 from cairn.data import InvalidReference, NotFound
 from cairn.data.refs import check_name
 from cairn.ml.events import record_event
+from cairn.pipelines.documents import load_document, read_document_file
 from cairn.serving.errors import PolicyConflict, PolicyError, ServingError
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ __all__ = [
     "Route",
     "TrafficPolicy",
     "choose",
+    "load_policy_file",
     "parse_policy",
     "sticky_point",
 ]
@@ -151,6 +154,20 @@ def parse_policy(data: Mapping[str, Any] | str | bytes | TrafficPolicy) -> Traff
         return TrafficPolicy.model_validate(data)
     except ValidationError as exc:
         raise _policy_error(exc) from None
+
+
+def load_policy_file(path: str | Path) -> TrafficPolicy:
+    """A TrafficPolicy from a UTF-8 JSON or YAML file (``set traffic -f``), read by
+    cairn.pipelines.documents. Raises OSError if it cannot be read, PolicyError naming the
+    file for text that is not one JSON/YAML mapping, and each bad field otherwise."""
+    source = str(path)
+    text = read_document_file(path, error=PolicyError)
+    data = load_document(text, source, what="a traffic policy", error=PolicyError)
+    try:
+        return TrafficPolicy.model_validate(data)
+    except ValidationError as exc:
+        error = _policy_error(exc)
+        raise PolicyError(f"{source}: {error}", error.problems) from None
 
 
 def _policy_error(exc: ValidationError) -> PolicyError:

@@ -3,6 +3,8 @@
 Every layer adds its own subclasses in its own ``errors`` module::
 
     CairnError
+    ├── FieldError                   a value given for a named field, flag or setting
+    │   └── ConfigError              a setting (environment, config.toml) cairn cannot use
     ├── StorageError                 (cairn.storage)
     │   ├── ObjectNotFound           a key the store does not hold
     │   ├── CorruptObject            bytes that fail their hash or framing
@@ -12,14 +14,17 @@ Every layer adds its own subclasses in its own ``errors`` module::
     ├── DataError                    (cairn.data)
     └── PipelineError                (cairn.pipelines)
 
-Catch ``CairnError`` to catch anything cairn raises on purpose.
+Catch ``CairnError`` to catch anything cairn raises on purpose; ``cairn.errors`` draws
+the whole tree and exports every class.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "CairnError",
+    "ConfigError",
     "CorruptObject",
+    "FieldError",
     "NotRegularFile",
     "ObjectNotFound",
     "StorageError",
@@ -29,6 +34,28 @@ __all__ = [
 
 class CairnError(Exception):
     """Base of every error cairn raises on purpose."""
+
+
+class FieldError(CairnError, ValueError):
+    """A value given for a named field is invalid: a document's field (its dotted path,
+    ``input.pfs.glob``), a flag (``--grace``) or a setting (``CAIRN_AUTO_RUN``).
+
+    ``field`` names the first bad field ("" when the whole value is bad), ``problems``
+    lists every (field, message). A ``ValueError``, so pydantic validators may raise it.
+    """
+
+    def __init__(
+        self, message: str, field: str = "", problems: list[tuple[str, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.problems = list(problems) if problems is not None else []
+
+
+class ConfigError(FieldError):
+    """A setting cannot be used: an environment variable or a ``config.toml`` key holding
+    a value of the wrong kind, an unknown key, or an unreadable file. ``field`` names the
+    variable or the key (``store.objects``)."""
 
 
 class StorageError(CairnError):
