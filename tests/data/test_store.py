@@ -506,3 +506,32 @@ def test_stores_from_the_factory_are_independent(make_store: Callable[..., DataS
     first.create_repo("only-here")
 
     assert [r.name for r in second.list_repos()] == []
+
+
+@pytest.mark.parametrize("backend", ["memory"])  # the retry loop is the same on every backend
+def test_a_writer_that_keeps_losing_backs_off_then_gives_up(
+    store: DataStore, repo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every attempt loses: another put moves the branch between the read and the write.
+    # The compare-and-set retried 100 times back to back; now it pauses a random, growing
+    # time between attempts (tenacity) before CommitStateError. The pauses are recorded,
+    # not slept.
+    import time
+
+    from cairn.data import CommitStateError
+
+    pauses: list[float] = []
+    monkeypatch.setattr(time, "sleep", pauses.append)
+    store.put_bytes(repo, None, "seed", b"0")
+    calls = []
+
+    def change(root: str | None) -> str | None:
+        calls.append(root)
+        store.put_bytes(repo, None, f"other/{len(calls)}", b"x")
+        return root
+
+    with pytest.raises(CommitStateError):
+        store._update_tree(repo, None, change)
+    assert len(calls) == 100
+    assert len(pauses) == 99 and all(0 <= p <= 0.1 for p in pauses)
+    assert sum(pauses[-50:]) > sum(pauses[:5])  # the pauses grow (up to their cap)

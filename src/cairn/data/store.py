@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from cairn.catalog import Catalog
 from cairn.catalog.rows import row_to
@@ -45,6 +46,10 @@ from cairn.storage import ChunkStore
 __all__ = ["DEFAULT_BRANCH", "DataStore", "new_commit_id"]
 
 DEFAULT_BRANCH = "master"
+# Compare-and-set attempts of one tree update before giving up: each lost race means
+# another writer made progress, and the random exponential wait (1 ms up to 100 ms)
+# spreads writers that keep colliding instead of spinning them against each other.
+_CAS_ATTEMPTS = 100
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _ID_PREFIX = re.compile(r"^[0-9a-f]{6,31}$")
 
@@ -65,6 +70,10 @@ def _commit_from_row(row: Any, provenance: Iterable[Any] = ()) -> CommitInfo:
             for p in provenance
         ),
     )
+
+
+class _LostRace(Exception):
+    """Another writer changed the commit or the branch between our read and our write."""
 
 
 class DataStore(FileOps):
@@ -492,62 +501,81 @@ class DataStore(FileOps):
         on branch ``target``. Compare-and-set; retried if another writer got there first."""
         self._check_writable(repo)
         name = target or DEFAULT_BRANCH
-        for _ in range(100):
-            with self.catalog.read() as conn:
-                head = None
-                if _ID.match(name) and not self._branch_exists(conn, repo, name):
-                    head = self._load_commit(conn, repo, name)
-                    if head is None:
-                        raise NotFound(f"commit {repo}@{name} not found")
-                    if head.state != CommitState.OPEN:
-                        raise CommitStateError(
-                            f"commit {repo}@{name} is finished; finished commits never change"
-                        )
-                else:
-                    check_name(name, "branch")
-                    head = self._head(conn, repo, name)
-            new_tree = change(head.tree if head else None)
-            # Packed chunks the new tree refers to must be stored before it is visible.
-            self.chunks.flush()
-            with self.catalog.write() as conn:
-                if head is not None and head.state == CommitState.OPEN:
-                    done = conn.execute(
-                        update(commits)
-                        .where(
-                            commits.c.repo == repo,
-                            commits.c.id == head.id,
-                            commits.c.state == CommitState.OPEN,
-                            commits.c.tree.is_(None)
-                            if head.tree is None
-                            else commits.c.tree == head.tree,
-                        )
-                        .values(tree=new_tree)
-                    )
-                    if done.rowcount == 1:
-                        commit_id = head.id
-                        break
-                    continue
-                now_head = self._head(conn, repo, name)
-                if (now_head.id if now_head else None) != (head.id if head else None):
-                    continue
-                commit_id = new_commit_id()
-                self._insert_commit(
-                    conn,
-                    repo,
-                    commit_id,
-                    head,
-                    name,
-                    new_tree,
-                    state=CommitState.FINISHED,
-                    origin="auto",
-                    description=description,
-                    size=self._tree_size(new_tree),
-                )
-                self._set_branch(conn, repo, name, commit_id)
-                break
-        else:
-            raise CommitStateError(f"{repo}@{name}: too many concurrent writers, try again")
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception_type(_LostRace),
+                stop=stop_after_attempt(_CAS_ATTEMPTS),
+                wait=wait_random_exponential(multiplier=0.001, max=0.1),
+                reraise=True,
+            ):
+                with attempt:
+                    commit_id = self._try_update_tree(repo, name, change, description)
+        except _LostRace:
+            raise CommitStateError(
+                f"{repo}@{name}: too many concurrent writers, try again"
+            ) from None
         return self.inspect_commit(repo, commit_id)
+
+    def _try_update_tree(
+        self,
+        repo: str,
+        name: str,
+        change: Callable[[str | None], str | None],
+        description: str,
+    ) -> str:
+        """One compare-and-set of ``_update_tree``: the commit id written; raises _LostRace
+        when another writer moved the commit or the branch between the read and the write."""
+        with self.catalog.read() as conn:
+            head = None
+            if _ID.match(name) and not self._branch_exists(conn, repo, name):
+                head = self._load_commit(conn, repo, name)
+                if head is None:
+                    raise NotFound(f"commit {repo}@{name} not found")
+                if head.state != CommitState.OPEN:
+                    raise CommitStateError(
+                        f"commit {repo}@{name} is finished; finished commits never change"
+                    )
+            else:
+                check_name(name, "branch")
+                head = self._head(conn, repo, name)
+        new_tree = change(head.tree if head else None)
+        # Packed chunks the new tree refers to must be stored before it is visible.
+        self.chunks.flush()
+        with self.catalog.write() as conn:
+            if head is not None and head.state == CommitState.OPEN:
+                done = conn.execute(
+                    update(commits)
+                    .where(
+                        commits.c.repo == repo,
+                        commits.c.id == head.id,
+                        commits.c.state == CommitState.OPEN,
+                        commits.c.tree.is_(None)
+                        if head.tree is None
+                        else commits.c.tree == head.tree,
+                    )
+                    .values(tree=new_tree)
+                )
+                if done.rowcount == 1:
+                    return head.id
+                raise _LostRace
+            now_head = self._head(conn, repo, name)
+            if (now_head.id if now_head else None) != (head.id if head else None):
+                raise _LostRace
+            commit_id = new_commit_id()
+            self._insert_commit(
+                conn,
+                repo,
+                commit_id,
+                head,
+                name,
+                new_tree,
+                state=CommitState.FINISHED,
+                origin="auto",
+                description=description,
+                size=self._tree_size(new_tree),
+            )
+            self._set_branch(conn, repo, name, commit_id)
+            return commit_id
 
     def _branch_exists(self, conn: Connection, repo: str, name: str) -> bool:
         return (

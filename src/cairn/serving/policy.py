@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from blake3 import blake3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlalchemy import Connection, insert, select, update
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from cairn.catalog import Catalog
 from cairn.catalog.schema import deployment_history, deployments
@@ -427,13 +428,21 @@ class Deployments:
     def _change(
         self, name: str, change: Callable[[TrafficPolicy], dict[str, Any]], reason: str
     ) -> Deployment:
-        for _ in range(5):
-            current = self.get(name)
-            policy = _build(**change(current.policy))
-            try:
-                return self._write(name, policy, reason, current.revision, None)
-            except PolicyConflict:
-                continue
+        # Each conflict means another writer moved the policy: read it again after a short
+        # jittered pause, so that writers which keep colliding spread out.
+        try:
+            for attempt in Retrying(
+                retry=retry_if_exception_type(PolicyConflict),
+                stop=stop_after_attempt(5),
+                wait=wait_random_exponential(multiplier=0.01, max=0.2),
+                reraise=True,
+            ):
+                with attempt:
+                    current = self.get(name)
+                    policy = _build(**change(current.policy))
+                    return self._write(name, policy, reason, current.revision, None)
+        except PolicyConflict:
+            pass
         raise PolicyConflict(f"deployment {name!r} keeps changing; try again")
 
     def _write(
