@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cairn.storage.errors import CairnError
+from cairn.storage.errors import ConfigError
 
 __all__ = [
     "CATALOG_ENV",
@@ -43,10 +43,6 @@ CONFIG_FILE = "config.toml"
 OBJECTS_ENV = "CAIRN_OBJECTS_URL"
 CATALOG_ENV = "CAIRN_CATALOG_URL"
 _KEYS = ("objects", "catalog")
-
-
-class ConfigError(CairnError):
-    """``config.toml`` cannot be read, or says something cairn does not know."""
 
 
 @dataclass(frozen=True)

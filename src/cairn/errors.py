@@ -1,0 +1,131 @@
+"""Every error cairn raises on purpose, in one tree (each layer defines its own in its
+``errors`` module; this leaf re-exports them all)::
+
+    CairnError                        catch it to catch anything cairn raises on purpose
+    ├── FieldError (ValueError)       a value given for a named field, flag or setting
+    │   ├── ConfigError               a setting (environment, config.toml) cairn cannot use
+    │   ├── SpecError                 a malformed pipeline spec (also a PipelineError)
+    │   │   └── UnreadableSpec        a stored spec this cairn cannot read back
+    │   ├── RuleError                 a malformed monitoring rule (also a MonitoringError)
+    │   └── PolicyError               a refused traffic policy (also a ServingError)
+    ├── StorageError                  object stores and the chunk store (cairn.storage)
+    │   ├── ObjectNotFound (KeyError) a key the store does not hold
+    │   ├── CorruptObject             bytes that fail their hash or framing
+    │   ├── NotRegularFile            a local path that is a link, pipe, device or another file
+    │   └── UnsupportedBackend        a URL scheme with no backend, or a missing extra
+    ├── CatalogError                  the metadata database (cairn.catalog)
+    ├── DataError                     repos, branches, commits, files (cairn.data)
+    │   ├── NotFound (LookupError)    no such repo, branch, commit, file, pipeline, model...
+    │   ├── AlreadyExists             a name already taken
+    │   ├── InvalidPath (ValueError)  a path no commit can hold
+    │   ├── InvalidReference (ValueError)  text that is no repo@commit:/path or model ref
+    │   ├── CommitStateError          writing a finished commit, finishing a finished one
+    │   ├── RepoInUse                 deleting a repo a pipeline reads or writes
+    │   ├── PathConflict              two writers (datums) of one path
+    │   └── StoreDamaged              fsck found damage
+    ├── PipelineError                 pipelines, jobs, datums (cairn.pipelines)
+    │   ├── SpecError                 (drawn under FieldError)
+    │   ├── LimitExceeded             a datum over its resource limits
+    │   ├── Unconfined                another user's transform with no sandbox
+    │   └── SecretError               the secrets file cannot be read or written safely
+    ├── MLError                       runs, registry, model loading (cairn.ml)
+    │   ├── RunFileError (ValueError) a malformed run file
+    │   ├── FlavorError               a model file no flavor can load
+    │   │   └── UntrustedModel        a pickle registered without trust
+    │   └── SignatureError (ValueError)  a malformed model signature
+    ├── ServingError                  deployments, routing, the prediction log (cairn.serving)
+    │   ├── PolicyError               (drawn under FieldError)
+    │   ├── PolicyConflict            the policy changed meanwhile; read it again
+    │   ├── NotReady                  no model version loaded yet
+    │   └── InputRefused (ValueError) inputs the model refused (answered 400)
+    └── MonitoringError               drift, reports, monitors (cairn.monitoring)
+        ├── DriftInputError (ValueError)  frames or settings that cannot be compared
+        ├── RuleError                 (drawn under FieldError)
+        └── LoopError                 a monitor step that cannot run as its rule says
+
+Importing this module imports every layer's ``errors`` module (and so each layer's
+package); import an error from its own layer where start-up time matters.
+"""
+
+from __future__ import annotations
+
+from cairn.catalog.errors import CatalogError
+from cairn.data.errors import (
+    AlreadyExists,
+    CommitStateError,
+    DataError,
+    InvalidPath,
+    InvalidReference,
+    NotFound,
+    PathConflict,
+    RepoInUse,
+    StoreDamaged,
+)
+from cairn.ml.errors import FlavorError, MLError, RunFileError, SignatureError, UntrustedModel
+from cairn.monitoring.errors import DriftInputError, LoopError, MonitoringError, RuleError
+from cairn.pipelines.errors import (
+    LimitExceeded,
+    PipelineError,
+    SecretError,
+    SpecError,
+    Unconfined,
+    UnreadableSpec,
+)
+from cairn.serving.errors import (
+    InputRefused,
+    NotReady,
+    PolicyConflict,
+    PolicyError,
+    ServingError,
+)
+from cairn.storage.errors import (
+    CairnError,
+    ConfigError,
+    CorruptObject,
+    FieldError,
+    NotRegularFile,
+    ObjectNotFound,
+    StorageError,
+    UnsupportedBackend,
+)
+
+__all__ = [
+    "AlreadyExists",
+    "CairnError",
+    "CatalogError",
+    "CommitStateError",
+    "ConfigError",
+    "CorruptObject",
+    "DataError",
+    "DriftInputError",
+    "FieldError",
+    "FlavorError",
+    "InputRefused",
+    "InvalidPath",
+    "InvalidReference",
+    "LimitExceeded",
+    "LoopError",
+    "MLError",
+    "MonitoringError",
+    "NotFound",
+    "NotReady",
+    "NotRegularFile",
+    "ObjectNotFound",
+    "PathConflict",
+    "PipelineError",
+    "PolicyConflict",
+    "PolicyError",
+    "RepoInUse",
+    "RuleError",
+    "RunFileError",
+    "SecretError",
+    "ServingError",
+    "SignatureError",
+    "SpecError",
+    "StorageError",
+    "StoreDamaged",
+    "Unconfined",
+    "UnreadableSpec",
+    "UnsupportedBackend",
+    "UntrustedModel",
+]
