@@ -16,6 +16,7 @@ from cairn.config import (
     is_home,
     load_store_config,
 )
+from cairn.storage.settings import read_settings
 
 
 @pytest.fixture(autouse=True)
@@ -125,3 +126,49 @@ def test_client_open_uses_the_configured_backends(
     assert not (home / "catalog.db").exists()
     assert not (home / "objects").exists()
     client.data.catalog.dispose()
+
+
+# -- settings: one object, one precedence, booleans parsed alike (cairn.storage.settings)
+@pytest.mark.parametrize(
+    ("variable", "value", "field", "expected"),
+    [
+        ("CAIRN_AUTO_RUN", "off", "auto_run", False),  # was read as on
+        ("CAIRN_AUTO_RUN", "FALSE", "auto_run", False),
+        ("CAIRN_AUTO_RUN", "yes", "auto_run", True),
+        ("CAIRN_ALLOW_UNCONFINED", "false", "allow_unconfined", False),  # was read as allowed
+        ("CAIRN_ALLOW_UNCONFINED", "on", "allow_unconfined", True),
+        ("CAIRN_SANDBOX", "none", "sandbox", False),
+        ("CAIRN_SANDBOX", "off", "sandbox", False),
+        ("CAIRN_SANDBOX", "1", "sandbox", True),
+    ],
+)
+def test_booleans_are_parsed_one_way(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str, expected: bool
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert getattr(read_settings(), field) is expected
+
+
+@pytest.mark.parametrize("variable", ["CAIRN_AUTO_RUN", "CAIRN_ALLOW_UNCONFINED", "CAIRN_SANDBOX"])
+def test_an_invalid_boolean_is_a_config_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "maybe")
+    with pytest.raises(ConfigError) as caught:
+        read_settings()
+    assert caught.value.field == variable
+
+
+def test_an_invalid_auto_run_stops_the_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAIRN_AUTO_RUN", "sometimes")
+    with pytest.raises(ConfigError):
+        Client(tmp_path / ".cairn")
+
+
+def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAIRN_AUTO_RUN", "1")
+    monkeypatch.setenv("CAIRN_HOME", "/somewhere")
+    assert read_settings(auto_run=False).auto_run is False
+    assert read_settings(home=None).home == Path("/somewhere")  # an unset flag is no flag

@@ -64,6 +64,7 @@ from cairn.pipelines import (
 from cairn.pipelines.retention import live_logs, oldest_open_job
 from cairn.pipelines.secret_store import SecretInfo, SecretStore
 from cairn.storage import ChunkStore, open_object_store
+from cairn.storage.settings import read_settings
 
 if TYPE_CHECKING:
     from cairn.api.embedded.branches import EmbeddedBranches
@@ -89,9 +90,9 @@ HOME_DIR = ".cairn"
 
 def find_home(start: Path | None = None) -> tuple[Path, bool]:
     """The store folder to use and whether it exists already (see the module doc)."""
-    env = os.environ.get("CAIRN_HOME")
+    env = read_settings().home
     if env:
-        path = Path(env).expanduser().resolve()
+        path = env.expanduser().resolve()
         return path, is_home(path)
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
@@ -169,7 +170,7 @@ class Client:
         )
         self.reporter = reporter or Reporter()
         if auto_run is None:
-            auto_run = os.environ.get("CAIRN_AUTO_RUN", "1") not in ("0", "false", "no")
+            auto_run = read_settings().auto_run
         self.auto_run = auto_run
 
     @classmethod

@@ -21,13 +21,13 @@ PostgreSQL has no ``catalog.db``). Keep passwords out of the file: psycopg reads
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from cairn.storage.errors import ConfigError
+from cairn.storage.settings import read_settings
 
 __all__ = [
     "CATALOG_ENV",
@@ -91,9 +91,10 @@ def load_store_config(home: Path) -> StoreConfig:
         "objects": (home / "objects").resolve().as_uri(),
         "catalog": f"sqlite:///{(home / 'catalog.db').resolve()}",
     }
-    for key, env in (("objects", OBJECTS_ENV), ("catalog", CATALOG_ENV)):
-        if os.environ.get(env):
-            chosen[key] = (os.environ[env], "env")
+    settings = read_settings()  # the environment (cairn.storage.settings)
+    for key, value in (("objects", settings.objects_url), ("catalog", settings.catalog_url)):
+        if value:
+            chosen[key] = (value, "env")
         elif key in from_file:
             chosen[key] = (from_file[key], CONFIG_FILE)
         else:

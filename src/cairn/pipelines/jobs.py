@@ -44,6 +44,7 @@ from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState, Pip
 from cairn.pipelines.sandbox import others_can_enter, sandbox_available
 from cairn.pipelines.secret_store import Masker, SecretStore
 from cairn.pipelines.spec import PipelineSpec
+from cairn.storage.settings import read_settings
 
 __all__ = ["ALLOW_UNCONFINED_ENV", "Heads", "JobRunner", "UNCONFINED"]
 
@@ -141,10 +142,7 @@ class JobRunner(JobHistory):
                 )
             return []
         owner = self.owner(info.name)
-        allowed = self.allow_unconfined or os.environ.get(ALLOW_UNCONFINED_ENV, "") not in (
-            "",
-            "0",
-        )
+        allowed = self.allow_unconfined or read_settings().allow_unconfined
         if owner is not None and owner != os.getuid() and not allowed:
             raise Unconfined(
                 f"no sandbox (bwrap missing or unusable, or CAIRN_SANDBOX=none) and pipeline "

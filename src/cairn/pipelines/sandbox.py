@@ -63,6 +63,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cairn.storage.settings import read_settings
+
 __all__ = [
     "CHANNEL_IN_SANDBOX",
     "DEFAULT_LIMITS",
@@ -197,7 +199,7 @@ def _probe_argv() -> list[str]:
 def sandbox_available() -> bool:
     """Whether bubblewrap can start this module's sandbox here (checked once per process);
     as root it also needs ``setpriv`` (util-linux)."""
-    if os.environ.get("CAIRN_SANDBOX", "").lower() in ("none", "off", "0"):
+    if not read_settings().sandbox:
         return False
     if shutil.which("bwrap") is None or (_as_root() and shutil.which("setpriv") is None):
         return False
