@@ -17,17 +17,15 @@ of it, in this process, before returning, unless ``auto_run`` is False (set
 
 from __future__ import annotations
 
-import itertools
-import os
-import stat
-import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from cairn.api.embedded.commits import wait_commit
+from cairn.api.embedded.local import LocalFiles, local_items
 from cairn.catalog import CatalogChunkIndex, open_catalog
 from cairn.config import is_home, load_store_config
 from cairn.data import (
@@ -36,27 +34,18 @@ from cairn.data import (
     DataStore,
     FileChange,
     FileInfo,
-    InvalidPath,
-    NotFound,
     Ref,
     RepoInfo,
     RepoInUse,
-    Skipped,
-    Source,
-    StatCache,
     parse_ref,
 )
 from cairn.data.fsck import FsckReport, check_store
 from cairn.data.gc import DEFAULT_GRACE, GcReport, collect_garbage
-from cairn.data.localfiles import LocalFile, OutputFolder, named_file, walk_folder
-from cairn.ingest import ProcessIngest
-from cairn.ingest import usable as ingest_usable
+from cairn.data.subject import about
 from cairn.pipelines import (
     JobInfo,
-    PipelineError,
     PipelineInfo,
     Pipelines,
-    PipelineSpec,
     Reporter,
     commit_lineage,
     file_lineage,
@@ -99,42 +88,6 @@ def find_home(start: Path | None = None) -> tuple[Path, bool]:
         if is_home(folder / HOME_DIR):
             return folder / HOME_DIR, True
     return here / HOME_DIR, False
-
-
-def local_items(
-    source: str, dest: str, recursive: bool, count: int = 1
-) -> tuple[list[tuple[str, Source]], list[Skipped]]:
-    """Where ``pachctl put file`` puts a local file or folder: (repo path, local source)
-    pairs, and the folder entries left out.
-
-    A folder needs ``recursive``; its regular files keep their relative paths below
-    ``dest``, and links, pipes and devices in it are left out or resolved as
-    cairn.data.localfiles says. A file lands at ``dest``, or below it when ``dest`` ends
-    with ``/``, is the root, or ``count`` sources share it; a link named here is followed,
-    as ``cp`` does, and a pipe or device named here is read as a stream (``-f <(cmd)``),
-    opened now. Raises InvalidPath, NotFound.
-    """
-    try:
-        st = os.stat(source)
-    except FileNotFoundError:
-        raise NotFound(f"local file {source!r} does not exist") from None
-    if stat.S_ISDIR(st.st_mode):
-        if not recursive:
-            raise InvalidPath(f"{source!r} is a folder; add -r to put it recursively")
-        base = dest.rstrip("/")
-        files, skipped = walk_folder(source)
-        return [(f"{base}/{rel}", local) for rel, local in files], skipped
-    if dest.endswith("/") or not dest.strip("/") or count > 1:
-        dest = f"{dest.rstrip('/')}/{os.path.basename(os.path.normpath(source))}"
-    named = named_file(source)
-    return [(dest, named if named is not None else open(source, "rb"))], []
-
-
-def _counted(pieces: Iterable[bytes], progress: Callable[[int], None] | None) -> Iterator[bytes]:
-    for piece in pieces:
-        if progress:
-            progress(len(piece))
-        yield piece
 
 
 class Client:
@@ -199,7 +152,7 @@ class Client:
         """Commits, ``repo@commit`` (CommitsProtocol)."""
         from cairn.api.embedded.commits import EmbeddedCommits
 
-        return EmbeddedCommits(self.data, finish=self.finish_commit, wait=self.wait_commit)
+        return EmbeddedCommits(self.data, self._pipelines, finish=self.finish_commit)
 
     @cached_property
     def files(self) -> EmbeddedFiles:
@@ -210,9 +163,13 @@ class Client:
             self.data,
             self._pipelines,
             after=self._after,
-            upload=self.put_local,
-            download=self.get_local,
+            upload=self._local.put_local,
+            download=self._local.get_local,
         )
+
+    @cached_property
+    def _local(self) -> LocalFiles:
+        return LocalFiles(self.data, self.home, self._after)
 
     @cached_property
     def pipelines(self) -> EmbeddedPipelines:
@@ -319,6 +276,34 @@ class Client:
             self.tracking.sync()
         return jobs
 
+    def run_forever(
+        self,
+        *,
+        once: bool = False,
+        interval: float = 1.0,
+        allow_unconfined: bool = False,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """What ``cairn run`` does: keep pipelines current as commits arrive from other
+        processes, and tick the monitoring rules, every ``interval`` seconds until
+        interrupted (``once``: one round, then return). ``allow_unconfined`` also runs,
+        without a sandbox, pipelines another OS user created. An error of the monitors'
+        tick goes to ``on_error`` (default: raised) and the loop goes on: the step stays,
+        so the next tick retries it. Errors of the pipelines' run are raised."""
+        if allow_unconfined:
+            self._pipelines.allow_unconfined = True
+        while True:
+            self.run_pipelines()
+            try:
+                self.tick_monitors()
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+            if once:
+                return
+            time.sleep(interval)
+
     def _after(self, commit: CommitInfo) -> CommitInfo:
         if self.auto_run and commit.state == "finished":
             self.run_pipelines()
@@ -335,10 +320,8 @@ class Client:
         a pipeline's output repo goes with ``delete_pipeline``."""
         readers = self._pipelines.readers_of(name)
         if readers and not force:
-            raise RepoInUse(
-                f"repo {name!r} is read by pipeline {', '.join(readers)}; "
-                "delete the pipeline first or pass --force"
-            )
+            in_use = RepoInUse(f"repo {name!r} is read by pipeline {', '.join(readers)}")
+            raise about(in_use, "repo.in_use", name=name)
         if self.data.inspect_repo(name).type == "pipeline":
             self._pipelines.delete_pipeline(name, force=force)
         else:
@@ -362,204 +345,23 @@ class Client:
     def wait_commit(
         self, repo: str, commitish: str | None = None, timeout: float | None = None
     ) -> CommitInfo:
-        """Block until a commit is finished.
+        """Block until a commit is finished (``commits.wait``, with the repo and commitish
+        apart; see cairn.api.embedded.commits.wait_commit). Raises TimeoutError,
+        PipelineError, NotFound."""
+        return wait_commit(self.data, self._pipelines, repo, commitish, timeout)
 
-        For a pipeline's output repo, an id with no commit yet is waited for too (its job
-        may be queued in a ``cairn run`` process). When that process folded the commit into
-        a later job (triggering is level-based), the output commit that covers it (its
-        provenance reaches that commit or a later one of the same repo) is returned.
-        Raises TimeoutError, PipelineError (the job for that id failed), NotFound.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                return self.data.wait_commit(repo, commitish, left)
-            except NotFound:
-                info = self.data.inspect_repo(repo)
-                if info.type != "pipeline" or not commitish:
-                    raise
-                for job in self._pipelines.list_jobs(repo, commitish):
-                    if job.state in ("failure", "unrunnable"):
-                        raise PipelineError(
-                            f"job {repo}@{job.id} {job.state}: no commit will come"
-                        ) from None
-                spec = self._pipelines.inspect_pipeline(repo).spec
-                newest = self._pipelines.list_jobs(repo)[:1]
-                if newest and newest[0].state in ("failure", "unrunnable"):
-                    if self._job_covers(newest[0], spec, commitish):
-                        raise PipelineError(
-                            f"job {repo}@{newest[0].id} {newest[0].state} for inputs that "
-                            f"include {commitish}: no commit will come"
-                        ) from None
-                try:
-                    head = self.data.resolve(Ref(repo, spec.output_branch))
-                except NotFound:
-                    head = None
-                if head is not None and self._covers(head, commitish):
-                    return head
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"no commit {repo}@{commitish} after {timeout}s")
-            time.sleep(0.2)
-
-    def _job_covers(self, job: JobInfo, spec: PipelineSpec, waited: str) -> bool:
-        """Whether ``job`` read commit ``waited`` of one of its direct inputs, or a later one."""
-        for pfs in spec.input.pfs_inputs():
-            used_id = job.inputs.get(pfs.input_name)
-            if used_id is None:
-                continue
-            try:
-                target = self.data.inspect_commit(pfs.repo, waited)
-                used = self.data.inspect_commit(pfs.repo, used_id)
-            except NotFound:
-                continue
-            if used.created >= target.created:
-                return True
-        return False
-
-    def _covers(self, commit: CommitInfo, waited: str, depth: int = 32) -> bool:
-        """Whether ``commit`` was made from commit ``waited`` (of any upstream repo) or from a
-        later commit of the repo that holds it."""
-        for p in commit.provenance:
-            if p.commit == waited:
-                return True
-            try:
-                used = self.data.inspect_commit(p.repo, p.commit)
-            except NotFound:
-                continue
-            try:
-                target = self.data.inspect_commit(p.repo, waited)
-            except NotFound:
-                target = None
-            if target is not None and used.created >= target.created:
-                return True
-            if depth and self._covers(used, waited, depth - 1):
-                return True
-        return False
-
-    def put_local(
-        self,
-        ref: str,
-        sources: list[str],
-        *,
-        recursive: bool = False,
-        append: bool = False,
-        description: str = "",
-        on_plan: Callable[[int | None, int], None] | None = None,
-        progress: Callable[[int], None] | None = None,
-        on_stored: Callable[[], None] | None = None,
-        on_skipped: Callable[[list[Skipped]], None] | None = None,
-    ) -> CommitInfo:
-        """Put local files, folders (with ``recursive``) or standard input (``"-"``) at
-        ``repo@branch:/path``, in one commit, as ``pachctl put file`` does.
-
-        A folder's files go below the path; a file goes to the path itself, or below it
-        when the path ends with ``/`` or is the root. Only regular files inside a folder
-        are read: a link in it is stored as its target's content when that is a file in
-        the same folder, and other links, pipes, sockets and devices are left out
-        (cairn.data.localfiles); ``on_skipped(entries)`` hears which, before the first
-        byte is read. ``on_stored`` runs once the bytes are stored, before triggered
-        pipelines run; ``on_plan(total bytes or None for a stream, file count)`` before the
-        first byte. Raises InvalidPath, NotFound, NotRegularFile (a file was replaced by
-        a link or another file while the put ran; nothing is committed), DataError.
-        """
-        parsed = parse_ref(ref)
-        if parsed.ancestry:
-            raise InvalidPath(f"{ref}: cannot write to an ancestor; name a branch or commit")
-        dest = "/" + (parsed.path or "")
-        if ref.endswith("/") and not dest.endswith("/"):
-            dest += "/"
-        todo: list[tuple[str, Source]] = []
-        skipped: list[Skipped] = []
-        try:
-            if sources == ["-"]:
-                if not parsed.path:
-                    raise InvalidPath("name the file to write from stdin: repo@branch:/path")
-                todo.append((dest, sys.stdin.buffer))
-            else:
-                for source in sources:
-                    found, left_out = local_items(source, dest, recursive, len(sources))
-                    todo += found
-                    skipped += left_out
-            if on_skipped and skipped:
-                on_skipped(skipped)
-            if on_plan:
-                sizes = [s.stat.st_size for _, s in todo if isinstance(s, LocalFile)]
-                on_plan(sum(sizes) if len(sizes) == len(todo) else None, len(todo))
-            cache = None if append else self._stat_cache(todo)
-            try:
-                commit = self.data.put_files(
-                    parsed.repo,
-                    parsed.commit,
-                    todo,
-                    append=append,
-                    progress=progress,
-                    description=description,
-                    cache=cache,
-                    bulk=self._bulk(len(todo)),
-                )
-            finally:
-                if cache is not None:
-                    cache.close()
-        finally:
-            for _, opened in todo:  # pipes named on the command line, opened by local_items
-                if not isinstance(opened, str | os.PathLike) and opened is not sys.stdin.buffer:
-                    opened.close()
-        if on_stored:
-            on_stored()
-        return self._after(commit)
-
-    def _bulk(self, files: int) -> ProcessIngest | None:
-        """Worker processes for a put of many local files, where they are safe and pay."""
-        url = self.data.catalog.engine.url.render_as_string(hide_password=False)
-        if not ingest_usable(self.data.chunks, url, files):
-            return None
-        return ProcessIngest(self.data.chunks, url)
-
-    def _stat_cache(self, sources: list[tuple[str, Source]]) -> StatCache | None:
-        """The home's stat cache, preloaded for the folders of local ``sources`` (so a put
-        again of a folder reads no file whose stat is unchanged), or None for stdin."""
-        folders = {
-            os.path.dirname(os.path.abspath(src))
-            for _, src in sources
-            if isinstance(src, str | os.PathLike)
-        }
-        if not folders:
-            return None
-        cache = StatCache(self.home / "statcache.db")
-        for folder in sorted(folders):
-            if not any(folder.startswith(os.path.join(f, "")) for f in folders if f != folder):
-                cache.preload(folder)
-        return cache
+    def put_local(self, ref: str, sources: list[str], **kwargs: Any) -> CommitInfo:
+        """``files.upload``: local files, folders or stdin (``"-"``) at
+        ``repo@branch:/path`` in one commit (see cairn.api.embedded.local.LocalFiles).
+        Raises InvalidPath, NotFound, NotRegularFile, DataError."""
+        return self._local.put_local(ref, sources, **kwargs)
 
     def get_local(
         self, ref: str, output: str | Path, *, progress: Callable[[int], None] | None = None
     ) -> list[Path]:
-        """Write a file, or every file below a folder, from ``repo@commit:/path`` to the
-        local ``output`` (a file name, or a folder for a folder). Returns the paths written.
-
-        Each file is written to a temporary name beside it, then renamed into place: an
-        existing file or link there is replaced, never written through. ``output`` and its
-        parents are followed if they are links (the user named them); links inside a
-        folder being written are not (cairn.data.localfiles). Raises NotFound,
-        InvalidPath (a stored path with ``..``, or a link where a folder goes), OSError.
-        Memory stays one chunk whatever the file sizes."""
-        parsed = parse_ref(ref)
-        base = parsed.path or ""
-        entry = self.data.inspect_file(parsed)
-        name = Path(output).name
-        folder = OutputFolder(output if entry.type == "dir" else Path(output).parent)
-        written = []
-        files = self.data.walk_files(parsed)
-        with folder:
-            while batch := list(itertools.islice(files, 1000)):
-                # One index query tells where the chunks of a thousand files are.
-                self.data.chunks.prefetch(ref for _, file in batch for ref in file.content.chunks)
-                for path, file in batch:
-                    rel = path[len(base) :].lstrip("/") if entry.type == "dir" else name
-                    pieces = self.data.chunks.read(file.content)
-                    written.append(folder.write(rel, _counted(pieces, progress)))
-        return written
+        """``files.download``: a file or a folder's files to local ``output``; the paths
+        written. Raises NotFound, InvalidPath, OSError."""
+        return self._local.get_local(ref, output, progress=progress)
 
     def put_files(
         self,

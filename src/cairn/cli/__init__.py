@@ -21,6 +21,7 @@ from cairn.cli import (  # noqa: F401  (registers commands)
     run_commands,
     serve_commands,
 )
+from cairn.cli.hints import with_hint
 from cairn.cli.output import app, err, printable_lines
 from cairn.storage import CairnError
 
@@ -32,7 +33,7 @@ def main() -> None:
     try:
         app()
     except CairnError as exc:
-        err.print(f"error: {printable_lines(str(exc))}", markup=False)
+        err.print(f"error: {printable_lines(with_hint(exc))}", markup=False)
         sys.exit(1)
     except (TimeoutError, OSError) as exc:  # a missing spec file, an unwritable -o, ...
         err.print(f"error: {printable_lines(str(exc))}", markup=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from typing import Annotated, Any
 
@@ -10,10 +11,8 @@ import typer
 
 from cairn.cli.output import (
     Raw,
-    branch_target,
     byte_progress,
     client,
-    commitish,
     err,
     fmt_size,
     fmt_time,
@@ -33,13 +32,13 @@ def create_repo(
     name: str, description: Annotated[str, typer.Option("-d", "--description")] = ""
 ) -> None:
     """Create a new, empty repo."""
-    client().create_repo(name, description)
+    client().repos.create(name, description)
 
 
 @groups["list"].command("repo")
 def list_repo(raw: Raw = False) -> None:
     """List every repo."""
-    repos = client().data.list_repos()
+    repos = client().repos.list()
     if raw:
         return print_json(to_json(repos))
     print_table(
@@ -51,7 +50,7 @@ def list_repo(raw: Raw = False) -> None:
 @groups["inspect"].command("repo")
 def inspect_repo(name: str, raw: Raw = False) -> None:
     """Show a repo's type, branches and size."""
-    r = client().data.inspect_repo(name)
+    r = client().repos.get(name)
     if raw:
         return print_json(to_json(r))
     print_pairs(
@@ -69,26 +68,30 @@ def inspect_repo(name: str, raw: Raw = False) -> None:
 @groups["delete"].command("repo")
 def delete_repo(name: str, force: Annotated[bool, typer.Option("--force", "-f")] = False) -> None:
     """Delete a repo (refused while a pipeline reads it, unless --force)."""
-    client().delete_repo(name, force=force)
+    client().repos.delete(name, force=force)
 
 
 # -- branches ------------------------------------------------------------------------------
+def _branch(ref: str) -> str:
+    """``repo@branch``; ``repo`` alone names master, as pachctl's branch commands take it."""
+    return ref if "@" in ref else f"{ref}@master"
+
+
 @groups["create"].command("branch")
 def create_branch(
     ref: Annotated[str, typer.Argument(help="repo@branch")],
     head: Annotated[str | None, typer.Option("--head", help="commit or branch^N")] = None,
 ) -> None:
     """Create a branch, or move it to --head."""
-    parsed = parse_ref(ref)
-    if not parsed.commit:
+    if not parse_ref(ref).commit:
         raise InvalidPath("name the branch: repo@branch")
-    client().create_branch(parsed.repo, parsed.commit, head)
+    client().branches.create(ref, head)
 
 
 @groups["list"].command("branch")
 def list_branch(repo: str, raw: Raw = False) -> None:
     """List a repo's branches."""
-    found = client().data.list_branches(repo)
+    found = client().branches.list(repo)
     if raw:
         return print_json(to_json(found))
     print_table(["BRANCH", "HEAD"], [[b.name, b.head or "-"] for b in found])
@@ -99,8 +102,7 @@ def inspect_branch(
     ref: Annotated[str, typer.Argument(help="repo@branch")], raw: Raw = False
 ) -> None:
     """Show a branch's head."""
-    parsed = parse_ref(ref)
-    b = client().data.inspect_branch(parsed.repo, parsed.commit or "master")
+    b = client().branches.get(_branch(ref))
     if raw:
         return print_json(to_json(b))
     print_pairs(
@@ -111,8 +113,7 @@ def inspect_branch(
 @groups["delete"].command("branch")
 def delete_branch(ref: Annotated[str, typer.Argument(help="repo@branch")]) -> None:
     """Delete a branch name (its commits stay reachable by id)."""
-    parsed = parse_ref(ref)
-    client().data.delete_branch(parsed.repo, parsed.commit or "master")
+    client().branches.delete(_branch(ref))
 
 
 # -- commits -------------------------------------------------------------------------------
@@ -122,15 +123,13 @@ def start_commit(
     message: Annotated[str, typer.Option("-m", "--message")] = "",
 ) -> None:
     """Open a commit; later puts go into it until `finish commit`. Prints its id."""
-    parsed = parse_ref(ref)
-    print(client().start_commit(parsed.repo, parsed.commit, message).id)
+    print(client().commits.start(ref, message).id)
 
 
 @groups["finish"].command("commit")
 def finish_commit(ref: Annotated[str, typer.Argument(help="repo@branch or repo@id")]) -> None:
     """Finish an open commit; pipelines that read it run."""
-    parsed = parse_ref(ref)
-    client().finish_commit(parsed.repo, commitish(parsed))
+    client().commits.finish(ref)
 
 
 def _commit_rows(commits: list) -> list[list[Any]]:
@@ -155,8 +154,7 @@ def list_commit(
     raw: Raw = False,
 ) -> None:
     """List commits, newest first (a branch's history when a branch is named)."""
-    parsed = parse_ref(ref)
-    found = client().data.list_commits(parsed.repo, commitish(parsed), number)
+    found = client().commits.list(ref, limit=number)
     if raw:
         return print_json(to_json(found))
     print_table(
@@ -170,8 +168,7 @@ def inspect_commit(
     ref: Annotated[str, typer.Argument(help="repo@branch^N or repo@id")], raw: Raw = False
 ) -> None:
     """Show a commit with its provenance."""
-    parsed = parse_ref(ref)
-    c = client().data.resolve(parsed)
+    c = client().commits.get(ref)
     if raw:
         return print_json(to_json(c))
     print_pairs(
@@ -196,12 +193,12 @@ def inspect_commit(
 @groups["wait"].command("commit")
 def wait_commit(ref: str, timeout: Annotated[float | None, typer.Option()] = None) -> None:
     """Block until a commit is finished."""
-    parsed = parse_ref(ref)
-    c = client().wait_commit(parsed.repo, commitish(parsed), timeout)
+    c = client().commits.wait(ref, timeout)
     print(f"{c.repo}@{c.id}")
 
 
 # -- files ---------------------------------------------------------------------------------
+_PIECE = 1 << 20  # bytes copied to stdout at a time
 _SKIPS_SHOWN = 5  # skipped entries named on stderr; --raw lists them all
 
 
@@ -241,7 +238,7 @@ def put_file(
         _report_skipped(entries)
 
     with byte_progress(None, "put") as bar:
-        commit = client().put_local(
+        commit = client().files.upload(
             ref,
             file,
             recursive=recursive,
@@ -264,17 +261,17 @@ def get_file(
     recursive: Annotated[bool, typer.Option("-r", "--recursive")] = False,
 ) -> None:
     """Write a file to stdout or -o; with -r, a folder into the -o folder."""
-    parsed = parse_ref(ref)
-    info = client().data.inspect_file(parsed)
+    files = client().files
+    info = files.get(ref)
     if info.type == "dir" and not (recursive and output):
         raise InvalidPath(f"{ref} is a folder; use -r -o LOCAL_FOLDER")
     if output:
         label = f"get {info.count} file(s)" if info.type == "dir" else f"get {printable(info.path)}"
         with byte_progress(info.size, label) as bar:
-            client().get_local(ref, output, progress=bar.advance)
+            files.download(ref, output, progress=bar.advance)
         return
-    for piece in client().data.read_file(parsed):
-        sys.stdout.buffer.write(piece)
+    with files.open(ref) as stream:
+        shutil.copyfileobj(stream, sys.stdout.buffer, _PIECE)
     sys.stdout.buffer.flush()
 
 
@@ -293,7 +290,7 @@ def list_file(
     ref: Annotated[str, typer.Argument(help="repo@commit:/folder")], raw: Raw = False
 ) -> None:
     """List a folder's files."""
-    _print_files(client().list_file(ref), raw)
+    _print_files(client().files.list(ref), raw)
 
 
 @groups["glob"].command("file")
@@ -302,7 +299,7 @@ def glob_file(
 ) -> None:
     """List the files and folders a glob pattern matches."""
     repo_part, _, pattern = ref.partition(":")
-    _print_files(client().data.glob_file(parse_ref(repo_part), pattern or "/*"), raw)
+    _print_files(client().files.glob(repo_part, pattern or "/*"), raw)
 
 
 @groups["inspect"].command("file")
@@ -310,7 +307,7 @@ def inspect_file(
     ref: Annotated[str, typer.Argument(help="repo@commit:/path")], raw: Raw = False
 ) -> None:
     """Show a file's size, hash, chunks and the datum that wrote it."""
-    f = client().data.inspect_file(parse_ref(ref))
+    f = client().files.get(ref)
     if raw:
         return print_json(to_json(f))
     print_pairs(
@@ -333,7 +330,7 @@ def diff_file(
     raw: Raw = False,
 ) -> None:
     """Files added, modified and deleted between two commits."""
-    changes = client().diff_file(new, old)
+    changes = client().files.diff(new, old)
     if raw:
         return print_json(to_json(changes))
     print_table(
@@ -345,8 +342,7 @@ def diff_file(
 @groups["delete"].command("file")
 def delete_file(ref: Annotated[str, typer.Argument(help="repo@branch:/path")]) -> None:
     """Delete a file or folder (in a new commit, or the open one)."""
-    parsed = parse_ref(ref)
-    commit = client().delete_files(parsed.repo, branch_target(parsed), [parsed.path or ""])
+    commit = client().files.delete(ref)
     print(f"{commit.repo}@{commit.id}")
 
 
@@ -356,6 +352,5 @@ def copy_file(
     dst: Annotated[str, typer.Argument(help="repo@branch:/path")],
 ) -> None:
     """Copy a file or folder; the copy shares the original's chunks."""
-    d = parse_ref(dst)
-    commit = client().copy_file(parse_ref(src), d.repo, branch_target(d), d.path or "")
+    commit = client().files.copy(src, dst)
     print(f"{commit.repo}@{commit.id}")

@@ -20,7 +20,7 @@ from cairn.cli.output import (
     print_table,
 )
 from cairn.serving.errors import PolicyError
-from cairn.serving.policy import KEEP, Deployment, TrafficPolicy, load_policy_file
+from cairn.serving.policy import Deployment, TrafficPolicy, load_policy_file
 
 
 def _pairs(text: str, option: str) -> dict[str, float]:
@@ -87,19 +87,16 @@ def set_traffic(
     make one new revision, applied in the order --reset, --split, --canary, --shadow,
     --sticky-header; -f replaces the whole policy instead.
     """
-    deployments = client().deployments
     if sum(x is not None for x in (split, canary, reset)) > 1:
         raise PolicyError("give one of --split, --canary and --reset")
     if (shadow and no_shadow) or (sticky_header and no_sticky):
         raise PolicyError("--shadow with --no-shadow, or --sticky-header with --no-sticky")
-    if model is not None:
-        first = reset or (next(iter(_pairs(split, "--split"))) if split else "champion")
-        deployments.ensure(name, model, first)
     if file is not None:
         if any((split, canary, reset, shadow, no_shadow, sticky_header, no_sticky)):
             raise PolicyError("-f replaces the whole policy; give it without other options")
-        policy = load_policy_file(file)
-        done = deployments.set_policy(name, policy, reason=reason or f"from {file}")
+        done = client().deployments.apply(
+            name, policy=load_policy_file(file), reason=reason or f"from {file}", model=model
+        )
     else:
         canary_pair = None
         if canary is not None:
@@ -112,14 +109,15 @@ def set_traffic(
                 "nothing to change: give --split, --canary, --reset, --shadow, "
                 "--sticky-header (or their --no- forms) or -f"
             )
-        done = deployments.update(
+        done = client().deployments.apply(
             name,
             reset=reset,
             split=_pairs(split, "--split") if split is not None else None,
             canary=canary_pair,
             shadow=[] if no_shadow else (shadow or None),
-            sticky_header=None if no_sticky else (sticky_header or KEEP),
+            sticky_header="" if no_sticky else sticky_header,
             reason=reason,
+            model=model,
         )
     err.print(f"deployment {done.name}: revision {done.revision}: {_routes(done.policy)}")
 
@@ -139,7 +137,7 @@ def _summary(d: Deployment) -> list[Any]:
 @groups["list"].command("deployment")
 def list_deployment(raw: Raw = False) -> None:
     """List deployments with their routes, shadows and policy revision."""
-    found = client().deployments.list_deployments()
+    found = client().deployments.list()
     if raw:
         return print_json([d.to_json() for d in found])
     print_table(
@@ -156,7 +154,7 @@ def inspect_deployment(
     c = client()
     d = c.deployments.get(name)
     history = c.deployments.history(name)
-    aliases = c.registry.aliases(d.model)
+    aliases = c.models.aliases(d.model)
     reach = {t: int(t) if t.isdigit() else aliases.get(t) for t in d.policy.targets()}
     if raw:
         return print_json(

@@ -42,7 +42,7 @@ def update_monitor(file: RuleFile) -> None:
 def list_monitor(raw: Raw = False) -> None:
     """List monitoring rules with their model, action and where their loop is."""
     monitors = client().monitors
-    found = [(m, monitors.state(m.name)) for m in monitors.list_monitors()]
+    found = [(m, monitors.state(m.name)) for m in monitors.list()]
     if raw:
         return print_json([{**m.to_json(), "state": s.to_json()} for m, s in found])
     rows = []
@@ -60,10 +60,10 @@ def inspect_monitor(
     events: Annotated[int, typer.Option("--events", help="How many recent events.")] = 10,
 ) -> None:
     """Show a monitoring rule, its loop's state, the current cycle and its last events."""
-    monitors = client().monitors
-    info = monitors.get(name)
-    state = monitors.state(name)
-    recent = monitors.events(name, limit=events)
+    c = client()
+    info = c.monitors.get(name)
+    state = c.monitors.state(name)
+    recent = c.events.list(subject=name, kind="monitor.", limit=events)
     if raw:
         return print_json(
             {**info.to_json(), "state": state.to_json(), "events": [e.to_json() for e in recent]}
@@ -134,9 +134,7 @@ def list_event(
     raw: Raw = False,
 ) -> None:
     """List lifecycle events (alias moves, traffic changes, monitors' steps), oldest first."""
-    from cairn.ml.events import list_events
-
-    found = list_events(client().data.catalog, subject=subject, kind=kind, limit=limit)
+    found = client().events.list(subject=subject, kind=kind, limit=limit)
     if raw:
         return print_json([e.to_json() for e in found])
     print_table(

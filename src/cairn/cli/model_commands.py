@@ -86,7 +86,7 @@ def register_model(
     raw: Raw = False,
 ) -> None:
     """Register a model file or folder as the model's next version."""
-    version = client().registry.register(
+    version = client().models.register(
         name,
         ref,
         flavor=flavor,
@@ -108,9 +108,9 @@ def list_model(
     raw: Raw = False,
 ) -> None:
     """List models, or with NAME the versions of one model."""
-    registry = client().registry
+    models_client = client().models
     if name is None:
-        models = registry.list_models()
+        models = models_client.list()
         if raw:
             return print_json([m.to_json() for m in models])
         rows = [
@@ -124,7 +124,7 @@ def list_model(
             for m in models
         ]
         return print_table(["NAME", "LATEST", "ALIASES", "UPDATED", "DESCRIPTION"], rows)
-    versions = registry.list_versions(name)
+    versions = models_client.versions(name)
     if raw:
         return print_json([v.to_json() for v in versions])
     rows = [
@@ -156,7 +156,7 @@ def inspect_model(
     raw: Raw = False,
 ) -> None:
     """Show one model version: its source commit, flavor, trust, signature and run."""
-    v = client().registry.resolve(spec)
+    v = client().models.get(spec)
     if raw:
         return print_json(v.to_json())
     training = v.info.get("training")
@@ -191,14 +191,14 @@ def set_alias(
     reason: Annotated[str, typer.Option("--reason", help="why, kept in the history")] = "",
 ) -> None:
     """Point a model's alias at a version (create or move it)."""
-    v = client().registry.set_alias(name, alias, version, reason=reason)
+    v = client().models.set_alias(f"{name}@{alias}", version, reason=reason)
     err.print(f"{name}@{alias} -> version {v.version}")
 
 
 @groups["delete"].command("alias")
 def delete_alias(name: str, alias: str) -> None:
     """Remove a model's alias (its history stays; rollback brings it back)."""
-    client().registry.delete_alias(name, alias)
+    client().models.delete_alias(f"{name}@{alias}")
     err.print(f"deleted alias {name}@{alias}")
 
 
@@ -209,14 +209,14 @@ def rollback_alias(
     reason: Annotated[str, typer.Option("--reason", help="why, kept in the history")] = "",
 ) -> None:
     """Move a model's alias back to the version it named before its last move."""
-    v = client().registry.rollback_alias(name, alias, reason=reason)
+    v = client().models.rollback(f"{name}@{alias}", reason=reason)
     err.print(f"{name}@{alias} -> version {v.version}")
 
 
 def print_model_lineage(spec: str, raw: bool) -> None:
     """``cairn lineage model SPEC``: the training job, its inputs, code, environment and run
     of a model version (called by the ``lineage`` command)."""
-    result = client().registry.lineage(spec)
+    result = client().models.lineage(spec).to_json()
     if raw:
         return print_json(result)
     aliases = f"  ({', '.join(result['aliases'])})" if result["aliases"] else ""

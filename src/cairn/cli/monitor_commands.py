@@ -72,7 +72,7 @@ def monitor(
     when the check cannot run.
     """
     from cairn.monitoring import DriftConfig
-    from cairn.monitoring.monitor import check_model, parse_time, write_report_html
+    from cairn.monitoring.monitor import parse_time, write_report_html
     from cairn.monitoring.report import drift_table
 
     config = DriftConfig(
@@ -83,10 +83,7 @@ def monitor(
         psi_threshold=threshold,
         drift_share=drift_share,
     )
-    c = client()
-    report = check_model(
-        c.data,
-        c.registry,
+    report = client().monitors.check(
         spec,
         deployment=deployment,
         since=parse_time(since),

@@ -25,7 +25,6 @@ from rich.progress import (
 from rich.table import Table
 
 from cairn.client import Client, find_home
-from cairn.data import InvalidPath, Ref
 from cairn.pipelines import DatumInfo, JobInfo, Reporter
 
 __all__ = [
@@ -33,10 +32,8 @@ __all__ = [
     "CliReporter",
     "Raw",
     "app",
-    "branch_target",
     "byte_progress",
     "client",
-    "commitish",
     "err",
     "fmt_size",
     "fmt_time",
@@ -206,17 +203,6 @@ def client() -> Client:
             err.print(f"cairn: using a new store at {home}")
         _client = Client(home, reporter=CliReporter())
     return _client
-
-
-def commitish(ref: Ref) -> str | None:
-    """The branch or id ``ref`` names, with ancestry (``^N``) resolved to a commit id."""
-    return client().data.resolve(ref).id if ref.ancestry else ref.commit
-
-
-def branch_target(ref: Ref) -> str | None:
-    if ref.ancestry:
-        raise InvalidPath(f"{ref}: cannot write to an ancestor; name a branch or open commit")
-    return ref.commit
 
 
 def print_pairs(values: dict[str, Any]) -> None:

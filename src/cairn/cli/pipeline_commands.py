@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +12,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from cairn import sdk
+from cairn.api.types import FileLineage, LineageNode
 from cairn.cli.output import (
     Raw,
     app,
@@ -28,8 +28,8 @@ from cairn.cli.output import (
     print_table,
     printable,
 )
-from cairn.data import InvalidPath
-from cairn.pipelines import CommitNode, JobInfo
+from cairn.data import InvalidPath, parse_ref
+from cairn.pipelines import JobInfo
 from cairn.pipelines.secret_store import Masker
 
 # -- pipelines -----------------------------------------------------------------------------
@@ -39,7 +39,7 @@ SpecFile = Annotated[Path, typer.Option("-f", "--file", help="JSON or YAML spec 
 @groups["create"].command("pipeline")
 def create_pipeline(file: SpecFile) -> None:
     """Create the pipelines in a spec file and run them over existing data."""
-    for p in client().create_pipelines(file):
+    for p in client().pipelines.create(file):
         err.print(f"created pipeline {p.name} (version {p.version})")
 
 
@@ -48,7 +48,7 @@ def update_pipeline(
     file: SpecFile, reprocess: Annotated[bool, typer.Option("--reprocess")] = False
 ) -> None:
     """Replace pipelines' specs; unchanged datums are skipped unless --reprocess."""
-    for p in client().create_pipelines(file, update=True, reprocess=reprocess):
+    for p in client().pipelines.update(file, reprocess=reprocess):
         err.print(f"updated pipeline {p.name} (version {p.version})")
 
 
@@ -56,8 +56,8 @@ def update_pipeline(
 def list_pipeline(raw: Raw = False) -> None:
     """List pipelines with their inputs and state; a pipeline whose stored spec cannot be
     read is listed as broken, with the error."""
-    found = client().pipelines.list_pipelines()
-    broken = client().pipelines.broken_pipelines()
+    found = client().pipelines.list()
+    broken = client().pipelines.broken()
     mask = client().secrets.masker()
     if raw:
         rows_json = [_pipeline_json(p, mask) for p in found]
@@ -65,7 +65,7 @@ def list_pipeline(raw: Raw = False) -> None:
         return print_json(sorted(rows_json, key=lambda r: r["name"]))
     rows = []
     for p in found:
-        jobs = client().pipelines.list_jobs(p.name)
+        jobs = client().jobs.list(p.name)
         last = f"{jobs[0].state} ({jobs[0].id[:12]})" if jobs else "-"
         rows.append(
             [
@@ -109,7 +109,7 @@ def _pipeline_json(p: Any, mask: Masker) -> dict[str, Any]:
 @groups["inspect"].command("pipeline")
 def inspect_pipeline(name: str, raw: Raw = False) -> None:
     """Show a pipeline's spec and state (secret values masked as ***)."""
-    p = client().pipelines.inspect_pipeline(name)
+    p = client().pipelines.get(name)
     mask = client().secrets.masker()
     if raw:
         return print_json(_pipeline_json(p, mask))
@@ -133,7 +133,7 @@ def delete_pipeline(
     name: str, force: Annotated[bool, typer.Option("--force", "-f")] = False
 ) -> None:
     """Delete a pipeline, its jobs and its output repo (also a broken one)."""
-    client().delete_pipeline(name, force=force)
+    client().pipelines.delete(name, force=force)
 
 
 # -- secrets -------------------------------------------------------------------------------
@@ -189,21 +189,22 @@ def delete_secret(name: str) -> None:
 @groups["start"].command("pipeline")
 def start_pipeline(name: str) -> None:
     """Resume a stopped pipeline (and catch up on its inputs)."""
-    client().start_pipeline(name)
+    client().pipelines.start(name)
 
 
 @groups["stop"].command("pipeline")
 def stop_pipeline(name: str) -> None:
     """Pause a pipeline: new input commits wait until `start pipeline`."""
-    client().stop_pipeline(name)
+    client().pipelines.stop(name)
 
 
 # -- jobs and datums -----------------------------------------------------------------------
-def _job_ref(ref: str) -> tuple[str, str]:
-    pipeline, sep, job = ref.partition("@")
+def _job_ref(ref: str) -> str:
+    """``ref`` checked to be ``pipeline@job-id``."""
+    _, sep, job = ref.partition("@")
     if not sep or not job:
         raise InvalidPath(f"{ref!r}: expected pipeline@job-id")
-    return pipeline, job
+    return ref
 
 
 def _job_json(j: JobInfo) -> dict[str, Any]:
@@ -215,7 +216,7 @@ def list_job(
     pipeline: Annotated[str | None, typer.Option("-p", "--pipeline")] = None, raw: Raw = False
 ) -> None:
     """List jobs, newest first."""
-    found = client().pipelines.list_jobs(pipeline)
+    found = client().jobs.list(pipeline)
     if raw:
         return print_json([_job_json(j) for j in found])
     print_table(
@@ -252,7 +253,7 @@ def inspect_job(
     ref: Annotated[str, typer.Argument(help="pipeline@job-id")], raw: Raw = False
 ) -> None:
     """Show a job's state, datum counts, durations and bytes."""
-    j = client().pipelines.inspect_job(*_job_ref(ref))
+    j = client().jobs.get(_job_ref(ref))
     if raw:
         return print_json(_job_json(j))
     print_pairs(
@@ -279,7 +280,7 @@ def wait_job(
     timeout: Annotated[float | None, typer.Option()] = None,
 ) -> None:
     """Block until a job is done; exit 1 if it did not succeed."""
-    j = client().pipelines.wait_job(*_job_ref(ref), timeout=timeout)
+    j = client().jobs.wait(_job_ref(ref), timeout=timeout)
     err.print(job_line(j))
     if j.state != "success":
         raise typer.Exit(1)
@@ -290,7 +291,7 @@ def list_datum(
     ref: Annotated[str, typer.Argument(help="pipeline@job-id")], raw: Raw = False
 ) -> None:
     """List a job's datums with their state and input files."""
-    found = client().pipelines.list_datums(*_job_ref(ref))
+    found = client().jobs.datums(_job_ref(ref))
     if raw:
         return print_json([d.__dict__ for d in found])
     print_table(
@@ -339,12 +340,12 @@ def logs(
 ) -> None:
     """Print the logs of a pipeline's latest job, a job, or one datum."""
     if job and "@" in job:
-        pipeline, job = _job_ref(job)
+        pipeline, job = _job_ref(job).split("@", 1)
     if not pipeline:
         raise InvalidPath("name the pipeline: -p PIPELINE, or -j PIPELINE@JOB")
     # Values were masked when the job stored its logs; secrets created since are masked here.
     mask = client().secrets.masker()
-    for heading, text in client().pipelines.logs(pipeline, job, datum):
+    for heading, text in client().jobs.logs(f"{pipeline}@{job}" if job else pipeline, datum):
         text = mask.text(text)
         out.print(Text(f"== {heading}", style="bold"))
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
@@ -352,7 +353,7 @@ def logs(
 
 
 # -- lineage and running ---------------------------------------------------------------------
-def _tree(node: CommitNode, tree: Tree) -> None:
+def _tree(node: LineageNode, tree: Tree) -> None:
     for child in node.children:
         label = f"{child.repo}@{child.commit}" + (f"  (as {child.via})" if child.via else "")
         if child.deleted:
@@ -380,34 +381,41 @@ def lineage(
         from cairn.cli.model_commands import print_model_lineage
 
         return print_model_lineage(model, raw)
-    result = client().lineage(ref)
-    if "upstream" in result:
-        if raw:
-            return print_json({k: v.to_json() for k, v in result.items()})
-        for direction in ("upstream", "downstream"):
-            root = result[direction]
-            tree = Tree(Text(f"{direction} of {root.repo}@{root.commit}", style="bold"))
-            _tree(root, tree)
-            if not root.children:
-                tree.add("(none)")
-            out.print(tree)
-        return
+    if parse_ref(ref).path:
+        return _print_file_lineage(client().files.lineage(ref), raw)
+    result = client().commits.lineage(ref)
     if raw:
-        return print_json(result)
+        return print_json(result.to_json())
+    for direction, root in (("upstream", result.upstream), ("downstream", result.downstream)):
+        tree = Tree(Text(f"{direction} of {root.repo}@{root.commit}", style="bold"))
+        _tree(root, tree)
+        if not root.children:
+            tree.add("(none)")
+        out.print(tree)
+
+
+def _print_file_lineage(result: FileLineage, raw: bool) -> None:
+    if raw:
+        found = result.to_json()
+        if result.origin is not None:  # a file a user put: no pipeline fields
+            found = {k: found[k] for k in ("repo", "commit", "path", "hash", "size", "origin")}
+        else:
+            found.pop("origin")
+        return print_json(found)
     out.print(
-        f"{result['repo']}@{result['commit']}:{printable(result['path'])}  "
-        f"({fmt_size(result['size'])}, blake3 {result['hash'][:16]})"
+        f"{result.repo}@{result.commit}:{printable(result.path)}  "
+        f"({fmt_size(result.size)}, blake3 {result.hash[:16]})"
     )
-    if "origin" in result:
-        out.print(f"  {result['origin']}")
+    if result.origin is not None:
+        out.print(f"  {result.origin}")
         return
-    out.print(f"  written by pipeline {result['pipeline']}, job {result['job']}")
-    out.print(f"  datum {result['datum']}")
+    out.print(f"  written by pipeline {result.pipeline}, job {result.job}")
+    out.print(f"  datum {result.datum}")
     out.print("  from input files:")
-    for i in result["inputs"]:
+    for i in result.inputs:
         out.print(
-            f"    {i['input']}: {i['repo']}@{i['commit']}:{printable(i['path'])}  "
-            f"blake3 {i['hash'][:16]}  {fmt_size(i['size'])}"
+            f"    {i.input}: {i.repo}@{i.commit}:{printable(i.path)}  "
+            f"blake3 {i.hash[:16]}  {fmt_size(i.size)}"
         )
 
 
@@ -427,14 +435,10 @@ def run(
     """Keep pipelines current as commits arrive from other processes, and tick the
     monitoring rules (on their schedule and after each prediction-log commit); Ctrl-C
     stops."""
-    c = client()
-    c.pipelines.allow_unconfined = allow_unconfined or c.pipelines.allow_unconfined
-    while True:
-        c.run_pipelines()
-        try:
-            c.tick_monitors()
-        except Exception as exc:  # noqa: BLE001 - the step stays; the next tick retries it
-            err.print(f"monitors: {type(exc).__name__}: {exc}")
-        if once:
-            return
-        time.sleep(interval)
+
+    def report(exc: Exception) -> None:
+        err.print(f"monitors: {type(exc).__name__}: {exc}")
+
+    client().run_forever(
+        once=once, interval=interval, allow_unconfined=allow_unconfined, on_error=report
+    )

@@ -154,7 +154,6 @@ def plot_metric(
     """Plot a metric against its step, one line per run, to a PNG file."""
     from cairn.ml.plots import plot_metric as plot
 
-    path = plot(
-        client().tracking, key, runs or [], output, experiment=experiment, pipeline=pipeline
-    )
+    # The plot reads the runs through the face: compare selects them, history draws them.
+    path = plot(client().runs, key, runs or [], output, experiment=experiment, pipeline=pipeline)
     err.print(f"wrote {path}")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cairn.cli.output import app, client, err, out
+from cairn.cli.output import app, err, out
+from cairn.client import find_home
 from cairn.data import InvalidPath
+
+if TYPE_CHECKING:
+    from cairn.serving.policy import Deployment
 
 _SPEC = re.compile(r"^(?P<model>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+))$")
 
@@ -75,21 +76,14 @@ def serve(
     serves its traffic policy until interrupted; `cairn set traffic` and `cairn set alias`
     change what it serves without a restart.
     """
-    import uvicorn
-
-    from cairn.server import ServerSettings
+    from cairn.server import ServerSettings, serve
 
     match = _SPEC.match(spec)
     if match is None:
         raise InvalidPath(f"{spec!r}: give a model as NAME@ALIAS or NAME/VERSION")
-    model = match["model"]
-    target = match["alias"] or match["version"]
-    c = client()
-    found = c.deployments.ensure(deployment or model, model, target)
-    routes = ", ".join(f"{t} {p:g}%" for t, p in found.policy.percentages().items())
     settings = ServerSettings(
-        deployment=found.name,
-        home=c.home,
+        deployment=deployment or match["model"],
+        home=find_home()[0],
         log_repo=None if no_log else log_repo,
         max_body=ServerSettings.max_body if max_body is None else max_body,
         allow_any_version=allow_any_version,
@@ -97,44 +91,13 @@ def serve(
         header_timeout=ServerSettings.header_timeout if header_timeout is None else header_timeout,
         body_timeout=ServerSettings.body_timeout if body_timeout is None else body_timeout,
     )
-    # Fetch what the workers will load, here: a version whose files are gone is one
-    # `error:` line instead of a traceback from every worker's startup.
-    from cairn.serving.endpoint import Endpoint
 
-    check = Endpoint(
-        c.data, c.registry, c.traffic, found.name, cache_dir=c.home / "work" / "serving"
-    )
-    try:
-        check.prepare()
-    finally:
-        check.close()
-    c.data.catalog.dispose()  # each worker opens the store itself
-    metrics_dir = None
-    if workers > 1:
-        # prometheus_client's multiprocess mode: every worker writes its values there and
-        # /metrics adds them up; a fresh folder so no earlier server's values count.
-        metrics_dir = tempfile.mkdtemp(prefix="cairn-serve-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    os.environ.update(settings.to_env())
-    err.print(
-        f"serving deployment {found.name} (model {model}, revision {found.revision}: {routes}) "
-        f"with {workers} worker(s)"
-    )
-    out.print(f"http://{host}:{port}", soft_wrap=True)
-    try:
-        uvicorn.run(
-            "cairn.server.app:create_app",
-            factory=True,
-            # uvicorn's protocol plus deadlines for a request's headers and body
-            http="cairn.server.deadlines:DeadlineProtocol",
-            ws="none",  # no websocket routes; an upgrade would escape the deadlines
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=30,
+    def ready(found: Deployment) -> None:
+        routes = ", ".join(f"{t} {p:g}%" for t, p in found.policy.percentages().items())
+        err.print(
+            f"serving deployment {found.name} (model {found.model}, revision "
+            f"{found.revision}: {routes}) with {workers} worker(s)"
         )
-    finally:
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        out.print(f"http://{host}:{port}", soft_wrap=True)
+
+    serve(settings, model=spec, host=host, port=port, workers=workers, on_ready=ready)

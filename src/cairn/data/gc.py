@@ -69,6 +69,7 @@ from cairn.data.inventory import (
     object_stat,
     roots,
 )
+from cairn.data.subject import about
 from cairn.data.tree import DirEntry, TreeStore
 from cairn.storage import CorruptObject, ObjectNotFound
 from cairn.storage.packs import encode_pack, read_pack_footer
@@ -165,10 +166,11 @@ class _Marks:
             try:
                 self._mark(root.tree)
             except (ObjectNotFound, CorruptObject) as exc:
-                raise StoreDamaged(
+                damaged = StoreDamaged(
                     f"commit {root.repo}@{root.id} cannot be read ({exc}); gc deletes nothing "
-                    "while a commit is damaged: run `cairn fsck` to see what is wrong"
-                ) from None
+                    "while a commit is damaged"
+                )
+                raise about(damaged, "store.damaged") from None
 
     def _mark(self, root: str) -> None:
         stack = [root]

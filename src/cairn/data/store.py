@@ -40,6 +40,7 @@ from cairn.data.errors import (
 from cairn.data.files import FileOps
 from cairn.data.models import BranchInfo, CommitInfo, CommitState, Provenance, RepoInfo
 from cairn.data.refs import Ref, check_name, parse_ref
+from cairn.data.subject import about
 from cairn.data.tree import DirEntry, TreeStore
 from cairn.storage import ChunkStore
 
@@ -107,7 +108,7 @@ class DataStore(FileOps):
         with self.catalog.read() as conn:
             row = conn.execute(select(repos).where(repos.c.name == name)).first()
             if row is None:
-                raise NotFound(f"repo {name!r} not found; `cairn list repo` shows the repos")
+                raise about(NotFound(f"repo {name!r} not found"), "repo.missing", name=name)
             names = tuple(
                 conn.execute(
                     select(branches.c.name).where(branches.c.repo == name).order_by(branches.c.name)
@@ -228,7 +229,8 @@ class DataStore(FileOps):
         name = ref.commit or DEFAULT_BRANCH
         with self.catalog.read() as conn:
             if not conn.execute(select(repos.c.name).where(repos.c.name == ref.repo)).first():
-                raise NotFound(f"repo {ref.repo!r} not found; `cairn list repo` shows the repos")
+                missing = NotFound(f"repo {ref.repo!r} not found")
+                raise about(missing, "repo.missing", name=ref.repo)
             head = conn.execute(
                 select(branches.c.head).where(branches.c.repo == ref.repo, branches.c.name == name)
             ).first()
@@ -471,7 +473,7 @@ class DataStore(FileOps):
 
     def _head(self, conn: Connection, repo: str, branch: str) -> CommitInfo | None:
         if not conn.execute(select(repos.c.name).where(repos.c.name == repo)).first():
-            raise NotFound(f"repo {repo!r} not found; create it with `cairn create repo {repo}`")
+            raise about(NotFound(f"repo {repo!r} not found"), "repo.create", name=repo)
         row = conn.execute(
             select(branches.c.head).where(branches.c.repo == repo, branches.c.name == branch)
         ).first()

@@ -90,7 +90,7 @@ class _Reader:
         return RunFileError(
             f"run file /{self.path}, line {self.line}, field {where}: {problem} "
             "(the format is in cairn.ml.runfiles and the README's Runs section; fix the "
-            "transform and rerun it with `cairn update pipeline --reprocess`)"
+            "transform and rerun its pipeline with reprocess)"
         )
 
     def key(self, value: Any, where: str) -> str:

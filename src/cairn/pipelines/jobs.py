@@ -30,6 +30,7 @@ from cairn.data import (
     Ref,
     new_commit_id,
 )
+from cairn.data.subject import about
 from cairn.pipelines.batch import DatumQueue, run_batch
 from cairn.pipelines.datums import Datum, build_datums, canonical_hash
 from cairn.pipelines.environment import (
@@ -144,12 +145,13 @@ class JobRunner(JobHistory):
         owner = self.owner(info.name)
         allowed = self.allow_unconfined or read_settings().allow_unconfined
         if owner is not None and owner != os.getuid() and not allowed:
-            raise Unconfined(
+            unconfined = Unconfined(
                 f"no sandbox (bwrap missing or unusable, or CAIRN_SANDBOX=none) and pipeline "
                 f"{info.name!r} was created by uid {owner}, not {os.getuid()}: its transform "
                 f"would run unconfined as this user; install bubblewrap, or allow it with "
-                f"{ALLOW_UNCONFINED_ENV}=1 (cairn run --allow-unconfined)"
+                f"{ALLOW_UNCONFINED_ENV}=1"
             )
+            raise about(unconfined, "pipeline.unconfined", name=info.name)
         return [
             f"{UNCONFINED}: no sandbox (bwrap missing or unusable, or CAIRN_SANDBOX=none): "
             "datums run on the host as this user, with every file it can read, with their "

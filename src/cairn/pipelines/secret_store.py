@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn.data import AlreadyExists, InvalidReference, NotFound
+from cairn.data.subject import about
 from cairn.pipelines.errors import SecretError
 from cairn.pipelines.spec import SecretRef
 
@@ -83,9 +84,7 @@ class SecretStore:
         with self._locked():
             secrets = self._read()
             if name in secrets:
-                raise AlreadyExists(
-                    f"secret {name!r} exists; `cairn delete secret {name}` first to replace it"
-                )
+                raise about(AlreadyExists(f"secret {name!r} exists"), "secret.exists", name=name)
             secrets[name] = dict(values)
             self._write(secrets)
         return SecretInfo(name, tuple(sorted(values)))
@@ -95,7 +94,7 @@ class SecretStore:
         with self._locked():
             secrets = self._read()
             if name not in secrets:
-                raise NotFound(f"secret {name!r} not found; `cairn list secret` shows them")
+                raise about(NotFound(f"secret {name!r} not found"), "secret.missing", name=name)
             del secrets[name]
             self._write(secrets)
 
@@ -111,10 +110,8 @@ class SecretStore:
         for ref in refs:
             stored = secrets.get(ref.name)
             if stored is None:
-                raise NotFound(
-                    f"secret {ref.name!r} not found; store it with "
-                    f"`cairn create secret {ref.name} --from-literal {ref.key}=...`"
-                )
+                missing = NotFound(f"secret {ref.name!r} not found")
+                raise about(missing, "secret.unset", name=ref.name, key=ref.key)
             if ref.key not in stored:
                 raise NotFound(
                     f"secret {ref.name!r} has no key {ref.key!r} (it has: "

@@ -51,6 +51,7 @@ from cairn.data import (
     Ref,
     RepoInUse,
 )
+from cairn.data.subject import about
 from cairn.pipelines.errors import SpecError, UnreadableSpec
 from cairn.pipelines.jobs import Heads, JobRunner
 from cairn.pipelines.models import BrokenPipeline, JobInfo, JobState, PipelineInfo, Reporter
@@ -129,7 +130,7 @@ class Pipelines(JobRunner):
             self.data.inspect_repo(pfs.repo)
         existing = self._row(name)
         if existing and not update:
-            raise AlreadyExists(f"pipeline {name!r} exists; use `cairn update pipeline`")
+            raise about(AlreadyExists(f"pipeline {name!r} exists"), "pipeline.exists", name=name)
         if update and not existing:
             raise NotFound(f"pipeline {name!r} not found")
         if check_dag:
@@ -195,7 +196,8 @@ class Pipelines(JobRunner):
             if update and spec.name not in existing:
                 raise NotFound(f"pipeline {spec.name!r} not found")
             if not update and spec.name in existing:
-                raise AlreadyExists(f"pipeline {spec.name!r} exists; use `cairn update pipeline`")
+                exists = AlreadyExists(f"pipeline {spec.name!r} exists")
+                raise about(exists, "pipeline.exists", name=spec.name)
             for pfs in spec.input.pfs_inputs():
                 if pfs.repo not in names[:i]:
                     self.data.inspect_repo(pfs.repo)
@@ -261,13 +263,12 @@ class Pipelines(JobRunner):
         except SpecError as exc:
             first = exc.problems[0] if exc.problems else ("", str(exc))
             what = f"{first[0]}: {first[1]}" if first[0] else first[1]
-            raise UnreadableSpec(
-                f"pipeline {row.name!r}: its stored spec cannot be read ({what[:300]}); "
-                f"`cairn delete pipeline {row.name} --force` removes it, "
-                "`cairn update pipeline` with a valid spec replaces it",
+            unreadable = UnreadableSpec(
+                f"pipeline {row.name!r}: its stored spec cannot be read ({what[:300]})",
                 exc.field,
                 exc.problems,
-            ) from None
+            )
+            raise about(unreadable, "pipeline.unreadable", name=row.name) from None
         return PipelineInfo(
             row.name, row.version, spec, row.spec_dir, row.salt, row.state, row.created, row.updated
         )
@@ -276,7 +277,7 @@ class Pipelines(JobRunner):
         """Raises NotFound, UnreadableSpec (a broken pipeline, see the module doc)."""
         row = self._row(name)
         if row is None:
-            raise NotFound(f"pipeline {name!r} not found; `cairn list pipeline` shows them")
+            raise about(NotFound(f"pipeline {name!r} not found"), "pipeline.missing", name=name)
         return self._info(row)
 
     def _load_all(self) -> tuple[list[PipelineInfo], list[BrokenPipeline]]:
@@ -308,7 +309,7 @@ class Pipelines(JobRunner):
         cannot be read. Raises NotFound, RepoInUse if another pipeline reads its output
         (unless ``force``)."""
         if self._row(name) is None:
-            raise NotFound(f"pipeline {name!r} not found; `cairn list pipeline` shows them")
+            raise about(NotFound(f"pipeline {name!r} not found"), "pipeline.missing", name=name)
         readers = [r for r in self.readers_of(name) if r != name]
         if readers and not force:
             raise RepoInUse(

@@ -3,8 +3,11 @@ the Open Inference Protocol V2 REST over one deployment of the serving layer.
 
 Modules:
 
-- ``app``: the FastAPI app factory (``create_app``, what uvicorn imports in each worker),
-  its lifecycle and its handlers; ``ServerSettings`` travel to workers in the environment.
+- ``runner``: ``serve(settings, model=..., host=..., port=..., workers=...)``, what
+  ``cairn serve`` calls: creates the deployment if asked, fetches its versions, runs uvicorn.
+- ``settings``: ``ServerSettings``, which travel to workers in the environment.
+- ``app``: the FastAPI app factory (``create_app``, what uvicorn imports in each worker)
+  and its handlers; ``worker``: one worker's lifecycle (start, follow, stop).
 - ``mlflow_protocol``: ``/invocations`` bodies (JSON dataframe_split / dataframe_records /
   instances / inputs, CSV) to a DataFrame, predictions to ``{"predictions": ...}``.
 - ``v2_protocol``: V2 tensors (JSON and the binary tensor data extension) to a DataFrame,
@@ -50,15 +53,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cairn.server.app import ServerSettings, create_app
+    from cairn.server.app import create_app
+    from cairn.server.runner import serve
+    from cairn.server.settings import ServerSettings
 
-__all__ = ["ServerSettings", "create_app"]
+__all__ = ["ServerSettings", "create_app", "serve"]
+
+_HOMES = {"ServerSettings": "settings", "create_app": "app", "serve": "runner"}
 
 
 def __getattr__(name: str) -> Any:
     # The app pulls in FastAPI and the serving layer; the protocol modules alone do not.
-    if name in __all__:
-        from cairn.server import app
+    if name in _HOMES:
+        import importlib
 
-        return getattr(app, name)
+        return getattr(importlib.import_module(f"cairn.server.{_HOMES[name]}"), name)
     raise AttributeError(f"module 'cairn.server' has no attribute {name!r}")

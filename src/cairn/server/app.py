@@ -24,13 +24,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -39,16 +36,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from cairn.client import Client
 from cairn.data import NotFound
 from cairn.ml.errors import MLError, SignatureError
 from cairn.ml.models import ModelVersion
 from cairn.server import mlflow_protocol as mlp
 from cairn.server import v2_protocol as v2
-from cairn.server.metrics import CONTENT_TYPE_LATEST, ServerMetrics
-from cairn.serving.endpoint import Endpoint, Prediction, predict_logged
+from cairn.server.metrics import CONTENT_TYPE_LATEST
+from cairn.server.settings import ServerSettings
+from cairn.server.worker import State as _State
+from cairn.server.worker import start as _start
+from cairn.server.worker import stop as _stop
+from cairn.server.worker import sync as _sync
+from cairn.serving.endpoint import Prediction, predict_logged
 from cairn.serving.errors import InputRefused, NotReady
-from cairn.serving.predlog import PredictionLog
 
 __all__ = ["ServerSettings", "create_app"]
 
@@ -59,9 +59,6 @@ OCTETS = "application/octet-stream"
 FLUSH_TIMEOUT = 60.0  # seconds a flush may wait for the log's commit
 VERSION_HEADER = "x-cairn-model-version"
 REQUEST_ID_HEADER = "x-request-id"
-MAX_BODY = 64 * 1024 * 1024  # bytes: the default largest request body
-HEADER_TIMEOUT = 10.0  # seconds a request's line and headers may take to arrive
-BODY_TIMEOUT = 30.0  # seconds its body may take to arrive after them
 
 
 class _TooLarge(Exception):
@@ -87,96 +84,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise _TooLarge(f"the request body exceeds the server's limit of {limit} bytes")
         parts.append(chunk)
     return b"".join(parts)
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """What a server worker serves, read from the environment that ``cairn serve`` sets:
-
-    - ``CAIRN_HOME``: the store folder (else the one ``cairn.client.find_home`` picks);
-    - ``CAIRN_SERVE_DEPLOYMENT``: the deployment to serve (it must exist);
-    - ``CAIRN_SERVE_LOG_REPO``: the prediction log's repo (``predictions``); empty: no log;
-    - ``CAIRN_SERVE_POLL``: seconds between checks for a policy or alias change (0.5);
-    - ``CAIRN_SERVE_CACHE``: where model files are unpacked (``<home>/work/serving``);
-    - ``CAIRN_SERVE_MAX_BODY``: the largest request body in bytes (64 MiB); a larger one is
-      refused with 413 before it is read into memory;
-    - ``CAIRN_SERVE_ALLOW_ANY_VERSION``: ``1`` to answer a path naming any registered
-      version, loaded on demand (default: only the versions of the current policy);
-    - ``CAIRN_SERVE_ADMIN``: ``1`` to answer ``/admin/*`` routes (to loopback clients);
-    - ``CAIRN_SERVE_HEADER_TIMEOUT``, ``CAIRN_SERVE_BODY_TIMEOUT``: seconds a request's
-      head (10) and then its body (30) may take to arrive (cairn.server.deadlines).
-    """
-
-    deployment: str
-    home: Path | None = None
-    log_repo: str | None = "predictions"
-    poll_interval: float = 0.5
-    cache_dir: Path | None = None
-    max_body: int = MAX_BODY
-    allow_any_version: bool = False
-    admin: bool = False
-    header_timeout: float = HEADER_TIMEOUT
-    body_timeout: float = BODY_TIMEOUT
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> ServerSettings:
-        deployment = env.get("CAIRN_SERVE_DEPLOYMENT")
-        if not deployment:
-            raise RuntimeError(
-                "CAIRN_SERVE_DEPLOYMENT is not set: start the server with `cairn serve`"
-            )
-        home = env.get("CAIRN_HOME")
-        cache = env.get("CAIRN_SERVE_CACHE")
-        return cls(
-            deployment=deployment,
-            home=Path(home) if home else None,
-            log_repo=env.get("CAIRN_SERVE_LOG_REPO", "predictions") or None,
-            poll_interval=float(env.get("CAIRN_SERVE_POLL", "0.5")),
-            cache_dir=Path(cache) if cache else None,
-            max_body=int(env.get("CAIRN_SERVE_MAX_BODY", str(MAX_BODY))),
-            allow_any_version=env.get("CAIRN_SERVE_ALLOW_ANY_VERSION") == "1",
-            admin=env.get("CAIRN_SERVE_ADMIN") == "1",
-            header_timeout=float(env.get("CAIRN_SERVE_HEADER_TIMEOUT", str(HEADER_TIMEOUT))),
-            body_timeout=float(env.get("CAIRN_SERVE_BODY_TIMEOUT", str(BODY_TIMEOUT))),
-        )
-
-    def to_env(self) -> dict[str, str]:
-        """The environment ``from_env`` reads these settings back from."""
-        env = {
-            "CAIRN_SERVE_DEPLOYMENT": self.deployment,
-            "CAIRN_SERVE_LOG_REPO": self.log_repo or "",
-            "CAIRN_SERVE_POLL": str(self.poll_interval),
-            "CAIRN_SERVE_MAX_BODY": str(self.max_body),
-            "CAIRN_SERVE_ALLOW_ANY_VERSION": "1" if self.allow_any_version else "0",
-            "CAIRN_SERVE_ADMIN": "1" if self.admin else "0",
-            "CAIRN_SERVE_HEADER_TIMEOUT": str(self.header_timeout),
-            "CAIRN_SERVE_BODY_TIMEOUT": str(self.body_timeout),
-        }
-        if self.home is not None:
-            env["CAIRN_HOME"] = str(self.home)
-        if self.cache_dir is not None:
-            env["CAIRN_SERVE_CACHE"] = str(self.cache_dir)
-        return env
-
-
-@dataclass
-class _State:
-    """What one worker holds while it runs."""
-
-    settings: ServerSettings
-    client: Client
-    endpoint: Endpoint
-    log: PredictionLog | None
-    metrics: ServerMetrics
-    model: str
-    cache_dir: Path
-    # the signature's inputs when every loaded version agrees on them (names positional
-    # inputs); recomputed when the endpoint's revision changes, never per request
-    schema: mlp.InputSchema | None = None
-    revision: int | None = -1
-    # with allow_any_version: versions a V2 path named that the policy does not reach,
-    # loaded on first use
-    pinned: dict[int, Any] = field(default_factory=dict)
 
 
 def _json(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -229,74 +136,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # every /admin route goes through the guard (tests/server/test_admin.py lists them)
     add("/admin/log/flush", routes.admin(routes.flush), methods=["POST"])
     return app
-
-
-# -- lifecycle -----------------------------------------------------------------------------
-def _start(settings: ServerSettings) -> _State:
-    client = Client.open(settings.home, auto_run=False)
-    model = client.deployments.get(settings.deployment).model
-    cache = settings.cache_dir or client.home / "work" / "serving"
-    predlog = PredictionLog(client.data, settings.log_repo) if settings.log_repo else None
-    endpoint = Endpoint(
-        client.data,
-        client.registry,
-        client.traffic,
-        settings.deployment,
-        cache_dir=cache,
-        poll_interval=settings.poll_interval,
-        predlog=predlog,
-    )
-    try:
-        endpoint.start()
-    except BaseException:
-        endpoint.close()
-        if predlog is not None:
-            predlog.close()
-        raise
-    state = _State(
-        settings, client, endpoint, predlog, ServerMetrics(settings.deployment), model, cache
-    )
-    _sync(state)
-    return state
-
-
-def _stop(state: _State) -> None:
-    """Stop following, close the models, commit the log (what is queued is committed)."""
-    try:
-        state.endpoint.close()
-        for model in state.pinned.values():
-            model.close()
-    finally:
-        try:
-            if state.log is not None:
-                state.log.close()
-        finally:
-            state.metrics.close()
-            state.client.data.catalog.dispose()
-
-
-def _sync(state: _State) -> None:
-    """Follow the endpoint (off the request path): the policy revision, the loaded
-    versions, the log's counters, and the input schema positional inputs are named by."""
-    endpoint = state.endpoint
-    revision = endpoint.revision
-    versions = endpoint.versions
-    state.metrics.set_endpoint(revision, sorted(versions))
-    if state.log is not None:
-        state.metrics.set_log_stats(state.log.stats)
-    if revision == state.revision:
-        return
-    keys = {_input_key(mv.signature) for mv in versions.values()}
-    key = keys.pop() if len(keys) == 1 else None
-    state.schema = mlp.InputSchema.of(*key) if key else None
-    state.revision = revision
-
-
-def _input_key(signature: Mapping[str, Any] | None) -> tuple[tuple[str, ...], ...] | None:
-    specs = (signature or {}).get("inputs") or []
-    if not specs:
-        return None
-    return tuple(str(s["name"]) for s in specs), tuple(str(s["type"]) for s in specs)
 
 
 async def _follow(state: _State) -> None:

@@ -133,7 +133,7 @@ class Deadlines:
 
 @functools.cache
 def _timeouts() -> tuple[float, float]:
-    from cairn.server.app import ServerSettings
+    from cairn.server.settings import ServerSettings
 
     settings = ServerSettings.from_env()
     return settings.header_timeout, settings.body_timeout

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.data import DataStore, NotFound
+from cairn.data.subject import about
 from cairn.ml.errors import SignatureError
 from cairn.ml.models import ModelVersion, Signature
 from cairn.serving.errors import InputRefused, NotReady
@@ -281,11 +282,11 @@ class Endpoint:
         for target in [r.target for r in policy.routes if r.weight > 0]:
             found = _version_of(target, aliases)
             if found is None:
-                raise NotFound(
+                unset = NotFound(
                     f"deployment {self.name!r} routes to alias {target!r} of model "
-                    f"{self.model!r}, which is not set; "
-                    f"`cairn set alias {self.model} {target} VERSION`"
+                    f"{self.model!r}, which is not set"
                 )
+                raise about(unset, "alias.unset", model=self.model, alias=target)
             targets[target] = found
         for target in policy.shadow:
             found = _version_of(target, aliases)

@@ -34,6 +34,7 @@ from cairn.catalog import Catalog
 from cairn.catalog.schema import deployment_history, deployments
 from cairn.data import InvalidReference, NotFound
 from cairn.data.refs import check_name
+from cairn.data.subject import about
 from cairn.ml.events import record_event
 from cairn.pipelines.documents import load_document, read_document_file
 from cairn.serving.errors import PolicyConflict, PolicyError, ServingError
@@ -249,10 +250,8 @@ class Deployments:
         with self.catalog.read() as conn:
             row = conn.execute(select(deployments).where(deployments.c.name == name)).first()
         if row is None:
-            raise NotFound(
-                f"deployment {name!r} does not exist; `cairn serve MODEL@ALIAS` or "
-                "`cairn set traffic NAME --model MODEL ...` creates it"
-            )
+            missing = NotFound(f"deployment {name!r} does not exist")
+            raise about(missing, "deployment.missing", name=name)
         return _deployment(row)
 
     def list_deployments(self) -> list[Deployment]:
@@ -319,12 +318,20 @@ class Deployments:
         *,
         reason: str = "",
         expected_revision: int | None = None,
+        model: str | None = None,
     ) -> Deployment:
         """Replace the policy: revision + 1, a history row and a ``deployment.policy``
         event in one transaction. A policy equal to the current one changes nothing. With
         ``expected_revision``, raises PolicyConflict if the revision moved on meanwhile.
-        Raises NotFound, PolicyError."""
-        return self._write(name, parse_policy(policy), reason, expected_revision, None)
+        With ``model``, a missing deployment is created (revision 1, all traffic to
+        ``champion``) in the same transaction, as ``update`` does. Raises NotFound,
+        PolicyError, ServingError (it serves another model)."""
+        parsed = parse_policy(policy)
+        if model is None:
+            return self._write(name, parsed, reason, expected_revision, None)
+        first = _build(routes=[{"target": "champion", "weight": 100.0}])
+        whole = parsed.model_dump(mode="json")
+        return self._change(name, lambda _: whole, reason, (model, first))
 
     def rollback(self, name: str, *, reason: str = "") -> Deployment:
         """Restore the policy in force before the current one, as a new revision. Rolling
@@ -339,10 +346,8 @@ class Deployments:
             elif stack:
                 stack.pop()
         if len(stack) < 2:
-            raise PolicyError(
-                f"deployment {name!r} has no earlier policy to roll back to; "
-                "set one with `cairn set traffic`"
-            )
+            none = PolicyError(f"deployment {name!r} has no earlier policy to roll back to")
+            raise about(none, "deployment.first", name=name)
         back = stack[-2]
         return self._write(
             name,
@@ -363,6 +368,7 @@ class Deployments:
         shadow: Sequence[str] | None = None,
         sticky_header: str | None | _Keep = KEEP,
         reason: str = "",
+        model: str | None = None,
     ) -> Deployment:
         """Change several parts of the policy as one revision, applied in this order:
         ``reset`` (all traffic to one target, no shadows), ``split`` (replace the routes by
@@ -370,8 +376,14 @@ class Deployments:
         percent): the target gets ``percent`` of the traffic, the other routes share the
         rest in their current proportions, 0 removes the target's route), ``shadow`` (the
         targets that get a copy; empty: none), ``sticky_header`` (a header name, or None
-        for no pinning; ``KEEP`` leaves it). Helpers write weights as percentages. Raises
-        PolicyError (also when a canary leaves nobody to take the rest), NotFound."""
+        for no pinning; ``KEEP`` leaves it). Helpers write weights as percentages.
+
+        With ``model``, a missing deployment is created first, all traffic to the first
+        target named (``reset``, else the first of ``split``, else ``champion``), in the
+        same transaction as the change: revision 1 ``created``, then the change as
+        revision 2, or neither. Raises PolicyError (also when a canary leaves nobody to
+        take the rest), ServingError (it exists and serves another model), NotFound
+        (missing, without ``model``), PolicyConflict (it kept changing meanwhile)."""
         parts = []
         if reset is not None:
             parts.append(f"reset to {reset}")
@@ -401,7 +413,11 @@ class Deployments:
                 fields["sticky_header"] = sticky_header
             return fields
 
-        return self._change(name, change, reason or "; ".join(parts))
+        create = None
+        if model is not None:
+            first = reset or (next(iter(split)) if split else "champion")
+            create = (model, _build(routes=[{"target": first, "weight": 100.0}]))
+        return self._change(name, change, reason or "; ".join(parts), create)
 
     def canary(self, name: str, target: str, percent: float, *, reason: str = "") -> Deployment:
         """``update(name, canary=(target, percent))``."""
@@ -426,8 +442,15 @@ class Deployments:
 
     # -- internals -----------------------------------------------------------------------
     def _change(
-        self, name: str, change: Callable[[TrafficPolicy], dict[str, Any]], reason: str
+        self,
+        name: str,
+        change: Callable[[TrafficPolicy], dict[str, Any]],
+        reason: str,
+        create: tuple[str, TrafficPolicy] | None = None,
     ) -> Deployment:
+        """Apply ``change`` to the current policy as one revision, retrying when another
+        writer moved the revision on; ``create`` = (model, first policy) creates a missing
+        deployment in the same transaction."""
         # Each conflict means another writer moved the policy: read it again after a short
         # jittered pause, so that writers which keep colliding spread out.
         try:
@@ -438,9 +461,23 @@ class Deployments:
                 reraise=True,
             ):
                 with attempt:
-                    current = self.get(name)
-                    policy = _build(**change(current.policy))
-                    return self._write(name, policy, reason, current.revision, None)
+                    try:
+                        current: Deployment | None = self.get(name)
+                    except NotFound:
+                        if create is None:
+                            raise
+                        current = None
+                    if current is not None:
+                        if create is not None:
+                            self._same_model(current, create[0])
+                        base, revision, fresh = current.policy, current.revision, None
+                    else:
+                        assert create is not None
+                        check_name(name, "deployment")
+                        self._check_targets(*create)
+                        base, revision, fresh = create[1], 1, create
+                    policy = _build(**change(base))
+                    return self._write(name, policy, reason, revision, None, fresh)
         except PolicyConflict:
             pass
         raise PolicyConflict(f"deployment {name!r} keeps changing; try again")
@@ -452,12 +489,27 @@ class Deployments:
         reason: str,
         expected_revision: int | None,
         restores: int | None,
+        create: tuple[str, TrafficPolicy] | None = None,
     ) -> Deployment:
-        current = self.get(name)
-        self._check_targets(current.model, policy)
+        """Write ``policy`` as the next revision. With ``create`` (model, first policy),
+        the deployment must not exist yet: it is created as revision 1 in the same
+        transaction (PolicyConflict if another writer created it meanwhile)."""
+        model = create[0] if create is not None else self.get(name).model
+        self._check_targets(model, policy)
         now = time.time()
         with self.catalog.write() as conn:
             row = conn.execute(select(deployments).where(deployments.c.name == name)).first()
+            if create is not None:
+                if row is not None:
+                    raise PolicyConflict(f"deployment {name!r} was created meanwhile")
+                first = create[1]
+                conn.execute(
+                    insert(deployments).values(
+                        name=name, model=model, policy=first.canonical(), revision=1, updated=now
+                    )
+                )
+                self._record(conn, name, 1, first, now, "created", None, "deployment.create", model)
+                row = conn.execute(select(deployments).where(deployments.c.name == name)).first()
             if row is None:
                 raise NotFound(f"deployment {name!r} was deleted meanwhile")
             if expected_revision is not None and row.revision != expected_revision:
@@ -522,8 +574,10 @@ class Deployments:
                 problems.append((path, f"model {model!r} has no {what} {target!r}"))
         if problems:
             text = "; ".join(f"{p}: {m}" for p, m in problems)
-            raise PolicyError(
-                f"invalid traffic policy: {text} (see `cairn inspect model {model}`)", problems
+            raise about(
+                PolicyError(f"invalid traffic policy: {text}", problems),
+                "policy.targets",
+                model=model,
             )
 
     @staticmethod

@@ -52,6 +52,7 @@ import orjson
 
 from cairn.data import AlreadyExists, DataStore, NotFound, Ref
 from cairn.data.paths import normalize
+from cairn.data.subject import about
 from cairn.serving.errors import ServingError
 
 __all__ = ["PredictionLog", "make_record", "read_records", "to_split"]
@@ -375,10 +376,11 @@ class PredictionLog:
             head = None
         if head is not None and self.data.inspect_commit(self.repo, head).state == "open":
             # Files put now would join someone's open commit; wait for it to be finished.
-            raise ServingError(
-                f"{self.repo}@{self.branch} has an open commit {head}; finish it "
-                f"(`cairn finish commit {self.repo}@{self.branch}`) so the log can commit"
+            open_commit = ServingError(
+                f"{self.repo}@{self.branch} has an open commit {head}; finish it so the log "
+                "can commit"
             )
+            raise about(open_commit, "commit.open", ref=f"{self.repo}@{self.branch}")
         commit = self.data.put_files(
             self.repo,
             self.branch,

@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Callable
 
 from cairn.api.refs import RefLike, data_ref
 from cairn.api.types import CommitLineage
-from cairn.data import DEFAULT_BRANCH, CommitInfo, DataStore, InvalidReference
-from cairn.pipelines import commit_lineage
+from cairn.data import DEFAULT_BRANCH, CommitInfo, DataStore, InvalidReference, NotFound, Ref
+from cairn.pipelines import JobInfo, PipelineError, Pipelines, PipelineSpec, commit_lineage
 
-__all__ = ["EmbeddedCommits"]
+__all__ = ["EmbeddedCommits", "wait_commit"]
 
 
 class EmbeddedCommits:
-    """CommitsProtocol over ``data``. ``finish`` and ``wait`` are the Client's: finishing
-    runs the pipelines downstream, and waiting on a pipeline's output follows its jobs."""
+    """CommitsProtocol over ``data``. ``finish`` is the Client's (finishing runs the
+    pipelines downstream); waiting on a pipeline's output follows the jobs of ``engine``."""
 
     def __init__(
         self,
         data: DataStore,
+        engine: Pipelines,
         finish: Callable[[str, str | None], CommitInfo],
-        wait: Callable[[str, str | None, float | None], CommitInfo],
     ) -> None:
         self._data = data
+        self._engine = engine
         self._finish = finish
-        self._wait = wait
 
     def list(self, ref: str, *, limit: int = 0) -> builtins.list[CommitInfo]:
         """Newest first: ``repo@branch``'s history, or every commit of ``repo``. Raises
@@ -57,7 +58,8 @@ class EmbeddedCommits:
         """Block until the commit is finished. Raises TimeoutError, PipelineError,
         NotFound."""
         parsed = data_ref(ref)
-        return self._wait(parsed.repo, self._commitish(parsed.commit, parsed.ancestry), timeout)
+        commitish = self._commitish(parsed.commit, parsed.ancestry)
+        return wait_commit(self._data, self._engine, parsed.repo, commitish, timeout)
 
     def lineage(self, ref: RefLike) -> CommitLineage:
         """Upstream and downstream commit trees of one commit. Raises NotFound."""
@@ -67,3 +69,88 @@ class EmbeddedCommits:
     @staticmethod
     def _commitish(commit: str | None, ancestry: int) -> str | None:
         return f"{commit}~{ancestry}" if commit and ancestry else commit
+
+
+def wait_commit(
+    data: DataStore,
+    engine: Pipelines,
+    repo: str,
+    commitish: str | None = None,
+    timeout: float | None = None,
+) -> CommitInfo:
+    """Block until a commit is finished.
+
+    For a pipeline's output repo, an id with no commit yet is waited for too (its job
+    may be queued in a ``cairn run`` process). When that process folded the commit into
+    a later job (triggering is level-based), the output commit that covers it (its
+    provenance reaches that commit or a later one of the same repo) is returned.
+    Raises TimeoutError, PipelineError (the job for that id failed), NotFound.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            return data.wait_commit(repo, commitish, left)
+        except NotFound:
+            info = data.inspect_repo(repo)
+            if info.type != "pipeline" or not commitish:
+                raise
+            for job in engine.list_jobs(repo, commitish):
+                if job.state in ("failure", "unrunnable"):
+                    raise PipelineError(
+                        f"job {repo}@{job.id} {job.state}: no commit will come"
+                    ) from None
+            spec = engine.inspect_pipeline(repo).spec
+            newest = engine.list_jobs(repo)[:1]
+            if newest and newest[0].state in ("failure", "unrunnable"):
+                if _job_covers(data, newest[0], spec, commitish):
+                    raise PipelineError(
+                        f"job {repo}@{newest[0].id} {newest[0].state} for inputs that "
+                        f"include {commitish}: no commit will come"
+                    ) from None
+            try:
+                head = data.resolve(Ref(repo, spec.output_branch))
+            except NotFound:
+                head = None
+            if head is not None and _covers(data, head, commitish):
+                return head
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"no commit {repo}@{commitish} after {timeout}s")
+        time.sleep(0.2)
+
+
+def _job_covers(data: DataStore, job: JobInfo, spec: PipelineSpec, waited: str) -> bool:
+    """Whether ``job`` read commit ``waited`` of one of its direct inputs, or a later one."""
+    for pfs in spec.input.pfs_inputs():
+        used_id = job.inputs.get(pfs.input_name)
+        if used_id is None:
+            continue
+        try:
+            target = data.inspect_commit(pfs.repo, waited)
+            used = data.inspect_commit(pfs.repo, used_id)
+        except NotFound:
+            continue
+        if used.created >= target.created:
+            return True
+    return False
+
+
+def _covers(data: DataStore, commit: CommitInfo, waited: str, depth: int = 32) -> bool:
+    """Whether ``commit`` was made from commit ``waited`` (of any upstream repo) or from a
+    later commit of the repo that holds it."""
+    for p in commit.provenance:
+        if p.commit == waited:
+            return True
+        try:
+            used = data.inspect_commit(p.repo, p.commit)
+        except NotFound:
+            continue
+        try:
+            target = data.inspect_commit(p.repo, waited)
+        except NotFound:
+            target = None
+        if target is not None and used.created >= target.created:
+            return True
+        if depth and _covers(data, used, waited, depth - 1):
+            return True
+    return False

@@ -61,14 +61,16 @@ class EmbeddedDeployments:
         shadow: Sequence[str] | None = None,
         sticky_header: str | None = None,
         reason: str = "",
+        model: str | None = None,
     ) -> Deployment:
-        """One policy change, one revision (see DeploymentsProtocol.apply). Raises
-        PolicyError, PolicyConflict, NotFound."""
+        """One policy change, one revision, one transaction (see
+        DeploymentsProtocol.apply). Raises PolicyError, PolicyConflict, NotFound,
+        ServingError."""
         changes = (reset, split, canary, shadow, sticky_header)
         if policy is not None:
             if any(c is not None for c in changes):
                 raise PolicyError("give a whole policy or changes to the current one, not both")
-            return self._engine.set_policy(name, policy, reason=reason)
+            return self._engine.set_policy(name, policy, reason=reason, model=model)
         if all(c is None for c in changes):
             raise PolicyError("nothing to change: give a policy, reset, split, canary, ...")
         return self._engine.update(
@@ -79,6 +81,7 @@ class EmbeddedDeployments:
             shadow=shadow,
             sticky_header=KEEP if sticky_header is None else (sticky_header or None),
             reason=reason,
+            model=model,
         )
 
     def rollback(self, name: str, *, reason: str = "") -> Deployment:

@@ -18,6 +18,7 @@ from cairn.data import (
     InvalidPath,
     InvalidReference,
     Ref,
+    Skipped,
 )
 from cairn.data.paths import normalize
 from cairn.pipelines import Pipelines, file_lineage
@@ -101,15 +102,24 @@ class EmbeddedFiles:
         recursive: bool = False,
         append: bool = False,
         description: str = "",
+        progress: Callable[[int], None] | None = None,
+        on_plan: Callable[[int | None, int], None] | None = None,
+        on_stored: Callable[[], None] | None = None,
+        on_skipped: Callable[[builtins.list[Skipped]], None] | None = None,
     ) -> CommitInfo:
-        """Put local files or folders at ``repo@branch:/path`` in one commit, as ``cairn
-        put file`` does. Raises InvalidPath, NotFound, DataError."""
+        """Put local files or folders (or stdin, ``["-"]``) at ``repo@branch:/path`` in
+        one commit, as ``cairn put file`` does; the callbacks are FilesProtocol.upload's.
+        Raises InvalidPath, NotFound, NotRegularFile, DataError."""
         return self._upload(
             str(ref),
             [str(s) for s in sources],
             recursive=recursive,
             append=append,
             description=description,
+            progress=progress,
+            on_plan=on_plan,
+            on_stored=on_stored,
+            on_skipped=on_skipped,
         )
 
     def copy(self, src: RefLike, dst: RefLike) -> CommitInfo:
@@ -136,10 +146,16 @@ class EmbeddedFiles:
         return self._after(commit)
 
     # -- reading -----------------------------------------------------------------------
-    def download(self, ref: RefLike, output: str | Path) -> builtins.list[Path]:
-        """Write a file or a folder's files to local ``output``; return the paths written.
-        Raises NotFound."""
-        return self._download(str(ref), output)
+    def download(
+        self,
+        ref: RefLike,
+        output: str | Path,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> builtins.list[Path]:
+        """Write a file or a folder's files to local ``output``; return the paths written;
+        ``progress(bytes)`` per piece. Raises NotFound, InvalidPath."""
+        return self._download(str(ref), output, progress=progress)
 
     def read(self, ref: RefLike) -> bytes:
         """One file's content. Raises NotFound, InvalidPath (a folder)."""

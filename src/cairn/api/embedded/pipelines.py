@@ -9,6 +9,7 @@ from typing import Any
 
 from cairn.api.embedded._compat import forward
 from cairn.pipelines import PipelineInfo, Pipelines, PipelineSpec, load_spec_file
+from cairn.pipelines.models import BrokenPipeline
 from cairn.pipelines.spec import parse_spec
 
 __all__ = ["EmbeddedPipelines"]
@@ -64,6 +65,10 @@ class EmbeddedPipelines:
     def delete(self, name: str, *, force: bool = False) -> None:
         """Delete a pipeline and its output repo. Raises NotFound, RepoInUse."""
         self._engine.delete_pipeline(name, force=force)
+
+    def broken(self) -> builtins.list[BrokenPipeline]:
+        """Pipelines whose stored spec cannot be read back, by name, with the error."""
+        return self._engine.broken_pipelines()
 
     def start(self, name: str) -> PipelineInfo:
         """Resume a stopped pipeline and run what it missed. Raises NotFound."""

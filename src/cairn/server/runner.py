@@ -1,0 +1,80 @@
+"""``serve``: start the HTTP server of one deployment, as ``cairn serve`` does."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+
+from cairn.client import Client
+from cairn.server.settings import ServerSettings
+from cairn.serving.endpoint import Endpoint
+from cairn.serving.policy import Deployment
+
+__all__ = ["serve"]
+
+
+def serve(
+    settings: ServerSettings,
+    *,
+    model: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    workers: int = 1,
+    on_ready: Callable[[Deployment], None] | None = None,
+) -> None:
+    """Serve ``settings.deployment`` over HTTP on ``host``:``port`` with ``workers``
+    processes (each loads the models) until interrupted.
+
+    With ``model`` (``cancer@champion`` or ``cancer/3``), a missing deployment is created
+    first with all traffic to it. Before any worker starts, the policy's versions are
+    fetched here, so a version whose files are gone raises once instead of failing every
+    worker; ``on_ready(deployment)`` is then called, before the server listens. The
+    settings reach the workers through the environment (ServerSettings.to_env); with
+    several workers, the Prometheus values go through a fresh temporary folder, removed
+    when the server stops. Raises NotFound (no such deployment, without ``model``),
+    InvalidReference, PolicyError, ServingError (the deployment serves another model),
+    MLError (a version cannot be fetched), OSError (the port is taken)."""
+    import uvicorn
+
+    client = Client.open(settings.home, auto_run=False)
+    if model is not None:
+        found = client.deployments.create(settings.deployment, model)
+    else:
+        found = client.deployments.get(settings.deployment)
+    settings = dataclasses.replace(settings, deployment=found.name, home=client.home)
+    cache = settings.cache_dir or client.home / "work" / "serving"
+    check = Endpoint(client.data, client.registry, client.traffic, found.name, cache_dir=cache)
+    try:
+        check.prepare()
+    finally:
+        check.close()
+        client.data.catalog.dispose()  # each worker opens the store itself
+    metrics_dir = None
+    if workers > 1:
+        # prometheus_client's multiprocess mode: every worker writes its values there and
+        # /metrics adds them up; a fresh folder so no earlier server's values count.
+        metrics_dir = tempfile.mkdtemp(prefix="cairn-serve-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ.update(settings.to_env())
+    try:
+        if on_ready is not None:
+            on_ready(found)
+        uvicorn.run(
+            "cairn.server.app:create_app",
+            factory=True,
+            # uvicorn's protocol plus deadlines for a request's headers and body
+            http="cairn.server.deadlines:DeadlineProtocol",
+            ws="none",  # no websocket routes; an upgrade would escape the deadlines
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
