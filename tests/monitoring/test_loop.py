@@ -270,7 +270,7 @@ def test_a_crash_resumes_and_never_promotes_an_unevaluated_model(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cairn.ml.registry import Registry
-    from cairn.monitoring import loop
+    from cairn.monitoring import steps
 
     c = world.client
     c.monitors.create(rule())
@@ -300,7 +300,7 @@ def test_a_crash_resumes_and_never_promotes_an_unevaluated_model(
     def no_evaluation(*args: Any, **kw: Any) -> Any:
         raise RuntimeError("killed while evaluating")
 
-    monkeypatch.setattr(loop, "_evaluate", no_evaluation)
+    monkeypatch.setattr(steps, "evaluate", no_evaluation)
     with pytest.raises(RuntimeError):
         fresh.monitors.tick()
     assert fresh.monitors.state("cancer-drift").step == "canary"
@@ -350,6 +350,7 @@ def test_alert_only_records_an_event_and_posts_the_report(world: World) -> None:
         world.send(shifted)
         states = {s.monitor: s for s in c.monitors.tick()}
         assert states["cancer-drift"].step == "idle" and states["cancer-drift"].cycle == 1
+        assert c.loop.flush_webhooks(timeout=30)
         [posted] = _Hook.received
         assert posted["kind"] == "monitor.drift" and posted["monitor"] == "cancer-drift"
         assert posted["info"]["share_drifted"] >= 0.3
