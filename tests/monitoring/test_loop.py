@@ -11,9 +11,10 @@ import json
 import random
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class World:
     endpoint: Endpoint
     log: PredictionLog
     labels: list[tuple[str, int]]
+    labels_as: str = "csv"
 
     def send(self, rows: pd.DataFrame, *, flip: bool = False) -> list[Any]:
         """One request per row; the truth (flipped if asked) goes to labels@master."""
@@ -76,8 +78,13 @@ class World:
             label = int(row["target"])
             self.labels.append((p.request_id, 1 - label if flip else label))
         self.log.flush(timeout=30)
-        body = "request_id,label\n" + "".join(f"{r},{y}\n" for r, y in self.labels)
-        self.client.data.put_files("labels", "master", [("/labels.csv", io.BytesIO(body.encode()))])
+        if self.labels_as == "parquet":
+            table = pd.DataFrame(self.labels, columns=["request_id", "label"])
+            body = table.to_parquet(index=False)
+        else:
+            body = ("request_id,label\n" + "".join(f"{r},{y}\n" for r, y in self.labels)).encode()
+        path = f"/labels.{self.labels_as}"
+        self.client.data.put_files("labels", "master", [(path, io.BytesIO(body))])
         return answers
 
 
@@ -270,7 +277,7 @@ def test_a_crash_resumes_and_never_promotes_an_unevaluated_model(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cairn.ml.registry import Registry
-    from cairn.monitoring import loop
+    from cairn.monitoring import steps
 
     c = world.client
     c.monitors.create(rule())
@@ -300,7 +307,7 @@ def test_a_crash_resumes_and_never_promotes_an_unevaluated_model(
     def no_evaluation(*args: Any, **kw: Any) -> Any:
         raise RuntimeError("killed while evaluating")
 
-    monkeypatch.setattr(loop, "_evaluate", no_evaluation)
+    monkeypatch.setattr(steps, "evaluate", no_evaluation)
     with pytest.raises(RuntimeError):
         fresh.monitors.tick()
     assert fresh.monitors.state("cancer-drift").step == "canary"
@@ -350,6 +357,7 @@ def test_alert_only_records_an_event_and_posts_the_report(world: World) -> None:
         world.send(shifted)
         states = {s.monitor: s for s in c.monitors.tick()}
         assert states["cancer-drift"].step == "idle" and states["cancer-drift"].cycle == 1
+        assert c.loop.flush_webhooks(timeout=30)
         [posted] = _Hook.received
         assert posted["kind"] == "monitor.drift" and posted["monitor"] == "cancer-drift"
         assert posted["info"]["share_drifted"] >= 0.3
@@ -360,6 +368,70 @@ def test_alert_only_records_an_event_and_posts_the_report(world: World) -> None:
         ]
         assert c.registry.aliases("cancer") == {"champion": 1}  # alert only: nothing moved
     finally:
+        server.shutdown()
+
+
+def test_parquet_labels_train_the_window_and_score_the_canary(world: World) -> None:
+    # the loop reads labels as ``cairn monitor --labels`` does: Parquet too
+    world.labels_as = "parquet"
+    c = world.client
+    c.monitors.create(rule())
+    drive_to_canary(world)
+    committed = list_events(c.data.catalog, kind="monitor.data_committed")[-1].info
+    assert committed["labelled"] == 50
+    _, shifted = traffic(world)
+    world.send(shifted.iloc[:30])
+    [state] = c.monitors.tick()
+    assert state.step == "idle"
+    evaluated = list_events(c.data.catalog, kind="monitor.evaluated")[-1].info
+    challenger = evaluated["live"]["challenger"]
+    assert challenger["labelled"] > 0 and evaluated["metric"] in challenger
+
+
+class _SlowHook(BaseHTTPRequestHandler):
+    """Answers after ``release`` is set or ``SLOW`` seconds, whichever comes first."""
+
+    SLOW = 15.0
+    release = threading.Event()
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.release.wait(self.SLOW)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_slow_webhook_does_not_hold_the_tick(world: World) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _SlowHook.release.clear()
+    _SlowHook.received = []
+    try:
+        c = world.client
+        alert = rule()
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        alert["action"] = {"alert": {"webhook": url, "timeout": 30}}
+        c.monitors.create(alert)
+        mixed, shifted = traffic(world)
+        world.send(mixed)
+        c.monitors.tick()
+        world.send(shifted)
+        started = time.monotonic()
+        [state] = c.monitors.tick()
+        took = time.monotonic() - started
+        assert state.cycle == 1 and kinds(c)[-1] == "monitor.drift"
+        assert took < _SlowHook.SLOW / 2  # the tick did not wait for the webhook's answer
+        _SlowHook.release.set()
+        assert c.loop.flush_webhooks(timeout=30)
+        assert [p["kind"] for p in _SlowHook.received] == ["monitor.drift"]
+        assert "monitor.webhook_failed" not in kinds(c)
+    finally:
+        _SlowHook.release.set()
         server.shutdown()
 
 

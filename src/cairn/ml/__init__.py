@@ -3,16 +3,19 @@ lifecycle). It sits above ``pipelines`` and below ``serving``.
 
 Modules (one verb or noun each):
 
-- ``models``: the value objects (RunInfo, MetricPoint, ModelVersion, ModelInfo).
+- ``models``: the value objects (RunInfo, MetricPoint, ModelVersion, ModelInfo,
+  Comparison).
 - ``errors``: MLError and its subclasses.
 - ``runs``: runs of pipeline jobs, indexed from the run files datums write into their
   output commits (``.cairn/runs/*.json[l]``), and runs recorded by the SDK.
 - ``runfiles``: the run file format (one JSON object, or JSON lines of events) and its
   parser; ``plots``: metric-against-step plots of runs as PNG (matplotlib, Agg).
-- ``registry``: models, immutable auto-numbered versions, aliases and their history.
+- ``registry``: models, immutable auto-numbered versions, aliases and their history;
+  ``lineage``: a version's job, datum, input files, code, environment and run.
 - ``flavors``: how a model version is fetched from its commit and loaded (scikit-learn
   through skops or joblib, any Python object with ``predict``, a command speaking JSON,
-  an MLflow ``python_function`` folder).
+  an MLflow ``python_function`` folder); ``trust``: whether loading a file runs code it
+  names, told by its content.
 - ``signature``: MLflow's column signatures, inferred at registration and enforced on
   every request.
 - ``events``: the lifecycle's event log.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["MetricPoint", "ModelInfo", "ModelVersion", "RunInfo", "Signature"]
+from cairn.data import NotFound
+
+__all__ = ["Comparison", "MetricPoint", "ModelInfo", "ModelVersion", "RunInfo", "Signature"]
 
 
 @dataclass(frozen=True)
@@ -104,3 +106,36 @@ class ModelInfo:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Runs side by side: ``params`` and ``metrics`` map each key to one value per run (in
+    the order of ``runs``; None where a run lacks it); ``differing`` lists the param keys
+    whose values are not all equal. Metrics are final (last logged) values."""
+
+    runs: list[RunInfo]
+    params: dict[str, list[Any]]
+    metrics: dict[str, list[float | None]]
+    differing: list[str]
+
+    def best(self, key: str, *, maximize: bool = True) -> RunInfo:
+        """The run with the highest (or, ``maximize=False``, lowest) final ``key``; ties go
+        to the earlier run. Raises NotFound when no run logged ``key``."""
+        values = self.metrics.get(key, [])
+        scored = [(v, i) for i, v in enumerate(values) if v is not None]
+        if not scored:
+            raise NotFound(
+                f"no compared run logged metric {key!r}; metrics: {sorted(self.metrics) or '-'}"
+            )
+        if maximize:
+            return self.runs[max(scored, key=lambda s: (s[0], -s[1]))[1]]
+        return self.runs[min(scored)[1]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": [r.to_json() for r in self.runs],
+            "params": self.params,
+            "metrics": self.metrics,
+            "differing": self.differing,
+        }

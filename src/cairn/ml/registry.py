@@ -47,10 +47,10 @@ from cairn.data import (
 from cairn.data.refs import check_name
 from cairn.ml.errors import FlavorError, MLError
 from cairn.ml.events import record_event
+from cairn.ml.lineage import model_lineage, training_of
 from cairn.ml.models import ModelInfo, ModelVersion, RunInfo, Signature
 from cairn.ml.runs import Runs
-from cairn.pipelines import Pipelines, file_lineage
-from cairn.pipelines.datums import canonical_hash
+from cairn.pipelines import Pipelines
 
 __all__ = ["RESERVED_ALIASES", "Registry", "parse_spec"]
 
@@ -185,7 +185,7 @@ class Registry:
         chosen, inferred = self._inspect_model(draft, is_dir, names, command)
         if sig is None:
             sig = inferred
-        training = self._training(exact, is_dir)
+        training = training_of(self.data, self.pipelines, exact, is_dir)
         run: RunInfo | None = None
         if training is not None:
             info["training"] = training
@@ -284,24 +284,6 @@ class Registry:
                 "scikit-learn estimator; register it with --flavor python"
             )
         return chosen, infer_signature(obj)
-
-    def _training(self, ref: Ref, is_dir: bool) -> dict[str, Any] | None:
-        """Pipeline, job, datum and datum hash of the datum that wrote the file (for a
-        folder: its ``MLmodel`` file, else its first file), or None (a user's put)."""
-        path = ref.path or ""
-        if is_dir:
-            files = [p for p, _ in self.data.walk_files(ref)]
-            marker = f"{path}/MLmodel"
-            path = marker if marker in files else files[0]
-        lineage = file_lineage(self.data, self.pipelines, Ref(ref.repo, ref.commit, path=path))
-        if "datum_hash" not in lineage:
-            return None
-        return {
-            "pipeline": lineage["pipeline"],
-            "job": lineage["job"],
-            "datum": lineage["datum"],
-            "datum_hash": lineage["datum_hash"],
-        }
 
     def _run_for(self, repo: str, datum_hash: str) -> RunInfo | None:
         run = self.runs.for_datum(repo, datum_hash)
@@ -568,81 +550,6 @@ class Registry:
 
     # -- lineage --------------------------------------------------------------------------
     def lineage(self, spec: str) -> dict[str, Any]:
-        """Where the version ``spec`` names came from, as JSON-able data::
-
-            {"model": name, "version": n, "aliases": [...], "ref": "repo@commit:/path",
-             "repo", "commit", "path", "flavor", "hash", "created",
-             "training": null (a user's put) or
-                 {"pipeline", "job", "spec_version", "job_state", "datum", "datum_hash",
-                  "input_commits": {input name: {"repo", "branch", "commit"}},
-                  "input_files": [{"input", "repo", "branch", "commit", "path", "hash",
-                                   "size"}],
-                  "code": {path: blake3}, "code_hash", "transform_hash",
-                  "environment": {"hash", "python", "platform", "cpu", "accelerator",
-                                  "transform"}, "image"},
-             "run": null or {"id", "name", "experiment", "params", "metrics", "tags",
-                             "created"}}
-
-        Raises InvalidReference, NotFound.
-        """
-        version = self.resolve(spec)
-        out: dict[str, Any] = {
-            "model": version.name,
-            "version": version.version,
-            "aliases": list(version.aliases),
-            "ref": version.ref,
-            "repo": version.repo,
-            "commit": version.commit,
-            "path": version.path,
-            "flavor": version.flavor,
-            "hash": version.info.get("hash"),
-            "created": version.created,
-            "training": None,
-            "run": None,
-        }
-        training = version.info.get("training")
-        if training:
-            out["training"] = self._training_lineage(version, training)
-        if version.run:
-            try:
-                run = self.runs.get(version.run)
-            except NotFound:
-                run = None
-            if run is not None:
-                out["run"] = {
-                    "id": run.id,
-                    "name": run.name,
-                    "experiment": run.experiment,
-                    "params": run.params,
-                    "metrics": run.metrics,
-                    "tags": run.tags,
-                    "created": run.created,
-                }
-        return out
-
-    def _training_lineage(self, version: ModelVersion, training: dict[str, Any]) -> dict[str, Any]:
-        commit = self.data.inspect_commit(version.repo, version.commit)
-        out: dict[str, Any] = dict(training)
-        try:
-            job = self.pipelines.inspect_job(training["pipeline"], training["job"])
-            out["spec_version"] = job.spec_version
-            out["job_state"] = job.state
-        except NotFound:  # the pipeline was deleted since; the commit still says a lot
-            out["spec_version"] = (commit.info.get("pipeline") or {}).get("version")
-            out["job_state"] = None
-        out["input_commits"] = {
-            p.name: {"repo": p.repo, "branch": p.branch, "commit": p.commit}
-            for p in commit.provenance
-        }
-        datum = self.pipelines.datum_by_hash(
-            version.repo, training["datum_hash"], commit.info.get("job")
-        )
-        out["input_files"] = datum.inputs if datum is not None else []
-        code = commit.info.get("code")
-        out["code"] = code
-        # BLAKE3 of the code map as canonical JSON: what runs record as ``code_hash``.
-        out["code_hash"] = canonical_hash(code) if code is not None else None
-        out["transform_hash"] = commit.info.get("transform_hash")
-        out["environment"] = commit.info.get("environment")
-        out["image"] = commit.info.get("image")
-        return out
+        """Where the version ``spec`` names came from, as JSON-able data (the format is
+        ``cairn.ml.lineage.model_lineage``'s). Raises InvalidReference, NotFound."""
+        return model_lineage(self, spec)

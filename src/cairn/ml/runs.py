@@ -36,7 +36,6 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import blake3
@@ -45,7 +44,7 @@ from sqlalchemy import Connection, and_, exists, func, insert, select, update
 from cairn.catalog.schema import commits, repos, run_metrics, run_sources, runs
 from cairn.data import CommitInfo, DataStore, FileEntry, NotFound
 from cairn.ml.errors import MLError, RunFileError
-from cairn.ml.models import MetricPoint, RunInfo
+from cairn.ml.models import Comparison, MetricPoint, RunInfo
 from cairn.ml.runfiles import RUNS_DIR, RunFile, parse_run_file
 from cairn.pipelines import Pipelines
 from cairn.pipelines.datums import canonical_hash
@@ -66,39 +65,6 @@ def run_id(repo: str, datum_hash: str | None, path: str, content_hash: str) -> s
         h.update(len(raw).to_bytes(8, "big"))
         h.update(raw)
     return h.hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Runs side by side: ``params`` and ``metrics`` map each key to one value per run (in
-    the order of ``runs``; None where a run lacks it); ``differing`` lists the param keys
-    whose values are not all equal. Metrics are final (last logged) values."""
-
-    runs: list[RunInfo]
-    params: dict[str, list[Any]]
-    metrics: dict[str, list[float | None]]
-    differing: list[str]
-
-    def best(self, key: str, *, maximize: bool = True) -> RunInfo:
-        """The run with the highest (or, ``maximize=False``, lowest) final ``key``; ties go
-        to the earlier run. Raises NotFound when no run logged ``key``."""
-        values = self.metrics.get(key, [])
-        scored = [(v, i) for i, v in enumerate(values) if v is not None]
-        if not scored:
-            raise NotFound(
-                f"no compared run logged metric {key!r}; metrics: {sorted(self.metrics) or '-'}"
-            )
-        if maximize:
-            return self.runs[max(scored, key=lambda s: (s[0], -s[1]))[1]]
-        return self.runs[min(scored)[1]]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "runs": [r.to_json() for r in self.runs],
-            "params": self.params,
-            "metrics": self.metrics,
-            "differing": self.differing,
-        }
 
 
 class Runs:

@@ -18,20 +18,28 @@ Modules (one noun each):
   embedded as base64; no script, no stylesheet link, viewable offline).
 - ``windows``: the current window read out of the prediction log
   (``predictions@master:/<deployment>/<YYYY-MM-DD>/*.jsonl``, the format of
-  ``cairn.serving.predlog``): by time or by the last N rows, shadow and failed requests
-  left out, as a DataFrame of inputs, outputs, request ids and times.
+  ``cairn.serving.predlog``, read only through its ``read_records``): by time or by the
+  last N rows, shadow and failed requests left out, as a DataFrame of inputs, outputs,
+  request ids and times.
+- ``tables``: table files of a commit (CSV, TSV, Parquet, JSON Lines) read with pandas.
+- ``labels``: the one reader of a labels repo (``read_labels``, any ``tables`` format)
+  and the join of labels to logged requests; ``cairn monitor --labels`` and the loop use it.
 - ``monitor``: ``check_model`` (what ``cairn monitor NAME@ALIAS`` runs): the version's
-  training data found through its lineage (or a named commit) as the reference, the
-  deployment's prediction log as the current window, feature drift, output drift against
-  the version's own predictions on the reference, the metric over time from a labels repo;
-  ``MonitorReport`` (``to_json`` is ``--raw``) and its HTML page. It reads the registry and
-  loads the model (``cairn.ml.flavors``) but writes nothing.
+  training data found through its lineage (or a named commit) as the reference
+  (``reference``), the deployment's prediction log as the current window, feature drift,
+  output drift against the version's own predictions on the reference, the metric over
+  time from a labels repo; ``MonitorReport`` (``model_report``; ``to_json`` is ``--raw``)
+  and its HTML page. It reads the registry and loads the model (``cairn.ml.flavors``) but
+  writes nothing.
 - ``rules``: ``MonitorRule`` (YAML/JSON, validated; errors name the field) and its storage
   in the catalog (``monitors``, ``monitor_versions``), versioned like a pipeline spec.
 - ``loop``: ``Monitors``, each rule's state machine (idle -> drift -> data_committed ->
   model_trained -> challenger_registered -> canary -> evaluated -> promoted | rolled_back),
-  persisted step by step in ``monitor_state`` with a ``monitor.<step>`` event; the only
-  module here that writes (commits, registrations, alias and traffic moves).
+  persisted step by step in ``monitor_state`` (``state``) with a ``monitor.<step>`` event,
+  one handler per step (``steps``, dispatched through ``loop._STEP_HANDLERS``), the
+  training data a cycle commits (``window_commit``), the canary's decision
+  (``evaluation``) and alert webhooks posted off the tick path (``webhook``). The only
+  modules here that write (commits, registrations, alias and traffic moves).
 - ``errors``: ``MonitoringError``, ``DriftInputError``, ``RuleError``, ``LoopError``.
 
 Invariants:

@@ -4,9 +4,9 @@ The log's format is ``cairn.serving.predlog``'s (JSON Lines under
 ``<repo>@<branch>:/<deployment>/<YYYY-MM-DD>/<time>-<pid>-<seq>.jsonl``, one request per
 line with ``request_id``, ``time`` (UTC epoch seconds), ``model``, ``version``,
 ``inputs`` (MLflow ``dataframe_split``: columns and rows), ``outputs`` (one item per
-input row), ``shadow`` and ``status``). ``read_window`` reads it through the data layer
-(``list_file``, ``walk_files``, ``read_file``), so it works on any backend and on any past
-commit of the log.
+input row), ``shadow`` and ``status``). ``read_window`` reads it with the log's one reader,
+``cairn.serving.predlog.read_records``, through the data layer, so it works on any backend
+and on any past commit of the log.
 
 A window is chosen by time (``since`` <= time < ``until``) and/or as the last ``last``
 input rows. Shadow requests (answers that were discarded) and requests whose status is
@@ -18,14 +18,13 @@ before ``since`` is read too).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from cairn.data import DataStore, Ref
-from cairn.data.paths import normalize
+from cairn.serving.predlog import read_records
 
 __all__ = ["Window", "read_window"]
 
@@ -62,13 +61,6 @@ def _seconds(value: float | datetime | None) -> float | None:
     return value.timestamp()
 
 
-def _day(name: str) -> date | None:
-    try:
-        return date.fromisoformat(name.rstrip("/").rsplit("/", 1)[-1])
-    except ValueError:
-        return None
-
-
 def read_window(
     data: DataStore,
     deployment: str,
@@ -85,41 +77,20 @@ def read_window(
     ones are UTC); ``last`` keeps the newest ``last`` input rows of what remains. Raises
     cairn.data's NotFound when the repo, commit or deployment folder does not exist."""
     head = data.resolve(Ref(repo, commit)).id
-    lo, hi = _seconds(since), _seconds(until)
-    lo_day = datetime.fromtimestamp(lo, UTC).date() - timedelta(days=1) if lo is not None else None
-    hi_day = datetime.fromtimestamp(hi, UTC).date() if hi is not None else None
-    days = []
-    for info in data.list_file(Ref(repo, head, path=normalize(deployment))):
-        day = _day(info.path)
-        if info.type != "dir" or day is None:
-            continue
-        if (lo_day and day < lo_day) or (hi_day and day > hi_day):
-            continue
-        days.append((day, info.path))
-    days.sort(reverse=last is not None)
-    records: list[dict[str, Any]] = []
-    rows = 0
-    for _, folder in days:
-        paths = sorted(
-            p
-            for p, _ in data.walk_files(Ref(repo, head, path=normalize(folder)))
-            if p.endswith(".jsonl")
+    records = list(
+        read_records(
+            data,
+            repo,
+            commit=head,
+            deployment=deployment,
+            since=_seconds(since),
+            until=_seconds(until),
+            shadow=include_shadow,
+            status="ok",
+            newest_first=last is not None,
+            last_rows=last,
         )
-        for path in reversed(paths) if last is not None else paths:
-            body = b"".join(data.read_file(Ref(repo, head, path=normalize(path))))
-            for line in body.splitlines():
-                if not line.strip():
-                    continue
-                rec = orjson.loads(line)
-                if rec.get("status", "ok") != "ok" or (rec.get("shadow") and not include_shadow):
-                    continue
-                t = float(rec["time"])
-                if (lo is not None and t < lo) or (hi is not None and t >= hi):
-                    continue
-                records.append(rec)
-                rows += len(rec["inputs"]["data"])
-        if last is not None and rows >= last:
-            break
+    )
     records.sort(key=lambda r: r["time"])
     return _frames(records, head, last)
 

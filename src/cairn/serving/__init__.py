@@ -9,9 +9,11 @@ Modules:
   version per request.
 - ``endpoint``: one served deployment: the model versions its policy reaches, loaded
   before they take traffic, swapped atomically when the policy or an alias changes.
+- ``predict``: one prediction (signature enforced, predicted, logged whatever the outcome),
+  shared by the endpoint and the HTTP server.
 - ``predlog``: every request's record, batched off the request path into a repo. Its
-  module doc is the record format (JSON Lines at ``/<deployment>/<YYYY-MM-DD>/...``) that
-  the drift monitor reads.
+  module doc is the record format (JSON Lines at ``/<deployment>/<YYYY-MM-DD>/...``) and
+  ``read_records`` its one reader, which the drift monitor uses.
 - ``errors``: ServingError and its subclasses (PolicyError, PolicyConflict, NotReady).
 
 State machine of a deployment's policy: created at revision 1 (``ensure``); every change

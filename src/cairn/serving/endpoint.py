@@ -28,15 +28,16 @@ from cairn.data import DataStore, NotFound
 from cairn.data.subject import about
 from cairn.ml.errors import SignatureError
 from cairn.ml.models import ModelVersion, Signature
-from cairn.serving.errors import InputRefused, NotReady
+from cairn.serving.errors import NotReady
 from cairn.serving.policy import Deployments, TrafficPolicy, choose
+from cairn.serving.predict import enforce_signature, predict_logged
 from cairn.serving.predlog import PredictionLog, make_record
 
 if TYPE_CHECKING:
     from cairn.ml.flavors import LoadedModel
     from cairn.ml.registry import Registry
 
-__all__ = ["Endpoint", "Prediction", "Routed"]
+__all__ = ["Endpoint", "Prediction", "Routed", "predict_logged"]
 
 log = logging.getLogger("cairn.serving.endpoint")
 
@@ -485,7 +486,7 @@ class Endpoint:
         started = time.perf_counter()
         status, error, outputs = "ok", None, None
         try:
-            outputs = model.predict(_enforce(model.signature, frame), params=params)
+            outputs = model.predict(enforce_signature(model.signature, frame), params=params)
         except SignatureError as exc:
             status, error = "invalid", str(exc)
         except ValueError as exc:  # refused values, as predict_logged records them
@@ -521,67 +522,6 @@ def _version_of(target: str, aliases: Mapping[str, int]) -> int | None:
         return int(target)
     found = aliases.get(target)
     return None if found is None else int(found)
-
-
-def predict_logged(
-    model: LoadedModel,
-    frame: Any,
-    params: dict[str, Any] | None,
-    *,
-    predlog: PredictionLog | None,
-    request_id: str,
-    deployment: str,
-    protocol: str,
-    target: str,
-) -> tuple[Any, float]:
-    """Enforce ``model``'s signature on ``frame``, predict, and submit the request's record
-    to ``predlog`` (when logging) whatever the outcome: ``ok``, ``invalid`` (a signature
-    mismatch, or values the model refused) or ``error``. Returns (outputs, latency in ms).
-    Raises SignatureError (a 400), InputRefused (the model raised ValueError: a 400) or
-    what else the model raised."""
-    mv = model.version
-    started = time.perf_counter()
-    status, error, outputs = "ok", None, None
-    try:
-        outputs = model.predict(_enforce(model.signature, frame), params=params)
-    except SignatureError as exc:
-        status, error = "invalid", str(exc)
-        raise
-    except ValueError as exc:
-        # Libraries raise ValueError for values they cannot take (scikit-learn: "Input X
-        # contains NaN", "... infinity or a value too large"): the request's fault.
-        status, error = "invalid", f"{type(exc).__name__}: {exc}"
-        raise InputRefused(f"the model refused these inputs: {error}") from exc
-    except Exception as exc:
-        status, error = "error", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        latency = (time.perf_counter() - started) * 1000.0
-        if predlog is not None:
-            predlog.submit(
-                make_record(
-                    request_id=request_id,
-                    deployment=deployment,
-                    model=mv.name,
-                    version=mv.version,
-                    protocol=protocol,
-                    inputs=frame,
-                    outputs=outputs,
-                    latency_ms=latency,
-                    status=status,
-                    error=error,
-                    target=target,
-                )
-            )
-    return outputs, latency
-
-
-def _enforce(signature: Signature | None, frame: Any) -> Any:
-    if not signature:
-        return frame
-    from cairn.ml.signature import enforce
-
-    return enforce(signature, frame)
 
 
 def _header(headers: Mapping[str, str] | None, name: str | None) -> str | None:

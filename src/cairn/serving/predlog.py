@@ -45,7 +45,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -396,16 +396,76 @@ def read_records(
     *,
     commit: str | None = None,
     deployment: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    shadow: bool = True,
+    status: str | None = None,
+    newest_first: bool = False,
+    last_rows: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every record in ``repo@commit`` (default: the master branch's head), optionally of
-    one deployment, file by file in path order (which is time order within a deployment
-    and day). Raises NotFound."""
-    ref = Ref(repo, commit, path=normalize(deployment) if deployment else None)
+    """The records of ``repo@commit`` (default: the master branch's head): the one reader of
+    the log's files. Without ``deployment``, every file in path order. With it, that
+    deployment's day folders in date order (newest first with ``newest_first``, files
+    reversed too) and, by time, only the days that can hold ``since`` <= time < ``until``
+    (UTC epoch seconds; a file lives in the folder of its first record's day, so the day
+    before ``since`` is read too). ``shadow=False`` leaves mirrored requests out;
+    ``status`` keeps only records of that status (a record without one is ``"ok"``).
+    ``last_rows`` (with ``newest_first``) stops after the day folder in which the records
+    read so far reach that many input rows. Raises NotFound (repo, commit, or the
+    deployment's folder)."""
     head = data.resolve(Ref(repo, commit)).id
-    for path, _entry in data.walk_files(ref):
-        if not path.endswith(".jsonl"):
+    for path in _log_files(data, repo, head, deployment, since, until, newest_first):
+        if path is None:  # the end of a day folder
+            if last_rows is not None and last_rows <= 0:
+                return
             continue
-        body = b"".join(data.read_file(Ref(repo, head, path=path)))
+        body = b"".join(data.read_file(Ref(repo, head, path=normalize(path))))
         for line in body.splitlines():
-            if line.strip():
-                yield orjson.loads(line)
+            if not line.strip():
+                continue
+            rec = orjson.loads(line)
+            if (not shadow and rec.get("shadow")) or (
+                status is not None and rec.get("status", "ok") != status
+            ):
+                continue
+            t = float(rec["time"])
+            if (since is not None and t < since) or (until is not None and t >= until):
+                continue
+            if last_rows is not None:
+                last_rows -= len(rec["inputs"]["data"])
+            yield rec
+
+
+def _log_files(
+    data: DataStore,
+    repo: str,
+    head: str,
+    deployment: str | None,
+    since: float | None,
+    until: float | None,
+    newest_first: bool,
+) -> Iterator[str | None]:
+    """The ``.jsonl`` paths to read, each day folder's followed by None."""
+    if deployment is None:
+        yield from (p for p, _ in data.walk_files(Ref(repo, head)) if p.endswith(".jsonl"))
+        return
+    lo = _utc(since).date() - timedelta(days=1) if since is not None else None
+    hi = _utc(until).date() if until is not None else None
+    days = []
+    for info in data.list_file(Ref(repo, head, path=normalize(deployment))):
+        try:
+            day = date.fromisoformat(info.path.rstrip("/").rsplit("/", 1)[-1])
+        except ValueError:
+            continue
+        if info.type != "dir" or (lo and day < lo) or (hi and day > hi):
+            continue
+        days.append((day, info.path))
+    days.sort(reverse=newest_first)
+    for _, folder in days:
+        paths = sorted(
+            p
+            for p, _ in data.walk_files(Ref(repo, head, path=normalize(folder)))
+            if p.endswith(".jsonl")
+        )
+        yield from reversed(paths) if newest_first else paths
+        yield None

@@ -1,0 +1,80 @@
+"""One prediction of one loaded model, logged whatever its outcome: the request path that
+the Endpoint and the HTTP server share."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from cairn.ml.errors import SignatureError
+from cairn.ml.models import Signature
+from cairn.serving.errors import InputRefused
+from cairn.serving.predlog import PredictionLog, make_record
+
+if TYPE_CHECKING:
+    from cairn.ml.flavors import LoadedModel
+
+__all__ = ["enforce_signature", "predict_logged"]
+
+
+def predict_logged(
+    model: LoadedModel,
+    frame: Any,
+    params: dict[str, Any] | None,
+    *,
+    predlog: PredictionLog | None,
+    request_id: str,
+    deployment: str,
+    protocol: str,
+    target: str,
+) -> tuple[Any, float]:
+    """Enforce ``model``'s signature on ``frame``, predict, and submit the request's record
+    to ``predlog`` (when logging) whatever the outcome: ``ok``, ``invalid`` (a signature
+    mismatch, or values the model refused) or ``error``. Returns (outputs, latency in ms).
+    Raises SignatureError (a 400), InputRefused (the model raised ValueError: a 400) or
+    what else the model raised."""
+    mv = model.version
+    started = time.perf_counter()
+    status, error, outputs = "ok", None, None
+    try:
+        outputs = model.predict(enforce_signature(model.signature, frame), params=params)
+    except SignatureError as exc:
+        status, error = "invalid", str(exc)
+        raise
+    except ValueError as exc:
+        # Libraries raise ValueError for values they cannot take (scikit-learn: "Input X
+        # contains NaN", "... infinity or a value too large"): the request's fault.
+        status, error = "invalid", f"{type(exc).__name__}: {exc}"
+        raise InputRefused(f"the model refused these inputs: {error}") from exc
+    except Exception as exc:
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        latency = (time.perf_counter() - started) * 1000.0
+        if predlog is not None:
+            predlog.submit(
+                make_record(
+                    request_id=request_id,
+                    deployment=deployment,
+                    model=mv.name,
+                    version=mv.version,
+                    protocol=protocol,
+                    inputs=frame,
+                    outputs=outputs,
+                    latency_ms=latency,
+                    status=status,
+                    error=error,
+                    target=target,
+                )
+            )
+    return outputs, latency
+
+
+def enforce_signature(signature: Signature | None, frame: Any) -> Any:
+    """``frame`` passed through ``cairn.ml.signature.enforce`` (as it is without a
+    signature). Raises SignatureError."""
+    if not signature:
+        return frame
+    from cairn.ml.signature import enforce
+
+    return enforce(signature, frame)
