@@ -159,7 +159,10 @@ class JobRunner(JobHistory):
         job_id = self._job_id(info, heads)
         self._insert_job(info, job_id, key, "running")
         try:
-            job = self._execute(info, spec, job_id, heads, reporter)
+            # A writer's lease from the first output stored to the output commit, so that
+            # garbage collection spares what the datums' outputs reuse (cairn.catalog.pins).
+            with self.data.pins.lease():
+                job = self._execute(info, spec, job_id, heads, reporter)
         except Exception as exc:
             self._finish(
                 job_id,
