@@ -29,8 +29,8 @@ def gc(
         str,
         typer.Option(
             "--grace",
-            help="Keep objects younger than this (0, 90s, 15m, 1h, 2d). Use 0 only when "
-            "nothing else writes to the store.",
+            help="Keep unreachable objects younger than this (0, 90s, 15m, 1h, 2d). Puts, "
+            "deletes, copies and jobs running meanwhile are safe with any grace, 0 too.",
         ),
     ] = "1h",
     dry_run: Annotated[
@@ -50,7 +50,8 @@ def gc(
     out.print(
         f"{verb} {report.objects_removed} object(s), {fmt_size(report.bytes_removed)}; "
         f"{report.packs_rewritten} pack(s) rewritten ({fmt_size(report.bytes_written)} "
-        f"written); {report.kept_young} unreachable object(s) younger than the grace kept; "
+        f"written); {report.kept_young} unreachable object(s) younger than the grace and "
+        f"{report.kept_pinned} pinned by writers at work kept; "
         f"{report.live_chunks} live chunk(s) in {report.seconds:.1f}s"
     )
 
