@@ -6,7 +6,8 @@ interpreter's (opening, hashing and framing 20,000 files of 10 KiB is
 however many threads it has. ``ProcessIngest`` starts one worker per core;
 each opens its own catalog connection and chunk store over the same object
 folder, stores the files it is sent (its small chunks go into its own packs,
-indexed in the shared catalog), and returns each file's Content and stat.
+indexed in the shared catalog; it pins what it stores or reuses, under the lease
+of the put that started it), and returns each file's Content and stat.
 Before the put commits, every worker flushes its pack buffer, so the commit
 never refers to a chunk that is not stored and indexed.
 
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from cairn.catalog import CatalogChunkIndex, open_catalog
+from cairn.catalog import CatalogChunkIndex, CatalogPins, open_catalog
 from cairn.storage import ChunkStore, Content, LocalObjectStore, StorageError
 
 __all__ = ["MIN_FILES", "ProcessIngest", "usable"]
@@ -63,6 +64,8 @@ def _work(tx: Connection, rx: Connection) -> None:
         avg_size=avg_size,
         index=CatalogChunkIndex(catalog),
         pack_size=pack_size,
+        # Pins under the caller's lease, so a collection spares what the workers reuse.
+        pins=CatalogPins(catalog),
     )
     try:
         while True:

@@ -62,6 +62,16 @@ def test_exists_follows_put_and_delete(object_store: ObjectStore) -> None:
         object_store.get("trees/aa/key")
 
 
+def test_delete_many_removes_the_keys_present_and_skips_the_rest(
+    object_store: ObjectStore,
+) -> None:
+    for i in range(5):
+        object_store.put(f"chunks/ab/{i}", b"x")
+    object_store.delete_many(["chunks/ab/0", "chunks/ab/3", "chunks/ab/missing"])
+    object_store.delete_many([])
+    assert sorted(object_store.list("chunks/")) == ["chunks/ab/1", "chunks/ab/2", "chunks/ab/4"]
+
+
 def test_delete_of_a_missing_key_is_a_no_op(object_store: ObjectStore) -> None:
     object_store.delete("never/written")
 

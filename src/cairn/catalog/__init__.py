@@ -3,7 +3,9 @@
 Owns the table definitions of every layer above (``schema.py``) and how to
 open them by URL (``engine.py``). Holds small rows only: repos, branches,
 commit headers and their provenance, pipelines and their spec versions, jobs
-and datums, and the index of packed chunks (``chunk_index.py``). File contents
+and datums, the index of packed chunks (``chunk_index.py``), and the pins and
+leases by which writers and garbage collection agree on what may be deleted
+(``pins.py``). File contents
 and trees live in the object store.
 
 Invariants
@@ -20,5 +22,13 @@ from cairn.catalog import schema
 from cairn.catalog.chunk_index import CatalogChunkIndex
 from cairn.catalog.engine import Catalog, open_catalog
 from cairn.catalog.errors import CatalogError
+from cairn.catalog.pins import CatalogPins
 
-__all__ = ["Catalog", "CatalogChunkIndex", "CatalogError", "open_catalog", "schema"]
+__all__ = [
+    "Catalog",
+    "CatalogChunkIndex",
+    "CatalogError",
+    "CatalogPins",
+    "open_catalog",
+    "schema",
+]

@@ -10,22 +10,41 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from cairn.catalog.engine import Catalog
 from cairn.catalog.schema import chunks
 from cairn.storage import ChunkIndex, ChunkLocation
 
-__all__ = ["CatalogChunkIndex"]
+__all__ = ["CatalogChunkIndex", "batches", "relocate_rows", "remove_rows"]
 
 # Host parameters per statement: well under SQLite's limit (32766) and PostgreSQL's.
 _BATCH = 2000
 
 
-def _batches(items: Collection[Any]) -> Iterator[list[Any]]:
+def batches(items: Collection[Any]) -> Iterator[list[Any]]:
+    """``items`` in lists short enough for one statement's host parameters."""
     items = list(items)
     for i in range(0, len(items), _BATCH):
         yield items[i : i + _BATCH]
+
+
+def remove_rows(conn: Connection, hashes: Collection[str]) -> None:
+    """Delete the rows of these chunks in the transaction of ``conn``."""
+    for batch in batches(hashes):
+        conn.execute(delete(chunks).where(chunks.c.hash.in_(batch)))
+
+
+def relocate_rows(conn: Connection, locations: Collection[ChunkLocation]) -> None:
+    """Point existing rows at new locations in the transaction of ``conn``."""
+    stmt = (
+        update(chunks)
+        .where(chunks.c.hash == bindparam("h"))
+        .values(pack=bindparam("p"), start=bindparam("o"), length=bindparam("n"))
+    )
+    for batch in batches(locations):
+        rows = [{"h": x.hash, "p": x.pack, "o": x.offset, "n": x.length} for x in batch]
+        conn.execute(stmt, rows)
 
 
 def _location(row: Any) -> ChunkLocation:
@@ -44,7 +63,7 @@ class CatalogChunkIndex(ChunkIndex):
         if not hashes:
             return found
         with self.catalog.read() as conn:
-            for batch in _batches(set(hashes)):
+            for batch in batches(set(hashes)):
                 for row in conn.execute(select(chunks).where(chunks.c.hash.in_(batch))):
                     found[row.hash] = _location(row)
         return found
@@ -52,7 +71,7 @@ class CatalogChunkIndex(ChunkIndex):
     def contains(self, hashes: Collection[str]) -> set[str]:
         found: set[str] = set()
         with self.catalog.read() as conn:
-            for batch in _batches(set(hashes)):
+            for batch in batches(set(hashes)):
                 found.update(
                     conn.execute(select(chunks.c.hash).where(chunks.c.hash.in_(batch))).scalars()
                 )
@@ -75,28 +94,18 @@ class CatalogChunkIndex(ChunkIndex):
                     "INSERT INTO chunks (hash, pack, start, length, size)"
                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING"
                 )
-            for batch in _batches(rows):
+            for batch in batches(rows):
                 conn.exec_driver_sql(sql, batch)
 
     def remove(self, hashes: Collection[str]) -> None:
         with self.catalog.write() as conn:
-            for batch in _batches(hashes):
-                conn.execute(delete(chunks).where(chunks.c.hash.in_(batch)))
+            remove_rows(conn, hashes)
 
     def relocate(self, locations: Collection[ChunkLocation]) -> None:
         if not locations:
             return
-        stmt = (
-            update(chunks)
-            .where(chunks.c.hash == bindparam("h"))
-            .values(pack=bindparam("p"), start=bindparam("o"), length=bindparam("n"))
-        )
         with self.catalog.write() as conn:
-            for batch in _batches(locations):
-                conn.execute(
-                    stmt,
-                    [{"h": x.hash, "p": x.pack, "o": x.offset, "n": x.length} for x in batch],
-                )
+            relocate_rows(conn, locations)
 
     def scan(self) -> Iterator[ChunkLocation]:
         with self.catalog.read() as conn:

@@ -31,7 +31,9 @@ __all__ = [
     "deployment_history",
     "deployments",
     "events",
+    "gc_state",
     "jobs",
+    "leases",
     "metadata",
     "model_aliases",
     "model_versions",
@@ -39,6 +41,7 @@ __all__ = [
     "monitor_state",
     "monitor_versions",
     "monitors",
+    "pins",
     "pipeline_versions",
     "pipelines",
     "repos",
@@ -185,6 +188,39 @@ chunks = Table(
     Column("size", BigInteger, nullable=False),
 )
 Index("chunks_by_pack", chunks.c.pack)
+
+# What writers rely on, so that garbage collection spares it (cairn.catalog.pins). An
+# ``epoch`` is a counter that only grows: every collection and every closed lease moves it.
+# A pin: object ``key`` (``chunks/…`` for a chunk loose or packed, ``trees/…``,
+# ``packs/…``) that a writer was about to reuse or write, at ``epoch``.
+pins = Table(
+    "pins",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+)
+Index("pins_by_epoch", pins.c.epoch)
+
+# A lease: a writer (``kind`` write) or a collection (``kind`` gc) at work since ``epoch``;
+# ``seen`` is renewed while it pins, and a lease silent for a day is taken for dead.
+leases = Table(
+    "leases",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("opened", Float, nullable=False),
+    Column("seen", Float, nullable=False),
+)
+
+# One row (id 0): the current epoch. Absent in a new store and in stores made before pins
+# existed, which read it as 0; ``metadata.create_all`` adds these three tables to them.
+gc_state = Table(
+    "gc_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+)
 
 # -- the ML lifecycle (cairn.ml, cairn.serving) ----------------------------------------
 # A run: one tracked execution (MLflow's term). Runs of pipeline jobs come from the run

@@ -18,8 +18,8 @@ def gc(
         str,
         typer.Option(
             "--grace",
-            help="Keep objects younger than this (0, 90s, 1m30s, 1h, 2d). Use 0 only when "
-            "nothing else writes to the store.",
+            help="Keep unreachable objects younger than this (0, 90s, 1m30s, 1h, 2d). Puts, "
+            "deletes, copies and jobs running meanwhile are safe with any grace, 0 too.",
         ),
     ] = "1h",
     dry_run: Annotated[
@@ -47,7 +47,7 @@ def gc(
         f"{verb} {report.objects_removed} object(s), {fmt_size(report.bytes_removed)}; "
         f"{report.packs_rewritten} pack(s) rewritten ({fmt_size(report.bytes_written)} "
         f"written); {report.kept_young} unreachable object(s) younger than "
-        f"{format_duration(seconds)} kept; "
+        f"{format_duration(seconds)} and {report.kept_pinned} pinned by writers at work kept; "
         f"{report.live_chunks} live chunk(s) in {report.seconds:.1f}s"
     )
 

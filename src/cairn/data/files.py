@@ -4,6 +4,11 @@ A mixin of DataStore (cairn.data.store), kept apart so each module stays one
 concern. Puts stream: each file is cut into chunks as it is read, so memory
 does not grow with file size, and every chunk is stored before the commit's
 tree moves, so a put killed half way leaves the commit as it was.
+
+Every verb that writes holds a writer's lease (cairn.catalog.pins) from before it
+stores or reuses anything until after its commit, so a garbage collection running
+beside it spares every object it pins (the chunk and tree stores pin what they
+write or find stored).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from cairn.data.refs import Ref
 from cairn.data.statcache import StatCache
 from cairn.data.tree import DirEntry, Entry, FileEntry
 from cairn.storage import Content
+from cairn.storage.chunks import chunk_key
 
 if TYPE_CHECKING:
+    from cairn.catalog import CatalogPins
     from cairn.data.tree import TreeStore
     from cairn.storage import ChunkStore
 
@@ -53,6 +60,7 @@ class FileOps:
 
     chunks: ChunkStore
     trees: TreeStore
+    pins: CatalogPins
 
     if TYPE_CHECKING:
 
@@ -94,8 +102,21 @@ class FileOps:
         CommitStateError, NotRegularFile (a local path is a pipe or device, or a LocalFile
         was replaced since it was found), OSError for an unreadable local file.
         """
-        if append:
-            return self._append_files(repo, target, items, progress, description)
+        with self.pins.lease():
+            if append:
+                return self._append_files(repo, target, items, progress, description)
+            return self._put_files(repo, target, items, progress, description, cache, bulk)
+
+    def _put_files(
+        self,
+        repo: str,
+        target: str | None,
+        items: Iterable[tuple[str, Source]],
+        progress: Callable[[int], None] | None,
+        description: str,
+        cache: StatCache | None,
+        bulk: BulkStore | None,
+    ) -> CommitInfo:
         delta: str | None = None
         batch: dict[str, FileEntry] = {}
         cached: dict[str, Source] = {}
@@ -286,24 +307,34 @@ class FileOps:
                 return None
             return self.trees.apply(root, dict.fromkeys(norms))
 
-        return self._update_tree(repo, target, change)
+        with self.pins.lease():
+            return self._update_tree(repo, target, change)
 
     def copy_file(self, src: Ref, repo: str, target: str | None, dst_path: str) -> CommitInfo:
         """Copy a file or folder from ``src`` to ``repo@target:dst_path`` without copying
-        bytes (the new entries share chunks). Raises NotFound."""
-        commit = self.resolve(src)
-        base = src.path or ""
-        found = list(self.trees.walk(commit.tree, base))
-        if not found:
-            raise NotFound(f"{src}: no such file or folder")
-        dst = normalize(dst_path)
-        entry = self.trees.lookup(commit.tree, base)
-        updates: dict[str, FileEntry | None] = {}
-        for path, fe in found:
-            rel = path[len(base) :].lstrip("/") if isinstance(entry, DirEntry) else ""
-            name = join(dst, rel) if rel or dst else path.rpartition("/")[2]
-            updates[normalize(name, allow_root=False)] = FileEntry(fe.content)
-        return self._update_tree(repo, target, lambda root: self.trees.apply(root, updates))
+        bytes (the new entries share chunks). Raises NotFound, also when ``src``'s commit
+        is deleted while the copy is made."""
+        with self.pins.lease():
+            commit = self.resolve(src)
+            base = src.path or ""
+            found = list(self.trees.walk(commit.tree, base))
+            if not found:
+                raise NotFound(f"{src}: no such file or folder")
+            dst = normalize(dst_path)
+            entry = self.trees.lookup(commit.tree, base)
+            updates: dict[str, FileEntry | None] = {}
+            for path, fe in found:
+                rel = path[len(base) :].lstrip("/") if isinstance(entry, DirEntry) else ""
+                name = join(dst, rel) if rel or dst else path.rpartition("/")[2]
+                updates[normalize(name, allow_root=False)] = FileEntry(fe.content)
+            # The copy reuses the source's chunks: pinned, they outlive the source commit;
+            # and while that commit still exists after the pins, no collection that
+            # missed them can have marked it unreachable (pins.py, "Why").
+            self.pins.pin(
+                {chunk_key(c.hash) for fe in updates.values() if fe for c in fe.content.chunks}
+            )
+            self.resolve(Ref(src.repo, commit.id))
+            return self._update_tree(repo, target, lambda root: self.trees.apply(root, updates))
 
     # -- reading -------------------------------------------------------------
     def _entry(self, ref: Ref) -> tuple[CommitInfo, str, Entry]:

@@ -12,6 +12,8 @@ written. Every move is a compare-and-set on the old head inside one catalog
 transaction; all chunks (the pack buffer is flushed first) and tree nodes
 are written before it, so a crash
 before the move leaves only unreferenced objects, never a partial commit.
+Writers hold a lease and pin what they store or reuse (cairn.catalog.pins), so a
+garbage collection running meanwhile never deletes what their commits name.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, insert, select, update
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from cairn.catalog import Catalog
+from cairn.catalog import Catalog, CatalogPins
 from cairn.catalog.rows import row_to
 from cairn.catalog.schema import branches, commit_provenance, commits, repos
 from cairn.data.errors import (
@@ -85,9 +87,15 @@ class DataStore(FileOps):
     """
 
     def __init__(self, catalog: Catalog, chunks: ChunkStore) -> None:
+        """``chunks`` is used as given, except that a chunk store without pins gets the
+        catalog's (cairn.catalog.pins): every write of a DataStore pins what it relies on,
+        so that garbage collection can run beside it."""
         self.catalog = catalog
         self.chunks = chunks
-        self.trees = TreeStore(chunks.objects)
+        self.pins = chunks.pins if isinstance(chunks.pins, CatalogPins) else CatalogPins(catalog)
+        if chunks.pins is None:
+            chunks.pins = self.pins
+        self.trees = TreeStore(chunks.objects, pins=self.pins)
 
     # -- repos ---------------------------------------------------------------
     def create_repo(self, name: str, description: str = "", *, type: str = "user") -> RepoInfo:

@@ -16,6 +16,11 @@ on their paths, and ``diff`` skips every sub-tree whose hash is unchanged, so
 both cost O(k · depth) node reads and writes, not O(total files). Empty
 folders do not exist: removing a folder's last file removes the folder.
 
+A node that is stored already is not written again (a put of its key is a no-op),
+so writing a node may mean reusing one that no commit reaches. With ``pins`` every
+node's key is pinned before it is put (cairn.storage.pins): a garbage collection
+then either spares it or has deleted it already, and the put writes it again.
+
 A folder with very many direct children is one big node; splitting nodes by
 content-defined boundaries (a prolly tree) is the planned fix for the
 million-file target and changes only this module.
@@ -36,6 +41,7 @@ import zstandard
 from cairn.data.errors import PathConflict
 from cairn.data.paths import join
 from cairn.storage import ChunkRef, Content, CorruptObject, ObjectStore
+from cairn.storage.pins import Pins
 
 __all__ = ["DirEntry", "Entry", "FileEntry", "TreeStore"]
 
@@ -94,11 +100,15 @@ class TreeStore:
     """Reads and writes tree nodes in an object store, with a small cache of decoded nodes.
 
     A root of ``None`` is the empty tree. Paths are normalized repo paths
-    (cairn.data.paths): ``""`` is the root, ``a/b.png`` a file.
+    (cairn.data.paths): ``""`` is the root, ``a/b.png`` a file. ``pins`` records the
+    nodes a write relies on (see the module doc); None for read-only use.
     """
 
-    def __init__(self, objects: ObjectStore, *, cache_entries: int = 100_000) -> None:
+    def __init__(
+        self, objects: ObjectStore, *, cache_entries: int = 100_000, pins: Pins | None = None
+    ) -> None:
         self.objects = objects
+        self.pins = pins
         self._cache: OrderedDict[str, Node] = OrderedDict()
         # Bounded by entries, not nodes: a folder of 1,000 files is 1,000 entries (~0.5 MiB
         # decoded), so a node count alone would let memory grow with the store.
@@ -140,7 +150,7 @@ class TreeStore:
         key = f"trees/{digest[:2]}/{digest}"
         blob = b"\x01" + zstandard.compress(raw, 3)
         if sink is None:
-            self.objects.put(key, blob)
+            self._write_all([(key, blob)])
         else:
             sink.append((key, blob))
         self._remember(digest, dict(node))
@@ -150,7 +160,10 @@ class TreeStore:
 
     def _write_all(self, sink: list[tuple[str, bytes]]) -> None:
         """Write nodes in parallel: each local write ends in an fsync, and the disk
-        handles many at once far faster than one after another."""
+        handles many at once far faster than one after another. All their keys are
+        pinned first, in one batch."""
+        if self.pins is not None and sink:
+            self.pins.pin([key for key, _ in sink])
         if len(sink) <= 2:
             for key, blob in sink:
                 self.objects.put(key, blob)

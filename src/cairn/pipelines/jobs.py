@@ -235,9 +235,12 @@ class JobRunner(JobHistory):
         job_id = self._job_id(info, heads)
         self._insert_job(info, job_id, key, JobState.RUNNING)
         try:
-            job = self._execute(info, spec, job_id, heads, reporter)
+            # A writer's lease from the first output stored to the output commit, so that
+            # garbage collection spares what the datums' outputs reuse (cairn.catalog.pins).
+            with self.data.pins.lease():
+                job = self._execute(info, spec, job_id, heads, reporter)
         except PipelineError as exc:
-            self._finish(job_id, info.name, state="failure", reason=str(exc))
+            self._finish(job_id, info.name, state=JobState.FAILURE, reason=str(exc))
             job = self.inspect_job(info.name, job_id)
         except Exception as exc:
             self._finish(

@@ -23,7 +23,10 @@ Layout of the embedded store's object folder::
     logs/…                datum logs (written by cairn.pipelines)
 
     * packs (``packs.py``): small chunks stored many to an object, found
-      through a ChunkIndex (the catalog's in a real store).
+      through a ChunkIndex (the catalog's in a real store);
+    * pins (``pins.py``): the keys a writer is about to reuse or write, recorded
+      before it looks for them or writes them, so that garbage collection (which
+      lives in cairn.data) spares them; the catalog keeps them (cairn.catalog.pins).
 """
 
 from cairn.storage.chunks import (
@@ -48,6 +51,7 @@ from cairn.storage.objects import (
     open_object_store,
 )
 from cairn.storage.packs import ChunkIndex, ChunkLocation, MemoryChunkIndex
+from cairn.storage.pins import Pins
 
 __all__ = [
     "DEFAULT_AVG_CHUNK",
@@ -65,6 +69,7 @@ __all__ = [
     "NotRegularFile",
     "ObjectNotFound",
     "ObjectStore",
+    "Pins",
     "StorageError",
     "UnsupportedBackend",
     "open_object_store",

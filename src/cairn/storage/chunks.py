@@ -23,8 +23,16 @@ that refers to those chunks. Deduplication of small chunks happens at flush:
 one index query for the whole buffer drops the chunks stored already. Chunks
 in the buffer are readable at once.
 
+Pins (cairn.storage.pins): with ``pins`` set, every chunk's key is pinned before the
+store checks whether the chunk is stored and before it writes it, and a pack's key
+before the pack is written: loose chunks up to 8 MiB at a time, buffered ones in one
+batch per flush (before the index query that drops the chunks stored already). A chunk
+that a writer finds in the buffer is pinned by the flush that writes it out, again
+after that flush if the writer found it while the flush was under way.
+
 Memory: a write holds at most one chunk (``max_size``, 4 MiB by default) plus
-the reader's buffer, and the pack buffer holds at most ``pack_size`` bytes; a
+the reader's buffer, and with pins up to 8 MiB of loose chunks more (pinned in one
+transaction, then stored); the pack buffer holds at most ``pack_size`` bytes; a
 read holds one chunk. Neither grows with file size or file count.
 """
 
@@ -45,12 +53,14 @@ import zstandard
 from cairn.storage.errors import CorruptObject, NotRegularFile, ObjectNotFound
 from cairn.storage.objects import ObjectStore
 from cairn.storage.packs import ChunkIndex, ChunkLocation, MemoryChunkIndex, encode_pack
+from cairn.storage.pins import Pins
 
 __all__ = ["DEFAULT_AVG_CHUNK", "DEFAULT_PACK_SIZE", "ChunkRef", "ChunkStore", "Content"]
 
 DEFAULT_AVG_CHUNK = 1 << 20
 DEFAULT_PACK_SIZE = 32 << 20
 _PACK_CHUNKS = 50_000  # chunks per pack at most: tiny files would fill 32 MiB slowly
+_LOOSE_BATCH = 8 << 20  # bytes of loose chunks a write pins in one catalog transaction
 _LOCATION_CACHE = 200_000  # entries (~40 MiB at most), then it starts over
 ProgressFn = Callable[[int], None]
 _SAMPLE = 64 << 10
@@ -128,7 +138,9 @@ class ChunkStore:
     catalog's (cairn.catalog.CatalogChunkIndex) in a real store, a
     MemoryChunkIndex by default. ``pack_size`` is the size in bytes at which the
     pack buffer is written out; chunks under ``pack_below`` bytes are packed
-    (default: half the average chunk size; 0 stores every chunk loose).
+    (default: half the average chunk size; 0 stores every chunk loose). ``pins``
+    records what writers rely on (see the module doc); None pins nothing, for stores
+    that no garbage collection runs on (a DataStore sets its catalog's).
     """
 
     def __init__(
@@ -140,9 +152,11 @@ class ChunkStore:
         index: ChunkIndex | None = None,
         pack_size: int = DEFAULT_PACK_SIZE,
         pack_below: int | None = None,
+        pins: Pins | None = None,
     ) -> None:
         self.objects = objects
         self.index = index if index is not None else MemoryChunkIndex()
+        self.pins = pins
         self.avg_size = avg_size
         self.pack_size = pack_size
         self._level = level
@@ -156,6 +170,9 @@ class ChunkStore:
         # Small chunks waiting for a pack: hash -> (frame, raw size). Readable at once.
         self._pending: dict[str, tuple[bytes, int]] = {}
         self._pending_bytes = 0
+        # Buffered chunks that a writer found there (and so did not buffer again) since the
+        # flush that holds them took its batch: that flush pins them once more at its end.
+        self._rehit: set[str] = set()
         # Chunk hash -> pack location, or None for "not packed" (stored loose).
         self._locations: dict[str, ChunkLocation | None] = {}
         self._lock = threading.Lock()
@@ -187,28 +204,48 @@ class ChunkStore:
             return _ZSTD + packed
         return _RAW + bytes(data)
 
+    def _pin(self, keys: list[str]) -> None:
+        if self.pins is not None and keys:
+            self.pins.pin(keys)
+
     def _put_chunk(self, digest: str, data: memoryview | bytes) -> None:
         if len(data) < self._pack_below:
+            self._buffer(digest, data)
+        else:
+            self._put_loose([(digest, data)])
+
+    def _buffer(self, digest: str, data: memoryview | bytes) -> None:
+        """Add a small chunk to the pack buffer (or note that a writer found it there)."""
+        with self._lock:
             if digest in self._pending:
+                self._rehit.add(digest)
                 return
-            # Compressed here, in the writer's thread (zstd releases the GIL), so parallel
-            # writers compress in parallel; the flush only lays frames out.
-            frame = self._frame(data)
-            with self._lock:
-                if digest not in self._pending:
-                    self._pending[digest] = (frame, len(data))
-                    self._pending_bytes += len(frame)
-                full = self._pending_bytes >= self.pack_size or len(self._pending) >= _PACK_CHUNKS
-            # One writer flushes a full buffer; the others go on filling the next one.
-            if full and self._flush_lock.acquire(blocking=False):
-                try:
-                    self._flush_locked()
-                finally:
-                    self._flush_lock.release()
-            return
-        key = chunk_key(digest)
-        if not self.objects.exists(key):
-            self.objects.put(key, self._frame(data))
+        # Compressed here, in the writer's thread (zstd releases the GIL), so parallel
+        # writers compress in parallel; the flush only lays frames out.
+        frame = self._frame(data)
+        with self._lock:
+            if digest in self._pending:
+                self._rehit.add(digest)
+            else:
+                self._pending[digest] = (frame, len(data))
+                self._pending_bytes += len(frame)
+            full = self._pending_bytes >= self.pack_size or len(self._pending) >= _PACK_CHUNKS
+        # One writer flushes a full buffer; the others go on filling the next one.
+        if full and self._flush_lock.acquire(blocking=False):
+            try:
+                self._flush_locked()
+            finally:
+                self._flush_lock.release()
+
+    def _put_loose(self, chunks: list[tuple[str, memoryview | bytes]]) -> None:
+        """Store chunks one object each, but those stored already."""
+        # Pinned first: a collection that has not deleted one by now will not, and one that
+        # has makes the check below fail, so the chunk is written again.
+        self._pin([chunk_key(digest) for digest, _ in chunks])
+        for digest, data in chunks:
+            key = chunk_key(digest)
+            if not self.objects.exists(key):
+                self.objects.put(key, self._frame(data))
 
     def write(self, stream: BinaryIO, *, progress: ProgressFn | None = None) -> Content:
         """Chunk and store everything ``stream`` yields; return its Content.
@@ -223,15 +260,30 @@ class ChunkStore:
         whole = blake3.blake3()
         refs: list[ChunkRef] = []
         size = 0
+        # Loose chunks wait here to be pinned together (only when there are pins to take:
+        # the copy costs a memcpy, the transaction per chunk it saves far more).
+        loose: list[tuple[str, memoryview | bytes]] = []
+        held = 0
         for chunk in self._cdc().cut_stream(_Prefixed(head, stream)):
             data = chunk.data
             digest = blake3.blake3(data).hexdigest()
             whole.update(data)
-            self._put_chunk(digest, data)
+            if len(data) < self._pack_below:
+                self._buffer(digest, data)
+            elif self.pins is None:
+                self._put_loose([(digest, data)])
+            else:
+                loose.append((digest, bytes(data)))
+                held += len(data)
+                if held >= _LOOSE_BATCH:
+                    self._put_loose(loose)
+                    loose, held = [], 0
             refs.append(ChunkRef(digest, chunk.length))
             size += chunk.length
             if progress:
                 progress(chunk.length)
+        if loose:
+            self._put_loose(loose)
         return Content(whole.hexdigest(), size, tuple(refs))
 
     def _write_small(self, data: bytes, progress: ProgressFn | None) -> Content:
@@ -302,8 +354,10 @@ class ChunkStore:
     def _flush_locked(self) -> None:
         with self._lock:
             batch = list(self._pending.items())
+            self._rehit.difference_update(digest for digest, _ in batch)
         if not batch:
             return
+        self._pin([chunk_key(digest) for digest, _ in batch])
         known = self.index.find([digest for digest, _ in batch])
         group: list[tuple[str, bytes, int]] = []
         group_bytes = 0
@@ -317,13 +371,20 @@ class ChunkStore:
                 group, group_bytes = [], 0
         if group:
             self._write_pack(group)
+        again: list[str] = []
         with self._lock:
             for digest, (frame, _size) in batch:
                 if self._pending.pop(digest, None) is not None:
                     self._pending_bytes -= len(frame)
+                if digest in self._rehit:
+                    self._rehit.discard(digest)
+                    again.append(chunk_key(digest))
+        # Found in the buffer by a writer that may have begun after the pin above.
+        self._pin(again)
 
     def _write_pack(self, frames: list[tuple[str, bytes, int]]) -> None:
         key, body, locations = encode_pack(frames)
+        self._pin([key])  # until indexed, the pack is an orphan to a collection
         self.objects.put(key, body)
         self.index.add(locations)
         for loc in locations:
@@ -356,9 +417,14 @@ class ChunkStore:
 
     def missing(self, refs: Iterable[ChunkRef]) -> set[str]:
         """The hashes among ``refs`` that are not stored (nor waiting in the pack buffer):
-        one index query for the packed ones, one existence check per other one."""
-        pending = self._pending
-        wanted = {ref.hash for ref in refs if ref.hash not in pending}
+        one index query for the packed ones, one existence check per other one. The
+        caller means to reuse the others, so they are pinned before they are looked for."""
+        hashes = {ref.hash for ref in refs}
+        with self._lock:
+            held = hashes.intersection(self._pending)
+            self._rehit.update(held)
+        wanted = hashes - held
+        self._pin([chunk_key(h) for h in wanted])
         found = self.index.contains(wanted) if wanted else set()
         return {h for h in wanted - found if not self.objects.exists(chunk_key(h))}
 

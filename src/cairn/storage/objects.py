@@ -13,7 +13,7 @@ import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -67,6 +67,12 @@ class ObjectStore(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key`` if present (garbage collection only; never for live data)."""
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Remove every key of ``keys`` that is present (garbage collection only). Backends
+        with a batch request override this; the default deletes one key at a time."""
+        for key in keys:
+            self.delete(key)
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -236,6 +236,25 @@ class S3ObjectStore(ObjectStore):
             self._s3.delete_object(Bucket=self.bucket, Key=full)
         except (ClientError, BotoCoreError) as exc:
             self._fail("delete", key, exc)
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """One DeleteObjects request per 1000 keys (S3's limit). Raises StorageError naming
+        the first key the service failed to delete."""
+        full = [self._base + _check_key(key) for key in keys]
+        for i in range(0, len(full), 1000):
+            batch = [{"Key": key} for key in full[i : i + 1000]]
+            try:
+                response = self._s3.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+                )
+            except (ClientError, BotoCoreError) as exc:
+                self._fail("delete", "", exc)
+            for error in response.get("Errors", ()):
+                key = str(error.get("Key", ""))[len(self._base) :]
+                detail = f"{error.get('Code', '?')}: {error.get('Message', '')}"
+                raise StorageError(
+                    f"S3 delete of {key!r} in {self._where} at {self._endpoint()} failed ({detail})"
+                )
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Yield every key under ``prefix``, one ListObjectsV2 page (up to 1000 keys) at a
