@@ -11,12 +11,18 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def _commands() -> list[tuple[str, object]]:
+    # Through click's listing API, which loads the lazily registered commands.
     group = typer.main.get_group(app)
+    ctx = group.make_context("cairn", ["--help"], resilient_parsing=True)
     found = []
-    for name, command in group.commands.items():
-        sub = getattr(command, "commands", None)
-        if sub:
-            found += [(f"{name} {s}", c) for s, c in sub.items()]
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if hasattr(command, "list_commands"):
+            sub_ctx = command.make_context(name, [], parent=ctx, resilient_parsing=True)
+            found += [
+                (f"{name} {s}", command.get_command(sub_ctx, s))
+                for s in command.list_commands(sub_ctx)
+            ]
         else:
             found.append((name, command))
     return found

@@ -1,5 +1,5 @@
-"""What every command shares: the app and its verb groups, output helpers, job progress,
-and the Client the commands call."""
+"""What every command shares: the app and its verb groups (defined in ``cairn.cli.root``),
+output helpers, job progress, and the Client the commands call."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cairn.cli.root import app, groups
+from cairn.cli.text import printable, printable_lines
 from cairn.client import Client, find_home
 from cairn.pipelines import DatumInfo, JobInfo, Reporter
 
@@ -52,42 +54,6 @@ err = Console(
     stderr=True, highlight=False, markup=False, width=None if sys.stderr.isatty() else 400
 )
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    help="cairn: versioned data and data-driven pipelines (pachctl's verbs).",
-)
-groups = {
-    name: typer.Typer(no_args_is_help=True, help=text)
-    for name, text in {
-        "create": "Create a repo, branch, pipeline, secret or monitor.",
-        "list": "List repos, branches, commits, files, pipelines, secrets, jobs, datums, runs, "
-        "models, deployments, monitors or events.",
-        "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model, deployment "
-        "or monitor.",
-        "delete": "Delete a repo, branch, file, pipeline, secret or monitor.",
-        "put": "Put files into a repo.",
-        "get": "Get files out of a repo.",
-        "glob": "Match files with a glob pattern.",
-        "diff": "Compare two commits.",
-        "copy": "Copy files between commits without copying bytes.",
-        "start": "Start a commit or a pipeline.",
-        "finish": "Finish a commit.",
-        "wait": "Wait for a commit or job to finish.",
-        "update": "Update a pipeline or a monitor.",
-        "stop": "Stop (pause) a pipeline.",
-        "next": "Take the next datum (inside a transform with datum_batching).",
-        "compare": "Compare runs side by side.",
-        "plot": "Plot runs' metrics to a PNG file.",
-        "register": "Register a model version.",
-        "set": "Set a model alias or a deployment's traffic policy.",
-        "rollback": "Move a model alias or a deployment's traffic policy back.",
-    }.items()
-}
-for _name, _group in groups.items():
-    app.add_typer(_group, name=_name)
-
 Raw = Annotated[bool, typer.Option("--raw", help="Print JSON instead of a table.")]
 
 
@@ -105,20 +71,6 @@ def fmt_size(n: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
-
-
-def printable(text: str) -> str:
-    """``text`` as it is when every character prints and none is a backslash; otherwise
-    its Python repr (``'a\\nb'``, ``'\\x1b[31m'``), quoted, so a file name cannot move the
-    cursor, colour the terminal, forge a line or pass for another name. Rich markup is
-    never interpreted (the consoles print text as it is)."""
-    return text if text.isprintable() and "\\" not in text else repr(text)
-
-
-def printable_lines(text: str) -> str:
-    """Multi-line ``text`` (an error, a job's reason) with its line breaks kept and every
-    other character that does not print escaped as repr does, without quotes."""
-    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
 
 
 def print_json(obj: Any) -> None:

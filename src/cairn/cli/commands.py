@@ -1,0 +1,266 @@
+"""Where every ``cairn`` command lives: the one table the CLI reads to load it lazily.
+
+``cairn --help``, ``cairn VERB --help`` and ``cairn --version`` list or print from these
+tables alone, without importing a command module (each pulls in the library: the catalog,
+SQLAlchemy, pydantic...); running ``cairn VERB NOUN`` imports only ``NOUN``'s module.
+
+``VERBS`` maps each verb group (``list``, ``create``...) to its help. ``COMMANDS`` maps
+``(verb, noun)`` to ``(module, help)``: the module under ``cairn.cli`` whose import
+registers the command (``@groups[verb].command(noun)``, or ``@app.command(verb)`` for a
+command without a noun, whose key is ``(verb, None)``), and the first paragraph of the
+command's help on one line, as the listings show it. A test checks the table against what
+the modules register, so a command added to a module and not here (or the reverse), or a
+help changed in one place only, fails.
+
+The order is the listings' order: the modules' import order, then their definition order.
+"""
+
+from __future__ import annotations
+
+__all__ = ["COMMANDS", "VERBS"]
+
+VERBS: dict[str, str] = {
+    "create": "Create a repo, branch, pipeline, secret or monitor.",
+    "list": "List repos, branches, commits, files, pipelines, secrets, jobs, datums, runs, "
+    "models, deployments, monitors or events.",
+    "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model, deployment "
+    "or monitor.",
+    "delete": "Delete a repo, branch, file, pipeline, secret or monitor.",
+    "put": "Put files into a repo.",
+    "get": "Get files out of a repo.",
+    "glob": "Match files with a glob pattern.",
+    "diff": "Compare two commits.",
+    "copy": "Copy files between commits without copying bytes.",
+    "start": "Start a commit or a pipeline.",
+    "finish": "Finish a commit.",
+    "wait": "Wait for a commit or job to finish.",
+    "update": "Update a pipeline or a monitor.",
+    "stop": "Stop (pause) a pipeline.",
+    "next": "Take the next datum (inside a transform with datum_batching).",
+    "compare": "Compare runs side by side.",
+    "plot": "Plot runs' metrics to a PNG file.",
+    "register": "Register a model version.",
+    "set": "Set a model alias or a deployment's traffic policy.",
+    "rollback": "Move a model alias or a deployment's traffic policy back.",
+}
+
+COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
+    # -- without a noun ---------------------------------------------------------------------
+    ("gc", None): (
+        "admin_commands",
+        "Remove chunks, packs, tree nodes and logs that no commit, branch or job reaches.",
+    ),
+    ("fsck", None): (
+        "admin_commands",
+        "Verify every hash and reference in the store; exit 1 if anything is wrong.",
+    ),
+    ("monitor", None): (
+        "monitor_commands",
+        "Compare a model's logged traffic with its training data: drift per feature, of its "
+        "predictions and, with --labels, its metric over time.",
+    ),
+    ("logs", None): (
+        "pipeline_commands",
+        "Print the logs of a pipeline's latest job, a job, or one datum.",
+    ),
+    ("lineage", None): (
+        "pipeline_commands",
+        "Upstream and downstream commits, where one output file came from, or (``lineage "
+        "model NAME@ALIAS``) the training job, data, code, environment and run of a model.",
+    ),
+    ("run", None): (
+        "pipeline_commands",
+        "Keep pipelines current as commits arrive from other processes, and tick the "
+        "monitoring rules (on their schedule and after each prediction-log commit); Ctrl-C "
+        "stops.",
+    ),
+    ("serve", None): (
+        "serve_commands",
+        "Serve a model over MLflow's scoring protocol and the Open Inference Protocol V2.",
+    ),
+    # -- data: repos, branches, commits, files ----------------------------------------------
+    ("create", "repo"): ("data_commands", "Create a new, empty repo."),
+    ("list", "repo"): ("data_commands", "List every repo."),
+    ("inspect", "repo"): ("data_commands", "Show a repo's type, branches and size."),
+    ("delete", "repo"): (
+        "data_commands",
+        "Delete a repo (refused while a pipeline reads it, unless --force).",
+    ),
+    ("create", "branch"): ("data_commands", "Create a branch, or move it to --head."),
+    ("list", "branch"): ("data_commands", "List a repo's branches."),
+    ("inspect", "branch"): ("data_commands", "Show a branch's head."),
+    ("delete", "branch"): (
+        "data_commands",
+        "Delete a branch name (its commits stay reachable by id).",
+    ),
+    ("start", "commit"): (
+        "data_commands",
+        "Open a commit; later puts go into it until `finish commit`. Prints its id.",
+    ),
+    ("finish", "commit"): ("data_commands", "Finish an open commit; pipelines that read it run."),
+    ("list", "commit"): (
+        "data_commands",
+        "List commits, newest first (a branch's history when a branch is named).",
+    ),
+    ("inspect", "commit"): ("data_commands", "Show a commit with its provenance."),
+    ("wait", "commit"): ("data_commands", "Block until a commit is finished."),
+    ("put", "file"): (
+        "data_commands",
+        "Put files into a commit (overwrite by default, -a to append).",
+    ),
+    ("get", "file"): (
+        "data_commands",
+        "Write a file to stdout or -o; with -r, a folder into the -o folder.",
+    ),
+    ("list", "file"): ("data_commands", "List a folder's files."),
+    ("glob", "file"): ("data_commands", "List the files and folders a glob pattern matches."),
+    ("inspect", "file"): (
+        "data_commands",
+        "Show a file's size, hash, chunks and the datum that wrote it.",
+    ),
+    ("diff", "file"): ("data_commands", "Files added, modified and deleted between two commits."),
+    ("delete", "file"): (
+        "data_commands",
+        "Delete a file or folder (in a new commit, or the open one).",
+    ),
+    ("copy", "file"): (
+        "data_commands",
+        "Copy a file or folder; the copy shares the original's chunks.",
+    ),
+    # -- deployments ---------------------------------------------------------------------------
+    ("set", "traffic"): (
+        "deploy_commands",
+        "Change a deployment's traffic policy; running servers apply it without a restart.",
+    ),
+    ("list", "deployment"): (
+        "deploy_commands",
+        "List deployments with their routes, shadows and policy revision.",
+    ),
+    ("inspect", "deployment"): (
+        "deploy_commands",
+        "Show a deployment: its policy, the versions its aliases reach now, its history.",
+    ),
+    ("rollback", "deployment"): (
+        "deploy_commands",
+        "Restore the policy in force before the current one (as a new revision); again goes "
+        "one further back.",
+    ),
+    # -- monitoring rules and events -------------------------------------------------------
+    ("create", "monitor"): (
+        "loop_commands",
+        "Create a monitoring rule; `cairn run` then checks it and runs its loop.",
+    ),
+    ("update", "monitor"): (
+        "loop_commands",
+        "Replace a monitoring rule (a cycle in progress finishes with its old version).",
+    ),
+    ("list", "monitor"): (
+        "loop_commands",
+        "List monitoring rules with their model, action and where their loop is.",
+    ),
+    ("inspect", "monitor"): (
+        "loop_commands",
+        "Show a monitoring rule, its loop's state, the current cycle and its last events.",
+    ),
+    ("delete", "monitor"): (
+        "loop_commands",
+        "Delete a monitoring rule and its loop state (its events stay).",
+    ),
+    ("list", "event"): (
+        "loop_commands",
+        "List lifecycle events (alias moves, traffic changes, monitors' steps), oldest first.",
+    ),
+    # -- models ------------------------------------------------------------------------------
+    ("register", "model"): (
+        "model_commands",
+        "Register a model file or folder as the model's next version.",
+    ),
+    ("list", "model"): ("model_commands", "List models, or with NAME the versions of one model."),
+    ("inspect", "model"): (
+        "model_commands",
+        "Show one model version: its source commit, flavor, trust, signature and run.",
+    ),
+    ("set", "alias"): (
+        "model_commands",
+        "Point a model's alias at a version (create or move it).",
+    ),
+    ("delete", "alias"): (
+        "model_commands",
+        "Remove a model's alias (its history stays; rollback brings it back).",
+    ),
+    ("rollback", "alias"): (
+        "model_commands",
+        "Move a model's alias back to the version it named before its last move.",
+    ),
+    # -- pipelines, secrets, jobs, datums ----------------------------------------------------
+    ("create", "pipeline"): (
+        "pipeline_commands",
+        "Create the pipelines in a spec file and run them over existing data.",
+    ),
+    ("update", "pipeline"): (
+        "pipeline_commands",
+        "Replace pipelines' specs; unchanged datums are skipped unless --reprocess.",
+    ),
+    ("list", "pipeline"): (
+        "pipeline_commands",
+        "List pipelines with their inputs and state; a pipeline whose stored spec cannot be "
+        "read is listed as broken, with the error.",
+    ),
+    ("inspect", "pipeline"): (
+        "pipeline_commands",
+        "Show a pipeline's spec and state (secret values masked as ***).",
+    ),
+    ("delete", "pipeline"): (
+        "pipeline_commands",
+        "Delete a pipeline, its jobs and its output repo (also a broken one).",
+    ),
+    ("create", "secret"): (
+        "pipeline_commands",
+        "Store a secret for transform.secrets, like kubectl create secret generic; its values "
+        "stay in the store folder's secrets.json (mode 0600), never in a spec or the catalog.",
+    ),
+    ("list", "secret"): ("pipeline_commands", "List secrets with their keys (never their values)."),
+    ("delete", "secret"): (
+        "pipeline_commands",
+        "Delete a secret; jobs of pipelines that name it fail until it is created again.",
+    ),
+    ("start", "pipeline"): (
+        "pipeline_commands",
+        "Resume a stopped pipeline (and catch up on its inputs).",
+    ),
+    ("stop", "pipeline"): (
+        "pipeline_commands",
+        "Pause a pipeline: new input commits wait until `start pipeline`.",
+    ),
+    ("list", "job"): ("pipeline_commands", "List jobs, newest first."),
+    ("inspect", "job"): (
+        "pipeline_commands",
+        "Show a job's state, datum counts, durations and bytes.",
+    ),
+    ("wait", "job"): (
+        "pipeline_commands",
+        "Block until a job is done; exit 1 if it did not succeed.",
+    ),
+    ("list", "datum"): (
+        "pipeline_commands",
+        "List a job's datums with their state and input files.",
+    ),
+    ("next", "datum"): (
+        "pipeline_commands",
+        "Finish the datum in progress and print the next datum's id; exit 1 when none is left.",
+    ),
+    # -- runs ----------------------------------------------------------------------------------
+    ("list", "run"): ("run_commands", "List runs newest first, with their final metrics."),
+    ("inspect", "run"): (
+        "run_commands",
+        "Show a run (id, id prefix or name): params, final metrics, tags, links, artifacts.",
+    ),
+    ("compare", "run"): (
+        "run_commands",
+        "Compare runs side by side: params (* marks those that differ), then final metrics.",
+    ),
+    ("plot", "metric"): (
+        "run_commands",
+        "Plot a metric against its step, one line per run, to a PNG file.",
+    ),
+}
