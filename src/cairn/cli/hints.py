@@ -30,6 +30,12 @@ HINTS: dict[str, str] = {
     "commit.open": " (`cairn finish commit {ref}`)",
     "deployment.first": "; set one with `cairn set traffic`",
     "policy.targets": " (see `cairn inspect model {model}`)",
+    "monitor.create": "; `cairn create monitor -f FILE` creates it",
+    "monitor.exists": "; `cairn update monitor -f FILE` changes it",
+    "monitor.missing": "; `cairn list monitor` shows them",
+    "run.missing": "; `cairn list run` shows the runs",
+    "model.missing": "; `cairn list model` shows the models",
+    "model.retrust": ": `cairn register model {model} {ref} --trust` if you trust it",
 }
 """``exc.about`` kind -> the hint, formatted with the names the error carries."""
 

@@ -45,6 +45,7 @@ from cairn.data import (
     parse_ref,
 )
 from cairn.data.refs import check_name
+from cairn.data.subject import about
 from cairn.ml.errors import FlavorError, MLError
 from cairn.ml.events import record_event
 from cairn.ml.lineage import model_lineage, training_of
@@ -322,7 +323,7 @@ class Registry:
 
     def _check_model(self, conn: Connection, name: str) -> None:
         if conn.execute(select(models.c.name).where(models.c.name == name)).first() is None:
-            raise NotFound(f"model {name!r} not found; `cairn list model` shows the models")
+            raise about(NotFound(f"model {name!r} not found"), "model.missing")
 
     def get_version(self, name: str, version: int) -> ModelVersion:
         """Version ``version`` of model ``name``. Raises NotFound."""
@@ -358,10 +359,10 @@ class Registry:
             if alias is not None:
                 if alias not in aliases:
                     known = ", ".join(sorted(aliases)) or "none"
-                    raise NotFound(
-                        f"model {name!r} has no alias {alias!r} (its aliases: {known}); "
-                        f"`cairn set alias {name} {alias} VERSION` sets it"
+                    missing = NotFound(
+                        f"model {name!r} has no alias {alias!r} (its aliases: {known})"
                     )
+                    raise about(missing, "alias.unset", model=name, alias=alias)
                 number = aliases[alias]
             else:
                 latest = conn.execute(
@@ -541,10 +542,10 @@ class Registry:
             current = stack[-1] if stack else None
             target = next((v for v in reversed(stack[:-1]) if v is not None and v != current), None)
             if target is None:
-                raise MLError(
-                    f"alias {alias!r} of model {name!r} has no earlier version to roll back "
-                    f"to; `cairn set alias {name} {alias} VERSION` moves it"
+                stuck = MLError(
+                    f"alias {alias!r} of model {name!r} has no earlier version to roll back to"
                 )
+                raise about(stuck, "alias.unset", model=name, alias=alias)
             self._move(conn, name, alias, target, "rollback", reason, current)
         return self.get_version(name, target)
 

@@ -43,6 +43,7 @@ from sqlalchemy import Connection, and_, exists, func, insert, select, update
 
 from cairn.catalog.schema import commits, repos, run_metrics, run_sources, runs
 from cairn.data import CommitInfo, DataStore, FileEntry, NotFound
+from cairn.data.subject import about
 from cairn.ml.errors import MLError, RunFileError
 from cairn.ml.models import Comparison, MetricPoint, RunInfo
 from cairn.ml.runfiles import RUNS_DIR, RunFile, parse_run_file
@@ -309,7 +310,7 @@ class Runs:
                     break
             if len(rows) != 1:
                 if not rows:
-                    raise NotFound(f"run {ref!r} not found; `cairn list run` shows the runs")
+                    raise about(NotFound(f"run {ref!r} not found"), "run.missing")
                 names = ", ".join(f"{r.id[:12]} ({r.name})" for r in rows)
                 raise NotFound(f"run {ref!r} is ambiguous: {names}; give more of the id")
             return self._infos(conn, rows)[0]

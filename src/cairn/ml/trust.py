@@ -16,6 +16,7 @@ import pickle
 import zipfile
 from pathlib import Path
 
+from cairn.data.subject import about
 from cairn.ml.errors import FlavorError, UntrustedModel
 from cairn.ml.models import ModelVersion
 
@@ -136,9 +137,11 @@ def untrusted(what: str, reason: str, version: ModelVersion | None = None) -> Un
         )
     else:
         fix = (
-            "It was registered without --trust (or by a cairn from before trust was "
-            "recorded), so cairn does not load it. If you trust whoever wrote it: "
-            f"`cairn register model {version.name} {version.ref} --trust`, then point the "
-            "aliases at the new version; better, save it with skops and register that"
+            "It was registered without trust (or by a cairn from before trust was "
+            "recorded), so cairn does not load it. If you trust whoever wrote it, register "
+            "it again with trust and point the aliases at the new version; better, save it "
+            "with skops and register that"
         )
+        refused = UntrustedModel(f"{what} {reason}. {fix}")
+        return about(refused, "model.retrust", model=version.name, ref=version.ref)
     return UntrustedModel(f"{what} {reason}. {fix}")

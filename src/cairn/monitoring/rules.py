@@ -49,6 +49,7 @@ from cairn.catalog import Catalog
 from cairn.catalog.schema import monitor_state, monitor_versions, monitors
 from cairn.data import AlreadyExists, InvalidReference, NotFound, parse_ref
 from cairn.data.refs import check_name
+from cairn.data.subject import about
 from cairn.ml.events import record_event
 from cairn.ml.registry import parse_spec as parse_model_spec
 from cairn.monitoring.drift import DriftConfig
@@ -413,11 +414,9 @@ def create_monitor(catalog: Catalog, rule: MonitorRule, *, update_: bool = False
     with catalog.write() as conn:
         row = conn.execute(select(monitors).where(monitors.c.name == rule.name)).first()
         if row is None and update_:
-            raise NotFound(f"monitor {rule.name!r} does not exist; `cairn create monitor` it")
+            raise about(NotFound(f"monitor {rule.name!r} does not exist"), "monitor.create")
         if row is not None and not update_:
-            raise AlreadyExists(
-                f"monitor {rule.name!r} exists; `cairn update monitor -f FILE` changes it"
-            )
+            raise about(AlreadyExists(f"monitor {rule.name!r} exists"), "monitor.exists")
         if row is not None and row.spec == spec:
             return _info(row)
         version = 1 if row is None else row.version + 1
@@ -456,7 +455,7 @@ def get_monitor(catalog: Catalog, name: str) -> MonitorInfo:
     with catalog.read() as conn:
         row = conn.execute(select(monitors).where(monitors.c.name == name)).first()
     if row is None:
-        raise NotFound(f"monitor {name!r} does not exist; `cairn list monitor` shows them")
+        raise about(NotFound(f"monitor {name!r} does not exist"), "monitor.missing")
     return _info(row)
 
 
