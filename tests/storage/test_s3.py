@@ -12,8 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-import cairn.storage.s3 as s3_module
-from cairn.storage import ObjectNotFound, StorageError, UnsupportedBackend, open_object_store
+from cairn.storage import ObjectNotFound, StorageError, open_object_store
 from cairn.storage.s3 import S3ObjectStore
 
 
@@ -155,12 +154,3 @@ def test_get_of_a_deleted_key_raises_object_not_found(make_s3_url: Callable[[], 
         store.get("k")
     with pytest.raises(ObjectNotFound):
         store.get_range("k", 0, 0)
-
-
-def test_without_boto3_an_s3_url_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(s3_module, "botocore", None)
-
-    with pytest.raises(UnsupportedBackend) as info:
-        open_object_store("s3://bucket/prefix")
-
-    assert "cairn[s3]" in str(info.value)

@@ -1,9 +1,11 @@
 """storage: bytes, not repos. The lowest layer of cairn.
 
 Owns
-    * object stores (``objects.py``): write-once key -> bytes maps chosen by URL
-      (``file://``, ``memory://``, ``s3://`` in ``s3.py`` with the ``s3`` extra),
-      atomic puts (temporary name then rename; on S3 a conditional PutObject);
+    * object stores: write-once key -> bytes maps (the interface in ``base.py``),
+      chosen by URL scheme in ``backends.py``, which imports a backend's module only
+      when a URL of it is opened: ``file://`` and ``memory://`` (``objects.py``),
+      ``s3://`` (``s3.py``, with the ``s3`` extra); no backend imports another.
+      Puts are atomic (temporary name then rename; on S3 a conditional PutObject);
     * the chunk store (``chunks.py``): FastCDC content-defined chunks named by
       BLAKE3, zstd-compressed when that saves space.
 
@@ -29,6 +31,8 @@ Layout of the embedded store's object folder::
       lives in cairn.data) spares them; the catalog keeps them (cairn.catalog.pins).
 """
 
+from cairn.storage.backends import open_object_store
+from cairn.storage.base import ObjectStore
 from cairn.storage.chunks import (
     DEFAULT_AVG_CHUNK,
     DEFAULT_PACK_SIZE,
@@ -44,12 +48,7 @@ from cairn.storage.errors import (
     StorageError,
     UnsupportedBackend,
 )
-from cairn.storage.objects import (
-    LocalObjectStore,
-    MemoryObjectStore,
-    ObjectStore,
-    open_object_store,
-)
+from cairn.storage.objects import LocalObjectStore, MemoryObjectStore
 from cairn.storage.packs import ChunkIndex, ChunkLocation, MemoryChunkIndex
 from cairn.storage.pins import Pins
 

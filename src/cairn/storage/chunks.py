@@ -50,8 +50,8 @@ import blake3
 import pyfastcdc
 import zstandard
 
+from cairn.storage.base import ObjectStore
 from cairn.storage.errors import CorruptObject, NotRegularFile, ObjectNotFound
-from cairn.storage.objects import ObjectStore
 from cairn.storage.packs import ChunkIndex, ChunkLocation, MemoryChunkIndex, encode_pack
 from cairn.storage.pins import Pins
 

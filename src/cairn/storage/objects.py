@@ -1,4 +1,4 @@
-"""Object stores: flat key -> bytes maps, chosen by URL.
+"""The built-in object stores: files under a folder (``file://``) and a dict (``memory://``).
 
 Keys are ``/``-separated ASCII names made by cairn itself (``chunks/ab/abcd…``),
 never user paths. Objects are written once: ``put`` of an existing key is a
@@ -9,74 +9,16 @@ same key always carries the same bytes.
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import threading
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-from cairn.storage.errors import ObjectNotFound, StorageError, UnsupportedBackend
+from cairn.storage.base import ObjectStore, check_key, check_range
+from cairn.storage.errors import ObjectNotFound, StorageError
 
-__all__ = ["LocalObjectStore", "MemoryObjectStore", "ObjectStore", "open_object_store"]
-
-_KEY = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
-
-
-def _check_key(key: str) -> str:
-    """Keys are ``/``-separated names; ``.``/``..`` parts and the ``.tmp-`` prefix (which
-    the local store uses for writes in flight) are reserved."""
-    if not _KEY.fullmatch(key) or any(
-        part in (".", "..") or part.startswith(".tmp-") for part in key.split("/")
-    ):
-        raise StorageError(f"invalid object key {key!r}")
-    return key
-
-
-def _check_range(offset: int, length: int) -> None:
-    if offset < 0 or length < 0:
-        raise StorageError(f"invalid byte range: offset {offset}, length {length}")
-
-
-class ObjectStore(ABC):
-    """A write-once map from keys to bytes. Every backend passes tests/storage/test_objects.py."""
-
-    url: str
-
-    @abstractmethod
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically: readers see all of it or nothing."""
-
-    @abstractmethod
-    def get(self, key: str) -> bytes:
-        """Return the bytes under ``key``. Raises ObjectNotFound."""
-
-    def get_range(self, key: str, offset: int, length: int) -> bytes:
-        """``length`` bytes of the object under ``key`` from byte ``offset`` (fewer only at
-        its end). Packs are read this way, one chunk at a time. Raises ObjectNotFound,
-        StorageError for a negative offset or length. Backends override this with a
-        ranged read; the default reads the whole object."""
-        _check_range(offset, length)
-        return self.get(key)[offset : offset + length]
-
-    @abstractmethod
-    def exists(self, key: str) -> bool:
-        """Whether ``key`` holds an object."""
-
-    @abstractmethod
-    def delete(self, key: str) -> None:
-        """Remove ``key`` if present (garbage collection only; never for live data)."""
-
-    def delete_many(self, keys: Iterable[str]) -> None:
-        """Remove every key of ``keys`` that is present (garbage collection only). Backends
-        with a batch request override this; the default deletes one key at a time."""
-        for key in keys:
-            self.delete(key)
-
-    @abstractmethod
-    def list(self, prefix: str = "") -> Iterator[str]:
-        """Yield every key that starts with ``prefix``, in no set order."""
+__all__ = ["LocalObjectStore", "MemoryObjectStore"]
 
 
 class LocalObjectStore(ObjectStore):
@@ -93,8 +35,28 @@ class LocalObjectStore(ObjectStore):
         self.url = self.root.resolve().as_uri()
         self.fsync = fsync
 
+    @classmethod
+    def from_url(cls, url: str) -> LocalObjectStore:
+        """Open the store ``file:///abs/path`` (or a plain path) names, creating the folder.
+
+        ``?fsync=false`` skips the fsync of each object (as DVC and ``cp`` do): a killed
+        process still loses nothing, but a power cut may tear objects of the last commits.
+        Raises StorageError for an unknown option or an fsync that is not true or false.
+        """
+        parsed = urlparse(url)
+        if not parsed.scheme:
+            return cls(url)
+        options = parse_qs(parsed.query)
+        unknown = set(options) - {"fsync"}
+        if unknown:
+            raise StorageError(f"unknown option(s) {sorted(unknown)} in {url}; known: fsync")
+        fsync = options.get("fsync", ["true"])[-1].lower()
+        if fsync not in ("true", "false", "1", "0"):
+            raise StorageError(f"fsync must be true or false in {url}")
+        return cls(unquote(parsed.path), fsync=fsync in ("true", "1"))
+
     def _path(self, key: str) -> Path:
-        return self.root / _check_key(key)
+        return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -120,7 +82,7 @@ class LocalObjectStore(ObjectStore):
             raise ObjectNotFound(f"no object {key!r} in {self.url}") from None
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
-        _check_range(offset, length)
+        check_range(offset, length)
         try:
             with open(self._path(key), "rb") as f:
                 return os.pread(f.fileno(), length, offset)
@@ -152,58 +114,27 @@ class MemoryObjectStore(ObjectStore):
         self._objects: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_url(cls, url: str) -> MemoryObjectStore:
+        """A new, empty store for ``memory://``: stores opened apart share nothing."""
+        return cls()
+
     def put(self, key: str, data: bytes) -> None:
         with self._lock:
-            self._objects.setdefault(_check_key(key), bytes(data))
+            self._objects.setdefault(check_key(key), bytes(data))
 
     def get(self, key: str) -> bytes:
         try:
-            return self._objects[_check_key(key)]
+            return self._objects[check_key(key)]
         except KeyError:
             raise ObjectNotFound(f"no object {key!r} in memory://") from None
 
     def exists(self, key: str) -> bool:
-        return _check_key(key) in self._objects
+        return check_key(key) in self._objects
 
     def delete(self, key: str) -> None:
         with self._lock:
-            self._objects.pop(_check_key(key), None)
+            self._objects.pop(check_key(key), None)
 
     def list(self, prefix: str = "") -> Iterator[str]:
         return iter([k for k in list(self._objects) if k.startswith(prefix)])
-
-
-def open_object_store(url: str) -> ObjectStore:
-    """Open the object store a URL names.
-
-    ``file:///abs/path`` (or a plain path) and ``memory://`` are built in;
-    ``file:///abs/path?fsync=false`` skips the fsync of each object (as DVC and
-    ``cp`` do): a killed process still loses nothing, but a power cut may tear
-    objects of the last commits;
-    ``s3://bucket/prefix`` needs the ``s3`` extra (see cairn.storage.s3). Raises
-    UnsupportedBackend for any other scheme, naming the ones there are, or when the
-    backend's extra is not installed; StorageError for a malformed URL or a store that
-    cannot be reached.
-    """
-    parsed = urlparse(url)
-    if parsed.scheme in ("", "file"):
-        if not parsed.scheme:
-            return LocalObjectStore(url)
-        options = parse_qs(parsed.query)
-        unknown = set(options) - {"fsync"}
-        if unknown:
-            raise StorageError(f"unknown option(s) {sorted(unknown)} in {url}; known: fsync")
-        fsync = options.get("fsync", ["true"])[-1].lower()
-        if fsync not in ("true", "false", "1", "0"):
-            raise StorageError(f"fsync must be true or false in {url}")
-        return LocalObjectStore(unquote(parsed.path), fsync=fsync in ("true", "1"))
-    if parsed.scheme == "memory":
-        return MemoryObjectStore()
-    if parsed.scheme == "s3":
-        # Imported here so that storage loads boto3 only for an s3:// store.
-        from cairn.storage.s3 import S3ObjectStore
-
-        return S3ObjectStore.from_url(url)
-    raise UnsupportedBackend(
-        f"no object store for {parsed.scheme}:// URLs; supported: file://, memory://, s3://"
-    )

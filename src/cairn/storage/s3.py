@@ -24,19 +24,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlencode, urlparse
 
+# Without the s3 extra this import fails; open_object_store (backends.py) turns that into
+# UnsupportedBackend naming the extra to install.
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cairn.storage.base import ObjectStore, check_key, check_range
 from cairn.storage.errors import ObjectNotFound, StorageError, UnsupportedBackend
-from cairn.storage.objects import ObjectStore, _check_key, _check_range
 
 __all__ = ["S3ObjectStore"]
-
-try:
-    import botocore.session
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:  # the s3 extra is not installed; S3ObjectStore() says which to install
-    botocore = None  # type: ignore[assignment]
-
-INSTALL_HINT = "pip install 'cairn[s3]'"
 
 # Loose on purpose: S3-compatible services differ on bucket names; what cairn checks is
 # that the URL names one at all and that it cannot smuggle a path or credentials.
@@ -81,7 +78,7 @@ def _parse(url: str) -> tuple[str, str, dict[str, str]]:
         raise StorageError(f"invalid S3 bucket name {bucket!r}")
     prefix = parsed.path.strip("/")
     if prefix:
-        _check_key(prefix)
+        check_key(prefix)
     options: dict[str, str] = {}
     for name, values in parse_qs(parsed.query, keep_blank_values=True).items():
         if name not in _QUERY_KEYS:
@@ -112,10 +109,7 @@ class S3ObjectStore(ObjectStore):
         """Open ``bucket`` (which must exist) below ``prefix``. ``client`` is a ready
         S3 client (boto3 / botocore) to use instead of one built from boto3's
         configuration chain.
-        Raises UnsupportedBackend without boto3, StorageError when the bucket is missing
-        or the service unreachable."""
-        if botocore is None:
-            raise UnsupportedBackend(f"s3:// object stores need boto3: {INSTALL_HINT}")
+        Raises StorageError when the bucket is missing or the service unreachable."""
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self._base = f"{self.prefix}/" if self.prefix else ""
@@ -174,7 +168,7 @@ class S3ObjectStore(ObjectStore):
         raise StorageError(f"S3 {verb} of {where} at {endpoint} failed ({detail})") from None
 
     def put(self, key: str, data: bytes) -> None:
-        full = self._base + _check_key(key)
+        full = self._base + check_key(key)
         try:
             self._s3.put_object(Bucket=self.bucket, Key=full, Body=bytes(data), IfNoneMatch="*")
         except ClientError as exc:
@@ -184,7 +178,7 @@ class S3ObjectStore(ObjectStore):
             self._fail("put", key, exc)
 
     def get(self, key: str) -> bytes:
-        full = self._base + _check_key(key)
+        full = self._base + check_key(key)
         try:
             response = self._s3.get_object(Bucket=self.bucket, Key=full)
             return bytes(response["Body"].read())
@@ -194,8 +188,8 @@ class S3ObjectStore(ObjectStore):
             self._fail("get", key, exc)
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
-        _check_range(offset, length)
-        full = self._base + _check_key(key)
+        check_range(offset, length)
+        full = self._base + check_key(key)
         if length == 0:
             # "bytes=N-(N-1)" is no valid range, and S3 answers one with the whole object.
             if not self.exists(key):
@@ -219,7 +213,7 @@ class S3ObjectStore(ObjectStore):
         self._fail(verb, key, exc)
 
     def exists(self, key: str) -> bool:
-        full = self._base + _check_key(key)
+        full = self._base + check_key(key)
         try:
             self._s3.head_object(Bucket=self.bucket, Key=full)
         except ClientError as exc:
@@ -231,7 +225,7 @@ class S3ObjectStore(ObjectStore):
         return True
 
     def delete(self, key: str) -> None:
-        full = self._base + _check_key(key)
+        full = self._base + check_key(key)
         try:
             self._s3.delete_object(Bucket=self.bucket, Key=full)
         except (ClientError, BotoCoreError) as exc:
@@ -240,7 +234,7 @@ class S3ObjectStore(ObjectStore):
     def delete_many(self, keys: Iterable[str]) -> None:
         """One DeleteObjects request per 1000 keys (S3's limit). Raises StorageError naming
         the first key the service failed to delete."""
-        full = [self._base + _check_key(key) for key in keys]
+        full = [self._base + check_key(key) for key in keys]
         for i in range(0, len(full), 1000):
             batch = [{"Key": key} for key in full[i : i + 1000]]
             try:
