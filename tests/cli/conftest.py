@@ -14,11 +14,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from cairn.client import Client
 
 CAIRN = shutil.which("cairn") or "cairn"
 # Each command is a new Python process; letting them share compiled bytecode (outside the
@@ -145,6 +149,24 @@ def seed(
 def seed_repo(cairn: Cairn, repo: str, files: Mapping[str, str | bytes]) -> str:
     """Create ``repo`` holding ``files`` in one commit (see ``seed``); return its id."""
     return seed(cairn, repo, files)[0]
+
+
+@contextmanager
+def api(cairn: Cairn) -> Iterator[Client]:
+    """The store's Python API, pipelines off (for setting up what a test does not test)."""
+    from cairn.client import Client
+
+    client = Client(cairn.home, auto_run=False)
+    try:
+        yield client
+    finally:
+        client.data.catalog.dispose()
+
+
+def single_error(proc: subprocess.CompletedProcess[Any]) -> None:
+    """A refusal as users should see it: one ``error:`` line and no traceback."""
+    assert proc.stderr.count("error:") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def pipeline(name: str, input: Mapping[str, Any], cmd: list[str], **extra: Any) -> dict[str, Any]:

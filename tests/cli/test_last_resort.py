@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cairn
+from .conftest import Cairn, seed_repo, single_error
 
 # The real app and entry point, with one more command that fails the way a bug does.
 BOOM = """
@@ -102,3 +102,14 @@ def test_invalid_json_for_set_traffic_is_one_error_line(cairn: Cairn):
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, proc.stderr
+
+
+def test_missing_spec_file_and_unwritable_output_are_one_line_errors(cairn: Cairn) -> None:
+    seed_repo(cairn, "r", {"a": "a"})
+
+    missing = cairn.fails("create", "pipeline", "-f", "missing.yaml")
+    unwritable = cairn.fails("get", "file", "r@master:/a", "-o", "/proc/nope/x")
+
+    single_error(missing)
+    single_error(unwritable)
+    assert "missing.yaml" in missing.stderr

@@ -20,7 +20,16 @@ from typing import Any
 import blake3
 import pytest
 
-from .conftest import Cairn, pfs, pipeline, seed_repo, shared_scenario
+from .conftest import (
+    Cairn,
+    api,
+    pfs,
+    pipeline,
+    seed,
+    seed_repo,
+    shared_scenario,
+    single_error,
+)
 
 # One output file per input file: the upper-cased content, same name.
 UPPER_SH = """\
@@ -56,12 +65,31 @@ for f in "$CAIRN_PFS"/words/*; do cp "$f" "$CAIRN_PFS/out/$(basename "$f")"; don
 """
 
 
-def create(cairn: Cairn, *specs: dict[str, Any], check: bool = True) -> Any:
-    return cairn("create", "pipeline", "-f", str(cairn.spec(*specs)), check=check)
+# The same copy in one command: for folder datums too.
+COPY = 'cp -r "$CAIRN_PFS/words/." "$CAIRN_PFS/out/"'
+
+
+def create(cairn: Cairn, *specs: dict[str, Any], **kwargs: Any) -> Any:
+    """``create pipeline -f`` of ``specs``; ``kwargs`` go to ``cairn`` (check, env...)."""
+    return cairn("create", "pipeline", "-f", str(cairn.spec(*specs)), **kwargs)
+
+
+def update(cairn: Cairn, *specs: dict[str, Any], reprocess: bool = False) -> Any:
+    flags = ["--reprocess"] if reprocess else []
+    return cairn("update", "pipeline", "-f", str(cairn.spec(*specs)), *flags)
 
 
 def newest_job(cairn: Cairn, name: str) -> dict[str, Any]:
     return cairn.jobs(name)[0]
+
+
+def counts(job: dict[str, Any]) -> tuple[Any, ...]:
+    return job["state"], job["processed"], job["skipped"], job["total"]
+
+
+def paths(cairn: Cairn, ref: str) -> list[str]:
+    """Paths of the files at the top of ``repo@commit`` (``list file --raw``)."""
+    return [f["path"] for f in cairn.raw("list", "file", f"{ref}:/")]
 
 
 def datums(cairn: Cairn, name: str, job: str) -> list[dict[str, Any]]:
@@ -122,6 +150,26 @@ def test_spec_file_with_a_missing_repo_creates_none(cairn: Cairn) -> None:
 
     cairn.fails("create", "pipeline", "-f", str(spec))
 
+    assert cairn.raw("list", "pipeline") == []
+    assert [r["name"] for r in cairn.raw("list", "repo")] == ["words"]
+
+
+def test_a_pipeline_reads_a_branch_with_a_dot(cairn: Cairn) -> None:
+    seed(cairn, "words", {"a.txt": "released"}, branch="v1.0")
+
+    create(cairn, pipeline("copy", pfs("words", branch="v1.0"), ["bash", "-c", COPY]))
+
+    assert cairn.get("copy@master:/a.txt") == b"released"
+
+
+def test_job_timeout_is_refused_and_nothing_is_created(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    spec = pipeline("copy", pfs("words"), ["bash", "-c", COPY], job_timeout="10m")
+
+    refused = cairn.fails("create", "pipeline", "-f", str(cairn.spec(spec)))
+
+    single_error(refused)
+    assert "job_timeout" in refused.stderr
     assert cairn.raw("list", "pipeline") == []
     assert [r["name"] for r in cairn.raw("list", "repo")] == ["words"]
 
@@ -338,6 +386,17 @@ def test_logs_show_what_the_transform_printed(dag: dict[str, Any]) -> None:
         assert f"upper: wrote {name}" in everything
     assert "upper: wrote a.txt" in only_a and "upper: wrote b.txt" not in only_a
     assert "upper: wrote" not in latest  # the latest job skipped every datum
+
+
+def test_logs_of_pipeline_at_job_need_no_pipeline_option(cairn: Cairn) -> None:
+    commit = seed_repo(cairn, "words", {"a.txt": "a"})
+    create(cairn, pipeline("talk", pfs("words"), ["bash", "-c", "echo said-by-the-datum"]))
+
+    logged = cairn("logs", "-j", f"talk@{commit}").stdout
+    refused = cairn.fails("logs")
+
+    assert "said-by-the-datum" in logged
+    single_error(refused)
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -582,6 +641,29 @@ def test_datum_log_with_square_brackets_is_printed_verbatim(cairn: Cairn) -> Non
     assert "exit code 2" in job["reason"]
 
 
+def test_host_mode_timeout_kills_detached_children_and_notes_once(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b", "c.txt": "c"})
+    spec = pipeline(
+        "hang",
+        pfs("words"),
+        ["bash", "-c", "setsid sleep 30 & sleep 30"],
+        datum_timeout="1s",
+        datum_tries=1,
+        parallelism_spec={"constant": 3},
+    )
+
+    started = time.monotonic()
+    proc = create(cairn, spec, env={"CAIRN_SANDBOX": "none"})
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 15
+    notes = [line for line in proc.stderr.splitlines() if "note:" in line]
+    assert len(notes) == 1 and "sandbox" in notes[0], proc.stderr
+    job = newest_job(cairn, "hang")
+    assert (job["state"], job["failed"]) == ("failure", 3)
+    assert "timed out" in job["reason"]
+
+
 # -- updates, stop and start -----------------------------------------------------------------
 TAG = 'for f in "$CAIRN_PFS"/words/*; do echo "$MODE" > "$CAIRN_PFS/out/$(basename "$f")"; done'
 
@@ -700,6 +782,77 @@ def test_delete_pipeline_removes_it_and_its_output_repo(cairn: Cairn) -> None:
     assert cairn.raw("list", "pipeline") == []
     assert [r["name"] for r in cairn.raw("list", "repo")] == ["words"]
     cairn("delete", "repo", "words")
+
+
+def test_changing_output_branch_reprocesses_into_the_new_branch(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b", "c.txt": "c"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "-c", COPY], output_branch="out"))
+
+    update(cairn, pipeline("copy", pfs("words"), ["bash", "-c", COPY], output_branch="out2"))
+
+    assert counts(newest_job(cairn, "copy")) == ("success", 3, 0, 3)
+    assert paths(cairn, "copy@out2") == ["/a.txt", "/b.txt", "/c.txt"]
+
+
+def test_moving_the_output_branch_back_rebuilds_a_complete_output(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "-c", COPY], output_branch="out"))
+    seed(cairn, "words", {"b.txt": "b"})
+    with api(cairn) as client:
+        client.run_pipelines()
+        first_output = client.data.inspect_commit("copy", "out").parent
+
+    cairn("create", "branch", "copy@out", "--head", "copy@out^")
+    assert cairn.raw("inspect", "branch", "copy@out")["head"] == first_output
+    commit = cairn.put("words@master:/c.txt", "c")
+
+    job = cairn.raw("inspect", "job", f"copy@{commit}")
+    assert counts(job) == ("success", 3, 0, 3)
+    assert paths(cairn, "copy@out") == ["/a.txt", "/b.txt", "/c.txt"]
+
+
+def test_reprocess_ignores_a_fixed_salt_and_a_plain_update_skips_again(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b"})
+    spec = pipeline("copy", pfs("words"), ["bash", "-c", COPY], salt="fixed")
+    create(cairn, spec)
+
+    update(cairn, spec, reprocess=True)
+    reprocessed = newest_job(cairn, "copy")
+    update(cairn, spec)
+    plain = newest_job(cairn, "copy")
+
+    assert counts(reprocessed) == ("success", 2, 0, 2)
+    assert counts(plain) == ("success", 0, 2, 2)
+    assert (reprocessed["spec_version"], plain["spec_version"]) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("v1", "v2"),
+        ("v10", "v1"),
+    ],
+)
+def test_changing_the_salt_reprocesses_every_datum(cairn: Cairn, old: str, new: str) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "-c", COPY], salt=old))
+
+    update(cairn, pipeline("copy", pfs("words"), ["bash", "-c", COPY], salt=new))
+
+    assert counts(newest_job(cairn, "copy")) == ("success", 2, 0, 2)
+
+
+def test_every_job_reprocesses_every_datum(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b"})
+    create(
+        cairn,
+        pipeline("copy", pfs("words"), ["bash", "-c", COPY], reprocess_spec="every_job"),
+    )
+
+    commit = cairn.put("words@master:/c.txt", "c")
+
+    assert counts(cairn.raw("inspect", "job", f"copy@{commit}")) == ("success", 3, 0, 3)
+    assert paths(cairn, "copy@master") == ["/a.txt", "/b.txt", "/c.txt"]
 
 
 # -- limits and unreadable specs ---------------------------------------------------------------
@@ -951,6 +1104,18 @@ def test_transform_runs_in_the_spec_folder(cairn: Cairn) -> None:
     assert cairn.raw("inspect", "pipeline", "where")["spec_dir"] == str(cairn.root / "specs")
 
 
+def test_union_of_two_branches_of_one_repo_keeps_both_datums(cairn: Cairn) -> None:
+    seed(cairn, "u", {"a.txt": "master"})
+    seed(cairn, "u", {"a.txt": "dev"}, branch="dev")
+    tag = 'echo hi > "$CAIRN_PFS/out/$(cat "$CAIRN_PFS/u/a.txt").txt"'
+    union = {"union": [pfs("u", branch="master"), pfs("u", branch="dev")]}
+
+    create(cairn, pipeline("both", union, ["bash", "-c", tag]))
+
+    assert counts(newest_job(cairn, "both")) == ("success", 2, 0, 2)
+    assert paths(cairn, "both@master") == ["/dev.txt", "/master.txt"]
+
+
 # -- lineage across history --------------------------------------------------------------------
 def test_file_lineage_of_an_old_output_commit(cairn: Cairn) -> None:
     cairn.write("copy.sh", COPY_SH)
@@ -963,6 +1128,17 @@ def test_file_lineage_of_an_old_output_commit(cairn: Cairn) -> None:
 
     assert lineage["job"] == first
     assert [i["commit"] for i in lineage["inputs"]] == [first]
+
+
+def test_lineage_survives_deleting_the_input_repo(cairn: Cairn) -> None:
+    commit = seed_repo(cairn, "words", {"a.txt": "a"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "-c", COPY]))
+
+    cairn("delete", "repo", "words", "--force")
+
+    assert f"words@{commit}" in cairn("lineage", "copy@master").stdout
+    [source] = cairn.raw("lineage", "copy@master")["upstream"]["children"]
+    assert (source["repo"], source["commit"], source["deleted"]) == ("words", commit, True)
 
 
 # -- the sandbox -----------------------------------------------------------------------------

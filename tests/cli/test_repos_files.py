@@ -13,7 +13,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from .conftest import Cairn, pfs, pipeline, seed, seed_repo
+from .conftest import Cairn, api, pfs, pipeline, seed, seed_repo, single_error
 
 COPY_SH = 'cp -r "$CAIRN_PFS"/src/. "$CAIRN_PFS/out/"\n'
 
@@ -166,6 +166,24 @@ def test_ancestry_and_commit_ids(cairn: Cairn) -> None:
     cairn.fails("put", "file", "hist@master^:/v.txt", "-f", "-", input=b"no")
 
 
+def test_commit_commands_resolve_ancestry_to_the_parent(cairn: Cairn) -> None:
+    oldest, parent, _head = seed(cairn, "r", {"a": "1"}, {"a": "2"}, {"a": "3"})
+    [dev_done] = seed(cairn, "r", {"d": "1"}, branch="dev")
+    with api(cairn) as client:
+        dev_open = client.start_commit("r", "dev").id
+
+    refused = cairn.fails("finish", "commit", "r@dev^")
+    waited = cairn("wait", "commit", "r@master^", "--timeout", "5").stdout.strip()
+    listed = cairn.raw("list", "commit", "r@master^")
+
+    assert dev_done in refused.stderr
+    single_error(refused)
+    dev_head = cairn.raw("inspect", "commit", "r@dev")
+    assert (dev_head["id"], dev_head["state"]) == (dev_open, "open")
+    assert waited == f"r@{parent}"
+    assert [c["id"] for c in listed] == [parent, oldest]
+
+
 # -- file verbs ------------------------------------------------------------------------------
 def test_diff_file_reports_added_modified_deleted(cairn: Cairn) -> None:
     first, _ = seed(
@@ -305,6 +323,19 @@ def test_branches_with_head(cairn: Cairn) -> None:
 
     assert [b["name"] for b in cairn.raw("list", "branch", "b")] == ["empty", "fixed", "master"]
     assert cairn.get(f"b@{dev}:/v") == b"dev"
+
+
+def test_branch_head_may_name_its_repo_but_not_another(cairn: Cairn) -> None:
+    _first, parent, _head = seed(cairn, "r", {"a": "1"}, {"a": "2"}, {"a": "3"})
+    seed_repo(cairn, "other", {"x": "x"})
+
+    cairn("create", "branch", "r@old", "--head", "r@master^")
+    refused = cairn.fails("create", "branch", "r@stray", "--head", "other@master")
+
+    single_error(refused)
+    branches = {b["name"]: b["head"] for b in cairn.raw("list", "branch", "r")}
+    assert branches["old"] == parent
+    assert "stray" not in branches
 
 
 def test_put_folder_skips_links_out_and_pipes_and_names_them(cairn: Cairn) -> None:

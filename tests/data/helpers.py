@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import random
 
-from cairn.data import DataStore, parse_ref
+from cairn.data import CommitInfo, DataStore, parse_ref
 
 
 def read(store: DataStore, ref: str) -> bytes:
@@ -17,6 +18,13 @@ def files(store: DataStore, ref: str) -> dict[str, bytes]:
         path: store.chunks.read_bytes(entry.content)
         for path, entry in store.walk_files(parse_ref(ref))
     }
+
+
+def put_bytes(
+    store: DataStore, repo: str, target: str | None, path: str, data: bytes
+) -> CommitInfo:
+    """Put one file held in memory: ``repo@target:path`` (target None: master), committed."""
+    return store.put_files(repo, target, [(path, io.BytesIO(data))])
 
 
 def history(store: DataStore, repo: str, branch: str = "master") -> list[str]:

@@ -17,7 +17,7 @@ from cairn.data import (
     parse_ref,
 )
 
-from .helpers import FailingReader, PatternReader, files, history, read
+from .helpers import FailingReader, PatternReader, files, history, put_bytes, read
 
 # -- putting -----------------------------------------------------------------------
 
@@ -34,9 +34,9 @@ def test_put_files_puts_many_files_in_one_commit(store: DataStore, repo: str) ->
 
 
 def test_put_overwrites_a_file(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a", b"old contents")
+    put_bytes(store, repo, None, "a", b"old contents")
 
-    store.put_bytes(repo, None, "a", b"new")
+    put_bytes(store, repo, None, "a", b"new")
 
     assert read(store, f"{repo}@master:/a") == b"new"
     assert read(store, f"{repo}@master^:/a") == b"old contents"
@@ -44,7 +44,7 @@ def test_put_overwrites_a_file(store: DataStore, repo: str) -> None:
 
 
 def test_put_with_append_extends_a_file(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "log", b"one\n")
+    put_bytes(store, repo, None, "log", b"one\n")
 
     commit = store.put_files(repo, None, [("log", io.BytesIO(b"two\n"))], append=True)
     store.put_files(repo, None, [("new", io.BytesIO(b"x")), ("new", io.BytesIO(b"y"))], append=True)
@@ -65,26 +65,26 @@ def test_put_without_append_keeps_the_last_of_one_path(store: DataStore, repo: s
 @pytest.mark.parametrize("path", ["/", "", "../x", "a/./b", "a\x00b"])
 def test_put_to_a_bad_path_raises_invalid_path(store: DataStore, repo: str, path: str) -> None:
     with pytest.raises(InvalidPath):
-        store.put_bytes(repo, None, path, b"x")
+        put_bytes(store, repo, None, path, b"x")
     assert store.list_commits(repo) == []
 
 
 def test_put_across_a_file_folder_boundary_raises_path_conflict(
     store: DataStore, repo: str
 ) -> None:
-    store.put_bytes(repo, None, "a/b", b"1")
+    put_bytes(store, repo, None, "a/b", b"1")
     head = store.inspect_commit(repo).id
 
     with pytest.raises(PathConflict):
-        store.put_bytes(repo, None, "a", b"2")
+        put_bytes(store, repo, None, "a", b"2")
     with pytest.raises(PathConflict):
-        store.put_bytes(repo, None, "a/b/c", b"3")
+        put_bytes(store, repo, None, "a/b/c", b"3")
 
     assert history(store, repo) == [head]
 
 
 def test_a_put_that_fails_half_way_leaves_the_branch_as_it_was(store: DataStore, repo: str) -> None:
-    head = store.put_bytes(repo, None, "a", b"1")
+    head = put_bytes(store, repo, None, "a", b"1")
 
     with pytest.raises(OSError):
         store.put_files(repo, None, [("b", io.BytesIO(b"ok")), ("c", FailingReader(10_000))])
@@ -114,13 +114,13 @@ def test_delete_files_removes_files_and_folders(store: DataStore, repo: str) -> 
 
 
 def test_delete_of_the_root_empties_the_commit(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a/b", b"1")
+    put_bytes(store, repo, None, "a/b", b"1")
 
     assert store.delete_files(repo, None, ["/"]).tree is None
 
 
 def test_delete_of_a_missing_file_raises_not_found(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a/b", b"1")
+    put_bytes(store, repo, None, "a/b", b"1")
     head = store.inspect_commit(repo).id
 
     with pytest.raises(NotFound):
@@ -135,7 +135,7 @@ def test_delete_of_a_missing_file_raises_not_found(store: DataStore, repo: str) 
 
 def test_copy_file_shares_chunks(store: DataStore, repo: str) -> None:
     data = random.Random(5).randbytes(5_000)
-    store.put_bytes(repo, None, "src/f.bin", data)
+    put_bytes(store, repo, None, "src/f.bin", data)
     chunks_before = set(store.chunks.objects.list("chunks/"))
 
     store.copy_file(parse_ref(f"{repo}@master:/src/f.bin"), repo, None, "/dst/g.bin")
@@ -168,7 +168,7 @@ def test_copy_file_copies_a_folder(store: DataStore, make_repo) -> None:
 
 
 def test_copy_of_a_missing_file_raises_not_found(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a", b"1")
+    put_bytes(store, repo, None, "a", b"1")
 
     with pytest.raises(NotFound):
         store.copy_file(parse_ref(f"{repo}@master:/nope"), repo, None, "/x")

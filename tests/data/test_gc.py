@@ -23,7 +23,7 @@ from cairn.data.gc import LiveKeys, collect_garbage
 from cairn.storage import ChunkStore, LocalObjectStore, MemoryObjectStore, ObjectStore
 from cairn.storage.packs import encode_pack
 
-from .helpers import files
+from .helpers import files, put_bytes
 
 STORED = ("chunks/", "packs/", "trees/")
 
@@ -134,7 +134,7 @@ class GcMachine(RuleBasedStateMachine):
         repo = data.draw(st.sampled_from(sorted(self.repos)))
         head = self._head(repo, branch)
         body = blob(seed, size)
-        info = self.store.put_bytes(repo, branch, path, body)
+        info = put_bytes(self.store, repo, branch, path, body)
         base = self.model.get((repo, head), {}) if head else {}
         self.model[(repo, info.id)] = {**base, path: body}
 
@@ -223,7 +223,7 @@ def test_gc_keeps_reachable_and_reclaims_a_deleted_repo(make_packed):
     for repo in ("keep", "drop"):
         store.create_repo(repo)
         for i in range(12):
-            store.put_bytes(repo, None, f"f{i}.bin", blob(hash((repo, i)) % 1000, 200 + 150 * i))
+            put_bytes(store, repo, None, f"f{i}.bin", blob(hash((repo, i)) % 1000, 200 + 150 * i))
     kept = files(store, "keep@master")
     store.delete_repo("drop")
     before = stored(store)
@@ -240,7 +240,7 @@ def test_gc_dry_run_deletes_nothing(make_packed):
     store = make_packed()
     store.create_repo("r")
     for i in range(8):
-        store.put_bytes("r", None, f"f{i}", blob(i, 1500))
+        put_bytes(store, "r", None, f"f{i}", blob(i, 1500))
     store.delete_repo("r")
     before = stored(store)
     rows = sorted(loc.hash for loc in store.chunks.index.scan())
@@ -257,12 +257,12 @@ def test_gc_dry_run_deletes_nothing(make_packed):
 def test_gc_never_deletes_objects_younger_than_the_grace(make_packed):
     store = make_packed()
     store.create_repo("old")
-    store.put_bytes("old", None, "x", blob(1, 2500))
+    put_bytes(store, "old", None, "x", blob(1, 2500))
     store.delete_repo("old")
     age_everything(store)
     old = stored(store)
     store.create_repo("new")
-    store.put_bytes("new", None, "y", blob(2, 2500))
+    put_bytes(store, "new", None, "y", blob(2, 2500))
     store.delete_repo("new")
     young = stored(store) - old
     assert young
@@ -279,7 +279,7 @@ def test_gc_spares_unknown_ages_unless_grace_is_zero(make_store):
     if not isinstance(store.chunks.objects, MemoryObjectStore):
         pytest.skip("the in-memory store keeps no times")
     store.create_repo("r")
-    store.put_bytes("r", None, "x", blob(1, 2000))
+    put_bytes(store, "r", None, "x", blob(1, 2000))
     store.delete_repo("r")
     before = stored(store)
     assert collect_garbage(store).objects_removed == 0
@@ -290,7 +290,7 @@ def test_gc_spares_unknown_ages_unless_grace_is_zero(make_store):
 def test_gc_keeps_what_an_open_job_may_still_commit(make_packed):
     store = make_packed()
     store.create_repo("r")
-    store.put_bytes("r", None, "x", blob(1, 2500))
+    put_bytes(store, "r", None, "x", blob(1, 2500))
     store.delete_repo("r")
     age_everything(store, 60)
     job_started = time.time() - 120
@@ -304,7 +304,7 @@ def test_gc_rewrites_a_mostly_dead_pack(make_packed):
     small, big = blob(7, 40), blob(8, 90)
     store.put_files("a", None, [("small", _stream(small)), ("big", _stream(big))])
     store.create_repo("b")
-    store.put_bytes("b", None, "copy", small)  # deduplicated: only a row in a's pack
+    put_bytes(store, "b", None, "copy", small)  # deduplicated: only a row in a's pack
     [pack] = [k for k in store.chunks.objects.list("packs/")]
     store.delete_repo("a")
     report = collect_garbage(store, grace=0)
@@ -323,7 +323,7 @@ def test_gc_leaves_a_pack_with_little_dead_data(make_packed):
     small, big = blob(7, 40), blob(8, 90)
     store.put_files("a", None, [("small", _stream(small)), ("big", _stream(big))])
     store.create_repo("b")
-    store.put_bytes("b", None, "copy", big)
+    put_bytes(store, "b", None, "copy", big)
     before = stored(store)
     store.delete_repo("a")
     report = collect_garbage(store, grace=0)
@@ -346,7 +346,7 @@ def test_gc_removes_orphan_packs(make_packed):
 def test_gc_leaves_index_rows_of_missing_packs_for_fsck(make_packed):
     store = make_packed()
     store.create_repo("r")
-    store.put_bytes("r", None, "x", blob(3, 100))
+    put_bytes(store, "r", None, "x", blob(3, 100))
     [pack] = list(store.chunks.objects.list("packs/"))
     store.chunks.objects.delete(pack)
     store.delete_repo("r")
@@ -368,9 +368,9 @@ def test_gc_sweeps_what_a_layer_above_owns(make_packed):
 def test_gc_refuses_to_sweep_when_a_commit_is_damaged(make_packed):
     store = make_packed()
     store.create_repo("r")
-    info = store.put_bytes("r", None, "x", blob(4, 900))
+    info = put_bytes(store, "r", None, "x", blob(4, 900))
     store.create_repo("gone")
-    store.put_bytes("gone", None, "y", blob(5, 900))
+    put_bytes(store, "gone", None, "y", blob(5, 900))
     store.delete_repo("gone")
     assert info.tree is not None
     store.chunks.objects.delete(f"trees/{info.tree[:2]}/{info.tree}")

@@ -36,7 +36,7 @@ from cairn.data import (
 )
 from cairn.storage import ChunkRef, ChunkStore, MemoryObjectStore, NotRegularFile
 
-from .helpers import files
+from .helpers import files, put_bytes
 
 OLD = time.time() - 1000
 
@@ -72,7 +72,7 @@ class Trees:
         self.trees = TreeStore(self.objects)
 
     def entries(self, model: Model) -> dict[str, FileEntry | None]:
-        return {p: FileEntry(self.chunks.write_bytes(b), d) for p, (b, d) in model.items()}
+        return {p: FileEntry(self.chunks.write(io.BytesIO(b)), d) for p, (b, d) in model.items()}
 
     def build(self, model: Model, root: str | None = None) -> str | None:
         return self.trees.apply(root, self.entries(model))
@@ -564,8 +564,8 @@ def test_a_folder_replaced_by_a_link_after_the_walk_is_not_read(
 def test_get_local_replaces_a_link_at_the_output_and_leaves_its_target(
     client: Client, tmp_path: Path
 ) -> None:
-    client.data.put_bytes("r", None, "f.txt", b"new")
-    client.data.put_bytes("r", None, "dir/f.txt", b"new")
+    put_bytes(client.data, "r", None, "f.txt", b"new")
+    put_bytes(client.data, "r", None, "dir/f.txt", b"new")
     target = tmp_path / "target.txt"
     target.write_bytes(b"keep")
     (tmp_path / "out.txt").symlink_to(target)
@@ -588,7 +588,7 @@ def test_get_local_replaces_a_link_at_the_output_and_leaves_its_target(
 
 
 def test_get_local_refuses_a_link_where_a_folder_goes(client: Client, tmp_path: Path) -> None:
-    client.data.put_bytes("r", None, "sub/f.txt", b"new")
+    put_bytes(client.data, "r", None, "sub/f.txt", b"new")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (tmp_path / "out").mkdir()
@@ -602,7 +602,7 @@ def test_get_local_refuses_a_link_where_a_folder_goes(client: Client, tmp_path: 
 
 def test_get_local_refuses_a_stored_path_that_climbs_out(client: Client, tmp_path: Path) -> None:
     # put refuses ``..``; a damaged or hand-made tree is the only way to hold one.
-    content = client.data.chunks.write_bytes(b"escaped")
+    content = client.data.chunks.write(io.BytesIO(b"escaped"))
     client.data._update_tree(
         "r",
         None,

@@ -19,7 +19,7 @@ from cairn.data import (
     Ref,
 )
 
-from .helpers import files, history, read
+from .helpers import files, history, put_bytes, read
 
 # -- repos ---------------------------------------------------------------------------
 
@@ -58,11 +58,11 @@ def test_inspect_missing_repo_raises_not_found(store: DataStore) -> None:
     with pytest.raises(NotFound):
         store.delete_repo("nope")
     with pytest.raises(NotFound):
-        store.put_bytes("nope", None, "a", b"x")
+        put_bytes(store, "nope", None, "a", b"x")
 
 
 def test_delete_repo_removes_its_branches_and_commits(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a", b"1")
+    put_bytes(store, repo, None, "a", b"1")
 
     store.delete_repo(repo)
 
@@ -75,9 +75,9 @@ def test_delete_repo_removes_its_branches_and_commits(store: DataStore, repo: st
 
 
 def test_repo_size_is_the_size_of_the_master_head(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a", b"12345")
-    store.put_bytes(repo, None, "b/c", b"678")
-    store.put_bytes(repo, "dev", "big", b"x" * 1000)
+    put_bytes(store, repo, None, "a", b"12345")
+    put_bytes(store, repo, None, "b/c", b"678")
+    put_bytes(store, repo, "dev", "big", b"x" * 1000)
 
     info = store.inspect_repo(repo)
 
@@ -89,8 +89,8 @@ def test_repo_size_is_the_size_of_the_master_head(store: DataStore, repo: str) -
 
 
 def test_create_branch_with_a_head(store: DataStore, repo: str) -> None:
-    first = store.put_bytes(repo, None, "a", b"1")
-    second = store.put_bytes(repo, None, "a", b"2")
+    first = put_bytes(store, repo, None, "a", b"1")
+    second = put_bytes(store, repo, None, "a", b"2")
 
     dev = store.create_branch(repo, "dev", head="master^")
     same = store.create_branch(repo, "same", head=second.id)
@@ -102,8 +102,8 @@ def test_create_branch_with_a_head(store: DataStore, repo: str) -> None:
 
 
 def test_create_branch_moves_an_existing_branch(store: DataStore, repo: str) -> None:
-    first = store.put_bytes(repo, None, "a", b"1")
-    store.put_bytes(repo, None, "a", b"2")
+    first = put_bytes(store, repo, None, "a", b"1")
+    put_bytes(store, repo, None, "a", b"2")
 
     store.create_branch(repo, "master", head=first.id)
 
@@ -135,7 +135,7 @@ def test_branch_errors(store: DataStore, repo: str) -> None:
 
 
 def test_deleted_branch_leaves_its_commits_reachable_by_id(store: DataStore, repo: str) -> None:
-    commit = store.put_bytes(repo, "dev", "a", b"kept")
+    commit = put_bytes(store, repo, "dev", "a", b"kept")
 
     store.delete_branch(repo, "dev")
 
@@ -148,8 +148,8 @@ def test_deleted_branch_leaves_its_commits_reachable_by_id(store: DataStore, rep
 # -- one-step commits ---------------------------------------------------------------
 
 
-def test_put_bytes_makes_a_finished_auto_commit(store: DataStore, repo: str) -> None:
-    commit = store.put_bytes(repo, None, "/a/b.txt", b"hello")
+def test_a_put_makes_a_finished_auto_commit(store: DataStore, repo: str) -> None:
+    commit = put_bytes(store, repo, None, "/a/b.txt", b"hello")
 
     assert commit.state == "finished"
     assert commit.finished_ok
@@ -163,7 +163,7 @@ def test_put_bytes_makes_a_finished_auto_commit(store: DataStore, repo: str) -> 
 
 
 def test_each_put_is_a_new_commit_on_the_last(store: DataStore, repo: str) -> None:
-    commits = [store.put_bytes(repo, None, f"f{i}", b"x" * i) for i in range(1, 5)]
+    commits = [put_bytes(store, repo, None, f"f{i}", b"x" * i) for i in range(1, 5)]
 
     assert [c.parent for c in commits] == [None] + [c.id for c in commits[:-1]]
     assert [c.size for c in commits] == [1, 3, 6, 10]
@@ -175,7 +175,7 @@ def test_put_to_a_pipeline_repo_raises_data_error(store: DataStore, make_repo) -
     out = make_repo("edges", type="pipeline")
 
     with pytest.raises(DataError):
-        store.put_bytes(out, None, "a", b"x")
+        put_bytes(store, out, None, "a", b"x")
     with pytest.raises(DataError):
         store.start_commit(out)
     with pytest.raises(DataError):
@@ -187,11 +187,11 @@ def test_put_to_a_pipeline_repo_raises_data_error(store: DataStore, make_repo) -
 
 
 def test_start_put_finish(store: DataStore, repo: str) -> None:
-    base = store.put_bytes(repo, None, "base", b"0")
+    base = put_bytes(store, repo, None, "base", b"0")
 
     opened = store.start_commit(repo, description="by hand")
-    by_branch = store.put_bytes(repo, "master", "a", b"1")
-    by_id = store.put_bytes(repo, opened.id, "b", b"22")
+    by_branch = put_bytes(store, repo, "master", "a", b"1")
+    by_id = put_bytes(store, repo, opened.id, "b", b"22")
     done = store.finish_commit(repo)
 
     assert (opened.state, opened.origin, opened.parent) == ("open", "user", base.id)
@@ -206,7 +206,7 @@ def test_start_put_finish(store: DataStore, repo: str) -> None:
 
 def test_readers_of_the_branch_see_the_open_commit(store: DataStore, repo: str) -> None:
     opened = store.start_commit(repo)
-    store.put_bytes(repo, None, "a", b"1")
+    put_bytes(store, repo, None, "a", b"1")
 
     assert store.inspect_commit(repo, "master").id == opened.id
     assert store.inspect_commit(repo, "master").state == "open"
@@ -261,7 +261,7 @@ def test_finish_twice_raises_commit_state_error(store: DataStore, repo: str) -> 
 
 
 def test_finish_of_an_auto_commit_raises_commit_state_error(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "a", b"1")
+    put_bytes(store, repo, None, "a", b"1")
 
     with pytest.raises(CommitStateError):
         store.finish_commit(repo)
@@ -269,11 +269,11 @@ def test_finish_of_an_auto_commit_raises_commit_state_error(store: DataStore, re
 
 def test_put_to_a_finished_commit_id_raises_commit_state_error(store: DataStore, repo: str) -> None:
     opened = store.start_commit(repo)
-    store.put_bytes(repo, opened.id, "a", b"1")
+    put_bytes(store, repo, opened.id, "a", b"1")
     done = store.finish_commit(repo, opened.id)
 
     with pytest.raises(CommitStateError):
-        store.put_bytes(repo, opened.id, "b", b"2")
+        put_bytes(store, repo, opened.id, "b", b"2")
     with pytest.raises(CommitStateError):
         store.delete_files(repo, opened.id, ["a"])
 
@@ -282,20 +282,20 @@ def test_put_to_a_finished_commit_id_raises_commit_state_error(store: DataStore,
 
 def test_put_to_an_unknown_commit_id_raises_not_found(store: DataStore, repo: str) -> None:
     with pytest.raises(NotFound):
-        store.put_bytes(repo, "0" * 32, "a", b"1")
+        put_bytes(store, repo, "0" * 32, "a", b"1")
 
 
 def test_a_finished_commit_never_changes(store: DataStore, repo: str) -> None:
-    store.put_bytes(repo, None, "keep/a", b"a")
-    store.put_bytes(repo, None, "gone", b"g")
+    put_bytes(store, repo, None, "keep/a", b"a")
+    put_bytes(store, repo, None, "gone", b"g")
     snapshot = store.inspect_commit(repo)
     before = files(store, f"{repo}@{snapshot.id}")
 
-    store.put_bytes(repo, None, "keep/a", b"changed")
+    put_bytes(store, repo, None, "keep/a", b"changed")
     store.put_files(repo, None, [("gone", io.BytesIO(b"more"))], append=True)
     store.delete_files(repo, None, ["keep"])
     store.start_commit(repo)
-    store.put_bytes(repo, None, "new", b"n")
+    put_bytes(store, repo, None, "new", b"n")
     store.finish_commit(repo)
 
     assert store.inspect_commit(repo, snapshot.id) == snapshot
@@ -306,7 +306,7 @@ def test_a_finished_commit_never_changes(store: DataStore, repo: str) -> None:
 
 
 def test_ancestry_steps_back_along_parents(store: DataStore, repo: str) -> None:
-    ids = [store.put_bytes(repo, None, "f", bytes([i])).id for i in range(4)]
+    ids = [put_bytes(store, repo, None, "f", bytes([i])).id for i in range(4)]
 
     assert store.inspect_commit(repo).id == ids[3]
     assert store.inspect_commit(repo, "master^").id == ids[2]
@@ -320,7 +320,7 @@ def test_ancestry_steps_back_along_parents(store: DataStore, repo: str) -> None:
 
 
 def test_commit_id_prefixes_resolve(store: DataStore, repo: str) -> None:
-    commit = store.put_bytes(repo, None, "f", b"x")
+    commit = put_bytes(store, repo, None, "f", b"x")
 
     assert store.inspect_commit(repo, commit.id[:6]).id == commit.id
     assert store.inspect_commit(repo, commit.id[:31]).id == commit.id
@@ -355,8 +355,8 @@ def test_resolve_errors(store: DataStore, repo: str) -> None:
 
 
 def test_list_commits_newest_first(store: DataStore, repo: str) -> None:
-    master = [store.put_bytes(repo, None, "f", bytes([i])).id for i in range(3)]
-    dev = store.put_bytes(repo, "dev", "g", b"d").id
+    master = [put_bytes(store, repo, None, "f", bytes([i])).id for i in range(3)]
+    dev = put_bytes(store, repo, "dev", "g", b"d").id
 
     assert history(store, repo) == master[::-1]
     assert [c.id for c in store.list_commits(repo, "master", limit=2)] == master[:0:-1]
@@ -370,7 +370,7 @@ def test_list_commits_newest_first(store: DataStore, repo: str) -> None:
 
 def test_write_commit_with_provenance_and_subvenance(store: DataStore, make_repo) -> None:
     src, out = make_repo("src"), make_repo("out", type="pipeline")
-    inp = store.put_bytes(src, None, "in", b"data")
+    inp = put_bytes(store, src, None, "in", b"data")
     tree = store.inspect_commit(src).tree
 
     written = store.write_commit(
@@ -395,7 +395,7 @@ def test_write_commit_with_provenance_and_subvenance(store: DataStore, make_repo
 def test_write_commit_takes_a_fresh_id_when_the_asked_one_is_taken(
     store: DataStore, repo: str
 ) -> None:
-    first = store.put_bytes(repo, None, "a", b"1")
+    first = put_bytes(store, repo, None, "a", b"1")
 
     second = store.write_commit(
         repo, "master", first.tree, expected_head=first.id, commit_id=first.id
@@ -406,9 +406,9 @@ def test_write_commit_takes_a_fresh_id_when_the_asked_one_is_taken(
 
 
 def test_write_commit_with_a_stale_head_writes_nothing(store: DataStore, repo: str) -> None:
-    first = store.put_bytes(repo, None, "a", b"1")
-    second = store.put_bytes(repo, None, "a", b"2")
-    src = store.put_bytes(repo, "other", "x", b"x")
+    first = put_bytes(store, repo, None, "a", b"1")
+    second = put_bytes(store, repo, None, "a", b"2")
+    src = put_bytes(store, repo, "other", "x", b"x")
 
     with pytest.raises(CommitStateError):
         store.write_commit(
@@ -449,7 +449,7 @@ def test_concurrent_puts_to_one_branch_lose_nothing(store: DataStore, repo: str)
         try:
             barrier.wait()
             for i in range(puts):
-                store.put_bytes(repo, None, f"w{w}/f{i}", f"{w}-{i}".encode())
+                put_bytes(store, repo, None, f"w{w}/f{i}", f"{w}-{i}".encode())
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -477,7 +477,7 @@ def test_concurrent_puts_into_one_open_commit_lose_nothing(store: DataStore, rep
     def work(w: int) -> None:
         barrier.wait()
         for i in range(5):
-            store.put_bytes(repo, opened.id, f"w{w}/f{i}", b"x")
+            put_bytes(store, repo, opened.id, f"w{w}/f{i}", b"x")
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
     for t in threads:
@@ -522,12 +522,12 @@ def test_a_writer_that_keeps_losing_backs_off_then_gives_up(
 
     pauses: list[float] = []
     monkeypatch.setattr(time, "sleep", pauses.append)
-    store.put_bytes(repo, None, "seed", b"0")
+    put_bytes(store, repo, None, "seed", b"0")
     calls = []
 
     def change(root: str | None) -> str | None:
         calls.append(root)
-        store.put_bytes(repo, None, f"other/{len(calls)}", b"x")
+        put_bytes(store, repo, None, f"other/{len(calls)}", b"x")
         return root
 
     with pytest.raises(CommitStateError):

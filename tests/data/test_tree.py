@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,7 +37,7 @@ class Trees:
         self.trees = TreeStore(objects)
 
     def entry(self, data: bytes) -> FileEntry:
-        return FileEntry(self.chunks.write_bytes(data))
+        return FileEntry(self.chunks.write(io.BytesIO(data)))
 
     def build(self, files: Model, root: str | None = None) -> str | None:
         return self.trees.apply(root, {p: self.entry(v) for p, v in files.items()})
@@ -113,7 +115,7 @@ def test_walk_of_a_file_path_yields_that_file(t: Trees) -> None:
 
 
 def test_datum_and_chunks_survive_a_reload(t: Trees) -> None:
-    content = ChunkStore(t.objects, avg_size=256).write_bytes(bytes(range(256)) * 20)
+    content = ChunkStore(t.objects, avg_size=256).write(io.BytesIO(bytes(range(256)) * 20))
     entry = FileEntry(content, datum="d" * 64)
     root = t.trees.apply(None, {"out/f": entry})
 
@@ -316,7 +318,7 @@ def test_diff_of_a_tree_with_itself_is_empty(t: Trees) -> None:
 
 
 def test_diff_notices_a_new_datum_on_the_same_bytes(t: Trees) -> None:
-    content = t.chunks.write_bytes(b"same")
+    content = t.chunks.write(io.BytesIO(b"same"))
     old = t.trees.apply(None, {"f": FileEntry(content, "datum-1")})
     new = t.trees.apply(None, {"f": FileEntry(content, "datum-2")})
 

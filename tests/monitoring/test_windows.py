@@ -1,5 +1,6 @@
 """The current window read back from a prediction log written in its documented format."""
 
+import io
 from datetime import UTC, datetime
 
 import orjson
@@ -62,7 +63,7 @@ def log(data):
         if i % 50 == 0:
             lines.append(orjson.dumps(_record(1000 + i, t, rows, None, status="error")))
     for path, lines in files.items():
-        data.put_bytes("predictions", None, path, b"\n".join(lines) + b"\n")
+        data.put_files("predictions", None, [(path, io.BytesIO(b"\n".join(lines) + b"\n"))])
     return X, y
 
 

@@ -108,7 +108,7 @@ def test_write_then_read_returns_the_bytes(data: bytes) -> None:
 def test_chunk_sizes_stay_within_fastcdc_bounds(data: bytes) -> None:
     store = ChunkStore(MemoryObjectStore(), avg_size=AVG)
 
-    sizes = [ref.size for ref in store.write_bytes(data).chunks]
+    sizes = [ref.size for ref in store.write(io.BytesIO(data)).chunks]
 
     assert all(size <= AVG * 4 for size in sizes)
     assert all(size >= AVG // 4 for size in sizes[:-1])
@@ -120,7 +120,7 @@ def test_chunk_sizes_stay_within_fastcdc_bounds(data: bytes) -> None:
 def test_chunks_are_named_by_their_blake3(data: bytes) -> None:
     store = ChunkStore(MemoryObjectStore(), avg_size=AVG)
 
-    content = store.write_bytes(data)
+    content = store.write(io.BytesIO(data))
 
     for ref in content.chunks:
         assert ref.hash == blake3.blake3(store.read_chunk(ref)).hexdigest()
@@ -130,14 +130,14 @@ def test_chunks_are_named_by_their_blake3(data: bytes) -> None:
 def test_round_trip_on_every_backend(chunk_store: ChunkStore) -> None:
     data = random.Random(7).randbytes(30_000) + b"z" * 30_000
 
-    content = chunk_store.write_bytes(data)
+    content = chunk_store.write(io.BytesIO(data))
 
     assert chunk_store.read_bytes(content) == data
     assert len(chunk_keys(chunk_store)) == len({ref.hash for ref in content.chunks})
 
 
 def test_empty_input_is_the_empty_content(chunk_store: ChunkStore) -> None:
-    content = chunk_store.write_bytes(b"")
+    content = chunk_store.write(io.BytesIO(b""))
 
     assert content == Content.empty()
     assert content.chunks == ()
@@ -147,10 +147,10 @@ def test_empty_input_is_the_empty_content(chunk_store: ChunkStore) -> None:
 
 def test_writing_the_same_bytes_twice_adds_no_objects(chunk_store: ChunkStore) -> None:
     data = random.Random(1).randbytes(20_000)
-    first = chunk_store.write_bytes(data)
+    first = chunk_store.write(io.BytesIO(data))
     keys = chunk_keys(chunk_store)
 
-    second = chunk_store.write_bytes(data)
+    second = chunk_store.write(io.BytesIO(data))
 
     assert second == first
     assert chunk_keys(chunk_store) == keys
@@ -159,7 +159,7 @@ def test_writing_the_same_bytes_twice_adds_no_objects(chunk_store: ChunkStore) -
 def test_repeated_blocks_are_stored_once(chunk_store: ChunkStore) -> None:
     block = random.Random(2).randbytes(2 * AVG * 4)
 
-    content = chunk_store.write_bytes(block * 50)
+    content = chunk_store.write(io.BytesIO(block * 50))
 
     assert len(content.chunks) > len(chunk_keys(chunk_store)) * 5
 
@@ -174,7 +174,7 @@ def test_a_trickling_reader_gives_the_same_content(data: bytes, step: int) -> No
 
     streamed = store.write(TrickleReader(data, step))
 
-    assert streamed == store.write_bytes(data)
+    assert streamed == store.write(io.BytesIO(data))
 
 
 def test_progress_reports_every_chunk(chunk_store: ChunkStore) -> None:
@@ -209,11 +209,11 @@ def test_concurrent_writers_each_get_their_own_content(chunk_store: ChunkStore) 
 def test_an_insert_in_the_middle_adds_few_chunks(make_chunk_store) -> None:
     store = make_chunk_store(avg_size=1024)
     data = random.Random(4).randbytes(200_000)
-    store.write_bytes(data)
+    store.write(io.BytesIO(data))
     before = chunk_keys(store)
 
     middle = len(data) // 2
-    edited = store.write_bytes(data[:middle] + b"a few new bytes" + data[middle:])
+    edited = store.write(io.BytesIO(data[:middle] + b"a few new bytes" + data[middle:]))
     new = chunk_keys(store) - before
 
     assert 0 < len(new) < 0.1 * len(edited.chunks)
@@ -225,7 +225,7 @@ def test_an_insert_in_the_middle_adds_few_chunks(make_chunk_store) -> None:
 def test_compressible_chunks_are_stored_with_zstd(chunk_store: ChunkStore) -> None:
     data = b"the same line, over and over\n" * 2_000
 
-    content = chunk_store.write_bytes(data)
+    content = chunk_store.write(io.BytesIO(data))
 
     for ref in content.chunks:
         blob = frame_of(chunk_store, ref.hash)
@@ -237,7 +237,7 @@ def test_compressible_chunks_are_stored_with_zstd(chunk_store: ChunkStore) -> No
 def test_incompressible_chunks_are_stored_raw(chunk_store: ChunkStore) -> None:
     data = os.urandom(20_000)
 
-    content = chunk_store.write_bytes(data)
+    content = chunk_store.write(io.BytesIO(data))
 
     for ref in content.chunks:
         blob = frame_of(chunk_store, ref.hash)
@@ -251,7 +251,7 @@ def test_incompressible_chunks_are_stored_raw(chunk_store: ChunkStore) -> None:
 def _one_chunk(store: ChunkStore, data: bytes) -> tuple[Content, ChunkRef, bytes]:
     """Write ``data`` with every chunk loose (packed chunks: tests/storage/test_packs.py)."""
     store = loose_store(store)
-    content = store.write_bytes(data)
+    content = store.write(io.BytesIO(data))
     ref = content.chunks[0]
     return content, ref, store.objects.get(key_of(ref.hash))
 
@@ -318,7 +318,7 @@ def test_a_missing_chunk_is_not_found_on_read_and_corrupt_on_verify(
 
 
 def test_a_content_whose_whole_hash_is_wrong_fails_verify(chunk_store: ChunkStore) -> None:
-    content = chunk_store.write_bytes(os.urandom(3_000))
+    content = chunk_store.write(io.BytesIO(os.urandom(3_000)))
     wrong = Content(blake3.blake3(b"other").hexdigest(), content.size, content.chunks)
 
     with pytest.raises(CorruptObject) as info:
@@ -334,7 +334,7 @@ def test_a_content_whose_whole_hash_is_wrong_fails_verify(chunk_store: ChunkStor
 @given(parts=st.lists(payloads, max_size=4))
 def test_concat_is_the_bytes_end_to_end(parts: list[bytes]) -> None:
     store = ChunkStore(MemoryObjectStore(), avg_size=AVG)
-    contents = [store.write_bytes(p) for p in parts]
+    contents = [store.write(io.BytesIO(p)) for p in parts]
 
     joined = store.concat(contents)
 

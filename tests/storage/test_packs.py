@@ -207,7 +207,7 @@ def test_small_chunks_wait_in_the_buffer_and_read_before_flush(make_object_store
     objects = make_object_store()
     store = make_store(objects)
     data = [small(i) for i in range(30)]
-    contents = [store.write_bytes(d) for d in data]
+    contents = [store.write(io.BytesIO(d)) for d in data]
 
     assert keys(objects, "") == []
     assert [store.read_bytes(c) for c in contents] == data
@@ -228,14 +228,14 @@ def test_small_chunks_wait_in_the_buffer_and_read_before_flush(make_object_store
 def test_flush_of_an_empty_buffer_writes_nothing(object_store: ObjectStore) -> None:
     store = make_store(object_store)
     store.flush()
-    store.write_bytes(b"")
+    store.write(io.BytesIO(b""))
     store.flush()
     assert keys(object_store, "") == []
 
 
 def test_large_chunks_are_stored_loose_at_once(object_store: ObjectStore) -> None:
     store = make_store(object_store)
-    content = store.write_bytes(small(1, 5000))
+    content = store.write(io.BytesIO(small(1, 5000)))
     loose = keys(object_store, "chunks/")
     assert len(loose) >= 2
     store.flush()
@@ -245,12 +245,12 @@ def test_large_chunks_are_stored_loose_at_once(object_store: ObjectStore) -> Non
 def test_the_same_small_content_in_two_flushes_is_stored_once(make_object_store) -> None:
     objects = make_object_store()
     store = make_store(objects)
-    first = store.write_bytes(small(7))
+    first = store.write(io.BytesIO(small(7)))
     store.flush()
     before = pack_bytes(objects)
 
-    again = store.write_bytes(small(7))
-    store.write_bytes(small(7))
+    again = store.write(io.BytesIO(small(7)))
+    store.write(io.BytesIO(small(7)))
     store.flush()
 
     assert again == first
@@ -263,11 +263,11 @@ def test_the_same_small_content_in_two_flushes_is_stored_once(make_object_store)
 def test_a_second_writer_sharing_the_index_deduplicates_at_flush() -> None:
     objects, index = MemoryObjectStore(), MemoryChunkIndex()
     a, b = make_store(objects, index=index), make_store(objects, index=index)
-    a.write_bytes(small(1))
+    a.write(io.BytesIO(small(1)))
     a.flush()
     before = pack_bytes(objects)
-    b.write_bytes(small(1))
-    b.write_bytes(small(2))
+    b.write(io.BytesIO(small(1)))
+    b.write(io.BytesIO(small(2)))
     b.flush()
 
     assert len(keys(objects, "packs/")) == 2
@@ -279,7 +279,7 @@ def test_a_full_buffer_is_flushed_while_writing() -> None:
     objects = MemoryObjectStore()
     store = make_store(objects, pack_size=1024)
     data = [small(i, 100) for i in range(100)]  # ~10 KiB of raw frames
-    contents = [store.write_bytes(d) for d in data]
+    contents = [store.write(io.BytesIO(d)) for d in data]
 
     packs_before_flush = keys(objects, "packs/")
     assert len(packs_before_flush) >= 5
@@ -335,8 +335,8 @@ def test_concurrent_writers_then_flush_read_back_byte_identical() -> None:
 def test_a_flipped_byte_in_a_pack_frame_fails_verify(make_object_store, at: str) -> None:
     objects = make_object_store()
     store = make_store(objects)
-    content = store.write_bytes(small(3))
-    store.write_bytes(small(4))
+    content = store.write(io.BytesIO(small(3)))
+    store.write(io.BytesIO(small(4)))
     store.flush()
     loc = store.index.find([content.hash])[content.hash]
     body = bytearray(objects.get(loc.pack))
@@ -352,7 +352,7 @@ def test_a_flipped_byte_in_a_pack_frame_fails_verify(make_object_store, at: str)
 def test_a_deleted_pack_is_not_found_on_read(make_object_store) -> None:
     objects = make_object_store()
     store = make_store(objects)
-    content = store.write_bytes(small(5))
+    content = store.write(io.BytesIO(small(5)))
     store.flush()
     assert store.read_bytes(content) == small(5)  # its location is cached now
     (key,) = keys(objects, "packs/")
@@ -386,7 +386,7 @@ def _repack(store: ChunkStore, content: Content) -> None:
 def test_a_stale_cached_location_is_retried_by_read_chunk(make_object_store) -> None:
     objects = make_object_store()
     store = make_store(objects)
-    content = store.write_bytes(small(9))
+    content = store.write(io.BytesIO(small(9)))
     store.flush()
     assert store.read_bytes(content) == small(9)
     _repack(store, content)
@@ -397,7 +397,7 @@ def test_a_stale_cached_location_is_retried_by_read_chunk(make_object_store) -> 
 
 def test_a_stale_cached_location_is_retried_by_read() -> None:
     store = make_store(MemoryObjectStore())
-    content = store.write_bytes(small(9))
+    content = store.write(io.BytesIO(small(9)))
     store.flush()
     assert store.read_bytes(content) == small(9)
     _repack(store, content)
@@ -413,7 +413,7 @@ def test_a_cached_miss_is_retried_once_the_chunk_is_packed_elsewhere() -> None:
     digest = blake3.blake3(data).hexdigest()
     content = Content(digest, len(data), (ChunkRef(digest, len(data)),))
     reader.prefetch(content.chunks)  # caches "not packed"
-    writer.write_bytes(data)
+    writer.write(io.BytesIO(data))
     writer.flush()
 
     assert reader.read_chunk(content.chunks[0]) == data
@@ -462,10 +462,10 @@ def test_write_path_of_a_missing_file_raises_oserror(tmp_path: Path) -> None:
 def test_missing_reports_removed_chunks(make_object_store) -> None:
     objects = make_object_store()
     store = make_store(objects)
-    packed = store.write_bytes(small(1))
-    big = store.write_bytes(small(2, 3000))
+    packed = store.write(io.BytesIO(small(1)))
+    big = store.write(io.BytesIO(small(2, 3000)))
     store.flush()
-    buffered = store.write_bytes(small(3))
+    buffered = store.write(io.BytesIO(small(3)))
     refs = [*packed.chunks, *big.chunks, *buffered.chunks]
     assert store.missing(refs) == set()
 
@@ -481,7 +481,7 @@ def test_prefetch_then_read_asks_the_index_no_more() -> None:
     objects = MemoryObjectStore()
     writer = make_store(objects)
     data = [small(i, i % 120) for i in range(300)] + [small(-1, 4000)]
-    contents = [writer.write_bytes(d) for d in data]
+    contents = [writer.write(io.BytesIO(d)) for d in data]
     writer.flush()
 
     index = CountingIndex(writer.index)
@@ -498,7 +498,7 @@ def test_prefetch_then_read_asks_the_index_no_more() -> None:
 def test_without_prefetch_reads_still_ask_once_per_chunk_at_most() -> None:
     objects = MemoryObjectStore()
     writer = make_store(objects)
-    contents = [writer.write_bytes(small(i)) for i in range(20)]
+    contents = [writer.write(io.BytesIO(small(i))) for i in range(20)]
     writer.flush()
     index = CountingIndex(writer.index)
     reader = make_store(objects, index=index)

@@ -72,9 +72,9 @@ def test_every_chunk_and_pack_is_pinned_before_it_is_looked_for_or_written():
         pins=RecordingPins(log),
     )
     bodies = [blob(i, size) for i, size in enumerate((40, 100, 900, 3000, 60, 5000))]
-    contents = [store.write_bytes(b) for b in bodies]
+    contents = [store.write(io.BytesIO(b)) for b in bodies]
     store.flush()
-    again = [store.write_bytes(b) for b in bodies]  # every chunk found stored
+    again = [store.write(io.BytesIO(b)) for b in bodies]  # every chunk found stored
     store.flush()
     assert again == contents
     assert store.missing(ref for c in contents for ref in c.chunks) == set()
@@ -94,13 +94,13 @@ def test_a_chunk_found_in_the_buffer_during_its_flush_is_pinned_after_that():
         def find(self, hashes: Collection[str]):  # type: ignore[no-untyped-def]
             if not any(event == "second writer" for event, _ in log):
                 log.append(("second writer", ""))
-                store.write_bytes(small)  # found in the buffer: not buffered again
+                store.write(io.BytesIO(small))  # found in the buffer: not buffered again
             return super().find(hashes)
 
     store = ChunkStore(
         RecordingObjects(log), avg_size=256, index=Index(log), pins=RecordingPins(log)
     )
-    content = store.write_bytes(small)
+    content = store.write(io.BytesIO(small))
     store.flush()
     key = chunk_key(content.hash)
     hit = log.index(("second writer", ""))

@@ -289,12 +289,6 @@ class FileOps:
                 batch[path] = FileEntry(self._store_local(source, None, cache))
         return batch
 
-    def put_bytes(self, repo: str, target: str | None, path: str, data: bytes) -> CommitInfo:
-        """Convenience: put one file held in memory."""
-        import io
-
-        return self.put_files(repo, target, [(path, io.BytesIO(data))])
-
     def delete_files(self, repo: str, target: str | None, paths: Iterable[str]) -> CommitInfo:
         """Remove files or whole folders. Raises NotFound if a path does not exist."""
         norms = [normalize(p, allow_root=True) for p in paths]

@@ -338,12 +338,6 @@ class ChunkStore:
         finally:
             os.close(fd)
 
-    def write_bytes(self, data: bytes) -> Content:
-        """Chunk and store ``data`` held in memory."""
-        import io
-
-        return self.write(io.BytesIO(data))
-
     def flush(self) -> None:
         """Write the pack buffer out: chunks the index does not know go into new packs,
         which are stored and then indexed. Returns once they are durable. Safe to call
