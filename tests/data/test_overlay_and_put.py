@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import cairn.client as client_module
+import cairn.api.embedded.local as local_module
 import cairn.data.files as files_module
 from cairn.client import Client
 from cairn.data import (
@@ -477,14 +477,14 @@ def test_a_link_named_as_the_source_is_followed(client: Client, tmp_path: Path) 
 
 def _swap_after_walk(monkeypatch: pytest.MonkeyPatch, swap: Callable[[], None]) -> None:
     """Run ``swap`` between the put's walk and its reads: the race a check by path loses."""
-    real = client_module.walk_folder
+    real = local_module.walk_folder
 
     def walk_then_swap(root):  # type: ignore[no-untyped-def]
         found = real(root)
         swap()
         return found
 
-    monkeypatch.setattr(client_module, "walk_folder", walk_then_swap)
+    monkeypatch.setattr(local_module, "walk_folder", walk_then_swap)
 
 
 def _secret_stored(client: Client) -> bool:

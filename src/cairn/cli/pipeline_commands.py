@@ -345,9 +345,9 @@ def logs(
         raise InvalidPath("name the pipeline: -p PIPELINE, or -j PIPELINE@JOB")
     # Values were masked when the job stored its logs; secrets created since are masked here.
     mask = client().secrets.masker()
-    for heading, text in client().jobs.logs(f"{pipeline}@{job}" if job else pipeline, datum):
-        text = mask.text(text)
-        out.print(Text(f"== {heading}", style="bold"))
+    for entry in client().jobs.logs(f"{pipeline}@{job}" if job else pipeline, datum):
+        text = mask.text(entry.text)
+        out.print(Text(f"== {entry.heading}", style="bold"))
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
         sys.stdout.flush()
 

@@ -29,12 +29,13 @@ class EmbeddedCommits:
         self._finish = finish
 
     def list(self, ref: str, *, limit: int = 0) -> builtins.list[CommitInfo]:
-        """Newest first: ``repo@branch``'s history, or every commit of ``repo``. Raises
-        NotFound."""
+        """Newest first: ``repo@branch``'s history (from an ancestor with ``^N``, as git log
+        does), or every commit of ``repo``. Raises NotFound, InvalidReference (a path)."""
         parsed = data_ref(ref)
-        if parsed.ancestry or parsed.path is not None:
+        if parsed.path is not None:
             raise InvalidReference(f"{ref!r}: list the commits of REPO or REPO@BRANCH")
-        return self._data.list_commits(parsed.repo, parsed.commit, limit)
+        start = self._data.resolve(parsed).id if parsed.ancestry else parsed.commit
+        return self._data.list_commits(parsed.repo, start, limit)
 
     def get(self, ref: RefLike) -> CommitInfo:
         """The commit ``ref`` names. Raises NotFound, InvalidReference."""
