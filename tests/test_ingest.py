@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import cairn.client as client_module
+import cairn.api.embedded.local as local_module
 import cairn.data.files as files
 import cairn.ingest as ingest
 from cairn.client import Client
@@ -123,7 +123,7 @@ def test_a_folder_swapped_for_a_link_is_refused_by_the_workers(
     make_folder(outside, 60, seed=1)  # the same names, other bytes
     client = Client.open(tmp_path / "home", auto_run=False)
     client.data.create_repo("data")
-    real = client_module.walk_folder
+    real = local_module.walk_folder
 
     def walk_then_swap(root):  # type: ignore[no-untyped-def]
         found = real(root)
@@ -131,7 +131,7 @@ def test_a_folder_swapped_for_a_link_is_refused_by_the_workers(
         (src / "d1").symlink_to(outside / "d1")
         return found
 
-    monkeypatch.setattr(client_module, "walk_folder", walk_then_swap)
+    monkeypatch.setattr(local_module, "walk_folder", walk_then_swap)
 
     with pytest.raises(NotRegularFile):
         client.put_local("data@master:/", [str(src)], recursive=True)

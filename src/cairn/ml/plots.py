@@ -5,16 +5,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 from cairn.data import NotFound
 from cairn.ml.errors import MLError
-from cairn.ml.runs import Runs
+from cairn.ml.models import Comparison, MetricPoint
 
 __all__ = ["plot_metric"]
 
 
+class RunSource(Protocol):
+    """What a plot reads runs through: ``cairn.ml.runs.Runs`` or the face's
+    ``client.runs``."""
+
+    def compare(
+        self,
+        refs: Iterable[str] = (),
+        *,
+        experiment: str | None = None,
+        pipeline: str | None = None,
+    ) -> Comparison: ...
+
+    def history(self, run: str, key: str) -> list[MetricPoint]: ...
+
+
 def plot_metric(
-    runs: Runs,
+    runs: RunSource,
     key: str,
     refs: Iterable[str],
     path: str | Path,

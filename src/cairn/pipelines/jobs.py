@@ -300,7 +300,7 @@ class JobRunner(JobHistory):
         try:
             secret_env = self._secret_env(spec) if todo else {}
         except (NotFound, SecretError) as exc:
-            self._finish(job_id, info.name, state="failure", reason=f"secrets: {exc}")
+            self._finish(job_id, info.name, state=JobState.FAILURE, reason=f"secrets: {exc}")
             return self.inspect_job(info.name, job_id)
         # Values are masked before logs and errors are stored or reported.
         masker = Masker(secret_env.values())
