@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cairn import CairnError, Client, find_home
-from cairn.config import (
+from cairn.storage.config import (
     CATALOG_ENV,
     OBJECTS_ENV,
     ConfigError,

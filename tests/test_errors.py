@@ -1,4 +1,4 @@
-"""The error tree: one leaf module (cairn.errors) exports and draws every CairnError."""
+"""The error tree: one leaf module (cairn.api.errors) exports and draws every CairnError."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import inspect
 import pkgutil
 
 import cairn
-import cairn.errors
+import cairn.api.errors
 
 
 def _every_cairn_error() -> set[type]:
@@ -18,7 +18,7 @@ def _every_cairn_error() -> set[type]:
         except ImportError:  # an optional extra that is not installed here
             continue
         for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, cairn.errors.CairnError) and obj.__module__.startswith("cairn."):
+            if issubclass(obj, cairn.api.errors.CairnError) and obj.__module__.startswith("cairn."):
                 found.add(obj)
     return found
 
@@ -26,21 +26,25 @@ def _every_cairn_error() -> set[type]:
 def test_every_cairn_error_is_exported_and_drawn_by_the_leaf_module() -> None:
     errors = _every_cairn_error()
     assert len(errors) > 30
-    doc = cairn.errors.__doc__ or ""
+    doc = cairn.api.errors.__doc__ or ""
     for error in errors:
-        assert getattr(cairn.errors, error.__name__, None) is error, error
-        assert error.__name__ in cairn.errors.__all__, error
+        assert getattr(cairn.api.errors, error.__name__, None) is error, error
+        assert error.__name__ in cairn.api.errors.__all__, error
         assert f" {error.__name__} " in doc or f" {error.__name__}\n" in doc, error
 
 
 def test_the_package_exports_the_error_tree() -> None:
-    for name in cairn.errors.__all__:
-        assert getattr(cairn, name) is getattr(cairn.errors, name)
+    for name in cairn.api.errors.__all__:
+        assert getattr(cairn, name) is getattr(cairn.api.errors, name)
         assert name in cairn.__all__
 
 
 def test_config_errors_name_the_field_and_are_value_errors() -> None:
-    assert issubclass(cairn.errors.ConfigError, cairn.errors.FieldError)
-    assert issubclass(cairn.errors.FieldError, ValueError)
-    for error in (cairn.errors.SpecError, cairn.errors.RuleError, cairn.errors.PolicyError):
-        assert issubclass(error, cairn.errors.FieldError)
+    assert issubclass(cairn.api.errors.ConfigError, cairn.api.errors.FieldError)
+    assert issubclass(cairn.api.errors.FieldError, ValueError)
+    for error in (
+        cairn.api.errors.SpecError,
+        cairn.api.errors.RuleError,
+        cairn.api.errors.PolicyError,
+    ):
+        assert issubclass(error, cairn.api.errors.FieldError)

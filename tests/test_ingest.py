@@ -1,4 +1,4 @@
-"""Puts of many local files through worker processes (cairn.ingest)."""
+"""Puts of many local files through worker processes (cairn.data.ingest)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import cairn.api.embedded.local as local_module
 import cairn.data.files as files
-import cairn.ingest as ingest
+import cairn.data.ingest as ingest
 from cairn.client import Client
 from cairn.storage import NotRegularFile, StorageError
 

@@ -71,14 +71,14 @@ _HOMES = {
     **dict.fromkeys(
         "CairnError CorruptObject StorageError UnsupportedBackend".split(), "cairn.storage"
     ),
-    # The rest of the error tree (cairn.errors draws it); the names above load lighter.
+    # The rest of the error tree (cairn.api.errors draws it); the names above load lighter.
     **dict.fromkeys(
         "CatalogError ConfigError DriftInputError FieldError FlavorError InputRefused"
         " LimitExceeded LoopError MLError MonitoringError NotReady NotRegularFile"
         " ObjectNotFound PolicyConflict PolicyError RuleError RunFileError SecretError"
         " ServingError SignatureError StoreDamaged Unconfined UnreadableSpec"
         " UntrustedModel".split(),
-        "cairn.errors",
+        "cairn.api.errors",
     ),
     # Run tracking (MLflow's verbs); standard library only, so usable in any transform.
     **dict.fromkeys(

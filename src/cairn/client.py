@@ -7,7 +7,7 @@ The folder holds ``catalog.db`` (SQLite), ``objects/`` (chunks, trees, logs),
 ``work/`` (datums' scratch space), ``pipelines.lock`` and, once a secret is created,
 ``secrets.json`` (cairn.pipelines.secret_store); its ``config.toml`` or
 ``CAIRN_OBJECTS_URL`` / ``CAIRN_CATALOG_URL`` may put the objects on S3 and the
-catalog on PostgreSQL instead (see cairn.config).
+catalog on PostgreSQL instead (see cairn.storage.config).
 
 Every write that finishes a commit (a put without an open commit, ``finish
 commit``, creating or updating a pipeline) then runs the pipelines downstream
@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from cairn.api.embedded.commits import wait_commit
 from cairn.api.embedded.local import LocalFiles, local_items
 from cairn.catalog import CatalogChunkIndex, open_catalog
-from cairn.config import is_home, load_store_config
 from cairn.data import (
     BranchInfo,
     CommitInfo,
@@ -53,6 +52,7 @@ from cairn.pipelines import (
 from cairn.pipelines.retention import live_logs, oldest_open_job
 from cairn.pipelines.secret_store import SecretInfo, SecretStore
 from cairn.storage import ChunkStore, open_object_store
+from cairn.storage.config import is_home, load_store_config
 from cairn.storage.settings import read_settings
 
 if TYPE_CHECKING:

@@ -49,7 +49,7 @@ _WORKERS = min(8, 2 * (os.cpu_count() or 1))
 BULK_MIN = 5_000
 # Stores many local files at once, given (name, (device, inode) the file must have or None
 # to follow links as open() does), yielding (name, Content, stat) in any order, and returns
-# once every chunk is stored and indexed (cairn.ingest.ProcessIngest).
+# once every chunk is stored and indexed (cairn.data.ingest.ProcessIngest).
 BulkStore = Callable[
     [list[tuple[str, tuple[int, int] | None]]], Iterator[tuple[str, Content, os.stat_result]]
 ]

@@ -14,7 +14,7 @@ Every layer adds its own subclasses in its own ``errors`` module::
     ├── DataError                    (cairn.data)
     └── PipelineError                (cairn.pipelines)
 
-Catch ``CairnError`` to catch anything cairn raises on purpose; ``cairn.errors`` draws
+Catch ``CairnError`` to catch anything cairn raises on purpose; ``cairn.api.errors`` draws
 the whole tree and exports every class.
 """
 

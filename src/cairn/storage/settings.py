@@ -4,7 +4,7 @@
 2. the environment: ``CAIRN_HOME``, ``CAIRN_OBJECTS_URL``, ``CAIRN_CATALOG_URL``,
    ``CAIRN_AUTO_RUN``, ``CAIRN_SANDBOX``, ``CAIRN_ALLOW_UNCONFINED``;
 3. the store folder's ``config.toml``, ``[store]`` table: ``objects`` and ``catalog``
-   (cairn.config resolves them against the folder);
+   (cairn.storage.config resolves them against the folder);
 4. the defaults below.
 
 Booleans are pydantic's: ``1/0``, ``true/false``, ``yes/no``, ``on/off`` (any case); any
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # flags, then the environment; config.toml is below both (cairn.config reads it
+        # flags, then the environment; config.toml is below both (cairn.storage.config reads it
         # for the store URLs this leaves unset), and no .env or secrets directory.
         return init_settings, env_settings
 

@@ -21,10 +21,10 @@ from cairn.data import (
     StatCache,
     parse_ref,
 )
+from cairn.data.ingest import ProcessIngest
+from cairn.data.ingest import usable as ingest_usable
 from cairn.data.localfiles import LocalFile, OutputFolder, named_file, walk_folder
 from cairn.data.subject import about
-from cairn.ingest import ProcessIngest
-from cairn.ingest import usable as ingest_usable
 
 __all__ = ["LocalFiles", "local_items"]
 

@@ -17,7 +17,7 @@ layer starts a process (DESIGN.md); ``DataStore.put_files`` takes it as its
 folder (boto3 clients cannot be handed to another process), a catalog
 reachable by URL (not an in-memory SQLite), two or more cores, and thousands
 of files. Each worker is a fresh
-interpreter (``python -m cairn.ingest``, about 0.3 s to import what it needs,
+interpreter (``python -m cairn.data.ingest``, about 0.3 s to import what it needs,
 in parallel) talking over two pipes; neither fork (it copies locks that other
 threads of the caller hold) nor multiprocessing's spawn (it re-runs the
 caller's script) is safe for a library to use.
@@ -104,7 +104,7 @@ class ProcessIngest:
         self._pool: list[_Worker] = []
 
     def __enter__(self) -> ProcessIngest:
-        # A fresh interpreter per worker (python -m cairn.ingest), not multiprocessing: a
+        # A fresh interpreter per worker (python -m cairn.data.ingest), not multiprocessing: a
         # fork copies locks other threads of the caller hold, and spawn re-runs the
         # caller's script, which a user's script without a __main__ guard cannot bear.
         objects = self.chunks.objects
@@ -121,7 +121,7 @@ class ProcessIngest:
                 to_child, from_parent = os.pipe()
                 to_parent, from_child = os.pipe()
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "cairn.ingest", str(to_child), str(from_child)],
+                    [sys.executable, "-m", "cairn.data.ingest", str(to_child), str(from_child)],
                     pass_fds=(to_child, from_child),
                     stdin=subprocess.DEVNULL,
                 )
