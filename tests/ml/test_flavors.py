@@ -273,8 +273,10 @@ def test_loading_refuses_a_pickle_version_not_recorded_as_trusted(client, put, t
     version = client.registry.register("ok", "models@master:/m.pkl", trust=True)
     marker.unlink()
     local = fetch(client.data, version, tmp_path / "cache")
-    with pytest.raises(UntrustedModel, match="--trust"):
+    with pytest.raises(UntrustedModel) as refused:
         load(dataclasses.replace(version, trusted=False), local)
+    # the CLI names the command that registers it again, trusted
+    assert refused.value.about == ("model.retrust", {"model": "ok", "ref": version.ref})
     with pytest.raises(UntrustedModel):
         load(dataclasses.replace(version, trusted=False, flavor="python"), local)
     with pytest.raises(UntrustedModel):
