@@ -603,7 +603,7 @@ def test_get_local_refuses_a_link_where_a_folder_goes(client: Client, tmp_path: 
 def test_get_local_refuses_a_stored_path_that_climbs_out(client: Client, tmp_path: Path) -> None:
     # put refuses ``..``; a damaged or hand-made tree is the only way to hold one.
     content = client.data.chunks.write(io.BytesIO(b"escaped"))
-    client.data._update_tree(
+    client.data.commit_log.update_tree(
         "r",
         None,
         lambda root: client.data.trees.apply(root, {"d/../../escape.txt": FileEntry(content)}),

@@ -531,7 +531,7 @@ def test_a_writer_that_keeps_losing_backs_off_then_gives_up(
         return root
 
     with pytest.raises(CommitStateError):
-        store._update_tree(repo, None, change)
+        store.commit_log.update_tree(repo, None, change)
     assert len(calls) == 100
     assert len(pauses) == 99 and all(0 <= p <= 0.1 for p in pauses)
     assert sum(pauses[-50:]) > sum(pauses[:5])  # the pauses grow (up to their cap)

@@ -2,7 +2,10 @@
 
 Owns
     * ``store.py``: DataStore, the Python API of versioned data, and the commit
-      state machine (open -> finished, never changed after);
+      state machine (open -> finished, never changed after); it is composed of a
+      CommitLog and a Files, not derived from them;
+    * ``commitlog.py``: commit and branch rows, reference resolution, and the
+      compare-and-set through which every write moves a commit's tree;
     * ``files.py``: put / get / list / glob / inspect / diff / delete / copy;
     * ``localfiles.py``: local files read by a put (a folder walked without following
       links) and written by a get (renamed into place, never through a link);

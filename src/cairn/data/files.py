@@ -1,7 +1,8 @@
 """File operations on commits: put, get, list, glob, inspect, diff, delete, copy.
 
-A mixin of DataStore (cairn.data.store), kept apart so each module stays one
-concern. Puts stream: each file is cut into chunks as it is read, so memory
+DataStore (cairn.data.store) holds one and offers its verbs as its own; every verb
+that writes goes through the CommitLog's compare-and-set (cairn.data.commitlog). Puts
+stream: each file is cut into chunks as it is read, so memory
 does not grow with file size, and every chunk is stored before the commit's
 tree moves, so a put killed half way leaves the commit as it was.
 
@@ -17,8 +18,10 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO, TypedDict
 
+from cairn.catalog import CatalogPins
+from cairn.data.commitlog import CommitLog, TreeChange
 from cairn.data.errors import InvalidPath, NotFound
 from cairn.data.glob import compile_glob
 from cairn.data.localfiles import LocalFile
@@ -26,16 +29,11 @@ from cairn.data.models import CommitInfo, FileChange, FileInfo
 from cairn.data.paths import display, join, normalize
 from cairn.data.refs import Ref
 from cairn.data.statcache import StatCache
-from cairn.data.tree import DirEntry, Entry, FileEntry
-from cairn.storage import Content
+from cairn.data.tree import DirEntry, Entry, FileEntry, TreeStore
+from cairn.storage import ChunkStore, Content
 from cairn.storage.chunks import chunk_key
 
-if TYPE_CHECKING:
-    from cairn.catalog import CatalogPins
-    from cairn.data.tree import TreeStore
-    from cairn.storage import ChunkStore
-
-__all__ = ["FileOps", "Source"]
+__all__ = ["BulkStore", "Files", "PutOptions", "Source"]
 
 # What a put reads: a binary stream, or the path of a local file (a LocalFile from a walk is
 # read only while it is the file the walk saw, without following a link).
@@ -53,25 +51,32 @@ BULK_MIN = 5_000
 BulkStore = Callable[
     [list[tuple[str, tuple[int, int] | None]]], Iterator[tuple[str, Content, os.stat_result]]
 ]
+# A stored file: its normalized path, its Content, and its source when the Content came
+# from the stat cache (to be checked again: see ``_recheck``).
+Stored = tuple[str, Content, Source | None]
 
 
-class FileOps:
-    """File verbs; needs ``chunks``, ``trees``, ``resolve`` and ``_update_tree`` from DataStore."""
+class PutOptions(TypedDict, total=False):
+    """The keyword options of :meth:`Files.put_files`, for the verbs that pass them on."""
 
-    chunks: ChunkStore
-    trees: TreeStore
-    pins: CatalogPins
+    append: bool
+    progress: Callable[[int], None] | None
+    description: str
+    cache: StatCache | None
+    bulk: BulkStore | None
 
-    if TYPE_CHECKING:
 
-        def resolve(self, ref: Ref) -> CommitInfo: ...
-        def _update_tree(
-            self,
-            repo: str,
-            target: str | None,
-            change: Callable[[str | None], str | None],
-            description: str = "",
-        ) -> CommitInfo: ...
+class Files:
+    """The file verbs over the commits of ``commit_log``: bytes go to ``chunks``, trees to
+    ``trees``, and every verb that writes holds a lease of ``pins`` while it works."""
+
+    def __init__(
+        self, commit_log: CommitLog, chunks: ChunkStore, trees: TreeStore, pins: CatalogPins
+    ) -> None:
+        self.commit_log = commit_log
+        self.chunks = chunks
+        self.trees = trees
+        self.pins = pins
 
     # -- writing -------------------------------------------------------------
     def put_files(
@@ -103,24 +108,21 @@ class FileOps:
         was replaced since it was found), OSError for an unreadable local file.
         """
         with self.pins.lease():
-            if append:
-                return self._append_files(repo, target, items, progress, description)
-            return self._put_files(repo, target, items, progress, description, cache, bulk)
+            if append:  # appends read every source: no cache, no bulk
+                change = self._appended(self._store_all(items, progress, None))
+            else:
+                change = self._overlaid(self._store_all(items, progress, cache, bulk), cache)
+            commit = self.commit_log.update_tree(repo, target, change, description)
+            if cache is not None and not append:
+                cache.save()
+            return commit
 
-    def _put_files(
-        self,
-        repo: str,
-        target: str | None,
-        items: Iterable[tuple[str, Source]],
-        progress: Callable[[int], None] | None,
-        description: str,
-        cache: StatCache | None,
-        bulk: BulkStore | None,
-    ) -> CommitInfo:
+    def _overlaid(self, stored: Iterator[Stored], cache: StatCache | None) -> TreeChange:
+        """The change that lays the ``stored`` files over a commit's tree."""
         delta: str | None = None
         batch: dict[str, FileEntry] = {}
         cached: dict[str, Source] = {}
-        for path, content, source in self._store_all(items, progress, cache, bulk):
+        for path, content, source in stored:
             batch[path] = FileEntry(content)
             if source is not None:
                 cached[path] = source
@@ -138,21 +140,12 @@ class FileOps:
             def change(root: str | None) -> str | None:
                 return self.trees.overlay(root, delta)
 
-        commit = self._update_tree(repo, target, change, description)
-        if cache is not None:
-            cache.save()
-        return commit
+        return change
 
-    def _append_files(
-        self,
-        repo: str,
-        target: str | None,
-        items: Iterable[tuple[str, Source]],
-        progress: Callable[[int], None] | None,
-        description: str,
-    ) -> CommitInfo:
+    def _appended(self, stored: Iterator[Stored]) -> TreeChange:
+        """The change that appends the ``stored`` files to a commit's files (or adds them)."""
         contents: dict[str, Content] = {}
-        for path, new, _ in self._store_all(items, progress, None):
+        for path, new, _ in stored:
             if path in contents:
                 new = self.chunks.concat([contents[path], new])
             contents[path] = new
@@ -166,7 +159,7 @@ class FileOps:
                 updates[path] = FileEntry(content)
             return self.trees.apply(root, updates)
 
-        return self._update_tree(repo, target, change, description)
+        return change
 
     def _store_all(
         self,
@@ -174,7 +167,7 @@ class FileOps:
         progress: Callable[[int], None] | None,
         cache: StatCache | None,
         bulk: BulkStore | None = None,
-    ) -> Iterator[tuple[str, Content, Source | None]]:
+    ) -> Iterator[Stored]:
         """(normalized path, Content, source if the Content came from the stat cache) for
         each item, in the order given. Local files the cache does not know are stored by a
         thread pool with a bounded window of files in flight, or by ``bulk``."""
@@ -185,7 +178,7 @@ class FileOps:
                 return
         window: deque[tuple[str, Future[Content]]] = deque()
 
-        def drain(keep: int) -> Iterator[tuple[str, Content, Source | None]]:
+        def drain(keep: int) -> Iterator[Stored]:
             while len(window) > keep:
                 done, future = window.popleft()
                 yield done, future.result(), None
@@ -214,7 +207,7 @@ class FileOps:
         progress: Callable[[int], None] | None,
         cache: StatCache | None,
         bulk: BulkStore,
-    ) -> Iterator[tuple[str, Content, Source | None]]:
+    ) -> Iterator[Stored]:
         """Distinct paths, local files only: order does not matter, so the cache's hits
         come first and the misses go to ``bulk`` (or the threads, when few)."""
         misses: list[tuple[str, Source]] = []
@@ -302,14 +295,14 @@ class FileOps:
             return self.trees.apply(root, dict.fromkeys(norms))
 
         with self.pins.lease():
-            return self._update_tree(repo, target, change)
+            return self.commit_log.update_tree(repo, target, change)
 
     def copy_file(self, src: Ref, repo: str, target: str | None, dst_path: str) -> CommitInfo:
         """Copy a file or folder from ``src`` to ``repo@target:dst_path`` without copying
         bytes (the new entries share chunks). Raises NotFound, also when ``src``'s commit
         is deleted while the copy is made."""
         with self.pins.lease():
-            commit = self.resolve(src)
+            commit = self.commit_log.resolve(src)
             base = src.path or ""
             found = list(self.trees.walk(commit.tree, base))
             if not found:
@@ -327,12 +320,14 @@ class FileOps:
             self.pins.pin(
                 {chunk_key(c.hash) for fe in updates.values() if fe for c in fe.content.chunks}
             )
-            self.resolve(Ref(src.repo, commit.id))
-            return self._update_tree(repo, target, lambda root: self.trees.apply(root, updates))
+            self.commit_log.resolve(Ref(src.repo, commit.id))
+            return self.commit_log.update_tree(
+                repo, target, lambda root: self.trees.apply(root, updates)
+            )
 
     # -- reading -------------------------------------------------------------
     def _entry(self, ref: Ref) -> tuple[CommitInfo, str, Entry]:
-        commit = self.resolve(ref)
+        commit = self.commit_log.resolve(ref)
         path = ref.path or ""
         entry = self.trees.lookup(commit.tree, path)
         if entry is None:
@@ -371,7 +366,7 @@ class FileOps:
 
     def glob_file(self, ref: Ref, pattern: str) -> list[FileInfo]:
         """Files and folders matching a Pachyderm glob, in path order."""
-        commit = self.resolve(ref)
+        commit = self.commit_log.resolve(ref)
         regex = compile_glob(pattern)
         return [
             self._info(commit, p, e) for p, e in self.trees.walk_all(commit.tree) if regex.match(p)
@@ -393,13 +388,15 @@ class FileOps:
         """Files added, modified or deleted from ``old`` (default: the parent of ``new``)
         to ``new``: ``new.path`` against ``old.path`` (default: the same path), as
         ``pachctl diff file new-commit:path old-commit:path`` compares them."""
-        new_commit = self.resolve(new)
+        new_commit = self.commit_log.resolve(new)
         if old is None:
             old_tree = (
-                self.resolve(Ref(new.repo, new_commit.parent)).tree if new_commit.parent else None
+                self.commit_log.resolve(Ref(new.repo, new_commit.parent)).tree
+                if new_commit.parent
+                else None
             )
         else:
-            old_tree = self.resolve(old).tree
+            old_tree = self.commit_log.resolve(old).tree
         out = []
         old_path = old.path if old is not None and old.path is not None else None
         for path, a, b in self.trees.diff(old_tree, new_commit.tree, new.path or "", old_path):

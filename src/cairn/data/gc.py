@@ -76,6 +76,7 @@ from cairn.data.inventory import (
     CHUNK_PREFIX,
     PACK_PREFIX,
     TREE_PREFIX,
+    ObjectStat,
     digest_of,
     object_stat,
     roots,
@@ -254,6 +255,17 @@ class _Collector:
             return self.trust_unknown_age
         return modified < self.cutoff
 
+    def _doomed(self, key: str) -> ObjectStat | None:
+        """``key``'s stat if the grace rule lets it go; None if it is gone or young (counted
+        in ``kept_young``)."""
+        stat = object_stat(self.objects, key)
+        if stat is None:
+            return None
+        if not self._old(stat.modified):
+            self.report.kept_young += 1
+            return None
+        return stat
+
     def _refresh(self) -> None:
         """Mark the commits made since the mark began, and the open ones, again."""
         self.marks.mark_commits(since=self.started - 1.0)
@@ -291,13 +303,8 @@ class _Collector:
     ) -> None:
         doomed: dict[str, int | None] = {}
         for key in self.objects.list(prefix):
-            if live(key):
-                continue
-            stat = object_stat(self.objects, key)
+            stat = None if live(key) else self._doomed(key)
             if stat is None:
-                continue
-            if not self._old(stat.modified):
-                self.report.kept_young += 1
                 continue
             doomed[key] = stat.size
             if len(doomed) >= _DELETE_BATCH:
@@ -340,11 +347,8 @@ class _Collector:
             found = usage.get(key)
             if found is not None and not found[3]:
                 continue  # every row live
-            stat = object_stat(self.objects, key)
+            stat = self._doomed(key)
             if stat is None:
-                continue
-            if not self._old(stat.modified):
-                self.report.kept_young += 1
                 continue
             if found is None:  # orphan: no index row (a writer pins a pack before its rows)
                 orphans[key] = stat.size

@@ -16,6 +16,11 @@ from cairn.data.errors import InvalidPath
 
 __all__ = ["compile_glob", "expand_groups"]
 
+# A group's opening character -> the regex that opens it; each closes with ")". Braces
+# are alternatives (not captured), parentheses the capture groups ``$N`` refers to.
+_OPENS = {"{": "(?:", "(": "("}
+_CLOSES = {"}": "{", ")": "("}
+
 
 @lru_cache(maxsize=256)
 def compile_glob(pattern: str) -> re.Pattern[str]:
@@ -26,7 +31,8 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
     """
     body = pattern.strip("/")
     out: list[str] = []
-    i, depth_brace, depth_paren = 0, 0, 0
+    i = 0
+    depth = dict.fromkeys(_OPENS, 0)
     while i < len(body):
         c = body[i]
         if c == "*":
@@ -50,24 +56,18 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
                 inner = "^" + inner[1:]
             out.append("[" + inner.replace("\\", "\\\\") + "]")
             i = end
-        elif c == "{":
-            depth_brace += 1
-            out.append("(?:")
-        elif c == "}" and depth_brace:
-            depth_brace -= 1
+        elif c in _OPENS:
+            depth[c] += 1
+            out.append(_OPENS[c])
+        elif c in _CLOSES and depth[_CLOSES[c]]:
+            depth[_CLOSES[c]] -= 1
             out.append(")")
-        elif c == "," and depth_brace:
+        elif c == "," and depth["{"]:
             out.append("|")
-        elif c == "(":
-            depth_paren += 1
-            out.append("(")
-        elif c == ")" and depth_paren:
-            depth_paren -= 1
-            out.append(")")
         else:
             out.append(re.escape(c))
         i += 1
-    if depth_brace or depth_paren:
+    if any(depth.values()):
         raise InvalidPath(f"glob {pattern!r}: unbalanced '{{' or '('")
     try:
         return re.compile("".join(out) + r"\Z", re.S)

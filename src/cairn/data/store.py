@@ -18,72 +18,40 @@ garbage collection running meanwhile never deletes what their commits name.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import re
 import time
-import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Unpack
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from sqlalchemy import and_, delete, insert, select
 
 from cairn.catalog import Catalog, CatalogPins
-from cairn.catalog.rows import row_to
 from cairn.catalog.schema import branches, commit_provenance, commits, repos
-from cairn.data.errors import (
-    AlreadyExists,
-    CommitStateError,
-    DataError,
-    InvalidReference,
-    NotFound,
+from cairn.data.commitlog import DEFAULT_BRANCH, CommitLog, NewCommit, new_commit_id, repo_missing
+from cairn.data.errors import AlreadyExists, CommitStateError, InvalidReference, NotFound
+from cairn.data.files import Files, PutOptions, Source
+from cairn.data.models import (
+    BranchInfo,
+    CommitInfo,
+    CommitState,
+    FileChange,
+    FileInfo,
+    Provenance,
+    RepoInfo,
 )
-from cairn.data.files import FileOps
-from cairn.data.models import BranchInfo, CommitInfo, CommitState, Provenance, RepoInfo
 from cairn.data.refs import Ref, check_name, parse_ref
-from cairn.data.subject import about
-from cairn.data.tree import DirEntry, TreeStore
+from cairn.data.tree import FileEntry, TreeStore
 from cairn.storage import ChunkStore
 
 __all__ = ["DEFAULT_BRANCH", "DataStore", "new_commit_id"]
 
-DEFAULT_BRANCH = "master"
-# Compare-and-set attempts of one tree update before giving up: each lost race means
-# another writer made progress, and the random exponential wait (1 ms up to 100 ms)
-# spreads writers that keep colliding instead of spinning them against each other.
-_CAS_ATTEMPTS = 100
-_ID = re.compile(r"^[0-9a-f]{32}$")
-_ID_PREFIX = re.compile(r"^[0-9a-f]{6,31}$")
 
-
-def new_commit_id() -> str:
-    """A fresh commit id: 32 lowercase hex digits, like Pachyderm's."""
-    return uuid.uuid4().hex
-
-
-def _commit_from_row(row: Any, provenance: Iterable[Any] = ()) -> CommitInfo:
-    return row_to(
-        CommitInfo,
-        row,
-        state=CommitState(row.state),
-        info=json.loads(row.info),
-        provenance=tuple(
-            Provenance(p.input_name, p.input_repo, p.input_branch, p.input_commit)
-            for p in provenance
-        ),
-    )
-
-
-class _LostRace(Exception):
-    """Another writer changed the commit or the branch between our read and our write."""
-
-
-class DataStore(FileOps):
+class DataStore:
     """Versioned data: the Python API of repos, branches, commits and files.
 
     All methods raise subclasses of cairn.data.errors.DataError for bad
-    input (NotFound, AlreadyExists, InvalidPath, …).
+    input (NotFound, AlreadyExists, InvalidPath, …). It is composed of a ``commit_log``
+    (commit and branch rows, cairn.data.commitlog) and ``files`` (the file verbs,
+    cairn.data.files), whose verbs it offers as its own.
     """
 
     def __init__(self, catalog: Catalog, chunks: ChunkStore) -> None:
@@ -96,6 +64,8 @@ class DataStore(FileOps):
         if chunks.pins is None:
             chunks.pins = self.pins
         self.trees = TreeStore(chunks.objects, pins=self.pins)
+        self.commit_log = CommitLog(catalog, chunks, self.trees)
+        self.files = Files(self.commit_log, chunks, self.trees, self.pins)
 
     # -- repos ---------------------------------------------------------------
     def create_repo(self, name: str, description: str = "", *, type: str = "user") -> RepoInfo:
@@ -116,7 +86,7 @@ class DataStore(FileOps):
         with self.catalog.read() as conn:
             row = conn.execute(select(repos).where(repos.c.name == name)).first()
             if row is None:
-                raise about(NotFound(f"repo {name!r} not found"), "repo.missing", name=name)
+                raise repo_missing(name)
             names = tuple(
                 conn.execute(
                     select(branches.c.name).where(branches.c.repo == name).order_by(branches.c.name)
@@ -167,23 +137,8 @@ class DataStore(FileOps):
                 raise InvalidReference(f"--head {head}: a branch of {repo} must point into {repo}")
             target = self.resolve(ref).id
         with self.catalog.write() as conn:
-            self._set_branch(conn, repo, name, target)
+            self.commit_log.set_branch(conn, repo, name, target)
         return self.inspect_branch(repo, name)
-
-    def _set_branch(self, conn: Connection, repo: str, name: str, head: str | None) -> None:
-        found = conn.execute(
-            select(branches.c.name).where(branches.c.repo == repo, branches.c.name == name)
-        ).first()
-        if found:
-            conn.execute(
-                update(branches)
-                .where(branches.c.repo == repo, branches.c.name == name)
-                .values(head=head)
-            )
-        else:
-            conn.execute(
-                insert(branches).values(repo=repo, name=name, head=head, created=time.time())
-            )
 
     def inspect_branch(self, repo: str, name: str) -> BranchInfo:
         """Raises NotFound."""
@@ -212,70 +167,13 @@ class DataStore(FileOps):
             conn.execute(delete(branches).where(branches.c.repo == repo, branches.c.name == name))
 
     # -- commits -------------------------------------------------------------
-    def _load_commit(self, conn: Connection, repo: str, commit_id: str) -> CommitInfo | None:
-        row = conn.execute(
-            select(commits).where(commits.c.repo == repo, commits.c.id == commit_id)
-        ).first()
-        if row is None:
-            return None
-        prov = conn.execute(
-            select(commit_provenance)
-            .where(commit_provenance.c.repo == repo, commit_provenance.c.commit == commit_id)
-            .order_by(commit_provenance.c.input_name)
-        ).all()
-        info = _commit_from_row(row, prov)
-        if info.state == CommitState.OPEN:  # an open commit's size is fixed only when it finishes
-            info = dataclasses.replace(info, size=self._tree_size(info.tree))
-        return info
-
     def resolve(self, ref: Ref) -> CommitInfo:
         """The commit ``ref`` names: a branch head (default ``master``), an id or a unique id
         prefix, then ``ancestry`` steps back along parents.
 
         Raises NotFound (no such repo, branch, commit, or no commit yet on the branch).
         """
-        name = ref.commit or DEFAULT_BRANCH
-        with self.catalog.read() as conn:
-            if not conn.execute(select(repos.c.name).where(repos.c.name == ref.repo)).first():
-                missing = NotFound(f"repo {ref.repo!r} not found")
-                raise about(missing, "repo.missing", name=ref.repo)
-            head = conn.execute(
-                select(branches.c.head).where(branches.c.repo == ref.repo, branches.c.name == name)
-            ).first()
-            commit_id: str | None
-            if head is not None:
-                commit_id = head.head
-                if commit_id is None:
-                    raise NotFound(f"branch {ref.repo}@{name} has no commits yet")
-            elif _ID.match(name):
-                commit_id = name
-            elif _ID_PREFIX.match(name):
-                found = list(
-                    conn.execute(
-                        select(commits.c.id)
-                        .where(commits.c.repo == ref.repo, commits.c.id.startswith(name))
-                        .limit(2)
-                    ).scalars()
-                )
-                if len(found) != 1:
-                    raise NotFound(
-                        f"{ref.repo}@{name}: "
-                        + ("ambiguous commit id prefix" if found else "no such branch or commit")
-                    )
-                commit_id = found[0]
-            else:
-                raise NotFound(f"{ref.repo}@{name}: no such branch or commit")
-            info = self._load_commit(conn, ref.repo, commit_id)
-            if info is None:
-                raise NotFound(f"commit {ref.repo}@{commit_id} not found")
-            for _ in range(ref.ancestry):
-                if info.parent is None:
-                    raise NotFound(f"{ref}: the history is not that long")
-                parent = self._load_commit(conn, ref.repo, info.parent)
-                if parent is None:
-                    raise NotFound(f"{ref}: the history is not that long")
-                info = parent
-        return info
+        return self.commit_log.resolve(ref)
 
     def inspect_commit(self, repo: str, commitish: str | None = None) -> CommitInfo:
         """Shorthand for ``resolve(Ref.parse(repo, commitish))``."""
@@ -297,7 +195,7 @@ class DataStore(FileOps):
             with self.catalog.read() as conn:
                 while info is not None and (not limit or len(out) < limit):
                     out.append(info)
-                    info = self._load_commit(conn, repo, info.parent) if info.parent else None
+                    info = self.commit_log.load(conn, repo, info.parent) if info.parent else None
             return out
         with self.catalog.read() as conn:
             query = (
@@ -308,7 +206,7 @@ class DataStore(FileOps):
             if limit:
                 query = query.limit(limit)
             ids = list(conn.execute(query).scalars())
-            return [c for c in (self._load_commit(conn, repo, i) for i in ids) if c]
+            return [c for c in (self.commit_log.load(conn, repo, i) for i in ids) if c]
 
     def start_commit(
         self, repo: str, branch: str = DEFAULT_BRANCH, description: str = ""
@@ -319,26 +217,16 @@ class DataStore(FileOps):
         pipeline output repos.
         """
         check_name(branch, "branch")
-        self._check_writable(repo)
-        commit_id = new_commit_id()
+        self.commit_log.check_writable(repo)
         with self.catalog.write() as conn:
-            head = self._head(conn, repo, branch)
+            head = self.commit_log.head(conn, repo, branch)
             if head is not None and head.state == CommitState.OPEN:
                 raise CommitStateError(
                     f"{repo}@{branch} has an open commit {head.id}; finish it first"
                 )
-            self._insert_commit(
-                conn,
-                repo,
-                commit_id,
-                head,
-                branch,
-                head.tree if head else None,
-                state=CommitState.OPEN,
-                origin="user",
-                description=description,
-            )
-            self._set_branch(conn, repo, branch, commit_id)
+            tree = head.tree if head else None
+            opened = NewCommit(repo, branch, tree, CommitState.OPEN, "user", description)
+            commit_id = self.commit_log.advance(conn, head, opened)
         return self.inspect_commit(repo, commit_id)
 
     def finish_commit(self, repo: str, commitish: str | None = None) -> CommitInfo:
@@ -347,18 +235,12 @@ class DataStore(FileOps):
         info = self.inspect_commit(repo, commitish)
         if info.state != CommitState.OPEN:
             raise CommitStateError(f"commit {repo}@{info.id} is already finished")
-        size = self._tree_size(info.tree)
+        size = self.commit_log.tree_size(info.tree)
         with self.catalog.write() as conn:
-            done = conn.execute(
-                update(commits)
-                .where(
-                    commits.c.repo == repo,
-                    commits.c.id == info.id,
-                    commits.c.state == CommitState.OPEN,
-                )
-                .values(state=CommitState.FINISHED, finished=time.time(), size=size)
-            )
-            if done.rowcount != 1:
+            finished = CommitState.FINISHED
+            if not self.commit_log.change_open(
+                conn, repo, info.id, state=finished, finished=time.time(), size=size
+            ):
                 raise CommitStateError(f"commit {repo}@{info.id} was finished by someone else")
         return self.inspect_commit(repo, info.id)
 
@@ -398,40 +280,22 @@ class DataStore(FileOps):
         (somebody else moved it) and nothing is written.
         """
         check_name(branch, "branch")
-        commit_id = commit_id or new_commit_id()
-        size = self._tree_size(tree)
+        new = NewCommit(
+            repo,
+            branch,
+            tree,
+            origin=origin,
+            description=description,
+            info=info,
+            provenance=tuple(provenance),
+            id=commit_id,
+        )
         self.chunks.flush()
         with self.catalog.write() as conn:
-            head = self._head(conn, repo, branch)
+            head = self.commit_log.head(conn, repo, branch)
             if (head.id if head else None) != expected_head:
                 raise CommitStateError(f"{repo}@{branch} moved while the commit was written")
-            if self._load_commit(conn, repo, commit_id) is not None:
-                commit_id = new_commit_id()
-            self._insert_commit(
-                conn,
-                repo,
-                commit_id,
-                head,
-                branch,
-                tree,
-                state=CommitState.FINISHED,
-                origin=origin,
-                description=description,
-                size=size,
-                info=info,
-            )
-            for p in provenance:
-                conn.execute(
-                    insert(commit_provenance).values(
-                        repo=repo,
-                        commit=commit_id,
-                        input_name=p.name,
-                        input_repo=p.repo,
-                        input_branch=p.branch,
-                        input_commit=p.commit,
-                    )
-                )
-            self._set_branch(conn, repo, branch, commit_id)
+            commit_id = self.commit_log.advance(conn, head, new)
         return self.inspect_commit(repo, commit_id)
 
     def subvenance(self, repo: str, commit_id: str) -> list[tuple[str, str, str]]:
@@ -445,152 +309,45 @@ class DataStore(FileOps):
             ).all()
         return [(r.repo, r.commit, r.input_name) for r in rows]
 
-    # -- internals shared with FileOps -------------------------------------------
-    def _insert_commit(
-        self,
-        conn: Connection,
-        repo: str,
-        commit_id: str,
-        parent: CommitInfo | None,
-        branch: str,
-        tree: str | None,
-        *,
-        state: CommitState,
-        origin: str,
-        description: str = "",
-        size: int = 0,
-        info: dict[str, Any] | None = None,
-    ) -> None:
-        now = time.time()
-        conn.execute(
-            insert(commits).values(
-                repo=repo,
-                id=commit_id,
-                parent=parent.id if parent else None,
-                branch=branch,
-                tree=tree,
-                state=state,
-                origin=origin,
-                description=description,
-                created=now,
-                finished=now if state == CommitState.FINISHED else None,
-                size=size,
-                info=json.dumps(info or {}, sort_keys=True),
-            )
-        )
-
-    def _head(self, conn: Connection, repo: str, branch: str) -> CommitInfo | None:
-        if not conn.execute(select(repos.c.name).where(repos.c.name == repo)).first():
-            raise about(NotFound(f"repo {repo!r} not found"), "repo.create", name=repo)
-        row = conn.execute(
-            select(branches.c.head).where(branches.c.repo == repo, branches.c.name == branch)
-        ).first()
-        if row is None or row.head is None:
-            return None
-        return self._load_commit(conn, repo, row.head)
-
-    def _tree_size(self, tree: str | None) -> int:
-        entry = self.trees.lookup(tree, "")
-        return entry.size if isinstance(entry, DirEntry) else 0
-
-    def _check_writable(self, repo: str) -> None:
-        if self.inspect_repo(repo).type != "user":
-            raise DataError(
-                f"repo {repo!r} is a pipeline's output; only its pipeline's jobs write to it"
-            )
-
-    def _update_tree(
+    # -- files: the verbs of cairn.data.files, offered here as the store's own ----------
+    def put_files(
         self,
         repo: str,
         target: str | None,
-        change: Callable[[str | None], str | None],
-        description: str = "",
+        items: Iterable[tuple[str, Source]],
+        **options: Unpack[PutOptions],
     ) -> CommitInfo:
-        """Apply ``change`` (old root -> new root) to the open commit ``target`` names (a
-        branch whose head is open, or an open commit id), or else make a new finished commit
-        on branch ``target``. Compare-and-set; retried if another writer got there first."""
-        self._check_writable(repo)
-        name = target or DEFAULT_BRANCH
-        try:
-            for attempt in Retrying(
-                retry=retry_if_exception_type(_LostRace),
-                stop=stop_after_attempt(_CAS_ATTEMPTS),
-                wait=wait_random_exponential(multiplier=0.001, max=0.1),
-                reraise=True,
-            ):
-                with attempt:
-                    commit_id = self._try_update_tree(repo, name, change, description)
-        except _LostRace:
-            raise CommitStateError(
-                f"{repo}@{name}: too many concurrent writers, try again"
-            ) from None
-        return self.inspect_commit(repo, commit_id)
+        """See :meth:`cairn.data.files.Files.put_files`."""
+        return self.files.put_files(repo, target, items, **options)
 
-    def _try_update_tree(
-        self,
-        repo: str,
-        name: str,
-        change: Callable[[str | None], str | None],
-        description: str,
-    ) -> str:
-        """One compare-and-set of ``_update_tree``: the commit id written; raises _LostRace
-        when another writer moved the commit or the branch between the read and the write."""
-        with self.catalog.read() as conn:
-            head = None
-            if _ID.match(name) and not self._branch_exists(conn, repo, name):
-                head = self._load_commit(conn, repo, name)
-                if head is None:
-                    raise NotFound(f"commit {repo}@{name} not found")
-                if head.state != CommitState.OPEN:
-                    raise CommitStateError(
-                        f"commit {repo}@{name} is finished; finished commits never change"
-                    )
-            else:
-                check_name(name, "branch")
-                head = self._head(conn, repo, name)
-        new_tree = change(head.tree if head else None)
-        # Packed chunks the new tree refers to must be stored before it is visible.
-        self.chunks.flush()
-        with self.catalog.write() as conn:
-            if head is not None and head.state == CommitState.OPEN:
-                done = conn.execute(
-                    update(commits)
-                    .where(
-                        commits.c.repo == repo,
-                        commits.c.id == head.id,
-                        commits.c.state == CommitState.OPEN,
-                        commits.c.tree.is_(None)
-                        if head.tree is None
-                        else commits.c.tree == head.tree,
-                    )
-                    .values(tree=new_tree)
-                )
-                if done.rowcount == 1:
-                    return head.id
-                raise _LostRace
-            now_head = self._head(conn, repo, name)
-            if (now_head.id if now_head else None) != (head.id if head else None):
-                raise _LostRace
-            commit_id = new_commit_id()
-            self._insert_commit(
-                conn,
-                repo,
-                commit_id,
-                head,
-                name,
-                new_tree,
-                state=CommitState.FINISHED,
-                origin="auto",
-                description=description,
-                size=self._tree_size(new_tree),
-            )
-            self._set_branch(conn, repo, name, commit_id)
-            return commit_id
+    def delete_files(self, repo: str, target: str | None, paths: Iterable[str]) -> CommitInfo:
+        """See :meth:`cairn.data.files.Files.delete_files`."""
+        return self.files.delete_files(repo, target, paths)
 
-    def _branch_exists(self, conn: Connection, repo: str, name: str) -> bool:
-        return (
-            conn.execute(
-                select(branches.c.name).where(branches.c.repo == repo, branches.c.name == name)
-            ).first()
-            is not None
-        )
+    def copy_file(self, src: Ref, repo: str, target: str | None, dst_path: str) -> CommitInfo:
+        """See :meth:`cairn.data.files.Files.copy_file`."""
+        return self.files.copy_file(src, repo, target, dst_path)
+
+    def inspect_file(self, ref: Ref) -> FileInfo:
+        """See :meth:`cairn.data.files.Files.inspect_file`."""
+        return self.files.inspect_file(ref)
+
+    def list_file(self, ref: Ref) -> list[FileInfo]:
+        """See :meth:`cairn.data.files.Files.list_file`."""
+        return self.files.list_file(ref)
+
+    def glob_file(self, ref: Ref, pattern: str) -> list[FileInfo]:
+        """See :meth:`cairn.data.files.Files.glob_file`."""
+        return self.files.glob_file(ref, pattern)
+
+    def walk_files(self, ref: Ref) -> Iterator[tuple[str, FileEntry]]:
+        """See :meth:`cairn.data.files.Files.walk_files`."""
+        return self.files.walk_files(ref)
+
+    def read_file(self, ref: Ref) -> Iterator[bytes]:
+        """See :meth:`cairn.data.files.Files.read_file`."""
+        return self.files.read_file(ref)
+
+    def diff_file(self, new: Ref, old: Ref | None = None) -> list[FileChange]:
+        """See :meth:`cairn.data.files.Files.diff_file`."""
+        return self.files.diff_file(new, old)
