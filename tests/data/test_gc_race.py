@@ -78,8 +78,8 @@ def test_a_collection_between_dedup_and_commit_keeps_what_the_put_reuses(make_pa
     flush = writer.chunks.flush
 
     def flush_then_collect() -> None:
-        # _update_tree flushes once the tree is written and just before its commit: every
-        # "already stored" decision of this put has been made, none is committed yet.
+        # CommitLog.update_tree flushes once the tree is written and just before its commit:
+        # every "already stored" decision of this put has been made, none is committed yet.
         flush()
         if not reports:
             reports.append(collect_garbage(collector, grace=0))

@@ -535,3 +535,11 @@ def test_a_writer_that_keeps_losing_backs_off_then_gives_up(
     assert len(calls) == 100
     assert len(pauses) == 99 and all(0 <= p <= 0.1 for p in pauses)
     assert sum(pauses[-50:]) > sum(pauses[:5])  # the pauses grow (up to their cap)
+
+
+def test_datastore_is_composed_of_a_commit_log_and_files(store: DataStore) -> None:
+    # Issue 10: no mixin reads attributes its subclass sets; the parts are given explicitly.
+    assert DataStore.__mro__ == (DataStore, object)
+    assert store.files.commit_log is store.commit_log
+    assert store.files.trees is store.trees is store.commit_log.trees
+    assert store.files.pins is store.pins

@@ -1008,3 +1008,11 @@ def test_a_job_whose_secret_is_missing_fails_and_says_which(
 
     assert job.state == "failure"
     assert "api" in job.reason and SECRET not in job.reason
+
+
+def test_pipelines_holds_a_runner_that_holds_the_history(pipelines: Pipelines) -> None:
+    # Issue 10: composed, not inherited; settings changed on Pipelines reach the runner.
+    assert Pipelines.__mro__ == (Pipelines, object)
+    assert pipelines.runner.history is pipelines.history
+    pipelines.allow_unconfined = True
+    assert pipelines.runner.settings.allow_unconfined is True

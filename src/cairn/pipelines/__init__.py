@@ -10,7 +10,10 @@ Owns
     * ``batch.py``: ``datum_batching``, one process working through many datums over a
       channel (the wire protocol is documented there; ``cairn.sdk`` speaks it);
     * ``service.py``: Pipelines — create/update/delete and triggering (``propagate``);
-    * ``jobs.py``: running one job (plan, pool, output commit, datum records);
+      it holds a JobRunner, which holds a JobHistory (composed, not inherited);
+    * ``rows.py``: stored pipelines read back (one, all, the broken ones);
+    * ``jobs.py``: running one job (plan, pool, confinement, job rows);
+    * ``output.py``: what a job leaves: its output commit and its datum records;
     * ``history.py``: jobs, datums and logs as recorded;
     * ``lineage.py``: commit-level and file-level lineage;
     * ``environment.py``: environment fingerprints and code hashes for provenance.

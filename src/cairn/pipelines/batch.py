@@ -79,6 +79,8 @@ from cairn.pipelines.executor import (
     materialize,
     missing_program,
     run_err_cmd,
+    spawn,
+    stdin_file,
     transform_env,
 )
 from cairn.pipelines.sandbox import grant, sandbox_uid, wrap_batch_command
@@ -282,19 +284,16 @@ class _Worker:
             env_path=env["PATH"],
         )
         env[CHANNEL_ENV] = channel_seen
-        payload = "".join(line + "\n" for line in ctx.transform.stdin).encode()
         current: _Progress | None = None
         asked = took = ended = False
         mark = 0
         proc: subprocess.Popen[bytes] | None = None
         pidfd = -1
         with (
-            tempfile.TemporaryFile() as inp,
+            stdin_file(ctx.transform.stdin) as inp,
             open(log_path, "ab") as out,
             open(log_path, "rb") as log,
         ):
-            inp.write(payload)
-            inp.seek(0)
 
             def since(start: int) -> bytes:
                 size = os.fstat(log.fileno()).st_size
@@ -310,19 +309,10 @@ class _Worker:
                 )
                 if missing:
                     return False, missing, f"[cairn] {missing}\n".encode()
-                try:
-                    proc = subprocess.Popen(
-                        argv,
-                        stdin=inp,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        env=env,
-                        cwd=ctx.cwd,
-                        start_new_session=True,
-                    )
-                except OSError as exc:
-                    why = f"cannot start {argv[0]!r}: {exc}"
-                    return False, why, f"[cairn] {why}\n".encode()
+                started = spawn(argv, inp, out, env, ctx.cwd)
+                if isinstance(started, str):
+                    return False, started, f"[cairn] {started}\n".encode()
+                proc = started
                 pidfd = os.pidfd_open(proc.pid)
                 deadline = None if ctx.timeout is None else time.monotonic() + ctx.timeout
                 while True:

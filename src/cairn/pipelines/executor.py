@@ -28,9 +28,11 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from cairn.data import DataStore, InvalidPath
 from cairn.data.paths import normalize
@@ -56,6 +58,8 @@ __all__ = [
     "missing_program",
     "run_datum",
     "run_err_cmd",
+    "spawn",
+    "stdin_file",
     "transform_env",
 ]
 
@@ -183,6 +187,35 @@ def missing_program(cmd: list[str], path: str, cwd: Path) -> str:
     return "" if ok else f"cannot start {program!r}: no such executable program"
 
 
+@contextmanager
+def stdin_file(lines: Iterable[str]) -> Iterator[IO[bytes]]:
+    """A temporary file holding ``lines``, one per line, to be read from its start: a
+    command's standard input (a file, not a pipe; see ``_run``)."""
+    with tempfile.TemporaryFile() as f:
+        f.write("".join(line + "\n" for line in lines).encode())
+        f.seek(0)
+        yield f
+
+
+def spawn(
+    argv: list[str], stdin: IO[bytes], stdout: IO[bytes], env: dict[str, str], cwd: Path
+) -> subprocess.Popen[bytes] | str:
+    """Start ``argv`` in a session (process group) of its own, its standard error joined to
+    ``stdout``. Returns the process, or why it could not start (``cannot start …``)."""
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return f"cannot start {argv[0]!r}: {exc}"
+
+
 def _run(
     argv: list[str],
     stdin: list[str],
@@ -197,23 +230,11 @@ def _run(
     outlives the command (a daemon it started) cannot hold the datum open past its
     timeout; whatever is left of the process group is killed when the command ends.
     """
-    payload = "".join(line + "\n" for line in stdin).encode()
-    with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out:
-        inp.write(payload)
-        inp.seek(0)
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=inp,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            log += f"cannot start {argv[0]!r}: {exc}\n".encode()
-            return None, f"cannot start {argv[0]!r}: {exc}"
+    with stdin_file(stdin) as inp, tempfile.TemporaryFile() as out:
+        proc = spawn(argv, inp, out, env, cwd)
+        if isinstance(proc, str):
+            log += f"{proc}\n".encode()
+            return None, proc
         code: int | None
         error = ""
         try:

@@ -1,6 +1,7 @@
 """Job history: jobs, datums and logs as recorded in the catalog and object store.
 
-A mixin of Pipelines (cairn.pipelines.service); reads only.
+Pipelines (cairn.pipelines.service) holds one, through its JobRunner
+(cairn.pipelines.jobs); it reads only.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
@@ -19,7 +20,8 @@ from cairn.data import (
     DataStore,
     NotFound,
 )
-from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState, PipelineInfo
+from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState
+from cairn.pipelines.rows import inspect_pipeline
 from cairn.storage import ObjectNotFound
 
 __all__ = ["JobHistory"]
@@ -34,16 +36,15 @@ def _datum_from_row(row: Any) -> DatumInfo:
 
 
 class JobHistory:
-    """Queries over jobs and datums; needs ``catalog``, ``data`` and ``inspect_pipeline``."""
+    """Queries over the jobs and datums recorded in ``catalog``, and their logs, kept in
+    ``data``'s object store."""
 
-    catalog: Catalog
-    data: DataStore
+    def __init__(self, catalog: Catalog, data: DataStore) -> None:
+        self.catalog = catalog
+        self.data = data
 
-    if TYPE_CHECKING:
-
-        def inspect_pipeline(self, name: str) -> PipelineInfo: ...
-
-    def _job_for(self, name: str, version: int, key: str) -> JobInfo | None:
+    def job_for(self, name: str, version: int, key: str) -> JobInfo | None:
+        """The newest job of pipeline ``name`` at spec ``version`` for input ``key``."""
         with self.catalog.read() as conn:
             row = conn.execute(
                 select(jobs)
@@ -55,7 +56,8 @@ class JobHistory:
             ).first()
         return _job_from_row(row) if row else None
 
-    def _job_exists(self, pipeline: str, job_id: str) -> bool:
+    def job_exists(self, pipeline: str, job_id: str) -> bool:
+        """Whether ``pipeline`` has a job with exactly this id."""
         with self.catalog.read() as conn:
             return (
                 conn.execute(
@@ -80,7 +82,7 @@ class JobHistory:
         """Jobs newest first, optionally of one pipeline or one id (a whole job set)."""
         query = select(jobs).order_by(jobs.c.created.desc())
         if pipeline:
-            self.inspect_pipeline(pipeline)
+            inspect_pipeline(self.catalog, pipeline)
             query = query.where(jobs.c.pipeline == pipeline)
         if job_id:
             query = query.where(jobs.c.id.startswith(job_id, autoescape=True))
@@ -139,7 +141,7 @@ class JobHistory:
     ) -> Iterator[tuple[str, str]]:
         """(heading, text) for each log: a datum's, a job's datums', or the pipeline's
         latest job's when ``job_id`` is None."""
-        self.inspect_pipeline(pipeline)
+        inspect_pipeline(self.catalog, pipeline)
         if job_id is None:
             found = self.list_jobs(pipeline)
             if not found:

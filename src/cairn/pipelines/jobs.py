@@ -1,8 +1,9 @@
 """Running one job: plan datums against the last success, run them on a local pool,
 write the output commit with provenance, and record every datum.
 
-A mixin of Pipelines (cairn.pipelines.service); see its module doc for the job state
-machine and how jobs are triggered.
+Pipelines (cairn.pipelines.service) holds one; see its module doc for the job state
+machine and how jobs are triggered. What a job leaves behind (output commit, datum
+records) is written by cairn.pipelines.output.
 """
 
 from __future__ import annotations
@@ -13,76 +14,73 @@ import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from queue import SimpleQueue
 from typing import Any
 
-import blake3
 from sqlalchemy import delete, insert, select
 from sqlalchemy import update as sql_update
 
+from cairn.catalog import Catalog
 from cairn.catalog.schema import datums, events, jobs
-from cairn.data import (
-    CommitInfo,
-    FileEntry,
-    NotFound,
-    Provenance,
-    Ref,
-    new_commit_id,
-)
+from cairn.data import DataStore, NotFound, Ref, new_commit_id
 from cairn.data.subject import about
 from cairn.pipelines.batch import DatumQueue, run_batch
-from cairn.pipelines.datums import Datum, build_datums, canonical_hash
-from cairn.pipelines.environment import (
-    code_files,
-    environment_fingerprint,
-    transform_runtime,
-)
+from cairn.pipelines.datums import Datum, build_datums
+from cairn.pipelines.environment import code_files
 from cairn.pipelines.errors import PipelineError, SecretError, Unconfined
 from cairn.pipelines.executor import DatumResult, RunContext, limits_for, run_datum
 from cairn.pipelines.history import JobHistory
-from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState, PipelineInfo, Reporter
+from cairn.pipelines.models import DatumState, JobInfo, JobState, PipelineInfo, Reporter
+from cairn.pipelines.output import (
+    Heads,
+    datum_info,
+    describe,
+    store_datums,
+    write_output,
+)
 from cairn.pipelines.sandbox import others_can_enter, sandbox_available
 from cairn.pipelines.secret_store import Masker, SecretStore
 from cairn.pipelines.spec import PipelineSpec
 from cairn.storage.settings import read_settings
 
-__all__ = ["ALLOW_UNCONFINED_ENV", "Heads", "JobRunner", "UNCONFINED"]
+__all__ = ["ALLOW_UNCONFINED_ENV", "UNCONFINED", "Heads", "JobRunner", "JobSettings"]
 
 _SUCCESS_STATES = (DatumState.SUCCESS, DatumState.SKIPPED)
 ALLOW_UNCONFINED_ENV = "CAIRN_ALLOW_UNCONFINED"
 OWNER_EVENT = "pipeline.owner"
 UNCONFINED = "unconfined"  # the first word of a job's first log line when no sandbox ran it
-Heads = dict[tuple[str, str], CommitInfo]
 
 
-class JobRunner(JobHistory):
-    """Executes jobs; needs ``work_dir``, ``parallelism`` and ``secrets`` besides JobHistory's
-    needs."""
+@dataclass(slots=True)
+class JobSettings:
+    """How a JobRunner runs jobs: ``work_dir`` holds the datums' scratch folders;
+    ``parallelism`` is the pool size when a spec has no ``parallelism_spec``;
+    ``private_paths`` never enter a sandbox; ``allow_unconfined`` lets jobs run another OS
+    user's pipelines without a sandbox; ``secrets`` holds the values ``transform.secrets``
+    refer to (without it, a job that needs one fails)."""
 
     work_dir: Path
     parallelism: int
-    private_paths: tuple[Path, ...]
-    allow_unconfined: bool
-    secrets: SecretStore | None
+    private_paths: tuple[Path, ...] = ()
+    allow_unconfined: bool = False
+    secrets: SecretStore | None = None
 
-    @staticmethod
-    def _provenance(spec: PipelineSpec, heads: Heads) -> list[Provenance]:
-        """One entry per distinct input; the input name labels it, qualified by repo and
-        branch when a union gives two inputs one name."""
-        leaves = {(p.input_name, p.repo, p.branch) for p in spec.input.pfs_inputs()}
-        names = [name for name, _, _ in leaves]
-        return [
-            Provenance(
-                name if names.count(name) == 1 else f"{name}:{repo}@{branch}",
-                repo,
-                branch,
-                heads[(repo, branch)].id,
-            )
-            for name, repo, branch in sorted(leaves)
-        ]
 
-    def _reap_interrupted(self) -> None:
+class JobRunner:
+    """Executes jobs of the pipelines in ``catalog`` over ``data`` as ``settings`` say,
+    recording them where ``history`` reads them."""
+
+    def __init__(
+        self, catalog: Catalog, data: DataStore, history: JobHistory, settings: JobSettings
+    ) -> None:
+        self.catalog = catalog
+        self.data = data
+        self.history = history
+        self.settings = settings
+
+    def reap_interrupted(self) -> None:
         """Jobs still ``running`` while we hold the lock belong to a process that died: mark
         them ``killed`` so that their inputs count as stale and run again, and remove the
         scratch folders (``<work>/<pipeline>/<job>``) such a process left behind."""
@@ -99,7 +97,7 @@ class JobRunner(JobHistory):
         with self.catalog.read() as conn:
             done = {(r.pipeline, r.id) for r in conn.execute(select(jobs.c.pipeline, jobs.c.id))}
         try:
-            folders = [p for p in self.work_dir.iterdir() if p.is_dir()]
+            folders = [p for p in self.settings.work_dir.iterdir() if p.is_dir()]
         except OSError:
             return
         for folder in folders:
@@ -143,7 +141,7 @@ class JobRunner(JobHistory):
                 )
             return []
         owner = self.owner(info.name)
-        allowed = self.allow_unconfined or read_settings().allow_unconfined
+        allowed = self.settings.allow_unconfined or read_settings().allow_unconfined
         if owner is not None and owner != os.getuid() and not allowed:
             unconfined = Unconfined(
                 f"no sandbox (bwrap missing or unusable, or CAIRN_SANDBOX=none) and pipeline "
@@ -160,8 +158,8 @@ class JobRunner(JobHistory):
 
     def _job_id(self, info: PipelineInfo, heads: Heads) -> str:
         newest = max(heads.values(), key=lambda c: c.created)
-        if self._job_exists(info.name, newest.id):
-            if self.inspect_job(info.name, newest.id).state != JobState.KILLED:
+        if self.history.job_exists(info.name, newest.id):
+            if self.history.inspect_job(info.name, newest.id).state != JobState.KILLED:
                 return new_commit_id()
             # A rerun after a crash keeps its cause's id: the killed record makes way.
             with self.catalog.write() as conn:
@@ -176,16 +174,16 @@ class JobRunner(JobHistory):
             return newest.id
         return new_commit_id()
 
-    def _record_unrunnable(
+    def record_unrunnable(
         self, info: PipelineInfo, heads: Heads, key: str, blocked: list[str], cause: str | None
     ) -> JobInfo:
-        job_id = cause if cause and not self._job_exists(info.name, cause) else None
+        job_id = cause if cause and not self.history.job_exists(info.name, cause) else None
         job_id = job_id or self._job_id(info, heads)
         reason = f"upstream {', '.join(blocked)} did not succeed for these inputs"
         self._insert_job(
             info, job_id, key, JobState.UNRUNNABLE, finished=time.time(), reason=reason
         )
-        return self.inspect_job(info.name, job_id)
+        return self.history.inspect_job(info.name, job_id)
 
     def _insert_job(
         self, info: PipelineInfo, job_id: str, key: str, state: JobState, **values: Any
@@ -230,7 +228,7 @@ class JobRunner(JobHistory):
                 ).scalars()
             )
 
-    def _run_job(self, info: PipelineInfo, heads: Heads, key: str, reporter: Reporter) -> JobInfo:
+    def run_job(self, info: PipelineInfo, heads: Heads, key: str, reporter: Reporter) -> JobInfo:
         spec = info.spec
         job_id = self._job_id(info, heads)
         self._insert_job(info, job_id, key, JobState.RUNNING)
@@ -241,7 +239,7 @@ class JobRunner(JobHistory):
                 job = self._execute(info, spec, job_id, heads, reporter)
         except PipelineError as exc:
             self._finish(job_id, info.name, state=JobState.FAILURE, reason=str(exc))
-            job = self.inspect_job(info.name, job_id)
+            job = self.history.inspect_job(info.name, job_id)
         except Exception as exc:
             self._finish(
                 job_id,
@@ -249,13 +247,13 @@ class JobRunner(JobHistory):
                 state=JobState.FAILURE,
                 reason=f"job crashed: {type(exc).__name__}: {exc}",
             )
-            job = self.inspect_job(info.name, job_id)
+            job = self.history.inspect_job(info.name, job_id)
             if not isinstance(exc, OSError):
                 raise
         finally:
-            shutil.rmtree(self.work_dir / info.name / job_id, ignore_errors=True)
+            shutil.rmtree(self.settings.work_dir / info.name / job_id, ignore_errors=True)
             try:
-                (self.work_dir / info.name).rmdir()
+                (self.settings.work_dir / info.name).rmdir()
             except OSError:
                 pass  # not empty: another job of this pipeline, or already gone
         reporter.job_finished(job)
@@ -289,7 +287,7 @@ class JobRunner(JobHistory):
         self._finish(
             job_id, info.name, state=JobState.RUNNING, total=len(all_datums), skipped=len(skipped)
         )
-        reporter.job_started(self.inspect_job(info.name, job_id), len(todo))
+        reporter.job_started(self.history.inspect_job(info.name, job_id), len(todo))
         if spec.transform.image:
             notes.append(
                 f"image {spec.transform.image} recorded; no container runtime, "
@@ -301,7 +299,7 @@ class JobRunner(JobHistory):
             secret_env = self._secret_env(spec) if todo else {}
         except (NotFound, SecretError) as exc:
             self._finish(job_id, info.name, state=JobState.FAILURE, reason=f"secrets: {exc}")
-            return self.inspect_job(info.name, job_id)
+            return self.history.inspect_job(info.name, job_id)
         # Values are masked before logs and errors are stored or reported.
         masker = Masker(secret_env.values())
         ctx = RunContext(
@@ -311,22 +309,24 @@ class JobRunner(JobHistory):
             tries=spec.datum_tries,
             timeout=spec.datum_timeout,
             cwd=Path(info.spec_dir),
-            work_dir=self.work_dir / info.name / job_id,
+            work_dir=self.settings.work_dir / info.name / job_id,
             sandbox=sandbox,
             limits=limits_for(spec.resource_limits, spec.datum_timeout),
-            private=self.private_paths,
+            private=self.settings.private_paths,
             env=secret_env,
         )
-        workers = spec.parallelism_spec.constant if spec.parallelism_spec else self.parallelism
+        workers = (
+            spec.parallelism_spec.constant if spec.parallelism_spec else self.settings.parallelism
+        )
         results: list[DatumResult] = []
         # The job's row does not change until every datum is done: read it once, not once
         # per datum (a catalog read per datum was a fifth of a batching job's time).
-        running = self.inspect_job(info.name, job_id)
+        running = self.history.inspect_job(info.name, job_id)
         for result in self._run_datums(ctx, todo, hashes, max(1, workers)):
             result.log, result.error = masker.bytes(result.log), masker.text(result.error)
             results.append(result)
-            reporter.datum_done(running, self._datum_info(info.name, job_id, result))
-        self._store_datums(info.name, job_id, results, skipped, hashes)
+            reporter.datum_done(running, datum_info(info.name, job_id, result))
+        store_datums(self.data, self.catalog, info.name, job_id, results, skipped, hashes)
         if notes:
             self.data.chunks.objects.put(
                 f"logs/{info.name}/{job_id}/job", "\n".join(notes).encode() + b"\n"
@@ -343,7 +343,7 @@ class JobRunner(JobHistory):
             first = failed[0]
             tail = first.log.decode(errors="replace").strip().splitlines()[-5:]
             reason = (
-                f"datum {first.datum.id[:12]} ({self._describe(first.datum)}) failed "
+                f"datum {first.datum.id[:12]} ({describe(first.datum)}) failed "
                 f"after {first.attempts} attempt(s): {first.error or 'error'}"
                 + ("\n  " + "\n  ".join(tail) if tail else "")
             )
@@ -352,8 +352,8 @@ class JobRunner(JobHistory):
             self._finish(job_id, info.name, state=JobState.FAILURE, reason=reason, **counts)
         else:
             try:
-                output = self._write_output(
-                    info, spec, job_id, heads, results, skipped, hashes, code
+                output = write_output(
+                    self.data, info, spec, job_id, heads, results, skipped, hashes, code
                 )
             except PipelineError as exc:
                 self._finish(job_id, info.name, state=JobState.FAILURE, reason=str(exc), **counts)
@@ -361,7 +361,7 @@ class JobRunner(JobHistory):
                 self._finish(
                     job_id, info.name, state=JobState.SUCCESS, output_commit=output.id, **counts
                 )
-        return self.inspect_job(info.name, job_id)
+        return self.history.inspect_job(info.name, job_id)
 
     def _run_datums(
         self, ctx: RunContext, todo: list[Datum], hashes: dict[str, str], workers: int
@@ -402,156 +402,10 @@ class JobRunner(JobHistory):
         """``env_var`` -> value of ``transform.secrets``. Raises NotFound, SecretError."""
         if not spec.transform.secrets:
             return {}
-        if self.secrets is None:
+        if self.settings.secrets is None:
             names = ", ".join(sorted({ref.name for ref in spec.transform.secrets}))
             raise SecretError(f"the transform needs secret {names}; this store keeps none")
-        return self.secrets.resolve(spec.transform.secrets)
-
-    @staticmethod
-    def _describe(datum: Datum) -> str:
-        return ", ".join(f"{name}:{path}" for name, _repo, _branch, path in datum.roots)
-
-    def _write_output(
-        self,
-        info: PipelineInfo,
-        spec: PipelineSpec,
-        job_id: str,
-        heads: Heads,
-        results: list[DatumResult],
-        skipped: list[Datum],
-        hashes: dict[str, str],
-        code: dict[str, str],
-    ) -> CommitInfo:
-        try:
-            previous = self.data.resolve(Ref(info.name, spec.output_branch))
-        except NotFound:
-            previous = None
-        kept_hashes = {hashes[d.id] for d in skipped}
-        owners: dict[str, str] = {}
-        changes: dict[str, FileEntry | None] = {}
-        # Both datums of a clash are named by their inputs, kept or processed alike.
-        by_hash = {hashes[d.id]: d for d in [*skipped, *(r.datum for r in results)]}
-        old_tree = previous.tree if previous else None
-        for path, entry in self.data.trees.walk(old_tree):
-            if entry.datum in kept_hashes:
-                owners[path] = entry.datum
-            else:
-                changes[path] = None
-        for result in sorted(results, key=lambda r: r.datum.id):
-            if result.state != "success":
-                continue
-            for path, content in result.outputs.items():
-                other = owners.get(path)
-                if other is not None and other != result.hash:
-                    other_datum = by_hash.get(other)
-                    other_desc = self._describe(other_datum) if other_datum else other[:12]
-                    raise PipelineError(
-                        f"datums {self._describe(result.datum)} and {other_desc} both wrote "
-                        f"/{path}; each output path must come from one datum"
-                    )
-                owners[path] = result.hash
-                changes[path] = FileEntry(content, result.hash)
-        tree = self.data.trees.apply(old_tree, changes)
-        env = environment_fingerprint()
-        runtime = transform_runtime(spec.transform)
-        for body in (env, runtime):
-            if body is not None:
-                key = f"env/{body['hash'][:2]}/{body['hash']}"
-                self.data.chunks.objects.put(key, json.dumps(body, sort_keys=True).encode())
-        commit_info = {
-            "job": job_id,
-            "pipeline": {"name": info.name, "version": info.version, "spec_hash": spec.spec_hash()},
-            "transform_hash": canonical_hash(spec.transform.model_dump(mode="json")),
-            "code": code,
-            "image": spec.transform.image,
-            "environment": {
-                **{k: env[k] for k in ("hash", "python", "platform", "cpu", "accelerator")},
-                # The interpreter the transform ran, when it is a Python on PATH.
-                "transform": None
-                if runtime is None
-                else {k: runtime[k] for k in ("hash", "python", "executable")},
-            },
-        }
-        provenance = self._provenance(spec, heads)
-        return self.data.write_commit(
-            info.name,
-            spec.output_branch,
-            tree,
-            expected_head=previous.id if previous else None,
-            commit_id=job_id,
-            origin="pipeline",
-            provenance=provenance,
-            info=commit_info,
-        )
-
-    def _datum_info(self, pipeline: str, job_id: str, r: DatumResult) -> DatumInfo:
-        return DatumInfo(
-            pipeline,
-            job_id,
-            r.datum.id,
-            r.hash,
-            DatumState(r.state),
-            [f.to_json() for f in r.datum.files],
-            r.attempts,
-            r.exit_code,
-            r.duration,
-            r.datum.size,
-            r.bytes_out,
-            r.error,
-        )
-
-    def _store_datums(
-        self,
-        pipeline: str,
-        job_id: str,
-        results: list[DatumResult],
-        skipped: list[Datum],
-        hashes: dict[str, str],
-    ) -> None:
-        records: list[tuple[DatumInfo, str | None]] = []
-        # The datums' logs go into one object per job (an fsynced write per datum cost
-        # 20,000 writes for 20,000 datums); each row names its slice as key@offset+length.
-        # The key carries the logs' hash: a rerun of a killed job keeps the job id.
-        blob = b"".join(r.log for r in results)
-        key = f"logs/{pipeline}/{job_id}/datums-{blake3.blake3(blob).hexdigest()[:16]}"
-        offset = 0
-        for r in results:
-            ref = f"{key}@{offset}+{len(r.log)}" if r.log else None
-            offset += len(r.log)
-            records.append((self._datum_info(pipeline, job_id, r), ref))
-        if blob:
-            self.data.chunks.objects.put(key, blob)
-        for skip in skipped:
-            inputs = [f.to_json() for f in skip.files]
-            records.append(
-                (
-                    DatumInfo(
-                        pipeline, job_id, skip.id, hashes[skip.id], DatumState.SKIPPED, inputs
-                    ),
-                    None,
-                )
-            )
-        rows = [
-            dict(
-                pipeline=pipeline,
-                job=job_id,
-                id=d.id,
-                hash=d.hash,
-                state=d.state,
-                inputs=json.dumps(d.inputs),
-                attempts=d.attempts,
-                exit_code=d.exit_code,
-                duration=d.duration,
-                bytes_in=d.bytes_in,
-                bytes_out=d.bytes_out,
-                log=log,
-                error=d.error,
-            )
-            for d, log in records
-        ]
-        if rows:
-            with self.catalog.write() as conn:
-                conn.execute(insert(datums), rows)
+        return self.settings.secrets.resolve(spec.transform.secrets)
 
     def _finish(self, job_id: str, pipeline: str, *, state: JobState, **values: Any) -> None:
         if state != JobState.RUNNING:
@@ -562,5 +416,3 @@ class JobRunner(JobHistory):
                 .where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
                 .values(state=state, **values)
             )
-
-    # -- jobs, datums, logs ---------------------------------------------------------

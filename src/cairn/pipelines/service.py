@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, make_url, select
+from sqlalchemy import delete, insert, make_url
 from sqlalchemy import update as sql_update
 
 from cairn.catalog import Catalog
@@ -52,16 +52,32 @@ from cairn.data import (
     RepoInUse,
 )
 from cairn.data.subject import about
-from cairn.pipelines.errors import SpecError, UnreadableSpec
-from cairn.pipelines.jobs import Heads, JobRunner
-from cairn.pipelines.models import BrokenPipeline, JobInfo, JobState, PipelineInfo, Reporter
+from cairn.pipelines.errors import SpecError
+from cairn.pipelines.history import JobHistory
+from cairn.pipelines.jobs import JobRunner, JobSettings
+from cairn.pipelines.models import (
+    BrokenPipeline,
+    DatumInfo,
+    JobInfo,
+    JobState,
+    PipelineInfo,
+    Reporter,
+)
+from cairn.pipelines.output import Heads, provenance
+from cairn.pipelines.rows import (
+    inspect_pipeline,
+    load_pipelines,
+    pipeline_missing,
+    pipeline_names,
+    pipeline_row,
+)
 from cairn.pipelines.secret_store import SecretStore
 from cairn.pipelines.spec import PipelineSpec, read_spec
 
 __all__ = ["Pipelines"]
 
 
-class Pipelines(JobRunner):
+class Pipelines:
     """The pipelines API over a DataStore.
 
     ``work_dir`` holds datums' scratch folders; ``lock_path`` (a file) serializes
@@ -72,6 +88,9 @@ class Pipelines(JobRunner):
     lets jobs run pipelines created by another OS user when there is no sandbox;
     ``secrets`` holds the values ``transform.secrets`` refer to (without it, a job that
     needs one fails).
+
+    It holds a JobRunner (``runner``: cairn.pipelines.jobs), which holds the JobHistory
+    (``history``: cairn.pipelines.history) whose queries it offers as its own.
     """
 
     def __init__(
@@ -88,11 +107,9 @@ class Pipelines(JobRunner):
     ) -> None:
         self.data = data
         self.catalog = catalog
-        self.work_dir = Path(work_dir)
         self.lock_path = lock_path
-        self.parallelism = parallelism or os.cpu_count() or 1
-        self.allow_unconfined = allow_unconfined
-        store: list[Path] = [self.work_dir, *private_paths]
+        work_dir = Path(work_dir)
+        store: list[Path] = [work_dir, *private_paths]
         root = getattr(data.chunks.objects, "root", None)
         if isinstance(root, Path):
             store.append(root)
@@ -100,9 +117,40 @@ class Pipelines(JobRunner):
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             db = Path(url.database)
             store += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
-        self.private_paths = tuple(store)
-        self.secrets = secrets
+        self.history = JobHistory(catalog, data)
+        parallelism = parallelism or os.cpu_count() or 1
+        settings = JobSettings(work_dir, parallelism, tuple(store), allow_unconfined, secrets)
+        self.runner = JobRunner(catalog, data, self.history, settings)
         self._thread_lock = threading.RLock()
+
+    # -- the runner's settings, as given to the constructor ----------------------------
+    @property
+    def work_dir(self) -> Path:
+        return self.runner.settings.work_dir
+
+    @property
+    def parallelism(self) -> int:
+        return self.runner.settings.parallelism
+
+    @property
+    def private_paths(self) -> tuple[Path, ...]:
+        return self.runner.settings.private_paths
+
+    @property
+    def allow_unconfined(self) -> bool:
+        return self.runner.settings.allow_unconfined
+
+    @allow_unconfined.setter
+    def allow_unconfined(self, value: bool) -> None:
+        self.runner.settings.allow_unconfined = value
+
+    @property
+    def secrets(self) -> SecretStore | None:
+        return self.runner.settings.secrets
+
+    @secrets.setter
+    def secrets(self, value: SecretStore | None) -> None:
+        self.runner.settings.secrets = value
 
     # -- pipeline CRUD -------------------------------------------------------------
     def create_pipeline(
@@ -128,7 +176,7 @@ class Pipelines(JobRunner):
         body = self._storable(spec)
         for pfs in spec.input.pfs_inputs():
             self.data.inspect_repo(pfs.repo)
-        existing = self._row(name)
+        existing = pipeline_row(self.catalog, name)
         if existing and not update:
             raise about(AlreadyExists(f"pipeline {name!r} exists"), "pipeline.exists", name=name)
         if update and not existing:
@@ -170,7 +218,7 @@ class Pipelines(JobRunner):
                 conn.execute(
                     insert(pipelines).values(name=name, state="running", created=now, **values)
                 )
-        self.record_owner(name)
+        self.runner.record_owner(name)
         return self.inspect_pipeline(name)
 
     def create_pipelines(
@@ -190,7 +238,7 @@ class Pipelines(JobRunner):
                 raise SpecError(
                     f"pipeline.name: {name!r} appears twice in one file", "pipeline.name"
                 )
-        existing = self._names()
+        existing = pipeline_names(self.catalog)
         for i, spec in enumerate(specs):
             self._storable(spec)
             if update and spec.name not in existing:
@@ -247,58 +295,17 @@ class Pipelines(JobRunner):
                 f"input: pipelines would form a cycle: {exc.args[1]}", "input"
             ) from None
 
-    def _row(self, name: str) -> Any:
-        with self.catalog.read() as conn:
-            return conn.execute(select(pipelines).where(pipelines.c.name == name)).first()
-
-    def _names(self) -> set[str]:
-        with self.catalog.read() as conn:
-            return set(conn.execute(select(pipelines.c.name)).scalars())
-
-    @staticmethod
-    def _info(row: Any) -> PipelineInfo:
-        """The PipelineInfo of a ``pipelines`` row. Raises UnreadableSpec."""
-        try:
-            spec = read_spec(row.spec, source=f"pipeline {row.name!r}")
-        except SpecError as exc:
-            first = exc.problems[0] if exc.problems else ("", str(exc))
-            what = f"{first[0]}: {first[1]}" if first[0] else first[1]
-            unreadable = UnreadableSpec(
-                f"pipeline {row.name!r}: its stored spec cannot be read ({what[:300]})",
-                exc.field,
-                exc.problems,
-            )
-            raise about(unreadable, "pipeline.unreadable", name=row.name) from None
-        return PipelineInfo(
-            row.name, row.version, spec, row.spec_dir, row.salt, row.state, row.created, row.updated
-        )
-
     def inspect_pipeline(self, name: str) -> PipelineInfo:
         """Raises NotFound, UnreadableSpec (a broken pipeline, see the module doc)."""
-        row = self._row(name)
-        if row is None:
-            raise about(NotFound(f"pipeline {name!r} not found"), "pipeline.missing", name=name)
-        return self._info(row)
-
-    def _load_all(self) -> tuple[list[PipelineInfo], list[BrokenPipeline]]:
-        with self.catalog.read() as conn:
-            rows = list(conn.execute(select(pipelines).order_by(pipelines.c.name)))
-        good: list[PipelineInfo] = []
-        broken: list[BrokenPipeline] = []
-        for row in rows:
-            try:
-                good.append(self._info(row))
-            except UnreadableSpec as exc:
-                broken.append(BrokenPipeline(row.name, row.version, row.state, str(exc)))
-        return good, broken
+        return inspect_pipeline(self.catalog, name)
 
     def list_pipelines(self) -> list[PipelineInfo]:
         """Every pipeline whose spec reads back, by name (see ``broken_pipelines``)."""
-        return self._load_all()[0]
+        return load_pipelines(self.catalog)[0]
 
     def broken_pipelines(self) -> list[BrokenPipeline]:
         """Every pipeline whose stored spec cannot be read back, by name, with the error."""
-        return self._load_all()[1]
+        return load_pipelines(self.catalog)[1]
 
     def readers_of(self, repo: str) -> list[str]:
         """Names of pipelines that read ``repo`` (broken ones cannot say, so are left out)."""
@@ -308,8 +315,8 @@ class Pipelines(JobRunner):
         """Delete a pipeline, its jobs, datums and output repo, also when its stored spec
         cannot be read. Raises NotFound, RepoInUse if another pipeline reads its output
         (unless ``force``)."""
-        if self._row(name) is None:
-            raise about(NotFound(f"pipeline {name!r} not found"), "pipeline.missing", name=name)
+        if pipeline_row(self.catalog, name) is None:
+            raise pipeline_missing(name)
         readers = [r for r in self.readers_of(name) if r != name]
         if readers and not force:
             raise RepoInUse(
@@ -348,7 +355,7 @@ class Pipelines(JobRunner):
                     fcntl.flock(f, fcntl.LOCK_UN)
 
     def _order(self, reporter: Reporter) -> list[PipelineInfo]:
-        good, broken = self._load_all()
+        good, broken = load_pipelines(self.catalog)
         for b in broken:
             reporter.note(b.name, f"skipped: {b.error}")
         infos = {p.name: p for p in good}
@@ -373,10 +380,8 @@ class Pipelines(JobRunner):
         heads = self._input_heads(info)
         if heads is None:
             return "waiting", None, ""
-        key = json.dumps(
-            {p.name: p.commit for p in self._provenance(info.spec, heads)}, sort_keys=True
-        )
-        job = self._job_for(info.name, info.version, key)
+        key = json.dumps({p.name: p.commit for p in provenance(info.spec, heads)}, sort_keys=True)
+        job = self.history.job_for(info.name, info.version, key)
         if job is None:
             return "stale", heads, key
         if job.state == JobState.SUCCESS:
@@ -400,7 +405,7 @@ class Pipelines(JobRunner):
         reporter = reporter or Reporter()
         ran: list[JobInfo] = []
         with self._locked():
-            self._reap_interrupted()
+            self.runner.reap_interrupted()
             status: dict[str, str] = {}
             failed_now: dict[str, str] = {}  # pipeline -> id of the job that failed just now
             for info in self._order(reporter):
@@ -413,7 +418,7 @@ class Pipelines(JobRunner):
                     continue
                 cause = next((failed_now[r] for r in failed_up if r in failed_now), None)
                 if heads is not None and failed_up and (state == "stale" or cause):
-                    job = self._record_unrunnable(info, heads, key, failed_up, cause)
+                    job = self.runner.record_unrunnable(info, heads, key, failed_up, cause)
                     reporter.job_finished(job)
                     ran.append(job)
                     failed_now[info.name] = job.id
@@ -421,7 +426,7 @@ class Pipelines(JobRunner):
                 elif state == "stale" and waiting_up:
                     state = "waiting"
                 elif state == "stale" and heads is not None:
-                    job = self._run_job(info, heads, key, reporter)
+                    job = self.runner.run_job(info, heads, key, reporter)
                     ran.append(job)
                     if job.state == JobState.SUCCESS:
                         state = "current"
@@ -430,3 +435,40 @@ class Pipelines(JobRunner):
                         state = "failed"
                 status[info.name] = state
         return ran
+
+    # -- jobs, datums, logs: the queries of cairn.pipelines.history ------------------
+    def inspect_job(self, pipeline: str, job_id: str) -> JobInfo:
+        """See :meth:`cairn.pipelines.history.JobHistory.inspect_job`."""
+        return self.history.inspect_job(pipeline, job_id)
+
+    def list_jobs(self, pipeline: str | None = None, job_id: str | None = None) -> list[JobInfo]:
+        """See :meth:`cairn.pipelines.history.JobHistory.list_jobs`."""
+        return self.history.list_jobs(pipeline, job_id)
+
+    def wait_job(self, pipeline: str, job_id: str, timeout: float | None = None) -> JobInfo:
+        """See :meth:`cairn.pipelines.history.JobHistory.wait_job`."""
+        return self.history.wait_job(pipeline, job_id, timeout)
+
+    def list_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:
+        """See :meth:`cairn.pipelines.history.JobHistory.list_datums`."""
+        return self.history.list_datums(pipeline, job_id)
+
+    def datum_by_hash(
+        self, pipeline: str, datum_hash: str, up_to_job: str | None = None
+    ) -> DatumInfo | None:
+        """See :meth:`cairn.pipelines.history.JobHistory.datum_by_hash`."""
+        return self.history.datum_by_hash(pipeline, datum_hash, up_to_job)
+
+    def logs(
+        self, pipeline: str, job_id: str | None = None, datum_id: str | None = None
+    ) -> Iterator[tuple[str, str]]:
+        """See :meth:`cairn.pipelines.history.JobHistory.logs`."""
+        return self.history.logs(pipeline, job_id, datum_id)
+
+    def owner(self, name: str) -> int | None:
+        """See :meth:`cairn.pipelines.jobs.JobRunner.owner`."""
+        return self.runner.owner(name)
+
+    def record_owner(self, name: str) -> None:
+        """See :meth:`cairn.pipelines.jobs.JobRunner.record_owner`."""
+        self.runner.record_owner(name)
