@@ -117,7 +117,6 @@ class Client:
             self.data,
             catalog,
             work_dir=self.home / "work",
-            lock_path=self.home / "pipelines.lock",
             private_paths=(self.home,),
             secrets=self.secrets,
         )
