@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +33,7 @@ def _spec(name: str, repo: str, tally: Path) -> dict:
     # Each datum appends a line to a file outside the store: the count of executions.
     cmd = (
         f'for f in "$CAIRN_PFS"/{repo}/*; do echo "{name} ${{f##*/}}" >> {tally}; done; '
-        f'sleep 0.3; cp -r "$CAIRN_PFS/{repo}/." "$CAIRN_PFS/out/"'
+        f'sleep 0.2; cp -r "$CAIRN_PFS/{repo}/." "$CAIRN_PFS/out/"'
     )
     return {
         "pipeline": {"name": name},
@@ -87,7 +86,6 @@ def test_two_runners_on_one_catalog_run_each_job_once(
             assert runner.stdout is not None
             assert runner.stdout.readline() == "ready\n"
         go.touch()
-        started = time.monotonic()
         for runner in runners:
             _, err = runner.communicate(timeout=60)
             assert runner.returncode == 0, err
@@ -101,5 +99,4 @@ def test_two_runners_on_one_catalog_run_each_job_once(
     with setup.data.catalog.read() as conn:
         ran = sorted(conn.execute(select(jobs.c.pipeline, jobs.c.state)).all())
     assert ran == [("lower", "success"), ("upper", "success")]
-    assert time.monotonic() - started < 20
     setup.data.catalog.dispose()
