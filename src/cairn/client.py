@@ -4,8 +4,8 @@
 ``$CAIRN_HOME`` folder if set, else the nearest ``.cairn/`` folder in the
 current folder or a parent, else a new ``.cairn/`` in the current folder.
 The folder holds ``catalog.db`` (SQLite), ``objects/`` (chunks, trees, logs),
-``work/`` (datums' scratch space), ``pipelines.lock`` and, once a secret is created,
-``secrets.json`` (cairn.pipelines.secret_store); its ``config.toml`` or
+``work/`` (datums' scratch space), ``catalog.db-locks/`` (cairn.catalog.locks) and, once a
+secret is created, ``secrets.json`` (cairn.pipelines.secret_store); its ``config.toml`` or
 ``CAIRN_OBJECTS_URL`` / ``CAIRN_CATALOG_URL`` may put the objects on S3 and the
 catalog on PostgreSQL instead (see cairn.storage.config).
 
@@ -117,7 +117,6 @@ class Client:
             self.data,
             catalog,
             work_dir=self.home / "work",
-            lock_path=self.home / "pipelines.lock",
             private_paths=(self.home,),
             secrets=self.secrets,
         )

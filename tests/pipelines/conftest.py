@@ -52,7 +52,6 @@ def pipelines(data: DataStore, tmp_path: Path, host_only: None) -> Pipelines:
         data,
         data.catalog,
         work_dir=tmp_path / "work",
-        lock_path=tmp_path / "lock",
         parallelism=2,
     )
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateColumn
 
 from cairn.catalog.errors import CatalogError
+from cairn.catalog.locks import FileLocks, Locks, PostgresLocks, ProcessLocks, check_name
 from cairn.catalog.schema import metadata
 
 __all__ = ["Catalog", "open_catalog"]
@@ -50,7 +52,8 @@ class Catalog:
     ``write()`` opens a transaction that takes the write lock at once
     (SQLite ``BEGIN IMMEDIATE``, PostgreSQL's advisory lock; see the module doc),
     so two processes never both read a branch head and both move it; ``read()``
-    opens a plain one.
+    opens a plain one. ``lock(name)`` holds a named lock that every process sharing the
+    catalog sees (cairn.catalog.locks).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -62,6 +65,7 @@ class Catalog:
         self._write_lock: TextClause | None = (
             _PG_WRITE_LOCK if engine.dialect.name == "postgresql" else None
         )
+        self._locks = _locks_for(engine)
         try:
             metadata.create_all(engine)
             self._add_missing_columns()
@@ -109,8 +113,36 @@ class Catalog:
             conn.execution_options(cairn_read_only=True)
             yield conn
 
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        """Hold the lock ``name`` for a ``with`` block, waiting as long as another process
+        (on any machine, for PostgreSQL) or thread holds it; released when the block ends
+        or the holding process dies. See cairn.catalog.locks for each backend. Raises
+        ValueError for a name that is not 1 to 100 of ``[A-Za-z0-9_.-]`` starting with a
+        letter or digit, CatalogError for a dialect without such locks (neither SQLite
+        nor PostgreSQL), and SQLAlchemy's errors for a database that cannot be reached."""
+        check_name(name)
+        if self._locks is None:
+            raise CatalogError(
+                f"catalog {self.url}: no lock shared between processes on "
+                f"{self.engine.dialect.name}; use SQLite or PostgreSQL"
+            )
+        return self._locks.hold(name)
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _locks_for(engine: Engine) -> Locks | None:
+    """The named locks of the catalog behind ``engine`` (cairn.catalog.locks)."""
+    if engine.dialect.name == "postgresql":
+        return PostgresLocks(engine)
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if database in (None, "", ":memory:"):
+        return ProcessLocks()
+    db = Path(database).resolve()
+    return FileLocks(db.with_name(db.name + "-locks"))
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -5,7 +5,10 @@ current heads of its input branches under its current spec version.
 ``propagate()`` runs every stale pipeline in DAG order, so one input commit
 carries through to the end of the DAG; the CLI calls it after each write, and
 ``cairn run`` calls it in a loop for commits that arrive from other
-processes. A file lock serializes propagations across processes.
+processes. The catalog's lock ``pipelines`` (``Catalog.lock``) serializes propagations
+across processes, and across machines on a PostgreSQL catalog, so no two runners ever run
+one job; a job still ``running`` when a runner takes the lock is therefore one whose
+process died.
 
 Job state machine::
 
@@ -27,7 +30,6 @@ it without reading it.
 
 from __future__ import annotations
 
-import fcntl
 import graphlib
 import json
 import os
@@ -74,17 +76,20 @@ from cairn.pipelines.rows import (
 from cairn.pipelines.secret_store import SecretStore
 from cairn.pipelines.spec import PipelineSpec, read_spec
 
-__all__ = ["Pipelines"]
+__all__ = ["PIPELINES_LOCK", "Pipelines"]
+
+# The catalog lock (Catalog.lock) that every propagation holds.
+PIPELINES_LOCK = "pipelines"
 
 
 class Pipelines:
     """The pipelines API over a DataStore.
 
-    ``work_dir`` holds datums' scratch folders; ``lock_path`` (a file) serializes
-    job runs across processes; ``parallelism`` overrides the default pool size
+    ``work_dir`` holds datums' scratch folders; job runs take the catalog's lock
+    ``pipelines`` (see the module doc); ``parallelism`` overrides the default pool size
     (the number of cores) when a spec has no ``parallelism_spec``. ``private_paths``
     (e.g. the store's home folder) never enter a sandbox; ``work_dir``, a local object
-    store's root and a SQLite catalog's file are added to them. ``allow_unconfined``
+    store's root and a SQLite catalog's files and lock folder join them. ``allow_unconfined``
     lets jobs run pipelines created by another OS user when there is no sandbox;
     ``secrets`` holds the values ``transform.secrets`` refer to (without it, a job that
     needs one fails).
@@ -99,7 +104,6 @@ class Pipelines:
         catalog: Catalog,
         *,
         work_dir: Path,
-        lock_path: Path | None = None,
         parallelism: int | None = None,
         private_paths: tuple[Path, ...] = (),
         allow_unconfined: bool = False,
@@ -107,7 +111,6 @@ class Pipelines:
     ) -> None:
         self.data = data
         self.catalog = catalog
-        self.lock_path = lock_path
         work_dir = Path(work_dir)
         store: list[Path] = [work_dir, *private_paths]
         root = getattr(data.chunks.objects, "root", None)
@@ -116,7 +119,7 @@ class Pipelines:
         url = make_url(catalog.url)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             db = Path(url.database)
-            store += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+            store += [db, *(db.with_name(db.name + end) for end in ("-wal", "-shm", "-locks"))]
         self.history = JobHistory(catalog, data)
         parallelism = parallelism or os.cpu_count() or 1
         settings = JobSettings(work_dir, parallelism, tuple(store), allow_unconfined, secrets)
@@ -342,17 +345,8 @@ class Pipelines:
     # -- triggering ----------------------------------------------------------------
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._thread_lock:
-            if self.lock_path is None:
-                yield
-                return
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.lock_path, "a+") as f:
-                fcntl.flock(f, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(f, fcntl.LOCK_UN)
+        with self._thread_lock, self.catalog.lock(PIPELINES_LOCK):
+            yield
 
     def _order(self, reporter: Reporter) -> list[PipelineInfo]:
         good, broken = load_pipelines(self.catalog)
