@@ -39,6 +39,8 @@ EXPECTED = FACE | set(cairn.api.errors.__all__)
 
 def test_exported_names_are_pinned():
     assert set(cairn.__all__) == EXPECTED
+    # __all__ is written out for static tools; the lazy-load table must name the same
+    assert set(cairn._HOMES) | {"__version__"} == EXPECTED
     for name in cairn.__all__:
         assert hasattr(cairn, name)
 

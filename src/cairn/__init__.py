@@ -54,9 +54,8 @@ if TYPE_CHECKING:
     )
     from cairn.storage import CairnError, CorruptObject, StorageError, UnsupportedBackend
 
-# Each public name and the module it loads from on first use (PEP 562), so that
-# ``cairn.sdk``, which runs inside transforms, starts without importing the catalog, the
-# data layer or their dependencies.
+# Names load on first use (PEP 562), so that ``cairn.sdk``, which runs inside transforms,
+# starts without importing the catalog, the data layer or their dependencies.
 _HOMES = {
     "Client": "cairn.client",
     "find_home": "cairn.client",
@@ -105,5 +104,67 @@ def __dir__() -> list[str]:
 
 __version__ = "0.1.0"
 
-# The public face is the table above (tests/test_public_api.py pins it): one list, not two.
-__all__ = sorted([*_HOMES, "__version__"])
+__all__ = [
+    "AlreadyExists",
+    "BranchInfo",
+    "CairnError",
+    "CatalogError",
+    "Client",
+    "CommitInfo",
+    "CommitStateError",
+    "ConfigError",
+    "CorruptObject",
+    "DataError",
+    "DatumInfo",
+    "DriftInputError",
+    "FieldError",
+    "FileChange",
+    "FileInfo",
+    "FlavorError",
+    "InputRefused",
+    "InvalidPath",
+    "InvalidReference",
+    "JobInfo",
+    "LimitExceeded",
+    "LoopError",
+    "MLError",
+    "MonitoringError",
+    "NotFound",
+    "NotReady",
+    "NotRegularFile",
+    "ObjectNotFound",
+    "PathConflict",
+    "PipelineError",
+    "PipelineInfo",
+    "PipelineSpec",
+    "PolicyConflict",
+    "PolicyError",
+    "Provenance",
+    "RepoInUse",
+    "RepoInfo",
+    "Reporter",
+    "RuleError",
+    "RunFileError",
+    "SecretError",
+    "ServingError",
+    "SignatureError",
+    "SpecError",
+    "StorageError",
+    "StoreDamaged",
+    "Unconfined",
+    "UnreadableSpec",
+    "UnsupportedBackend",
+    "UntrustedModel",
+    "__version__",
+    "active_run",
+    "end_run",
+    "find_home",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
