@@ -16,7 +16,7 @@ layer may read its own without importing an upper one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -71,17 +71,34 @@ class Settings(BaseSettings):
         return init_settings, env_settings
 
 
-def read_settings(**flags: Any) -> Settings:
+S = TypeVar("S", bound="Settings")
+
+
+@overload
+def read_settings(**flags: Any) -> Settings: ...
+@overload
+def read_settings(settings_cls: type[S], /, **flags: Any) -> S: ...
+
+
+def read_settings(settings_cls: type[Settings] = Settings, /, **flags: Any) -> Settings:
     """The settings now: ``flags`` (None values are ignored) over the environment over the
-    defaults. Raises ConfigError naming the variable (``CAIRN_AUTO_RUN``) of a bad value."""
+    defaults, as ``settings_cls`` (Settings, or a layer's extension of it such as
+    cairn.server.settings.ServerSettings). Raises ConfigError naming the variable
+    (``CAIRN_AUTO_RUN``) or flag of a bad or missing value."""
     given = {key: value for key, value in flags.items() if value is not None}
     try:
-        return Settings(**given)
+        return settings_cls(**given)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
             name = str(error["loc"][0]) if error["loc"] else ""
-            where = name if name in given else f"{ENV_PREFIX}{name.upper()}"
-            problems.append((where, f"{error['msg']} (got {error['input']!r})"))
+            if name in given or name.startswith(ENV_PREFIX):  # a flag, or a field's variable
+                where = name
+            else:
+                where = f"{ENV_PREFIX}{name.upper()}"
+            if error["type"] == "missing":  # its input is every other setting: not shown
+                problems.append((where, "is not set"))
+            else:
+                problems.append((where, f"{error['msg']} (got {error['input']!r})"))
         text = "; ".join(f"{field}: {message}" for field, message in problems)
         raise ConfigError(text, problems[0][0], problems) from None
