@@ -10,7 +10,9 @@
 Booleans are pydantic's: ``1/0``, ``true/false``, ``yes/no``, ``on/off`` (any case); any
 other value is a ConfigError naming the variable, never silently true. ``CAIRN_SANDBOX``
 also takes ``none`` (no sandbox). The settings live in the lowest layer so that every
-layer may read its own without importing an upper one.
+layer may read its own without importing an upper one; an upper layer adds its fields by
+extending ``Settings`` (cairn.server.settings.ServerSettings: ``CAIRN_SERVE_*``) and reads
+them with ``read_settings(ThatClass, **flags)``, with the same precedence and errors.
 """
 
 from __future__ import annotations
