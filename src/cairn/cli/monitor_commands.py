@@ -72,7 +72,7 @@ def monitor(
     when the check cannot run.
     """
     from cairn.monitoring import DriftConfig
-    from cairn.monitoring.monitor import parse_time, write_report_html
+    from cairn.monitoring.monitor import write_report_html
     from cairn.monitoring.report import drift_table
 
     config = DriftConfig(
@@ -86,8 +86,8 @@ def monitor(
     report = client().monitors.check(
         spec,
         deployment=deployment,
-        since=parse_time(since),
-        until=parse_time(until),
+        since=since,
+        until=until,
         last=last,
         reference=reference,
         config=config,

@@ -29,8 +29,9 @@ def serve(
         str | None, typer.Option(help="Deployment name (default: the model's name).")
     ] = None,
     log_repo: Annotated[
-        str, typer.Option("--log-repo", help="Repo the prediction log commits to.")
-    ] = "predictions",
+        str | None,
+        typer.Option("--log-repo", help="Repo the prediction log commits to [predictions]."),
+    ] = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log predictions.")] = False,
     max_body: Annotated[
         int | None,
@@ -77,19 +78,22 @@ def serve(
     change what it serves without a restart.
     """
     from cairn.server import ServerSettings, serve
+    from cairn.storage.settings import read_settings
 
     match = _SPEC.match(spec)
     if match is None:
         raise InvalidPath(f"{spec!r}: give a model as NAME@ALIAS or NAME/VERSION")
-    settings = ServerSettings(
+    # Options not given are None, so CAIRN_SERVE_* and then the defaults decide them.
+    settings = read_settings(
+        ServerSettings,
         deployment=deployment or match["model"],
         home=find_home()[0],
-        log_repo=None if no_log else log_repo,
-        max_body=ServerSettings.max_body if max_body is None else max_body,
-        allow_any_version=allow_any_version,
-        admin=admin,
-        header_timeout=ServerSettings.header_timeout if header_timeout is None else header_timeout,
-        body_timeout=ServerSettings.body_timeout if body_timeout is None else body_timeout,
+        log_repo="" if no_log else log_repo,
+        max_body=max_body,
+        allow_any_version=allow_any_version or None,
+        admin=admin or None,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
     )
 
     def ready(found: Deployment) -> None:

@@ -237,7 +237,7 @@ class DriftResult:
 
     def to_json(self, indent: int | None = None) -> str:
         """``to_dict`` as JSON (the CLI's ``--raw``). Non-finite floats become null."""
-        return json.dumps(_finite(self.to_dict()), indent=indent, allow_nan=False)
+        return json.dumps(finite(self.to_dict()), indent=indent, allow_nan=False)
 
 
 def adjust_p_values(p_values: Sequence[float], correction: str) -> np.ndarray:
@@ -525,11 +525,13 @@ def _label(value: Any) -> str:
     return str(value)
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity) in it, at any depth of dicts,
+    lists and tuples (tuples become lists), replaced by None: what JSON can hold."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from cairn.monitoring.drift import DriftResult
+from cairn.monitoring.drift import DriftResult, finite
 from cairn.monitoring.errors import MonitoringError
 
 __all__ = ["MonitorFrames", "MonitorReport", "render_report_html", "write_report_html"]
@@ -101,7 +100,7 @@ class MonitorReport:
 
     def to_json(self, indent: int | None = None) -> str:
         """``to_dict`` as JSON (the CLI's ``--raw``); non-finite floats become null."""
-        return json.dumps(_finite(self.to_dict()), indent=indent, allow_nan=False, default=str)
+        return json.dumps(finite(self.to_dict()), indent=indent, allow_nan=False, default=str)
 
 
 def render_report_html(report: MonitorReport) -> str:
@@ -166,13 +165,3 @@ def write_report_html(path: str | Path, report: MonitorReport) -> Path:
     out = Path(path)
     out.write_text(render_report_html(report), encoding="utf-8")
     return out
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value

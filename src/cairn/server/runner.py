@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -44,7 +43,7 @@ def serve(
         found = client.deployments.create(settings.deployment, model)
     else:
         found = client.deployments.get(settings.deployment)
-    settings = dataclasses.replace(settings, deployment=found.name, home=client.home)
+    settings = settings.model_copy(update={"deployment": found.name, "home": client.home})
     cache = settings.cache_dir or client.home / "work" / "serving"
     check = Endpoint(client.data, client.registry, client.traffic, found.name, cache_dir=cache)
     try:

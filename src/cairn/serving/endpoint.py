@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.data import DataStore, NotFound
 from cairn.data.subject import about
-from cairn.ml.errors import SignatureError
 from cairn.ml.models import ModelVersion, Signature
 from cairn.serving.errors import NotReady
 from cairn.serving.policy import Deployments, TrafficPolicy, choose
-from cairn.serving.predict import enforce_signature, predict_logged
+from cairn.serving.predict import enforce_signature, outcome, predict_logged
 from cairn.serving.predlog import PredictionLog, make_record
 
 if TYPE_CHECKING:
@@ -487,12 +486,8 @@ class Endpoint:
         status, error, outputs = "ok", None, None
         try:
             outputs = model.predict(enforce_signature(model.signature, frame), params=params)
-        except SignatureError as exc:
-            status, error = "invalid", str(exc)
-        except ValueError as exc:  # refused values, as predict_logged records them
-            status, error = "invalid", f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - a shadow's failure never reaches a caller
-            status, error = "error", f"{type(exc).__name__}: {exc}"
+            status, error = outcome(exc)
         finally:
             latency = (time.perf_counter() - started) * 1000.0
             with self._lock:

@@ -14,7 +14,7 @@ from cairn.serving.predlog import PredictionLog, make_record
 if TYPE_CHECKING:
     from cairn.ml.flavors import LoadedModel
 
-__all__ = ["enforce_signature", "predict_logged"]
+__all__ = ["enforce_signature", "outcome", "predict_logged"]
 
 
 def predict_logged(
@@ -38,16 +38,10 @@ def predict_logged(
     status, error, outputs = "ok", None, None
     try:
         outputs = model.predict(enforce_signature(model.signature, frame), params=params)
-    except SignatureError as exc:
-        status, error = "invalid", str(exc)
-        raise
-    except ValueError as exc:
-        # Libraries raise ValueError for values they cannot take (scikit-learn: "Input X
-        # contains NaN", "... infinity or a value too large"): the request's fault.
-        status, error = "invalid", f"{type(exc).__name__}: {exc}"
-        raise InputRefused(f"the model refused these inputs: {error}") from exc
     except Exception as exc:
-        status, error = "error", f"{type(exc).__name__}: {exc}"
+        status, error = outcome(exc)
+        if status == "invalid" and not isinstance(exc, SignatureError):
+            raise InputRefused(f"the model refused these inputs: {error}") from exc
         raise
     finally:
         latency = (time.perf_counter() - started) * 1000.0
@@ -68,6 +62,17 @@ def predict_logged(
                 )
             )
     return outputs, latency
+
+
+def outcome(exc: Exception) -> tuple[str, str]:
+    """A prediction log record's (status, error) for what predicting raised: ``invalid``
+    for a signature mismatch or a ValueError (libraries raise it for values they cannot
+    take, scikit-learn's "Input X contains NaN": the request's fault), else ``error``."""
+    if isinstance(exc, SignatureError):
+        return "invalid", str(exc)
+    if isinstance(exc, ValueError):
+        return "invalid", f"{type(exc).__name__}: {exc}"
+    return "error", f"{type(exc).__name__}: {exc}"
 
 
 def enforce_signature(signature: Signature | None, frame: Any) -> Any:

@@ -10,13 +10,15 @@
 Booleans are pydantic's: ``1/0``, ``true/false``, ``yes/no``, ``on/off`` (any case); any
 other value is a ConfigError naming the variable, never silently true. ``CAIRN_SANDBOX``
 also takes ``none`` (no sandbox). The settings live in the lowest layer so that every
-layer may read its own without importing an upper one.
+layer may read its own without importing an upper one; an upper layer adds its fields by
+extending ``Settings`` (cairn.server.settings.ServerSettings: ``CAIRN_SERVE_*``) and reads
+them with ``read_settings(ThatClass, **flags)``, with the same precedence and errors.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -71,17 +73,34 @@ class Settings(BaseSettings):
         return init_settings, env_settings
 
 
-def read_settings(**flags: Any) -> Settings:
+S = TypeVar("S", bound="Settings")
+
+
+@overload
+def read_settings(**flags: Any) -> Settings: ...
+@overload
+def read_settings(settings_cls: type[S], /, **flags: Any) -> S: ...
+
+
+def read_settings(settings_cls: type[Settings] = Settings, /, **flags: Any) -> Settings:
     """The settings now: ``flags`` (None values are ignored) over the environment over the
-    defaults. Raises ConfigError naming the variable (``CAIRN_AUTO_RUN``) of a bad value."""
+    defaults, as ``settings_cls`` (Settings, or a layer's extension of it such as
+    cairn.server.settings.ServerSettings). Raises ConfigError naming the variable
+    (``CAIRN_AUTO_RUN``) or flag of a bad or missing value."""
     given = {key: value for key, value in flags.items() if value is not None}
     try:
-        return Settings(**given)
+        return settings_cls(**given)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
             name = str(error["loc"][0]) if error["loc"] else ""
-            where = name if name in given else f"{ENV_PREFIX}{name.upper()}"
-            problems.append((where, f"{error['msg']} (got {error['input']!r})"))
+            if name in given or name.startswith(ENV_PREFIX):  # a flag, or a field's variable
+                where = name
+            else:
+                where = f"{ENV_PREFIX}{name.upper()}"
+            if error["type"] == "missing":  # its input is every other setting: not shown
+                problems.append((where, "is not set"))
+            else:
+                problems.append((where, f"{error['msg']} (got {error['input']!r})"))
         text = "; ".join(f"{field}: {message}" for field, message in problems)
         raise ConfigError(text, problems[0][0], problems) from None
