@@ -7,6 +7,8 @@ import cairn
 
 EXPECTED = {
     "AlreadyExists",
+    "AuthError",
+    "AuthStateError",
     "BranchInfo",
     "CairnError",
     "CatalogError",
@@ -35,6 +37,7 @@ EXPECTED = {
     "NotRegularFile",
     "ObjectNotFound",
     "PathConflict",
+    "PermissionDenied",
     "PipelineError",
     "PipelineInfo",
     "PipelineSpec",
@@ -52,7 +55,9 @@ EXPECTED = {
     "SpecError",
     "StorageError",
     "StoreDamaged",
+    "Unauthenticated",
     "Unconfined",
+    "UnknownToken",
     "UnreadableSpec",
     "UnsupportedBackend",
     "UntrustedModel",
