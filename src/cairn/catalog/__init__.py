@@ -5,7 +5,8 @@ open them by URL (``engine.py``). Holds small rows only: repos, branches,
 commit headers and their provenance, pipelines and their spec versions, jobs
 and datums, the index of packed chunks (``chunk_index.py``), and the pins and
 leases by which writers and garbage collection agree on what may be deleted
-(``pins.py``). File contents
+(``pins.py``), and tokens and role bindings (``auth.py``; events name their actor, set
+per request through ``actor.py``). File contents
 and trees live in the object store.
 
 Invariants

@@ -236,9 +236,8 @@ class AuthStore:
         revoked); return its info and its text, which is not kept. Raises FieldError (a
         bad name, a ttl that is not a positive number), AuthStateError (auth off)."""
         _check_subject(subject)
-        if ttl is not None and not (
-            isinstance(ttl, int | float) and math.isfinite(ttl) and ttl > 0
-        ):
+        number = isinstance(ttl, int | float) and not isinstance(ttl, bool)
+        if ttl is not None and not (number and math.isfinite(ttl) and ttl > 0):
             raise FieldError(f"ttl must be a positive number of seconds, not {ttl!r}", field="ttl")
         with self.catalog.write() as conn:
             self._require_active(conn)
