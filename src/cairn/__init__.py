@@ -73,11 +73,11 @@ _HOMES = {
     ),
     # The rest of the error tree (cairn.api.errors draws it); the names above load lighter.
     **dict.fromkeys(
-        "CatalogError ConfigError DriftInputError FieldError FlavorError InputRefused"
-        " LimitExceeded LoopError MLError MonitoringError NotReady NotRegularFile"
-        " ObjectNotFound PolicyConflict PolicyError RuleError RunFileError SecretError"
-        " ServingError SignatureError StoreDamaged Unconfined UnreadableSpec"
-        " UntrustedModel".split(),
+        "AuthError AuthStateError CatalogError ConfigError DriftInputError FieldError"
+        " FlavorError InputRefused LimitExceeded LoopError MLError MonitoringError NotReady"
+        " NotRegularFile ObjectNotFound PermissionDenied PolicyConflict PolicyError RuleError"
+        " RunFileError SecretError ServingError SignatureError StoreDamaged Unauthenticated Unconfined UnknownToken"
+        " UnreadableSpec UntrustedModel".split(),
         "cairn.api.errors",
     ),
     # Run tracking (MLflow's verbs); standard library only, so usable in any transform.
@@ -106,6 +106,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "AuthError",
+    "AuthStateError",
     "BranchInfo",
     "CairnError",
     "CatalogError",
@@ -134,6 +136,7 @@ __all__ = [
     "NotRegularFile",
     "ObjectNotFound",
     "PathConflict",
+    "PermissionDenied",
     "PipelineError",
     "PipelineInfo",
     "PipelineSpec",
@@ -151,7 +154,9 @@ __all__ = [
     "SpecError",
     "StorageError",
     "StoreDamaged",
+    "Unauthenticated",
     "Unconfined",
+    "UnknownToken",
     "UnreadableSpec",
     "UnsupportedBackend",
     "UntrustedModel",

@@ -14,6 +14,11 @@
     │   ├── NotRegularFile            a local path that is a link, pipe, device or another file
     │   └── UnsupportedBackend        a URL scheme with no backend, or a missing extra
     ├── CatalogError                  the metadata database (cairn.catalog)
+    ├── AuthError                     tokens and roles (cairn.catalog.auth)
+    │   ├── Unauthenticated           no token, or one unknown, revoked or expired (401)
+    │   ├── PermissionDenied          a role the caller lacks on a resource (403)
+    │   ├── AuthStateError            activating twice, or tokens while auth is off (409)
+    │   └── UnknownToken (LookupError)  no token has this id (404)
     ├── DataError                     repos, branches, commits, files (cairn.data)
     │   ├── NotFound (LookupError)    no such repo, branch, commit, file, pipeline, model...
     │   ├── AlreadyExists             a name already taken
@@ -49,7 +54,14 @@ package); import an error from its own layer where start-up time matters.
 
 from __future__ import annotations
 
-from cairn.catalog.errors import CatalogError
+from cairn.catalog.errors import (
+    AuthError,
+    AuthStateError,
+    CatalogError,
+    PermissionDenied,
+    Unauthenticated,
+    UnknownToken,
+)
 from cairn.data.errors import (
     AlreadyExists,
     CommitStateError,
@@ -91,6 +103,8 @@ from cairn.storage.errors import (
 
 __all__ = [
     "AlreadyExists",
+    "AuthError",
+    "AuthStateError",
     "CairnError",
     "CatalogError",
     "CommitStateError",
@@ -112,6 +126,7 @@ __all__ = [
     "NotRegularFile",
     "ObjectNotFound",
     "PathConflict",
+    "PermissionDenied",
     "PipelineError",
     "PolicyConflict",
     "PolicyError",
@@ -124,7 +139,9 @@ __all__ = [
     "SpecError",
     "StorageError",
     "StoreDamaged",
+    "Unauthenticated",
     "Unconfined",
+    "UnknownToken",
     "UnreadableSpec",
     "UnsupportedBackend",
     "UntrustedModel",

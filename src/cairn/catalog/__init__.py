@@ -5,10 +5,11 @@ open them by URL (``engine.py``). Holds small rows only: repos, branches,
 commit headers and their provenance, pipelines and their spec versions, jobs
 and datums, the index of packed chunks (``chunk_index.py``), and the pins and
 leases by which writers and garbage collection agree on what may be deleted
-(``pins.py``). File contents
-and trees live in the object store. It also holds the named locks that every process
-sharing the catalog sees (``locks.py``, ``Catalog.lock``): a PostgreSQL advisory lock,
-so runners on several machines take turns; an ``flock`` beside a SQLite file.
+(``pins.py``), and tokens and role bindings (``auth.py``; events name their actor, set
+per request through ``actor.py``). File contents and trees live in the object store. It
+also holds the named locks that every process sharing the catalog sees (``locks.py``,
+``Catalog.lock``): a PostgreSQL advisory lock, so runners on several machines take
+turns; an ``flock`` beside a SQLite file.
 
 Invariants
     * Every change to a branch head or a commit's tree happens in one write

@@ -21,8 +21,11 @@ from sqlalchemy import (
     false,
 )
 
+from cairn.catalog.actor import current_actor
+
 __all__ = [
     "alias_history",
+    "auth_state",
     "branches",
     "chunks",
     "commit_provenance",
@@ -43,11 +46,13 @@ __all__ = [
     "monitors",
     "pins",
     "pipeline_versions",
+    "role_bindings",
     "pipelines",
     "repos",
     "run_metrics",
     "run_sources",
     "runs",
+    "tokens",
 ]
 
 metadata = MetaData()
@@ -362,6 +367,10 @@ events = Table(
     Column("kind", String(64), nullable=False),
     Column("subject", String(255), nullable=False, default=""),
     Column("info", Text, nullable=False, default="{}"),
+    # Who caused it: the subject of the request's token on a server (cairn.catalog.actor),
+    # NULL in embedded use and for what the server does by itself. Every insert that does
+    # not say takes the current actor, so no event writer can forget it.
+    Column("actor", String(255), default=lambda: current_actor.get(), info={"added": True}),
 )
 Index("events_by_subject", events.c.subject, events.c.time)
 
@@ -400,3 +409,42 @@ monitor_state = Table(
     Column("info", Text, nullable=False, default="{}"),
     Column("updated", Float, nullable=False),
 )
+
+# -- authentication and authorization (cairn.catalog.auth) --------------------------------
+# One row (id 0) once ``cairn auth activate`` ran; absent while auth is off.
+auth_state = Table(
+    "auth_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("active", Boolean, nullable=False),
+    Column("activated_at", Float, nullable=False),
+)
+
+# Bearer tokens, never their text: ``hash`` is HMAC-SHA256 keyed by the row's own random
+# ``salt`` over the whole token (hex); ``hint`` is its last 4 characters, to tell tokens
+# apart in a listing. ``expires`` NULL: no expiry; ``revoked_at`` NULL: not revoked.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("subject", String(255), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float),
+    Column("revoked_at", Float),
+    Column("hint", String(8), nullable=False),
+)
+Index("tokens_by_subject", tokens.c.subject)
+
+# Who holds which role on what: ``kind`` cluster | repo | model; ``resource`` the repo or
+# model name ("" for the cluster, whose bindings hold on every resource).
+role_bindings = Table(
+    "role_bindings",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("resource", String(255), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("role", String(32), primary_key=True),
+)
+Index("role_bindings_by_subject", role_bindings.c.subject)
