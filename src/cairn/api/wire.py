@@ -62,18 +62,6 @@ _CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64", arbitrary
 def _namespace() -> dict[str, Any]:
     """The names the Protocols' annotations use (imported under TYPE_CHECKING there)."""
     import cairn.api.types as api_types
-    from cairn.api.refs import RefLike
-    from cairn.data import BranchInfo, CommitInfo, FileChange, FileInfo, RepoInfo, Skipped
-    from cairn.ml.events import Event
-    from cairn.ml.models import MetricPoint, ModelInfo, ModelVersion, RunInfo, Signature
-    from cairn.ml.runs import Comparison
-    from cairn.monitoring.drift import DriftConfig
-    from cairn.monitoring.loop import MonitorState
-    from cairn.monitoring.monitor import MonitorReport
-    from cairn.monitoring.rules import MonitorInfo, MonitorRule
-    from cairn.pipelines import DatumInfo, JobInfo, PipelineInfo, PipelineSpec
-    from cairn.pipelines.models import BrokenPipeline
-    from cairn.serving.policy import Deployment, DeploymentRevision, TrafficPolicy
 
     names = {k: getattr(api_types, k) for k in api_types.__all__}
     names.update(locals())
@@ -233,7 +221,9 @@ def _error_classes() -> dict[str, type[BaseException]]:
     return found
 
 
-def raise_error(body: dict[str, Any], status: int, fallback: Callable[[str], BaseException]) -> None:
+def raise_error(
+    body: dict[str, Any], status: int, fallback: Callable[[str], BaseException]
+) -> None:
     """Raise the error ``body`` describes as its own class (any CairnError or TimeoutError;
     an unknown name, from a newer server, as ``fallback(message)``)."""
     message = str(body.get("message", f"server answered {status}"))

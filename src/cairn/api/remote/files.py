@@ -67,7 +67,9 @@ class _Planned:
                     if blake3.blake3(data).hexdigest() != ref.hash:
                         from cairn.storage import NotRegularFile
 
-                        raise NotRegularFile(f"{self.source!r} changed during the put; put it again")
+                        raise NotRegularFile(
+                            f"{self.source!r} changed during the put; put it again"
+                        )
                     yield bytes.fromhex(ref.hash) + len(data).to_bytes(4, "big") + data
                 offset += ref.size
 
@@ -116,15 +118,9 @@ class RemoteFilesBase(RemoteSub):
         text = str(ref)
         items: list[tuple[str, bytes | IO[bytes]]]
         if isinstance(data, Mapping):
-            base = "/" + (parse_ref(text).path or "").strip("/")
-            items = [(f"{base.rstrip('/')}/{k.lstrip('/')}", v) for k, v in data.items()]
-            target = text.split(":", 1)[0]
+            items = list(data.items())
         else:
-            parsed = parse_ref(text)
-            if not parsed.path:
-                raise InvalidPath(f"{text}: name the file to write, repo@branch:/path")
-            items = [("/" + parsed.path.lstrip("/"), data)]
-            target = text.split(":", 1)[0]
+            items = [("", data)]  # the ref's path itself (the server says if it has none)
         with tempfile.TemporaryDirectory(prefix="cairn-put-") as tmp:
             sources: list[tuple[str, str | os.PathLike[str]]] = []
             for i, (path, value) in enumerate(items):
@@ -135,7 +131,7 @@ class RemoteFilesBase(RemoteSub):
                     else:
                         _copy(value, f)
                 sources.append((path, spool))
-            info = self._send(target, sources, append=append, description=description)
+            info = self._send(text, sources, append=append, description=description)
         self._transport.settled(info)
         return info
 
@@ -305,5 +301,3 @@ def _batches(frames: Iterable[Iterator[bytes]]) -> Iterator[bytes]:
                 body.clear()
     if body:
         yield bytes(body)
-
-

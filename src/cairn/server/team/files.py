@@ -11,7 +11,9 @@ An upload (cairn.api.remote.files does the client's half):
    digest, 4-byte big-endian length, the bytes), each checked against its digest;
 4. ``POST /api/v1/files/commit`` ``{"ref", "files": [{"path", "hash", "size",
    "chunks": [[hash, size], ...]}], "append", "description"}``: one commit of those
-   files, once the server has checked that every chunk is there and that each file's
+   files (each ``path`` relative to the ref's path; one file with path ``""`` is written
+   at the ref's path itself, as ``files.put`` does)
+   once the server has checked that every chunk is there and that each file's
    chunks hash to its hash. Nothing is committed before this step, so an upload cut off
    half way leaves no partial commit (its chunks are garbage that ``gc`` collects).
 
@@ -129,17 +131,17 @@ def add_file_routes(app: FastAPI) -> None:
     def commit(request: Request, body: CommitFiles) -> JSONResponse:
         from cairn.api.wire import method
 
-        parsed = parse_ref(body.ref)
-        items = [(f"/{parsed.path or ''}/{f.path}".replace("//", "/"), _content(f)) for f in body.files]
+        # The embedded files.put does the rest (ancestors refused, paths checked and joined
+        # below the ref's path), with chunks the client sent as the data.
+        data: Any
+        if len(body.files) == 1 and body.files[0].path == "":
+            data = _content(body.files[0])
+        else:
+            data = {f.path: _content(f) for f in body.files}
 
         def run() -> Any:
-            # The server's worker runs the pipelines downstream (cairn.server.team.runner).
-            return client().data.put_files(
-                parsed.repo,
-                parsed.commit,
-                items,
-                append=body.append,
-                description=body.description,
+            return client().files.put(
+                body.ref, data, append=body.append, description=body.description
             )
 
         info = call(request, "files", "put", {"ref": body.ref}, run=run)
