@@ -26,7 +26,7 @@ from cairn.api.remote.client import RemoteSub, check
 from cairn.api.wire import method
 from cairn.data import CommitInfo, InvalidPath, Skipped, parse_ref
 from cairn.data.localfiles import OutputFolder
-from cairn.storage import ChunkRef, Content
+from cairn.storage import ChunkRef, Content, NotRegularFile
 
 __all__ = ["RemoteFilesBase"]
 
@@ -65,8 +65,6 @@ class _Planned:
                     f.seek(offset)
                     data = f.read(ref.size)
                     if blake3.blake3(data).hexdigest() != ref.hash:
-                        from cairn.storage import NotRegularFile
-
                         raise NotRegularFile(
                             f"{self.source!r} changed during the put; put it again"
                         )

@@ -8,6 +8,7 @@ thread pool and a slow call (a wait, a big diff) never blocks the event loop.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -159,7 +160,7 @@ def _add_route(app: FastAPI, m: Method) -> None:
     # Protocol's annotations by cairn.api.wire (one converter for both sides).
     model = create_model(f"{m.sub}_{m.name}", **fields)
 
-    def handler(request: Request, body: model = Body(default=None)) -> JSONResponse:  # type: ignore[valid-type, assignment]
+    def handler(request: Request, body: Any = _NO_BODY) -> JSONResponse:
         raw = body.model_dump(exclude_unset=True) if body is not None else {}
         result = call(request, m.sub, m.name, m.decode_args(raw))
         return JSONResponse({"result": m.encode_result(result)})
@@ -176,4 +177,5 @@ def _add_route(app: FastAPI, m: Method) -> None:
     )(handler)
 
 
-_EMPTY = __import__("inspect").Parameter.empty
+_EMPTY = inspect.Parameter.empty
+_NO_BODY = Body(default=None)  # a method without arguments may be called with no body

@@ -150,7 +150,6 @@ def add_file_routes(app: FastAPI) -> None:
     @app.get("/api/v1/files/content", tags=["files"])
     def content(request: Request, ref: str) -> StreamingResponse:
         c = client()
-        parsed = parse_ref(ref)
         # One commit for the answer's headers and bytes, though the branch moves meanwhile.
         at = call(request, "files", "read", {"ref": ref}, run=lambda: _pinned(c, ref))
         info = c.files.get(at)
