@@ -58,14 +58,34 @@ remote client implements them over the file routes, not over one JSON call."""
 _CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64", arbitrary_types_allowed=True)
 
 
+_ANNOTATION_HOMES = {
+    "cairn.api.refs": "RefLike",
+    "cairn.data": "BranchInfo CommitInfo FileChange FileInfo RepoInfo Skipped",
+    "cairn.ml.events": "Event",
+    "cairn.ml.models": "MetricPoint ModelInfo ModelVersion RunInfo Signature",
+    "cairn.ml.runs": "Comparison",
+    "cairn.monitoring.drift": "DriftConfig",
+    "cairn.monitoring.loop": "MonitorState",
+    "cairn.monitoring.monitor": "MonitorReport",
+    "cairn.monitoring.rules": "MonitorInfo MonitorRule",
+    "cairn.pipelines": "DatumInfo JobInfo PipelineInfo PipelineSpec",
+    "cairn.pipelines.models": "BrokenPipeline",
+    "cairn.serving.policy": "Deployment DeploymentRevision TrafficPolicy",
+}
+"""Where the names the Protocols import under TYPE_CHECKING live (and cairn.api.types)."""
+
+
 @cache
 def _namespace() -> dict[str, Any]:
-    """The names the Protocols' annotations use (imported under TYPE_CHECKING there)."""
+    """The names the Protocols' annotations use, for ``typing.get_type_hints``."""
+    import importlib
+
     import cairn.api.types as api_types
 
-    names = {k: getattr(api_types, k) for k in api_types.__all__}
-    names.update(locals())
-    names.pop("api_types")
+    names: dict[str, Any] = {k: getattr(api_types, k) for k in api_types.__all__}
+    for module, found in _ANNOTATION_HOMES.items():
+        imported = importlib.import_module(module)
+        names.update({name: getattr(imported, name) for name in found.split()})
     names["builtins"] = builtins
     return names
 
