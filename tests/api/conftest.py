@@ -24,8 +24,19 @@ def embedded(home: Path) -> Iterator[ClientProtocol]:
         client.data.catalog.dispose()
 
 
+@contextmanager
+def remote(home: Path) -> Iterator[ClientProtocol]:
+    from tests.team_server import team_server
+
+    from cairn.api.remote.client import RemoteClient
+
+    with team_server(home) as url, RemoteClient(url, auto_run=True) as client:
+        yield client
+
+
 IMPLEMENTATIONS: dict[str, Callable[[Path], AbstractContextManager[ClientProtocol]]] = {
     "embedded": embedded,
+    "remote": remote,
 }
 
 

@@ -30,14 +30,15 @@ from cairn.data.paths import display, join, normalize
 from cairn.data.refs import Ref
 from cairn.data.statcache import StatCache
 from cairn.data.tree import DirEntry, Entry, FileEntry, TreeStore
-from cairn.storage import ChunkStore, Content
+from cairn.storage import ChunkStore, Content, CorruptObject
 from cairn.storage.chunks import chunk_key
 
 __all__ = ["BulkStore", "Files", "PutOptions", "Source"]
 
 # What a put reads: a binary stream, or the path of a local file (a LocalFile from a walk is
-# read only while it is the file the walk saw, without following a link).
-Source = BinaryIO | str | os.PathLike[str]
+# read only while it is the file the walk saw, without following a link), or the Content of
+# chunks a remote client sent already (cairn server's chunk-aware upload).
+Source = BinaryIO | str | os.PathLike[str] | Content
 # Files gathered per tree batch, files in flight in the put's thread pool, and its threads
 # (reads, BLAKE3 and zstd release the GIL, so threads use every core).
 _TREE_BATCH = 10_000
@@ -186,6 +187,10 @@ class Files:
         with ThreadPoolExecutor(_WORKERS) as pool:
             for path, source in items:
                 norm = normalize(path, allow_root=False)
+                if isinstance(source, Content):
+                    yield from drain(0)
+                    yield norm, self._stored(source), None
+                    continue
                 if not isinstance(source, str | os.PathLike):
                     yield from drain(0)
                     yield norm, self.chunks.write(source, progress=progress), None
@@ -237,6 +242,18 @@ class Files:
                 if progress:
                     progress(content.size)
                 yield norm, content, None
+
+    def _stored(self, content: Content) -> Content:
+        """``content`` (chunks stored before the put, by a remote client) once every chunk
+        is there and the chunks' bytes hash to ``content.hash``. Raises NotFound (a chunk
+        is missing: send it again), CorruptObject (the hash or size is not the bytes')."""
+        gone = self.chunks.missing(content.chunks)
+        if gone:
+            raise NotFound(f"{len(gone)} chunk(s) of the file are not stored; send them")
+        checked = self.chunks.concat([content])
+        if (checked.hash, checked.size) != (content.hash, content.size):
+            raise CorruptObject(f"the file's chunks hash to {checked.hash}, not {content.hash}")
+        return content
 
     @staticmethod
     def _cached(source: str | os.PathLike[str], cache: StatCache | None) -> Content | None:

@@ -214,6 +214,17 @@ class ChunkStore:
         else:
             self._put_loose([(digest, data)])
 
+    def put_chunk(self, digest: str, data: bytes) -> None:
+        """Store one chunk cut elsewhere (a remote client's upload) under its BLAKE3 hex
+        ``digest``, after checking that the bytes hash to it and are no longer than the
+        largest chunk this store cuts (4x the average). Small chunks wait in the pack
+        buffer: ``flush`` before a commit refers to them (puts do). Raises CorruptObject."""
+        if len(data) > 4 * self.avg_size:
+            raise CorruptObject(f"chunk of {len(data)} bytes: over {4 * self.avg_size}")
+        if blake3.blake3(data).hexdigest() != digest:
+            raise CorruptObject(f"chunk bytes do not hash to {digest}")
+        self._put_chunk(digest, data)
+
     def _buffer(self, digest: str, data: memoryview | bytes) -> None:
         """Add a small chunk to the pack buffer (or note that a writer found it there)."""
         with self._lock:

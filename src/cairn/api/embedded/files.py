@@ -199,6 +199,8 @@ def _join(base: str, rel: str) -> str:
 
 
 def _stream(data: FileData) -> BinaryIO:
+    # A Content (chunks a remote client sent to cairn server) passes as it is: the data
+    # layer takes it as a source (cairn.data.files.Source).
     if isinstance(data, bytes | bytearray | memoryview):
         return io.BytesIO(data)
     return cast(BinaryIO, data)

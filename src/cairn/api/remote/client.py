@@ -1,0 +1,237 @@
+"""``RemoteClient``: the face (cairn.api.protocol.ClientProtocol) over ``cairn server``.
+
+Each sub-client is made from its Protocol: a method binds its arguments as the Protocol's
+signature does, sends them as one JSON call (cairn.api.wire), and returns the answer as
+the same frozen dataclasses the embedded client returns, or raises the same error class.
+``files`` moves bytes over the file routes instead (cairn.api.remote.files).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import cache, cached_property
+from typing import Any
+
+import httpx
+
+from cairn.api.wire import SPECIAL, method, raise_error
+from cairn.storage.errors import CairnError
+
+__all__ = ["RemoteClient", "ServerUnreachable", "Transport"]
+
+
+TRIGGERS = frozenset(
+    {
+        ("files", "copy"),
+        ("files", "delete"),
+        ("commits", "finish"),
+        ("pipelines", "create"),
+        ("pipelines", "update"),
+        ("pipelines", "start"),
+    }
+)
+"""Calls after which an embedded client runs the pipelines downstream (``auto_run``): the
+remote client waits for the server's worker to run them (the file puts do too)."""
+
+
+class ServerUnreachable(CairnError):
+    """No cairn server answers at the URL (refused, timed out, or not cairn)."""
+
+
+class Transport:
+    """One HTTP connection pool to the server at ``url`` (``http(s)://host:port``), with
+    the bearer ``token`` on every request when given. Waits may take as long as the call
+    says, so reads have no timeout; connecting gives up after ``connect_timeout`` s."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        connect_timeout: float = 10.0,
+        verify: bool | str = True,
+        auto_run: bool = True,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.auto_run = auto_run
+        headers = {"User-Agent": "cairn-remote"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(None, connect=connect_timeout),
+            verify=verify,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(self, verb: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; raise the server's error as its own class."""
+        try:
+            response = self.http.request(verb, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"cannot reach cairn server at {self.url}: {exc}") from None
+        check(response)
+        return response
+
+    def call(self, sub: str, name: str, kwargs: dict[str, Any]) -> Any:
+        """Call face method ``sub.name`` with keyword arguments; its decoded result. After
+        a write that may trigger pipelines, wait for them as an embedded write does
+        (``settle``), when ``auto_run``."""
+        m = method(sub, name)
+        response = self.request("POST", m.path, json=m.encode_args(kwargs))
+        result = m.decode_result(response.json()["result"])
+        if (sub, name) in TRIGGERS:
+            self.settled(result)
+        return result
+
+    def settled(self, result: Any = None) -> None:
+        """Wait until the server's worker has run the pipelines a write made stale (a
+        write into an open commit triggers nothing). No-op unless ``auto_run``."""
+        if not self.auto_run or getattr(result, "state", "finished") != "finished":
+            return
+        self.request("POST", "/api/v1/settle")
+
+
+def check(response: httpx.Response) -> None:
+    """Raise the error a non-2xx ``response`` carries (read first if it was streamed)."""
+    if response.is_success:
+        return
+    if not response.is_closed and not hasattr(response, "_content"):
+        response.read()
+    try:
+        body = response.json().get("error")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = response.text[:200]
+        raise CairnError(f"server answered {response.status_code}: {text}")
+    raise_error(body, response.status_code, CairnError)
+
+
+class RemoteSub:
+    """Base of the generated sub-clients: holds the transport and the sub-client name."""
+
+    def __init__(self, transport: Transport, sub: str) -> None:
+        self._transport = transport
+        self._sub = sub
+
+    def __repr__(self) -> str:
+        return f"<remote {self._sub} at {self._transport.url}>"
+
+
+def _remote_method(sub: str, name: str, proto: type) -> Callable[..., Any]:
+    signature = inspect.signature(getattr(proto, name))
+    m = method(sub, name)
+
+    def call(self: RemoteSub, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        given = dict(list(bound.arguments.items())[1:])
+        if m.variadic is not None:
+            given[m.variadic] = list(given.get(m.variadic, ()))
+        return self._transport.call(sub, name, given)
+
+    call.__name__ = name
+    call.__qualname__ = f"Remote{proto.__name__.removesuffix('Protocol')}.{name}"
+    call.__doc__ = getattr(proto, name).__doc__
+    call.__signature__ = signature  # type: ignore[attr-defined]
+    return call
+
+
+@cache
+def remote_class(sub: str, base: type = RemoteSub) -> type:
+    """The sub-client class of ``sub``: one method per method of its Protocol, but those
+    ``base`` defines itself (the file methods of cairn.api.remote.files)."""
+    from cairn.api.protocol import SUB_CLIENTS
+
+    proto = SUB_CLIENTS[sub]
+    methods = {
+        name: _remote_method(sub, name, proto)
+        for name, fn in vars(proto).items()
+        if not name.startswith("_") and callable(fn) and (sub, name) not in SPECIAL
+    }
+    methods = {k: v for k, v in methods.items() if k not in vars(base)}
+    name = f"Remote{proto.__name__.removesuffix('Protocol')}"
+    return type(name, (base,), {**methods, "__doc__": proto.__doc__, "__module__": __name__})
+
+
+class RemoteClient:
+    """The face of cairn.api.protocol over a ``cairn server`` at ``url``; ``token`` is the
+    bearer token (``cairn auth login``) when the server's auth is active. Sub-clients as
+    the embedded Client's, same values, same errors; no layer objects (``data``,
+    ``registry``), since the store is the server's."""
+
+    def __init__(
+        self, url: str, token: str | None = None, *, auto_run: bool | None = None, **transport: Any
+    ) -> None:
+        if auto_run is None:
+            from cairn.storage.settings import read_settings
+
+            auto_run = read_settings().auto_run
+        self.url = url
+        self.transport = Transport(url, token, auto_run=auto_run, **transport)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> RemoteClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def server_version(self) -> str:
+        """The server's cairn version. Raises ServerUnreachable."""
+        return str(self.transport.request("GET", "/api/v1/version").json()["version"])
+
+    def _sub(self, sub: str, base: type = RemoteSub) -> Any:
+        return remote_class(sub, base)(self.transport, sub)
+
+    @cached_property
+    def repos(self) -> Any:
+        return self._sub("repos")
+
+    @cached_property
+    def branches(self) -> Any:
+        return self._sub("branches")
+
+    @cached_property
+    def commits(self) -> Any:
+        return self._sub("commits")
+
+    @cached_property
+    def files(self) -> Any:
+        from cairn.api.remote.files import RemoteFilesBase
+
+        return self._sub("files", RemoteFilesBase)
+
+    @cached_property
+    def pipelines(self) -> Any:
+        return self._sub("pipelines")
+
+    @cached_property
+    def jobs(self) -> Any:
+        return self._sub("jobs")
+
+    @cached_property
+    def runs(self) -> Any:
+        return self._sub("runs")
+
+    @cached_property
+    def models(self) -> Any:
+        return self._sub("models")
+
+    @cached_property
+    def deployments(self) -> Any:
+        return self._sub("deployments")
+
+    @cached_property
+    def monitors(self) -> Any:
+        return self._sub("monitors")
+
+    @cached_property
+    def events(self) -> Any:
+        return self._sub("events")

@@ -1,0 +1,261 @@
+"""The face on the wire: how a call of a Protocol method (cairn.api.protocol) and its
+answer travel as JSON between the remote client and ``cairn server``.
+
+One call is ``POST /api/v1/<sub-client>/<method>`` with a JSON object of the method's
+keyword arguments; the answer is ``{"result": <value>}`` (200), or ``{"error": {...}}``
+with the status ``status_of`` gives. Arguments and results are converted by pydantic
+from the method's own annotations (``TypeAdapter``): frozen dataclasses become objects
+of their fields, StrEnums their values, datetimes ISO 8601 text, bytes base64 (pydantic's
+``ser_json_bytes="base64"``). So the Protocols are the schema: a method added to one is
+on the wire, in OpenAPI and in the remote client without another line.
+
+Methods that move bytes or local files (``files.put``/``upload``/``download``/``read``/
+``open``, specs given as local paths) are not generic calls: cairn.server.team.files and
+cairn.api.remote.files carry them (chunks, streams). They are named in ``SPECIAL``.
+
+Errors cross as ``{"type": class name, "message": text, "field", "problems", "about"}``;
+``raise_error`` rebuilds the same class (any CairnError, or TimeoutError) on the client,
+so ``except NotFound`` works the same embedded and remote.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter
+
+__all__ = [
+    "API_PREFIX",
+    "Method",
+    "SPECIAL",
+    "error_body",
+    "face_methods",
+    "method",
+    "raise_error",
+    "status_of",
+]
+
+API_PREFIX = "/api/v1"
+
+SPECIAL: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("files", "put"),
+        ("files", "upload"),
+        ("files", "download"),
+        ("files", "read"),
+        ("files", "open"),
+    }
+)
+"""Methods whose arguments or results are bytes, streams, local paths or callbacks: the
+remote client implements them over the file routes, not over one JSON call."""
+
+_CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64", arbitrary_types_allowed=True)
+
+
+_ANNOTATION_HOMES = {
+    "cairn.api.refs": "RefLike",
+    "cairn.data": "BranchInfo CommitInfo FileChange FileInfo RepoInfo Skipped",
+    "cairn.ml.events": "Event",
+    "cairn.ml.models": "MetricPoint ModelInfo ModelVersion RunInfo Signature",
+    "cairn.ml.runs": "Comparison",
+    "cairn.monitoring.drift": "DriftConfig",
+    "cairn.monitoring.loop": "MonitorState",
+    "cairn.monitoring.monitor": "MonitorReport",
+    "cairn.monitoring.rules": "MonitorInfo MonitorRule",
+    "cairn.pipelines": "DatumInfo JobInfo PipelineInfo PipelineSpec",
+    "cairn.pipelines.models": "BrokenPipeline",
+    "cairn.serving.policy": "Deployment DeploymentRevision TrafficPolicy",
+}
+"""Where the names the Protocols import under TYPE_CHECKING live (and cairn.api.types)."""
+
+
+@cache
+def _namespace() -> dict[str, Any]:
+    """The names the Protocols' annotations use, for ``typing.get_type_hints``."""
+    import importlib
+
+    import cairn.api.types as api_types
+
+    names: dict[str, Any] = {k: getattr(api_types, k) for k in api_types.__all__}
+    for module, found in _ANNOTATION_HOMES.items():
+        imported = importlib.import_module(module)
+        names.update({name: getattr(imported, name) for name in found.split()})
+    names["builtins"] = builtins
+    return names
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method of the face: its sub-client, name, parameters (name -> (annotation,
+    default or ``inspect.Parameter.empty``), keyword names as the Protocol spells them),
+    the annotation of its result, and the converters for both."""
+
+    sub: str
+    name: str
+    doc: str
+    params: dict[str, tuple[Any, Any]]
+    returns: Any
+    variadic: str | None  # the name of a ``*more`` parameter (files.delete), if any
+
+    @property
+    def path(self) -> str:
+        return f"{API_PREFIX}/{self.sub}/{self.name}"
+
+    def adapter(self, name: str) -> TypeAdapter[Any]:
+        return _adapter(self.sub, self.name, name)
+
+    def encode_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments -> JSON-able values (client side)."""
+        return {k: self.adapter(k).dump_python(v, mode="json") for k, v in kwargs.items()}
+
+    def decode_args(self, body: dict[str, Any]) -> dict[str, Any]:
+        """JSON values -> validated keyword arguments (server side). Raises
+        pydantic.ValidationError (the server answers 422 naming the field) or TypeError
+        for an unknown argument."""
+        unknown = sorted(set(body) - set(self.params))
+        if unknown:
+            raise TypeError(f"{self.sub}.{self.name}: unknown argument(s) {', '.join(unknown)}")
+        return {k: self.adapter(k).validate_python(v) for k, v in body.items()}
+
+    def encode_result(self, value: Any) -> Any:
+        return self.adapter("return").dump_python(value, mode="json")
+
+    def decode_result(self, value: Any) -> Any:
+        return self.adapter("return").validate_python(value)
+
+
+@cache
+def _adapter(sub: str, name: str, param: str) -> TypeAdapter[Any]:
+    m = method(sub, name)
+    annotation = m.returns if param == "return" else m.params[param][0]
+    if m.variadic == param:
+        annotation = list[annotation]  # type: ignore[valid-type]
+    return TypeAdapter(annotation, config=_adapter_config(annotation))
+
+
+def _adapter_config(annotation: Any) -> ConfigDict | None:
+    # pydantic refuses a config for types that carry their own (BaseModel, dataclasses
+    # with a config); those need none.
+    try:
+        TypeAdapter(annotation, config=_CONFIG)
+    except Exception:
+        return None
+    return _CONFIG
+
+
+@cache
+def method(sub: str, name: str) -> Method:
+    """The face's method ``sub.name``. Raises KeyError if the face has none."""
+    from cairn.api.protocol import SUB_CLIENTS
+
+    proto = SUB_CLIENTS[sub]
+    fn = getattr(proto, name, None)
+    if fn is None or name.startswith("_") or not callable(fn):
+        raise KeyError(f"{sub}.{name}")
+    module = inspect.getmodule(fn)
+    hints = typing.get_type_hints(fn, globalns={**vars(module), **_namespace()})
+    params: dict[str, tuple[Any, Any]] = {}
+    variadic = None
+    for p in list(inspect.signature(fn).parameters.values())[1:]:
+        if p.kind is p.VAR_POSITIONAL:
+            variadic = p.name
+        params[p.name] = (hints.get(p.name, Any), p.default)
+    doc = inspect.getdoc(fn) or ""
+    return Method(sub, name, doc, params, hints.get("return", Any), variadic)
+
+
+def face_methods() -> list[Method]:
+    """Every method of every sub-client of the face, in a stable order."""
+    from cairn.api.protocol import SUB_CLIENTS
+
+    found = []
+    for sub, proto in SUB_CLIENTS.items():
+        for name, fn in sorted(vars(proto).items()):
+            if not name.startswith("_") and callable(fn):
+                found.append(method(sub, name))
+    return found
+
+
+# -- errors --------------------------------------------------------------------------
+_STATUS: list[tuple[str, int]] = [
+    # most specific first: the first class in an error's MRO with an entry wins
+    ("Unauthenticated", 401),
+    ("PermissionDenied", 403),
+    ("NotFound", 404),
+    ("ObjectNotFound", 404),
+    ("AlreadyExists", 409),
+    ("CommitStateError", 409),
+    ("RepoInUse", 409),
+    ("PathConflict", 409),
+    ("PolicyConflict", 409),
+    ("StoreDamaged", 500),
+    ("CorruptObject", 500),
+    ("StorageError", 500),
+    ("CatalogError", 500),
+    ("TimeoutError", 504),
+    ("CairnError", 400),
+]
+
+
+def status_of(exc: BaseException) -> int:
+    """The HTTP status of an error the facade raised: 4xx for the caller's mistakes,
+    5xx for the store's trouble (see ``_STATUS``)."""
+    table = dict(_STATUS)
+    for cls in type(exc).__mro__:
+        if cls.__name__ in table:
+            return table[cls.__name__]
+    return 500
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """What the client needs to raise ``exc`` again: its class name, message, the field
+    it names (FieldError), and what it is about (cairn.data.subject)."""
+    body: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    for attr in ("field", "problems"):
+        if hasattr(exc, attr):
+            body[attr] = getattr(exc, attr)
+    about = getattr(exc, "about", None)
+    if about is not None:
+        body["about"] = [about[0], dict(about[1])]
+    return body
+
+
+@cache
+def _error_classes() -> dict[str, type[BaseException]]:
+    import cairn.api.errors as tree
+    from cairn.storage.errors import CairnError
+
+    found: dict[str, type[BaseException]] = {"TimeoutError": TimeoutError}
+    todo: list[type[BaseException]] = [CairnError]
+    while todo:
+        cls = todo.pop()
+        found.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    del tree
+    return found
+
+
+def raise_error(
+    body: dict[str, Any], status: int, fallback: Callable[[str], BaseException]
+) -> None:
+    """Raise the error ``body`` describes as its own class (any CairnError or TimeoutError;
+    an unknown name, from a newer server, as ``fallback(message)``)."""
+    message = str(body.get("message", f"server answered {status}"))
+    cls = _error_classes().get(str(body.get("type", "")))
+    if cls is None:
+        raise fallback(message)
+    exc = cls.__new__(cls)
+    BaseException.__init__(exc, message)
+    if "field" in body:
+        exc.field = body["field"]  # type: ignore[attr-defined]
+        exc.problems = [tuple(p) for p in body.get("problems", [])]  # type: ignore[attr-defined]
+    if body.get("about"):
+        kind, names = body["about"]
+        exc.about = (kind, dict(names))  # type: ignore[attr-defined]
+    raise exc

@@ -1,0 +1,175 @@
+"""The file routes of ``cairn server``: bytes both ways in bounded memory, and uploads
+that send only the chunks the server lacks (as ``git push`` and ``dvc push`` do).
+
+An upload (cairn.api.remote.files does the client's half):
+
+1. ``GET  /api/v1/chunking``: the server's FastCDC average chunk size, so the client
+   cuts files where the server would;
+2. ``POST /api/v1/chunks/missing?ref=R`` ``{"hashes": [...]}``: which of the client's
+   chunks the store does not hold;
+3. ``POST /api/v1/chunks?ref=R``: those chunks, as a stream of frames (32-byte BLAKE3
+   digest, 4-byte big-endian length, the bytes), each checked against its digest;
+4. ``POST /api/v1/files/commit`` ``{"ref", "files": [{"path", "hash", "size",
+   "chunks": [[hash, size], ...]}], "append", "description"}``: one commit of those
+   files (each ``path`` relative to the ref's path; one file with path ``""`` is written
+   at the ref's path itself, as ``files.put`` does)
+   once the server has checked that every chunk is there and that each file's
+   chunks hash to its hash. Nothing is committed before this step, so an upload cut off
+   half way leaves no partial commit (its chunks are garbage that ``gc`` collects).
+
+Reads: ``GET /api/v1/files/content?ref=repo@commit:/path`` streams one file chunk by
+chunk; ``GET /api/v1/files/walk?ref=...`` lists the files below a folder (path, size,
+hash) at one resolved commit, for a download of a folder. Every route passes the guard
+as the face method it stands for (``files.put``, ``files.read``, ``files.download``).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from cairn.data import InvalidPath, parse_ref
+from cairn.server.team.app import call
+from cairn.storage import ChunkRef, Content, CorruptObject
+from cairn.storage.errors import FieldError
+
+__all__ = ["FRAME_HEADER", "add_file_routes"]
+
+FRAME_HEADER = struct.Struct(">32sI")
+"""A chunk frame's header: the raw 32-byte BLAKE3 digest and the length in bytes."""
+
+MAX_FILES = 1_000_000  # files in one commit request
+
+
+class FileContent(BaseModel):
+    path: str
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    chunks: list[tuple[str, int]]
+
+
+class CommitFiles(BaseModel):
+    ref: str
+    files: list[FileContent] = Field(max_length=MAX_FILES)
+    append: bool = False
+    description: str = ""
+
+
+class Hashes(BaseModel):
+    hashes: list[str] = Field(max_length=1_000_000)
+
+
+def _content(f: FileContent) -> Content:
+    refs = tuple(ChunkRef(h, n) for h, n in f.chunks)
+    if sum(r.size for r in refs) != f.size:
+        raise FieldError(f"{f.path}: chunk sizes add up to {sum(r.size for r in refs)}", "size")
+    return Content(f.hash, f.size, refs)
+
+
+def _pinned(client: Any, ref: str) -> str:
+    """``ref`` with its branch or ancestry replaced by the commit id it names now."""
+    parsed = parse_ref(ref)
+    commit = client.data.resolve(parsed)
+    return f"{parsed.repo}@{commit.id}:/{(parsed.path or '').lstrip('/')}"
+
+
+def add_file_routes(app: FastAPI) -> None:
+    """Add the routes of the module doc to ``app`` (cairn.server.team.app.create_api)."""
+
+    def client() -> Any:
+        return app.state.client
+
+    @app.get("/api/v1/chunking", tags=["files"])
+    def chunking() -> dict[str, int]:
+        return {"avg_size": client().data.chunks.avg_size}
+
+    @app.post("/api/v1/chunks/missing", tags=["files"])
+    def missing(request: Request, ref: str, body: Hashes) -> dict[str, list[str]]:
+        refs = [ChunkRef(h, 0) for h in body.hashes]
+        gone = call(
+            request,
+            "files",
+            "put",
+            {"ref": ref},
+            run=lambda: client().data.chunks.missing(refs),
+        )
+        return {"missing": sorted(gone)}
+
+    @app.post("/api/v1/chunks", tags=["files"])
+    async def chunks(request: Request, ref: str) -> dict[str, int]:
+        # Guarded before a byte is read; each frame is stored as it arrives (memory: one
+        # chunk), in the thread pool since hashing and compressing take time.
+        await run_in_threadpool(call, request, "files", "put", {"ref": ref}, run=lambda: None)
+        store = client().data.chunks
+        count = 0
+        pending = bytearray()
+        async for piece in request.stream():
+            pending += piece
+            while len(pending) >= FRAME_HEADER.size:
+                digest, size = FRAME_HEADER.unpack_from(pending)
+                if size > 4 * store.avg_size:
+                    raise CorruptObject(f"chunk of {size} bytes: over {4 * store.avg_size}")
+                end = FRAME_HEADER.size + size
+                if len(pending) < end:
+                    break
+                data = bytes(pending[FRAME_HEADER.size : end])
+                del pending[:end]
+                await run_in_threadpool(store.put_chunk, digest.hex(), data)
+                count += 1
+        if pending:
+            raise CorruptObject(f"upload ended inside a chunk frame ({len(pending)} bytes)")
+        await run_in_threadpool(store.flush)
+        return {"stored": count}
+
+    @app.post("/api/v1/files/commit", tags=["files"])
+    def commit(request: Request, body: CommitFiles) -> JSONResponse:
+        from cairn.api.wire import method
+
+        # The embedded files.put does the rest (ancestors refused, paths checked and joined
+        # below the ref's path), with chunks the client sent as the data.
+        data: Any
+        if len(body.files) == 1 and body.files[0].path == "":
+            data = _content(body.files[0])
+        else:
+            data = {f.path: _content(f) for f in body.files}
+
+        def run() -> Any:
+            return client().files.put(
+                body.ref, data, append=body.append, description=body.description
+            )
+
+        info = call(request, "files", "put", {"ref": body.ref}, run=run)
+        return JSONResponse({"result": method("files", "put").encode_result(info)})
+
+    @app.get("/api/v1/files/content", tags=["files"])
+    def content(request: Request, ref: str) -> StreamingResponse:
+        c = client()
+        # One commit for the answer's headers and bytes, though the branch moves meanwhile.
+        at = call(request, "files", "read", {"ref": ref}, run=lambda: _pinned(c, ref))
+        info = c.files.get(at)
+        if info.type == "dir":
+            raise InvalidPath(f"{ref} is a folder")
+        pieces: Iterator[bytes] = c.data.read_file(parse_ref(at))
+        headers = {"Content-Length": str(info.size), "X-Cairn-Hash": info.hash or ""}
+        return StreamingResponse(pieces, media_type="application/octet-stream", headers=headers)
+
+    @app.get("/api/v1/files/walk", tags=["files"])
+    def walk(request: Request, ref: str) -> dict[str, Any]:
+        c = client()
+
+        def run() -> dict[str, Any]:
+            at = _pinned(c, ref)
+            entry = c.files.get(at)
+            files = [
+                {"path": path, "size": f.content.size, "hash": f.content.hash}
+                for path, f in c.data.walk_files(parse_ref(at))
+            ]
+            return {"ref": at, "type": entry.type, "files": files}
+
+        return call(request, "files", "download", {"ref": ref}, run=run)

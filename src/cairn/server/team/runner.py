@@ -1,0 +1,104 @@
+"""``serve_team``: what ``cairn server`` runs. The HTTP API (cairn.server.team.app) in
+this process, and a worker process that keeps pipelines and monitors current (what
+``cairn run`` does), restarted if it dies, stopped with the server."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from cairn.client import Client
+from cairn.server.team.rounds import Rounds
+
+__all__ = ["PipelineWorker", "serve_team"]
+
+log = logging.getLogger("cairn.server.team")
+
+
+class PipelineWorker:
+    """A ``python -m cairn.server.team.worker HOME`` process, kept alive: a watcher thread
+    starts it again (after ``backoff`` s) when it exits, until ``stop``. Jobs it runs are
+    in the catalog, so every client's ``list job`` sees them at once; the catalog's lock
+    keeps it from running a job that another server or ``cairn run`` runs."""
+
+    def __init__(self, home: Path, *, interval: float = 1.0, backoff: float = 2.0) -> None:
+        self.home, self.interval, self.backoff = home, interval, backoff
+        self._stop = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._watch, name="cairn-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-m", "cairn.server.team.worker", str(self.home)]
+        return subprocess.Popen([*argv, "--interval", str(self.interval)])
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self._proc = self._spawn()
+            code = self._proc.wait()
+            if not self._stop.is_set():
+                log.warning("pipeline worker exited with %s; starting it again", code)
+                self._stop.wait(self.backoff)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._thread.join(timeout)
+
+
+def serve_team(
+    home: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    worker: bool = True,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the store at ``home`` over HTTP(S) on ``host``:``port`` until interrupted,
+    with a pipeline worker unless ``worker`` is False. ``on_ready(url)`` is called before
+    the server listens. Raises ValueError (only one of the TLS files), OSError (the port
+    is taken)."""
+    import uvicorn
+
+    from cairn.server.team.app import create_api
+
+    if (tls_cert is None) != (tls_key is None):
+        raise ValueError("give both --tls-cert and --tls-key, or neither")
+    client = Client(home, auto_run=False)
+    app = create_api(client, rounds=Rounds(client.home) if worker else None)
+    scheme = "https" if tls_cert else "http"
+    pipelines = PipelineWorker(client.home) if worker else None
+    if pipelines is not None:
+        pipelines.start()
+    try:
+        if on_ready is not None:
+            on_ready(f"{scheme}://{host}:{port}")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if pipelines is not None:
+            pipelines.stop()
+        client.data.catalog.dispose()

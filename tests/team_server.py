@@ -1,0 +1,59 @@
+"""A real ``cairn server`` for tests: uvicorn on a free loopback port in a thread of the
+test process, over a fresh store, with the pipeline worker as the real subprocess
+(``python -m cairn.server.team.worker``) that ``cairn server`` runs."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cairn.client import Client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def team_server(
+    home: Path, *, worker: bool = True, guard: Callable[[], Any] | None = None
+) -> Iterator[str]:
+    """Serve the store at ``home``; yields the server's URL."""
+    import uvicorn
+
+    from cairn.server.team.app import create_api
+    from cairn.server.team.rounds import Rounds
+    from cairn.server.team.runner import PipelineWorker
+
+    client = Client(home, auto_run=False)
+    rounds = Rounds(client.home) if worker else None
+    app = create_api(client, rounds=rounds) if guard is None else create_api(client, guard, rounds)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    pipelines = PipelineWorker(client.home, interval=0.1) if worker else None
+    if pipelines is not None:
+        pipelines.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        if pipelines is not None:
+            pipelines.stop()
+        client.data.catalog.dispose()
