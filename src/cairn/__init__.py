@@ -76,8 +76,8 @@ _HOMES = {
         "AuthError AuthStateError CatalogError ConfigError DriftInputError FieldError"
         " FlavorError InputRefused LimitExceeded LoopError MLError MonitoringError NotReady"
         " NotRegularFile ObjectNotFound PermissionDenied PolicyConflict PolicyError RuleError"
-        " RunFileError SecretError ServingError SignatureError StoreDamaged Unauthenticated Unconfined UnknownToken"
-        " UnreadableSpec UntrustedModel".split(),
+        " RunFileError SecretError ServingError SignatureError StoreDamaged Unauthenticated"
+        " Unconfined UnknownToken UnreadableSpec UntrustedModel".split(),
         "cairn.api.errors",
     ),
     # Run tracking (MLflow's verbs); standard library only, so usable in any transform.
