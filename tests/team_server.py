@@ -7,10 +7,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from cairn.client import Client
 
@@ -22,9 +21,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def team_server(
-    home: Path, *, worker: bool = True, guard: Callable[[], Any] | None = None
-) -> Iterator[str]:
+def team_server(home: Path, *, worker: bool = True) -> Iterator[str]:
     """Serve the store at ``home``; yields the server's URL."""
     import uvicorn
 
@@ -34,7 +31,7 @@ def team_server(
 
     client = Client(home, auto_run=False)
     rounds = Rounds(client.home) if worker else None
-    app = create_api(client, rounds=rounds) if guard is None else create_api(client, guard, rounds)
+    app = create_api(client, rounds=rounds)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -191,6 +191,13 @@ class RemoteClient:
         return remote_class(sub, base)(self.transport, sub)
 
     @cached_property
+    def auth(self) -> Any:
+        """Tokens and roles (cairn.api.remote.auth.RemoteAuth): a server's, not the face's."""
+        from cairn.api.remote.auth import RemoteAuth
+
+        return RemoteAuth(self.transport)
+
+    @cached_property
     def repos(self) -> Any:
         return self._sub("repos")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from fastapi import Body, FastAPI, Request
@@ -30,12 +31,15 @@ log = logging.getLogger("cairn.server.team")
 
 
 class Guard(Protocol):
-    """Who is calling and whether they may (cairn.server.team.auth): ``identify`` raises
-    Unauthenticated, ``check`` PermissionDenied; ``after`` records what a call created
-    (ownership of a new repo). Without a guard (auth not active) everyone may do all."""
+    """Who is calling and whether they may (cairn.server.team.auth.AuthGuard): ``identify``
+    raises Unauthenticated, ``check`` PermissionDenied; the call runs inside
+    ``acting(principal)``; ``after`` filters what the caller may see and records what the
+    call created (ownership of a new repo) and changed (events). While auth is off it lets
+    everyone do all."""
 
     def identify(self, request: Request) -> Any: ...
     def check(self, principal: Any, sub: str, name: str, kwargs: dict[str, Any]) -> None: ...
+    def acting(self, principal: Any) -> AbstractContextManager[None]: ...
     def after(
         self, principal: Any, sub: str, name: str, kwargs: dict[str, Any], result: Any
     ) -> Any: ...
@@ -55,12 +59,24 @@ def version_info() -> dict[str, str]:
 
 def create_api(
     client: Client,
-    guard: Callable[[], Guard | None] = lambda: None,
+    guard: Guard | None = None,
     rounds: Rounds | None = None,
 ) -> FastAPI:
     """The FastAPI app over ``client`` (embedded, ``auto_run`` off: the server's worker
     runs the pipelines, counting its ``rounds``; None: no worker, nothing to wait for).
-    ``guard()`` gives the current Guard (None while auth is off)."""
+    ``guard`` checks every call (default: the catalog's tokens and roles, AuthGuard, which
+    lets everyone do all until ``cairn auth activate``). Raises RuntimeError if a method
+    of the face has no rule in cairn.api.access (a server must not serve it unchecked)."""
+    from cairn.api.access import missing_rules
+    from cairn.catalog.auth import AuthStore
+    from cairn.server.team.auth import AuthGuard, add_auth_routes
+
+    unchecked = missing_rules()
+    if unchecked:
+        raise RuntimeError(f"no access rule for {', '.join(unchecked)}")
+    store = AuthStore(client.data.catalog)
+    if guard is None:
+        guard = AuthGuard(store)
     app = FastAPI(
         title="cairn",
         summary="Versioned data, pipelines, models and monitoring, for a team.",
@@ -114,6 +130,7 @@ def create_api(
     from cairn.server.team.files import add_file_routes
 
     add_file_routes(app)
+    add_auth_routes(app, store)
     return app
 
 
@@ -127,24 +144,21 @@ def call(
     """Run one face call for ``request``: identify, check, call, record. The guard sees
     ``kwargs`` (a variadic parameter as one list under its name); ``run`` replaces the
     call itself for the file routes, which pass the same guard."""
-    guard = request.app.state.guard()
-    principal = None
-    if guard is not None:
-        principal = guard.identify(request)
-        guard.check(principal, sub, name, kwargs)
-    if run is None:
-        m = face_method(sub, name)
-        target = getattr(getattr(request.app.state.client, sub), name)
-        if m.variadic is not None:
-            ordered = [kwargs[p] for p in m.params if p != m.variadic and p in kwargs]
-            result = target(*ordered, *kwargs.get(m.variadic, ()))
+    guard: Guard = request.app.state.guard
+    principal = guard.identify(request)
+    guard.check(principal, sub, name, kwargs)
+    with guard.acting(principal):
+        if run is None:
+            m = face_method(sub, name)
+            target = getattr(getattr(request.app.state.client, sub), name)
+            if m.variadic is not None:
+                ordered = [kwargs[p] for p in m.params if p != m.variadic and p in kwargs]
+                result = target(*ordered, *kwargs.get(m.variadic, ()))
+            else:
+                result = target(**kwargs)
         else:
-            result = target(**kwargs)
-    else:
-        result = run()
-    if guard is not None:
-        result = guard.after(principal, sub, name, kwargs, result)
-    return result
+            result = run()
+    return guard.after(principal, sub, name, kwargs, result)
 
 
 def _add_route(app: FastAPI, m: Method) -> None:

@@ -96,7 +96,7 @@ def add_file_routes(app: FastAPI) -> None:
             request,
             "files",
             "put",
-            {"ref": ref},
+            {"ref": ref, "data": b""},
             run=lambda: client().data.chunks.missing(refs),
         )
         return {"missing": sorted(gone)}
@@ -105,7 +105,9 @@ def add_file_routes(app: FastAPI) -> None:
     async def chunks(request: Request, ref: str) -> dict[str, int]:
         # Guarded before a byte is read; each frame is stored as it arrives (memory: one
         # chunk), in the thread pool since hashing and compressing take time.
-        await run_in_threadpool(call, request, "files", "put", {"ref": ref}, run=lambda: None)
+        await run_in_threadpool(
+            call, request, "files", "put", {"ref": ref, "data": b""}, run=lambda: None
+        )
         store = client().data.chunks
         count = 0
         pending = bytearray()
@@ -144,7 +146,7 @@ def add_file_routes(app: FastAPI) -> None:
                 body.ref, data, append=body.append, description=body.description
             )
 
-        info = call(request, "files", "put", {"ref": body.ref}, run=run)
+        info = call(request, "files", "put", {"ref": body.ref, "data": b""}, run=run)
         return JSONResponse({"result": method("files", "put").encode_result(info)})
 
     @app.get("/api/v1/files/content", tags=["files"])
@@ -172,4 +174,4 @@ def add_file_routes(app: FastAPI) -> None:
             ]
             return {"ref": at, "type": entry.type, "files": files}
 
-        return call(request, "files", "download", {"ref": ref}, run=run)
+        return call(request, "files", "list", {"ref": ref}, run=run)
