@@ -30,7 +30,8 @@ def team_server(home: Path, *, worker: bool = True) -> Iterator[str]:
     from cairn.server.team.runner import PipelineWorker
 
     client = Client(home, auto_run=False)
-    rounds = Rounds(client.home) if worker else None
+    pipelines = PipelineWorker(client.home) if worker else None
+    rounds = Rounds(client.home, pipelines.wake) if pipelines is not None else None
     app = create_api(client, rounds=rounds)
     port = free_port()
     server = uvicorn.Server(
@@ -38,7 +39,6 @@ def team_server(home: Path, *, worker: bool = True) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    pipelines = PipelineWorker(client.home, interval=0.1) if worker else None
     if pipelines is not None:
         pipelines.start()
     try:

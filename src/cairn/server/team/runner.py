@@ -5,6 +5,7 @@ this process, and a worker process that keeps pipelines and monitors current (wh
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +34,15 @@ class PipelineWorker:
 
     def start(self) -> None:
         self._thread.start()
+
+    def wake(self) -> None:
+        """Start the worker's next round now (SIGUSR1 ends its sleep between rounds)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         argv = [sys.executable, "-m", "cairn.server.team.worker", str(self.home)]
@@ -80,9 +90,10 @@ def serve_team(
     if (tls_cert is None) != (tls_key is None):
         raise ValueError("give both --tls-cert and --tls-key, or neither")
     client = Client(home, auto_run=False)
-    app = create_api(client, rounds=Rounds(client.home) if worker else None)
-    scheme = "https" if tls_cert else "http"
     pipelines = PipelineWorker(client.home) if worker else None
+    rounds = Rounds(client.home, pipelines.wake) if pipelines is not None else None
+    app = create_api(client, rounds=rounds)
+    scheme = "https" if tls_cert else "http"
     if pipelines is not None:
         pipelines.start()
     try:

@@ -8,10 +8,9 @@ import argparse
 import logging
 import signal
 import sys
-import time
+import threading
 from pathlib import Path
 
-from cairn.client import Client
 from cairn.server.team.rounds import Rounds
 
 log = logging.getLogger("cairn.server.team.worker")
@@ -24,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # SIGTERM from the server ends the loop as Ctrl-C does, between rounds or inside one
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGUSR1 from the server (a write waits for its jobs) starts the next round now
+    woken = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: woken.set())
+    from cairn.client import Client  # after the signals are handled: it takes a while
+
     logging.basicConfig(level=logging.WARNING, format="cairn worker: %(message)s")
     client = Client(args.home, auto_run=True)
 
@@ -36,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             began = rounds.begin()
             client.run_forever(once=True, on_error=report)
             rounds.end(began)
-            time.sleep(args.interval)
+            woken.wait(args.interval)
+            woken.clear()
     except KeyboardInterrupt:
         pass
     finally:
