@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import struct
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from pydantic import ConfigDict, TypeAdapter
 
 __all__ = [
     "API_PREFIX",
+    "ARCHIVE_HEADER",
+    "FRAME_HEADER",
     "Method",
     "SPECIAL",
     "error_body",
@@ -42,6 +45,12 @@ __all__ = [
 ]
 
 API_PREFIX = "/api/v1"
+
+FRAME_HEADER = struct.Struct(">32sI")
+"""A chunk frame's header in an upload: the raw 32-byte BLAKE3 digest, the length."""
+
+ARCHIVE_HEADER = struct.Struct(">IQ")
+"""A file's header in a download archive: the length of its path in bytes, its size."""
 
 SPECIAL: frozenset[tuple[str, str]] = frozenset(
     {

@@ -23,10 +23,10 @@ import pyfastcdc
 
 from cairn.api.embedded.local import local_items
 from cairn.api.remote.client import RemoteSub, check
-from cairn.api.wire import method
+from cairn.api.wire import ARCHIVE_HEADER, FRAME_HEADER, method
 from cairn.data import CommitInfo, InvalidPath, Skipped, parse_ref
 from cairn.data.localfiles import OutputFolder
-from cairn.storage import ChunkRef, Content, NotRegularFile
+from cairn.storage import ChunkRef, Content, CorruptObject, NotRegularFile
 
 __all__ = ["RemoteFilesBase"]
 
@@ -68,7 +68,7 @@ class _Planned:
                         raise NotRegularFile(
                             f"{self.source!r} changed during the put; put it again"
                         )
-                    yield bytes.fromhex(ref.hash) + len(data).to_bytes(4, "big") + data
+                    yield FRAME_HEADER.pack(bytes.fromhex(ref.hash), len(data)) + data
                 offset += ref.size
 
 
@@ -253,24 +253,36 @@ class RemoteFilesBase(RemoteSub):
     ) -> list[Path]:
         """FilesProtocol.download over the wire: the files below the path at one commit,
         each streamed to a name beside its place, then renamed (cairn.data.localfiles)."""
-        text = str(ref)
-        walk = self._transport.request("GET", "/api/v1/files/walk", params={"ref": text}).json()
-        pinned = parse_ref(walk["ref"])
+        http = self._transport.http
+        request = http.build_request("GET", "/api/v1/files/archive", params={"ref": str(ref)})
+        response = http.send(request, stream=True)
+        check(response)
+        pinned = parse_ref(response.headers["X-Cairn-Ref"])
         base = pinned.path or ""
-        is_dir = walk["type"] == "dir"
+        is_dir = response.headers["X-Cairn-Type"] == "dir"
         folder = OutputFolder(output if is_dir else Path(output).parent)
         written = []
-        with folder:
-            for f in walk["files"]:
-                rel = f["path"][len(base) :].lstrip("/") if is_dir else Path(output).name
-                at = f"{pinned.repo}@{pinned.commit}:{f['path']}"
-                with self.open(at) as stream:
-                    written.append(folder.write(rel, _pieces(stream, progress)))
+        body = io.BufferedReader(_ResponseStream(response), 1 << 20)
+        with body, folder:  # closing the body closes the response
+            while header := body.read(ARCHIVE_HEADER.size):
+                if len(header) < ARCHIVE_HEADER.size:
+                    raise CorruptObject("the server's archive ended inside a header")
+                length, size = ARCHIVE_HEADER.unpack(header)
+                path = body.read(length).decode()
+                rel = path[len(base) :].lstrip("/") if is_dir else Path(output).name
+                written.append(folder.write(rel, _exactly(body, size, progress)))
         return written
 
 
-def _pieces(stream: IO[bytes], progress: Callable[[int], None] | None) -> Iterator[bytes]:
-    while piece := stream.read(1 << 20):
+def _exactly(
+    stream: IO[bytes], size: int, progress: Callable[[int], None] | None
+) -> Iterator[bytes]:
+    """The next ``size`` bytes of ``stream``, in pieces. Raises CorruptObject if it ends."""
+    while size:
+        piece = stream.read(min(size, 1 << 20))
+        if not piece:
+            raise CorruptObject("the server's archive ended inside a file")
+        size -= len(piece)
         if progress:
             progress(len(piece))
         yield piece
