@@ -8,6 +8,7 @@ import cairn
 EXPECTED = {
     "AlreadyExists",
     "BranchInfo",
+    "BundleError",
     "CairnError",
     "CatalogError",
     "Client",
@@ -47,6 +48,7 @@ EXPECTED = {
     "RuleError",
     "RunFileError",
     "SecretError",
+    "ServerUnreachable",
     "ServingError",
     "SignatureError",
     "SpecError",

@@ -73,10 +73,10 @@ _HOMES = {
     ),
     # The rest of the error tree (cairn.api.errors draws it); the names above load lighter.
     **dict.fromkeys(
-        "CatalogError ConfigError DriftInputError FieldError FlavorError InputRefused"
+        "BundleError CatalogError ConfigError DriftInputError FieldError FlavorError InputRefused"
         " LimitExceeded LoopError MLError MonitoringError NotReady NotRegularFile"
         " ObjectNotFound PolicyConflict PolicyError RuleError RunFileError SecretError"
-        " ServingError SignatureError StoreDamaged Unconfined UnreadableSpec"
+        " ServerUnreachable ServingError SignatureError StoreDamaged Unconfined UnreadableSpec"
         " UntrustedModel".split(),
         "cairn.api.errors",
     ),
@@ -107,6 +107,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AlreadyExists",
     "BranchInfo",
+    "BundleError",
     "CairnError",
     "CatalogError",
     "Client",
@@ -146,6 +147,7 @@ __all__ = [
     "RuleError",
     "RunFileError",
     "SecretError",
+    "ServerUnreachable",
     "ServingError",
     "SignatureError",
     "SpecError",

@@ -13,6 +13,7 @@
     │   ├── CorruptObject             bytes that fail their hash or framing
     │   ├── NotRegularFile            a local path that is a link, pipe, device or another file
     │   └── UnsupportedBackend        a URL scheme with no backend, or a missing extra
+    ├── ServerUnreachable             no cairn server answers at the URL (cairn.api.wire)
     ├── CatalogError                  the metadata database (cairn.catalog)
     ├── DataError                     repos, branches, commits, files (cairn.data)
     │   ├── NotFound (LookupError)    no such repo, branch, commit, file, pipeline, model...
@@ -27,6 +28,7 @@
     │   ├── SpecError                 (drawn under FieldError)
     │   ├── LimitExceeded             a datum over its resource limits
     │   ├── Unconfined                another user's transform with no sandbox
+    │   ├── BundleError               a spec folder a server refuses (cairn.api.bundles)
     │   └── SecretError               the secrets file cannot be read or written safely
     ├── MLError                       runs, registry, model loading (cairn.ml)
     │   ├── RunFileError (ValueError) a malformed run file
@@ -49,6 +51,8 @@ package); import an error from its own layer where start-up time matters.
 
 from __future__ import annotations
 
+from cairn.api.bundles import BundleError
+from cairn.api.wire import ServerUnreachable
 from cairn.catalog.errors import CatalogError
 from cairn.data.errors import (
     AlreadyExists,
@@ -91,6 +95,7 @@ from cairn.storage.errors import (
 
 __all__ = [
     "AlreadyExists",
+    "BundleError",
     "CairnError",
     "CatalogError",
     "CommitStateError",
@@ -119,6 +124,7 @@ __all__ = [
     "RuleError",
     "RunFileError",
     "SecretError",
+    "ServerUnreachable",
     "ServingError",
     "SignatureError",
     "SpecError",
