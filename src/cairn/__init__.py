@@ -73,11 +73,12 @@ _HOMES = {
     ),
     # The rest of the error tree (cairn.api.errors draws it); the names above load lighter.
     **dict.fromkeys(
-        "AuthError AuthStateError CatalogError ConfigError DriftInputError FieldError"
-        " FlavorError InputRefused LimitExceeded LoopError MLError MonitoringError NotReady"
-        " NotRegularFile ObjectNotFound PermissionDenied PolicyConflict PolicyError RuleError"
-        " RunFileError SecretError ServingError SignatureError StoreDamaged Unauthenticated"
-        " Unconfined UnknownToken UnreadableSpec UntrustedModel".split(),
+        "AuthError AuthStateError BundleError CatalogError ConfigError DriftInputError"
+        " FieldError FlavorError InputRefused LimitExceeded LoopError MLError MonitoringError"
+        " NotReady NotRegularFile ObjectNotFound PermissionDenied PolicyConflict PolicyError"
+        " RuleError RunFileError SecretError ServerUnreachable ServingError SignatureError"
+        " StoreDamaged Unauthenticated Unconfined UnknownToken UnreadableSpec"
+        " UntrustedModel".split(),
         "cairn.api.errors",
     ),
     # Run tracking (MLflow's verbs); standard library only, so usable in any transform.
@@ -109,6 +110,7 @@ __all__ = [
     "AuthError",
     "AuthStateError",
     "BranchInfo",
+    "BundleError",
     "CairnError",
     "CatalogError",
     "Client",
@@ -149,6 +151,7 @@ __all__ = [
     "RuleError",
     "RunFileError",
     "SecretError",
+    "ServerUnreachable",
     "ServingError",
     "SignatureError",
     "SpecError",

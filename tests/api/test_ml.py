@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,6 +21,9 @@ from cairn.api import AliasMove, ModelLineage, MonitorStep
 from cairn.api.protocol import ClientProtocol
 from cairn.data import InvalidReference, NotFound
 from cairn.ml.errors import MLError
+from cairn.monitoring.drift import DriftConfig
+from cairn.monitoring.errors import RuleError
+from cairn.monitoring.model_report import render_report_html
 from cairn.serving.errors import PolicyError
 
 from .helpers import plain, roundtrips
@@ -185,6 +189,14 @@ def test_monitors_check_and_rules(
     assert report.window["rows"] == 60 and report.window["version_rows"] == 60
     assert report.reference["predictions"] == "model"
     assert json.loads(report.to_json())["model"] == "cancer"
+    # What `cairn monitor --html` writes: the plots need the compared frames.
+    page = render_report_html(report)
+    assert "Drift of cancer v1 on cancer" in page and "data:image/png;base64," in page
+    config = DriftConfig(method="psi", drift_share=0.9)  # what `cairn monitor` passes
+    tuned = client.monitors.check(
+        "cancer@champion", last=60, reference="training@master:/cancer.csv", config=config
+    )
+    assert tuned.result.config == config and tuned.result.method == "psi"
     too_few = client.monitors.check(
         "cancer@champion", last=10, min_rows=5, reference="training@master:/cancer.csv"
     )
@@ -209,3 +221,21 @@ def test_monitors_check_and_rules(
     client.monitors.delete("cancer-drift")
     with pytest.raises(NotFound):
         client.monitors.get("cancer-drift")
+
+
+def test_a_monitor_rule_file_is_read_where_the_caller_is(
+    client: ClientProtocol, tmp_path: Path
+) -> None:
+    path = tmp_path / "rule.yaml"
+    path.write_text(
+        "name: from-file\nmodel: cancer@champion\nwindow: {last: 60, min_rows: 30}\n"
+        "action: {alert: {}}\n"
+    )
+    made = client.monitors.create(path)
+    assert (made.name, made.version) == ("from-file", 1)
+    path.write_text(path.read_text().replace("last: 60", "last: 90"))
+    assert client.monitors.update(str(path)).version == 2
+    path.write_text("name: from-file\nmodel: cancer@champion\nwindwo: {}\n")
+    with pytest.raises(RuleError) as caught:
+        client.monitors.update(path)
+    assert caught.value.field == "windwo" and str(path) in str(caught.value)

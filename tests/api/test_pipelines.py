@@ -12,6 +12,7 @@ import pytest
 from cairn.api import DatumState, JobState
 from cairn.api.protocol import ClientProtocol
 from cairn.data import InvalidReference, NotFound
+from cairn.pipelines import SpecError
 
 from .helpers import roundtrips
 
@@ -103,3 +104,19 @@ def test_a_spec_file_runs_its_transform_in_its_folder(
     client.files.put("words@master:/a.txt", b"alpha")
     client.pipelines.create(path)
     assert client.files.read("copy@master:/a.txt") == b"alpha"
+
+
+def test_specs_given_as_values_run_in_spec_dir(client: ClientProtocol, tmp_path: Path) -> None:
+    folder = tmp_path / "code"
+    folder.mkdir()
+    folder.chmod(0o755)
+    (folder / "copy.sh").write_text(COPY)
+    body = spec()
+    body["transform"]["cmd"] = ["bash", "copy.sh"]
+    client.repos.create("words")
+    client.files.put("words@master:/a.txt", b"alpha")
+    client.pipelines.create([body], spec_dir=folder)
+    assert client.files.read("copy@master:/a.txt") == b"alpha"
+    body["transform"]["cmd"] = ["bash", "missing.sh"]
+    with pytest.raises(SpecError):
+        client.pipelines.update({**body, "datum_triez": 1}, spec_dir=folder)

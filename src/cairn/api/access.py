@@ -535,7 +535,10 @@ EXTRA: dict[tuple[str, str], Rule] = {
     ("auth", "revoke_token"): _r(_token_owner),
     ("auth", "set_role"): _r(_on_resource(ADMIN, OWN)),
     ("auth", "get_roles"): _r(_on_resource(ADMIN, READ)),
-    ("server", "settle"): ANY,  # waits for the worker; reads and changes nothing
+    ("server", "settle"): ANY,
+    # code bundles (cairn.server.team.specs): storing one grants nothing; the pipeline
+    # that runs it needs its own roles
+    ("pipelines", "code"): ANY,  # waits for the worker; reads and changes nothing
     ("store", "gc"): ADMIN_ONLY,
     ("store", "fsck"): ADMIN_ONLY,
     ("secrets", "list"): ADMIN_ONLY,

@@ -13,6 +13,7 @@
     │   ├── CorruptObject             bytes that fail their hash or framing
     │   ├── NotRegularFile            a local path that is a link, pipe, device or another file
     │   └── UnsupportedBackend        a URL scheme with no backend, or a missing extra
+    ├── ServerUnreachable             no cairn server answers at the URL (cairn.api.wire)
     ├── CatalogError                  the metadata database (cairn.catalog)
     ├── AuthError                     tokens and roles (cairn.catalog.auth)
     │   ├── Unauthenticated           no token, or one unknown, revoked or expired (401)
@@ -32,6 +33,7 @@
     │   ├── SpecError                 (drawn under FieldError)
     │   ├── LimitExceeded             a datum over its resource limits
     │   ├── Unconfined                another user's transform with no sandbox
+    │   ├── BundleError               a spec folder a server refuses (cairn.api.bundles)
     │   └── SecretError               the secrets file cannot be read or written safely
     ├── MLError                       runs, registry, model loading (cairn.ml)
     │   ├── RunFileError (ValueError) a malformed run file
@@ -54,6 +56,8 @@ package); import an error from its own layer where start-up time matters.
 
 from __future__ import annotations
 
+from cairn.api.bundles import BundleError
+from cairn.api.wire import ServerUnreachable
 from cairn.catalog.errors import (
     AuthError,
     AuthStateError,
@@ -105,6 +109,7 @@ __all__ = [
     "AlreadyExists",
     "AuthError",
     "AuthStateError",
+    "BundleError",
     "CairnError",
     "CatalogError",
     "CommitStateError",
@@ -134,6 +139,7 @@ __all__ = [
     "RuleError",
     "RunFileError",
     "SecretError",
+    "ServerUnreachable",
     "ServingError",
     "SignatureError",
     "SpecError",

@@ -9,9 +9,17 @@ of their fields, StrEnums their values, datetimes ISO 8601 text, bytes base64 (p
 ``ser_json_bytes="base64"``). So the Protocols are the schema: a method added to one is
 on the wire, in OpenAPI and in the remote client without another line.
 
-Methods that move bytes or local files (``files.put``/``upload``/``download``/``read``/
-``open``, specs given as local paths) are not generic calls: cairn.server.team.files and
-cairn.api.remote.files carry them (chunks, streams). They are named in ``SPECIAL``.
+Methods that move bytes or local files are not generic calls; they are named in
+``SPECIAL``: ``files.put``/``upload``/``download``/``read``/``open`` (cairn.server.team.files
+and cairn.api.remote.files: chunks, streams), and ``pipelines.create``/``update``, whose
+transform runs in a folder of the client's machine (cairn.server.team.specs and
+cairn.api.remote.pipelines: the folder travels as a code bundle).
+
+A path given for a document (a monitoring rule file) names a file on the client's
+machine: the client reads it and sends its values, and the server's route refuses a path
+(``ON_THE_WIRE`` narrows the parameter), since on the server it would name the server's
+files. Values pydantic cannot convert from their annotation have a wire form of their own
+(``MonitorReport``: cairn.api.report_wire).
 
 Errors cross as ``{"type": class name, "message": text, "field", "problems", "about"}``;
 ``raise_error`` rebuilds the same class (any CairnError, or TimeoutError) on the client,
@@ -21,22 +29,29 @@ so ``except NotFound`` works the same embedded and remote.
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
+import operator
 import struct
+import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from pydantic import ConfigDict, TypeAdapter
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+from cairn.storage.errors import CairnError, FieldError
 
 __all__ = [
     "API_PREFIX",
     "ARCHIVE_HEADER",
     "FRAME_HEADER",
     "Method",
+    "ON_THE_WIRE",
     "SPECIAL",
+    "ServerUnreachable",
     "error_body",
     "face_methods",
     "method",
@@ -59,10 +74,20 @@ SPECIAL: frozenset[tuple[str, str]] = frozenset(
         ("files", "download"),
         ("files", "read"),
         ("files", "open"),
+        ("pipelines", "create"),
+        ("pipelines", "update"),
     }
 )
 """Methods whose arguments or results are bytes, streams, local paths or callbacks: the
-remote client implements them over the file routes, not over one JSON call."""
+remote client implements them over their own routes, not over one JSON call."""
+
+ON_THE_WIRE: dict[tuple[str, str], dict[str, Any]] = {
+    ("monitors", "create"): {"rule": Mapping[str, Any]},
+    ("monitors", "update"): {"rule": Mapping[str, Any]},
+}
+"""Parameters that travel narrower than the Protocol declares them: a local file path
+(``rule="drift.yaml"``) is read on the client (cairn.api.remote.monitors), so the route
+takes values only and refuses a path (422), which would name a file of the server."""
 
 _CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64", arbitrary_types_allowed=True)
 
@@ -125,12 +150,23 @@ class Method:
 
     def decode_args(self, body: dict[str, Any]) -> dict[str, Any]:
         """JSON values -> validated keyword arguments (server side). Raises
-        pydantic.ValidationError (the server answers 422 naming the field) or TypeError
+        pydantic.ValidationError (the server answers 422 naming the field) or FieldError
         for an unknown argument."""
         unknown = sorted(set(body) - set(self.params))
         if unknown:
-            raise TypeError(f"{self.sub}.{self.name}: unknown argument(s) {', '.join(unknown)}")
-        return {k: self.adapter(k).validate_python(v) for k, v in body.items()}
+            raise FieldError(
+                f"{self.sub}.{self.name}: unknown argument(s) {', '.join(unknown)}", unknown[0]
+            )
+        decoded = {}
+        for k, v in body.items():
+            try:
+                decoded[k] = self.adapter(k).validate_python(v)
+            except ValidationError as exc:  # again, with the argument's name in each place
+                raise ValidationError.from_exception_data(
+                    f"{self.sub}.{self.name}",
+                    [_located(e, k) for e in exc.errors()],
+                ) from None
+        return decoded
 
     def encode_result(self, value: Any) -> Any:
         return self.adapter("return").dump_python(value, mode="json")
@@ -139,13 +175,60 @@ class Method:
         return self.adapter("return").validate_python(value)
 
 
+def _located(error: Any, name: str) -> Any:
+    """A pydantic error detail placed under argument ``name``."""
+    detail = {"type": error["type"], "loc": (name, *error["loc"]), "input": error["input"]}
+    if "ctx" in error:
+        detail["ctx"] = error["ctx"]
+    return detail
+
+
 @cache
 def _adapter(sub: str, name: str, param: str) -> TypeAdapter[Any]:
     m = method(sub, name)
     annotation = m.returns if param == "return" else m.params[param][0]
+    annotation = _with_wire_forms(annotation)
     if m.variadic == param:
         annotation = list[annotation]  # type: ignore[valid-type]
     return TypeAdapter(annotation, config=_adapter_config(annotation))
+
+
+@cache
+def _wire_forms() -> dict[Any, Any]:
+    """Types with a wire form of their own, as pydantic annotations that use it: a
+    MonitorReport (frames: cairn.api.report_wire), a DriftConfig (its ``to_dict``; its
+    ``kinds`` is a read-only mapping pydantic cannot serialize)."""
+    from pydantic import PlainSerializer, PlainValidator
+
+    from cairn.api.report_wire import report_from_wire, report_to_wire
+    from cairn.monitoring.drift import DriftConfig
+    from cairn.monitoring.model_report import MonitorReport
+
+    def config_from_wire(value: Any) -> DriftConfig:
+        if isinstance(value, DriftConfig):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError(f"drift settings are a JSON object, not {type(value).__name__}")
+        return DriftConfig.from_dict(value)
+
+    return {
+        MonitorReport: typing.Annotated[
+            MonitorReport, PlainValidator(report_from_wire), PlainSerializer(report_to_wire)
+        ],
+        DriftConfig: typing.Annotated[
+            DriftConfig, PlainValidator(config_from_wire), PlainSerializer(DriftConfig.to_dict)
+        ],
+    }
+
+
+def _with_wire_forms(annotation: Any) -> Any:
+    """``annotation`` with each type of ``_wire_forms`` replaced, also inside a union."""
+    forms = _wire_forms()
+    if annotation in forms:
+        return forms[annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, map(_with_wire_forms, typing.get_args(annotation)))
+    return annotation
 
 
 def _adapter_config(annotation: Any) -> ConfigDict | None:
@@ -175,6 +258,8 @@ def method(sub: str, name: str) -> Method:
         if p.kind is p.VAR_POSITIONAL:
             variadic = p.name
         params[p.name] = (hints.get(p.name, Any), p.default)
+    for pname, narrower in ON_THE_WIRE.get((sub, name), {}).items():
+        params[pname] = (narrower, params[pname][1])
     doc = inspect.getdoc(fn) or ""
     return Method(sub, name, doc, params, hints.get("return", Any), variadic)
 
@@ -192,6 +277,10 @@ def face_methods() -> list[Method]:
 
 
 # -- errors --------------------------------------------------------------------------
+class ServerUnreachable(CairnError):
+    """No cairn server answers at the URL (refused, timed out, or not cairn)."""
+
+
 _STATUS: list[tuple[str, int]] = [
     # most specific first: the first class in an error's MRO with an entry wins
     ("Unauthenticated", 401),
@@ -238,7 +327,6 @@ def error_body(exc: BaseException) -> dict[str, Any]:
 @cache
 def _error_classes() -> dict[str, type[BaseException]]:
     import cairn.api.errors as tree
-    from cairn.storage.errors import CairnError
 
     found: dict[str, type[BaseException]] = {"TimeoutError": TimeoutError}
     todo: list[type[BaseException]] = [CairnError]

@@ -25,6 +25,7 @@ from cairn.data.ingest import ProcessIngest
 from cairn.data.ingest import usable as ingest_usable
 from cairn.data.localfiles import LocalFile, OutputFolder, named_file, walk_folder
 from cairn.data.subject import about
+from cairn.storage import Content
 
 __all__ = ["LocalFiles", "local_items"]
 
@@ -143,7 +144,10 @@ class LocalFiles:
                     cache.close()
         finally:
             for _, opened in todo:  # pipes named on the command line, opened by local_items
-                if not isinstance(opened, str | os.PathLike) and opened is not sys.stdin.buffer:
+                if (
+                    not isinstance(opened, str | os.PathLike | Content)
+                    and opened is not sys.stdin.buffer
+                ):
                     opened.close()
         if on_stored:
             on_stored()

@@ -12,7 +12,7 @@ from cairn.pipelines import PipelineInfo, Pipelines, PipelineSpec, load_spec_fil
 from cairn.pipelines.models import BrokenPipeline
 from cairn.pipelines.spec import parse_spec
 
-__all__ = ["EmbeddedPipelines"]
+__all__ = ["EmbeddedPipelines", "local_specs"]
 
 SpecLike = str | Path | PipelineSpec | Mapping[str, Any] | Iterable[Any]
 
@@ -81,17 +81,18 @@ class EmbeddedPipelines:
     def _write(
         self, spec: SpecLike, spec_dir: str | Path | None, *, update: bool, reprocess: bool
     ) -> builtins.list[PipelineInfo]:
-        specs, folder = _specs(spec, spec_dir)
+        specs, folder = local_specs(spec, spec_dir)
         done = self._engine.create_pipelines(specs, folder, update=update, reprocess=reprocess)
         if self._run is not None:
             self._run()
         return done
 
 
-def _specs(spec: SpecLike, spec_dir: str | Path | None) -> tuple[list[PipelineSpec], Path]:
+def local_specs(spec: SpecLike, spec_dir: str | Path | None) -> tuple[list[PipelineSpec], Path]:
     """The specs and the folder their transforms run in: a spec file's own folder (the
     transform finds ``edges.py`` beside ``pipelines.yaml``), else ``spec_dir`` or the
-    current folder."""
+    current folder. The remote client reads them here too (cairn.api.remote.pipelines).
+    Raises SpecError, OSError (a spec file that cannot be read)."""
     if isinstance(spec, str | Path):
         path = Path(spec)
         return load_spec_file(path), Path(spec_dir) if spec_dir else path.parent

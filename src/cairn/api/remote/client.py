@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from cairn.api.wire import SPECIAL, method, raise_error
+from cairn.api.wire import SPECIAL, ServerUnreachable, method, raise_error
+from cairn.data import CommitInfo, CommitState
 from cairn.storage.errors import CairnError
 
 __all__ = ["RemoteClient", "ServerUnreachable", "Transport"]
@@ -33,10 +34,6 @@ TRIGGERS = frozenset(
 )
 """Calls after which an embedded client runs the pipelines downstream (``auto_run``): the
 remote client waits for the server's worker to run them (the file puts do too)."""
-
-
-class ServerUnreachable(CairnError):
-    """No cairn server answers at the URL (refused, timed out, or not cairn)."""
 
 
 class Transport:
@@ -91,7 +88,9 @@ class Transport:
     def settled(self, result: Any = None) -> None:
         """Wait until the server's worker has run the pipelines a write made stale (a
         write into an open commit triggers nothing). No-op unless ``auto_run``."""
-        if not self.auto_run or getattr(result, "state", "finished") != "finished":
+        if not self.auto_run:
+            return
+        if isinstance(result, CommitInfo) and result.state is not CommitState.FINISHED:
             return
         self.request("POST", "/api/v1/settle")
 
@@ -143,17 +142,19 @@ def _remote_method(sub: str, name: str, proto: type) -> Callable[..., Any]:
 
 @cache
 def remote_class(sub: str, base: type = RemoteSub) -> type:
-    """The sub-client class of ``sub``: one method per method of its Protocol, but those
-    ``base`` defines itself (the file methods of cairn.api.remote.files)."""
+    """The sub-client class of ``sub``: one method per method of its Protocol, generated,
+    but those ``base`` defines itself (cairn.api.remote.files, ``pipelines``,
+    ``monitors``). The class holds every method itself, so it lists exactly what its
+    Protocol declares."""
     from cairn.api.protocol import SUB_CLIENTS
 
     proto = SUB_CLIENTS[sub]
-    methods = {
-        name: _remote_method(sub, name, proto)
-        for name, fn in vars(proto).items()
-        if not name.startswith("_") and callable(fn) and (sub, name) not in SPECIAL
-    }
-    methods = {k: v for k, v in methods.items() if k not in vars(base)}
+    own = {k: v for k, v in vars(base).items() if not k.startswith("_") and callable(v)}
+    declared = [n for n, fn in vars(proto).items() if not n.startswith("_") and callable(fn)]
+    missing = [n for n in declared if (sub, n) in SPECIAL and n not in own]
+    if missing:
+        raise TypeError(f"{base.__name__} does not define {sub}.{', '.join(missing)}")
+    methods = {n: own[n] if n in own else _remote_method(sub, n, proto) for n in declared}
     name = f"Remote{proto.__name__.removesuffix('Protocol')}"
     return type(name, (base,), {**methods, "__doc__": proto.__doc__, "__module__": __name__})
 
@@ -217,7 +218,9 @@ class RemoteClient:
 
     @cached_property
     def pipelines(self) -> Any:
-        return self._sub("pipelines")
+        from cairn.api.remote.pipelines import RemotePipelinesBase
+
+        return self._sub("pipelines", RemotePipelinesBase)
 
     @cached_property
     def jobs(self) -> Any:
@@ -237,7 +240,9 @@ class RemoteClient:
 
     @cached_property
     def monitors(self) -> Any:
-        return self._sub("monitors")
+        from cairn.api.remote.monitors import RemoteMonitorsBase
+
+        return self._sub("monitors", RemoteMonitorsBase)
 
     @cached_property
     def events(self) -> Any:

@@ -171,6 +171,7 @@ class RemoteFilesBase(RemoteSub):
                         if isinstance(src, str | os.PathLike):
                             todo.append((path, src))
                         else:  # a pipe named on the command line, opened by local_items
+                            assert not isinstance(src, Content)  # local_items gives none
                             with src:
                                 todo.append((path, _spool(src, tmp, len(todo))))
                     skipped += left_out
@@ -225,8 +226,8 @@ class RemoteFilesBase(RemoteSub):
             }
             for p in planned
         ]
-        body = {"ref": target, "files": files, "append": append, "description": description}
-        answer = t.request("POST", "/api/v1/files/commit", json=body)
+        commit = {"ref": target, "files": files, "append": append, "description": description}
+        answer = t.request("POST", "/api/v1/files/commit", json=commit)
         return method("files", "put").decode_result(answer.json()["result"])
 
     # -- reads --------------------------------------------------------------------------

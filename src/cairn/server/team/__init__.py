@@ -11,6 +11,9 @@ Modules:
   call, record.
 - ``files``: bytes both ways: chunk-aware uploads (the client sends only the chunks the
   server lacks) and streamed reads.
+- ``specs``: ``pipelines.create``/``update`` with the code their transforms run beside,
+  sent as a code bundle (cairn.api.bundles) and unpacked under ``<home>/code/<id>/``; a
+  client never names a folder of the server.
 - ``runner``: ``serve_team``, uvicorn plus the pipeline worker; ``worker``: that process.
 
 Invariants: handlers hold no behaviour (the embedded Client does it all); a write returns

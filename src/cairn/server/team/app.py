@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError, create_model
+from pydantic import ConfigDict, ValidationError, create_model
 
 from cairn.api.wire import SPECIAL, Method, error_body, face_methods, status_of
 from cairn.api.wire import method as face_method
@@ -128,9 +128,11 @@ def create_api(
         if (m.sub, m.name) not in SPECIAL:
             _add_route(app, m)
     from cairn.server.team.files import add_file_routes
+    from cairn.server.team.specs import add_spec_routes
 
     add_file_routes(app)
     add_auth_routes(app, store)
+    add_spec_routes(app)
     return app
 
 
@@ -172,7 +174,9 @@ def _add_route(app: FastAPI, m: Method) -> None:
             fields[pname] = (Any, default)
     # The schema documents names and which are required; values are validated against the
     # Protocol's annotations by cairn.api.wire (one converter for both sides).
-    model = create_model(f"{m.sub}_{m.name}", **fields)
+    # An unknown argument is refused (422 naming it), not ignored: a misspelt keyword
+    # must not silently do the default.
+    model = create_model(f"{m.sub}_{m.name}", __config__=ConfigDict(extra="forbid"), **fields)
 
     def handler(request: Request, body: Any = _NO_BODY) -> JSONResponse:
         raw = body.model_dump(exclude_unset=True) if body is not None else {}

@@ -8,7 +8,8 @@ An upload (cairn.api.remote.files does the client's half):
 2. ``POST /api/v1/chunks/missing?ref=R`` ``{"hashes": [...]}``: which of the client's
    chunks the store does not hold;
 3. ``POST /api/v1/chunks?ref=R``: those chunks, as a stream of frames (32-byte BLAKE3
-   digest, 4-byte big-endian length, the bytes), each checked against its digest;
+   digest, 4-byte big-endian length, the bytes), each checked against its digest (a
+   frame that fails, is too long or is cut short is the client's error: 400 FieldError);
 4. ``POST /api/v1/files/commit`` ``{"ref", "files": [{"path", "hash", "size",
    "chunks": [[hash, size], ...]}], "append", "description"}``: one commit of those
    files (each ``path`` relative to the ref's path; one file with path ``""`` is written
@@ -127,16 +128,19 @@ def add_file_routes(app: FastAPI) -> None:
             while len(pending) >= FRAME_HEADER.size:
                 digest, size = FRAME_HEADER.unpack_from(pending)
                 if size > 4 * store.avg_size:
-                    raise CorruptObject(f"chunk of {size} bytes: over {4 * store.avg_size}")
+                    raise FieldError(f"chunk of {size} bytes: over {4 * store.avg_size}", "chunks")
                 end = FRAME_HEADER.size + size
                 if len(pending) < end:
                     break
                 data = bytes(pending[FRAME_HEADER.size : end])
                 del pending[:end]
-                await run_in_threadpool(store.put_chunk, digest.hex(), data)
+                try:
+                    await run_in_threadpool(store.put_chunk, digest.hex(), data)
+                except CorruptObject as exc:  # the client's bytes, not the store's damage
+                    raise FieldError(str(exc), "chunks") from None
                 count += 1
         if pending:
-            raise CorruptObject(f"upload ended inside a chunk frame ({len(pending)} bytes)")
+            raise FieldError(f"upload ended inside a chunk frame ({len(pending)} bytes)", "chunks")
         await run_in_threadpool(store.flush)
         return {"stored": count}
 
