@@ -58,6 +58,7 @@ EXPECTED = {
     "UntrustedModel",
     "__version__",
     "active_run",
+    "connect",
     "end_run",
     "find_home",
     "log_artifact",

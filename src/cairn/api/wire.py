@@ -61,6 +61,8 @@ _CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64", arbitrary
 _ANNOTATION_HOMES = {
     "cairn.api.refs": "RefLike",
     "cairn.data": "BranchInfo CommitInfo FileChange FileInfo RepoInfo Skipped",
+    "cairn.data.fsck": "FsckReport",
+    "cairn.data.gc": "GcReport",
     "cairn.ml.events": "Event",
     "cairn.ml.models": "MetricPoint ModelInfo ModelVersion RunInfo Signature",
     "cairn.ml.runs": "Comparison",
@@ -70,6 +72,7 @@ _ANNOTATION_HOMES = {
     "cairn.monitoring.rules": "MonitorInfo MonitorRule",
     "cairn.pipelines": "DatumInfo JobInfo PipelineInfo PipelineSpec",
     "cairn.pipelines.models": "BrokenPipeline",
+    "cairn.pipelines.secret_store": "SecretInfo",
     "cairn.serving.policy": "Deployment DeploymentRevision TrafficPolicy",
 }
 """Where the names the Protocols import under TYPE_CHECKING live (and cairn.api.types)."""

@@ -235,3 +235,11 @@ class RemoteClient:
     @cached_property
     def events(self) -> Any:
         return self._sub("events")
+
+    @cached_property
+    def secrets(self) -> Any:
+        return self._sub("secrets")
+
+    @cached_property
+    def store(self) -> Any:
+        return self._sub("store")
