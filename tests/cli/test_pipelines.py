@@ -14,6 +14,7 @@ import platform
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -211,10 +212,10 @@ def build_dag(c: Cairn) -> dict[str, Any]:
     return steps
 
 
-@pytest.fixture(scope="session")
-def dag(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    cairn, steps = shared_scenario(tmp_path_factory, "dag", build_dag)
-    return {**steps, "cairn": cairn}
+@pytest.fixture(scope="module")
+def dag(tmp_path_factory: pytest.TempPathFactory, cairn_mode: str) -> Iterator[dict[str, Any]]:
+    with shared_scenario(tmp_path_factory, "dag", build_dag, cairn_mode) as (cairn, steps):
+        yield {**steps, "cairn": cairn}
 
 
 def test_dag_initial_outputs(dag: dict[str, Any]) -> None:
