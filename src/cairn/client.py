@@ -185,7 +185,8 @@ class Client:
         """Commits, ``repo@commit`` (CommitsProtocol)."""
         from cairn.api.embedded.commits import EmbeddedCommits
 
-        return EmbeddedCommits(self.data, self._pipelines, finish=self.finish_commit)
+        run = self.run_pipelines if self.auto_run else None
+        return EmbeddedCommits(self.data, self._pipelines, finish=self.finish_commit, run=run)
 
     @cached_property
     def files(self) -> EmbeddedFiles:

@@ -116,7 +116,11 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "List commits, newest first (a branch's history when a branch is named).",
     ),
     ("inspect", "commit"): ("data_commands", "Show a commit with its provenance."),
-    ("wait", "commit"): ("data_commands", "Block until a commit is finished."),
+    ("wait", "commit"): (
+        "data_commands",
+        "Block until a commit is finished and the jobs it starts downstream are done; exit 1 "
+        "naming a job that did not succeed.",
+    ),
     ("put", "file"): (
         "data_commands",
         "Put files into a commit (overwrite by default, -a to append).",
