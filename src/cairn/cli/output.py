@@ -45,6 +45,7 @@ __all__ = [
     "client",
     "embedded",
     "err",
+    "require_embedded",
     "fmt_size",
     "fmt_time",
     "groups",
@@ -167,18 +168,24 @@ def client() -> ClientProtocol:
     return _client
 
 
-def embedded(command: str, why: str) -> Client:
-    """The embedded Client, for a command that needs the store in this process. Raises
-    ConfigError naming the server when the CLI talks to one (``why``: what the user can
-    do instead)."""
-    found = client()
-    if not isinstance(found, Client):
-        url = read_settings().url
+def require_embedded(command: str, why: str) -> None:
+    """Refuse a command that needs the store in this process when the CLI talks to a
+    server. Raises ConfigError naming the server (``why``: what the user can do instead)."""
+    url = read_settings().url
+    if url is not None:
         raise ConfigError(
-            f"cairn {command} needs the store in this process, not the cairn "
-            f"server at {url}: {why}",
+            f"cairn {command} needs the store in this process, not the cairn server at "
+            f"{url}: {why}",
             "url",
         )
+
+
+def embedded(command: str, why: str) -> Client:
+    """The embedded Client, for a command that needs the store in this process. Raises
+    ConfigError as ``require_embedded``."""
+    require_embedded(command, why)
+    found = client()
+    assert isinstance(found, Client)  # no URL: connect opened the embedded store
     return found
 
 
