@@ -22,6 +22,7 @@ FACE = {
     "Reporter",
     "__version__",
     "active_run",
+    "connect",
     "end_run",
     "find_home",
     "log_artifact",

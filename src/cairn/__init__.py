@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cairn.client import Client, find_home
+    from cairn.client import Client, connect, find_home
     from cairn.data import (
         AlreadyExists,
         BranchInfo,
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 # starts without importing the catalog, the data layer or their dependencies.
 _HOMES = {
     "Client": "cairn.client",
+    "connect": "cairn.client",
     "find_home": "cairn.client",
     **dict.fromkeys(
         "AlreadyExists BranchInfo CommitInfo CommitStateError DataError FileChange FileInfo"
@@ -165,6 +166,7 @@ __all__ = [
     "UntrustedModel",
     "__version__",
     "active_run",
+    "connect",
     "end_run",
     "find_home",
     "log_artifact",

@@ -38,8 +38,8 @@ from cairn.data import (
     RepoInUse,
     parse_ref,
 )
-from cairn.data.fsck import FsckReport, check_store
-from cairn.data.gc import DEFAULT_GRACE, GcReport, collect_garbage
+from cairn.data.fsck import FsckReport
+from cairn.data.gc import DEFAULT_GRACE, GcReport
 from cairn.data.subject import about
 from cairn.pipelines import (
     JobInfo,
@@ -49,7 +49,6 @@ from cairn.pipelines import (
     commit_lineage,
     file_lineage,
 )
-from cairn.pipelines.retention import live_logs, oldest_open_job
 from cairn.pipelines.secret_store import SecretInfo, SecretStore
 from cairn.storage import ChunkStore, open_object_store
 from cairn.storage.config import is_home, load_store_config
@@ -67,12 +66,15 @@ if TYPE_CHECKING:
     from cairn.api.embedded.pipelines import EmbeddedPipelines
     from cairn.api.embedded.repos import EmbeddedRepos
     from cairn.api.embedded.runs import EmbeddedRuns
+    from cairn.api.embedded.secrets import EmbeddedSecrets
+    from cairn.api.embedded.store import EmbeddedStore
+    from cairn.api.protocol import ClientProtocol
     from cairn.ml.registry import Registry
     from cairn.ml.runs import Runs
     from cairn.monitoring.loop import Monitors
     from cairn.serving.policy import Deployments
 
-__all__ = ["Client", "find_home", "local_items"]
+__all__ = ["Client", "connect", "find_home", "local_items"]
 
 HOME_DIR = ".cairn"
 
@@ -90,12 +92,43 @@ def find_home(start: Path | None = None) -> tuple[Path, bool]:
     return here / HOME_DIR, False
 
 
+def connect(
+    url: str | None = None,
+    *,
+    home: str | Path | None = None,
+    token: str | None = None,
+    reporter: Reporter | None = None,
+    auto_run: bool | None = None,
+) -> ClientProtocol:
+    """A cairn client, as the CLI picks one: remote over the ``cairn server`` at ``url``
+    (``http(s)://host:port``), else the embedded store at ``home``, else as the settings
+    say (cairn.storage.settings): ``$CAIRN_URL``, then ``$CAIRN_HOME``, then the active
+    saved context (``cairn config use context``), then the store ``find_home`` finds.
+    ``token`` (else ``$CAIRN_TOKEN`` or the context's) is sent to a server; ``reporter``
+    reports the jobs an embedded client runs. Both kinds satisfy
+    cairn.api.protocol.ClientProtocol. Raises ConfigError (a bad URL, an unknown context).
+    """
+    from cairn.storage.contexts import check_url
+
+    if url is None and home is None:
+        settings = read_settings()
+        url, token = settings.url, token or settings.token
+    elif url is not None:
+        url = check_url(url, "url")
+        token = token or read_settings(url=url).token
+    if url is not None:
+        from cairn.api.remote.client import RemoteClient
+
+        return RemoteClient(url, token, auto_run=auto_run)
+    return Client.open(home, reporter=reporter, auto_run=auto_run)
+
+
 class Client:
     """cairn's Python API, embedded: the face of cairn.api.protocol (``ClientProtocol``)
     over the store in ``home``. Its sub-clients, ``repos``, ``branches``, ``commits``,
     ``files``, ``pipelines``, ``jobs``, ``runs``, ``models``, ``deployments``,
-    ``monitors`` and ``events``, take the strings users type and return value objects;
-    writes through them trigger pipelines.
+    ``monitors``, ``events``, ``secrets`` and ``store``, take the strings users type and
+    return value objects; writes through them trigger pipelines.
 
     The layers below the face, for their own functions and for adapters in this
     process (the model server): ``data`` (the DataStore), ``registry`` (the Registry),
@@ -112,13 +145,13 @@ class Client:
         catalog = open_catalog(backends.catalog)
         objects = open_object_store(backends.objects)
         self.data = DataStore(catalog, ChunkStore(objects, index=CatalogChunkIndex(catalog)))
-        self.secrets = SecretStore(self.home / "secrets.json")
+        self._secret_store = SecretStore(self.home / "secrets.json")
         self._pipelines = Pipelines(
             self.data,
             catalog,
             work_dir=self.home / "work",
             private_paths=(self.home,),
-            secrets=self.secrets,
+            secrets=self._secret_store,
         )
         self.reporter = reporter or Reporter()
         if auto_run is None:
@@ -151,7 +184,8 @@ class Client:
         """Commits, ``repo@commit`` (CommitsProtocol)."""
         from cairn.api.embedded.commits import EmbeddedCommits
 
-        return EmbeddedCommits(self.data, self._pipelines, finish=self.finish_commit)
+        run = self.run_pipelines if self.auto_run else None
+        return EmbeddedCommits(self.data, self._pipelines, finish=self.finish_commit, run=run)
 
     @cached_property
     def files(self) -> EmbeddedFiles:
@@ -187,6 +221,21 @@ class Client:
         from cairn.api.embedded.jobs import EmbeddedJobs
 
         return EmbeddedJobs(self._pipelines)
+
+    @cached_property
+    def secrets(self) -> EmbeddedSecrets:
+        """Secrets for ``transform.secrets`` (SecretsProtocol); the SecretStore's own
+        names (``masker``, ``resolve``) are forwarded to it."""
+        from cairn.api.embedded.secrets import EmbeddedSecrets
+
+        return EmbeddedSecrets(self._secret_store)
+
+    @cached_property
+    def store(self) -> EmbeddedStore:
+        """The store as a whole: ``gc`` and ``fsck`` (StoreProtocol)."""
+        from cairn.api.embedded.store import EmbeddedStore
+
+        return EmbeddedStore(self.data)
 
     # The ML stages load on first use: data and pipeline commands never import them.
     @cached_property
@@ -401,18 +450,11 @@ class Client:
         that no longer exist (cairn.data.gc). Objects modified less than ``grace``
         seconds ago are kept. Raises StoreDamaged (deleting nothing) if a commit
         cannot be read, ValueError for a negative grace."""
-        catalog = self.data.catalog
-        return collect_garbage(
-            self.data,
-            grace=grace,
-            dry_run=dry_run,
-            keep_newer_than=oldest_open_job(catalog),
-            owned=[live_logs(catalog)],
-        )
+        return self.store.gc(grace, dry_run)
 
     def fsck(self) -> FsckReport:
         """Verify every hash and reference in the store; change nothing (cairn.data.fsck)."""
-        return check_store(self.data)
+        return self.store.fsck()
 
     # -- pipelines -------------------------------------------------------------------
     def create_pipelines(
@@ -442,15 +484,15 @@ class Client:
     def create_secret(self, name: str, values: dict[str, str]) -> SecretInfo:
         """Store secret ``name`` (key -> value) for ``transform.secrets``. Raises
         InvalidReference, AlreadyExists, SecretError."""
-        return self.secrets.create(name, values)
+        return self._secret_store.create(name, values)
 
     def list_secrets(self) -> list[SecretInfo]:
         """Every secret's name and keys; values are never returned."""
-        return self.secrets.list()
+        return self._secret_store.list()
 
     def delete_secret(self, name: str) -> None:
         """Remove secret ``name``. Raises NotFound."""
-        self.secrets.delete(name)
+        self._secret_store.delete(name)
 
     # -- lineage ---------------------------------------------------------------------
     def lineage(self, ref: str) -> dict:

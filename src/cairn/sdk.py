@@ -31,9 +31,10 @@ Inside a transform (``$CAIRN_PFS`` set) each call appends one JSON line to
 ``$CAIRN_PFS/out/.cairn/runs/$PACH_DATUM_ID.jsonl``, the run file format of
 ``cairn.ml.runfiles``; the file is committed with the datum's outputs and indexed as a run
 of the job. Outside a transform (a notebook, a script) the run goes straight into the
-store ``cairn.Client.open()`` finds: ``running`` until the ``with`` block ends
-(``finished``, or ``failed`` on an exception). Logging with no ``start_run`` starts a run
-that ends when the interpreter exits.
+store ``cairn.connect()`` picks (a ``cairn server`` with ``$CAIRN_URL`` or a saved context,
+else the embedded one): ``running`` until the ``with`` block ends (``finished``, or
+``failed`` on an exception). Logging with no ``start_run`` starts a run that ends when the
+interpreter exits.
 
 This module is an adapter on top of the layers but imports only the standard library:
 it runs inside transforms, where start-up time counts.
@@ -154,7 +155,7 @@ class ActiveRun:
 
 
 _active: ActiveRun | None = None
-_store: Any = None  # client.runs of the store Client.open() finds, outside transforms
+_store: Any = None  # client.runs of the store cairn.connect() picks, outside transforms
 _implicit = False  # the active run was started by a log call, not by start_run
 
 
@@ -179,9 +180,9 @@ def _emit(*events: dict[str, Any]) -> None:
 def _runs() -> Any:
     global _store
     if _store is None:
-        from cairn.client import Client  # outside transforms only: loads the catalog
+        from cairn.client import connect  # outside transforms only: loads the catalog
 
-        _store = Client.open().runs
+        _store = connect().runs
     return _store
 
 

@@ -3,6 +3,13 @@
 Every test gets its own store (``$CAIRN_HOME`` under ``tmp_path``) and runs the
 command with ``cwd=tmp_path``, so spec files, transform scripts and local files the
 test writes there are found the way a user's would be.
+
+Every test runs twice (``cairn_mode``): ``embedded``, the CLI opening the store itself,
+and ``remote``, the CLI talking to a real ``cairn server`` (tests/team_server.py: uvicorn
+on a free loopback port and the real pipeline worker) over that same store, through
+``$CAIRN_URL``. The store folder is the same, so a test may set up or inspect it directly
+either way. A test about the embedded store itself says so with
+``@pytest.mark.embedded_only("why")``; its remote run is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -41,8 +48,33 @@ class Cairn:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.home = root / "store"
-        self.env = {**os.environ, "CAIRN_HOME": str(self.home), "PYTHONPYCACHEPREFIX": str(PYCACHE)}
-        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.env = {
+            **os.environ,
+            "CAIRN_HOME": str(self.home),
+            # no saved context of the user's leaks in
+            "CAIRN_CONFIG_DIR": str(root / "config"),
+            "PYTHONPYCACHEPREFIX": str(PYCACHE),
+        }
+        for name in ("PYTHONDONTWRITEBYTECODE", "CAIRN_URL", "CAIRN_TOKEN", "CAIRN_CONTEXT"):
+            self.env.pop(name, None)
+        self.url: str | None = None  # the server's, in remote mode
+
+    @contextmanager
+    def serving(self, mode: str, *, worker: bool = True) -> Iterator[Cairn]:
+        """In ``remote`` mode, a ``cairn server`` over this store for the block, named by
+        ``$CAIRN_URL`` in the commands' environment (``worker``: it runs pipelines)."""
+        if mode == "embedded":
+            yield self
+            return
+        from tests.team_server import team_server
+
+        with team_server(self.home, worker=worker) as url:
+            self.url = self.env["CAIRN_URL"] = url
+            try:
+                yield self
+            finally:
+                self.url = None
+                del self.env["CAIRN_URL"]
 
     def __call__(
         self,
@@ -179,31 +211,66 @@ def pfs(repo: str, glob: str = "/*", **extra: Any) -> dict[str, Any]:
     return {"pfs": {"repo": repo, "glob": glob, **extra}}
 
 
+MODES = ("embedded", "remote")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "embedded_only(reason): a CLI test about the embedded store itself; its remote run "
+        "is skipped with the reason",
+    )
+
+
+@pytest.fixture(scope="module", params=MODES)
+def cairn_mode(request: pytest.FixtureRequest) -> str:
+    """``embedded`` or ``remote``: how the CLI reaches the store (see the module doc)."""
+    return str(request.param)
+
+
+def _skip_embedded_only(request: pytest.FixtureRequest, mode: str) -> None:
+    marker = request.node.get_closest_marker("embedded_only")
+    if mode == "remote" and marker is not None:
+        pytest.skip(f"embedded only: {marker.args[0] if marker.args else ''}")
+
+
 @pytest.fixture(scope="module")
-def module_cairn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Cairn:
+def module_cairn(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, cairn_mode: str
+) -> Iterator[Cairn]:
     """One store shared by a module's tests, for scenarios that are costly to set up and
     that the tests only read."""
-    return Cairn(tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2]))
+    root = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    with Cairn(root).serving(cairn_mode) as shared:
+        yield shared
 
 
 @pytest.fixture
-def cairn(tmp_path: Path) -> Cairn:
-    """``cairn(*args, input=None, check=True)`` against a fresh store in ``tmp_path``."""
+def cairn(tmp_path: Path, cairn_mode: str, request: pytest.FixtureRequest) -> Iterator[Cairn]:
+    """``cairn(*args, input=None, check=True)`` against a fresh store in ``tmp_path``,
+    embedded or through a server (``cairn_mode``)."""
+    _skip_embedded_only(request, cairn_mode)
     # The working folder is the spec folder of the tests' pipelines; pytest makes it 0700,
     # and as root the sandbox runs transforms as an unprivileged uid that must enter it.
     tmp_path.chmod(0o755)
-    return Cairn(tmp_path)
+    with Cairn(tmp_path).serving(cairn_mode) as fresh:
+        yield fresh
 
 
+@contextmanager
 def shared_scenario(
-    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Cairn], Any]
-) -> tuple[Cairn, Any]:
-    """Build a costly scenario once per test run, even across pytest-xdist workers.
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    build: Callable[[Cairn], Any],
+    mode: str = "embedded",
+) -> Iterator[tuple[Cairn, Any]]:
+    """Build a costly scenario once per test run, even across pytest-xdist workers and
+    both modes; the block reads it embedded or through a server (``mode``).
 
     ``build(cairn)`` runs against a fresh store and returns JSON-able facts; the first
     worker to get here builds, under a file lock, and the others reuse the store (for
     reading only) and the facts. This is pytest-xdist's documented pattern for
-    session data.
+    session data. The server of ``remote`` runs no pipeline worker: nothing is written.
     """
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -214,4 +281,5 @@ def shared_scenario(
         if not facts.exists():
             root.mkdir(exist_ok=True)
             facts.write_text(json.dumps(build(Cairn(root))))
-    return Cairn(root), json.loads(facts.read_text())
+    with Cairn(root).serving(mode, worker=False) as shared:
+        yield shared, json.loads(facts.read_text())

@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import CAIRN, Cairn
 
 PIECE = 256 * 1024
@@ -64,6 +66,9 @@ def state(cairn: Cairn, repo: str) -> tuple[list, list]:
     return commits, files
 
 
+@pytest.mark.embedded_only(
+    "kills the process that writes the chunks, which is the server when remote"
+)
 def test_killed_put_leaves_no_partial_commit(cairn: Cairn, tmp_path: Path) -> None:
     cairn("create", "repo", "big")
     cairn.put("big@master:/small.txt", "small")
@@ -80,6 +85,9 @@ def test_killed_put_leaves_no_partial_commit(cairn: Cairn, tmp_path: Path) -> No
     assert len(cairn.raw("list", "commit", "big")) == 2
 
 
+@pytest.mark.embedded_only(
+    "kills the process that writes the chunks, which is the server when remote"
+)
 def test_killed_put_into_open_commit_leaves_it_as_it_was(cairn: Cairn) -> None:
     cairn("create", "repo", "big")
     opened = cairn("start", "commit", "big@master").stdout.strip()
@@ -97,6 +105,9 @@ def test_killed_put_into_open_commit_leaves_it_as_it_was(cairn: Cairn) -> None:
     assert cairn.get("big@master:/small.txt") == b"small"
 
 
+@pytest.mark.embedded_only(
+    "kills the CLI process running the job; remote, jobs run in the server's worker"
+)
 def test_a_killed_job_leaves_no_scratch_folder_after_the_next_run(cairn: Cairn) -> None:
     from cairn.client import Client
     from cairn.pipelines import load_specs

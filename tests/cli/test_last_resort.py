@@ -48,6 +48,9 @@ def logged_at(stderr: str) -> Path:
     return Path(found[1])
 
 
+@pytest.mark.embedded_only(
+    "the log goes to the store folder once it exists, and a server creates it"
+)
 def test_a_bug_is_one_line_naming_the_log_that_holds_its_traceback(cairn: Cairn):
     proc = boom(cairn, "boom")
     assert proc.returncode == 1
@@ -70,6 +73,9 @@ def test_with_a_store_the_log_is_in_its_folder(cairn: Cairn):
     assert "ValueError: a bug" in log.read_text()
 
 
+@pytest.mark.embedded_only(
+    "the log goes to the store folder once it exists, and a server creates it"
+)
 def test_a_log_that_cannot_be_written_is_said_on_the_same_line(cairn: Cairn):
     (cairn.root / "file").write_text("")
     proc = boom(cairn, "boom", XDG_STATE_HOME=str(cairn.root / "file" / "state"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from tests.cli.conftest import Cairn
 
 RULE = """
@@ -13,6 +14,9 @@ action:
 """
 
 
+@pytest.mark.embedded_only(
+    "drives the loop with `cairn run`, which a server refuses (its worker ticks)"
+)
 def test_monitor_commands(cairn: Cairn) -> None:
     cairn.write("rule.yaml", RULE)
     created = cairn("create", "monitor", "-f", "rule.yaml")
@@ -45,6 +49,9 @@ def test_monitor_commands(cairn: Cairn) -> None:
     cairn("run", "--once")
 
 
+@pytest.mark.embedded_only(
+    "drives the loop with `cairn run`, which a server refuses (its worker ticks)"
+)
 def test_list_event_shows_a_drift_events_verdict_before_its_features(cairn: Cairn) -> None:
     from cairn.client import Client
     from cairn.ml.events import record_event

@@ -4,14 +4,19 @@ training data and of malignant tumours only)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from tests.cli.conftest import Cairn, shared_scenario
 from tests.monitoring.test_monitor import build_store
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cairn, dict]:
-    return shared_scenario(tmp_path_factory, "monitor-cancer", build_store)
+def store(
+    tmp_path_factory: pytest.TempPathFactory, cairn_mode: str
+) -> Iterator[tuple[Cairn, dict]]:
+    with shared_scenario(tmp_path_factory, "monitor-cancer", build_store, cairn_mode) as found:
+        yield found
 
 
 def test_raw_json_of_traffic_like_the_training_data(store):

@@ -14,6 +14,7 @@ import platform
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,9 @@ for f in "$CAIRN_PFS"/words/*; do cp "$f" "$CAIRN_PFS/out/$(basename "$f")"; don
 
 # The same copy in one command: for folder datums too.
 COPY = 'cp -r "$CAIRN_PFS/words/." "$CAIRN_PFS/out/"'
+
+
+NO_RUN = {"CAIRN_AUTO_RUN": "0"}
 
 
 def create(cairn: Cairn, *specs: dict[str, Any], **kwargs: Any) -> Any:
@@ -211,10 +215,10 @@ def build_dag(c: Cairn) -> dict[str, Any]:
     return steps
 
 
-@pytest.fixture(scope="session")
-def dag(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    cairn, steps = shared_scenario(tmp_path_factory, "dag", build_dag)
-    return {**steps, "cairn": cairn}
+@pytest.fixture(scope="module")
+def dag(tmp_path_factory: pytest.TempPathFactory, cairn_mode: str) -> Iterator[dict[str, Any]]:
+    with shared_scenario(tmp_path_factory, "dag", build_dag, cairn_mode) as (cairn, steps):
+        yield {**steps, "cairn": cairn}
 
 
 def test_dag_initial_outputs(dag: dict[str, Any]) -> None:
@@ -662,6 +666,29 @@ def test_host_mode_timeout_kills_detached_children_and_notes_once(cairn: Cairn) 
     job = newest_job(cairn, "hang")
     assert (job["state"], job["failed"]) == ("failure", 3)
     assert "timed out" in job["reason"]
+
+
+def test_wait_commit_waits_for_the_jobs_downstream_and_names_the_one_that_failed(
+    cairn: Cairn,
+) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    copy = pipeline(
+        "copy", pfs("words"), ["bash", "-c", 'cp "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"']
+    )
+    picky = pipeline("picky", pfs("copy"), ["bash", "-c", 'test ! -e "$CAIRN_PFS/copy/bad.txt"'])
+    create(cairn, copy, picky)
+    # The put starts no job itself: the jobs run in a server's worker, or (embedded) in
+    # the process that waits.
+    put = cairn("put", "file", "words@master:/bad.txt", "-f", "-", input="x", env=NO_RUN)
+    commit = put.stdout.strip()
+
+    waited = cairn.fails("wait", "commit", commit)
+
+    commit_id = commit.rpartition("@")[2]
+    assert f"picky@{commit_id} failure" in waited.stderr
+    assert cairn.get("copy@master:/bad.txt") == b"x"
+    assert [j["state"] for j in cairn.jobs("picky")][:1] == ["failure"]
+    assert cairn("wait", "commit", "words@master^").returncode == 0
 
 
 # -- updates, stop and start -----------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import blake3
@@ -394,13 +395,14 @@ def test_get_o_replaces_a_link_and_leaves_its_target(cairn: Cairn) -> None:
 
 # -- refusals --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> Cairn:
+def guarded(tmp_path_factory: pytest.TempPathFactory, cairn_mode: str) -> Iterator[Cairn]:
     """A repo with one commit, /dir/sub/f.txt, for tests that must change nothing."""
     c = Cairn(tmp_path_factory.mktemp("guarded") / "work")
     c.root.mkdir()
     seed(c, "p", {"dir/sub/f.txt": "inside"})
     c.write("f.txt", "data")
-    return c
+    with c.serving(cairn_mode) as served:
+        yield served
 
 
 def outside_files(c: Cairn) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,12 +38,14 @@ def _build(cairn: Cairn) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cairn, dict[str, Any]]:
+def scenario(
+    tmp_path_factory: pytest.TempPathFactory, cairn_mode: str
+) -> Iterator[tuple[Cairn, dict[str, Any]]]:
     """The store, and run name -> the run as ``list run --raw`` gave it."""
-    cairn, facts = shared_scenario(tmp_path_factory, "runs-cli", _build)
-    [job] = facts["jobs"]
-    assert {r["job"] for r in facts["runs"]} == {job["id"]}
-    return cairn, {r["name"]: r for r in facts["runs"]}
+    with shared_scenario(tmp_path_factory, "runs-cli", _build, cairn_mode) as (cairn, facts):
+        [job] = facts["jobs"]
+        assert {r["job"] for r in facts["runs"]} == {job["id"]}
+        yield cairn, {r["name"]: r for r in facts["runs"]}
 
 
 def test_list_run_shows_each_datum_s_run(scenario):

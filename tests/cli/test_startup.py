@@ -94,7 +94,24 @@ def _registered() -> dict[tuple[str, str | None], tuple[str, str]]:
                 info.callback.__module__.removeprefix("cairn.cli."),
                 " ".join(text.split("\n\n")[0].split()),
             )
+    for info in app.registered_groups:  # a command with its own subcommands (config)
+        if info.name not in groups:
+            assert info.typer_instance is not None
+            found[(str(info.name), None)] = (
+                _module_of(info.typer_instance),
+                " ".join(inspect.cleandoc(str(info.help)).split("\n\n")[0].split()),
+            )
     return found
+
+
+def _module_of(typer_app: typer.Typer) -> str:
+    """The module under cairn.cli whose commands ``typer_app``'s groups hold."""
+    for group in typer_app.registered_groups:
+        assert group.typer_instance is not None
+        for command in group.typer_instance.registered_commands:
+            assert command.callback is not None
+            return command.callback.__module__.removeprefix("cairn.cli.")
+    raise AssertionError("a group without commands")
 
 
 def test_the_table_names_every_registered_command_with_its_module_and_help():

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from cairn.api.refs import RefLike
     from cairn.api.types import CommitLineage, FileLineage
     from cairn.data import BranchInfo, CommitInfo, FileChange, FileInfo, RepoInfo, Skipped
+    from cairn.pipelines import JobInfo
 
 __all__ = ["BranchesProtocol", "CommitsProtocol", "FilesProtocol", "ReposProtocol"]
 
@@ -92,6 +93,14 @@ class CommitsProtocol(Protocol):
         a pipeline's output repo, a commit id not there yet is waited for and the output
         commit that covers it is returned. Raises TimeoutError, PipelineError (its job
         failed), NotFound."""
+        ...
+
+    def wait_jobs(self, ref: RefLike, timeout: float | None = None) -> builtins.list[JobInfo]:
+        """Block until the commit is finished and the jobs it starts downstream are done
+        (``timeout`` in seconds, in all); return its job set (the jobs sharing its id,
+        oldest first), failed ones included. Against
+        a server, the jobs its worker has yet to start are waited for too. Raises
+        TimeoutError, NotFound."""
         ...
 
     def lineage(self, ref: RefLike) -> CommitLineage:

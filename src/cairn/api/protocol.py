@@ -28,6 +28,8 @@ if TYPE_CHECKING:
         LogEntry,
         ModelLineage,
     )
+    from cairn.data.fsck import FsckReport
+    from cairn.data.gc import GcReport
     from cairn.ml.events import Event
     from cairn.ml.models import MetricPoint, ModelInfo, ModelVersion, RunInfo, Signature
     from cairn.ml.runs import Comparison
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from cairn.monitoring.rules import MonitorInfo, MonitorRule
     from cairn.pipelines import DatumInfo, JobInfo, PipelineInfo, PipelineSpec
     from cairn.pipelines.models import BrokenPipeline
+    from cairn.pipelines.secret_store import SecretInfo
     from cairn.serving.policy import Deployment, DeploymentRevision, TrafficPolicy
 
 from cairn.api.data_protocols import (
@@ -60,6 +63,8 @@ __all__ = [
     "ReposProtocol",
     "RunsProtocol",
     "SUB_CLIENTS",
+    "SecretsProtocol",
+    "StoreProtocol",
 ]
 
 
@@ -400,6 +405,49 @@ class EventsProtocol(Protocol):
 
 
 @runtime_checkable
+class SecretsProtocol(Protocol):
+    """Secrets for ``transform.secrets``: named sets of key -> value kept by the store
+    (cairn.pipelines.secret_store). Values go in and never come back out."""
+
+    def list(self) -> builtins.list[SecretInfo]:
+        """Every secret, by name, with its keys (never its values). Raises SecretError."""
+        ...
+
+    def create(self, name: str, values: Mapping[str, str]) -> SecretInfo:
+        """Store secret ``name`` with ``values`` (key -> value, at least one). Raises
+        InvalidReference (a bad name or key), AlreadyExists, SecretError."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Remove secret ``name``; jobs of pipelines that name it fail until it is created
+        again. Raises NotFound, SecretError."""
+        ...
+
+    def mask(self, texts: builtins.list[str]) -> builtins.list[str]:
+        """Each text with every stored value (and each line of a multi-line value) of at
+        least 4 characters replaced by ``***``, for output that may hold one (a spec, a
+        log written before the secret was created). Raises SecretError."""
+        ...
+
+
+@runtime_checkable
+class StoreProtocol(Protocol):
+    """The store as a whole: garbage collection and verification (cairn.data.gc, fsck)."""
+
+    def gc(self, grace: float = 3600.0, dry_run: bool = False) -> GcReport:
+        """Delete chunks, packs, tree nodes and logs that no commit, branch or open job
+        reaches; objects younger than ``grace`` seconds stay. ``dry_run``: count only.
+        Raises StoreDamaged (deleting nothing) if a commit cannot be read, ValueError (a
+        negative grace)."""
+        ...
+
+    def fsck(self) -> FsckReport:
+        """Verify every hash and reference in the store, changing nothing; the report
+        lists the problems (``ok`` when none)."""
+        ...
+
+
+@runtime_checkable
 class ClientProtocol(Protocol):
     """A cairn client: the sub-clients below, embedded or remote alike."""
 
@@ -425,6 +473,10 @@ class ClientProtocol(Protocol):
     def monitors(self) -> MonitorsProtocol: ...
     @property
     def events(self) -> EventsProtocol: ...
+    @property
+    def secrets(self) -> SecretsProtocol: ...
+    @property
+    def store(self) -> StoreProtocol: ...
 
 
 SUB_CLIENTS: dict[str, type] = {
@@ -439,5 +491,7 @@ SUB_CLIENTS: dict[str, type] = {
     "deployments": DeploymentsProtocol,
     "monitors": MonitorsProtocol,
     "events": EventsProtocol,
+    "secrets": SecretsProtocol,
+    "store": StoreProtocol,
 }
 """Each attribute of ClientProtocol and the Protocol its value satisfies."""

@@ -95,6 +95,8 @@ _CONFIG = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64", arbitrary
 _ANNOTATION_HOMES = {
     "cairn.api.refs": "RefLike",
     "cairn.data": "BranchInfo CommitInfo FileChange FileInfo RepoInfo Skipped",
+    "cairn.data.fsck": "FsckReport",
+    "cairn.data.gc": "GcReport",
     "cairn.ml.events": "Event",
     "cairn.ml.models": "MetricPoint ModelInfo ModelVersion RunInfo Signature",
     "cairn.ml.runs": "Comparison",
@@ -104,22 +106,32 @@ _ANNOTATION_HOMES = {
     "cairn.monitoring.rules": "MonitorInfo MonitorRule",
     "cairn.pipelines": "DatumInfo JobInfo PipelineInfo PipelineSpec",
     "cairn.pipelines.models": "BrokenPipeline",
+    "cairn.pipelines.secret_store": "SecretInfo",
     "cairn.serving.policy": "Deployment DeploymentRevision TrafficPolicy",
 }
 """Where the names the Protocols import under TYPE_CHECKING live (and cairn.api.types)."""
 
 
-@cache
-def _namespace() -> dict[str, Any]:
-    """The names the Protocols' annotations use, for ``typing.get_type_hints``."""
-    import importlib
+class _Names(dict[str, Any]):
+    """The names the Protocols' annotations use, each module imported on first use: a
+    call of ``repos.list`` must not import the monitoring layer (SciPy, pandas)."""
 
+    def __missing__(self, name: str) -> Any:
+        import importlib
+
+        for module, found in _ANNOTATION_HOMES.items():
+            if name in found.split():
+                value = self[name] = getattr(importlib.import_module(module), name)
+                return value
+        raise KeyError(name)
+
+
+@cache
+def _namespace() -> _Names:
+    """The names the Protocols' annotations use, for ``typing.get_type_hints``."""
     import cairn.api.types as api_types
 
-    names: dict[str, Any] = {k: getattr(api_types, k) for k in api_types.__all__}
-    for module, found in _ANNOTATION_HOMES.items():
-        imported = importlib.import_module(module)
-        names.update({name: getattr(imported, name) for name in found.split()})
+    names = _Names({k: getattr(api_types, k) for k in api_types.__all__})
     names["builtins"] = builtins
     return names
 
@@ -251,7 +263,8 @@ def method(sub: str, name: str) -> Method:
     if fn is None or name.startswith("_") or not callable(fn):
         raise KeyError(f"{sub}.{name}")
     module = inspect.getmodule(fn)
-    hints = typing.get_type_hints(fn, globalns={**vars(module), **_namespace()})
+    # Local names come first, as the merged namespace did; a mapping is looked up lazily.
+    hints = typing.get_type_hints(fn, globalns=vars(module), localns=_namespace())
     params: dict[str, tuple[Any, Any]] = {}
     variadic = None
     for p in list(inspect.signature(fn).parameters.values())[1:]:
@@ -328,13 +341,20 @@ def error_body(exc: BaseException) -> dict[str, Any]:
 def _error_classes() -> dict[str, type[BaseException]]:
     import cairn.api.errors as tree
 
+    del tree
+    return _loaded_errors()
+
+
+def _loaded_errors() -> dict[str, type[BaseException]]:
+    """Every error class imported so far, by name."""
+    from cairn.storage.errors import CairnError
+
     found: dict[str, type[BaseException]] = {"TimeoutError": TimeoutError}
     todo: list[type[BaseException]] = [CairnError]
     while todo:
         cls = todo.pop()
         found.setdefault(cls.__name__, cls)
         todo.extend(cls.__subclasses__())
-    del tree
     return found
 
 
@@ -344,7 +364,9 @@ def raise_error(
     """Raise the error ``body`` describes as its own class (any CairnError or TimeoutError;
     an unknown name, from a newer server, as ``fallback(message)``)."""
     message = str(body.get("message", f"server answered {status}"))
-    cls = _error_classes().get(str(body.get("type", "")))
+    name = str(body.get("type", ""))
+    # The classes loaded already, before the whole tree (which imports every layer).
+    cls = _loaded_errors().get(name) or _error_classes().get(name)
     if cls is None:
         raise fallback(message)
     exc = cls.__new__(cls)

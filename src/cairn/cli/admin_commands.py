@@ -35,7 +35,7 @@ def gc(
         seconds = parse_duration(grace, "--grace")
     except FieldError as exc:
         raise typer.BadParameter(str(exc)) from None
-    report = client().gc(grace=seconds, dry_run=dry_run)
+    report = client().store.gc(seconds, dry_run)
     if raw:
         return print_json(report.to_json())
     verb = "would remove" if dry_run else "removed"
@@ -55,7 +55,7 @@ def gc(
 @app.command("fsck")
 def fsck(raw: Raw = False) -> None:
     """Verify every hash and reference in the store; exit 1 if anything is wrong."""
-    report = client().fsck()
+    report = client().store.fsck()
     if raw:
         print_json(report.to_json())
     else:

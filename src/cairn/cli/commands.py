@@ -78,6 +78,19 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "serve_commands",
         "Serve a model over MLflow's scoring protocol and the Open Inference Protocol V2.",
     ),
+    ("server", None): (
+        "server_commands",
+        "Serve the store to a team over HTTP(S) until Ctrl-C: every command and the SDK talk "
+        "to it when CAIRN_URL or a saved context names it; it runs pipelines and monitors.",
+    ),
+    ("version", None): (
+        "server_commands",
+        "Print the version of this cairn and, when it talks to a server, the server's.",
+    ),
+    ("config", None): (
+        "config_commands",
+        "Save, choose and list contexts: the cairn servers to talk to (as pachctl's).",
+    ),
     # -- data: repos, branches, commits, files ----------------------------------------------
     ("create", "repo"): ("data_commands", "Create a new, empty repo."),
     ("list", "repo"): ("data_commands", "List every repo."),
@@ -103,7 +116,11 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "List commits, newest first (a branch's history when a branch is named).",
     ),
     ("inspect", "commit"): ("data_commands", "Show a commit with its provenance."),
-    ("wait", "commit"): ("data_commands", "Block until a commit is finished."),
+    ("wait", "commit"): (
+        "data_commands",
+        "Block until a commit is finished and the jobs it starts downstream are done; exit 1 "
+        "naming a job that did not succeed.",
+    ),
     ("put", "file"): (
         "data_commands",
         "Put files into a commit (overwrite by default, -a to append).",

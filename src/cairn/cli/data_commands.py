@@ -17,6 +17,7 @@ from cairn.cli.output import (
     fmt_size,
     fmt_time,
     groups,
+    job_line,
     out,
     print_json,
     print_pairs,
@@ -192,9 +193,19 @@ def inspect_commit(
 
 @groups["wait"].command("commit")
 def wait_commit(ref: str, timeout: Annotated[float | None, typer.Option()] = None) -> None:
-    """Block until a commit is finished."""
+    """Block until a commit is finished and the jobs it starts downstream are done; exit 1
+    naming a job that did not succeed."""
+    from cairn.pipelines import JobState, PipelineError
+
     c = client().commits.wait(ref, timeout)
+    jobs = client().commits.wait_jobs(f"{c.repo}@{c.id}", timeout)
+    for job in jobs:
+        err.print(job_line(job))
     print(f"{c.repo}@{c.id}")
+    failed = [j for j in jobs if j.state != JobState.SUCCESS]
+    if failed:
+        names = ", ".join(f"{j.pipeline}@{j.id} {j.state}" for j in failed)
+        raise PipelineError(f"job {names}: {failed[0].reason or 'see cairn logs'}")
 
 
 # -- files ---------------------------------------------------------------------------------

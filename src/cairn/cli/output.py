@@ -1,5 +1,7 @@
 """What every command shares: the app and its verb groups (defined in ``cairn.cli.root``),
-output helpers, job progress, and the Client the commands call."""
+output helpers, job progress, and the client the commands call: remote over a ``cairn
+server`` when ``$CAIRN_URL`` or the active saved context names one, else embedded
+(cairn.client.connect)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,8 +28,13 @@ from rich.table import Table
 
 from cairn.cli.root import app, groups
 from cairn.cli.text import printable, printable_lines
-from cairn.client import Client, find_home
+from cairn.client import Client, connect, find_home
 from cairn.pipelines import DatumInfo, JobInfo, Reporter
+from cairn.storage.errors import ConfigError
+from cairn.storage.settings import read_settings
+
+if TYPE_CHECKING:
+    from cairn.api.protocol import ClientProtocol
 
 __all__ = [
     "ByteProgress",
@@ -36,7 +43,9 @@ __all__ = [
     "app",
     "byte_progress",
     "client",
+    "embedded",
     "err",
+    "require_embedded",
     "fmt_size",
     "fmt_time",
     "groups",
@@ -144,17 +153,40 @@ def job_line(job: JobInfo) -> str:
     return line
 
 
-_client: Client | None = None
+_client: ClientProtocol | None = None
 
 
-def client() -> Client:
+def client() -> ClientProtocol:
+    """The client every command calls, opened on first use (see the module doc)."""
     global _client
     if _client is None:
-        home, exists = find_home()
-        if not exists:
-            err.print(f"cairn: using a new store at {home}")
-        _client = Client(home, reporter=CliReporter())
+        if read_settings().url is None:
+            home, exists = find_home()
+            if not exists:
+                err.print(f"cairn: using a new store at {home}")
+        _client = connect(reporter=CliReporter())
     return _client
+
+
+def require_embedded(command: str, why: str) -> None:
+    """Refuse a command that needs the store in this process when the CLI talks to a
+    server. Raises ConfigError naming the server (``why``: what the user can do instead)."""
+    url = read_settings().url
+    if url is not None:
+        raise ConfigError(
+            f"cairn {command} needs the store in this process, not the cairn server at "
+            f"{url}: {why}",
+            "url",
+        )
+
+
+def embedded(command: str, why: str) -> Client:
+    """The embedded Client, for a command that needs the store in this process. Raises
+    ConfigError as ``require_embedded``."""
+    require_embedded(command, why)
+    found = client()
+    assert isinstance(found, Client)  # no URL: connect opened the embedded store
+    return found
 
 
 def print_pairs(values: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from cairn.cli.output import (
     Raw,
     app,
     client,
+    embedded,
     err,
     fmt_size,
     fmt_time,
@@ -30,7 +31,6 @@ from cairn.cli.output import (
 )
 from cairn.data import InvalidPath, parse_ref
 from cairn.pipelines import JobInfo
-from cairn.pipelines.secret_store import Masker
 
 # -- pipelines -----------------------------------------------------------------------------
 SpecFile = Annotated[Path, typer.Option("-f", "--file", help="JSON or YAML spec file")]
@@ -58,13 +58,14 @@ def list_pipeline(raw: Raw = False) -> None:
     read is listed as broken, with the error."""
     found = client().pipelines.list()
     broken = client().pipelines.broken()
-    mask = client().secrets.masker()
     if raw:
-        rows_json = [_pipeline_json(p, mask) for p in found]
+        specs = _masked([p.spec.model_dump(mode="json") for p in found])
+        rows_json = [_pipeline_json(p, spec) for p, spec in zip(found, specs, strict=True)]
         rows_json += [{**b.__dict__, "state": "broken", "stored_state": b.state} for b in broken]
         return print_json(sorted(rows_json, key=lambda r: r["name"]))
     rows = []
-    for p in found:
+    descriptions = _masked([p.spec.description for p in found])
+    for p, description in zip(found, descriptions, strict=True):
         jobs = client().jobs.list(p.name)
         last = f"{jobs[0].state} ({jobs[0].id[:12]})" if jobs else "-"
         rows.append(
@@ -74,7 +75,7 @@ def list_pipeline(raw: Raw = False) -> None:
                 ", ".join(f"{x.repo}:{x.glob}" for x in p.spec.input.pfs_inputs()),
                 p.state,
                 last,
-                mask.text(p.spec.description),
+                description,
             ]
         )
     rows += [[b.name, b.version, "?", "broken", "-", b.error] for b in broken]
@@ -82,19 +83,36 @@ def list_pipeline(raw: Raw = False) -> None:
     print_table(["NAME", "VERSION", "INPUT", "STATE", "LAST JOB", "DESCRIPTION"], rows)
 
 
-def _masked(value: Any, mask: Masker) -> Any:
-    """A spec as dumped, with every stored secret value in its strings masked: a spec holds
-    secrets by reference only, but a value pasted into it (say into env) is masked too."""
-    if isinstance(value, str):
-        return mask.text(value)
-    if isinstance(value, dict):
-        return {k: _masked(v, mask) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v, mask) for v in value]
-    return value
+def _masked(values: list[Any]) -> list[Any]:
+    """``values`` (text, or specs as dumped) with every stored secret value in their
+    strings masked, in one call of ``secrets.mask``: a spec holds secrets by reference
+    only, but a value pasted into it (say into env) is masked too."""
+    texts: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict | list):
+            for v in value.values() if isinstance(value, dict) else value:
+                collect(v)
+
+    for value in values:
+        collect(value)
+    masked = iter(client().secrets.mask(texts) if texts else [])
+
+    def rebuild(value: Any) -> Any:
+        if isinstance(value, str):
+            return next(masked)
+        if isinstance(value, dict):
+            return {k: rebuild(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rebuild(v) for v in value]
+        return value
+
+    return [rebuild(value) for value in values]
 
 
-def _pipeline_json(p: Any, mask: Masker) -> dict[str, Any]:
+def _pipeline_json(p: Any, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": p.name,
         "version": p.version,
@@ -102,7 +120,7 @@ def _pipeline_json(p: Any, mask: Masker) -> dict[str, Any]:
         "spec_dir": p.spec_dir,
         "created": p.created,
         "updated": p.updated,
-        "spec": _masked(p.spec.model_dump(mode="json"), mask),
+        "spec": spec,
     }
 
 
@@ -110,9 +128,8 @@ def _pipeline_json(p: Any, mask: Masker) -> dict[str, Any]:
 def inspect_pipeline(name: str, raw: Raw = False) -> None:
     """Show a pipeline's spec and state (secret values masked as ***)."""
     p = client().pipelines.get(name)
-    mask = client().secrets.masker()
     if raw:
-        return print_json(_pipeline_json(p, mask))
+        return print_json(_pipeline_json(p, _masked([p.spec.model_dump(mode="json")])[0]))
     print_pairs(
         {
             "Name": p.name,
@@ -124,7 +141,7 @@ def inspect_pipeline(name: str, raw: Raw = False) -> None:
         }
     )
     out.print("Spec:")
-    spec = _masked(p.spec.model_dump(mode="json", exclude_defaults=True), mask)
+    spec = _masked([p.spec.model_dump(mode="json", exclude_defaults=True)])[0]
     out.print(json.dumps(spec, indent=2))
 
 
@@ -167,14 +184,14 @@ def create_secret(
             values[key] = Path(path).read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise typer.BadParameter(f"{path}: not UTF-8 text", param_hint="--from-file") from None
-    info = client().create_secret(name, values)
+    info = client().secrets.create(name, values)
     err.print(f"created secret {info.name} (keys: {', '.join(info.keys)})")
 
 
 @groups["list"].command("secret")
 def list_secret(raw: Raw = False) -> None:
     """List secrets with their keys (never their values)."""
-    found = client().list_secrets()
+    found = client().secrets.list()
     if raw:
         return print_json([{"name": s.name, "keys": list(s.keys)} for s in found])
     print_table(["NAME", "KEYS"], [[s.name, ", ".join(s.keys)] for s in found])
@@ -183,7 +200,7 @@ def list_secret(raw: Raw = False) -> None:
 @groups["delete"].command("secret")
 def delete_secret(name: str) -> None:
     """Delete a secret; jobs of pipelines that name it fail until it is created again."""
-    client().delete_secret(name)
+    client().secrets.delete(name)
 
 
 @groups["start"].command("pipeline")
@@ -344,9 +361,8 @@ def logs(
     if not pipeline:
         raise InvalidPath("name the pipeline: -p PIPELINE, or -j PIPELINE@JOB")
     # Values were masked when the job stored its logs; secrets created since are masked here.
-    mask = client().secrets.masker()
-    for entry in client().jobs.logs(f"{pipeline}@{job}" if job else pipeline, datum):
-        text = mask.text(entry.text)
+    entries = client().jobs.logs(f"{pipeline}@{job}" if job else pipeline, datum)
+    for entry, text in zip(entries, _masked([e.text for e in entries]), strict=True):
         out.print(Text(f"== {entry.heading}", style="bold"))
         sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
         sys.stdout.flush()
@@ -439,6 +455,7 @@ def run(
     def report(exc: Exception) -> None:
         err.print(f"monitors: {type(exc).__name__}: {exc}")
 
-    client().run_forever(
+    why = "the server runs pipelines and monitors itself; `cairn wait commit` waits for them"
+    embedded("run", why).run_forever(
         once=once, interval=interval, allow_unconfined=allow_unconfined, on_error=report
     )

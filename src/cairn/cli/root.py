@@ -105,9 +105,18 @@ def _summary(help: str) -> str:
 
 def _load(verb: str | None, name: str, module: str) -> Any:
     """Import ``cairn.cli.<module>`` and build the click command it registered as ``name``
-    (on ``app`` when ``verb`` is None, else on ``groups[verb]``)."""
+    (on ``app`` when ``verb`` is None, else on ``groups[verb]``), or the group of its own
+    commands (``cairn config``) it added to ``app`` as ``name``."""
     importlib.import_module(f"cairn.cli.{module}")
     owner = app if verb is None else groups[verb]
+    for group in owner.registered_groups if verb is None else ():
+        if group.name == name:
+            return typer.main.get_group_from_info(
+                group,
+                pretty_exceptions_short=owner.pretty_exceptions_short,
+                suggest_commands=owner.suggest_commands,
+                rich_markup_mode=owner.rich_markup_mode,
+            )
     for info in reversed(owner.registered_commands):
         assert info.callback is not None
         if (info.name or typer.main.get_command_name(info.callback.__name__)) == name:

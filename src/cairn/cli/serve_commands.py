@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cairn.cli.output import app, err, out
+from cairn.cli.output import app, err, out, require_embedded
 from cairn.client import find_home
 from cairn.data import InvalidPath
 
@@ -80,6 +80,13 @@ def serve(
     from cairn.server import ServerSettings, serve
     from cairn.storage.settings import read_settings
 
+    # The model server reads models and logs predictions through the layers below the
+    # face (DataStore, Registry, Deployments), which a remote client does not have.
+    require_embedded(
+        "serve",
+        "the model server reads the store's layers directly; run it where the store is "
+        "(CAIRN_HOME, or its S3 and PostgreSQL URLs), without CAIRN_URL",
+    )
     match = _SPEC.match(spec)
     if match is None:
         raise InvalidPath(f"{spec!r}: give a model as NAME@ALIAS or NAME/VERSION")

@@ -1,11 +1,19 @@
 """cairn's settings, read in one place (pydantic-settings), in this order of precedence:
 
 1. flags: the keyword arguments given to ``read_settings`` (the CLI passes its options);
-2. the environment: ``CAIRN_HOME``, ``CAIRN_OBJECTS_URL``, ``CAIRN_CATALOG_URL``,
-   ``CAIRN_AUTO_RUN``, ``CAIRN_SANDBOX``, ``CAIRN_ALLOW_UNCONFINED``;
-3. the store folder's ``config.toml``, ``[store]`` table: ``objects`` and ``catalog``
+2. the environment: ``CAIRN_URL``, ``CAIRN_TOKEN``, ``CAIRN_CONTEXT``, ``CAIRN_CONFIG_DIR``,
+   ``CAIRN_HOME``, ``CAIRN_OBJECTS_URL``, ``CAIRN_CATALOG_URL``, ``CAIRN_AUTO_RUN``,
+   ``CAIRN_SANDBOX``, ``CAIRN_ALLOW_UNCONFINED``;
+3. the saved context (cairn.storage.contexts): ``url`` and ``token`` of the context
+   ``CAIRN_CONTEXT`` names, else of the active one, unless 1 or 2 gave a ``url`` or a
+   ``home`` (a store named on the command line or in the environment beats a saved one,
+   and a context's token never goes to a URL that did not come from that context);
+4. the store folder's ``config.toml``, ``[store]`` table: ``objects`` and ``catalog``
    (cairn.storage.config resolves them against the folder);
-4. the defaults below.
+5. the defaults below.
+
+Which store a client opens follows: a ``url`` (from 1, 2 or 3) is a ``cairn server``;
+without one, the embedded store in ``home`` or the one cairn.client.find_home finds.
 
 Booleans are pydantic's: ``1/0``, ``true/false``, ``yes/no``, ``on/off`` (any case); any
 other value is a ConfigError naming the variable, never silently true. ``CAIRN_SANDBOX``
@@ -20,9 +28,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from cairn.storage.contexts import check_url, config_dir, read_contexts
 from cairn.storage.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "read_settings"]
@@ -33,6 +43,9 @@ ENV_PREFIX = "CAIRN_"
 class Settings(BaseSettings):
     """The settings of one process (see the module doc for where each comes from).
 
+    ``url``: the ``cairn server`` to talk to (None: an embedded store); ``token``: the
+    bearer token sent to it; ``context``: the saved context to use instead of the active
+    one; ``config_dir``: the folder of ``contexts.toml`` (cairn.storage.contexts);
     ``home``: the store folder (None: cairn.client.find_home looks for one);
     ``objects_url`` / ``catalog_url``: the backends (None: config.toml, else embedded);
     ``auto_run``: writes start the pipelines they trigger (``CAIRN_AUTO_RUN``, default on);
@@ -42,6 +55,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
+    url: str | None = None
+    token: str | None = Field(default=None, repr=False)
+    context: str | None = None
+    config_dir: Path | None = None
     home: Path | None = None
     objects_url: str | None = None
     catalog_url: str | None = None
@@ -54,10 +71,17 @@ class Settings(BaseSettings):
     def _sandbox(cls, value: Any) -> Any:
         return False if isinstance(value, str) and value.strip().lower() == "none" else value
 
-    @field_validator("home", "objects_url", "catalog_url", mode="before")
+    @field_validator(
+        "url", "token", "context", "config_dir", "home", "objects_url", "catalog_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, "url")
 
     @classmethod
     def settings_customise_sources(
@@ -68,9 +92,39 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # flags, then the environment; config.toml is below both (cairn.storage.config reads it
-        # for the store URLs this leaves unset), and no .env or secrets directory.
-        return init_settings, env_settings
+        # flags, then the environment, then the saved context; config.toml is below them all
+        # (cairn.storage.config reads it for the store URLs this leaves unset), and no .env
+        # or secrets directory.
+        context = _ContextSource(settings_cls, init_settings, env_settings)
+        return init_settings, env_settings, context
+
+
+class _ContextSource(PydanticBaseSettingsSource):
+    """``url`` and ``token`` of the saved context (see the module doc, step 3)."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        *given: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._given = given
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ gives the values at once
+
+    def __call__(self) -> dict[str, Any]:
+        above: dict[str, Any] = {}
+        for source in self._given:
+            above = {**source(), **above}
+        if above.get("url") or above.get("home"):
+            return {}
+        saved = read_contexts(config_dir(above.get("config_dir")))
+        name = above.get("context") or saved.active
+        if not name:
+            return {}
+        context = saved.get(name)
+        return {"url": context.url, "token": context.token}
 
 
 S = TypeVar("S", bound="Settings")

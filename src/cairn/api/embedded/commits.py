@@ -9,7 +9,14 @@ from collections.abc import Callable
 from cairn.api.refs import RefLike, data_ref
 from cairn.api.types import CommitLineage
 from cairn.data import DEFAULT_BRANCH, CommitInfo, DataStore, InvalidReference, NotFound, Ref
-from cairn.pipelines import JobInfo, PipelineError, Pipelines, PipelineSpec, commit_lineage
+from cairn.pipelines import (
+    JobInfo,
+    JobState,
+    PipelineError,
+    Pipelines,
+    PipelineSpec,
+    commit_lineage,
+)
 
 __all__ = ["EmbeddedCommits", "wait_commit"]
 
@@ -23,10 +30,12 @@ class EmbeddedCommits:
         data: DataStore,
         engine: Pipelines,
         finish: Callable[[str, str | None], CommitInfo],
+        run: Callable[[], object] | None = None,
     ) -> None:
         self._data = data
         self._engine = engine
         self._finish = finish
+        self._run = run
 
     def list(self, ref: str, *, limit: int = 0) -> builtins.list[CommitInfo]:
         """Newest first: ``repo@branch``'s history (from an ancestor with ``^N``, as git log
@@ -61,6 +70,25 @@ class EmbeddedCommits:
         parsed = data_ref(ref)
         commitish = self._commitish(parsed.commit, parsed.ancestry)
         return wait_commit(self._data, self._engine, parsed.repo, commitish, timeout)
+
+    def wait_jobs(self, ref: RefLike, timeout: float | None = None) -> builtins.list[JobInfo]:
+        """Block until the commit is finished and its job set is done (CommitsProtocol).
+        With ``run`` (the Client runs pipelines), what is stale runs here first; without,
+        the jobs another process (``cairn run``, a server's worker) has started are waited
+        for. Raises TimeoutError, NotFound."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        commit = self.wait(ref, timeout)
+        if self._run is not None:
+            self._run()  # behind the lock of whoever runs them now: then nothing is stale
+        while True:
+            jobs = [j for j in self._engine.list_jobs(None, commit.id) if j.id == commit.id]
+            if all(j.state != JobState.RUNNING for j in jobs):
+                return sorted(jobs, key=lambda j: j.created)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"jobs of {commit.repo}@{commit.id} still running after {timeout}s"
+                )
+            time.sleep(0.2)
 
     def lineage(self, ref: RefLike) -> CommitLineage:
         """Upstream and downstream commit trees of one commit. Raises NotFound."""

@@ -122,6 +122,27 @@ class RemoteSub:
         return f"<remote {self._sub} at {self._transport.url}>"
 
 
+class RemoteCommitsBase(RemoteSub):
+    """``commits.wait_jobs`` over the wire: the server's worker starts the jobs, so it is
+    asked to run what is stale (``settle``) between the commit and its jobs."""
+
+    def wait_jobs(self, ref: Any, timeout: float | None = None) -> Any:
+        """CommitsProtocol.wait_jobs against the server."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        self._transport.call("commits", "wait", {"ref": ref, "timeout": timeout})
+        params = {} if deadline is None else {"timeout": left()}
+        answer = self._transport.request("POST", "/api/v1/settle", params=params).json()
+        if not answer.get("settled", True):
+            raise TimeoutError(f"the server's worker did not run {ref}'s jobs in {timeout}s")
+        return self._transport.call("commits", "wait_jobs", {"ref": ref, "timeout": left()})
+
+
 def _remote_method(sub: str, name: str, proto: type) -> Callable[..., Any]:
     signature = inspect.signature(getattr(proto, name))
     m = method(sub, name)
@@ -208,7 +229,7 @@ class RemoteClient:
 
     @cached_property
     def commits(self) -> Any:
-        return self._sub("commits")
+        return self._sub("commits", RemoteCommitsBase)
 
     @cached_property
     def files(self) -> Any:
@@ -247,3 +268,11 @@ class RemoteClient:
     @cached_property
     def events(self) -> Any:
         return self._sub("events")
+
+    @cached_property
+    def secrets(self) -> Any:
+        return self._sub("secrets")
+
+    @cached_property
+    def store(self) -> Any:
+        return self._sub("store")

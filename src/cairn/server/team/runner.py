@@ -46,7 +46,8 @@ class PipelineWorker:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         argv = [sys.executable, "-m", "cairn.server.team.worker", str(self.home)]
-        return subprocess.Popen([*argv, "--interval", str(self.interval)])
+        # Its own session: a Ctrl-C in the terminal reaches the server, which stops it.
+        return subprocess.Popen([*argv, "--interval", str(self.interval)], start_new_session=True)
 
     def _watch(self) -> None:
         while not self._stop.is_set():
@@ -67,6 +68,10 @@ class PipelineWorker:
                 proc.kill()
                 proc.wait()
         self._thread.join(timeout)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def serve_team(
@@ -94,6 +99,9 @@ def serve_team(
     rounds = Rounds(client.home, pipelines.wake) if pipelines is not None else None
     app = create_api(client, rounds=rounds)
     scheme = "https" if tls_cert else "http"
+    # uvicorn stops on SIGTERM, then raises it again with the handler it found: this one,
+    # so that the worker is stopped below instead of the process dying at once.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     if pipelines is not None:
         pipelines.start()
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -35,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("monitors: %s: %s", type(exc).__name__, exc)
 
     rounds = Rounds(args.home)
+    server = os.getppid()
     try:
-        while True:
+        while os.getppid() == server:  # a server killed outright leaves no worker behind
             began = rounds.begin()
             client.run_forever(once=True, on_error=report)
             rounds.end(began)

@@ -1,0 +1,111 @@
+"""``cairn server`` (one cairn for a team, cairn.server.team) and ``cairn version``."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cairn.cli.output import Raw, app, client, err, out, print_json, print_table
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+@app.command("server")
+def server(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8080,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate chain: serve HTTPS.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")
+    ] = None,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Run no pipelines or monitors here (another server or `cairn run` does).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the store to a team over HTTP(S) until Ctrl-C: every command and the SDK talk
+    to it when CAIRN_URL or a saved context names it; it runs pipelines and monitors.
+
+    The store is the one the embedded commands use here (CAIRN_HOME, a .cairn folder, its
+    config.toml or CAIRN_OBJECTS_URL / CAIRN_CATALOG_URL). Prints the URL it serves on
+    stdout; the API is under /api/v1, its OpenAPI at /docs.
+    """
+    from cairn.client import find_home
+    from cairn.server.team.runner import serve_team
+
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
+    home, exists = find_home()
+    if not exists:
+        err.print(f"cairn: using a new store at {home}")
+    if tls_cert is None and not _loopback(host):
+        err.print(
+            f"warning: serving on {host} without TLS: data and tokens cross the network "
+            "in clear text; give --tls-cert and --tls-key, or serve on 127.0.0.1 behind a "
+            "TLS reverse proxy"
+        )
+
+    def ready(url: str) -> None:
+        err.print(f"serving {home} with {'no' if no_worker else 'a'} pipeline worker")
+        out.print(url, soft_wrap=True)
+
+    serve_team(
+        home,
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        worker=not no_worker,
+        on_ready=ready,
+    )
+
+
+@app.command("version")
+def version(raw: Raw = False) -> None:
+    """Print the version of this cairn and, when it talks to a server, the server's."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    from cairn.storage.settings import read_settings
+
+    try:
+        mine = installed("cairn")
+    except PackageNotFoundError:  # a source checkout that is not installed
+        import cairn
+
+        mine = cairn.__version__
+    url = read_settings().url
+    rows = [["client", mine, "this process"]]
+    theirs = None
+    if url is not None:
+        from cairn.api.remote.client import RemoteClient
+
+        remote = client()
+        assert isinstance(remote, RemoteClient)  # a url always opens one
+        try:
+            theirs = remote.server_version()
+        except Exception:
+            if not raw:  # the client's line still helps whoever reads the error
+                print_table(["COMPONENT", "VERSION", "WHERE"], rows)
+            raise
+        rows.append(["server", theirs, url])
+    if raw:
+        return print_json({"client": mine, "server": theirs, "url": url})
+    print_table(["COMPONENT", "VERSION", "WHERE"], rows)
