@@ -445,6 +445,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("commits", "start"): _r(repo("ref", WRITE)),
     ("commits", "finish"): _r(repo("ref", WRITE)),
     ("commits", "wait"): _r(repo("ref", READ)),
+    # the jobs downstream of a commit: those of pipelines the caller may read
+    ("commits", "wait_jobs"): _r(repo("ref", READ), shows=_shows_repo("pipeline")),
+    # the store's maintenance and the secrets transforms see: the admin's
+    ("store", "gc"): ADMIN_ONLY,
+    ("store", "fsck"): ADMIN_ONLY,
+    ("secrets", "list"): ADMIN_ONLY,
+    ("secrets", "create"): ADMIN_ONLY,
+    ("secrets", "delete"): ADMIN_ONLY,
+    # masking tells whether a guessed value is a secret: the admin's too
+    ("secrets", "mask"): ADMIN_ONLY,
     ("commits", "lineage"): _r(repo("ref", READ)),
     # files
     ("files", "put"): _r(repo("ref", WRITE)),
@@ -539,11 +549,6 @@ EXTRA: dict[tuple[str, str], Rule] = {
     # code bundles (cairn.server.team.specs): storing one grants nothing; the pipeline
     # that runs it needs its own roles
     ("pipelines", "code"): ANY,  # waits for the worker; reads and changes nothing
-    ("store", "gc"): ADMIN_ONLY,
-    ("store", "fsck"): ADMIN_ONLY,
-    ("secrets", "list"): ADMIN_ONLY,
-    ("secrets", "create"): ADMIN_ONLY,
-    ("secrets", "delete"): ADMIN_ONLY,
 }
 """The server's operations beyond the sub-clients. Their keyword arguments: ``auth``'s
 are AuthStore's (``create_token(subject, ttl)``, ``list_tokens(subject)``,
