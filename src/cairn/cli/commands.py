@@ -20,7 +20,7 @@ from __future__ import annotations
 __all__ = ["COMMANDS", "VERBS"]
 
 VERBS: dict[str, str] = {
-    "create": "Create a repo, branch, pipeline, secret or monitor.",
+    "create": "Create a repo, branch, pipeline, secret, monitor or token.",
     "list": "List repos, branches, commits, files, pipelines, secrets, jobs, datums, runs, "
     "models, deployments, monitors or events.",
     "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model, deployment "
@@ -42,6 +42,7 @@ VERBS: dict[str, str] = {
     "register": "Register a model version.",
     "set": "Set a model alias or a deployment's traffic policy.",
     "rollback": "Move a model alias or a deployment's traffic policy back.",
+    "revoke": "Revoke a token.",
 }
 
 COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
@@ -86,6 +87,22 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("version", None): (
         "server_commands",
         "Print the version of this cairn and, when it talks to a server, the server's.",
+    ),
+    ("auth", None): (
+        "auth_commands",
+        "Tokens and roles on a cairn server: activate, login, whoami, set, get, check.",
+    ),
+    ("create", "token"): (
+        "auth_commands",
+        "Create a token for USER (clusterAdmin); prints it once, alone on the last line.",
+    ),
+    ("list", "token"): (
+        "auth_commands",
+        "List tokens (never their text): yours, or everyone's for a clusterAdmin.",
+    ),
+    ("revoke", "token"): (
+        "auth_commands",
+        "Revoke a token (its id, or its text); it stops working at once.",
     ),
     ("config", None): (
         "config_commands",
