@@ -1,17 +1,21 @@
 """Who may call which route: every state-changing route is an admin route (or a
 prediction); admin routes answer 404 unless ``cairn serve --admin``, and then only to
-loopback clients (403 to others). The routes are listed from the app itself, so a new one
+loopback clients (403 to others); once the store's auth is active, only with a token whose
+user holds repoWriter on the served model (401 without, 403 below), and the server says
+at start-up when they are open. The routes are listed from the app itself, so a new one
 is covered (or fails the first test) without editing this file."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.server.conftest import Models
+from tests.server.conftest import Models, Server
 
+from cairn.catalog.auth import AuthStore, Role
 from cairn.client import Client
 from cairn.server.app import ServerSettings, create_app
 
@@ -94,3 +98,78 @@ def test_admin_routes_answer_loopback_clients(make_app, method: str, path: str, 
     r = _call(make_app(admin=True), method, path, host)
     assert r.status_code not in (403, 404), r.text
     assert r.status_code < 500, r.text
+
+
+# -- with tokens: once the store's auth is active ------------------------------------------
+@pytest.fixture(scope="module")
+def guarded(
+    start_server: Callable[..., Server], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Server, dict[str, str]]:
+    """``cairn serve tiny@champion --admin`` over a store whose auth is active, and the
+    tokens of: root (clusterAdmin), ``walt`` (repoWriter on model tiny), ``rita``
+    (repoReader on it), ``nina`` (no role) and ``rex`` (repoWriter, token revoked)."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    home = tmp_path_factory.mktemp("guarded") / "store"
+    client = Client.open(home, auto_run=False)
+    try:
+        model = LogisticRegression().fit(
+            [[0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]], [0, 1, 0, 1]
+        )
+        client.repos.create("models")
+        client.files.put("models@master:/tiny.skops", sio.dumps(model))
+        client.models.register("tiny", "models@master:/tiny.skops")
+        client.models.set_alias("tiny@champion", 1)
+        store = AuthStore(client.data.catalog)
+        tokens = {"root": store.activate()}
+        for user, role in (
+            ("walt", Role.REPO_WRITER),
+            ("rita", Role.REPO_READER),
+            ("rex", Role.REPO_WRITER),
+        ):
+            tokens[user] = store.create_token(user)[1]
+            store.set_role("model", "tiny", user, role)
+        tokens["nina"] = store.create_token("nina")[1]
+        store.revoke_token(tokens["rex"])
+    finally:
+        client.data.catalog.dispose()
+    return start_server("tiny@champion", "--admin", env={"CAIRN_HOME": str(home)}), tokens
+
+
+def test_admin_routes_need_a_token_with_repo_writer_once_auth_is_active(
+    guarded: tuple[Server, dict[str, str]],
+) -> None:
+    # before: with auth active, anyone on the machine flushed the log without a token
+    server, tokens = guarded
+
+    def send(method: str, path: str, token: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return server.http.request(method, path.replace("{", "").replace("}", ""), headers=headers)
+
+    for method, path in ADMIN:
+        for token in (None, "cairn_not_a_token", tokens["rex"]):
+            r = send(method, path, token)
+            assert r.status_code == 401, r.text
+            assert r.json()["error"]["type"] == "Unauthenticated"
+        for user in ("nina", "rita"):
+            r = send(method, path, tokens[user])
+            assert r.status_code == 403, r.text
+            assert r.json()["error"]["type"] == "PermissionDenied"
+            assert f"lacks {Role.REPO_WRITER} on model tiny" in r.json()["error"]["message"]
+        for user in ("walt", "root"):
+            r = send(method, path, tokens[user])
+            assert 200 <= r.status_code < 300, r.text
+
+
+def _start_up_lines(server: Server) -> str:
+    return (server.home.parent / f"serve-{server.port}.log").read_text()
+
+
+def test_serve_says_at_start_up_when_admin_routes_are_open(
+    digits: Server, cancer: Server, guarded: tuple[Server, dict[str, str]]
+) -> None:
+    warning = "admin routes (/admin/*) are open to anyone who can reach"
+    assert f"{warning} http://127.0.0.1:{digits.port}" in _start_up_lines(digits)  # --admin
+    assert warning not in _start_up_lines(cancer)  # no --admin
+    assert warning not in _start_up_lines(guarded[0])  # --admin, auth active

@@ -33,6 +33,8 @@ Choices, where Pachyderm is silent or cairn has more than it:
   it runs code wherever it is served or registered, the server included.
 - Deployments are governed by their model: reading one needs repoReader on the model it
   serves, creating or changing it (traffic, rollback) repoWriter, as moving an alias.
+  So are ``cairn serve``'s admin routes (``serve.admin``: flushing the prediction log):
+  repoWriter on the model served.
 - Monitors are governed by their model as deployments are; a rule also needs read on
   every repo it reads (``log_repo``, ``reference``, labels, source, holdout, the training
   pipeline) and write on the repo it commits retraining data to (``action.retrain.to``);
@@ -546,6 +548,8 @@ EXTRA: dict[tuple[str, str], Rule] = {
     ("auth", "set_role"): _r(_on_resource(ADMIN, OWN)),
     ("auth", "get_roles"): _r(_on_resource(ADMIN, READ)),
     ("server", "settle"): ANY,
+    # ``cairn serve``'s /admin/* routes (cairn.server.app), given the served model's name
+    ("serve", "admin"): _r(model("model", WRITE)),
     # code bundles (cairn.server.team.specs): storing one grants nothing; the pipeline
     # that runs it needs its own roles
     ("pipelines", "code"): ANY,  # waits for the worker; reads and changes nothing

@@ -35,7 +35,7 @@ import operator
 import struct
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -172,7 +172,12 @@ class Method:
         decoded = {}
         for k, v in body.items():
             try:
-                decoded[k] = self.adapter(k).validate_python(v)
+                value = self.adapter(k).validate_python(v)
+                if isinstance(value, Iterator):
+                    # pydantic validates an Iterable lazily, as a one-shot iterator: the
+                    # server's guard would use it up before the call saw an item
+                    value = list(value)
+                decoded[k] = value
             except ValidationError as exc:  # again, with the argument's name in each place
                 raise ValidationError.from_exception_data(
                     f"{self.sub}.{self.name}",
@@ -298,6 +303,7 @@ _STATUS: list[tuple[str, int]] = [
     # most specific first: the first class in an error's MRO with an entry wins
     ("Unauthenticated", 401),
     ("PermissionDenied", 403),
+    ("AuthStateError", 409),
     ("NotFound", 404),
     ("ObjectNotFound", 404),
     ("AlreadyExists", 409),

@@ -111,4 +111,12 @@ def serve(
         )
         out.print(f"http://{host}:{port}", soft_wrap=True)
 
-    serve(settings, model=spec, host=host, port=port, workers=workers, on_ready=ready)
+    serve(
+        settings,
+        model=spec,
+        host=host,
+        port=port,
+        workers=workers,
+        on_ready=ready,
+        on_warning=lambda message: err.print(f"warning: {message}"),
+    )

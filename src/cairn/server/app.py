@@ -16,7 +16,9 @@ A path that names a version answers only for a version in the deployment's curre
 policy (a route with weight > 0 or a shadow: the versions the endpoint has loaded), else
 404, unless ``allow_any_version`` (then such a version is loaded on its first request and
 kept). ``/admin/*`` routes answer 404 unless ``admin`` is on, and then 403 to a client
-that is not on a loopback address.
+that is not on a loopback address; once the store's auth is active they also need a
+bearer token whose user holds repoWriter on the served model (or clusterAdmin): 401
+without a valid one, 403 naming the role lacked, as ``cairn server`` answers.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from cairn.api.wire import error_body, status_of
+from cairn.catalog.errors import PermissionDenied, Unauthenticated
 from cairn.data import NotFound
 from cairn.ml.errors import MLError, SignatureError
 from cairn.ml.models import ModelVersion
@@ -469,7 +473,10 @@ class _Routes:
     # -- operations ------------------------------------------------------------------------
     def admin(self, handler: _Handler) -> _Handler:
         """``handler`` behind the admin guard: 404 unless the server runs with ``--admin``,
-        403 to a client not on a loopback address (until the server has tokens)."""
+        403 to a client not on a loopback address; and once the store's auth is active
+        (``cairn auth activate``), 401 without a valid bearer token and 403 unless its
+        subject holds repoWriter on the served model (cairn.api.access, ``serve.admin``),
+        with the team server's error body."""
 
         async def guarded(request: Request) -> Response:
             if not self.settings.admin:
@@ -478,9 +485,27 @@ class _Routes:
             if not _loopback(request.client):
                 message = "admin routes answer only to clients on this machine (loopback)"
                 return _json(orjson.dumps({"error": message}), 403)
+            try:
+                await run_in_threadpool(self._authorize, request)
+            except (Unauthenticated, PermissionDenied) as exc:
+                return _json(orjson.dumps({"error": error_body(exc)}), status_of(exc))
             return await handler(request)
 
         return guarded
+
+    def _authorize(self, request: Request) -> None:
+        """Raise Unauthenticated or PermissionDenied unless the request may call an admin
+        route; nothing while auth is off. Tokens are looked up on every call, so a revoked
+        one is refused at once, as by ``cairn server``."""
+        from cairn.server.team.auth import AuthGuard
+
+        state = self.state
+        if state.guard is None:
+            from cairn.catalog.auth import AuthStore
+
+            state.guard = AuthGuard(AuthStore(state.client.data.catalog))
+        principal = state.guard.identify(request)
+        state.guard.check(principal, "serve", "admin", {"model": state.model})
 
     async def metrics(self, request: Request) -> Response:
         state = self.state

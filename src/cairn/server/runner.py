@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
+from cairn.catalog.auth import AuthStore
 from cairn.client import Client
 from cairn.server.settings import ServerSettings
 from cairn.serving.endpoint import Endpoint
@@ -23,6 +24,7 @@ def serve(
     port: int = 5000,
     workers: int = 1,
     on_ready: Callable[[Deployment], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> None:
     """Serve ``settings.deployment`` over HTTP on ``host``:``port`` with ``workers``
     processes (each loads the models) until interrupted.
@@ -31,8 +33,10 @@ def serve(
     first with all traffic to it. Before any worker starts, the policy's versions are
     fetched here, so a version whose files are gone raises once instead of failing every
     worker; ``on_ready(deployment)`` is then called, before the server listens. The
-    settings reach the workers through the environment (ServerSettings.to_env); with
-    several workers, the Prometheus values go through a fresh temporary folder, removed
+    settings reach the workers through the environment (ServerSettings.to_env). Before
+    ``on_ready``, ``on_warning(message)`` says when the admin routes are open to anyone
+    who reaches them (``settings.admin`` while the store's auth is off). With several
+    workers, the Prometheus values go through a fresh temporary folder, removed
     when the server stops. Raises NotFound (no such deployment, without ``model``),
     InvalidReference, PolicyError, ServingError (the deployment serves another model),
     MLError (a version cannot be fetched), OSError (the port is taken)."""
@@ -48,6 +52,16 @@ def serve(
     check = Endpoint(client.data, client.registry, client.traffic, found.name, cache_dir=cache)
     try:
         check.prepare()
+        if (
+            settings.admin
+            and on_warning is not None
+            and not AuthStore(client.data.catalog).is_active()
+        ):
+            on_warning(
+                f"admin routes (/admin/*) are open to anyone who can reach http://{host}:{port} "
+                "from this machine: the store's auth is off (`cairn auth activate` on its "
+                "server turns it on, and then they need a token with repoWriter on the model)"
+            )
     finally:
         check.close()
         client.data.catalog.dispose()  # each worker opens the store itself

@@ -37,6 +37,8 @@ class State:
     # with allow_any_version: versions a V2 path named that the policy does not reach,
     # loaded on first use
     pinned: dict[int, Any] = field(default_factory=dict)
+    # who may call the admin routes (cairn.server.team.auth.AuthGuard), made on first use
+    guard: Any = None
 
 
 def start(settings: ServerSettings) -> State:
