@@ -117,3 +117,27 @@ def test_a_client_never_names_a_folder_of_the_server(server: Server) -> None:
 def test_the_pipeline_routes_take_only_specs_as_values(server: Server, method: str) -> None:
     response = server.http.post(f"/api/v1/pipelines/{method}", json={"spec": 3})
     assert _error(response, 422)["field"].startswith("spec")
+
+
+def test_an_oversized_body_is_413_whether_declared_or_streamed(server: Server) -> None:
+    from cairn.server.team.limits import MAX_BODY
+
+    huge = b'{"name": "' + b"x" * (MAX_BODY + 1) + b'"}'
+    declared = server.http.post(
+        "/api/v1/repos/create", content=huge, headers={"content-type": "application/json"}
+    )
+    _error(declared, 413)
+
+    def pieces():  # no Content-Length: sent chunked, counted as it arrives
+        yield b'{"name": "'
+        for _ in range(MAX_BODY // (1 << 20) + 1):
+            yield b"x" * (1 << 20)
+        yield b'"}'
+
+    streamed = server.http.post(
+        "/api/v1/repos/create", content=pieces(), headers={"content-type": "application/json"}
+    )
+    _error(streamed, 413)
+    # An unknown route answers in the API's shape too.
+    _error(server.http.post("/api/v1/nothing/here", json={}), 404)
+    assert server.call("repos", "list").status_code == 200

@@ -18,10 +18,12 @@ from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, ValidationError, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cairn.api.wire import SPECIAL, Method, error_body, face_methods, status_of
 from cairn.api.wire import method as face_method
 from cairn.client import Client
+from cairn.server.team.limits import BodyLimit
 from cairn.server.team.rounds import Rounds
 from cairn.storage.errors import CairnError
 
@@ -90,6 +92,13 @@ def create_api(
     async def _cairn_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": error_body(exc)}, status_code=status_of(exc))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own answers (no such route, a body over the limit) in the API's shape
+        kind = {404: "NotFound", 405: "FieldError", 413: "FieldError"}.get(exc.status_code)
+        body = {"type": kind or "CairnError", "message": str(exc.detail)}
+        return JSONResponse({"error": body}, status_code=exc.status_code)
+
     @app.exception_handler(RequestValidationError)
     @app.exception_handler(ValidationError)
     async def _invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -133,6 +142,7 @@ def create_api(
     add_file_routes(app)
     add_auth_routes(app, store)
     add_spec_routes(app)
+    app.add_middleware(BodyLimit)
     return app
 
 
