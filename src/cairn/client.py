@@ -151,6 +151,9 @@ class Client:
             catalog,
             work_dir=self.home / "work",
             private_paths=(self.home,),
+            # cairn server unpacks pipelines' code there (cairn.server.team.specs): a
+            # transform may run in one of those folders, bound alone into its sandbox
+            shared_paths=(self.home / "code",),
             secrets=self._secret_store,
         )
         self.reporter = reporter or Reporter()

@@ -81,9 +81,10 @@ class RunContext:
     env: Mapping[str, str] = field(default_factory=dict)
     limits: Limits = DEFAULT_LIMITS
     private: tuple[Path, ...] = ()  # host paths kept out of the sandbox (the store)
+    shared: tuple[Path, ...] = ()  # folders inside those that a spec folder may be (code)
 
     def layout(self, pfs: Path, inputs: tuple[str, ...] = ()) -> Layout:
-        return Layout(pfs, inputs, self.cwd, self.private)
+        return Layout(pfs, inputs, self.cwd, self.private, self.shared)
 
 
 def limits_for(spec: ResourceSpec | None, timeout: float | None) -> Limits:

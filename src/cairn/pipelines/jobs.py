@@ -66,6 +66,7 @@ class JobSettings:
     private_paths: tuple[Path, ...] = ()
     allow_unconfined: bool = False
     secrets: SecretStore | None = None
+    shared_paths: tuple[Path, ...] = ()  # inside private ones; a spec folder may be in them
 
 
 class JobRunner:
@@ -313,6 +314,7 @@ class JobRunner:
             sandbox=sandbox,
             limits=limits_for(spec.resource_limits, spec.datum_timeout),
             private=self.settings.private_paths,
+            shared=self.settings.shared_paths,
             env=secret_env,
         )
         workers = (

@@ -136,12 +136,15 @@ class Layout:
     """Host folders of one datum run: ``pfs`` holds one folder per input and ``out``.
 
     ``private`` are host paths (a cairn store, its work folder) that must stay out of the
-    sandbox even when they lie inside a bound folder such as ``cwd``."""
+    sandbox even when they lie inside a bound folder such as ``cwd``; ``shared`` are
+    folders inside them that ``cwd`` may be (the code bundles ``cairn server`` unpacks
+    into its store folder): such a ``cwd`` is bound alone, never what is around it."""
 
     pfs: Path
     inputs: tuple[str, ...]
     cwd: Path
     private: tuple[Path, ...] = ()
+    shared: tuple[Path, ...] = ()
 
     @property
     def out(self) -> Path:
@@ -302,9 +305,12 @@ def _runtime_folders(cmd: list[str], path_env: str) -> list[Path]:
     return wanted
 
 
-def _bindable(folders: Iterable[Path], private: tuple[Path, ...]) -> list[Path]:
+def _bindable(
+    folders: Iterable[Path], private: tuple[Path, ...], shared: tuple[Path, ...] = ()
+) -> list[Path]:
     """Resolved, existing folders, without system folders, home folders themselves, the
-    host's /tmp itself, folders inside a private path, or folders already covered."""
+    host's /tmp itself, folders inside a private path (but inside a shared folder of one),
+    or folders already covered."""
     chosen: list[Path] = []
     for folder in folders:
         try:
@@ -315,7 +321,8 @@ def _bindable(folders: Iterable[Path], private: tuple[Path, ...]) -> list[Path]:
             continue
         if real.parts[1:2] and real.parts[1] in (*_SYSTEM, "etc", "proc", "sys", "dev"):
             continue
-        if any(real.is_relative_to(p) for p in private):
+        inside_shared = any(real.is_relative_to(s) and real != s for s in shared)
+        if any(real.is_relative_to(p) for p in private) and not inside_shared:
             continue
         chosen.append(real)
     chosen.sort(key=lambda p: len(p.parts))
@@ -350,7 +357,9 @@ def _tmpfs(target: str, limits: Limits) -> list[str]:
 def _base_args(layout: Layout, cmd: list[str], env_path: str, limits: Limits) -> list[str]:
     args = _system_args() + _tmpfs("/tmp", limits) + _tmpfs("/dev/shm", limits)
     private = tuple(_resolved([*layout.private, layout.cwd / ".cairn"]))
-    folders = _bindable([*_runtime_folders(cmd, env_path), layout.cwd], private)
+    folders = _bindable([*_runtime_folders(cmd, env_path)], private)
+    shared = tuple(_resolved(layout.shared))
+    folders += _bindable([layout.cwd], private, shared)
     made: set[Path] = set()
     for folder in folders:
         # bwrap makes a bind's missing parents with the host folder's mode (e.g. /root's

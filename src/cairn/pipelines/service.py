@@ -108,6 +108,7 @@ class Pipelines:
         private_paths: tuple[Path, ...] = (),
         allow_unconfined: bool = False,
         secrets: SecretStore | None = None,
+        shared_paths: tuple[Path, ...] = (),
     ) -> None:
         self.data = data
         self.catalog = catalog
@@ -122,7 +123,9 @@ class Pipelines:
             store += [db, *(db.with_name(db.name + end) for end in ("-wal", "-shm", "-locks"))]
         self.history = JobHistory(catalog, data)
         parallelism = parallelism or os.cpu_count() or 1
-        settings = JobSettings(work_dir, parallelism, tuple(store), allow_unconfined, secrets)
+        settings = JobSettings(
+            work_dir, parallelism, tuple(store), allow_unconfined, secrets, tuple(shared_paths)
+        )
         self.runner = JobRunner(catalog, data, self.history, settings)
         self._thread_lock = threading.RLock()
 
