@@ -86,7 +86,7 @@ def test_the_server_operations_beyond_the_face_have_rules() -> None:
         " auth.get_roles auth.check store.gc store.fsck secrets.list secrets.create"
         " secrets.delete".split()
     ):
-        assert tuple(op.split(".")) in EXTRA, op
+        assert tuple(op.split(".")) in EXTRA or tuple(op.split(".")) in RULES, op
 
 
 def test_an_operation_without_a_rule_is_for_cluster_admins(store: AuthStore) -> None:

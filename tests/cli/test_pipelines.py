@@ -9,9 +9,9 @@ alone uses the hard-coded ``/pfs`` paths that only the sandbox provides.
 from __future__ import annotations
 
 import json
-import re
 import os
 import platform
+import re
 import shutil
 import socket
 import time

@@ -121,14 +121,14 @@ def build_store(cairn: Cairn) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    cairn, facts = shared_scenario(tmp_path_factory, "monitor-cancer", build_store)
-    client = Client(cairn.home, auto_run=False)
-    version = client.registry.resolve("cancer@champion")
-    model = load(version, fetch(client.data, version, tmp_path_factory.mktemp("cache")))
-    train, held = halves()
-    yield Scenario(client, train, held, model, facts["train_ref"])
-    model.close()
-    client.data.catalog.dispose()
+    with shared_scenario(tmp_path_factory, "monitor-cancer", build_store) as (cairn, facts):
+        client = Client(cairn.home, auto_run=False)
+        version = client.registry.resolve("cancer@champion")
+        model = load(version, fetch(client.data, version, tmp_path_factory.mktemp("cache")))
+        train, held = halves()
+        yield Scenario(client, train, held, model, facts["train_ref"])
+        model.close()
+        client.data.catalog.dispose()
 
 
 def log_requests(

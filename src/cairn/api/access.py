@@ -608,7 +608,7 @@ def _rule(sub: str, method: str) -> Rule:
 
 def _principal(store: AuthStore, principal: Principal | None) -> Principal:
     if principal is None:
-        raise Unauthenticated("this server needs a token: cairn auth login (or CAIRN_TOKEN)")
+        raise Unauthenticated("this server needs a token (none was sent)")
     return principal
 
 

@@ -271,7 +271,7 @@ class AuthStore:
         with self.catalog.read() as conn:
             row = conn.execute(select(tokens).where(tokens.c.id == tid)).first()
         if row is None:
-            raise UnknownToken(f"no token has id {tid}; see `cairn auth list token`")
+            raise UnknownToken(f"no token has id {tid}")
         return row_to(TokenInfo, row)
 
     def revoke_token(self, token_or_id: str) -> TokenInfo:
@@ -283,7 +283,7 @@ class AuthStore:
             self._require_active(conn)
             row = conn.execute(select(tokens).where(tokens.c.id == tid)).first()
             if row is None:
-                raise UnknownToken(f"no token has id {tid}; see `cairn auth list token`")
+                raise UnknownToken(f"no token has id {tid}")
             if row.revoked_at is None:
                 now = time.time()
                 conn.execute(update(tokens).where(tokens.c.id == tid).values(revoked_at=now))

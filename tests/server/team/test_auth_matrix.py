@@ -160,6 +160,16 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/commits/list"): _post(READ, {"ref": "images@master"}),
     ("POST", "/api/v1/commits/get"): _post(READ, {"ref": "images@master"}),
     ("POST", "/api/v1/commits/wait"): _post(READ, {"ref": "images@master", "timeout": 5}),
+    ("POST", "/api/v1/commits/wait_jobs"): _post(READ, {"ref": "images@master", "timeout": 5}),
+    # the store's maintenance and the secrets: the admin's (fsck reads every object; gc
+    # as a dry run changes nothing)
+    ("POST", "/api/v1/store/fsck"): _post(ADMIN),
+    ("POST", "/api/v1/store/gc"): _post(ADMIN, {"dry_run": True}),
+    ("POST", "/api/v1/secrets/list"): _post(ADMIN),
+    ("POST", "/api/v1/secrets/mask"): _post(ADMIN, {"texts": ["a"]}),
+    ("POST", "/api/v1/secrets/create"): _post(
+        ADMIN, lambda who, f: {"name": f"s-{who}", "values": {"k": "v"}}
+    ),
     ("POST", "/api/v1/commits/lineage"): _post(READ, {"ref": "images@master"}),
     ("POST", "/api/v1/commits/start"): _post(WRITE, {"ref": "images@scratch"}, FIRST),
     ("POST", "/api/v1/commits/finish"): _post(WRITE, {"ref": "images@scratch"}, FIRST),
@@ -250,6 +260,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/api/v1/monitors/update"): _post(WRITE, {"rule": _rule("cancer-drift")}),
     ("POST", "/api/v1/monitors/tick"): _post(ADMIN),
+    ("POST", "/api/v1/secrets/delete"): _post(ADMIN, lambda who, f: {"name": f"s-{who}"}),
     ("POST", "/api/v1/events/list"): _post(ANY, {"limit": 5}),
     # -- destructive, last, on throwaway resources
     ("POST", "/api/v1/monitors/delete"): _post(WRITE, {"name": "trash-monitor"}, FIRST),
