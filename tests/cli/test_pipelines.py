@@ -628,6 +628,9 @@ def test_output_symlinks_may_point_into_pfs_only(cairn: Cairn) -> None:
     assert jobs["outside"]["output_commit"] is None
 
 
+@pytest.mark.embedded_only(
+    "a job's datum output streams to the command that ran it; remote jobs run in the server's worker (cairn logs has it)"
+)
 def test_datum_log_with_square_brackets_is_printed_verbatim(cairn: Cairn) -> None:
     seed_repo(cairn, "words", {"a.txt": "a"})
     spec = pipeline(
@@ -646,6 +649,9 @@ def test_datum_log_with_square_brackets_is_printed_verbatim(cairn: Cairn) -> Non
     assert "exit code 2" in job["reason"]
 
 
+@pytest.mark.embedded_only(
+    "a job's notes print in the command that ran it; remote jobs run in the server's worker"
+)
 def test_host_mode_timeout_kills_detached_children_and_notes_once(cairn: Cairn) -> None:
     seed_repo(cairn, "words", {"a.txt": "a", "b.txt": "b", "c.txt": "c"})
     spec = pipeline(
@@ -769,6 +775,7 @@ def test_stopped_pipeline_runs_nothing_until_started(cairn: Cairn) -> None:
     assert files_of(cairn, "copy@master") == {"a.txt": b"a", "b.txt": b"b"}
 
 
+@pytest.mark.embedded_only("drives cairn run, which a server does itself")
 def test_run_once_runs_what_a_put_left_stale(cairn: Cairn) -> None:
     cairn.write("copy.sh", COPY_SH)
     seed_repo(cairn, "words", {"a.txt": "a"})
@@ -911,6 +918,7 @@ def test_deeply_nested_specs_are_refused_in_one_line(
     assert spec_store.raw("list", "pipeline") == []
 
 
+@pytest.mark.embedded_only("drives cairn run, which a server does itself")
 def test_a_spec_an_older_cairn_stored_unreadable_is_listed_broken_skipped_and_deletable(
     cairn: Cairn,
 ) -> None:
