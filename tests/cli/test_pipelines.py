@@ -629,7 +629,8 @@ def test_output_symlinks_may_point_into_pfs_only(cairn: Cairn) -> None:
 
 
 @pytest.mark.embedded_only(
-    "a job's datum output streams to the command that ran it; remote jobs run in the server's worker (cairn logs has it)"
+    "a job's datum output streams to the command that ran it; remote jobs run in the "
+    "server's worker (cairn logs has it)"
 )
 def test_datum_log_with_square_brackets_is_printed_verbatim(cairn: Cairn) -> None:
     seed_repo(cairn, "words", {"a.txt": "a"})
