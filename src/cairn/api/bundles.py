@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import stat
 import tarfile
 import zlib
@@ -107,6 +108,30 @@ def _inside(root: Path, link: Path) -> str | None:
     return os.path.relpath(resolved, link.parent)
 
 
+def _extract(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: Path) -> None:
+    """What the "data" filter allows, by hand: folders, regular files (mode 0644, or 0755
+    when executable; no owner from the archive) and links that stay inside ``dest``."""
+    root = dest.resolve()
+    for m in members:
+        target = dest / m.name
+        if m.isdir():
+            target.mkdir(mode=0o755, parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        if m.issym():
+            if os.path.isabs(m.linkname):
+                raise BundleError(f"{m.name}: a link out of the code bundle")
+            if not (target.parent / m.linkname).resolve().is_relative_to(root):
+                raise BundleError(f"{m.name}: a link out of the code bundle")
+            os.symlink(m.linkname, target)
+            continue
+        source = tar.extractfile(m)
+        assert source is not None  # a regular file
+        with source, open(target, "xb") as out:
+            shutil.copyfileobj(source, out)
+        target.chmod(0o755 if m.mode & 0o111 else 0o644)
+
+
 def unpack(archive: BinaryIO, dest: str | Path) -> None:
     """Extract the bundle ``archive`` (a readable, seekable binary file) into the empty
     folder ``dest``. Raises BundleError for a malformed or unsafe bundle (``dest`` may then
@@ -127,8 +152,11 @@ def unpack(archive: BinaryIO, dest: str | Path) -> None:
                     raise BundleError(
                         f"a code bundle holds at most {MAX_BUNDLE_BYTES >> 20} MiB of files"
                     )
-            tar.extractall(dest, filter="data")
-    except tarfile.FilterError as exc:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(dest, filter="data")
+            else:  # Python before 3.11.4: no extraction filters
+                _extract(tar, members, Path(dest))
+    except getattr(tarfile, "FilterError", BundleError) as exc:
         raise BundleError(f"unsafe code bundle: {exc}") from None
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise BundleError(f"not a code bundle (tar.gz): {exc}") from None
