@@ -18,23 +18,13 @@ from typing import Annotated, Any
 import typer
 
 from cairn.cli.output import Raw, app, client, err, fmt_time, groups, out, print_json, print_table
+from cairn.cli.root import subgroup
 from cairn.storage.errors import ConfigError, FieldError
 
-
-def _group(help: str) -> typer.Typer:
-    return typer.Typer(
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode=None,
-        help=help,
-    )
-
-
-auth = _group("Turn on and use tokens and roles on a cairn server (as pachctl auth).")
-_set = _group("Give a user a role on a repo, a model or the cluster.")
-_get = _group("List who holds which role on a repo, a model or the cluster.")
-_check = _group("Show your own roles on a repo, a model or the cluster.")
+auth = subgroup("Turn on and use tokens and roles on a cairn server (as pachctl auth).")
+_set = subgroup("Give a user a role on a repo, a model or the cluster.")
+_get = subgroup("List who holds which role on a repo, a model or the cluster.")
+_check = subgroup("Show your own roles on a repo, a model or the cluster.")
 auth.add_typer(_set, name="set")
 auth.add_typer(_get, name="get")
 auth.add_typer(_check, name="check")

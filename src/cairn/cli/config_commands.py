@@ -9,25 +9,15 @@ from typing import Annotated
 import typer
 
 from cairn.cli.output import Raw, app, err, print_json, print_table
+from cairn.cli.root import subgroup
 from cairn.storage.contexts import Context, check_url, config_dir, read_contexts, write_contexts
 from cairn.storage.settings import read_settings
 
-
-def _group(help: str) -> typer.Typer:
-    return typer.Typer(
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode=None,
-        help=help,
-    )
-
-
-config = _group("Save, choose and list contexts: the cairn servers to talk to.")
-_set = _group("Save a context.")
-_use = _group("Make a context the active one.")
-_list = _group("List contexts.")
-_delete = _group("Delete a context.")
+config = subgroup("Save, choose and list contexts: the cairn servers to talk to.")
+_set = subgroup("Save a context.")
+_use = subgroup("Make a context the active one.")
+_list = subgroup("List contexts.")
+_delete = subgroup("Delete a context.")
 config.add_typer(_set, name="set")
 config.add_typer(_use, name="use")
 config.add_typer(_list, name="list")

@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 
 from cairn.cli.commands import COMMANDS, VERBS
 
-__all__ = ["LazyGroup", "app", "debugging", "groups"]
+__all__ = ["LazyGroup", "app", "debugging", "groups", "subgroup"]
 
 _debug = False
 
@@ -127,6 +127,18 @@ def _load(verb: str | None, name: str, module: str) -> Any:
             )
     raise LookupError(
         f"cairn.cli.{module} registers no command {name!r}: cairn.cli.commands is out of date"
+    )
+
+
+def subgroup(help: str) -> typer.Typer:
+    """A group of commands of its own (``cairn config``, ``cairn auth`` and theirs), set up
+    as every group of the app is, without lazy loading (its module is loaded already)."""
+    return typer.Typer(
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        help=help,
     )
 
 
