@@ -3,7 +3,7 @@
 1. flags: the keyword arguments given to ``read_settings`` (the CLI passes its options);
 2. the environment: ``CAIRN_URL``, ``CAIRN_TOKEN``, ``CAIRN_CONTEXT``, ``CAIRN_CONFIG_DIR``,
    ``CAIRN_HOME``, ``CAIRN_OBJECTS_URL``, ``CAIRN_CATALOG_URL``, ``CAIRN_AUTO_RUN``,
-   ``CAIRN_SANDBOX``, ``CAIRN_ALLOW_UNCONFINED``;
+   ``CAIRN_SANDBOX``, ``CAIRN_ALLOW_UNCONFINED``, ``CAIRN_CA_BUNDLE``;
 3. the saved context (cairn.storage.contexts): ``url`` and ``token`` of the context
    ``CAIRN_CONTEXT`` names, else of the active one, unless 1 or 2 gave a ``url`` or a
    ``home`` (a store named on the command line or in the environment beats a saved one,
@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     ``objects_url`` / ``catalog_url``: the backends (None: config.toml, else embedded);
     ``auto_run``: writes start the pipelines they trigger (``CAIRN_AUTO_RUN``, default on);
     ``sandbox``: run transforms in the bubblewrap sandbox when it works (default on);
-    ``allow_unconfined``: run other users' pipelines with no sandbox (default off).
+    ``allow_unconfined``: run other users' pipelines with no sandbox (default off);
+    ``ca_bundle``: a PEM file of certificates a remote client trusts besides the usual
+    authorities (a server's self-signed certificate, or a team's own authority).
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
@@ -65,6 +67,7 @@ class Settings(BaseSettings):
     auto_run: bool = True
     sandbox: bool = True
     allow_unconfined: bool = False
+    ca_bundle: Path | None = None
 
     @field_validator("sandbox", mode="before")
     @classmethod
@@ -72,7 +75,15 @@ class Settings(BaseSettings):
         return False if isinstance(value, str) and value.strip().lower() == "none" else value
 
     @field_validator(
-        "url", "token", "context", "config_dir", "home", "objects_url", "catalog_url", mode="before"
+        "url",
+        "token",
+        "context",
+        "config_dir",
+        "home",
+        "objects_url",
+        "catalog_url",
+        "ca_bundle",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:

@@ -9,17 +9,19 @@ the same frozen dataclasses the embedded client returns, or raises the same erro
 from __future__ import annotations
 
 import inspect
+import ssl
 from collections.abc import Callable
 from functools import cache, cached_property
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from cairn.api.wire import SPECIAL, ServerUnreachable, method, raise_error
 from cairn.data import CommitInfo, CommitState
-from cairn.storage.errors import CairnError
+from cairn.storage.errors import CairnError, ConfigError
 
-__all__ = ["RemoteClient", "ServerUnreachable", "Transport"]
+__all__ = ["RemoteClient", "ServerUnreachable", "Transport", "trusting"]
 
 
 TRIGGERS = frozenset(
@@ -36,6 +38,21 @@ TRIGGERS = frozenset(
 remote client waits for the server's worker to run them (the file puts do too)."""
 
 
+def trusting(ca_bundle: str | Path) -> ssl.SSLContext:
+    """A TLS context that trusts the usual authorities (httpx's: ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` if set, else certifi's) and the PEM certificates in ``ca_bundle``:
+    a server's self-signed certificate, or a team's own authority. Raises ConfigError
+    (the file cannot be read or holds no certificate)."""
+    context = httpx.create_ssl_context()
+    try:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"CAIRN_CA_BUNDLE {ca_bundle}: not a readable PEM file of certificates ({exc})"
+        ) from None
+    return context
+
+
 class Transport:
     """One HTTP connection pool to the server at ``url`` (``http(s)://host:port``), with
     the bearer ``token`` on every request when given. Waits may take as long as the call
@@ -47,7 +64,7 @@ class Transport:
         token: str | None = None,
         *,
         connect_timeout: float = 10.0,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         auto_run: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
@@ -184,15 +201,22 @@ class RemoteClient:
     """The face of cairn.api.protocol over a ``cairn server`` at ``url``; ``token`` is the
     bearer token (``cairn auth login``) when the server's auth is active. Sub-clients as
     the embedded Client's, same values, same errors; no layer objects (``data``,
-    ``registry``), since the store is the server's."""
+    ``registry``), since the store is the server's. Over https, the server's certificate
+    must be signed by an authority the process trusts, or by one in ``CAIRN_CA_BUNDLE``
+    (``trusting``); ``verify`` (Transport's) replaces that choice. Raises ConfigError (a
+    CA bundle that cannot be read)."""
 
     def __init__(
         self, url: str, token: str | None = None, *, auto_run: bool | None = None, **transport: Any
     ) -> None:
-        if auto_run is None:
+        if auto_run is None or "verify" not in transport:
             from cairn.storage.settings import read_settings
 
-            auto_run = read_settings().auto_run
+            settings = read_settings()
+            if auto_run is None:
+                auto_run = settings.auto_run
+            if "verify" not in transport and settings.ca_bundle is not None:
+                transport["verify"] = trusting(settings.ca_bundle)
         self.url = url
         self.transport = Transport(url, token, auto_run=auto_run, **transport)
 
