@@ -46,8 +46,10 @@ Choices, where Pachyderm is silent or cairn has more than it:
   a run made through the SDK by any user (MLflow's tracking server without its auth
   plugin does the same), who may also log to it and finish it.
 - Listings (repos, pipelines, jobs, runs, models, deployments, monitors, broken
-  pipelines) are open to any user and show only what they may read; ``auth.*`` events
-  only to clusterAdmins (other events are open: names and reasons, never data).
+  pipelines, events) are open to any user and show only what they may read. An event
+  shows to readers of what it is about (cairn.api.needs.shows_event: a data event's
+  repos, a model's, alias's, deployment's or monitor's model); ``auth.*`` events only to
+  clusterAdmins.
 - ``auth.*``: ``whoami`` and ``check`` (one's own roles) any user; ``create_token`` and
   ``set_role`` on the cluster clusterAdmin; ``list_tokens`` and ``revoke_token``
   clusterAdmin, or the user themselves for their own tokens; ``set_role`` on a repo or
@@ -360,7 +362,7 @@ def visible(
         return result
     principal = _principal(store, principal)
     if not isinstance(result, list):
-        _check(store, principal, shows(result))
+        _check(store, principal, shows(result, store))
         return result
     held = store.bindings_of(principal)
     admin = held.get((CLUSTER, ""))
@@ -371,7 +373,7 @@ def visible(
             for r in (admin, held.get((need.kind, need.resource)))
         )
 
-    return [item for item in result if all(allowed(n) for n in shows(item))]
+    return [item for item in result if all(allowed(n) for n in shows(item, store))]
 
 
 def on_created(

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from cairn.api.refs import data_ref, model_ref
 from cairn.catalog.auth import AuthStore, Principal, ResourceKind, Role, token_id
 from cairn.catalog.errors import UnknownToken
-from cairn.catalog.schema import deployments, models, monitors, runs
+from cairn.catalog.schema import deployments, events, models, monitors, runs
 from cairn.data import InvalidReference, Ref
 from cairn.storage.errors import FieldError
 
@@ -102,7 +102,7 @@ class Call:
 
 
 Needs = Callable[[Call], Iterable[Need]]
-Shows = Callable[[Any], Iterable[Need]]
+Shows = Callable[[Any, AuthStore], Iterable[Need]]
 Owns = Callable[[Call, Any], Iterable[tuple[ResourceKind, str]]]
 
 
@@ -111,7 +111,8 @@ class Rule:
     """What one operation needs: every Need each of ``needs`` yields for the call (none:
     any authenticated user); ``shows``: the needs to see one item of its result (a list
     loses the items the caller may not see; any other result is refused whole);
-    ``owns``: resources the call created, which ``on_created`` gives its caller."""
+    ``owns``: resources the call created, which ``on_created`` gives its caller. ``shows``
+    is given the store too, for items whose resource must be looked up."""
 
     needs: tuple[Needs, ...] = ()
     shows: Shows | None = None
@@ -355,7 +356,7 @@ def on_resource(cluster: Role, other: Role) -> Needs:
 
 # -- what results show ----------------------------------------------------------------------
 def shows_repo(attr: str) -> Shows:
-    def shows(item: Any) -> Iterator[Need]:
+    def shows(item: Any, store: AuthStore) -> Iterator[Need]:
         name = getattr(item, attr)
         if name is not None:
             yield Need(REPO, name, READ)
@@ -364,24 +365,79 @@ def shows_repo(attr: str) -> Shows:
 
 
 def shows_model(attr: str) -> Shows:
-    def shows(item: Any) -> Iterator[Need]:
+    def shows(item: Any, store: AuthStore) -> Iterator[Need]:
         yield Need(MODEL, _model_name(getattr(item, attr)), READ)
 
     return shows
 
 
-def shows_monitor(item: Any) -> Iterator[Need]:
+def shows_monitor(item: Any, store: AuthStore) -> Iterator[Need]:
     yield Need(MODEL, item.rule.model_name, READ)
 
 
-def shows_comparison(item: Any) -> Iterator[Need]:
+def shows_comparison(item: Any, store: AuthStore) -> Iterator[Need]:
     for run in item.runs:
-        yield from shows_repo("repo")(run)
+        yield from shows_repo("repo")(run, store)
 
 
-def shows_event(item: Any) -> Iterator[Need]:
-    if item.kind.startswith("auth."):
+def shows_event(item: Any, store: AuthStore) -> Iterator[Need]:
+    """Read on what an event is about: ``data.*`` the repos its subject and commit name;
+    ``pipeline.*`` the pipeline's output repo; ``model.*``/``alias.*`` the model;
+    ``deployment.*`` the model it serves; ``monitor.*`` the model the monitor watched then
+    (its latest ``monitor.create``/``update`` event up to this one). ``auth.*``, and
+    anything whose resource cannot be told, clusterAdmin."""
+    kind, subject, info = item.kind, item.subject, item.info
+    family = kind.split(".", 1)[0]
+    try:
+        if family == "data":
+            named = [subject] if subject else []
+            if isinstance(info.get("commit"), str):
+                named.append(info["commit"])
+            if not named:
+                yield ADMIN_NEED
+            for ref in named:
+                yield Need(REPO, _repo_name(ref), READ)
+        elif family == "pipeline":  # about a pipeline: its output repo
+            yield Need(REPO, _repo_name(subject), READ)
+        elif family in ("model", "alias"):
+            yield Need(MODEL, _model_name(subject), READ)
+        elif family == "deployment" and isinstance(info.get("model"), str):
+            yield Need(MODEL, _model_name(info["model"]), READ)
+        elif family == "monitor":
+            watched = info.get("model") if kind in _MONITOR_RULE_EVENTS else None
+            if not isinstance(watched, str):
+                watched = _monitor_model(store, subject, item.id)
+            if watched is None:
+                yield ADMIN_NEED
+            else:
+                yield Need(MODEL, _model_name(watched), READ)
+        else:
+            yield ADMIN_NEED
+    except InvalidReference:  # a subject that names no resource: not for everyone
         yield ADMIN_NEED
+
+
+_MONITOR_RULE_EVENTS = ("monitor.create", "monitor.update")
+
+
+def _monitor_model(store: AuthStore, monitor: str, before: int) -> str | None:
+    """The model monitor ``monitor`` watched at event ``before``: that of its latest rule
+    event up to it (the monitor may be gone since); None if it had none."""
+    with store.catalog.read() as conn:
+        row = conn.execute(
+            select(events.c.info)
+            .where(
+                events.c.subject == monitor,
+                events.c.kind.in_(_MONITOR_RULE_EVENTS),
+                events.c.id <= before,
+            )
+            .order_by(events.c.id.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    model = json.loads(row.info).get("model")
+    return model if isinstance(model, str) else None
 
 
 # -- what calls create ----------------------------------------------------------------------

@@ -84,13 +84,19 @@ class AuthGuard:
         from cairn.ml.events import record_event
 
         subject = str(kwargs.get("ref") or kwargs.get("name") or kwargs.get("src") or "")
+        subjects = [subject.split(":", 1)[0]]
+        if sub == "pipelines" and isinstance(result, list):
+            # specs sent as values name their pipelines only inside: one event for each,
+            # about its output repo (whose readers may see it)
+            subjects = [str(p.name) for p in result]
         info: dict[str, Any] = {}
         commit = getattr(result, "id", None)
         if isinstance(commit, str) and getattr(result, "repo", None):
             info["commit"] = f"{result.repo}@{commit}"
         actor = principal.subject if principal is not None else None
         with self.store.catalog.write() as conn, acting_as(actor):
-            record_event(conn, f"data.{sub}.{name}", subject.split(":", 1)[0], info)
+            for about in subjects:
+                record_event(conn, f"data.{sub}.{name}", about, info)
 
 
 def _plain(value: Any) -> Any:
