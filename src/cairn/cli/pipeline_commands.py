@@ -103,8 +103,8 @@ def _masked(values: list[Any]) -> list[Any]:
         masked = iter(client().secrets.mask(texts) if texts else [])
     except PermissionDenied:
         # Against a server, only a clusterAdmin may ask (the answer tells whether a guess
-        # is a secret's value); others see the text as stored.
-        err.print("note: secret values are not masked (masking needs clusterAdmin)")
+        # is a secret's value); the server masked what it sent others already
+        # (cairn.server.team.masking).
         masked = iter(texts)
 
     def rebuild(value: Any) -> Any:

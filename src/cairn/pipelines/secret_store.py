@@ -193,6 +193,8 @@ class Masker:
                 if len(piece.strip()) >= MIN_MASKED:
                     needles.add(piece)
         ordered = sorted(needles, key=len, reverse=True)
+        self.needles: tuple[str, ...] = tuple(ordered)
+        """What is masked: each value and line long enough, longest first."""
         self._text = re.compile("|".join(map(re.escape, ordered))) if ordered else None
         self._bytes = (
             re.compile(b"|".join(re.escape(n.encode("utf-8")) for n in ordered))

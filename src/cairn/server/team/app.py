@@ -24,6 +24,7 @@ from cairn.api.wire import SPECIAL, Method, error_body, face_methods, status_of
 from cairn.api.wire import method as face_method
 from cairn.client import Client
 from cairn.server.team.limits import BodyLimit
+from cairn.server.team.masking import PRINCIPAL, SecretMask, Secrets
 from cairn.server.team.rounds import Rounds
 from cairn.storage.errors import CairnError
 
@@ -36,8 +37,9 @@ class Guard(Protocol):
     """Who is calling and whether they may (cairn.server.team.auth.AuthGuard): ``identify``
     raises Unauthenticated, ``check`` PermissionDenied; the call runs inside
     ``acting(principal)``; ``after`` filters what the caller may see and records what the
-    call created (ownership of a new repo) and changed (events). While auth is off it lets
-    everyone do all."""
+    call created (ownership of a new repo) and changed (events); ``reveals_secrets``
+    says whether answers to the principal (None: not identified) may hold secret values
+    (cairn.server.team.masking). While auth is off it lets everyone do all."""
 
     def identify(self, request: Request) -> Any: ...
     def check(self, principal: Any, sub: str, name: str, kwargs: dict[str, Any]) -> None: ...
@@ -45,6 +47,7 @@ class Guard(Protocol):
     def after(
         self, principal: Any, sub: str, name: str, kwargs: dict[str, Any], result: Any
     ) -> Any: ...
+    def reveals_secrets(self, principal: Any) -> bool: ...
 
 
 def version_info() -> dict[str, str]:
@@ -142,6 +145,10 @@ def create_api(
     add_file_routes(app)
     add_auth_routes(app, store)
     add_spec_routes(app)
+    # Secret values leave only for callers the guard names (cairn.server.team.masking).
+    app.add_middleware(
+        SecretMask, secrets=Secrets(client.secrets.path), reveals=guard.reveals_secrets
+    )
     app.add_middleware(BodyLimit)
     return app
 
@@ -158,6 +165,7 @@ def call(
     call itself for the file routes, which pass the same guard."""
     guard: Guard = request.app.state.guard
     principal = guard.identify(request)
+    setattr(request.state, PRINCIPAL, principal)  # whom the answer is for (SecretMask)
     guard.check(principal, sub, name, kwargs)
     with guard.acting(principal):
         if run is None:

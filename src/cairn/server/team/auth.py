@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 
 from cairn.api import access
 from cairn.catalog.actor import acting_as
-from cairn.catalog.auth import AuthStore, Principal
+from cairn.catalog.auth import AuthStore, Principal, ResourceKind, Role
 from cairn.catalog.errors import Unauthenticated
 from cairn.storage.errors import FieldError
 
@@ -61,6 +61,16 @@ class AuthGuard:
 
     def check(self, principal: Any, sub: str, name: str, kwargs: dict[str, Any]) -> None:
         access.authorize(self.store, principal, sub, name, kwargs)
+
+    def reveals_secrets(self, principal: Principal | None) -> bool:
+        """Whether answers to ``principal`` may hold secret values: everyone's while auth
+        is off, then a clusterAdmin's only (they may create and mask secrets anyway)."""
+        if not self.store.is_active():
+            return True
+        if principal is None:
+            return False
+        held = self.store.bindings_of(principal).get((ResourceKind.CLUSTER, ""))
+        return held is not None and held.implies(Role.CLUSTER_ADMIN)
 
     @contextmanager
     def acting(self, principal: Any) -> Iterator[None]:
