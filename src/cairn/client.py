@@ -236,9 +236,10 @@ class Client:
     @cached_property
     def store(self) -> EmbeddedStore:
         """The store as a whole: ``gc`` and ``fsck`` (StoreProtocol)."""
+        from cairn.api.bundles import CODE_DIR
         from cairn.api.embedded.store import EmbeddedStore
 
-        return EmbeddedStore(self.data)
+        return EmbeddedStore(self.data, code=self.home / CODE_DIR)
 
     # The ML stages load on first use: data and pipeline commands never import them.
     @cached_property

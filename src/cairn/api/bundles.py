@@ -16,6 +16,10 @@ Limits, on both sides: ``MAX_BUNDLE_BYTES`` (64 MiB) of file bytes before compre
 of archive bytes, ``MAX_MEMBERS`` entries. ``unpack`` extracts with tarfile's ``"data"``
 filter (no links out of the folder, no devices, no owners, no set-uid bits) and refuses
 absolute names, ``..``, hard links and special files outright. Every violation is a ``BundleError``.
+
+On the server, bundles live in ``<home>/code/<id>/``, each used by the pipelines whose
+spec folder it is; ``collect`` (called by ``store.gc``) removes those no pipeline uses,
+with the grace period of the other objects, and ``touch`` marks one as taken into use.
 """
 
 from __future__ import annotations
@@ -26,12 +30,26 @@ import shutil
 import stat
 import tarfile
 import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from cairn.pipelines.errors import PipelineError
 
-__all__ = ["MAX_BUNDLE_BYTES", "MAX_MEMBERS", "SKIPPED_NAMES", "BundleError", "pack", "unpack"]
+__all__ = [
+    "CODE_DIR",
+    "EMPTY_BUNDLE",
+    "MAX_BUNDLE_BYTES",
+    "MAX_MEMBERS",
+    "SKIPPED_NAMES",
+    "BundleError",
+    "Collected",
+    "collect",
+    "pack",
+    "touch",
+    "unpack",
+]
 
 MAX_BUNDLE_BYTES = 64 << 20
 MAX_MEMBERS = 100_000
@@ -160,3 +178,82 @@ def unpack(archive: BinaryIO, dest: str | Path) -> None:
         raise BundleError(f"unsafe code bundle: {exc}") from None
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise BundleError(f"not a code bundle (tar.gz): {exc}") from None
+
+
+# -- bundles on the server ------------------------------------------------------------------
+CODE_DIR = "code"
+"""The folder of a store (``<home>/code/<id>/``) where cairn server unpacks bundles."""
+EMPTY_BUNDLE = "empty"
+"""The (empty) folder of pipelines created through a server without a bundle."""
+_SCRATCH = (".unpack-", ".incoming-", ".trash-")  # what a server or gc leaves if it dies
+
+
+def touch(folder: Path) -> None:
+    """Mark the bundle at ``folder`` as in use now, so that a collection (``collect``)
+    started before it spares it. Raises BundleError when it is not there (collected)."""
+    try:
+        os.utime(folder)
+    except FileNotFoundError:
+        raise BundleError(
+            f"code bundle {folder.name} is not on the server; send it first"
+        ) from None
+
+
+@dataclass
+class Collected:
+    """What ``collect`` removed (or would): bundles, their bytes; and the unused bundles
+    it kept because they were modified after the cutoff."""
+
+    objects: int = 0
+    bytes: int = 0
+    kept_young: int = 0
+
+
+def collect(root: Path, used: Iterable[str | Path], cutoff: float, *, dry_run: bool) -> Collected:
+    """Remove the bundles under ``root`` (``<home>/code``) that no folder of ``used`` (the
+    stored pipelines' spec folders) is, modified before ``cutoff`` (UTC seconds), and
+    what an interrupted upload or collection left there as old. A bundle being taken into
+    use meanwhile is spared: it is moved aside first and looked at again (``touch``
+    updates its time; a touch after the move fails, so no pipeline gets a removed
+    folder). Raises OSError."""
+    found = Collected()
+    if not root.is_dir():
+        return found
+    keep = {Path(p).resolve() for p in used}
+    for entry in sorted(root.iterdir()):
+        scratch = entry.name.startswith(_SCRATCH)
+        if entry.name == EMPTY_BUNDLE or (not scratch and entry.resolve() in keep):
+            continue
+        try:
+            if entry.lstat().st_mtime >= cutoff:
+                found.kept_young += not scratch
+                continue
+            size = _size(entry)
+            if not dry_run:
+                doomed = entry
+                if not scratch:
+                    doomed = root / f".trash-{entry.name}"
+                    os.rename(entry, doomed)
+                    if doomed.lstat().st_mtime >= cutoff:  # touched just before the move
+                        os.rename(doomed, entry)
+                        found.kept_young += 1
+                        continue
+                if doomed.is_dir() and not doomed.is_symlink():
+                    shutil.rmtree(doomed)
+                else:
+                    doomed.unlink()
+        except FileNotFoundError:  # another collection took it
+            continue
+        found.objects += 1
+        found.bytes += size
+    return found
+
+
+def _size(path: Path) -> int:
+    if not path.is_dir() or path.is_symlink():
+        return path.lstat().st_size
+    return sum(
+        (Path(folder) / name).lstat().st_size
+        for folder, _, names in os.walk(path)
+        for name in names
+    )

@@ -21,11 +21,15 @@ Invariant: a client never names a folder of the server. These routes take no
 these two methods (cairn.api.wire.SPECIAL); only a bundle's folder, or an empty folder
 when no bundle is named, becomes the pipelines' ``spec_dir``. The guard sees the calls as
 ``pipelines.create``/``update`` (with the specs and that folder) and the bundle routes as
-``pipelines.code``. Bundles stay on the server (``gc`` does not collect them yet).
+``pipelines.code``. ``store.gc`` removes the bundles no pipeline uses (cairn.api.bundles
+``collect``); a bundle a request finds or takes into use is touched, so a collection
+running meanwhile spares it, and so is the one an update stops using (a job may still run
+in it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -39,15 +43,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from cairn.api.bundles import MAX_BUNDLE_BYTES, BundleError, unpack
+from cairn.api.bundles import CODE_DIR, EMPTY_BUNDLE, MAX_BUNDLE_BYTES, BundleError, touch, unpack
 from cairn.api.wire import API_PREFIX, method
 from cairn.pipelines.spec import parse_spec
 from cairn.server.team.app import call
+from cairn.storage.errors import CairnError
 
 __all__ = ["add_spec_routes", "code_folder"]
 
 _ID = r"^[0-9a-f]{64}$"
-_EMPTY = "empty"  # the folder of specs sent without a bundle
 
 
 class SpecCall(BaseModel):
@@ -66,22 +70,33 @@ class SpecCall(BaseModel):
 
 def code_folder(home: Path, bundle: str | None) -> Path:
     """The folder of code bundle ``bundle`` under ``home`` (an empty folder for None).
-    Raises BundleError when the server does not hold that bundle."""
-    root = Path(home) / "code"
+    Touches it (it is being taken into use). Raises BundleError when the server does not
+    hold that bundle."""
+    root = Path(home) / CODE_DIR
     if bundle is None:
-        folder = root / _EMPTY
+        folder = root / EMPTY_BUNDLE
         folder.mkdir(mode=0o755, parents=True, exist_ok=True)
         return folder
     folder = root / bundle
     if not folder.is_dir():
         raise BundleError(f"code bundle {bundle} is not on the server; send it first")
+    touch(folder)
     return folder
+
+
+def _present(folder: Path) -> bool:
+    """Whether bundle ``folder`` is there, touched if so: the client will not send it."""
+    try:
+        touch(folder)
+    except BundleError:
+        return False
+    return folder.is_dir()
 
 
 def _store(home: Path, spooled: Path, bundle: str) -> bool:
     """Unpack the bundle at ``spooled`` into ``<home>/code/<bundle>`` unless it is there;
     whether it was unpacked now."""
-    root = Path(home) / "code"
+    root = Path(home) / CODE_DIR
     dest = root / bundle
     if dest.is_dir():
         return False
@@ -101,6 +116,21 @@ def _store(home: Path, spooled: Path, bundle: str) -> bool:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _touch_replaced(client: Any, home: Path, specs: list[Any]) -> None:
+    """Touch the bundles the pipelines of ``specs`` run in now: an update may stop using
+    one while a job still runs in it, and gc spares what changed after the oldest open
+    job began."""
+    root = (Path(home) / CODE_DIR).resolve()
+    for spec in specs:
+        try:
+            folder = Path(client.pipelines.get(spec.name).spec_dir)
+        except CairnError:  # a new pipeline, or one the update is to repair
+            continue
+        if folder.parent == root:
+            with contextlib.suppress(BundleError):
+                touch(folder)
+
+
 def add_spec_routes(app: FastAPI) -> None:
     """Add the routes of the module doc to ``app`` (cairn.server.team.app.create_api)."""
 
@@ -115,7 +145,7 @@ def add_spec_routes(app: FastAPI) -> None:
             "pipelines",
             "code",
             {"code": bundle},
-            run=lambda: (home() / "code" / bundle).is_dir(),
+            run=lambda: _present(home() / CODE_DIR / bundle),
         )
         return {"id": bundle, "present": bool(present)}
 
@@ -123,7 +153,7 @@ def add_spec_routes(app: FastAPI) -> None:
     async def send_code(request: Request) -> dict[str, Any]:
         """Store a code bundle (the body: a tar.gz, cairn.api.bundles); its id."""
         await run_in_threadpool(call, request, "pipelines", "code", {}, run=lambda: None)
-        root = home() / "code"
+        root = home() / CODE_DIR
         root.mkdir(mode=0o755, parents=True, exist_ok=True)
         digest = blake3.blake3()
         size = 0
@@ -154,6 +184,8 @@ def _add_write(app: FastAPI, name: str, home: Any) -> None:
         items = body.spec if isinstance(body.spec, list) else [body.spec]
         specs = [parse_spec(s, source=f"spec {i + 1}") for i, s in enumerate(items)]
         folder = code_folder(home(), body.code)
+        if name == "update":
+            _touch_replaced(request.app.state.client, home(), specs)
         # The guard sees the specs, not the folder: the server chose it, not the caller.
         result = call(
             request,
