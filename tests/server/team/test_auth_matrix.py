@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import tarfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,8 +275,22 @@ ROUTES: dict[tuple[str, str], Case] = {
 """(method, path) -> what the route's sample request needs, in the order they run."""
 
 
-def _app_routes() -> set[tuple[str, str]]:
-    """(method, path) of every route the app of ``cairn server`` serves."""
+def _routes_of(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route of ``app``; a route without HTTP methods (a
+    websocket, a mounted app) as (its class name, path), so that it needs an entry too."""
+    found: set[tuple[str, str]] = set()
+    for r in app.routes:
+        methods = getattr(r, "methods", None)
+        if methods:
+            found |= {(m, r.path) for m in methods}
+        else:
+            found.add((type(r).__name__, getattr(r, "path", "")))
+    return found
+
+
+@contextmanager
+def _app() -> Iterator[Any]:
+    """The app of ``cairn server`` over a throwaway store."""
     import tempfile
 
     from cairn.server.team.app import create_api
@@ -283,18 +298,31 @@ def _app_routes() -> set[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as home:
         client = Client(Path(home), auto_run=False)
         try:
-            app = create_api(client)
+            yield create_api(client)
         finally:
             client.data.catalog.dispose()
-    return {(m, r.path) for r in app.routes for m in getattr(r, "methods", None) or ()}
 
 
 def test_every_route_is_in_the_table() -> None:
-    served = _app_routes()
+    with _app() as app:
+        served = _routes_of(app)
     missing = sorted(served - ROUTES.keys())
     assert not missing, f"routes without an entry in ROUTES (what may call them?): {missing}"
     stale = sorted(ROUTES.keys() - served)
     assert not stale, f"entries in ROUTES for routes the app does not serve: {stale}"
+
+
+def test_a_route_added_without_an_entry_is_found() -> None:
+    with _app() as app:
+        app.get("/api/v1/new")(lambda: {})
+        app.websocket("/api/v1/stream")(lambda websocket: None)
+        app.mount("/static", app=lambda scope, receive, send: None)
+        missing = _routes_of(app) - ROUTES.keys()
+    assert missing == {
+        ("GET", "/api/v1/new"),
+        ("APIWebSocketRoute", "/api/v1/stream"),
+        ("Mount", "/static"),
+    }
 
 
 def _skops_model() -> bytes:
