@@ -14,6 +14,8 @@ Modules:
 - ``specs``: ``pipelines.create``/``update`` with the code their transforms run beside,
   sent as a code bundle (cairn.api.bundles) and unpacked under ``<home>/code/<id>/``; a
   client never names a folder of the server.
+- ``masking``: secret values replaced by ``***`` in every JSON answer to a caller who is
+  not a clusterAdmin (an ASGI middleware).
 - ``runner``: ``serve_team``, uvicorn plus the pipeline worker; ``worker``: that process.
 
 Invariants: handlers hold no behaviour (the embedded Client does it all); a write returns
