@@ -94,6 +94,20 @@ class SecretMask:
         start: dict[str, Any] | None = None
         body: list[bytes] = []
         passing = False
+        current: tuple[Masker, re.Pattern[bytes] | None] | SecretError | None = None
+
+        async def revealed() -> bool:
+            """Whether this answer goes out as it is: no secret stored (no question to
+            ask the catalog), or a caller who may see them."""
+            nonlocal current
+            try:
+                current = self.secrets.current()
+            except SecretError as exc:
+                current = exc
+            else:
+                if current[1] is None:
+                    return True
+            return bool(await run_in_threadpool(self.reveals, state.get(PRINCIPAL)))
 
         async def masked(message: Any) -> None:
             nonlocal start, passing
@@ -102,7 +116,7 @@ class SecretMask:
             elif message["type"] == "http.response.start":
                 headers = dict(message.get("headers") or [])
                 json_body = headers.get(b"content-type", b"").startswith(b"application/json")
-                if not json_body or await run_in_threadpool(self.reveals, state.get(PRINCIPAL)):
+                if not json_body or await revealed():
                     passing = True
                     await send(message)
                 else:
@@ -111,26 +125,32 @@ class SecretMask:
                 body.append(message.get("body", b""))
                 if not message.get("more_body", False):
                     assert start is not None
-                    await self._send_masked(start, b"".join(body), send)
+                    assert current is not None
+                    await _send_masked(start, b"".join(body), current, send)
             else:
                 await send(message)
 
         await self.app(scope, receive, masked)
 
-    async def _send_masked(self, start: dict[str, Any], body: bytes, send: Any) -> None:
-        status = start["status"]
-        try:
-            masker, probe = self.secrets.current()
-        except SecretError as exc:
-            status = status_of(exc)
-            body = json.dumps({"error": error_body(exc)}).encode()
-        else:
-            if probe is not None and probe.search(body):
-                body = _mask_json(body, masker)
-        headers = [(k, v) for k, v in start.get("headers") or [] if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+async def _send_masked(
+    start: dict[str, Any],
+    body: bytes,
+    current: tuple[Masker, re.Pattern[bytes] | None] | SecretError,
+    send: Any,
+) -> None:
+    status = start["status"]
+    if isinstance(current, SecretError):  # nothing leaves unmasked: the error instead
+        status = status_of(current)
+        body = json.dumps({"error": error_body(current)}).encode()
+    else:
+        masker, probe = current
+        if probe is not None and probe.search(body):
+            body = _mask_json(body, masker)
+    headers = [(k, v) for k, v in start.get("headers") or [] if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({**start, "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _mask_json(body: bytes, masker: Masker) -> bytes:
