@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
@@ -219,6 +220,17 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
                     out[entry["name"]] = entry
         names = sorted(out)
         return {n: out[n] for n in names} if detail else names
+
+    def modified(self, path: str) -> datetime:
+        """When the commit the path is read at was made (UTC): a version's time, not the
+        time its bytes were first written. Raises FileNotFoundError."""
+        loc = self._split(path)
+        info = self.info(path)
+        with _errors(path):
+            commit = self.client.commits.get(f"{loc.repo}@{info['commit']}")
+        return datetime.fromtimestamp(commit.finished or commit.created, UTC)
+
+    created = modified
 
     def ukey(self, path: str) -> str:
         """The content hash: equal for equal bytes, whatever the path or commit."""
