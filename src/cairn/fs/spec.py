@@ -302,7 +302,9 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 path,
                 mode,
                 block_size=block_size or self.blocksize,
-                cache_type=kwargs.get("cache_type", "readahead"),
+                # The filesystem's block cache holds what was read; fsspec's per-file
+                # readahead would fetch a further block past every read.
+                cache_type=kwargs.get("cache_type", "none"),
                 cache_options=cache_options,
                 size=info["size"],
                 details=info,
