@@ -11,11 +11,10 @@ from collections.abc import Iterator
 import blake3
 import pyfastcdc
 import pytest
+from tests.fs.conftest import filesystem
 
 from cairn.api.protocol import ClientProtocol
-from cairn.fs import CairnFileSystem
 from cairn.storage.chunks import DEFAULT_AVG_CHUNK, ChunkStore
-from tests.fs.conftest import filesystem
 
 SIZE = 256 << 20  # bytes; the file is made with BLAKE3's output stream (fast, incompressible)
 BLOCK = 2 << 20  # the filesystem's default block size

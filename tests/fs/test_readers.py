@@ -44,15 +44,15 @@ def test_pandas_csv_round_trip_at_a_branch_and_at_an_old_commit(
 def test_pandas_parquet_round_trip(fs: CairnFileSystem, digits: pd.DataFrame) -> None:
     url = "cairn://training@master/digits.parquet"
     digits.to_parquet(url, storage_options={"client": fs.client})
-    pd.testing.assert_frame_equal(pd.read_parquet(url, storage_options={"client": fs.client}), digits)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(url, storage_options={"client": fs.client}), digits
+    )
     # A projection reads the footer and one column's pages, not the whole file.
     only = pd.read_parquet(url, columns=["target"], storage_options={"client": fs.client})
     pd.testing.assert_series_equal(only["target"], digits["target"])
 
 
-def test_pyarrow_dataset_over_partitioned_folders(
-    fs: CairnFileSystem, iris: pd.DataFrame
-) -> None:
+def test_pyarrow_dataset_over_partitioned_folders(fs: CairnFileSystem, iris: pd.DataFrame) -> None:
     table = iris.assign(species=iris["target"].map({0: "setosa", 1: "versicolor", 2: "virginica"}))
     with fs.transaction:  # every partition's file in one commit
         for species, part in table.groupby("species"):

@@ -4,6 +4,8 @@ ancestors are refused as read-only."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cairn import NotFound
@@ -67,9 +69,26 @@ def test_a_transaction_is_one_commit_per_branch(
     ]
 
 
-def test_a_failed_transaction_writes_nothing(
-    fs: CairnFileSystem, client: ClientProtocol
+def test_bulk_put_copy_and_mv_are_one_commit_each(
+    fs: CairnFileSystem, client: ClientProtocol, tmp_path: Path
 ) -> None:
+    local = tmp_path / "local"
+    (local / "deep").mkdir(parents=True)
+    for i in range(20):
+        (local / ("deep" if i % 2 else "") / f"{i}.txt").write_text(str(i))
+    fs.put(str(local), "training@master/up", recursive=True)
+    assert len(history(client)) == 1
+    assert len(fs.find("training@master/up")) == 20
+    assert fs.cat("training@master/up/deep/3.txt") == b"3"
+    fs.copy("training@master/up", "training@master/copy", recursive=True)
+    assert len(history(client)) == 2
+    fs.mv("training@master/copy", "training@master/moved", recursive=True)
+    assert len(history(client)) == 3
+    assert len(fs.find("training@master/moved")) == 20
+    assert not fs.exists("training@master/copy")
+
+
+def test_a_failed_transaction_writes_nothing(fs: CairnFileSystem, client: ClientProtocol) -> None:
     fs.pipe("training@master/a", b"a")
     before = history(client)
     with pytest.raises(RuntimeError), fs.transaction:

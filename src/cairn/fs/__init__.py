@@ -22,10 +22,12 @@ Invariants:
   invalidated, only evicted (LRU, bounded in bytes).
 - Writes name a branch. A commit id or an ancestor (``@master^``) is immutable and a
   write to it raises ``ReadOnlyRef`` (a ``PermissionError``) before any byte moves.
-- Outside a transaction each write (a closed file, an ``rm`` call, a copy) is one commit;
-  inside ``with fs.transaction:`` nothing is written until the block ends, then each
-  branch touched gets one commit holding every write, copy and delete; an exception in
-  the block writes nothing.
+- Outside a transaction each call that writes is one commit per branch it touches: a
+  closed file, ``rm`` (of many paths), and the bulk calls ``put``, ``copy``, ``mv`` and
+  ``pipe`` (of many files). Inside ``with fs.transaction:`` nothing is written until the
+  block ends, then each branch touched gets one commit holding every write, copy and
+  delete; an exception in the block writes nothing. Pending writes wait in local
+  temporary files (one open at a time), not in memory.
 """
 
 import importlib

@@ -4,11 +4,13 @@ doc for paths, caching and commits)."""
 from __future__ import annotations
 
 import errno
+import io
+import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -24,7 +26,6 @@ __all__ = ["CairnFileSystem", "ReadOnlyRef"]
 
 _DEFAULT = "master"
 _GLOB_MAGIC = re.compile(r"[*?\[{]")
-_SPOOL_MEMORY = 8 << 20  # bytes of a written file held in memory before spilling to disk
 
 
 class ReadOnlyRef(CairnError, PermissionError):
@@ -60,7 +61,7 @@ class _Loc:
 class _Ops:
     """The writes a transaction holds for one branch, in call order."""
 
-    puts: dict[str, IO[bytes]]
+    puts: dict[str, str]  # target path -> the local temporary file holding its bytes
     copies: dict[str, str]  # target path -> source ref
     deletes: list[str]
 
@@ -89,8 +90,8 @@ class CairnTransaction(Transaction):
                     fs._apply(repo, branch, ops)
         finally:
             for ops in self.ops.values():
-                for spool in ops.puts.values():
-                    spool.close()
+                for local in ops.puts.values():
+                    _unlink(local)
             self.ops = {}
             super().complete(commit)
 
@@ -344,16 +345,20 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
             f"(cairn://{loc.repo}@BRANCH/...)"
         )
 
-    def _write(self, repo: str, branch: str, path: str, body: IO[bytes], append: bool) -> None:
-        """One closed file: one commit, or held by the open transaction."""
+    def _write(self, repo: str, branch: str, path: str, local: str, append: bool) -> None:
+        """One closed file, its bytes in temporary file ``local``: one commit, or held by
+        the open transaction."""
         if self._intrans and not append:
-            self.transaction.record(repo, branch).puts[path] = body
+            ops = self.transaction.record(repo, branch)
+            if path in ops.puts:
+                _unlink(ops.puts[path])
+            ops.puts[path] = local
             return
         try:
-            with _errors(f"{repo}@{branch}/{path}"):
+            with _errors(f"{repo}@{branch}/{path}"), open(local, "rb") as body:
                 self.client.files.put(f"{repo}@{branch}:/{path}", body, append=append)
         finally:
-            body.close()
+            _unlink(local)
 
     def _apply(self, repo: str, branch: str, ops: _Ops) -> None:
         """One commit on ``repo@branch`` with the transaction's deletes, copies and puts
@@ -363,7 +368,7 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
             if deletes:
                 self.client.files.delete(*(f"{repo}@{branch}:/{p}" for p in deletes))
             elif ops.puts:
-                self.client.files.put(f"{repo}@{branch}:/", dict(ops.puts))
+                self.client.files.put(f"{repo}@{branch}:/", _held(ops.puts))
             return
         # Several kinds of change in one commit: open it, add each, finish it.
         commit = self.client.commits.start(f"{repo}@{branch}").id
@@ -373,7 +378,7 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
         for target, source in ops.copies.items():
             self.client.files.copy(source, f"{at}:/{target}")
         if ops.puts:
-            self.client.files.put(f"{at}:/", dict(ops.puts))
+            self.client.files.put(f"{at}:/", _held(ops.puts))
         self.client.commits.finish(at)
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
@@ -397,7 +402,7 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 ops = self.transaction.record(repo, branch)
                 for p in paths:
                     for put in [q for q in ops.puts if q == p or q.startswith(p + "/")]:
-                        ops.puts.pop(put).close()
+                        _unlink(ops.puts.pop(put))
                     ops.deletes.append(p)
                 continue
             refs = [f"{repo}@{branch}:/{p}" for p in _outermost(paths)]
@@ -420,6 +425,29 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return
         with _errors(path2):
             self.client.files.copy(source, f"{dst.repo}@{branch}:/{dst.path}")
+
+    def copy(self, *args: Any, **kwargs: Any) -> Any:
+        """As fsspec's ``copy``, every file copied in one commit per branch."""
+        return self._batched(super().copy, *args, **kwargs)
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        """As fsspec's ``put``, every local file in one commit per branch."""
+        return self._batched(super().put, *args, **kwargs)
+
+    def pipe(self, *args: Any, **kwargs: Any) -> Any:
+        """As fsspec's ``pipe``; a mapping of paths to bytes is one commit per branch."""
+        return self._batched(super().pipe, *args, **kwargs)
+
+    def mv(self, *args: Any, **kwargs: Any) -> Any:
+        """As fsspec's ``mv`` (a copy, then a delete), in one commit per branch."""
+        return self._batched(super().mv, *args, **kwargs)
+
+    def _batched(self, op: Any, *args: Any, **kwargs: Any) -> Any:
+        # A bulk call of fsspec's makes one write per file; one transaction gathers them.
+        if self._intrans:
+            return op(*args, **kwargs)
+        with self.transaction:
+            return op(*args, **kwargs)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         """Nothing: a folder exists while it holds a file, as in object stores."""
@@ -446,7 +474,7 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
 class CairnFile(AbstractBufferedFile):  # type: ignore[misc]
     """A file of ``CairnFileSystem``: reads fetch blocks of the commit pinned at open;
-    writes spool locally (memory, then a temporary file) and commit on close."""
+    writes go to a local temporary file and commit on close."""
 
     def __init__(
         self,
@@ -462,33 +490,71 @@ class CairnFile(AbstractBufferedFile):  # type: ignore[misc]
         if details is not None:
             self._details = details
         self._target = target
-        self._spool: IO[bytes] | None = None
+        self._local: IO[bytes] | None = None
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         return bytes(self.fs._read(self.details, start, end))
 
     def _initiate_upload(self) -> None:
-        self._spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY)
+        self._local = tempfile.NamedTemporaryFile(prefix="cairn-fs-", delete=False)
 
     def _upload_chunk(self, final: bool = False) -> bool:
-        assert self._spool is not None
+        assert self._local is not None
         self.buffer.seek(0)
-        shutil.copyfileobj(self.buffer, self._spool)
+        shutil.copyfileobj(self.buffer, self._local)
         if final:
-            self._spool.seek(0)
+            self._local.close()
             assert self._target is not None
             repo, branch, path = self._target
-            spool, self._spool = self._spool, None
-            self.fs._write(repo, branch, path, spool, append=self.mode == "ab")
+            local, self._local = self._local.name, None
+            self.fs._write(repo, branch, path, local, append=self.mode == "ab")
         return True
 
     def commit(self) -> None:
         """Written on close already (into the transaction when one is open)."""
 
     def discard(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
+        if self._local is not None:
+            self._local.close()
+            _unlink(self._local.name)
+            self._local = None
+
+
+class _Held(io.RawIOBase):
+    """A written file held on local disk until its commit: opened when first read and
+    closed at its end, so a transaction of many files holds no descriptor open (the face
+    reads the sources of one put in turn)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._file: IO[bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._file is None:
+            self._file = open(self._path, "rb")  # noqa: SIM115 (closed at its end)
+        if self._file.closed:  # read to its end already
+            return 0
+        n = self._file.readinto(buffer)
+        if not n:
+            self._file.close()
+        return n
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
+
+
+def _held(puts: dict[str, str]) -> dict[str, IO[bytes]]:
+    return {path: io.BufferedReader(_Held(local), 1 << 20) for path, local in puts.items()}
+
+
+def _unlink(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _runs(indexes: list[int]) -> Iterator[tuple[int, int]]:
