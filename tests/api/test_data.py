@@ -11,7 +11,6 @@ import pytest
 
 from cairn.api import CommitState, FileLineage
 from cairn.api.protocol import ClientProtocol
-from cairn.storage.errors import FieldError
 from cairn.data import (
     AlreadyExists,
     CommitStateError,
@@ -20,6 +19,7 @@ from cairn.data import (
     NotFound,
     RepoInUse,
 )
+from cairn.storage.errors import FieldError
 
 from .helpers import roundtrips
 
@@ -124,8 +124,9 @@ def test_read_range_reads_only_the_chunks_that_hold_the_range(
         return read(self, ref, location)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ChunkStore, "read_chunk", counting)
-    assert client.files.read_range("blobs@master:/big.bin", 3_000_000, 3_000_100) == (
-        body[3_000_000:3_000_100]
+    assert (
+        client.files.read_range("blobs@master:/big.bin", 3_000_000, 3_000_100)
+        == (body[3_000_000:3_000_100])
     )
     assert 1 <= len(fetched) <= 2  # the chunk holding the range (two if it straddles)
     assert client.files.read_range("blobs@master:/big.bin", len(body) - 5) == body[-5:]

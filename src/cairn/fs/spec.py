@@ -527,7 +527,7 @@ class _Held(io.RawIOBase):
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._file: IO[bytes] | None = None
+        self._file: io.BufferedReader | None = None
 
     def readable(self) -> bool:
         return True
