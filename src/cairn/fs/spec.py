@@ -13,25 +13,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from fsspec.transaction import Transaction
 
-from cairn import CairnError, NotFound, connect
-from cairn.api.protocol import ClientProtocol
+from cairn.data.errors import NotFound, ReadOnlyRef
 from cairn.fs.blocks import BlockCache
+
+if TYPE_CHECKING:
+    from cairn.api.protocol import ClientProtocol
 
 __all__ = ["CairnFileSystem", "ReadOnlyRef"]
 
 _DEFAULT = "master"
 _GLOB_MAGIC = re.compile(r"[*?\[{]")
-
-
-class ReadOnlyRef(CairnError, PermissionError):
-    """A write named a commit id or an ancestor (``@master^``), which never change; name
-    a branch. A PermissionError, as writing a read-only file is in Python, so callers of
-    fsspec (pandas, pyarrow) that catch OSError catch it too."""
 
 
 @dataclass(frozen=True)
@@ -130,9 +126,11 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.client: ClientProtocol = (
-            client if client is not None else connect(url, home=home, token=token)
-        )
+        if client is None:
+            from cairn.client import connect  # the embedded store's layers load only here
+
+            client = connect(url, home=home, token=token)
+        self.client: ClientProtocol = client
         self.blocksize = block_size
         self.blocks = BlockCache(cache_size)
 
