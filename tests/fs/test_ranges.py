@@ -62,6 +62,9 @@ def test_range_reads_of_a_256_mib_file_fetch_only_the_chunks_they_need(
     head = client.commits.get("training@master").id
     assert fs.cat_file(f"training@{head}/big.bin", at + 10, at + 50) == body[at + 10 : at + 50]
     assert fetched == []
+    client.files.copy("training@master:/big.bin", "training@master:/copy.bin")  # no bytes
+    assert fs.cat_file("training@master/copy.bin", at, at + 100) == body[at : at + 100]
+    assert fetched == []  # the same content hash at another path
 
     # A reader seeks and reads as pyarrow does: the footer, then 3 MiB in the middle.
     fetched.clear()

@@ -360,7 +360,10 @@ class CairnFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def _apply(self, repo: str, branch: str, ops: _Ops) -> None:
         """One commit on ``repo@branch`` with the transaction's deletes, copies and puts
-        (in that order, so a file deleted and then written again is written)."""
+        (in that order, so a file deleted and then written again is written). Deletes
+        with writes or copies go into an open commit (start, add, finish): should a call
+        fail between start and finish, that commit stays open and unseen, and the branch
+        takes no other write until it is finished (``cairn finish commit``)."""
         deletes = _outermost(ops.deletes)
         if not ops.copies and not (deletes and ops.puts):  # one call makes the commit
             if deletes:
