@@ -82,6 +82,7 @@ _HOMES = {
         " UntrustedModel".split(),
         "cairn.api.errors",
     ),
+    "ReadOnlyRef": "cairn.api.errors",
     # Run tracking (MLflow's verbs); standard library only, so usable in any transform.
     **dict.fromkeys(
         "active_run end_run log_artifact log_metric log_metrics log_param log_params set_tag"
@@ -146,6 +147,7 @@ __all__ = [
     "PolicyConflict",
     "PolicyError",
     "Provenance",
+    "ReadOnlyRef",
     "RepoInUse",
     "RepoInfo",
     "Reporter",

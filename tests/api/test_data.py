@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 from enum import StrEnum
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from cairn.data import (
     NotFound,
     RepoInUse,
 )
+from cairn.storage.errors import FieldError
 
 from .helpers import roundtrips
 
@@ -102,6 +104,40 @@ def test_open_streams_a_large_file_in_pieces(client: ClientProtocol) -> None:
     assert b"".join(pieces) == body
     with pytest.raises(InvalidPath):
         client.files.open("blobs@master:/")
+
+
+def test_read_range_reads_only_the_chunks_that_hold_the_range(
+    client: ClientProtocol, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.storage.chunks import ChunkStore
+
+    client.repos.create("blobs")
+    body = random.Random(7).randbytes(6 << 20)  # incompressible: several chunks
+    client.files.put("blobs@master:/big.bin", body)
+    chunks = client.files.get("blobs@master:/big.bin").chunks
+    assert chunks >= 4
+    read = ChunkStore.read_chunk
+    fetched: list[int] = []  # the server runs in this process, so both sides count here
+
+    def counting(self: ChunkStore, ref: object, location: object = None) -> bytes:
+        fetched.append(1)
+        return read(self, ref, location)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ChunkStore, "read_chunk", counting)
+    assert (
+        client.files.read_range("blobs@master:/big.bin", 3_000_000, 3_000_100)
+        == (body[3_000_000:3_000_100])
+    )
+    assert 1 <= len(fetched) <= 2  # the chunk holding the range (two if it straddles)
+    assert client.files.read_range("blobs@master:/big.bin", len(body) - 5) == body[-5:]
+    assert client.files.read_range("blobs@master:/big.bin", 10, 1 << 40) == body[10:]
+    assert client.files.read_range("blobs@master:/big.bin", 7, 7) == b""
+    with pytest.raises(InvalidPath):
+        client.files.read_range("blobs@master:/", 0, 1)
+    with pytest.raises(NotFound):
+        client.files.read_range("blobs@master:/missing", 0, 1)
+    with pytest.raises(FieldError):
+        client.files.read_range("blobs@master:/big.bin", -1, 4)
 
 
 def test_upload_and_download_local_folders(client: ClientProtocol, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import io
 import os
 import random
 import threading
+from collections.abc import Iterable, Iterator
 
 import blake3
 import pytest
@@ -22,6 +23,7 @@ from cairn.storage import (
     ObjectNotFound,
     StorageError,
 )
+from cairn.storage.errors import FieldError
 
 from .conftest import overwrite_object
 
@@ -101,6 +103,38 @@ def test_write_then_read_returns_the_bytes(data: bytes) -> None:
     assert content.hash == blake3.blake3(data).hexdigest()
     assert sum(ref.size for ref in content.chunks) == content.size
     store.verify(content)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=payloads, a=st.integers(0, 25_000), b=st.integers(0, 25_000))
+def test_a_range_read_is_the_slice_from_only_the_chunks_under_it(
+    data: bytes, a: int, b: int
+) -> None:
+    store = ChunkStore(MemoryObjectStore(), avg_size=AVG)
+    content = store.write(io.BytesIO(data))
+    start, end = min(a, b), max(a, b)
+    read: list[ChunkRef] = []
+
+    def reading(refs: Iterable[ChunkRef]) -> Iterator[bytes]:
+        for ref in refs:
+            read.append(ref)
+            yield store.read_chunk(ref)
+
+    store.iter_chunks = reading  # type: ignore[method-assign]
+
+    assert b"".join(store.read_range(content, start, end)) == data[start:end]
+    offsets = [sum(r.size for r in content.chunks[:i]) for i in range(len(content.chunks))]
+    under = [
+        r for r, at in zip(content.chunks, offsets, strict=True) if at < end and at + r.size > start
+    ]
+    assert read == under
+
+
+def test_a_negative_range_is_refused() -> None:
+    store = ChunkStore(MemoryObjectStore(), avg_size=AVG)
+    content = store.write(io.BytesIO(b"abc"))
+    with pytest.raises(FieldError):
+        list(store.read_range(content, -1, 2))
 
 
 @settings(max_examples=50, deadline=None)

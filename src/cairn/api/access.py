@@ -164,6 +164,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("files", "download"): _r(repo("ref", READ), admin),
     ("files", "read"): _r(repo("ref", READ)),
     ("files", "open"): _r(repo("ref", READ)),
+    ("files", "read_range"): _r(repo("ref", READ)),
     ("files", "get"): _r(repo("ref", READ)),
     ("files", "list"): _r(repo("ref", READ)),
     ("files", "glob"): _r(repo("ref", READ)),

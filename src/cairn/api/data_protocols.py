@@ -171,6 +171,13 @@ class FilesProtocol(Protocol):
         done). Raises NotFound, InvalidPath (a folder)."""
         ...
 
+    def read_range(self, ref: RefLike, start: int, end: int | None = None) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive; None or past the size: to the end of the
+        file) of one file, reading only the chunks that hold them (a 1 MiB read of a
+        1 GiB file reads about 1 MiB). Raises NotFound, InvalidPath (a folder),
+        FieldError (a negative offset)."""
+        ...
+
     def get(self, ref: RefLike) -> FileInfo:
         """The file or folder at the path (size in bytes, content hash). Raises NotFound."""
         ...

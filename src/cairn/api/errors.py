@@ -26,6 +26,7 @@
     │   ├── InvalidPath (ValueError)  a path no commit can hold
     │   ├── InvalidReference (ValueError)  text that is no repo@commit:/path or model ref
     │   ├── CommitStateError          writing a finished commit, finishing a finished one
+    │   │   └── ReadOnlyRef (PermissionError)  a write to a commit id or ancestor (cairn://)
     │   ├── RepoInUse                 deleting a repo a pipeline reads or writes
     │   ├── PathConflict              two writers (datums) of one path
     │   └── StoreDamaged              fsck found damage
@@ -74,6 +75,7 @@ from cairn.data.errors import (
     InvalidReference,
     NotFound,
     PathConflict,
+    ReadOnlyRef,
     RepoInUse,
     StoreDamaged,
 )
@@ -135,6 +137,7 @@ __all__ = [
     "PipelineError",
     "PolicyConflict",
     "PolicyError",
+    "ReadOnlyRef",
     "RepoInUse",
     "RuleError",
     "RunFileError",

@@ -13,7 +13,8 @@ Methods that move bytes or local files are not generic calls; they are named in
 ``SPECIAL``: ``files.put``/``upload``/``download``/``read``/``open`` (cairn.server.team.files
 and cairn.api.remote.files: chunks, streams), and ``pipelines.create``/``update``, whose
 transform runs in a folder of the client's machine (cairn.server.team.specs and
-cairn.api.remote.pipelines: the folder travels as a code bundle).
+cairn.api.remote.pipelines: the folder travels as a code bundle). ``files.read_range``
+answers raw bytes, not base64 in JSON.
 
 A path given for a document (a monitoring rule file) names a file on the client's
 machine: the client reads it and sends its values, and the server's route refuses a path
@@ -74,6 +75,7 @@ SPECIAL: frozenset[tuple[str, str]] = frozenset(
         ("files", "download"),
         ("files", "read"),
         ("files", "open"),
+        ("files", "read_range"),
         ("pipelines", "create"),
         ("pipelines", "update"),
     }

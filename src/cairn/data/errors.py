@@ -23,6 +23,7 @@ __all__ = [
     "InvalidReference",
     "NotFound",
     "PathConflict",
+    "ReadOnlyRef",
     "RepoInUse",
     "StoreDamaged",
 ]
@@ -50,6 +51,11 @@ class InvalidReference(DataError, ValueError):
 
 class CommitStateError(DataError):
     """The commit is not in a state that allows this (e.g. it is finished)."""
+
+
+class ReadOnlyRef(CommitStateError, PermissionError):
+    """A write named a commit id or an ancestor (``@master^``), which never change, not a
+    branch (cairn.fs). A PermissionError, as writing a read-only file is in Python."""
 
 
 class RepoInUse(DataError):

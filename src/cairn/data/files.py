@@ -401,6 +401,16 @@ class Files:
             raise InvalidPath(f"{ref.repo}@{commit.id}:{display(path)!r} is a folder; use -r")
         return self.chunks.read(entry.content)
 
+    def read_file_range(self, ref: Ref, start: int, end: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start`` to ``end`` (exclusive; None or past the size: to the end) of a
+        file, reading only the chunks that hold them. Raises NotFound, InvalidPath (for a
+        folder), FieldError (a negative offset)."""
+        commit, path, entry = self._entry(ref)
+        if not isinstance(entry, FileEntry):
+            raise InvalidPath(f"{ref.repo}@{commit.id}:{display(path)!r} is a folder")
+        size = entry.content.size
+        return self.chunks.read_range(entry.content, start, size if end is None else end)
+
     def diff_file(self, new: Ref, old: Ref | None = None) -> list[FileChange]:
         """Files added, modified or deleted from ``old`` (default: the parent of ``new``)
         to ``new``: ``new.path`` against ``old.path`` (default: the same path), as

@@ -348,6 +348,10 @@ class DataStore:
         """See :meth:`cairn.data.files.Files.read_file`."""
         return self.files.read_file(ref)
 
+    def read_file_range(self, ref: Ref, start: int, end: int | None = None) -> Iterator[bytes]:
+        """See :meth:`cairn.data.files.Files.read_file_range`."""
+        return self.files.read_file_range(ref, start, end)
+
     def diff_file(self, new: Ref, old: Ref | None = None) -> list[FileChange]:
         """See :meth:`cairn.data.files.Files.diff_file`."""
         return self.files.diff_file(new, old)

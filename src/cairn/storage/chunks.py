@@ -51,7 +51,7 @@ import pyfastcdc
 import zstandard
 
 from cairn.storage.base import ObjectStore
-from cairn.storage.errors import CorruptObject, NotRegularFile, ObjectNotFound
+from cairn.storage.errors import CorruptObject, FieldError, NotRegularFile, ObjectNotFound
 from cairn.storage.packs import ChunkIndex, ChunkLocation, MemoryChunkIndex, encode_pack
 from cairn.storage.pins import Pins
 
@@ -506,6 +506,25 @@ class ChunkStore:
     def read(self, content: Content) -> Iterator[bytes]:
         """Yield a file's bytes piece by piece."""
         return self.iter_chunks(content.chunks)
+
+    def read_range(self, content: Content, start: int, end: int) -> Iterator[bytes]:
+        """Yield bytes ``start`` to ``end`` (exclusive, clipped to the size) of a file,
+        reading only the chunks that overlap them; memory is one chunk. Raises
+        FieldError for a negative ``start`` or ``end``."""
+        if start < 0 or end < 0:
+            raise FieldError(f"range {start}-{end}: offsets must not be negative", "start")
+        end = min(end, content.size)
+        wanted: list[tuple[ChunkRef, int]] = []  # (chunk, its offset in the file)
+        offset = 0
+        for ref in content.chunks:
+            if offset >= end:
+                break
+            if offset + ref.size > start:
+                wanted.append((ref, offset))
+            offset += ref.size
+        pieces = self.iter_chunks(ref for ref, _ in wanted)
+        for (ref, at), data in zip(wanted, pieces, strict=True):
+            yield data[max(start - at, 0) : min(end - at, ref.size)]
 
     def read_bytes(self, content: Content) -> bytes:
         """A whole file in memory; for small files and tests."""

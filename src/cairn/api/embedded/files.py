@@ -166,6 +166,11 @@ class EmbeddedFiles:
         InvalidPath (a folder)."""
         return io.BufferedReader(_ChunkStream(iter(self._data.read_file(data_ref(ref)))))
 
+    def read_range(self, ref: RefLike, start: int, end: int | None = None) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive; None: to the end) of one file, from the
+        chunks that hold them. Raises NotFound, InvalidPath (a folder), FieldError."""
+        return b"".join(self._data.read_file_range(data_ref(ref), start, end))
+
     def get(self, ref: RefLike) -> FileInfo:
         """The file or folder at the path. Raises NotFound."""
         return self._data.inspect_file(data_ref(ref))

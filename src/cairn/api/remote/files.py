@@ -245,6 +245,13 @@ class RemoteFilesBase(RemoteSub):
         check(response)
         return io.BufferedReader(_ResponseStream(response), buffer_size=1 << 20)
 
+    def read_range(self, ref: Any, start: int, end: int | None = None) -> bytes:
+        """FilesProtocol.read_range over the wire (``GET /api/v1/files/range``)."""
+        params: dict[str, Any] = {"ref": str(ref), "start": start}
+        if end is not None:
+            params["end"] = end
+        return self._transport.request("GET", "/api/v1/files/range", params=params).content
+
     def download(
         self,
         ref: Any,

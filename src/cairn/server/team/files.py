@@ -33,7 +33,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from cairn.api.wire import ARCHIVE_HEADER, FRAME_HEADER
@@ -175,6 +175,20 @@ def add_file_routes(app: FastAPI) -> None:
         pieces: Iterator[bytes] = c.data.read_file(parse_ref(at))
         headers = {"Content-Length": str(info.size), "X-Cairn-Hash": info.hash or ""}
         return StreamingResponse(pieces, media_type="application/octet-stream", headers=headers)
+
+    @app.get("/api/v1/files/range", tags=["files"])
+    def byte_range(request: Request, ref: str, start: int, end: int | None = None) -> Response:
+        """Bytes ``start`` to ``end`` of one file (``files.read_range``), from only the
+        chunks that hold them; a range is a client's block (megabytes), sent whole."""
+        c = client()
+        body = call(
+            request,
+            "files",
+            "read_range",
+            {"ref": ref, "start": start, "end": end},
+            run=lambda: c.files.read_range(ref, start, end),
+        )
+        return Response(body, media_type="application/octet-stream")
 
     @app.get("/api/v1/files/archive", tags=["files"])
     def archive(request: Request, ref: str) -> StreamingResponse:
