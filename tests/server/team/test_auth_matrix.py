@@ -176,6 +176,9 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/commits/finish"): _post(WRITE, {"ref": "images@scratch"}, FIRST),
     # -- files
     ("GET", "/api/v1/files/content"): Case(READ, params={"ref": "images@master:/a.txt"}),
+    ("GET", "/api/v1/files/range"): Case(
+        READ, params={"ref": "images@master:/a.txt", "start": 0, "end": 2}
+    ),
     ("GET", "/api/v1/files/archive"): Case(READ, params={"ref": "images@master:/"}),
     ("POST", "/api/v1/files/get"): _post(READ, {"ref": "images@master:/a.txt"}),
     ("POST", "/api/v1/files/list"): _post(READ, {"ref": "images@master:/"}),
