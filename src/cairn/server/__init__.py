@@ -39,8 +39,9 @@ path names, flushing the log, metadata from the catalog) runs in the thread pool
 
 Invariants:
 
-- No catalog query on the request path: the endpoint follows policy and alias changes
-  in its own thread, and the server reads its state.
+- No catalog query (nor, against a ``cairn server``, a call to it) on the request
+  path: the endpoint follows policy and alias changes in its own thread, and the server
+  reads its state.
 - Every answered request is counted in ``/metrics``, and every request that reached a
   model is handed to the prediction log; malformed bodies are counted, not logged.
 - ``POST /admin/log/flush`` returns once every record the worker queued before it is
