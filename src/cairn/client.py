@@ -254,7 +254,7 @@ class Client:
         """The model registry, ``cancer@champion``, ``cancer/3`` (ModelsProtocol)."""
         from cairn.api.embedded.models import EmbeddedModels
 
-        return EmbeddedModels(self.registry)
+        return EmbeddedModels(self.registry, self._local.get_local)
 
     @cached_property
     def deployments(self) -> EmbeddedDeployments:

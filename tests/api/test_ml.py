@@ -239,3 +239,19 @@ def test_a_monitor_rule_file_is_read_where_the_caller_is(
     with pytest.raises(RuleError) as caught:
         client.monitors.update(path)
     assert caught.value.field == "windwo" and str(path) in str(caught.value)
+
+
+def test_models_download_writes_a_versions_file(
+    client: ClientProtocol,
+    registered: None,
+    cancer: tuple[pd.DataFrame, bytes, bytes],
+    tmp_path: Path,
+) -> None:
+    _, one, two = cancer
+    written = client.models.download("cancer/2", tmp_path / "out" / "m.skops")
+    assert written == [tmp_path / "out" / "m.skops"]
+    assert written[0].read_bytes() == two
+    client.models.set_alias("cancer@champion", 1)
+    assert client.models.download("cancer@champion", tmp_path / "c.skops")[0].read_bytes() == one
+    with pytest.raises(NotFound):
+        client.models.download("cancer/9", tmp_path / "gone.skops")

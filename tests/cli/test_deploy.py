@@ -104,9 +104,6 @@ def test_unknown_deployment_is_an_error(iris: Cairn):
     iris.fails("rollback", "deployment", "solo")  # nothing earlier
 
 
-@pytest.mark.embedded_only(
-    "cairn serve needs the store in its process; remote it is refused (test_server.py)"
-)
 def test_serving_a_version_whose_repo_is_gone_is_one_error_line(iris: Cairn):
     # the version stays registered (pinned to its commit) but its files are gone: before,
     # `cairn serve` started uvicorn and every worker died with a traceback (exit 3)

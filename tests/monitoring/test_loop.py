@@ -27,6 +27,7 @@ from cairn.ml.events import list_events
 from cairn.pipelines.sandbox import sandbox_available
 from cairn.serving.endpoint import Endpoint
 from cairn.serving.predlog import PredictionLog
+from cairn.serving.source import StoreSource
 
 TRAIN = """
 import glob, os
@@ -147,9 +148,7 @@ def world(client: Client, tmp_path: Path) -> Iterator[World]:
     client.deployments.ensure("cancer", "cancer", "champion")
     log = PredictionLog(client.data, max_seconds=0.05)
     endpoint = Endpoint(
-        client.data,
-        client.registry,
-        client.deployments,
+        StoreSource(client.data, client.registry, client.deployments),
         "cancer",
         cache_dir=tmp_path / "cache",
         predlog=log,

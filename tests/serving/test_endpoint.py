@@ -22,6 +22,7 @@ from cairn.ml import SignatureError, UntrustedModel
 from cairn.serving.endpoint import Endpoint
 from cairn.serving.errors import InputRefused, NotReady
 from cairn.serving.predlog import PredictionLog, read_records
+from cairn.serving.source import StoreSource
 
 POLL = 0.05
 DEADLINE = 60.0  # a bound on waiting for a change, not a timing assertion
@@ -38,9 +39,7 @@ def make_endpoint(digits, tmp_path) -> Iterator[Callable[..., Endpoint]]:
         except NotFound:
             client.deployments.ensure(name, "digits", "champion")
         ep = Endpoint(
-            client.data,
-            client.registry,
-            client.deployments,
+            StoreSource(client.data, client.registry, client.deployments),
             name,
             cache_dir=tmp_path / "cache",
             poll_interval=POLL,
@@ -260,7 +259,9 @@ def test_unknown_deployment_and_unset_alias(digits, make_endpoint):
     client = digits.client
     with pytest.raises(NotFound):
         Endpoint(
-            client.data, client.registry, client.deployments, "nope", cache_dir=digits.client.home
+            StoreSource(client.data, client.registry, client.deployments),
+            "nope",
+            cache_dir=digits.client.home,
         )
     ep = make_endpoint()
     assert ep.refresh()  # by hand: no polling thread races the two changes below

@@ -273,6 +273,14 @@ class ModelsProtocol(Protocol):
         """Where the version came from: data, code, environment, run. Raises NotFound."""
         ...
 
+    def download(self, spec: str, output: str | Path) -> builtins.list[Path]:
+        """Write the file or folder of the version ``cancer@champion`` or ``cancer/3``
+        names to local ``output`` (the file's name, or the folder's), as
+        ``files.download`` of its ``ref``; needs read on the model only, not on the repo
+        holding it (what serving the model takes). Returns the local paths written.
+        Raises NotFound, InvalidReference."""
+        ...
+
 
 @runtime_checkable
 class DeploymentsProtocol(Protocol):

@@ -10,8 +10,9 @@ of their fields, StrEnums their values, datetimes ISO 8601 text, bytes base64 (p
 on the wire, in OpenAPI and in the remote client without another line.
 
 Methods that move bytes or local files are not generic calls; they are named in
-``SPECIAL``: ``files.put``/``upload``/``download``/``read``/``open`` (cairn.server.team.files
-and cairn.api.remote.files: chunks, streams), and ``pipelines.create``/``update``, whose
+``SPECIAL``: ``files.put``/``upload``/``download``/``read``/``open`` and
+``models.download`` (cairn.server.team.files and cairn.api.remote.files: chunks,
+streams), and ``pipelines.create``/``update``, whose
 transform runs in a folder of the client's machine (cairn.server.team.specs and
 cairn.api.remote.pipelines: the folder travels as a code bundle). ``files.read_range``
 answers raw bytes, not base64 in JSON.
@@ -76,6 +77,7 @@ SPECIAL: frozenset[tuple[str, str]] = frozenset(
         ("files", "read"),
         ("files", "open"),
         ("files", "read_range"),
+        ("models", "download"),
         ("pipelines", "create"),
         ("pipelines", "update"),
     }

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cairn.cli.output import app, err, out, require_embedded
+from cairn.cli.output import app, err, out
 from cairn.client import find_home
 from cairn.data import InvalidPath
 
@@ -75,18 +75,12 @@ def serve(
 
     Creates deployment NAME (all traffic to the alias or version) unless it exists, then
     serves its traffic policy until interrupted; `cairn set traffic` and `cairn set alias`
-    change what it serves without a restart.
+    change what it serves without a restart. With CAIRN_URL (or a context) it serves
+    from that cairn server: models, policy and the prediction log go through it.
     """
     from cairn.server import ServerSettings, serve
     from cairn.storage.settings import read_settings
 
-    # The model server reads models and logs predictions through the layers below the
-    # face (DataStore, Registry, Deployments), which a remote client does not have.
-    require_embedded(
-        "serve",
-        "the model server reads the store's layers directly; run it where the store is "
-        "(CAIRN_HOME, or its S3 and PostgreSQL URLs), without CAIRN_URL",
-    )
     match = _SPEC.match(spec)
     if match is None:
         raise InvalidPath(f"{spec!r}: give a model as NAME@ALIAS or NAME/VERSION")
@@ -94,7 +88,9 @@ def serve(
     settings = read_settings(
         ServerSettings,
         deployment=deployment or match["model"],
-        home=find_home()[0],
+        # a cairn server (CAIRN_URL or the context's) serves the store when one is named;
+        # a home given here would beat the context's URL
+        home=None if read_settings().url else find_home()[0],
         log_repo="" if no_log else log_repo,
         max_body=max_body,
         allow_any_version=allow_any_version or None,

@@ -73,6 +73,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,6 +98,7 @@ from cairn.ml.trust import (
 __all__ = [
     "FLAVORS",
     "LoadedModel",
+    "cached",
     "fetch",
     "file_format",
     "infer_flavor",
@@ -142,23 +144,14 @@ def _cache_dir(version: ModelVersion, cache_root: Path) -> tuple[Path, str]:
 
 def fetch(data: DataStore, version: ModelVersion, cache_root: Path) -> Path:
     """The version's file or folder, copied from its commit to
-    ``<cache_root>/<name>/<version>-<hash[:16]>/<basename>``; returns that path.
-
-    Idempotent and atomic: the copy is written in a temporary folder beside it and renamed
-    into place, so concurrent callers (several server workers) never see half a model;
-    a loser of the race drops its copy and uses the winner's. Raises NotFound when the
-    commit or path is gone.
+    ``<cache_root>/<name>/<version>-<hash[:16]>/<basename>`` (``cached``); returns that
+    path. Raises NotFound when the commit or path is gone.
     """
-    dest, leaf = _cache_dir(version, cache_root)
-    if (dest / leaf).exists():
-        return dest / leaf
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
+
+    def copy(root: Path) -> None:
         ref = Ref(version.repo, version.commit, path=version.path.strip("/"))
         base = ref.path or ""
         is_dir = data.inspect_file(ref).type == "dir"
-        root = tmp / leaf
         if is_dir:
             root.mkdir()
         for path, entry in data.walk_files(ref):
@@ -168,6 +161,28 @@ def fetch(data: DataStore, version: ModelVersion, cache_root: Path) -> Path:
             with open(target, "wb") as fh:
                 for piece in data.chunks.read(entry.content):
                     fh.write(piece)
+
+    return cached(version, cache_root, copy)
+
+
+def cached(version: ModelVersion, cache_root: Path, fill: Callable[[Path], Any]) -> Path:
+    """``<cache_root>/<name>/<version>-<hash[:16]>/<basename>``, the version's files
+    named by their content hash (``info["hash"]``, else the commit), written by
+    ``fill(path)`` (the file, or the folder it creates) unless they are there already;
+    returns that path.
+
+    Idempotent and atomic: ``fill`` writes in a temporary folder beside it, which is then
+    renamed into place, so concurrent callers (several server workers) never see half a
+    model; a loser of the race drops its copy and uses the winner's. Raises what ``fill``
+    raises.
+    """
+    dest, leaf = _cache_dir(version, cache_root)
+    if (dest / leaf).exists():
+        return dest / leaf
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        fill(tmp / leaf)
         try:
             os.rename(tmp, dest)
         except OSError as exc:

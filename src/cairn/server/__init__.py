@@ -7,7 +7,11 @@ Modules:
   ``cairn serve`` calls: creates the deployment if asked, fetches its versions, runs uvicorn.
 - ``settings``: ``ServerSettings``, which travel to workers in the environment.
 - ``app``: the FastAPI app factory (``create_app``, what uvicorn imports in each worker)
-  and its handlers; ``worker``: one worker's lifecycle (start, follow, stop).
+  and its handlers; ``worker``: one worker's lifecycle (open the store, start, follow,
+  stop).
+- ``remote_store``: the serving layer's source and log sink over a ``cairn server``
+  (``CAIRN_URL`` or a context), through the public face, and the admin routes' check
+  with that server.
 - ``mlflow_protocol``: ``/invocations`` bodies (JSON dataframe_split / dataframe_records /
   instances / inputs, CSV) to a DataFrame, predictions to ``{"predictions": ...}``.
 - ``v2_protocol``: V2 tensors (JSON and the binary tensor data extension) to a DataFrame,
@@ -35,8 +39,9 @@ path names, flushing the log, metadata from the catalog) runs in the thread pool
 
 Invariants:
 
-- No catalog query on the request path: the endpoint follows policy and alias changes
-  in its own thread, and the server reads its state.
+- No catalog query (nor, against a ``cairn server``, a call to it) on the request
+  path: the endpoint follows policy and alias changes in its own thread, and the server
+  reads its state.
 - Every answered request is counted in ``/metrics``, and every request that reached a
   model is handed to the prediction log; malformed bodies are counted, not logged.
 - ``POST /admin/log/flush`` returns once every record the worker queued before it is

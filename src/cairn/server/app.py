@@ -210,8 +210,9 @@ class _Routes:
             return
         from cairn.ml import flavors
 
-        mv = state.client.registry.resolve(f"{state.model}/{version}")
-        local = flavors.fetch(state.client.data, mv, state.cache_dir)
+        source = state.store.source
+        mv = source.version(state.model, version)
+        local = source.fetch(mv, state.cache_dir)
         state.pinned.setdefault(version, flavors.load(mv, local))
 
     # -- MLflow ----------------------------------------------------------------------------
@@ -373,7 +374,7 @@ class _Routes:
         if version in state.pinned:
             return state.pinned[version].version  # type: ignore[no-any-return]
         try:
-            return state.client.registry.resolve(f"{state.model}/{version}")
+            return state.store.source.version(state.model, version)
         except NotFound as exc:
             raise v2.V2Error(str(exc), 404) from exc
 
@@ -496,14 +497,22 @@ class _Routes:
     def _authorize(self, request: Request) -> None:
         """Raise Unauthenticated or PermissionDenied unless the request may call an admin
         route; nothing while auth is off. Tokens are looked up on every call, so a revoked
-        one is refused at once, as by ``cairn server``."""
+        one is refused at once, as by ``cairn server``. Against a ``cairn server`` the
+        server decides (cairn.server.remote_store.FaceAdmin)."""
         from cairn.server.team.auth import AuthGuard
 
         state = self.state
+        if state.store.url is not None:
+            from cairn.server.remote_store import FaceAdmin
+
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            bearer = token.strip() if scheme.lower() == "bearer" else None
+            FaceAdmin(state.store.client, state.store.url).check(bearer, state.model)
+            return
         if state.guard is None:
             from cairn.catalog.auth import AuthStore
 
-            state.guard = AuthGuard(AuthStore(state.client.data.catalog))
+            state.guard = AuthGuard(AuthStore(state.store.client.data.catalog))
         principal = state.guard.identify(request)
         state.guard.check(principal, "serve", "admin", {"model": state.model})
 

@@ -7,9 +7,11 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
+from cairn.api.refs import model_ref
 from cairn.catalog.auth import AuthStore
-from cairn.client import Client
+from cairn.data import NotFound
 from cairn.server.settings import ServerSettings
+from cairn.server.worker import Store, open_store
 from cairn.serving.endpoint import Endpoint
 from cairn.serving.policy import Deployment
 
@@ -27,7 +29,8 @@ def serve(
     on_warning: Callable[[str], None] | None = None,
 ) -> None:
     """Serve ``settings.deployment`` over HTTP on ``host``:``port`` with ``workers``
-    processes (each loads the models) until interrupted.
+    processes (each loads the models) until interrupted, from the store in this process
+    or, when ``settings.url`` names one, a ``cairn server``'s (cairn.server.worker).
 
     With ``model`` (``cancer@champion`` or ``cancer/3``), a missing deployment is created
     first with all traffic to it. Before any worker starts, the policy's versions are
@@ -42,29 +45,25 @@ def serve(
     MLError (a version cannot be fetched), OSError (the port is taken)."""
     import uvicorn
 
-    client = Client.open(settings.home, auto_run=False)
-    if model is not None:
-        found = client.deployments.create(settings.deployment, model)
-    else:
-        found = client.deployments.get(settings.deployment)
-    settings = settings.model_copy(update={"deployment": found.name, "home": client.home})
-    cache = settings.cache_dir or client.home / "work" / "serving"
-    check = Endpoint(client.data, client.registry, client.traffic, found.name, cache_dir=cache)
+    store = open_store(settings)
     try:
-        check.prepare()
-        if (
-            settings.admin
-            and on_warning is not None
-            and not AuthStore(client.data.catalog).is_active()
-        ):
-            on_warning(
-                f"admin routes (/admin/*) are open to anyone who can reach http://{host}:{port} "
-                "from this machine: the store's auth is off (`cairn auth activate` on its "
-                "server turns it on, and then they need a token with repoWriter on the model)"
-            )
+        found = _deployment(store, settings.deployment, model)
+        home = None if store.url is not None else store.client.home
+        settings = settings.model_copy(update={"deployment": found.name, "home": home})
+        check = Endpoint(store.source, found.name, cache_dir=store.cache_dir)
+        try:
+            check.prepare()
+            if settings.admin and on_warning is not None and not _auth_active(store):
+                on_warning(
+                    f"admin routes (/admin/*) are open to anyone who can reach "
+                    f"http://{host}:{port} from this machine: the store's auth is off "
+                    "(`cairn auth activate` on its server turns it on, and then they need a "
+                    "token with repoWriter on the model)"
+                )
+        finally:
+            check.close()
     finally:
-        check.close()
-        client.data.catalog.dispose()  # each worker opens the store itself
+        store.close()  # each worker opens the store itself
     metrics_dir = None
     if workers > 1:
         # prometheus_client's multiprocess mode: every worker writes its values there and
@@ -91,3 +90,27 @@ def serve(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _auth_active(store: Store) -> bool:
+    if store.url is None:
+        return AuthStore(store.client.data.catalog).is_active()
+    from cairn.server.remote_store import FaceAdmin
+
+    return FaceAdmin(store.client, store.url).active()
+
+
+def _deployment(store: Store, name: str, model: str | None) -> Deployment:
+    """Deployment ``name``, created for ``model`` if missing. One that exists and serves
+    that model is only read, so a user who may read the model (repoReader, on a server
+    with auth) serves it; creating one needs repoWriter. Raises as ``serve``."""
+    deployments = store.client.deployments
+    try:
+        found: Deployment = deployments.get(name)
+    except NotFound:
+        if model is None:
+            raise
+        return deployments.create(name, model)  # type: ignore[no-any-return]
+    if model is not None and found.model != model_ref(model).name:
+        return deployments.create(name, model)  # type: ignore[no-any-return]  # ServingError
+    return found

@@ -32,7 +32,8 @@ class ServerSettings(Settings):
     - ``poll_interval`` (``CAIRN_SERVE_POLL``): seconds between checks for a policy or alias
       change (0.5);
     - ``cache_dir`` (``CAIRN_SERVE_CACHE``): where model files are unpacked
-      (``<home>/work/serving``);
+      (``<home>/work/serving``; against a ``cairn server``, ``url``,
+      ``$XDG_CACHE_HOME/cairn/serving``);
     - ``max_body`` (``CAIRN_SERVE_MAX_BODY``): the largest request body in bytes (64 MiB);
       a larger one is refused with 413 before it is read into memory;
     - ``allow_any_version`` (``CAIRN_SERVE_ALLOW_ANY_VERSION``): answer a path naming any

@@ -1,22 +1,73 @@
 """One ``cairn serve`` worker's lifecycle: open the store, load the deployment's models
 and its prediction log (``start``), follow policy changes off the request path
-(``sync``), and close it all, committing the log (``stop``)."""
+(``sync``), and close it all, committing the log (``stop``).
+
+The store is the one in this process (``settings.home``) or, when ``settings.url`` names
+a ``cairn server``, that server's through the face (cairn.server.remote_store):
+``open_store`` picks, and the rest does not know which it holds."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cairn.client import Client
+from cairn.data import DataStore
 from cairn.server import mlflow_protocol as mlp
 from cairn.server.metrics import ServerMetrics
 from cairn.server.settings import ServerSettings
 from cairn.serving.endpoint import Endpoint
 from cairn.serving.predlog import PredictionLog
+from cairn.serving.source import LogSink, ServingSource, StoreSource
 
-__all__ = ["State", "start", "stop", "sync"]
+__all__ = ["State", "Store", "open_store", "start", "stop", "sync"]
+
+
+@dataclass
+class Store:
+    """Where a model server reads and writes: ``client`` (cairn.Client, or the remote
+    client when ``url`` names a server), the endpoint's ``source``, the log's ``sink``
+    and the default cache folder of model files."""
+
+    client: Any
+    source: ServingSource
+    sink: DataStore | LogSink
+    cache_dir: Path
+    url: str | None = None
+
+    def close(self) -> None:
+        if self.url is None:
+            self.client.data.catalog.dispose()
+        else:
+            self.client.close()
+
+
+def open_store(settings: ServerSettings) -> Store:
+    """The store ``settings`` name: the ``cairn server`` at ``settings.url`` (with
+    ``settings.token``), else the embedded one in ``settings.home``. Model files are
+    cached in ``settings.cache_dir``, else ``<home>/work/serving`` (embedded) or
+    ``$XDG_CACHE_HOME/cairn/serving`` (remote; ``~/.cache`` without it). Raises
+    ConfigError, ServerUnreachable."""
+    if settings.url is not None:
+        from cairn.api.remote.client import RemoteClient
+        from cairn.server.remote_store import FaceSink, FaceSource
+
+        # auto_run off: a log commit must not wait for the server's pipelines downstream
+        remote = RemoteClient(settings.url, settings.token, auto_run=False)
+        cache = settings.cache_dir or _user_cache() / "serving"
+        return Store(remote, FaceSource(remote), FaceSink(remote), cache, settings.url)
+    client = Client.open(settings.home, auto_run=False)
+    source = StoreSource(client.data, client.registry, client.traffic)
+    cache = settings.cache_dir or client.home / "work" / "serving"
+    return Store(client, source, client.data, cache)
+
+
+def _user_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cairn"
 
 
 @dataclass
@@ -24,7 +75,7 @@ class State:
     """What one worker holds while it runs."""
 
     settings: ServerSettings
-    client: Client
+    store: Store
     endpoint: Endpoint
     log: PredictionLog | None
     metrics: ServerMetrics
@@ -37,33 +88,36 @@ class State:
     # with allow_any_version: versions a V2 path named that the policy does not reach,
     # loaded on first use
     pinned: dict[int, Any] = field(default_factory=dict)
-    # who may call the admin routes (cairn.server.team.auth.AuthGuard), made on first use
+    # who may call the admin routes (cairn.server.team.auth.AuthGuard, or
+    # cairn.server.remote_store.FaceAdmin), made on first use
     guard: Any = None
 
 
 def start(settings: ServerSettings) -> State:
-    client = Client.open(settings.home, auto_run=False)
-    model = client.deployments.get(settings.deployment).model
-    cache = settings.cache_dir or client.home / "work" / "serving"
-    predlog = PredictionLog(client.data, settings.log_repo) if settings.log_repo else None
-    endpoint = Endpoint(
-        client.data,
-        client.registry,
-        client.traffic,
-        settings.deployment,
-        cache_dir=cache,
-        poll_interval=settings.poll_interval,
-        predlog=predlog,
-    )
+    store = open_store(settings)
     try:
-        endpoint.start()
+        model = store.source.deployment(settings.deployment).model
+        cache = store.cache_dir
+        predlog = PredictionLog(store.sink, settings.log_repo) if settings.log_repo else None
+        endpoint = Endpoint(
+            store.source,
+            settings.deployment,
+            cache_dir=cache,
+            poll_interval=settings.poll_interval,
+            predlog=predlog,
+        )
+        try:
+            endpoint.start()
+        except BaseException:
+            endpoint.close()
+            if predlog is not None:
+                predlog.close()
+            raise
     except BaseException:
-        endpoint.close()
-        if predlog is not None:
-            predlog.close()
+        store.close()
         raise
     state = State(
-        settings, client, endpoint, predlog, ServerMetrics(settings.deployment), model, cache
+        settings, store, endpoint, predlog, ServerMetrics(settings.deployment), model, cache
     )
     sync(state)
     return state
@@ -81,7 +135,7 @@ def stop(state: State) -> None:
                 state.log.close()
         finally:
             state.metrics.close()
-            state.client.data.catalog.dispose()
+            state.store.close()
 
 
 def sync(state: State) -> None:

@@ -15,6 +15,11 @@ Modules:
   module doc is the record format (JSON Lines at ``/<deployment>/<YYYY-MM-DD>/...``) and
   ``read_records`` its one reader, which the drift monitor uses.
 - ``errors``: ServingError and its subclasses (PolicyError, PolicyConflict, NotReady).
+- ``source``: where an endpoint reads (``ServingSource``: the deployment, aliases, versions,
+  a version's files) and where the log commits (``LogSink``), as Protocols, with their
+  implementations over the store in this process (``StoreSource``, ``StoreSink``); the
+  model server's adapter implements them over a ``cairn server``'s face
+  (cairn.server.remote_store), so this layer never knows which it holds.
 
 State machine of a deployment's policy: created at revision 1 (``ensure``); every change
 (``set_policy``, ``update`` and its helpers, ``rollback``) writes revision n + 1, its
@@ -30,6 +35,6 @@ Invariants:
   fit is counted in the metrics the server exports. A commit that fails keeps its batch
   and is retried; ``flush()`` acknowledges with the id of a commit holding every record
   submitted before it.
-- The serving layer writes the log through the data layer directly: a server process
-  never runs pipelines.
+- The serving layer writes the log through the data layer directly (or, remote, through
+  the face's ``files.put``): a model server process never runs pipelines.
 """

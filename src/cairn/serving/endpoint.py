@@ -24,17 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.data import DataStore, NotFound
+from cairn.data import NotFound
 from cairn.data.subject import about
 from cairn.ml.models import ModelVersion, Signature
 from cairn.serving.errors import NotReady
-from cairn.serving.policy import Deployments, TrafficPolicy, choose
+from cairn.serving.policy import TrafficPolicy, choose
 from cairn.serving.predict import enforce_signature, outcome, predict_logged
 from cairn.serving.predlog import PredictionLog, make_record
+from cairn.serving.source import ServingSource
 
 if TYPE_CHECKING:
     from cairn.ml.flavors import LoadedModel
-    from cairn.ml.registry import Registry
 
 __all__ = ["Endpoint", "Prediction", "Routed", "predict_logged"]
 
@@ -106,7 +106,9 @@ class Prediction:
 
 
 class Endpoint:
-    """The deployment ``name`` being served (see the module doc).
+    """The deployment ``name`` being served (see the module doc), read from ``source``
+    (cairn.serving.source: the store in this process, ``StoreSource``, or a ``cairn
+    server`` through the face).
 
     ``refresh()`` applies the current policy and aliases; ``start()`` refreshes once
     (raising if nothing can be loaded) and then every ``poll_interval`` seconds in a daemon
@@ -117,9 +119,7 @@ class Endpoint:
 
     def __init__(
         self,
-        data: DataStore,
-        registry: Registry,
-        deployments: Deployments,
+        source: ServingSource,
         name: str,
         *,
         cache_dir: Path,
@@ -129,11 +129,9 @@ class Endpoint:
         shadow_queue: int = 1000,
         rng: random.Random | None = None,
     ) -> None:
-        self.data = data
-        self.registry = registry
-        self.deployments = deployments
+        self.source = source
         self.name = name
-        self.model = deployments.get(name).model
+        self.model = source.deployment(name).model
         self.cache_dir = Path(cache_dir)
         self.poll_interval = poll_interval
         self.predlog = predlog
@@ -223,7 +221,7 @@ class Endpoint:
         changed. Raises NotFound (deployment or alias gone), FlavorError (a version does
         not load); the table being served stays as it was."""
         with self._refresh_lock:
-            deployment = self.deployments.get(self.name)
+            deployment = self.source.deployment(self.name)
             policy = deployment.policy
             targets = self._targets(policy)
             key = (deployment.revision, tuple(sorted(targets.items())))
@@ -277,7 +275,7 @@ class Endpoint:
     def _targets(self, policy: TrafficPolicy) -> dict[str, int]:
         """Each routed (weight > 0) and shadow target of ``policy`` -> its version now.
         Raises NotFound (a routed alias is not set; an unset shadow alias is skipped)."""
-        aliases = self.registry.aliases(self.model)
+        aliases = self.source.aliases(self.model)
         targets: dict[str, int] = {}
         for target in [r.target for r in policy.routes if r.weight > 0]:
             found = _version_of(target, aliases)
@@ -300,18 +298,16 @@ class Endpoint:
         """Fetch every version the policy reaches into the cache, without loading any:
         what ``cairn serve`` checks before it starts its workers. Returns the version
         numbers. Raises NotFound (deployment, alias, version, or a version's files gone)."""
-        targets = self._targets(self.deployments.get(self.name).policy)
+        targets = self._targets(self.source.deployment(self.name).policy)
         numbers = sorted(set(targets.values()))
         for version in numbers:
             self._fetch(version)
         return numbers
 
     def _fetch(self, version: int) -> tuple[ModelVersion, Path]:
-        from cairn.ml import flavors
-
-        mv = self.registry.resolve(f"{self.model}/{version}")
+        mv = self.source.version(self.model, version)
         try:
-            return mv, flavors.fetch(self.data, mv, self.cache_dir)
+            return mv, self.source.fetch(mv, self.cache_dir)
         except NotFound as exc:
             raise NotFound(
                 f"model {mv.name}/{mv.version} cannot be served: its files at {mv.ref} are "

@@ -21,9 +21,11 @@ Files: ``/<deployment>/<YYYY-MM-DD>/<time>-<pid>-<seq>.jsonl`` in ``<repo>@<bran
 date and ``<time>`` (``YYYYMMDDTHHMMSS.ffffffZ``) those of the file's first record in UTC,
 ``<pid>`` the writing process and ``<seq>`` an 8-hex id drawn when the log opens, a dot, and
 the log's file counter, so that processes on different machines that share a pid never
-write the same path. Each commit is one ``DataStore.put_files`` (the catalog serializes
-writers, so several server processes share the repo safely); the data layer is used
-directly, so logging never runs pipelines in the server process.
+write the same path. Each commit is one ``LogSink.commit`` (cairn.serving.source): over
+the store in this process one ``DataStore.put_files`` (the catalog serializes writers, so
+several server processes share the repo safely; the data layer is used directly, so
+logging never runs pipelines in the server process); over a ``cairn server`` one
+``files.put`` of the face.
 
 Batching: a background thread commits when ``max_records`` are waiting, when the oldest has
 waited ``max_seconds``, on ``flush()`` and on ``close()``. ``submit`` never blocks: the
@@ -36,7 +38,6 @@ the process being killed.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
@@ -50,10 +51,10 @@ from typing import Any
 
 import orjson
 
-from cairn.data import AlreadyExists, DataStore, NotFound, Ref
+from cairn.data import DataStore, Ref
 from cairn.data.paths import normalize
-from cairn.data.subject import about
 from cairn.serving.errors import ServingError
+from cairn.serving.source import LogSink, StoreSink
 
 __all__ = ["PredictionLog", "make_record", "read_records", "to_split"]
 
@@ -142,12 +143,14 @@ def _utc(t: float) -> datetime:
 
 class PredictionLog:
     """A batched, bounded, non-blocking writer of prediction records into ``repo@branch``
-    (see the module doc for the format and the guarantees). The repo is created as a user
-    repo on the first commit if it does not exist. Thread-safe."""
+    (see the module doc for the format and the guarantees), through ``target``: a
+    DataStore (written directly) or any LogSink (cairn.serving.source; a ``cairn
+    server``'s through the face). The repo is created as a user repo on the first commit
+    if it does not exist. Thread-safe."""
 
     def __init__(
         self,
-        data: DataStore,
+        target: DataStore | LogSink,
         repo: str = "predictions",
         *,
         branch: str = "master",
@@ -157,7 +160,7 @@ class PredictionLog:
     ) -> None:
         if max_records < 1 or queue_size < 1 or max_seconds <= 0:
             raise ValueError("max_records and queue_size must be >= 1, max_seconds > 0")
-        self.data = data
+        self.sink: LogSink = StoreSink(target) if isinstance(target, DataStore) else target
         self.repo = repo
         self.branch = branch
         self.max_records = max_records
@@ -177,7 +180,6 @@ class PredictionLog:
         self._flushers = 0
         self._closing = False
         self._dropping = False
-        self._repo_ready = False
         self._token = secrets.token_hex(4)
         self._files = 0
         self._stopped = threading.Event()
@@ -364,30 +366,7 @@ class PredictionLog:
         return files
 
     def _write(self, files: list[tuple[str, bytes]], count: int) -> str:
-        if not self._repo_ready:
-            try:
-                self.data.create_repo(self.repo, "prediction log (cairn.serving.predlog)")
-            except AlreadyExists:
-                pass
-            self._repo_ready = True
-        try:
-            head = self.data.inspect_branch(self.repo, self.branch).head
-        except NotFound:
-            head = None
-        if head is not None and self.data.inspect_commit(self.repo, head).state == "open":
-            # Files put now would join someone's open commit; wait for it to be finished.
-            open_commit = ServingError(
-                f"{self.repo}@{self.branch} has an open commit {head}; finish it so the log "
-                "can commit"
-            )
-            raise about(open_commit, "commit.open", ref=f"{self.repo}@{self.branch}")
-        commit = self.data.put_files(
-            self.repo,
-            self.branch,
-            [(path, io.BytesIO(body)) for path, body in files],
-            description=f"prediction log: {count} record(s)",
-        )
-        return commit.id
+        return self.sink.commit(self.repo, self.branch, files, f"prediction log: {count} record(s)")
 
 
 def read_records(

@@ -233,6 +233,8 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/models/aliases"): _post(READ, {"name": MODEL}),
     ("POST", "/api/v1/models/alias_history"): _post(READ, {"spec": f"{MODEL}@champion"}),
     ("POST", "/api/v1/models/lineage"): _post(READ, {"spec": f"{MODEL}/1"}),
+    # a version's files: read on the model only (what `cairn serve` needs)
+    ("GET", "/api/v1/models/archive"): Case(READ, params={"spec": f"{MODEL}/1"}),
     # an existing name: a new version needs repoWriter (and read on the source repo)
     ("POST", "/api/v1/models/register"): _post(
         WRITE, {"name": MODEL, "ref": "images@master:/model.skops"}

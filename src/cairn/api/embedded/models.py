@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from cairn.api.refs import ModelRef, model_ref
 from cairn.api.types import AliasMove, ModelLineage
@@ -26,8 +27,11 @@ def _alias(spec: str, default: str | None = None) -> ModelRef:
 class EmbeddedModels:
     """ModelsProtocol over the store's Registry."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(
+        self, registry: Registry, download: Callable[[str, str | Path], builtins.list[Path]]
+    ) -> None:
         self._registry = registry
+        self._download = download
 
     def list(self) -> builtins.list[ModelInfo]:
         """Every model, by name, with its latest version and aliases."""
@@ -97,3 +101,8 @@ class EmbeddedModels:
     def lineage(self, spec: str) -> ModelLineage:
         """Where the version came from. Raises NotFound, InvalidReference."""
         return ModelLineage.from_json(self._registry.lineage(spec))
+
+    def download(self, spec: str, output: str | Path) -> builtins.list[Path]:
+        """Write the version's file or folder to local ``output``; return the paths
+        written. Raises NotFound, InvalidReference."""
+        return self._download(self._registry.resolve(spec).ref, output)

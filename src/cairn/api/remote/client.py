@@ -277,7 +277,9 @@ class RemoteClient:
 
     @cached_property
     def models(self) -> Any:
-        return self._sub("models")
+        from cairn.api.remote.files import RemoteModelsBase
+
+        return self._sub("models", RemoteModelsBase)
 
     @cached_property
     def deployments(self) -> Any:

@@ -28,7 +28,7 @@ from cairn.data import CommitInfo, InvalidPath, Skipped, parse_ref
 from cairn.data.localfiles import OutputFolder
 from cairn.storage import ChunkRef, Content, CorruptObject, NotRegularFile
 
-__all__ = ["RemoteFilesBase"]
+__all__ = ["RemoteFilesBase", "RemoteModelsBase", "receive_archive"]
 
 _FRAME_BATCH = 8 << 20  # bytes of chunks per upload request
 _HASH_BATCH = 50_000  # hashes per "missing" request
@@ -261,25 +261,49 @@ class RemoteFilesBase(RemoteSub):
     ) -> list[Path]:
         """FilesProtocol.download over the wire: the files below the path at one commit,
         each streamed to a name beside its place, then renamed (cairn.data.localfiles)."""
-        http = self._transport.http
-        request = http.build_request("GET", "/api/v1/files/archive", params={"ref": str(ref)})
-        response = http.send(request, stream=True)
-        check(response)
-        pinned = parse_ref(response.headers["X-Cairn-Ref"])
-        base = pinned.path or ""
-        is_dir = response.headers["X-Cairn-Type"] == "dir"
-        folder = OutputFolder(output if is_dir else Path(output).parent)
-        written = []
-        body = io.BufferedReader(_ResponseStream(response), 1 << 20)
-        with body, folder:  # closing the body closes the response
-            while header := body.read(ARCHIVE_HEADER.size):
-                if len(header) < ARCHIVE_HEADER.size:
-                    raise CorruptObject("the server's archive ended inside a header")
-                length, size = ARCHIVE_HEADER.unpack(header)
-                path = body.read(length).decode()
-                rel = path[len(base) :].lstrip("/") if is_dir else Path(output).name
-                written.append(folder.write(rel, _exactly(body, size, progress)))
-        return written
+        return receive_archive(
+            self._transport.http, "/api/v1/files/archive", {"ref": str(ref)}, output, progress
+        )
+
+
+class RemoteModelsBase(RemoteSub):
+    """ModelsProtocol.download, over the archive route of model versions; the generated
+    class adds the rest."""
+
+    def download(self, spec: str, output: str | Path) -> list[Path]:
+        """ModelsProtocol.download over the wire (read on the model is enough)."""
+        return receive_archive(
+            self._transport.http, "/api/v1/models/archive", {"spec": spec}, output, None
+        )
+
+
+def receive_archive(
+    http: Any,
+    route: str,
+    params: dict[str, str],
+    output: str | Path,
+    progress: Callable[[int], None] | None,
+) -> list[Path]:
+    """Write the files of the archive ``GET route?params`` answers (cairn.server.team.files)
+    below ``output`` (a folder) or at it (a file); return the local paths written."""
+    request = http.build_request("GET", route, params=params)
+    response = http.send(request, stream=True)
+    check(response)
+    pinned = parse_ref(response.headers["X-Cairn-Ref"])
+    base = pinned.path or ""
+    is_dir = response.headers["X-Cairn-Type"] == "dir"
+    folder = OutputFolder(output if is_dir else Path(output).parent)
+    written = []
+    body = io.BufferedReader(_ResponseStream(response), 1 << 20)
+    with body, folder:  # closing the body closes the response
+        while header := body.read(ARCHIVE_HEADER.size):
+            if len(header) < ARCHIVE_HEADER.size:
+                raise CorruptObject("the server's archive ended inside a header")
+            length, size = ARCHIVE_HEADER.unpack(header)
+            path = body.read(length).decode()
+            rel = path[len(base) :].lstrip("/") if is_dir else Path(output).name
+            written.append(folder.write(rel, _exactly(body, size, progress)))
+    return written
 
 
 def _exactly(

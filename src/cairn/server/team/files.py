@@ -20,9 +20,10 @@ An upload (cairn.api.remote.files does the client's half):
 
 Reads: ``GET /api/v1/files/content?ref=repo@commit:/path`` streams one file chunk by
 chunk; ``GET /api/v1/files/archive?ref=...`` streams every file below a folder at one
-resolved commit in one response (a download of 20,000 small files is one request). Every
-route passes the guard as the face method it stands for (``files.put``, ``files.read``,
-``files.list``).
+resolved commit in one response (a download of 20,000 small files is one request);
+``GET /api/v1/models/archive?spec=cancer/3`` the same for a model version's files
+(``models.download``). Every route passes the guard as the face method it stands for
+(``files.put``, ``files.read``, ``files.list``, ``models.get``).
 """
 
 from __future__ import annotations
@@ -203,6 +204,23 @@ def add_file_routes(app: FastAPI) -> None:
             return at, c.files.get(at).type
 
         at, kind = call(request, "files", "list", {"ref": ref}, run=run)
+        headers = {"X-Cairn-Ref": at, "X-Cairn-Type": kind}
+        return StreamingResponse(
+            _archive(c.data, parse_ref(at)), media_type="application/octet-stream", headers=headers
+        )
+
+    @app.get("/api/v1/models/archive", tags=["models"])
+    def model_archive(request: Request, spec: str) -> StreamingResponse:
+        """The files of the model version ``spec`` names, as ``/api/v1/files/archive``
+        answers them, guarded as ``models.get``: read on the model is enough (what
+        ``cairn serve`` needs), not read on the repo holding it."""
+        c = client()
+
+        def run() -> tuple[str, str]:
+            at = c.models.get(spec).ref
+            return at, c.files.get(at).type
+
+        at, kind = call(request, "models", "get", {"spec": spec}, run=run)
         headers = {"X-Cairn-Ref": at, "X-Cairn-Type": kind}
         return StreamingResponse(
             _archive(c.data, parse_ref(at)), media_type="application/octet-stream", headers=headers
