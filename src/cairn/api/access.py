@@ -213,7 +213,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("models", "aliases"): _r(model("name", READ)),
     ("models", "alias_history"): _r(model("spec", READ)),
     ("models", "lineage"): _r(model("spec", READ)),
-    ("models", "download"): _r(model("spec", READ), _admin),
+    ("models", "download"): _r(model("spec", READ), admin),
     # deployments: governed by the model they serve
     ("deployments", "list"): _r(shows=shows_model("model")),
     ("deployments", "get"): _r(deployment(READ)),
