@@ -49,8 +49,9 @@ def team_server(home: Path, *, worker: bool = True) -> Iterator[str]:
             time.sleep(0.02)
         yield f"http://127.0.0.1:{port}"
     finally:
+        # the worker stops while uvicorn winds down (it checks should_exit every 0.1 s)
         server.should_exit = True
-        thread.join(30)
         if pipelines is not None:
             pipelines.stop()
+        thread.join(30)
         client.data.catalog.dispose()

@@ -15,7 +15,7 @@ import typer.main
 
 from cairn.cli.commands import COMMANDS, VERBS
 
-from .conftest import CAIRN
+from .conftest import CAIRN, Cairn
 
 HEAVY = ["pydantic", "sqlalchemy", "numpy", "pandas", "fastapi", "rich", "cairn.client"]
 COMMAND_MODULES = sorted({module for module, _ in COMMANDS.values()})
@@ -121,3 +121,21 @@ def test_the_table_names_every_registered_command_with_its_module_and_help():
         assert registered[key] == row, key
     # every verb group has a command, and every verb of the table has a group
     assert {verb for verb, noun in COMMANDS if noun} == set(VERBS)
+
+
+@pytest.mark.parametrize("args", [["list", "repo"], ["list", "model"]])
+def test_a_remote_command_loads_no_monitoring_library(tmp_path, args: list[str]):
+    # Decoding a server's answer needs the wire forms of the monitoring types only when
+    # the answer holds one: loading scipy and pandas cost every remote command a second.
+    with Cairn(tmp_path).serving("remote", worker=False) as remote:
+        proc = subprocess.run(
+            [sys.executable, "-c", RUN, *args, "--raw"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=remote.env,
+            cwd=tmp_path,
+        )
+    output, _, modules = proc.stdout.rstrip("\n").rpartition("\n")
+    assert json.loads(output) == []
+    assert not set(json.loads(modules)) & {"scipy", "pandas", "cairn.monitoring"}

@@ -242,11 +242,17 @@ def _wire_forms() -> dict[Any, Any]:
     }
 
 
+# The modules of the types in ``_wire_forms``: importing them loads scipy and pandas, a
+# second of every remote command's start-up, so an annotation from elsewhere skips them.
+_WIRE_FORM_MODULES = frozenset({"cairn.monitoring.drift", "cairn.monitoring.model_report"})
+
+
 def _with_wire_forms(annotation: Any) -> Any:
     """``annotation`` with each type of ``_wire_forms`` replaced, also inside a union."""
-    forms = _wire_forms()
-    if annotation in forms:
-        return forms[annotation]
+    if getattr(annotation, "__module__", None) in _WIRE_FORM_MODULES:
+        forms = _wire_forms()
+        if annotation in forms:
+            return forms[annotation]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return functools.reduce(operator.or_, map(_with_wire_forms, typing.get_args(annotation)))
     return annotation
