@@ -47,6 +47,10 @@ VERBS: dict[str, str] = {
 
 COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     # -- without a noun ---------------------------------------------------------------------
+    ("init", None): (
+        "admin_commands",
+        "Create an empty store in ./.cairn (or CAIRN_HOME); read commands need one.",
+    ),
     ("gc", None): (
         "admin_commands",
         "Remove chunks, packs, tree nodes and logs that no commit, branch or job reaches.",

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cairn.cli.output import app, err, out, require_embedded
-from cairn.client import find_home
+from cairn.cli.output import app, err, out, require_embedded, store_home
 from cairn.data import InvalidPath
 
 if TYPE_CHECKING:
@@ -94,7 +93,7 @@ def serve(
     settings = read_settings(
         ServerSettings,
         deployment=deployment or match["model"],
-        home=find_home()[0],
+        home=store_home(),
         log_repo="" if no_log else log_repo,
         max_body=max_body,
         allow_any_version=allow_any_version or None,
