@@ -3,9 +3,16 @@ finding, run as the user ran it, through the real ``cairn`` command."""
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import time
+import urllib.error
+import urllib.request
 
-from .conftest import Cairn, single_error
+import pytest
+from tests.team_server import free_port
+
+from .conftest import CAIRN, Cairn, single_error
+from .test_deploy import iris  # noqa: F401 (a fixture)
 
 
 # -- a read command does not create a store ---------------------------------------------
@@ -70,3 +77,49 @@ def test_put_delete_needs_folders(cairn: Cairn) -> None:
     assert proc.returncode == 2  # a usage error, nothing written
     assert "not a folder: one.txt" in proc.stderr
     assert cairn.raw("list", "commit", "raw") == []
+
+
+# -- cairn serve: an unset alias, and NAME/latest -----------------------------------------
+def _ping(url: str, wait: float = 30) -> int:
+    """The status of GET /ping once the server listens (it prints its URL just before)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=10) as reply:
+                return int(reply.status)
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.embedded_only("cairn serve needs the store in its process")
+def test_serve_an_unset_alias_names_the_command_that_sets_it(iris: Cairn) -> None:
+    proc = iris.fails("serve", "iris@prod", "--port", "1")
+    single_error(proc)
+    assert "cairn set alias iris prod" in proc.stderr
+    assert iris.raw("list", "deployment") == []  # nothing made
+
+
+@pytest.mark.embedded_only("cairn serve needs the store in its process")
+def test_serve_latest_serves_the_latest_version(iris: Cairn) -> None:
+    latest = iris.raw("inspect", "model", "iris/latest")["version"]
+    proc = subprocess.Popen(
+        [CAIRN, "serve", "iris/latest", "--port", str(free_port()), "--no-log"],
+        cwd=iris.root,
+        env=iris.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://"), proc.stderr.read() if proc.stderr else ""
+        assert _ping(url) == 200
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=60)
+    assert f"{latest} 100%" in stderr
+    policy = iris.raw("inspect", "deployment", "iris")["policy"]
+    assert [r["target"] for r in policy["routes"]] == [str(latest)]
