@@ -11,8 +11,8 @@ import urllib.request
 import pytest
 from tests.team_server import free_port
 
+from . import test_deploy
 from .conftest import CAIRN, Cairn, single_error
-from .test_deploy import iris  # noqa: F401 (a fixture)
 
 
 # -- a read command does not create a store ---------------------------------------------
@@ -80,6 +80,9 @@ def test_put_delete_needs_folders(cairn: Cairn) -> None:
 
 
 # -- cairn serve: an unset alias, and NAME/latest -----------------------------------------
+iris = test_deploy.iris  # the fixture: model iris, versions 1 and 2
+
+
 def _ping(url: str, wait: float = 30) -> int:
     """The status of GET /ping once the server listens (it prints its URL just before)."""
     deadline = time.monotonic() + wait

@@ -17,8 +17,8 @@ def init() -> None:
     """Create an empty store in ./.cairn (or CAIRN_HOME); read commands need one."""
     from pathlib import Path
 
-    from cairn.client import HOME_DIR, Client
     from cairn.cli.output import require_embedded
+    from cairn.client import HOME_DIR, Client
     from cairn.storage.config import is_home
     from cairn.storage.settings import read_settings
 
