@@ -12,7 +12,7 @@ import pytest
 from tests.team_server import free_port
 
 from . import test_deploy
-from .conftest import CAIRN, Cairn, single_error
+from .conftest import CAIRN, Cairn, pfs, pipeline, single_error
 
 
 # -- a read command does not create a store ---------------------------------------------
@@ -126,3 +126,23 @@ def test_serve_latest_serves_the_latest_version(iris: Cairn) -> None:
     assert f"{latest} 100%" in stderr
     policy = iris.raw("inspect", "deployment", "iris")["policy"]
     assert [r["target"] for r in policy["routes"]] == [str(latest)]
+
+
+# -- a failed job fails the command that ran it --------------------------------------------
+def test_put_and_create_pipeline_exit_1_naming_the_failed_job(cairn: Cairn) -> None:
+    cairn("create", "repo", "raw")
+    cairn.put("raw@master:/a.txt", "a")
+    spec = cairn.spec(pipeline("breaks", pfs("raw"), ["bash", "-c", "exit 3"]))
+
+    proc = cairn.fails("create", "pipeline", "-f", str(spec))
+    single_error(proc)
+    assert "breaks@" in proc.stderr and "failure" in proc.stderr
+    assert [p["name"] for p in cairn.raw("list", "pipeline")] == ["breaks"]  # stored all the same
+
+    proc = cairn.fails("put", "file", "raw@master:/b.txt", "-f", "-", input="b")
+    assert "breaks@" in proc.stderr
+    assert cairn.get("raw@master:/b.txt") == b"b"  # the put itself is done
+
+    # --no-wait keeps fire-and-forget: the put succeeds whatever the jobs do
+    done = cairn("put", "file", "raw@master:/c.txt", "-f", "-", "--no-wait", input="c")
+    assert done.stdout.startswith("raw@")

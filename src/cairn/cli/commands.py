@@ -233,11 +233,13 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     # -- pipelines, secrets, jobs, datums ----------------------------------------------------
     ("create", "pipeline"): (
         "pipeline_commands",
-        "Create the pipelines in a spec file and run them over existing data.",
+        "Create the pipelines in a spec file and run them over existing data; exit 1 naming "
+        "a job that failed (--no-wait: leave the jobs to `cairn run` or the server).",
     ),
     ("update", "pipeline"): (
         "pipeline_commands",
-        "Replace pipelines' specs; unchanged datums are skipped unless --reprocess.",
+        "Replace pipelines' specs; unchanged datums are skipped unless --reprocess. Exits 1 "
+        "naming a job that failed, as create pipeline.",
     ),
     ("list", "pipeline"): (
         "pipeline_commands",

@@ -14,6 +14,7 @@ from cairn.cli.output import (
     byte_progress,
     client,
     err,
+    fail_on_jobs,
     fmt_size,
     fmt_time,
     groups,
@@ -23,6 +24,7 @@ from cairn.cli.output import (
     print_pairs,
     print_table,
     printable,
+    waits,
 )
 from cairn.data import InvalidPath, Skipped, parse_ref, to_json
 
@@ -195,17 +197,12 @@ def inspect_commit(
 def wait_commit(ref: str, timeout: Annotated[float | None, typer.Option()] = None) -> None:
     """Block until a commit is finished and the jobs it starts downstream are done; exit 1
     naming a job that did not succeed."""
-    from cairn.pipelines import JobState, PipelineError
-
     c = client().commits.wait(ref, timeout)
     jobs = client().commits.wait_jobs(f"{c.repo}@{c.id}", timeout)
     for job in jobs:
         err.print(job_line(job))
     print(f"{c.repo}@{c.id}")
-    failed = [j for j in jobs if j.state != JobState.SUCCESS]
-    if failed:
-        names = ", ".join(f"{j.pipeline}@{j.id} {j.state}" for j in failed)
-        raise PipelineError(f"job {names}: {failed[0].reason or 'see cairn logs'}")
+    fail_on_jobs(jobs)
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -239,6 +236,14 @@ def put_file(
             "longer hold (as rsync --delete); needs -r and folders.",
         ),
     ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait",
+            help="Do not run or wait for the jobs this triggers (as CAIRN_AUTO_RUN=0); "
+            "exit 0 whatever they do.",
+        ),
+    ] = False,
     raw: Annotated[
         bool, typer.Option("--raw", help="Print the commit and the skipped entries as JSON.")
     ] = False,
@@ -249,9 +254,11 @@ def put_file(
     A folder put again merges: files it no longer holds stay, unless --delete. A folder's
     links, pipes, sockets and devices are not read: a link to a file inside the folder is
     stored as that file's content, the rest are skipped and named on stderr. A link named
-    with -f is followed.
+    with -f is followed. The pipelines a new commit triggers run before the command ends;
+    it exits 1 naming a job that failed (--no-wait: it does not wait for them).
     """
     skipped: list[Skipped] = []
+    client(wait=not no_wait)
 
     def on_skipped(entries: list[Skipped]) -> None:
         skipped.extend(entries)
@@ -273,8 +280,12 @@ def put_file(
 
     commit = _mirrored(ref, file, message, upload) if delete else upload()
     if raw:
-        return print_json({"commit": to_json(commit), "skipped": to_json(skipped)})
-    print(f"{commit.repo}@{commit.id}")
+        print_json({"commit": to_json(commit), "skipped": to_json(skipped)})
+    else:
+        print(f"{commit.repo}@{commit.id}")
+    if waits() and commit.state == "finished":
+        # the jobs ran (embedded) or were waited for (remote) already: this returns them
+        fail_on_jobs(client().commits.wait_jobs(f"{commit.repo}@{commit.id}"))
 
 
 def _mirrored(ref: str, folders: list[str], message: str, upload: Any) -> Any:

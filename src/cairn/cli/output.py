@@ -48,6 +48,8 @@ __all__ = [
     "CREATING_VERBS",
     "embedded",
     "err",
+    "fail_on_jobs",
+    "waits",
     "require_embedded",
     "store_home",
     "fmt_size",
@@ -158,6 +160,7 @@ def job_line(job: JobInfo) -> str:
 
 
 _client: ClientProtocol | None = None
+_waiting = True
 
 
 # The verbs whose commands write: in a folder without a store, these (and `cairn init`)
@@ -187,16 +190,37 @@ def store_home() -> Path:
     return home
 
 
-def client() -> ClientProtocol:
+def client(*, wait: bool = True) -> ClientProtocol:
     """The client every command calls, opened on first use (see the module doc and
-    ``store_home``: only a writing command creates an embedded store)."""
-    global _client
+    ``store_home``: only a writing command creates an embedded store). ``wait=False``
+    (a command's ``--no-wait``, given before its first call) leaves the pipelines its
+    writes trigger to ``cairn run`` or the server's worker, as ``CAIRN_AUTO_RUN=0``."""
+    global _client, _waiting
     if _client is None:
+        _waiting = wait
+        auto_run = None if wait else False
         if read_settings().url is None:
-            _client = connect(home=store_home(), reporter=CliReporter())
+            _client = connect(home=store_home(), reporter=CliReporter(), auto_run=auto_run)
         else:
-            _client = connect(reporter=CliReporter())
+            _client = connect(reporter=CliReporter(), auto_run=auto_run)
     return _client
+
+
+def waits() -> bool:
+    """Whether the client runs (embedded) or waits for (remote) the jobs its writes
+    trigger: not with ``CAIRN_AUTO_RUN=0`` or ``--no-wait`` (``client(wait=False)``)."""
+    return _waiting and read_settings().auto_run
+
+
+def fail_on_jobs(jobs: list[JobInfo]) -> None:
+    """Raise PipelineError naming the jobs of ``jobs`` that did not succeed (as ``dvc
+    repro`` exits non-zero when a stage fails); nothing when all succeeded."""
+    from cairn.pipelines import JobState, PipelineError
+
+    failed = [j for j in jobs if j.state != JobState.SUCCESS]
+    if failed:
+        names = ", ".join(f"{j.pipeline}@{j.id} {j.state}" for j in failed)
+        raise PipelineError(f"job {names}: {failed[0].reason or 'see cairn logs'}")
 
 
 def require_embedded(command: str, why: str) -> None:

@@ -20,6 +20,7 @@ from cairn.cli.output import (
     client,
     embedded,
     err,
+    fail_on_jobs,
     fmt_size,
     fmt_time,
     groups,
@@ -29,6 +30,7 @@ from cairn.cli.output import (
     print_pairs,
     print_table,
     printable,
+    waits,
 )
 from cairn.data import InvalidPath, parse_ref
 from cairn.pipelines import JobInfo
@@ -37,20 +39,49 @@ from cairn.pipelines import JobInfo
 SpecFile = Annotated[Path, typer.Option("-f", "--file", help="JSON or YAML spec file")]
 
 
+NoWait = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait",
+        help="Do not run or wait for the jobs this triggers (as CAIRN_AUTO_RUN=0); exit 0 "
+        "whatever they do.",
+    ),
+]
+
+
+def _fail_on_jobs_of(created: list[Any]) -> None:
+    """Exit 1 (PipelineError) naming a job that the specs just stored ran and that failed:
+    the jobs of each pipeline under its new spec version, run (embedded) or waited for
+    (remote) before the create or update returned."""
+    if not waits():
+        return
+    fail_on_jobs(
+        [j for p in created for j in client().jobs.list(p.name) if j.spec_version == p.version]
+    )
+
+
 @groups["create"].command("pipeline")
-def create_pipeline(file: SpecFile) -> None:
-    """Create the pipelines in a spec file and run them over existing data."""
-    for p in client().pipelines.create(file):
+def create_pipeline(file: SpecFile, no_wait: NoWait = False) -> None:
+    """Create the pipelines in a spec file and run them over existing data; exit 1 naming
+    a job that failed (--no-wait: leave the jobs to `cairn run` or the server)."""
+    created = client(wait=not no_wait).pipelines.create(file)
+    for p in created:
         err.print(f"created pipeline {p.name} (version {p.version})")
+    _fail_on_jobs_of(created)
 
 
 @groups["update"].command("pipeline")
 def update_pipeline(
-    file: SpecFile, reprocess: Annotated[bool, typer.Option("--reprocess")] = False
+    file: SpecFile,
+    reprocess: Annotated[bool, typer.Option("--reprocess")] = False,
+    no_wait: NoWait = False,
 ) -> None:
-    """Replace pipelines' specs; unchanged datums are skipped unless --reprocess."""
-    for p in client().pipelines.update(file, reprocess=reprocess):
+    """Replace pipelines' specs; unchanged datums are skipped unless --reprocess. Exits 1
+    naming a job that failed, as create pipeline."""
+    updated = client(wait=not no_wait).pipelines.update(file, reprocess=reprocess)
+    for p in updated:
         err.print(f"updated pipeline {p.name} (version {p.version})")
+    _fail_on_jobs_of(updated)
 
 
 @groups["list"].command("pipeline")
