@@ -4,6 +4,7 @@ finding, run as the user ran it, through the real ``cairn`` command."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -146,3 +147,49 @@ def test_put_and_create_pipeline_exit_1_naming_the_failed_job(cairn: Cairn) -> N
     # --no-wait keeps fire-and-forget: the put succeeds whatever the jobs do
     done = cairn("put", "file", "raw@master:/c.txt", "-f", "-", "--no-wait", input="c")
     assert done.stdout.startswith("raw@")
+
+
+# -- cairn run says what it does ---------------------------------------------------------
+@pytest.mark.embedded_only("cairn run needs the store in its process")
+def test_run_prints_a_line_per_job_and_per_event_and_quiet_silences_them(
+    cairn: Cairn,
+) -> None:
+    cairn("create", "repo", "raw")
+    cairn("create", "pipeline", "-f", str(cairn.spec(pipeline("ok", pfs("raw"), ["true"]))))
+    off = {"CAIRN_AUTO_RUN": "0"}
+    cairn("put", "file", "raw@master:/a.txt", "-f", "-", input="a", env=off)
+    quiet = cairn("run", "--once", "--quiet")
+    assert quiet.stderr == ""
+    cairn("put", "file", "raw@master:/b.txt", "-f", "-", input="b", env=off)
+
+    run = subprocess.Popen(
+        [CAIRN, "run", "--interval", "0.2"],
+        cwd=cairn.root,
+        env=cairn.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    assert run.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(run.stderr or []), daemon=True)
+    reader.start()
+
+    def printed(start: str) -> bool:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(line.startswith(start) for line in list(lines)):
+                return True
+            time.sleep(0.1)
+        return False
+
+    try:
+        assert printed("ok: job "), lines
+        rule = cairn.write("rule.json", '{"name": "watch", "model": "nosuch@champion"}')
+        cairn("create", "monitor", "-f", str(rule))  # an event another process records
+        assert printed("monitor.create watch: "), lines
+    finally:
+        run.terminate()
+        run.wait(30)
+        reader.join(10)
+    assert sum(line.startswith("ok: job ") for line in lines) == 1

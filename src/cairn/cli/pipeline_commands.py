@@ -15,6 +15,7 @@ from cairn import sdk
 from cairn.api.types import FileLineage, LineageNode
 from cairn.catalog.errors import PermissionDenied
 from cairn.cli.output import (
+    CliReporter,
     Raw,
     app,
     client,
@@ -473,6 +474,33 @@ def _print_file_lineage(result: FileLineage, raw: bool) -> None:
         )
 
 
+class _RunReporter(CliReporter):
+    """``cairn run``'s job lines: one when a job ends (with its reason when it failed),
+    none when it starts; ``quiet``: none at all."""
+
+    def __init__(self, quiet: bool) -> None:
+        super().__init__()
+        self.quiet = quiet
+
+    def job_started(self, job: JobInfo, to_process: int) -> None:
+        pass
+
+    def datum_done(self, job: JobInfo, datum: Any) -> None:
+        pass
+
+    def job_finished(self, job: JobInfo) -> None:
+        if not self.quiet:
+            err.print(job_line(job), soft_wrap=True)
+
+
+def _event_line(event: Any) -> str:
+    """One line for an event of the log: its kind, subject and what it says."""
+    info = json.dumps(event.info, sort_keys=True, default=str)
+    if len(info) > 200:
+        info = info[:199] + "…"
+    return printable(f"{event.kind} {event.subject}: {info}")
+
+
 @app.command("run")
 def run(
     once: Annotated[bool, typer.Option("--once", help="Run what is stale, then exit.")] = False,
@@ -485,15 +513,40 @@ def run(
             "(their transforms then run as you).",
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print only errors, not each job and event."),
+    ] = False,
 ) -> None:
     """Keep pipelines current as commits arrive from other processes, and tick the
     monitoring rules (on their schedule and after each prediction-log commit); Ctrl-C
-    stops."""
+    stops.
+
+    Prints one line on stderr per job that ends, per event recorded meanwhile (a monitor's
+    step, a promotion, a webhook that failed...) and per monitoring error; --quiet prints
+    the errors only.
+    """
 
     def report(exc: Exception) -> None:
-        err.print(f"monitors: {type(exc).__name__}: {exc}")
+        err.print(f"monitors: {type(exc).__name__}: {exc}", soft_wrap=True)
 
     why = "the server runs pipelines and monitors itself; `cairn wait commit` waits for them"
-    embedded("run", why).run_forever(
-        once=once, interval=interval, allow_unconfined=allow_unconfined, on_error=report
+    found = embedded("run", why)
+    found.reporter = _RunReporter(quiet)
+    seen = [max((e.id for e in found.events.list(limit=1)), default=0)]
+
+    def new_events() -> None:
+        events = found.events.list(since=seen[0])
+        if events:
+            seen[0] = events[-1].id
+        if not quiet:
+            for event in events:
+                err.print(_event_line(event), soft_wrap=True)
+
+    found.run_forever(
+        once=once,
+        interval=interval,
+        allow_unconfined=allow_unconfined,
+        on_error=report,
+        on_round=new_events,
     )
