@@ -193,3 +193,41 @@ def test_run_prints_a_line_per_job_and_per_event_and_quiet_silences_them(
         run.wait(30)
         reader.join(10)
     assert sum(line.startswith("ok: job ") for line in lines) == 1
+
+
+# -- a pipeline whose code is missing fails once and waits for a fix ------------------------
+COPY_SH = 'cp -r "$CAIRN_PFS"/raw/. "$CAIRN_PFS/out/"\n'
+
+
+def _missing_script_pipeline(cairn: Cairn) -> str:
+    """Pipeline ``train`` over ``raw`` whose script train.sh does not exist yet: its
+    creation fails at once (no datum runs, no retry) and names the script."""
+    cairn("create", "repo", "raw")
+    cairn.put("raw@master:/a.txt", "a")
+    spec = str(cairn.spec(pipeline("train", pfs("raw"), ["bash", "train.sh"])))
+    proc = cairn.fails("create", "pipeline", "-f", spec)
+    assert "train.sh not found" in proc.stderr
+    [job] = cairn.jobs("train")
+    assert job["state"] == "failure" and job["failed"] == 0  # no datum ran
+    return spec
+
+
+def test_a_pipeline_whose_script_is_missing_waits_for_a_spec_update(cairn: Cairn) -> None:
+    spec = _missing_script_pipeline(cairn)
+    cairn.put("raw@master:/b.txt", "b")  # an unrelated commit does not run it again
+    assert len(cairn.jobs("train")) == 1
+    assert "failure" in cairn("list", "pipeline").stdout
+
+    cairn.write("train.sh", COPY_SH)
+    cairn("update", "pipeline", "-f", spec)
+    assert cairn.jobs("train")[0]["state"] == "success"
+    assert cairn.get("train@master:/b.txt") == b"b"
+
+
+@pytest.mark.embedded_only("a server runs the code uploaded with the spec: update it there")
+def test_rerun_pipeline_runs_it_once_the_script_is_there(cairn: Cairn) -> None:
+    _missing_script_pipeline(cairn)
+    cairn.write("train.sh", COPY_SH)
+    cairn("rerun", "pipeline", "train")
+    assert [j["state"] for j in cairn.jobs("train")] == ["success", "failure"]
+    assert cairn.get("train@master:/a.txt") == b"a"

@@ -43,6 +43,7 @@ VERBS: dict[str, str] = {
     "set": "Set a model alias or a deployment's traffic policy.",
     "rollback": "Move a model alias or a deployment's traffic policy back.",
     "revoke": "Revoke a token.",
+    "rerun": "Run a pipeline again although its last job failed.",
 }
 
 COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
@@ -240,6 +241,11 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "pipeline_commands",
         "Replace pipelines' specs; unchanged datums are skipped unless --reprocess. Exits 1 "
         "naming a job that failed, as create pipeline.",
+    ),
+    ("rerun", "pipeline"): (
+        "pipeline_commands",
+        "Run a pipeline again for its current inputs although its last job failed (its "
+        "code was missing and is there now); exit 1 naming a job that failed.",
     ),
     ("list", "pipeline"): (
         "pipeline_commands",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -83,6 +84,17 @@ def update_pipeline(
     for p in updated:
         err.print(f"updated pipeline {p.name} (version {p.version})")
     _fail_on_jobs_of(updated)
+
+
+@groups["rerun"].command("pipeline")
+def rerun_pipeline(name: str, no_wait: NoWait = False) -> None:
+    """Run a pipeline again for its current inputs although its last job failed (its code
+    was missing and is there now); exit 1 naming a job that failed."""
+    started = time.time()
+    info = client(wait=not no_wait).pipelines.rerun(name)
+    err.print(f"rerun of pipeline {info.name} asked")
+    if waits():
+        fail_on_jobs([j for j in client().jobs.list(info.name) if j.created >= started - 1])
 
 
 @groups["list"].command("pipeline")
