@@ -553,7 +553,7 @@ def test_err_cmd_that_fails_leaves_the_job_failed(cairn: Cairn) -> None:
     spec = pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=1)
     spec["transform"]["err_cmd"] = ["false"]
 
-    create(cairn, spec)
+    create_failing(cairn, spec)
 
     job = newest_job(cairn, "copy")
     assert (job["state"], job["recovered"], job["failed"]) == ("failure", 0, 1)
@@ -564,7 +564,7 @@ def test_datum_timeout_kills_a_hung_datum(cairn: Cairn) -> None:
     spec = pipeline("slow", pfs("words"), ["sleep", "30"], datum_timeout="1s", datum_tries=1)
 
     started = time.monotonic()
-    create(cairn, spec)
+    create_failing(cairn, spec)
     elapsed = time.monotonic() - started
 
     assert elapsed < 20
@@ -598,7 +598,7 @@ def test_two_datums_writing_one_path_fail_the_job(cairn: Cairn) -> None:
         ["bash", "-c", 'cat "$CAIRN_PFS"/words/* > "$CAIRN_PFS/out/same.txt"'],
     )
 
-    create(cairn, spec)
+    create_failing(cairn, spec)
 
     job = newest_job(cairn, "clash")
     assert (job["state"], job["output_commit"]) == ("failure", None)
@@ -616,7 +616,7 @@ def test_a_new_datum_writing_a_kept_datums_path_fails_the_job(cairn: Cairn) -> N
     create(cairn, spec)
     before = cairn.raw("inspect", "branch", "clash@master")["head"]
 
-    commit = cairn.put("words@master:/b.txt", "b")
+    commit = put_failing(cairn, "words@master:/b.txt", "b")
 
     job = cairn.raw("inspect", "job", f"clash@{commit}")
     assert (job["state"], job["skipped"]) == ("failure", 1)
@@ -630,7 +630,7 @@ def test_output_symlinks_may_point_into_pfs_only(cairn: Cairn) -> None:
     inside = 'ln -s "$CAIRN_PFS/words/a.txt" "$CAIRN_PFS/out/linked.txt"'
     outside = 'ln -s /etc/hostname "$CAIRN_PFS/out/stolen.txt"'
 
-    create(
+    create_failing(
         cairn,
         pipeline("inside", pfs("words"), ["bash", "-c", inside]),
         pipeline("outside", pfs("words"), ["bash", "-c", outside], datum_tries=1),
@@ -657,7 +657,7 @@ def test_datum_log_with_square_brackets_is_printed_verbatim(cairn: Cairn) -> Non
 
     proc = create(cairn, spec, check=False)
 
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the job failed
     assert "[/oops] [bold]not markup" in proc.stderr
     job = newest_job(cairn, "noisy")
     assert job["state"] == "failure"
@@ -679,8 +679,9 @@ def test_host_mode_timeout_kills_detached_children_and_notes_once(cairn: Cairn) 
     )
 
     started = time.monotonic()
-    proc = create(cairn, spec, env={"CAIRN_SANDBOX": "none"})
+    proc = create(cairn, spec, env={"CAIRN_SANDBOX": "none"}, check=False)
     elapsed = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr  # the job failed
 
     assert elapsed < 15
     notes = [line for line in proc.stderr.splitlines() if "note:" in line]
