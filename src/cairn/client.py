@@ -335,13 +335,15 @@ class Client:
         interval: float = 1.0,
         allow_unconfined: bool = False,
         on_error: Callable[[Exception], None] | None = None,
+        on_round: Callable[[], None] | None = None,
     ) -> None:
         """What ``cairn run`` does: keep pipelines current as commits arrive from other
         processes, and tick the monitoring rules, every ``interval`` seconds until
         interrupted (``once``: one round, then return). ``allow_unconfined`` also runs,
         without a sandbox, pipelines another OS user created. An error of the monitors'
         tick goes to ``on_error`` (default: raised) and the loop goes on: the step stays,
-        so the next tick retries it. Errors of the pipelines' run are raised."""
+        so the next tick retries it. Errors of the pipelines' run are raised.
+        ``on_round()`` runs after each round (``cairn run`` prints the new events)."""
         if allow_unconfined:
             self._pipelines.allow_unconfined = True
         while True:
@@ -352,6 +354,8 @@ class Client:
                 if on_error is None:
                     raise
                 on_error(exc)
+            if on_round is not None:
+                on_round()
             if once:
                 return
             time.sleep(interval)

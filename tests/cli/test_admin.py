@@ -57,6 +57,7 @@ def test_gc_rejects_a_bad_grace(cairn: Cairn):
 
 def test_gc_takes_the_durations_every_field_takes(cairn: Cairn):
     # gc --grace refused Go durations that datum_timeout accepts (issue 10).
+    cairn("create", "repo", "scratch")  # a store to collect (a read never creates one)
     for grace in ("1m30s", "1h30m", "2d", "90"):
         report = cairn.raw("gc", "--grace", grace, "--dry-run")
         assert report["dry_run"]

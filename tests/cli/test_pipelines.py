@@ -79,6 +79,20 @@ def create(cairn: Cairn, *specs: dict[str, Any], **kwargs: Any) -> Any:
     return cairn("create", "pipeline", "-f", str(cairn.spec(*specs)), **kwargs)
 
 
+def put_failing(cairn: Cairn, ref: str, data: str) -> str:
+    """``put file`` of ``data`` at ``ref`` whose job fails: the put is done, and the command
+    exits 1 naming the job; returns the commit id it printed first."""
+    proc = cairn("put", "file", ref, "-f", "-", input=data, check=False)
+    assert proc.returncode == 1 and "error: job " in proc.stderr, proc.stderr
+    return str(proc.stdout.strip().rpartition("@")[2])
+
+
+def create_failing(cairn: Cairn, *specs: dict[str, Any]) -> None:
+    """``create pipeline`` whose first job fails: stored, and exit 1 naming the job."""
+    proc = create(cairn, *specs, check=False)
+    assert proc.returncode == 1 and "error: job " in proc.stderr, proc.stderr
+
+
 def update(cairn: Cairn, *specs: dict[str, Any], reprocess: bool = False) -> Any:
     flags = ["--reprocess"] if reprocess else []
     return cairn("update", "pipeline", "-f", str(cairn.spec(*specs)), *flags)
@@ -417,7 +431,7 @@ def test_failing_datum_fails_the_job_and_leaves_output_alone(cairn: Cairn) -> No
     head_before = cairn.raw("inspect", "branch", "copy@master")["head"]
     report_before = cairn.raw("inspect", "branch", "report@master")["head"]
 
-    bad = cairn.put("words@master:/bad.txt", "bad")
+    bad = put_failing(cairn, "words@master:/bad.txt", "bad")
 
     job = cairn.raw("inspect", "job", f"copy@{bad}")
     assert job["state"] == "failure"
@@ -453,7 +467,7 @@ def test_a_failed_job_makes_the_whole_chain_below_it_unrunnable(cairn: Cairn) ->
     )
     heads = {p: cairn.raw("inspect", "branch", f"{p}@master")["head"] for p in ("again", "third")}
 
-    bad = cairn.put("words@master:/bad.txt", "bad")
+    bad = put_failing(cairn, "words@master:/bad.txt", "bad")
 
     assert cairn.raw("inspect", "job", f"copy@{bad}")["state"] == "failure"
     for name in ("again", "third"):
@@ -470,7 +484,7 @@ def test_a_failed_job_makes_the_whole_chain_below_it_unrunnable(cairn: Cairn) ->
 def test_job_recovers_once_the_bad_input_is_gone(cairn: Cairn) -> None:
     cairn.write("fail.sh", FAIL_ON_BAD_SH)
     seed_repo(cairn, "words", {"a.txt": "a", "bad.txt": "bad"})
-    create(cairn, pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=1))
+    create_failing(cairn, pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=1))
     assert newest_job(cairn, "copy")["state"] == "failure"
     cairn.fails("list", "file", "copy@master:/")
 
@@ -485,7 +499,7 @@ def test_datum_tries_sets_the_number_of_attempts(cairn: Cairn) -> None:
     cairn.write("fail.sh", FAIL_ON_BAD_SH)
     seed_repo(cairn, "words", {"a.txt": "a", "bad.txt": "bad"})
 
-    create(cairn, pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=2))
+    create_failing(cairn, pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=2))
 
     job = newest_job(cairn, "copy")
     assert job["state"] == "failure"
@@ -523,7 +537,7 @@ def test_a_batching_shell_transform_takes_datums_with_cairn_next_datum(cairn: Ca
     spec = pipeline("copy", pfs("words"), ["bash", "-c", loop], datum_tries=1)
     spec["transform"]["datum_batching"] = True
 
-    create(cairn, spec)
+    create_failing(cairn, spec)
 
     job = newest_job(cairn, "copy")
     assert (job["state"], job["processed"], job["failed"]) == ("failure", 2, 1)
@@ -539,7 +553,7 @@ def test_err_cmd_that_fails_leaves_the_job_failed(cairn: Cairn) -> None:
     spec = pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=1)
     spec["transform"]["err_cmd"] = ["false"]
 
-    create(cairn, spec)
+    create_failing(cairn, spec)
 
     job = newest_job(cairn, "copy")
     assert (job["state"], job["recovered"], job["failed"]) == ("failure", 0, 1)
@@ -550,7 +564,7 @@ def test_datum_timeout_kills_a_hung_datum(cairn: Cairn) -> None:
     spec = pipeline("slow", pfs("words"), ["sleep", "30"], datum_timeout="1s", datum_tries=1)
 
     started = time.monotonic()
-    create(cairn, spec)
+    create_failing(cairn, spec)
     elapsed = time.monotonic() - started
 
     assert elapsed < 20
@@ -584,7 +598,7 @@ def test_two_datums_writing_one_path_fail_the_job(cairn: Cairn) -> None:
         ["bash", "-c", 'cat "$CAIRN_PFS"/words/* > "$CAIRN_PFS/out/same.txt"'],
     )
 
-    create(cairn, spec)
+    create_failing(cairn, spec)
 
     job = newest_job(cairn, "clash")
     assert (job["state"], job["output_commit"]) == ("failure", None)
@@ -602,7 +616,7 @@ def test_a_new_datum_writing_a_kept_datums_path_fails_the_job(cairn: Cairn) -> N
     create(cairn, spec)
     before = cairn.raw("inspect", "branch", "clash@master")["head"]
 
-    commit = cairn.put("words@master:/b.txt", "b")
+    commit = put_failing(cairn, "words@master:/b.txt", "b")
 
     job = cairn.raw("inspect", "job", f"clash@{commit}")
     assert (job["state"], job["skipped"]) == ("failure", 1)
@@ -616,7 +630,7 @@ def test_output_symlinks_may_point_into_pfs_only(cairn: Cairn) -> None:
     inside = 'ln -s "$CAIRN_PFS/words/a.txt" "$CAIRN_PFS/out/linked.txt"'
     outside = 'ln -s /etc/hostname "$CAIRN_PFS/out/stolen.txt"'
 
-    create(
+    create_failing(
         cairn,
         pipeline("inside", pfs("words"), ["bash", "-c", inside]),
         pipeline("outside", pfs("words"), ["bash", "-c", outside], datum_tries=1),
@@ -643,7 +657,7 @@ def test_datum_log_with_square_brackets_is_printed_verbatim(cairn: Cairn) -> Non
 
     proc = create(cairn, spec, check=False)
 
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the job failed
     assert "[/oops] [bold]not markup" in proc.stderr
     job = newest_job(cairn, "noisy")
     assert job["state"] == "failure"
@@ -665,8 +679,9 @@ def test_host_mode_timeout_kills_detached_children_and_notes_once(cairn: Cairn) 
     )
 
     started = time.monotonic()
-    proc = create(cairn, spec, env={"CAIRN_SANDBOX": "none"})
+    proc = create(cairn, spec, env={"CAIRN_SANDBOX": "none"}, check=False)
     elapsed = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr  # the job failed
 
     assert elapsed < 15
     notes = [line for line in proc.stderr.splitlines() if "note:" in line]

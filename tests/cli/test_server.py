@@ -91,6 +91,7 @@ def test_a_saved_context_chooses_the_server_until_it_is_deleted(
 ) -> None:
     served = tmp_path / "served"
     env = {"CAIRN_HOME": ""}  # no store named: the context decides
+    cairn("init")  # the store CAIRN_HOME names (a read never creates one)
     with team_server(served / "store", worker=False) as url:
         cairn("config", "set", "context", "team", "--url", url)
         cairn("config", "use", "context", "team")
@@ -118,5 +119,6 @@ def test_an_unreachable_or_malformed_url_is_one_error_line(cairn: Cairn) -> None
     assert "cannot reach cairn server" in unreachable.stderr
     assert "CAIRN_URL" in malformed.stderr
     assert "Traceback" not in unreachable.stderr + malformed.stderr
+    cairn("init")  # a read never creates the store
     assert json.loads(cairn("list", "repo", "--raw").stdout) == []
     assert not os.path.exists(cairn.root / "config")

@@ -22,7 +22,7 @@ from tests.cli.conftest import Cairn, shared_scenario
 from cairn.client import Client
 from cairn.data import NotFound, parse_ref
 from cairn.ml.flavors import fetch, load
-from cairn.monitoring import DriftConfig, DriftInputError, MonitoringError
+from cairn.monitoring import DriftConfig, DriftInputError, MonitoringError, prediction_drift
 from cairn.monitoring.monitor import (
     check_model,
     parse_time,
@@ -363,6 +363,68 @@ def test_errors_name_what_is_missing(scenario, tmp_path):
     client.put_files("notes", "master", [("/README.txt", io.BytesIO(b"hello"))])
     with pytest.raises(MonitoringError, match="no table"):
         check_model(data, registry, "cancer", deployment="cancer-errors", reference="notes@master")
+
+
+def test_a_window_with_predict_proba_requests_compares_like_with_like(scenario):
+    """Before, one request answered by predict_proba (a list of probabilities among class
+    labels) crashed the check with TypeError: unhashable type: 'list'."""
+    client = scenario.client
+    features = scenario.held.drop(columns="target").iloc[:120]
+    log = PredictionLog(client.data, "predictions", max_records=10_000)
+    try:
+        for n, i in enumerate(range(0, len(features), 4)):
+            batch = features.iloc[i : i + 4]
+            proba = n in (3, 7)
+            log.submit(
+                make_record(
+                    request_id=f"mixed-{n}",
+                    deployment="cancer-mixed",
+                    model="cancer",
+                    version=1,
+                    protocol="mlflow",
+                    inputs=to_split(batch),
+                    outputs=scenario.predict.predict(
+                        batch, params={"method": "predict_proba"} if proba else None
+                    ),
+                    latency_ms=1.0,
+                    time_=T0 + n * 60.0,
+                    target="champion",
+                    method="predict_proba" if proba else "predict",
+                )
+            )
+        assert log.flush(timeout=30)
+    finally:
+        log.close()
+
+    report = check_model(client.data, client.registry, "cancer@champion", deployment="cancer-mixed")
+    assert report.window["rows"] == report.window["version_rows"] == 120
+    assert report.window["compared_rows"] == 112
+    assert report.window["left_out"] == {"predict_proba": 8}
+    assert report.prediction is not None
+    assert report.prediction.features[0].kind == "categorical"  # the labels alone
+    assert report.frames is not None and len(report.frames.current_outputs) == 112
+
+    # A rule over the same window ticks without raising, and records its check.
+    client.monitors.create(
+        {
+            "name": "mixed-window",
+            "model": "cancer@champion",
+            "deployment": "cancer-mixed",
+            "window": {"last": 120, "min_rows": 40},
+            "schedule": {"interval": "1h"},
+        }
+    )
+    try:
+        [state] = [s for s in client.monitors.tick() if s.monitor == "mixed-window"]
+        check = state.info["last_check"]
+        assert check["rows"] == 120 and "error" not in check
+    finally:
+        client.monitors.delete("mixed-window")
+
+
+def test_outputs_of_another_shape_are_refused_by_type_not_by_a_crash():
+    with pytest.raises(DriftInputError):
+        prediction_drift([0, 1, 1, 0], [1, [0.2, 0.8], 0, 1])
 
 
 def test_parse_time():

@@ -31,6 +31,7 @@ from cairn.pipelines import JobInfo, Pipelines, PipelineSpec, Reporter, SpecErro
 from cairn.pipelines.datums import canonical_hash
 from cairn.pipelines.environment import environment_fingerprint
 from cairn.pipelines.errors import PipelineError, UnreadableSpec
+from cairn.pipelines.models import DatumState
 from cairn.pipelines.secret_store import SecretStore
 from cairn.pipelines.spec import MAX_SPEC_BYTES
 
@@ -873,6 +874,28 @@ def test_logs_hold_what_the_transform_printed(
         t for h, t in logs if datums["/b.txt"].id[:12] in h
     ]
     assert "hello from b.txt" in one[-1][1]
+
+
+def test_logs_of_a_skipped_datum_are_those_of_the_job_that_processed_it(
+    pipelines: Pipelines, make_spec: MakeSpec, put: Put, spec_dir: Path
+) -> None:
+    """Before, ``cairn logs -d`` printed nothing and exited 0 for a skipped datum or one
+    that does not exist."""
+    put("in", {"a.txt": b"a"})
+    pipelines.create_pipeline(
+        make_spec("say", cmd='echo "hello from $(ls "$CAIRN_PFS/in")"'), spec_dir
+    )
+    [first] = pipelines.propagate()
+    put("in", {"b.txt": b"b"})
+    [second] = pipelines.propagate()
+    [a] = [d for d in pipelines.list_datums("say", second.id) if d.inputs[0]["path"] == "/a.txt"]
+    assert a.state == DatumState.SKIPPED
+
+    [(heading, text)] = list(pipelines.logs("say", second.id, a.id[:10]))
+    assert "skipped" in heading and f"say@{first.id}" in heading
+    assert "hello from a.txt" in text
+    with pytest.raises(NotFound):
+        list(pipelines.logs("say", second.id, "0123456789"))
 
 
 def test_logs_of_a_pipeline_with_no_job_are_empty(

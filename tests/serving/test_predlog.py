@@ -72,6 +72,7 @@ def test_records_are_committed_in_the_documented_format(client):
         "version": 2,
         "target": "challenger",
         "protocol": "v2",
+        "method": "predict",
         "inputs": {"columns": ["x", "label"], "data": [[1.5, "a"], [None, "b"]]},
         "outputs": [3, 7],
         "latency_ms": 1.25,

@@ -181,6 +181,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("pipelines", "broken"): _r(shows=shows_repo("name")),
     ("pipelines", "start"): _r(repo("name", WRITE)),
     ("pipelines", "stop"): _r(repo("name", WRITE)),
+    ("pipelines", "rerun"): _r(repo("name", WRITE)),
     # jobs: ``pipeline@id``
     ("jobs", "list"): _r(repo("pipeline", READ), shows=shows_repo("pipeline")),
     ("jobs", "get"): _r(repo("ref", READ)),

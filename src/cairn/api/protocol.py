@@ -123,6 +123,12 @@ class PipelinesProtocol(Protocol):
         """Pause a pipeline: commits to its inputs wait until it starts. Raises NotFound."""
         ...
 
+    def rerun(self, name: str) -> PipelineInfo:
+        """Run a pipeline again for its current inputs although its last job failed (its
+        code was missing and is fixed now); the jobs run as after a write. Raises
+        NotFound."""
+        ...
+
 
 @runtime_checkable
 class JobsProtocol(Protocol):

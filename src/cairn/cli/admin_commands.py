@@ -1,4 +1,4 @@
-"""Commands that look after the store itself: ``gc`` and ``fsck``."""
+"""Commands that look after the store itself: ``init``, ``gc`` and ``fsck``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,27 @@ import typer
 from cairn.cli.output import Raw, app, client, fmt_size, out, print_json, print_table
 
 _SHOWN_COMMITS = 3
+
+
+@app.command("init")
+def init() -> None:
+    """Create an empty store in ./.cairn (or CAIRN_HOME); read commands need one."""
+    from pathlib import Path
+
+    from cairn.cli.output import require_embedded
+    from cairn.client import HOME_DIR, Client
+    from cairn.storage.config import is_home
+    from cairn.storage.settings import read_settings
+
+    require_embedded("init", "the server's store exists already")
+    env = read_settings().home
+    # As `git init`: here, even when a folder above holds a store.
+    home = env.expanduser().resolve() if env is not None else Path.cwd().resolve() / HOME_DIR
+    if is_home(home):
+        out.print(f"cairn: a store exists already at {home}", soft_wrap=True)
+        return
+    Client(home, auto_run=False).data.catalog.dispose()  # opening creates the catalog
+    out.print(f"cairn: created an empty store at {home}", soft_wrap=True)
 
 
 @app.command("gc")

@@ -43,10 +43,15 @@ VERBS: dict[str, str] = {
     "set": "Set a model alias or a deployment's traffic policy.",
     "rollback": "Move a model alias or a deployment's traffic policy back.",
     "revoke": "Revoke a token.",
+    "rerun": "Run a pipeline again although its last job failed.",
 }
 
 COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     # -- without a noun ---------------------------------------------------------------------
+    ("init", None): (
+        "admin_commands",
+        "Create an empty store in ./.cairn (or CAIRN_HOME); read commands need one.",
+    ),
     ("gc", None): (
         "admin_commands",
         "Remove chunks, packs, tree nodes and logs that no commit, branch or job reaches.",
@@ -229,11 +234,18 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     # -- pipelines, secrets, jobs, datums ----------------------------------------------------
     ("create", "pipeline"): (
         "pipeline_commands",
-        "Create the pipelines in a spec file and run them over existing data.",
+        "Create the pipelines in a spec file and run them over existing data; exit 1 naming "
+        "a job that failed (--no-wait: leave the jobs to `cairn run` or the server).",
     ),
     ("update", "pipeline"): (
         "pipeline_commands",
-        "Replace pipelines' specs; unchanged datums are skipped unless --reprocess.",
+        "Replace pipelines' specs; unchanged datums are skipped unless --reprocess. Exits 1 "
+        "naming a job that failed, as create pipeline.",
+    ),
+    ("rerun", "pipeline"): (
+        "pipeline_commands",
+        "Run a pipeline again for its current inputs although its last job failed (its "
+        "code was missing and is there now); exit 1 naming a job that failed.",
     ),
     ("list", "pipeline"): (
         "pipeline_commands",

@@ -14,6 +14,7 @@ from cairn.cli.output import (
     byte_progress,
     client,
     err,
+    fail_on_jobs,
     fmt_size,
     fmt_time,
     groups,
@@ -23,6 +24,7 @@ from cairn.cli.output import (
     print_pairs,
     print_table,
     printable,
+    waits,
 )
 from cairn.data import InvalidPath, Skipped, parse_ref, to_json
 
@@ -195,17 +197,12 @@ def inspect_commit(
 def wait_commit(ref: str, timeout: Annotated[float | None, typer.Option()] = None) -> None:
     """Block until a commit is finished and the jobs it starts downstream are done; exit 1
     naming a job that did not succeed."""
-    from cairn.pipelines import JobState, PipelineError
-
     c = client().commits.wait(ref, timeout)
     jobs = client().commits.wait_jobs(f"{c.repo}@{c.id}", timeout)
     for job in jobs:
         err.print(job_line(job))
     print(f"{c.repo}@{c.id}")
-    failed = [j for j in jobs if j.state != JobState.SUCCESS]
-    if failed:
-        names = ", ".join(f"{j.pipeline}@{j.id} {j.state}" for j in failed)
-        raise PipelineError(f"job {names}: {failed[0].reason or 'see cairn logs'}")
+    fail_on_jobs(jobs)
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -231,6 +228,22 @@ def put_file(
     recursive: Annotated[bool, typer.Option("-r", "--recursive")] = False,
     append: Annotated[bool, typer.Option("-a", "--append")] = False,
     message: Annotated[str, typer.Option("-m", "--message")] = "",
+    delete: Annotated[
+        bool,
+        typer.Option(
+            "--delete",
+            help="Mirror: also delete the files below the path that the folder(s) no "
+            "longer hold (as rsync --delete); needs -r and folders.",
+        ),
+    ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait",
+            help="Do not run or wait for the jobs this triggers (as CAIRN_AUTO_RUN=0); "
+            "exit 0 whatever they do.",
+        ),
+    ] = False,
     raw: Annotated[
         bool, typer.Option("--raw", help="Print the commit and the skipped entries as JSON.")
     ] = False,
@@ -238,31 +251,78 @@ def put_file(
     """Put files into a commit (overwrite by default, -a to append).
 
     With an open commit on the branch the files join it; otherwise they make one new commit.
-    A folder's links, pipes, sockets and devices are not read: a link to a file inside the
-    folder is stored as that file's content, the rest are skipped and named on stderr. A
-    link named with -f is followed.
+    A folder put again merges: files it no longer holds stay, unless --delete. A folder's
+    links, pipes, sockets and devices are not read: a link to a file inside the folder is
+    stored as that file's content, the rest are skipped and named on stderr. A link named
+    with -f is followed. The pipelines a new commit triggers run before the command ends;
+    it exits 1 naming a job that failed (--no-wait: it does not wait for them).
     """
     skipped: list[Skipped] = []
+    client(wait=not no_wait)
 
     def on_skipped(entries: list[Skipped]) -> None:
         skipped.extend(entries)
         _report_skipped(entries)
 
-    with byte_progress(None, "put") as bar:
-        commit = client().files.upload(
-            ref,
-            file,
-            recursive=recursive,
-            append=append,
-            description=message,
-            on_plan=bar.plan,
-            progress=bar.advance,
-            on_stored=bar.stop,
-            on_skipped=on_skipped,
-        )
+    def upload() -> Any:
+        with byte_progress(None, "put") as bar:
+            return client().files.upload(
+                ref,
+                file,
+                recursive=recursive,
+                append=append,
+                description=message,
+                on_plan=bar.plan,
+                progress=bar.advance,
+                on_stored=bar.stop,
+                on_skipped=on_skipped,
+            )
+
+    commit = _mirrored(ref, file, message, upload) if delete else upload()
     if raw:
-        return print_json({"commit": to_json(commit), "skipped": to_json(skipped)})
-    print(f"{commit.repo}@{commit.id}")
+        print_json({"commit": to_json(commit), "skipped": to_json(skipped)})
+    else:
+        print(f"{commit.repo}@{commit.id}")
+    if waits() and commit.state == "finished":
+        # the jobs ran (embedded) or were waited for (remote) already: this returns them
+        fail_on_jobs(client().commits.wait_jobs(f"{commit.repo}@{commit.id}"))
+
+
+def _mirrored(ref: str, folders: list[str], message: str, upload: Any) -> Any:
+    """``put file -r --delete``: in one commit (the branch's open one, else a new one),
+    put ``folders`` and delete the files below the path that none of them holds. Raises
+    typer.BadParameter when a source is not a folder."""
+    import os
+
+    from cairn.data import CommitStateError
+    from cairn.data.localfiles import walk_folder
+
+    not_folders = [f for f in folders if not os.path.isdir(f)]
+    if not_folders:
+        raise typer.BadParameter(f"--delete mirrors folders; not a folder: {not_folders[0]}")
+    parsed = parse_ref(ref)
+    branch = f"{parsed.repo}@{parsed.commit or 'master'}"
+    base = "/" + (parsed.path or "").strip("/")
+    keep: set[str] = set()
+    for folder in folders:
+        found, left_out = walk_folder(folder)
+        rels = [rel for rel, _ in found] + [os.path.relpath(s.path, folder) for s in left_out]
+        keep.update(f"{base.rstrip('/')}/{rel}" for rel in rels)
+    commits = client().commits
+    try:
+        opened = commits.start(branch, message)
+    except CommitStateError:  # one is open: the put and the deletes join it
+        opened = None
+    upload()
+    files = client().files
+    below = files.glob(branch, f"{base.rstrip('/')}/**")
+    gone = sorted(f.path for f in below if f.type == "file" and f.path not in keep)
+    if gone:
+        files.delete(*(f"{branch}:{path}" for path in gone))
+        err.print(f"put: deleted {len(gone)} file(s) the folder no longer holds")
+    if opened is None:
+        return commits.get(branch)
+    return commits.finish(f"{parsed.repo}@{opened.id}")
 
 
 @groups["get"].command("file")

@@ -113,6 +113,12 @@ def monitor(
         f"window: {w['rows']:,} rows of {report.deployment} in {w['log']}@{w['commit']} "
         f"({w['version_rows']:,} answered by v{report.version})"
     )
+    if w.get("left_out"):
+        others = ", ".join(f"{n:,} by {m}" for m, n in sorted(w["left_out"].items()))
+        out.print(
+            f"note: prediction drift and performance compare the rows predict answered; "
+            f"left out: {others}"
+        )
     tables.print(drift_table(report.result))
     if report.prediction is not None:
         out.print(

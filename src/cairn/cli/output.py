@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -26,9 +27,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cairn.cli.root import app, groups
+from cairn.cli.root import app, groups, verb
 from cairn.cli.text import printable, printable_lines
 from cairn.client import Client, connect, find_home
+from cairn.data import NotFound
 from cairn.pipelines import DatumInfo, JobInfo, Reporter
 from cairn.storage.errors import ConfigError
 from cairn.storage.settings import read_settings
@@ -43,9 +45,13 @@ __all__ = [
     "app",
     "byte_progress",
     "client",
+    "CREATING_VERBS",
     "embedded",
     "err",
+    "fail_on_jobs",
+    "waits",
     "require_embedded",
+    "store_home",
     "fmt_size",
     "fmt_time",
     "groups",
@@ -154,18 +160,67 @@ def job_line(job: JobInfo) -> str:
 
 
 _client: ClientProtocol | None = None
+_waiting = True
 
 
-def client() -> ClientProtocol:
-    """The client every command calls, opened on first use (see the module doc)."""
-    global _client
+# The verbs whose commands write: in a folder without a store, these (and `cairn init`)
+# create one; any other command fails there instead of leaving an empty store behind.
+CREATING_VERBS = frozenset({"init", "create", "put", "start"})
+
+
+def store_home() -> Path:
+    """The embedded store's folder for the command running: the one ``find_home`` finds,
+    created (and said so) only for a verb of ``CREATING_VERBS``. Raises NotFound naming
+    where cairn looked when no store exists and the command only reads."""
+    home, exists = find_home()
+    if exists:
+        return home
+    if verb() not in CREATING_VERBS:
+        env = read_settings().home
+        where = (
+            f"{home} (CAIRN_HOME)"
+            if env is not None
+            else f"{home.parent} and its parents (a .cairn folder; CAIRN_HOME is unset)"
+        )
+        raise NotFound(
+            f"no cairn store: looked in {where}; `cairn init` creates one there, "
+            "or set CAIRN_HOME or CAIRN_URL"
+        )
+    err.print(f"cairn: using a new store at {home}")
+    return home
+
+
+def client(*, wait: bool = True) -> ClientProtocol:
+    """The client every command calls, opened on first use (see the module doc and
+    ``store_home``: only a writing command creates an embedded store). ``wait=False``
+    (a command's ``--no-wait``, given before its first call) leaves the pipelines its
+    writes trigger to ``cairn run`` or the server's worker, as ``CAIRN_AUTO_RUN=0``."""
+    global _client, _waiting
     if _client is None:
+        _waiting = wait
+        auto_run = None if wait else False
         if read_settings().url is None:
-            home, exists = find_home()
-            if not exists:
-                err.print(f"cairn: using a new store at {home}")
-        _client = connect(reporter=CliReporter())
+            _client = connect(home=store_home(), reporter=CliReporter(), auto_run=auto_run)
+        else:
+            _client = connect(reporter=CliReporter(), auto_run=auto_run)
     return _client
+
+
+def waits() -> bool:
+    """Whether the client runs (embedded) or waits for (remote) the jobs its writes
+    trigger: not with ``CAIRN_AUTO_RUN=0`` or ``--no-wait`` (``client(wait=False)``)."""
+    return _waiting and read_settings().auto_run
+
+
+def fail_on_jobs(jobs: list[JobInfo]) -> None:
+    """Raise PipelineError naming the jobs of ``jobs`` that did not succeed (as ``dvc
+    repro`` exits non-zero when a stage fails); nothing when all succeeded."""
+    from cairn.pipelines import JobState, PipelineError
+
+    failed = [j for j in jobs if j.state != JobState.SUCCESS]
+    if failed:
+        names = ", ".join(f"{j.pipeline}@{j.id} {j.state}" for j in failed)
+        raise PipelineError(f"job {names}: {failed[0].reason or 'see cairn logs'}")
 
 
 def require_embedded(command: str, why: str) -> None:

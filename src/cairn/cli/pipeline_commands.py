@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,11 +16,13 @@ from cairn import sdk
 from cairn.api.types import FileLineage, LineageNode
 from cairn.catalog.errors import PermissionDenied
 from cairn.cli.output import (
+    CliReporter,
     Raw,
     app,
     client,
     embedded,
     err,
+    fail_on_jobs,
     fmt_size,
     fmt_time,
     groups,
@@ -29,6 +32,7 @@ from cairn.cli.output import (
     print_pairs,
     print_table,
     printable,
+    waits,
 )
 from cairn.data import InvalidPath, parse_ref
 from cairn.pipelines import JobInfo
@@ -37,20 +41,60 @@ from cairn.pipelines import JobInfo
 SpecFile = Annotated[Path, typer.Option("-f", "--file", help="JSON or YAML spec file")]
 
 
+NoWait = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait",
+        help="Do not run or wait for the jobs this triggers (as CAIRN_AUTO_RUN=0); exit 0 "
+        "whatever they do.",
+    ),
+]
+
+
+def _fail_on_jobs_of(created: list[Any]) -> None:
+    """Exit 1 (PipelineError) naming a job that the specs just stored ran and that failed:
+    the jobs of each pipeline under its new spec version, run (embedded) or waited for
+    (remote) before the create or update returned."""
+    if not waits():
+        return
+    fail_on_jobs(
+        [j for p in created for j in client().jobs.list(p.name) if j.spec_version == p.version]
+    )
+
+
 @groups["create"].command("pipeline")
-def create_pipeline(file: SpecFile) -> None:
-    """Create the pipelines in a spec file and run them over existing data."""
-    for p in client().pipelines.create(file):
+def create_pipeline(file: SpecFile, no_wait: NoWait = False) -> None:
+    """Create the pipelines in a spec file and run them over existing data; exit 1 naming
+    a job that failed (--no-wait: leave the jobs to `cairn run` or the server)."""
+    created = client(wait=not no_wait).pipelines.create(file)
+    for p in created:
         err.print(f"created pipeline {p.name} (version {p.version})")
+    _fail_on_jobs_of(created)
 
 
 @groups["update"].command("pipeline")
 def update_pipeline(
-    file: SpecFile, reprocess: Annotated[bool, typer.Option("--reprocess")] = False
+    file: SpecFile,
+    reprocess: Annotated[bool, typer.Option("--reprocess")] = False,
+    no_wait: NoWait = False,
 ) -> None:
-    """Replace pipelines' specs; unchanged datums are skipped unless --reprocess."""
-    for p in client().pipelines.update(file, reprocess=reprocess):
+    """Replace pipelines' specs; unchanged datums are skipped unless --reprocess. Exits 1
+    naming a job that failed, as create pipeline."""
+    updated = client(wait=not no_wait).pipelines.update(file, reprocess=reprocess)
+    for p in updated:
         err.print(f"updated pipeline {p.name} (version {p.version})")
+    _fail_on_jobs_of(updated)
+
+
+@groups["rerun"].command("pipeline")
+def rerun_pipeline(name: str, no_wait: NoWait = False) -> None:
+    """Run a pipeline again for its current inputs although its last job failed (its code
+    was missing and is there now); exit 1 naming a job that failed."""
+    started = time.time()
+    info = client(wait=not no_wait).pipelines.rerun(name)
+    err.print(f"rerun of pipeline {info.name} asked")
+    if waits():
+        fail_on_jobs([j for j in client().jobs.list(info.name) if j.created >= started - 1])
 
 
 @groups["list"].command("pipeline")
@@ -442,6 +486,33 @@ def _print_file_lineage(result: FileLineage, raw: bool) -> None:
         )
 
 
+class _RunReporter(CliReporter):
+    """``cairn run``'s job lines: one when a job ends (with its reason when it failed),
+    none when it starts; ``quiet``: none at all."""
+
+    def __init__(self, quiet: bool) -> None:
+        super().__init__()
+        self.quiet = quiet
+
+    def job_started(self, job: JobInfo, to_process: int) -> None:
+        pass
+
+    def datum_done(self, job: JobInfo, datum: Any) -> None:
+        pass
+
+    def job_finished(self, job: JobInfo) -> None:
+        if not self.quiet:
+            err.print(job_line(job), soft_wrap=True)
+
+
+def _event_line(event: Any) -> str:
+    """One line for an event of the log: its kind, subject and what it says."""
+    info = json.dumps(event.info, sort_keys=True, default=str)
+    if len(info) > 200:
+        info = info[:199] + "…"
+    return printable(f"{event.kind} {event.subject}: {info}")
+
+
 @app.command("run")
 def run(
     once: Annotated[bool, typer.Option("--once", help="Run what is stale, then exit.")] = False,
@@ -454,15 +525,40 @@ def run(
             "(their transforms then run as you).",
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print only errors, not each job and event."),
+    ] = False,
 ) -> None:
     """Keep pipelines current as commits arrive from other processes, and tick the
     monitoring rules (on their schedule and after each prediction-log commit); Ctrl-C
-    stops."""
+    stops.
+
+    Prints one line on stderr per job that ends, per event recorded meanwhile (a monitor's
+    step, a promotion, a webhook that failed...) and per monitoring error; --quiet prints
+    the errors only.
+    """
 
     def report(exc: Exception) -> None:
-        err.print(f"monitors: {type(exc).__name__}: {exc}")
+        err.print(f"monitors: {type(exc).__name__}: {exc}", soft_wrap=True)
 
     why = "the server runs pipelines and monitors itself; `cairn wait commit` waits for them"
-    embedded("run", why).run_forever(
-        once=once, interval=interval, allow_unconfined=allow_unconfined, on_error=report
+    found = embedded("run", why)
+    found.reporter = _RunReporter(quiet)
+    seen = [max((e.id for e in found.events.list(limit=1)), default=0)]
+
+    def new_events() -> None:
+        events = found.events.list(since=seen[0])
+        if events:
+            seen[0] = events[-1].id
+        if not quiet:
+            for event in events:
+                err.print(_event_line(event), soft_wrap=True)
+
+    found.run_forever(
+        once=once,
+        interval=interval,
+        allow_unconfined=allow_unconfined,
+        on_error=report,
+        on_round=new_events,
     )

@@ -23,9 +23,15 @@ from typer.core import TyperGroup
 
 from cairn.cli.commands import COMMANDS, VERBS
 
-__all__ = ["LazyGroup", "app", "debugging", "groups", "subgroup"]
+__all__ = ["LazyGroup", "app", "debugging", "groups", "subgroup", "verb"]
 
 _debug = False
+_verb: str | None = None
+
+
+def verb() -> str | None:
+    """The verb of the command running (``create`` of ``cairn create repo``), if any."""
+    return _verb
 
 
 def debugging() -> bool:
@@ -70,6 +76,9 @@ class LazyGroup(TyperGroup):
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         # typer suggests only among the commands built so far; suggest among all of them.
         name = args[0] if args else ""
+        if not self.name:  # the root group: remember the verb for cairn.cli.output.client
+            global _verb
+            _verb = name or None
         if (
             name
             and not name.startswith("-")

@@ -7,19 +7,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cairn.cli.output import app, err, out
-from cairn.client import find_home
+from cairn.cli.output import app, client, err, out, store_home
 from cairn.data import InvalidPath
 
 if TYPE_CHECKING:
     from cairn.serving.policy import Deployment
 
-_SPEC = re.compile(r"^(?P<model>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+))$")
+_SPEC = re.compile(
+    r"^(?P<model>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+)|/(?P<latest>latest))$"
+)
 
 
 @app.command("serve")
 def serve(
-    spec: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION of a model")],
+    spec: Annotated[str, typer.Argument(help="NAME@ALIAS, NAME/VERSION or NAME/latest of a model")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
     workers: Annotated[
@@ -83,14 +84,19 @@ def serve(
 
     match = _SPEC.match(spec)
     if match is None:
-        raise InvalidPath(f"{spec!r}: give a model as NAME@ALIAS or NAME/VERSION")
+        raise InvalidPath(f"{spec!r}: give a model as NAME@ALIAS, NAME/VERSION or NAME/latest")
+    # What the spec names now, as `inspect model` resolves it: a missing model or alias
+    # fails here, naming the command that sets it, before any deployment is made.
+    version = client().models.get(spec)
+    if match["latest"]:  # the latest version today, pinned: registering more moves nothing
+        spec = f"{match['model']}/{version.version}"
     # Options not given are None, so CAIRN_SERVE_* and then the defaults decide them.
     settings = read_settings(
         ServerSettings,
         deployment=deployment or match["model"],
         # a cairn server (CAIRN_URL or the context's) serves the store when one is named;
         # a home given here would beat the context's URL
-        home=None if read_settings().url else find_home()[0],
+        home=None if read_settings().url else store_home(),
         log_repo="" if no_log else log_repo,
         max_body=max_body,
         allow_any_version=allow_any_version or None,

@@ -473,6 +473,12 @@ def _numeric_summary(values: np.ndarray, missing: int, std: float) -> dict[str, 
 
 
 def _categorical(name: str, ref: pd.Series, cur: pd.Series, config: DriftConfig) -> dict[str, Any]:
+    for side, values in (("reference", ref), ("current", cur)):
+        if values.dtype == object and values.map(_unhashable).any():
+            raise DriftInputError(
+                f"column {name!r} of the {side} frame holds lists or tables among its "
+                "values (outputs of another shape or method); compare one kind of value"
+            )
     ref_counts = ref.value_counts(dropna=True, sort=True)
     cur_counts = cur.value_counts(dropna=True, sort=True)
     ref_counts = ref_counts[ref_counts > 0]
@@ -501,6 +507,10 @@ def _categorical(name: str, ref: pd.Series, cur: pd.Series, config: DriftConfig)
         "reference": _categorical_summary(labels, r, len(ref) - int(r.sum()), []),
         "current": _categorical_summary(labels, c, len(cur) - int(c.sum()), unseen),
     }
+
+
+def _unhashable(value: Any) -> bool:
+    return isinstance(value, list | dict | set | np.ndarray)
 
 
 def _categorical_summary(

@@ -40,8 +40,10 @@ class MonitorReport:
     ``"predictions"`` (``"model"``, ``"labels:<column>"`` or ``"unavailable: <why>"``) and
     ``"note"`` (set for positional or missing signatures)``}``.
     ``window``: ``{"since", "until", "last", "rows", "first_time", "last_time", "commit",
-    "log", "version_rows"}`` (times in UTC epoch seconds; ``version_rows``: rows this version
-    answered, the ones the prediction and performance comparisons use).
+    "log", "version_rows", "compared_rows", "left_out"}`` (times in UTC epoch seconds;
+    ``version_rows``: rows this version answered; ``compared_rows``: those of them that
+    ``predict`` answered, the ones the prediction and performance comparisons use;
+    ``left_out``, when some were not: their count by the method that answered them).
     ``result``: feature drift; ``prediction``: output drift (None when neither predictions
     nor a labels column of the reference were available, or the version answered no row);
     ``performance``: ``[{"start" (ISO 8601 UTC), "predictions", "labelled", "value",

@@ -202,12 +202,24 @@ def check_model(
         window.requests["version"] == version.version
     )
     info["version_rows"] = int(mine.sum())
+    # Like with like: the reference side is predict's answers, so only the rows that
+    # predict answered (with outputs of one shape) are compared; the rest are named.
+    compared = mine & window.requests.index.isin(window.outputs.index)
+    compared &= window.method == "predict"
+    rows = window.requests.index[compared.to_numpy()]
+    info["compared_rows"] = len(rows)
+    left_out = {
+        str(k): int(v)
+        for k, v in window.requests.loc[mine & ~compared, "method"].value_counts().items()
+    }
+    if left_out:
+        info["left_out"] = left_out
     cache = cache_dir or Path(registry.pipelines.work_dir) / "serving"
     ref_outputs, how = reference_outputs(data, version, ref_inputs, full, label_column, cache)
     ref_info["predictions"] = how
     prediction = None
     frames = MonitorFrames(ref_inputs, cur_inputs)
-    cur_outputs = window.outputs[mine.to_numpy()].reset_index(drop=True)
+    cur_outputs = window.outputs.loc[rows].reset_index(drop=True)
     if ref_outputs is not None and len(cur_outputs):
         ref_frame = as_outputs(ref_outputs, cur_outputs)
         # ``columns`` name input features; the outputs have their own.
@@ -217,7 +229,8 @@ def check_model(
     performance = None
     if labels is not None:
         truth = read_labels(data, labels, label_column, required=True)
-        preds = window.predictions()[mine.to_numpy()].astype({"request_id": str})
+        preds = window.predictions().loc[rows].reset_index(drop=True)
+        preds = preds.astype({"request_id": str})
         if metric is None and pd.api.types.is_float_dtype(preds["prediction"].dtype):
             metric = "mean_absolute_error"
         seconds = (info["last_time"] or 0.0) - (info["first_time"] or 0.0)

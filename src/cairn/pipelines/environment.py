@@ -25,7 +25,19 @@ import blake3
 from cairn.pipelines.datums import canonical_hash
 from cairn.pipelines.spec import Transform
 
-__all__ = ["code_files", "environment_fingerprint", "interpreter_fingerprint", "transform_runtime"]
+__all__ = [
+    "code_files",
+    "environment_fingerprint",
+    "interpreter_fingerprint",
+    "missing_code",
+    "transform_runtime",
+]
+
+# Suffixes of the scripts a transform's command names (``python3 train.py``): a word of
+# ``cmd`` with one of them is a file that must exist for the transform to start.
+_SCRIPT_SUFFIXES = frozenset(
+    {".py", ".sh", ".bash", ".r", ".js", ".mjs", ".ts", ".rb", ".pl", ".jl", ".lua", ".php"}
+)
 
 _PYTHON = re.compile(r"python[0-9.]*")
 _PROBE = (
@@ -118,6 +130,31 @@ def code_files(transform: Transform, cwd: Path) -> dict[str, str]:
         except OSError:
             continue
     return dict(sorted(found.items()))
+
+
+def missing_code(transform: Transform, cwd: Path) -> list[str]:
+    """The words of ``transform.cmd`` that name code which does not exist, so the
+    transform cannot start whatever its inputs: the program (a path relative to ``cwd``
+    or absolute, else looked up on PATH) and the script files it is given (words ending
+    in a script suffix, ``.py``, ``.sh``...). Empty for a container image, whose files
+    are not here to check."""
+    if transform.image or not transform.cmd:
+        return []
+    program, *args = transform.cmd
+    missing = []
+    if "/" in program:
+        if not (Path(program) if os.path.isabs(program) else cwd / program).exists():
+            missing.append(program)
+    elif shutil.which(program) is None:
+        missing.append(program)
+    for word in args:
+        if word.startswith("-") or any(c.isspace() for c in word) or "\x00" in word:
+            continue
+        if Path(word).suffix.lower() not in _SCRIPT_SUFFIXES:
+            continue
+        if not (Path(word) if os.path.isabs(word) else cwd / word).exists():
+            missing.append(word)
+    return missing
 
 
 @functools.lru_cache(maxsize=16)

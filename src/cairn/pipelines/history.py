@@ -140,7 +140,9 @@ class JobHistory:
         self, pipeline: str, job_id: str | None = None, datum_id: str | None = None
     ) -> Iterator[tuple[str, str]]:
         """(heading, text) for each log: a datum's, a job's datums', or the pipeline's
-        latest job's when ``job_id`` is None."""
+        latest job's when ``job_id`` is None. A datum the job skipped gives the log of the
+        job that processed it, its heading saying so. Raises NotFound (no such pipeline
+        or job, or no datum of the job whose id starts with ``datum_id``)."""
         inspect_pipeline(self.catalog, pipeline)
         if job_id is None:
             found = self.list_jobs(pipeline)
@@ -148,25 +150,48 @@ class JobHistory:
                 return
             job_id = found[0].id
         job = self.inspect_job(pipeline, job_id)
-        try:
-            text = self.data.chunks.objects.get(f"logs/{pipeline}/{job.id}/job").decode()
-            yield f"{pipeline}@{job.id}", text
-        except ObjectNotFound:
-            pass
+        chosen = [
+            d
+            for d in self.list_datums(pipeline, job.id)
+            if not datum_id or d.id.startswith(datum_id)
+        ]
+        if datum_id and not chosen:
+            raise NotFound(
+                f"job {pipeline}@{job.id} has no datum {datum_id!r}; "
+                f"`cairn list datum {pipeline}@{job.id}` lists its datums"
+            )
+        if not datum_id:
+            try:
+                text = self.data.chunks.objects.get(f"logs/{pipeline}/{job.id}/job").decode()
+                yield f"{pipeline}@{job.id}", text
+            except ObjectNotFound:
+                pass
+        refs = self._log_refs(pipeline, job.id)
+        for d in chosen:
+            if d.state != DatumState.SKIPPED:
+                text = self._read_log(refs.get(d.id), f"logs/{pipeline}/{job.id}/{d.id}")
+                yield f"{pipeline}@{job.id} datum {d.id[:12]} ({d.state})", text
+            elif datum_id:  # asked for by id: the log of the job that did process it
+                done = self.datum_by_hash(pipeline, d.hash, up_to_job=job.id)
+                heading = f"{pipeline}@{job.id} datum {d.id[:12]} (skipped: "
+                if done is None:
+                    yield heading + "no earlier job processed it)", ""
+                    continue
+                text = self._read_log(
+                    self._log_refs(pipeline, done.job).get(done.id),
+                    f"logs/{pipeline}/{done.job}/{done.id}",
+                )
+                yield heading + f"processed by job {pipeline}@{done.job}, its log below)", text
+
+    def _log_refs(self, pipeline: str, job_id: str) -> dict[str, str | None]:
+        """Datum id -> where its log is, for one job."""
         with self.catalog.read() as conn:
             rows = conn.execute(
                 select(datums.c.id, datums.c.log).where(
-                    datums.c.pipeline == pipeline, datums.c.job == job.id
+                    datums.c.pipeline == pipeline, datums.c.job == job_id
                 )
             ).all()
-        refs: dict[str, str | None] = {row.id: row.log for row in rows}
-        for d in self.list_datums(pipeline, job.id):
-            if datum_id and not d.id.startswith(datum_id):
-                continue
-            if d.state == DatumState.SKIPPED:
-                continue
-            text = self._read_log(refs.get(d.id), f"logs/{pipeline}/{job.id}/{d.id}")
-            yield f"{pipeline}@{job.id} datum {d.id[:12]} ({d.state})", text
+        return {row.id: row.log for row in rows}
 
     def _read_log(self, ref: str | None, old_key: str) -> str:
         """A datum's log: ``key@offset+length`` in its job's log object, or (stores

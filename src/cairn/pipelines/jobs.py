@@ -28,7 +28,7 @@ from cairn.data import DataStore, NotFound, Ref, new_commit_id
 from cairn.data.subject import about
 from cairn.pipelines.batch import DatumQueue, run_batch
 from cairn.pipelines.datums import Datum, build_datums
-from cairn.pipelines.environment import code_files
+from cairn.pipelines.environment import code_files, missing_code
 from cairn.pipelines.errors import PipelineError, SecretError, Unconfined
 from cairn.pipelines.executor import DatumResult, RunContext, limits_for, run_datum
 from cairn.pipelines.history import JobHistory
@@ -50,6 +50,10 @@ __all__ = ["ALLOW_UNCONFINED_ENV", "UNCONFINED", "Heads", "JobRunner", "JobSetti
 _SUCCESS_STATES = (DatumState.SUCCESS, DatumState.SKIPPED)
 ALLOW_UNCONFINED_ENV = "CAIRN_ALLOW_UNCONFINED"
 OWNER_EVENT = "pipeline.owner"
+RERUN_EVENT = "pipeline.rerun"
+# How a job's reason starts when its code is missing: no input change can fix that, so
+# the pipeline waits for a new spec version or a rerun (``JobRunner.blocked``).
+CANNOT_START = "the transform cannot start"
 UNCONFINED = "unconfined"  # the first word of a job's first log line when no sandbox ran it
 
 
@@ -118,6 +122,49 @@ class JobRunner:
                     info=json.dumps({"uid": user}),
                 )
             )
+
+    def record_rerun(self, name: str) -> None:
+        """Ask that pipeline ``name`` run again although its last job failed (``cairn
+        rerun pipeline``): it unblocks a pipeline ``blocked`` holds."""
+        with self.catalog.write() as conn:
+            conn.execute(
+                insert(events).values(
+                    time=time.time(), kind=RERUN_EVENT, subject=name, info=json.dumps({})
+                )
+            )
+
+    def blocked(self, info: PipelineInfo) -> JobInfo | None:
+        """The job that blocks ``info``: its newest job, when it failed because the
+        transform cannot start (missing code, CANNOT_START) under the current spec version
+        and no rerun was asked since; None when the pipeline may run."""
+        with self.catalog.read() as conn:
+            last = conn.execute(
+                select(jobs.c.id, jobs.c.state, jobs.c.spec_version, jobs.c.reason, jobs.c.created)
+                .where(jobs.c.pipeline == info.name)
+                .order_by(jobs.c.created.desc())
+                .limit(1)
+            ).first()
+        if (
+            last is None
+            or last.state != JobState.FAILURE
+            or last.spec_version != info.version
+            or not (last.reason or "").startswith(CANNOT_START)
+        ):
+            return None
+        asked = self.rerun_asked(info.name)
+        if asked is not None and asked >= last.created:
+            return None
+        return self.history.inspect_job(info.name, last.id)
+
+    def rerun_asked(self, name: str) -> float | None:
+        """When a rerun of pipeline ``name`` was last asked (UTC seconds), if ever."""
+        with self.catalog.read() as conn:
+            return conn.execute(
+                select(events.c.time)
+                .where(events.c.kind == RERUN_EVENT, events.c.subject == name)
+                .order_by(events.c.id.desc())
+                .limit(1)
+            ).scalar()
 
     def owner(self, name: str) -> int | None:
         """The uid that last created or updated pipeline ``name``; None if not recorded."""
@@ -270,6 +317,13 @@ class JobRunner:
     ) -> JobInfo:
         sandbox = sandbox_available()
         notes = self._check_confinement(info, sandbox)  # first: it may refuse the job
+        missing = missing_code(spec.transform, Path(info.spec_dir))
+        if missing:  # fail once, before any datum or retry: no input change fixes it
+            raise PipelineError(
+                f"{CANNOT_START}: {', '.join(missing)} not found (from {info.spec_dir}); "
+                "no input change can fix this, so the pipeline waits: fix it, then `cairn "
+                f"update pipeline` or `cairn rerun pipeline {info.name}`"
+            )
         all_datums = build_datums(self.data, spec.input, heads)
         try:
             output_head: str | None = self.data.resolve(Ref(info.name, spec.output_branch)).id

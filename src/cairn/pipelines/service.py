@@ -338,6 +338,14 @@ class Pipelines:
         except NotFound:
             pass
 
+    def rerun(self, name: str) -> PipelineInfo:
+        """Let pipeline ``name`` run again for its current inputs although its last job
+        failed (a transform whose code was missing, fixed since): the next ``propagate``
+        runs it. Raises NotFound."""
+        info = self.inspect_pipeline(name)
+        self.runner.record_rerun(name)
+        return info
+
     def set_state(self, name: str, state: str) -> PipelineInfo:
         """``running`` (start pipeline) or ``paused`` (stop pipeline)."""
         self.inspect_pipeline(name)
@@ -379,16 +387,17 @@ class Pipelines:
             return "waiting", None, ""
         key = json.dumps({p.name: p.commit for p in provenance(info.spec, heads)}, sort_keys=True)
         job = self.history.job_for(info.name, info.version, key)
-        if job is None:
-            return "stale", heads, key
-        if job.state == JobState.SUCCESS:
+        if job is not None and job.state == JobState.SUCCESS:
             return "current", heads, key
-        # "killed" (interrupted) jobs count as stale and run again.
-        return (
-            ("failed" if job.state in (JobState.FAILURE, JobState.UNRUNNABLE) else "stale"),
-            heads,
-            key,
-        )
+        if job is not None and job.state in (JobState.FAILURE, JobState.UNRUNNABLE):
+            asked = self.runner.rerun_asked(info.name)
+            if asked is None or asked < job.created:
+                return "failed", heads, key
+        # New inputs, a rerun asked since the failure, or a "killed" (interrupted) job:
+        # stale, unless the last job found the code missing (JobRunner.blocked).
+        if self.runner.blocked(info) is not None:
+            return "failed", heads, key
+        return "stale", heads, key
 
     def propagate(self, reporter: Reporter | None = None) -> list[JobInfo]:
         """Run every stale pipeline, upstream first, until the DAG is current.

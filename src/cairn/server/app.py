@@ -9,6 +9,11 @@ Routes (details in the protocol modules and the README's "Serving" section):
 - ``GET /metrics`` (Prometheus text format), ``POST /admin/log/flush`` (commit the
   prediction log; answers ``{"commit": id | null, "stats": {...}}``).
 
+Predictions run off the event loop, in worker threads bounded by ``PREDICT_THREADS`` per
+server process (requests beyond it wait their turn), so a slow model never holds
+``/ping``, ``/health``, ``/metrics``, the V2 health routes or ``/admin/*``: those answer
+while every prediction thread is busy.
+
 Every prediction answers with the headers ``x-cairn-model-version`` (the version that
 answered) and ``x-request-id`` (the caller's, or a new one).
 
@@ -26,12 +31,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -61,6 +69,10 @@ log = logging.getLogger("cairn.server")
 JSON = "application/json"
 OCTETS = "application/octet-stream"
 FLUSH_TIMEOUT = 60.0  # seconds a flush may wait for the log's commit
+# Threads predicting at once per server process: concurrent.futures' default pool size.
+# Their own limiter, not starlette's shared one, so that busy predictions never hold the
+# threads the health, metrics and admin routes use.
+PREDICT_THREADS = min(32, (os.cpu_count() or 1) + 4)
 VERSION_HEADER = "x-cairn-model-version"
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -105,6 +117,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await run_in_threadpool(_start, settings)
         holder["state"] = state
+        routes.predicting = anyio.CapacityLimiter(PREDICT_THREADS)
         task = asyncio.create_task(_follow(state))
         try:
             yield
@@ -112,6 +125,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             task.cancel()
             await run_in_threadpool(_stop, state)
 
+    routes = _Routes(holder, settings)
     app = FastAPI(
         title=f"cairn serve {settings.deployment}",
         lifespan=lifespan,
@@ -119,7 +133,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    routes = _Routes(holder, settings)
     # Plain Starlette routes: each handler parses its own body, so FastAPI's parameter
     # machinery would only cost time on the request path.
     add = app.router.add_route
@@ -173,6 +186,28 @@ class _Routes:
     def __init__(self, holder: dict[str, _State], settings: ServerSettings) -> None:
         self.holder = holder
         self.settings = settings
+        self.predicting: anyio.CapacityLimiter | None = None  # made in the app's lifespan
+
+    async def _predict_off_loop(
+        self,
+        frame: Any,
+        headers: Mapping[str, str],
+        params: dict[str, Any] | None,
+        version: int | None,
+        protocol: str,
+        request_id: str,
+    ) -> Prediction:
+        """``_predict`` in a prediction thread (see the module doc); raises what it raises."""
+        return await anyio.to_thread.run_sync(
+            self._predict,
+            frame,
+            headers,
+            params,
+            version,
+            protocol,
+            request_id,
+            limiter=self.predicting,
+        )
 
     @property
     def state(self) -> _State:
@@ -236,7 +271,7 @@ class _Routes:
                 return Response(exc.message, 415, headers=ids, media_type="text/plain")
             return self._mlflow_error("", exc.message, "bad_request", ids)
         try:
-            prediction = self._predict(
+            prediction = await self._predict_off_loop(
                 parsed.frame, request.headers, parsed.params, None, "mlflow", request_id
             )
         except SignatureError as exc:
@@ -421,7 +456,7 @@ class _Routes:
                 and version not in state.endpoint.versions
             ):
                 await run_in_threadpool(self._pin, version)  # loading takes time
-            prediction = self._predict(
+            prediction = await self._predict_off_loop(
                 parsed.frame,
                 request.headers,
                 parsed.params,

@@ -29,7 +29,7 @@ from cairn.data.subject import about
 from cairn.ml.models import ModelVersion, Signature
 from cairn.serving.errors import NotReady
 from cairn.serving.policy import TrafficPolicy, choose
-from cairn.serving.predict import enforce_signature, outcome, predict_logged
+from cairn.serving.predict import enforce_signature, method_of, outcome, predict_logged
 from cairn.serving.predlog import PredictionLog, make_record
 from cairn.serving.source import ServingSource
 
@@ -478,6 +478,7 @@ class Endpoint:
         protocol: str,
         request_id: str,
     ) -> None:
+        method = method_of(params)  # before predict: a model may consume its params
         started = time.perf_counter()
         status, error, outputs = "ok", None, None
         try:
@@ -504,6 +505,7 @@ class Endpoint:
                     status=status,
                     error=error,
                     target=target,
+                    method=method,
                 )
             )
 

@@ -14,7 +14,15 @@ from cairn.serving.predlog import PredictionLog, make_record
 if TYPE_CHECKING:
     from cairn.ml.flavors import LoadedModel
 
-__all__ = ["enforce_signature", "outcome", "predict_logged"]
+__all__ = ["enforce_signature", "method_of", "outcome", "predict_logged"]
+
+
+def method_of(params: dict[str, Any] | None) -> str:
+    """The model method a request's ``params`` ask for (``{"method": "predict_proba"}``),
+    ``predict`` by default: what the prediction log records beside the outputs, so that
+    drift compares outputs of one method only."""
+    method = (params or {}).get("method", "predict")
+    return method if isinstance(method, str) else repr(method)
 
 
 def predict_logged(
@@ -34,6 +42,7 @@ def predict_logged(
     Raises SignatureError (a 400), InputRefused (the model raised ValueError: a 400) or
     what else the model raised."""
     mv = model.version
+    method = method_of(params)  # before predict: a model may consume its params
     started = time.perf_counter()
     status, error, outputs = "ok", None, None
     try:
@@ -59,6 +68,7 @@ def predict_logged(
                     status=status,
                     error=error,
                     target=target,
+                    method=method,
                 )
             )
     return outputs, latency

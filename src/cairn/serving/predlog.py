@@ -7,6 +7,8 @@ Record format (one JSON object per line; what issue 5's drift monitor reads)::
      "deployment": "digits", "model": "digits", "version": 3,
      "target": "challenger",             # the route or shadow target that chose the version
      "protocol": "mlflow",               # "mlflow" (/invocations) or "v2" (Open Inference)
+     "method": "predict",                # the model method that answered (params' "method":
+                                         # "predict_proba"...); absent in older logs: predict
      "inputs": {"columns": ["f0", ...], "data": [[0.0, ...], ...]},   # MLflow dataframe_split
      "outputs": [3, 7, ...],             # list, one item per input row (a list of objects
                                          # for models that return a table)
@@ -79,6 +81,7 @@ def make_record(
     error: str | None = None,
     target: str | None = None,
     time_: float | None = None,
+    method: str = "predict",
 ) -> dict[str, Any]:
     """A record in the documented format. ``inputs`` may be a pandas DataFrame and
     ``outputs`` a numpy array, Series or DataFrame: the log's thread converts them, so the
@@ -91,6 +94,7 @@ def make_record(
         "version": version,
         "target": target,
         "protocol": protocol,
+        "method": method,
         "inputs": inputs,
         "outputs": outputs,
         "latency_ms": latency_ms,

@@ -208,6 +208,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/pipelines/update"): _post(WRITE, {"spec": _spec("edges", "echo updated")}),
     ("POST", "/api/v1/pipelines/stop"): _post(WRITE, {"name": "edges"}),
     ("POST", "/api/v1/pipelines/start"): _post(WRITE, {"name": "edges"}),
+    ("POST", "/api/v1/pipelines/rerun"): _post(WRITE, {"name": "edges"}),
     ("GET", "/api/v1/code/{bundle}"): Case(ANY, path=f"/api/v1/code/{BUNDLE}"),
     ("POST", "/api/v1/code"): Case(ANY, content=lambda f: f.bundle),
     ("POST", "/api/v1/jobs/list"): _post(READ, {"pipeline": "edges"}),

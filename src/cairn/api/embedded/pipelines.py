@@ -78,6 +78,15 @@ class EmbeddedPipelines:
         """Pause a pipeline. Raises NotFound."""
         return self._stop(name)
 
+    def rerun(self, name: str) -> PipelineInfo:
+        """Run a pipeline again for its current inputs although its last job failed
+        (Pipelines.rerun), then what is stale when this client runs pipelines. Raises
+        NotFound."""
+        info = self._engine.rerun(name)
+        if self._run is not None:
+            self._run()
+        return info
+
     def _write(
         self, spec: SpecLike, spec_dir: str | Path | None, *, update: bool, reprocess: bool
     ) -> builtins.list[PipelineInfo]:

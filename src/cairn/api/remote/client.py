@@ -32,6 +32,7 @@ TRIGGERS = frozenset(
         ("pipelines", "create"),
         ("pipelines", "update"),
         ("pipelines", "start"),
+        ("pipelines", "rerun"),
     }
 )
 """Calls after which an embedded client runs the pipelines downstream (``auto_run``): the

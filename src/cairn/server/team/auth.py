@@ -37,7 +37,7 @@ _DATA_CHANGES = {
     "branches": {"create", "delete"},
     "commits": {"start", "finish"},
     "files": {"put", "upload", "copy", "delete"},
-    "pipelines": {"create", "update", "delete", "start", "stop"},
+    "pipelines": {"create", "update", "delete", "start", "stop", "rerun"},
 }
 
 
