@@ -420,6 +420,23 @@ class ChunkStore:
         for i in range(0, len(hashes), 4096):
             self._locate(hashes[i : i + 4096])
 
+    def packed_sizes(self, hashes: Iterable[str]) -> dict[str, int]:
+        """The raw size in bytes of each of ``hashes`` that is packed or waits in the pack
+        buffer (one index query per 4,096 not looked up before); chunks stored loose or
+        not stored are left out."""
+        wanted = list(set(hashes))
+        sizes: dict[str, int] = {}
+        for i in range(0, len(wanted), 4096):
+            batch = wanted[i : i + 4096]
+            for h, loc in self._locate(batch).items():
+                sizes[h] = loc.size
+            with self._lock:
+                for h in batch:
+                    pending = self._pending.get(h)
+                    if pending is not None:
+                        sizes[h] = pending[1]
+        return sizes
+
     def missing(self, refs: Iterable[ChunkRef]) -> set[str]:
         """The hashes among ``refs`` that are not stored (nor waiting in the pack buffer):
         one index query for the packed ones, one existence check per other one. The
