@@ -6,16 +6,18 @@ An upload (cairn.api.remote.files does the client's half):
 1. ``GET  /api/v1/chunking``: the server's FastCDC average chunk size, so the client
    cuts files where the server would;
 2. ``POST /api/v1/chunks/missing?ref=R`` ``{"hashes": [...]}``: which of the client's
-   chunks the store does not hold;
+   chunks the store does not hold (pinned, so a collection spares those it holds);
 3. ``POST /api/v1/chunks?ref=R``: those chunks, as a stream of frames (32-byte BLAKE3
    digest, 4-byte big-endian length, the bytes), each checked against its digest (a
    frame that fails, is too long or is cut short is the client's error: 400 FieldError);
+   stored about 8 MiB at a time, the loose ones of a batch pinned together. The client
+   repeats 2 and 3 per batch of about 8 MiB of chunks, a few batches at once;
 4. ``POST /api/v1/files/commit`` ``{"ref", "files": [{"path", "hash", "size",
    "chunks": [[hash, size], ...]}], "append", "description"}``: one commit of those
    files (each ``path`` relative to the ref's path; one file with path ``""`` is written
    at the ref's path itself, as ``files.put`` does)
-   once the server has checked that every chunk is there and that each file's
-   chunks hash to its hash. Nothing is committed before this step, so an upload cut off
+   once the server has checked, in one index query, that every chunk is there and that
+   each file's chunks hash to its hash (read back unless the file is one packed chunk). Nothing is committed before this step, so an upload cut off
    half way leaves no partial commit (its chunks are garbage that ``gc`` collects).
 
 Reads: ``GET /api/v1/files/content?ref=repo@commit:/path`` streams one file chunk by
