@@ -26,9 +26,10 @@ in the buffer are readable at once.
 Pins (cairn.storage.pins): with ``pins`` set, every chunk's key is pinned before the
 store checks whether the chunk is stored and before it writes it, and a pack's key
 before the pack is written: loose chunks up to 8 MiB at a time (a ``put_chunks`` call's
-all at once), buffered ones in one batch per flush (before the index query that drops the chunks stored already). A chunk
-that a writer finds in the buffer is pinned by the flush that writes it out, again
-after that flush if the writer found it while the flush was under way.
+all at once), buffered ones in one batch per flush (before the index query that drops
+the chunks stored already). A chunk that a writer finds in the buffer is pinned by the
+flush that writes it out, again after that flush if the writer found it while the flush
+was under way.
 
 Memory: a write holds at most one chunk (``max_size``, 4 MiB by default) plus
 the reader's buffer, and with pins up to 8 MiB of loose chunks more (pinned in one
