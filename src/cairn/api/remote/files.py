@@ -38,6 +38,7 @@ __all__ = ["RemoteFilesBase"]
 
 _FRAME_BATCH = 8 << 20  # bytes of chunks per "missing" question and upload request
 _IN_FLIGHT = 2  # batches being asked about or sent while the next one is cut
+_READ_AHEAD = 4 << 20  # bytes of a file from which a get receives and writes at once
 
 
 def cut(stream: BinaryIO, avg_size: int, progress: Callable[[int], None] | None) -> Content:
@@ -357,8 +358,21 @@ class RemoteFilesBase(RemoteSub):
                 length, size = ARCHIVE_HEADER.unpack(header)
                 path = body.read(length).decode()
                 rel = path[len(base) :].lstrip("/") if is_dir else Path(output).name
-                written.append(folder.write(rel, _exactly(body, size, progress)))
+                pieces = _exactly(body, size, progress)
+                if size >= _READ_AHEAD:
+                    pieces = _read_ahead(pieces)
+                written.append(folder.write(rel, pieces))
         return written
+
+
+def _read_ahead(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """``pieces``, the next one received by a thread while the caller writes this one
+    (both wait on the kernel, not the GIL). Memory: two pieces."""
+    with ThreadPoolExecutor(1, thread_name_prefix="cairn-get") as pool:
+        ahead = pool.submit(next, pieces, None)
+        while (piece := ahead.result()) is not None:
+            ahead = pool.submit(next, pieces, None)
+            yield piece
 
 
 def _exactly(
