@@ -17,8 +17,9 @@ An upload (cairn.api.remote.files does the client's half):
    files (each ``path`` relative to the ref's path; one file with path ``""`` is written
    at the ref's path itself, as ``files.put`` does)
    once the server has checked, in one index query, that every chunk is there and that
-   each file's chunks hash to its hash (read back unless the file is one packed chunk). Nothing is committed before this step, so an upload cut off
-   half way leaves no partial commit (its chunks are garbage that ``gc`` collects).
+   each file's chunks hash to its hash (read back unless the file is one packed chunk).
+   Nothing is committed before this step, so an upload cut off half way leaves no
+   partial commit (its chunks are garbage that ``gc`` collects).
 
 Reads: ``GET /api/v1/files/content?ref=repo@commit:/path`` streams one file chunk by
 chunk; ``GET /api/v1/files/archive?ref=...`` streams every file below a folder at one
