@@ -136,7 +136,8 @@ def _cut_file(
     """Cut one local file, read once; a file no longer than one minimum chunk is one
     read and one hash (its chunk's hash is its own). A LocalFile from a walk is read only
     while it is the file the walk saw, not through a link. Raises NotRegularFile."""
-    walked = isinstance(source, LocalFile)
+    expect = source.identity if isinstance(source, LocalFile) else None
+    walked = expect is not None
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if walked else 0)
     try:
         fd = os.open(source, flags)
@@ -148,7 +149,7 @@ def _cut_file(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise NotRegularFile(f"{os.fspath(source)!r} is not a regular file")
-        if walked and (st.st_dev, st.st_ino) != source.identity:
+        if walked and (st.st_dev, st.st_ino) != expect:
             raise NotRegularFile(f"{os.fspath(source)!r} was replaced after it was listed")
         if st.st_size <= cdc.min_size:
             data = os.read(fd, cdc.min_size + 1)
