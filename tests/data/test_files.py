@@ -16,6 +16,7 @@ from cairn.data import (
     PathConflict,
     parse_ref,
 )
+from cairn.storage import ChunkRef, Content, CorruptObject
 
 from .helpers import FailingReader, PatternReader, files, history, put_bytes, read
 
@@ -292,6 +293,56 @@ def test_diff_file_of_a_first_commit_adds_everything(store: DataStore, tree_repo
 
     assert {c.status for c in changes} == {"added"}
     assert len(changes) == 5
+
+
+# -- files a remote client sent as chunks ------------------------------------------------
+
+
+def _sent(store: DataStore, data: bytes, piece: int) -> Content:
+    """``data`` stored as a remote client's upload stores it: chunks of ``piece`` bytes
+    put one by one (any cut will do), and the Content it names in its commit."""
+    refs = []
+    for i in range(0, len(data), piece):
+        part = data[i : i + piece]
+        digest = blake3.blake3(part).hexdigest()
+        store.chunks.put_chunk(digest, part)
+        refs.append(ChunkRef(digest, len(part)))
+    store.chunks.flush()
+    return Content(blake3.blake3(data).hexdigest(), len(data), tuple(refs))
+
+
+def test_files_sent_as_chunks_are_checked_in_one_index_query(
+    store: DataStore, repo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = {f"small/{i}.txt": b"file %d" % i for i in range(40)}
+    data["big.bin"] = random.Random(3).randbytes(1000)
+    sent = {path: _sent(store, body, 100) for path, body in data.items()}
+    checks: list[int] = []
+    missing = store.chunks.missing
+    monkeypatch.setattr(store.chunks, "missing", lambda refs: checks.append(1) or missing(refs))
+
+    store.put_files(repo, None, list(sent.items()))
+
+    assert len(checks) == 1
+    assert files(store, f"{repo}@master") == data
+
+
+def test_a_file_sent_as_chunks_whose_hash_or_size_lies_is_refused(
+    store: DataStore, repo: str
+) -> None:
+    one = _sent(store, b"abc", 100)
+    several = _sent(store, random.Random(4).randbytes(1000), 100)
+    lies = [
+        Content(one.hash, 2, (ChunkRef(one.hash, 2),)),  # one chunk, its size wrong
+        Content("0" * 64, 3, one.chunks),  # one chunk, the file's hash wrong
+        Content(one.hash, several.size, several.chunks),  # several chunks, hash wrong
+    ]
+    for lie in lies:
+        with pytest.raises(CorruptObject):
+            store.put_files(repo, None, [("/ok.txt", one), ("/x.bin", lie)])
+    assert store.list_commits(repo) == []
+    store.put_files(repo, None, [("/ok.txt", one), ("/x.bin", several)])
+    assert read(store, f"{repo}@master:/ok.txt") == b"abc"
 
 
 # -- large files --------------------------------------------------------------------

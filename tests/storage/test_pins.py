@@ -7,8 +7,10 @@ import io
 import random
 from collections.abc import Collection
 
+import blake3
+
 from cairn.data.tree import FileEntry, TreeStore
-from cairn.storage import ChunkStore, Content, MemoryChunkIndex, MemoryObjectStore, Pins
+from cairn.storage import ChunkRef, ChunkStore, Content, MemoryChunkIndex, MemoryObjectStore, Pins
 from cairn.storage.chunks import chunk_key
 
 Log = list[tuple[str, str]]  # (event, key), in order
@@ -122,3 +124,26 @@ def test_a_chunk_store_without_pins_pins_nothing():
     content = store.write(io.BytesIO(blob(1, 4000)))
     store.flush()
     assert store.read_bytes(content) == blob(1, 4000)
+
+
+class CountingPins(RecordingPins):
+    def __init__(self, log: Log) -> None:
+        super().__init__(log)
+        self.calls = 0
+
+    def pin(self, keys: Collection[str]) -> None:
+        self.calls += 1
+        super().pin(keys)
+
+
+def test_chunks_a_client_sent_are_pinned_first_and_loose_ones_in_one_transaction():
+    log: Log = []
+    pins = CountingPins(log)
+    store = ChunkStore(RecordingObjects(log), avg_size=256, index=RecordingIndex(log), pins=pins)
+    chunks = [blob(i, size) for i, size in enumerate((600, 40, 700, 900, 60, 1000))]
+    sent = [(blake3.blake3(c).hexdigest(), c) for c in chunks]
+    store.put_chunks(sent)
+    assert pins.calls == 1  # the four loose ones; the small ones wait for the flush
+    store.flush()
+    assert unpinned(log) == []
+    assert [store.read_chunk(ChunkRef(h, len(c))) for h, c in sent] == chunks

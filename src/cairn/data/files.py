@@ -30,7 +30,7 @@ from cairn.data.paths import display, join, normalize
 from cairn.data.refs import Ref
 from cairn.data.statcache import StatCache
 from cairn.data.tree import DirEntry, Entry, FileEntry, TreeStore
-from cairn.storage import ChunkStore, Content, CorruptObject
+from cairn.storage import ChunkRef, ChunkStore, Content, CorruptObject
 from cairn.storage.chunks import chunk_key
 
 __all__ = ["BulkStore", "Files", "PutOptions", "Source"]
@@ -178,19 +178,29 @@ class Files:
                 yield from self._store_bulk(locals_only, progress, cache, bulk)
                 return
         window: deque[tuple[str, Future[Content]]] = deque()
+        # Contents a remote client sent, checked together (see ``_stored``).
+        sent: list[tuple[str, Content]] = []
 
         def drain(keep: int) -> Iterator[Stored]:
             while len(window) > keep:
                 done, future = window.popleft()
                 yield done, future.result(), None
 
+        def checked() -> Iterator[Stored]:
+            for done, content in self._stored(sent):
+                yield done, content, None
+            sent.clear()
+
         with ThreadPoolExecutor(_WORKERS) as pool:
             for path, source in items:
                 norm = normalize(path, allow_root=False)
                 if isinstance(source, Content):
                     yield from drain(0)
-                    yield norm, self._stored(source), None
+                    sent.append((norm, source))
+                    if len(sent) >= _TREE_BATCH:
+                        yield from checked()
                     continue
+                yield from checked()
                 if not isinstance(source, str | os.PathLike):
                     yield from drain(0)
                     yield norm, self.chunks.write(source, progress=progress), None
@@ -205,6 +215,7 @@ class Files:
                 window.append((norm, pool.submit(self._store_local, source, progress, cache)))
                 yield from drain(_WINDOW)
             yield from drain(0)
+            yield from checked()
 
     def _store_bulk(
         self,
@@ -243,17 +254,39 @@ class Files:
                     progress(content.size)
                 yield norm, content, None
 
-    def _stored(self, content: Content) -> Content:
-        """``content`` (chunks stored before the put, by a remote client) once every chunk
-        is there and the chunks' bytes hash to ``content.hash``. Raises NotFound (a chunk
-        is missing: send it again), CorruptObject (the hash or size is not the bytes')."""
-        gone = self.chunks.missing(content.chunks)
+    def _stored(self, sent: list[tuple[str, Content]]) -> Iterator[tuple[str, Content]]:
+        """Each (path, Content) of ``sent`` (chunks stored before the put, by a remote
+        client) once every chunk is there and each file's chunks hash to its hash.
+
+        One index query (and one pin) for the chunks of all of them. A file of one packed
+        chunk whose hash is the file's is checked by the index alone (the store checked
+        the chunk's bytes against its hash when it came, and the index knows its size);
+        the others are read back and hashed, by a few threads. Raises NotFound (a chunk
+        is missing: send it again), CorruptObject (a hash or size is not the bytes')."""
+        if not sent:
+            return
+        gone = self.chunks.missing(ref for _, content in sent for ref in content.chunks)
         if gone:
-            raise NotFound(f"{len(gone)} chunk(s) of the file are not stored; send them")
+            raise NotFound(f"{len(gone)} chunk(s) of the files are not stored; send them")
+
+        def alone(c: Content) -> bool:
+            return len(c.chunks) == 1 and c.chunks[0] == ChunkRef(c.hash, c.size)
+
+        sizes = self.chunks.packed_sizes(c.hash for _, c in sent if alone(c))
+        reread = [(p, c) for p, c in sent if not (alone(c) and sizes.get(c.hash) == c.size)]
+        if reread:
+            with ThreadPoolExecutor(min(_WORKERS, len(reread))) as pool:
+                for _ in pool.map(self._check_hash, reread):
+                    pass
+        yield from sent
+
+    def _check_hash(self, item: tuple[str, Content]) -> None:
+        path, content = item
         checked = self.chunks.concat([content])
         if (checked.hash, checked.size) != (content.hash, content.size):
-            raise CorruptObject(f"the file's chunks hash to {checked.hash}, not {content.hash}")
-        return content
+            raise CorruptObject(
+                f"{display(path)!r}: its chunks hash to {checked.hash}, not {content.hash}"
+            )
 
     @staticmethod
     def _cached(source: str | os.PathLike[str], cache: StatCache | None) -> Content | None:

@@ -25,10 +25,11 @@ in the buffer are readable at once.
 
 Pins (cairn.storage.pins): with ``pins`` set, every chunk's key is pinned before the
 store checks whether the chunk is stored and before it writes it, and a pack's key
-before the pack is written: loose chunks up to 8 MiB at a time, buffered ones in one
-batch per flush (before the index query that drops the chunks stored already). A chunk
-that a writer finds in the buffer is pinned by the flush that writes it out, again
-after that flush if the writer found it while the flush was under way.
+before the pack is written: loose chunks up to 8 MiB at a time (a ``put_chunks`` call's
+all at once), buffered ones in one batch per flush (before the index query that drops
+the chunks stored already). A chunk that a writer finds in the buffer is pinned by the
+flush that writes it out, again after that flush if the writer found it while the flush
+was under way.
 
 Memory: a write holds at most one chunk (``max_size``, 4 MiB by default) plus
 the reader's buffer, and with pins up to 8 MiB of loose chunks more (pinned in one
@@ -43,6 +44,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -61,6 +63,7 @@ DEFAULT_AVG_CHUNK = 1 << 20
 DEFAULT_PACK_SIZE = 32 << 20
 _PACK_CHUNKS = 50_000  # chunks per pack at most: tiny files would fill 32 MiB slowly
 _LOOSE_BATCH = 8 << 20  # bytes of loose chunks a write pins in one catalog transaction
+_LOOSE_WRITERS = 4  # threads that store the loose chunks of one put_chunks call
 _LOCATION_CACHE = 200_000  # entries (~40 MiB at most), then it starts over
 ProgressFn = Callable[[int], None]
 _SAMPLE = 64 << 10
@@ -215,15 +218,35 @@ class ChunkStore:
             self._put_loose([(digest, data)])
 
     def put_chunk(self, digest: str, data: bytes) -> None:
-        """Store one chunk cut elsewhere (a remote client's upload) under its BLAKE3 hex
-        ``digest``, after checking that the bytes hash to it and are no longer than the
+        """Store one chunk cut elsewhere (a remote client's upload): ``put_chunks`` of one."""
+        self.put_chunks([(digest, data)])
+
+    def put_chunks(self, chunks: Sequence[tuple[str, bytes | memoryview]]) -> None:
+        """Store chunks cut elsewhere (a remote client's upload), each under its BLAKE3 hex
+        digest, after checking that its bytes hash to it and are no longer than the
         largest chunk this store cuts (4x the average). Small chunks wait in the pack
-        buffer: ``flush`` before a commit refers to them (puts do). Raises CorruptObject."""
-        if len(data) > 4 * self.avg_size:
-            raise CorruptObject(f"chunk of {len(data)} bytes: over {4 * self.avg_size}")
-        if blake3.blake3(data).hexdigest() != digest:
-            raise CorruptObject(f"chunk bytes do not hash to {digest}")
-        self._put_chunk(digest, data)
+        buffer: ``flush`` before a commit refers to them (puts do); the others are pinned
+        in one catalog transaction. Raises CorruptObject (small chunks before the bad one
+        may be buffered, as a put cut short leaves its chunks)."""
+        loose: list[tuple[str, memoryview | bytes]] = []
+        for digest, data in chunks:
+            if len(data) > 4 * self.avg_size:
+                raise CorruptObject(f"chunk of {len(data)} bytes: over {4 * self.avg_size}")
+            if blake3.blake3(data).hexdigest() != digest:
+                raise CorruptObject(f"chunk bytes do not hash to {digest}")
+            if len(data) < self._pack_below:
+                self._buffer(digest, data)
+            else:
+                loose.append((digest, data))
+        if len(loose) < 2:
+            self._put_loose(loose)
+            return
+        # Each loose chunk is an object of its own, written and synced apart: a few threads
+        # overlap the syncs (an embedded put overlaps them by storing files in threads).
+        self._pin([chunk_key(digest) for digest, _ in loose])
+        with ThreadPoolExecutor(min(_LOOSE_WRITERS, len(loose))) as pool:
+            for _ in pool.map(self._store_loose, loose):
+                pass
 
     def _buffer(self, digest: str, data: memoryview | bytes) -> None:
         """Add a small chunk to the pack buffer (or note that a writer found it there)."""
@@ -253,10 +276,15 @@ class ChunkStore:
         # Pinned first: a collection that has not deleted one by now will not, and one that
         # has makes the check below fail, so the chunk is written again.
         self._pin([chunk_key(digest) for digest, _ in chunks])
-        for digest, data in chunks:
-            key = chunk_key(digest)
-            if not self.objects.exists(key):
-                self.objects.put(key, self._frame(data))
+        for chunk in chunks:
+            self._store_loose(chunk)
+
+    def _store_loose(self, chunk: tuple[str, memoryview | bytes]) -> None:
+        """Write one pinned chunk as an object of its own, unless it is stored already."""
+        digest, data = chunk
+        key = chunk_key(digest)
+        if not self.objects.exists(key):
+            self.objects.put(key, self._frame(data))
 
     def write(self, stream: BinaryIO, *, progress: ProgressFn | None = None) -> Content:
         """Chunk and store everything ``stream`` yields; return its Content.
@@ -419,6 +447,23 @@ class ChunkStore:
         hashes = list({ref.hash for ref in refs})
         for i in range(0, len(hashes), 4096):
             self._locate(hashes[i : i + 4096])
+
+    def packed_sizes(self, hashes: Iterable[str]) -> dict[str, int]:
+        """The raw size in bytes of each of ``hashes`` that is packed or waits in the pack
+        buffer (one index query per 4,096 not looked up before); chunks stored loose or
+        not stored are left out."""
+        wanted = list(set(hashes))
+        sizes: dict[str, int] = {}
+        for i in range(0, len(wanted), 4096):
+            batch = wanted[i : i + 4096]
+            for h, loc in self._locate(batch).items():
+                sizes[h] = loc.size
+            with self._lock:
+                for h in batch:
+                    pending = self._pending.get(h)
+                    if pending is not None:
+                        sizes[h] = pending[1]
+        return sizes
 
     def missing(self, refs: Iterable[ChunkRef]) -> set[str]:
         """The hashes among ``refs`` that are not stored (nor waiting in the pack buffer):

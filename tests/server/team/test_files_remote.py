@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import blake3
+import httpcore
 import httpx
 import pytest
 
@@ -104,3 +105,75 @@ def test_a_client_that_disconnects_half_way_leaves_the_store_unchanged(
     # The same file put again afterwards is whole.
     client.files.put("r@master:/b.bin", data)
     assert client.files.read("r@master:/b.bin") == data
+
+
+def test_frames_that_arrive_cut_anywhere_are_stored_whole(
+    remote: tuple[RemoteClient, Path],
+) -> None:
+    client, _home = remote
+    client.repos.create("r")
+    avg = client.transport.request("GET", "/api/v1/chunking").json()["avg_size"]
+    pieces = [os.urandom(n) for n in (10, avg, 3 * avg, 7, avg // 2, 4 * avg)]
+    body = b"".join(blake3.blake3(p).digest() + len(p).to_bytes(4, "big") + p for p in pieces)
+    step = 65_537  # a prime: the pieces end inside headers and inside chunks
+
+    def trickle() -> Iterator[bytes]:
+        for i in range(0, len(body), step):
+            yield body[i : i + step]
+
+    answer = client.transport.http.post(
+        "/api/v1/chunks", params={"ref": "r@master"}, content=trickle()
+    )
+    assert answer.json() == {"stored": len(pieces)}
+    files = [
+        {
+            "path": f"{i}.bin",
+            "hash": blake3.blake3(p).hexdigest(),
+            "size": len(p),
+            "chunks": [[blake3.blake3(p).hexdigest(), len(p)]],
+        }
+        for i, p in enumerate(pieces)
+    ]
+    whole = b"".join(pieces)
+    files.append(
+        {
+            "path": "all.bin",
+            "hash": blake3.blake3(whole).hexdigest(),
+            "size": len(whole),
+            "chunks": [[blake3.blake3(p).hexdigest(), len(p)] for p in pieces],
+        }
+    )
+    client.transport.request(
+        "POST", "/api/v1/files/commit", json={"ref": "r@master:/", "files": files}
+    )
+    assert client.files.read("r@master:/all.bin") == whole
+    assert [client.files.read(f"r@master:/{i}.bin") for i in range(len(pieces))] == pieces
+
+
+def test_a_download_reads_the_socket_in_large_pieces(
+    remote: tuple[RemoteClient, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _home = remote
+    client.repos.create("r")
+    data = os.urandom(16 * MiB)
+    client.files.put("r@master:/big.bin", data)
+    reads: list[int] = []
+    original = httpcore.SyncBackend.connect_tcp
+
+    def connect(self: httpcore.SyncBackend, *args: object, **kwargs: object) -> object:
+        stream = original(self, *args, **kwargs)
+        read = stream.read
+
+        def counted(max_bytes: int, timeout: float | None = None) -> bytes:
+            reads.append(max_bytes)
+            return read(max_bytes, timeout)
+
+        stream.read = counted  # type: ignore[method-assign]
+        return stream
+
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect)
+    with RemoteClient(client.transport.url, auto_run=False) as fresh:
+        [written] = fresh.files.download("r@master:/big.bin", tmp_path / "big.bin")
+    assert written.read_bytes() == data
+    assert min(reads) >= 1 << 20
+    assert len(reads) < 16 * MiB // (64 << 10)  # httpcore alone reads 64 KiB at a time

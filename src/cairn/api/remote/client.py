@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import ssl
+import urllib.request
 from collections.abc import Callable
 from functools import cache, cached_property
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from cairn.api.remote.reads import large_read_transport
 from cairn.api.wire import SPECIAL, ServerUnreachable, method, raise_error
 from cairn.data import CommitInfo, CommitState
 from cairn.storage.errors import CairnError, ConfigError
@@ -73,11 +75,14 @@ class Transport:
         headers = {"User-Agent": "cairn-remote"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        # Proxies from the environment apply only to httpx's own transport.
+        transport = None if urllib.request.getproxies() else large_read_transport(verify)
         self.http = httpx.Client(
             base_url=self.url,
             headers=headers,
             timeout=httpx.Timeout(None, connect=connect_timeout),
             verify=verify,
+            transport=transport,
         )
 
     def close(self) -> None:

@@ -3,18 +3,24 @@ locally and send only the chunks the server lacks, and reads streamed chunk by c
 
 Files are cut with FastCDC at the server's average chunk size (``GET /api/v1/chunking``),
 so the chunks are the ones the server would cut, and a file edited in the middle sends
-about the edited bytes. A put reads each local file twice: once to cut and hash it, once
-to send the missing chunks (by offset); memory holds chunk hashes, never a file. A stream
-(stdin, a pipe, bytes given in memory) is spooled to a temporary file first.
+about the edited bytes. A put reads each local file once: its chunks gather in batches of
+about 8 MiB (over many small files), and for each batch a worker thread asks the server
+which chunks it lacks and sends those in one request, while the next files are cut.
+Memory holds the chunk hashes of the put and a few batches, never a whole big file. A
+stream (stdin, a pipe, bytes given in memory) is spooled to a temporary file first.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -25,51 +31,141 @@ from cairn.api.embedded.local import local_items
 from cairn.api.remote.client import RemoteSub, check
 from cairn.api.wire import ARCHIVE_HEADER, FRAME_HEADER, method
 from cairn.data import CommitInfo, InvalidPath, Skipped, parse_ref
-from cairn.data.localfiles import OutputFolder
+from cairn.data.localfiles import LocalFile, OutputFolder
 from cairn.storage import ChunkRef, Content, CorruptObject, NotRegularFile
 
 __all__ = ["RemoteFilesBase", "RemoteModelsBase", "receive_archive"]
 
-_FRAME_BATCH = 8 << 20  # bytes of chunks per upload request
-_HASH_BATCH = 50_000  # hashes per "missing" request
+_FRAME_BATCH = 8 << 20  # bytes of chunks per "missing" question and upload request
+_IN_FLIGHT = 2  # batches being asked about or sent while the next one is cut
+_READ_AHEAD = 4 << 20  # bytes of a file from which a get receives and writes at once
 
 
 def cut(stream: BinaryIO, avg_size: int, progress: Callable[[int], None] | None) -> Content:
     """Cut ``stream`` as the server's ChunkStore does (FastCDC, BLAKE3); its Content."""
+    return _cut_stream(stream, pyfastcdc.FastCDC(avg_size), progress, None)
+
+
+def _cut_stream(
+    stream: BinaryIO,
+    cdc: pyfastcdc.FastCDC,
+    progress: Callable[[int], None] | None,
+    keep: Callable[[str, bytes], None] | None,
+) -> Content:
+    """The Content of ``stream`` cut by ``cdc``; ``keep(hash, bytes)`` gets each chunk."""
     whole = blake3.blake3()
     refs: list[ChunkRef] = []
-    for chunk in pyfastcdc.FastCDC(avg_size).cut_stream(stream):
+    for chunk in cdc.cut_stream(stream):
         data = chunk.data
         whole.update(data)
-        refs.append(ChunkRef(blake3.blake3(data).hexdigest(), chunk.length))
+        digest = blake3.blake3(data).hexdigest()
+        refs.append(ChunkRef(digest, chunk.length))
+        if keep is not None:
+            keep(digest, bytes(data))  # the cutter reuses its buffer
         if progress:
             progress(chunk.length)
     return Content(whole.hexdigest(), sum(r.size for r in refs), tuple(refs))
 
 
-class _Planned:
-    """One file of a put: where it goes, where its bytes are, and its Content."""
+class _Uploader:
+    """Sends the chunks of a put while its files are still being cut.
 
-    def __init__(self, path: str, source: str | os.PathLike[str], content: Content) -> None:
-        self.path, self.source, self.content = path, source, content
+    Chunks gather in batches of about ``_FRAME_BATCH`` bytes; for each, a worker thread
+    asks the server which it lacks and sends those in one request of frames, while the
+    caller cuts on. Memory: the batch being filled and ``_IN_FLIGHT`` more. A chunk is
+    batched once per put, however many files hold it."""
 
-    def frames(self, wanted: set[str]) -> Iterator[bytes]:
-        """Header + bytes of each chunk of this file in ``wanted`` (removed as sent)."""
-        if not wanted.intersection(r.hash for r in self.content.chunks):
+    def __init__(self, transport: Any, target: str) -> None:
+        self._transport = transport
+        self._target = target
+        self._batch: list[tuple[str, bytes]] = []
+        self._bytes = 0
+        self._seen: set[str] = set()
+        self._pool = ThreadPoolExecutor(_IN_FLIGHT, thread_name_prefix="cairn-upload")
+        self._flight: deque[Future[None]] = deque()
+
+    def keep(self, digest: str, data: bytes) -> None:
+        if digest in self._seen:
             return
-        with open(self.source, "rb") as f:
-            offset = 0
-            for ref in self.content.chunks:
-                if ref.hash in wanted:
-                    wanted.discard(ref.hash)
-                    f.seek(offset)
-                    data = f.read(ref.size)
-                    if blake3.blake3(data).hexdigest() != ref.hash:
-                        raise NotRegularFile(
-                            f"{self.source!r} changed during the put; put it again"
-                        )
-                    yield FRAME_HEADER.pack(bytes.fromhex(ref.hash), len(data)) + data
-                offset += ref.size
+        self._seen.add(digest)
+        self._batch.append((digest, data))
+        self._bytes += len(data)
+        if self._bytes >= _FRAME_BATCH:
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        if not self._batch:
+            return
+        while len(self._flight) >= _IN_FLIGHT:
+            self._flight.popleft().result()
+        self._flight.append(self._pool.submit(self._send, self._batch))
+        self._batch, self._bytes = [], 0
+
+    def _send(self, batch: list[tuple[str, bytes]]) -> None:
+        t, params = self._transport, {"ref": self._target}
+        answer = t.request(
+            "POST", "/api/v1/chunks/missing", params=params, json={"hashes": [h for h, _ in batch]}
+        )
+        wanted = set(answer.json()["missing"])
+        body = b"".join(
+            FRAME_HEADER.pack(bytes.fromhex(h), len(data)) + data
+            for h, data in batch
+            if h in wanted
+        )
+        if body:
+            t.request("POST", "/api/v1/chunks", params=params, content=body)
+
+    def finish(self) -> None:
+        """Returns once every chunk kept is stored on the server; raises the first error."""
+        self._dispatch()
+        while self._flight:
+            self._flight.popleft().result()
+
+    def close(self) -> None:
+        for future in self._flight:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+
+def _cut_file(
+    source: str | os.PathLike[str],
+    cdc: pyfastcdc.FastCDC,
+    progress: Callable[[int], None] | None,
+    keep: Callable[[str, bytes], None],
+) -> Content:
+    """Cut one local file, read once; a file no longer than one minimum chunk is one
+    read and one hash (its chunk's hash is its own). A LocalFile from a walk is read only
+    while it is the file the walk saw, not through a link. Raises NotRegularFile."""
+    expect = source.identity if isinstance(source, LocalFile) else None
+    walked = expect is not None
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if walked else 0)
+    try:
+        fd = os.open(source, flags)
+    except OSError as exc:
+        if walked and exc.errno == errno.ELOOP:
+            raise NotRegularFile(f"{os.fspath(source)!r} is now a link; put it again") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(f"{os.fspath(source)!r} is not a regular file")
+        if walked and (st.st_dev, st.st_ino) != expect:
+            raise NotRegularFile(f"{os.fspath(source)!r} was replaced after it was listed")
+        if st.st_size <= cdc.min_size:
+            data = os.read(fd, cdc.min_size + 1)
+            if len(data) <= cdc.min_size and not os.read(fd, 1):
+                digest = blake3.blake3(data).hexdigest()
+                if not data:
+                    return Content(digest, 0, ())
+                keep(digest, data)
+                if progress:
+                    progress(len(data))
+                return Content(digest, len(data), (ChunkRef(digest, len(data)),))
+            os.lseek(fd, 0, os.SEEK_SET)
+        with open(fd, "rb", buffering=1 << 20, closefd=False) as f:
+            return _cut_stream(f, cdc, progress, keep)
+    finally:
+        os.close(fd)
 
 
 class _ResponseStream(io.RawIOBase):
@@ -78,7 +174,7 @@ class _ResponseStream(io.RawIOBase):
     def __init__(self, response: Any) -> None:
         self._response = response
         self._pieces = response.iter_bytes()
-        self._left = b""
+        self._left = memoryview(b"")  # a view: taking a little from a piece copies nothing
 
     def readable(self) -> bool:
         return True
@@ -86,7 +182,7 @@ class _ResponseStream(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         while not self._left:
             try:
-                self._left = next(self._pieces)
+                self._left = memoryview(next(self._pieces))
             except StopIteration:
                 return 0
         n = min(len(buffer), len(self._left))
@@ -200,31 +296,23 @@ class RemoteFilesBase(RemoteSub):
     ) -> CommitInfo:
         t = self._transport
         avg = int(t.request("GET", "/api/v1/chunking").json()["avg_size"])
-        planned = []
-        for path, source in sources:
-            with open(source, "rb") as f:
-                planned.append(_Planned(path, source, cut(f, avg, progress)))
-        hashes = sorted({r.hash for p in planned for r in p.content.chunks})
-        wanted: set[str] = set()
-        for i in range(0, len(hashes), _HASH_BATCH):
-            answer = t.request(
-                "POST",
-                "/api/v1/chunks/missing",
-                params={"ref": target},
-                json={"hashes": hashes[i : i + _HASH_BATCH]},
-            )
-            wanted.update(answer.json()["missing"])
-        if wanted:
-            for body in _batches(p.frames(wanted) for p in planned):
-                t.request("POST", "/api/v1/chunks", params={"ref": target}, content=body)
+        cdc = pyfastcdc.FastCDC(avg)
+        planned: list[tuple[str, Content]] = []
+        uploader = _Uploader(t, target)
+        try:
+            for path, source in sources:
+                planned.append((path, _cut_file(source, cdc, progress, uploader.keep)))
+            uploader.finish()
+        finally:
+            uploader.close()
         files = [
             {
-                "path": p.path,
-                "hash": p.content.hash,
-                "size": p.content.size,
-                "chunks": [[r.hash, r.size] for r in p.content.chunks],
+                "path": path,
+                "hash": content.hash,
+                "size": content.size,
+                "chunks": [[r.hash, r.size] for r in content.chunks],
             }
-            for p in planned
+            for path, content in planned
         ]
         commit = {"ref": target, "files": files, "append": append, "description": description}
         answer = t.request("POST", "/api/v1/files/commit", json=commit)
@@ -302,8 +390,21 @@ def receive_archive(
             length, size = ARCHIVE_HEADER.unpack(header)
             path = body.read(length).decode()
             rel = path[len(base) :].lstrip("/") if is_dir else Path(output).name
-            written.append(folder.write(rel, _exactly(body, size, progress)))
+            pieces = _exactly(body, size, progress)
+            if size >= _READ_AHEAD:
+                pieces = _read_ahead(pieces)
+            written.append(folder.write(rel, pieces))
     return written
+
+
+def _read_ahead(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """``pieces``, the next one received by a thread while the caller writes this one
+    (both wait on the kernel, not the GIL). Memory: two pieces."""
+    with ThreadPoolExecutor(1, thread_name_prefix="cairn-get") as pool:
+        ahead = pool.submit(next, pieces, None)
+        while (piece := ahead.result()) is not None:
+            ahead = pool.submit(next, pieces, None)
+            yield piece
 
 
 def _exactly(
@@ -330,16 +431,3 @@ def _spool(src: IO[bytes], folder: str, n: int) -> str:
     with open(path, "wb") as f:
         _copy(src, f)
     return path
-
-
-def _batches(frames: Iterable[Iterator[bytes]]) -> Iterator[bytes]:
-    """Frames gathered into request bodies of about ``_FRAME_BATCH`` bytes."""
-    body = bytearray()
-    for per_file in frames:
-        for frame in per_file:
-            body += frame
-            if len(body) >= _FRAME_BATCH:
-                yield bytes(body)
-                body.clear()
-    if body:
-        yield bytes(body)

@@ -6,17 +6,20 @@ An upload (cairn.api.remote.files does the client's half):
 1. ``GET  /api/v1/chunking``: the server's FastCDC average chunk size, so the client
    cuts files where the server would;
 2. ``POST /api/v1/chunks/missing?ref=R`` ``{"hashes": [...]}``: which of the client's
-   chunks the store does not hold;
+   chunks the store does not hold (pinned, so a collection spares those it holds);
 3. ``POST /api/v1/chunks?ref=R``: those chunks, as a stream of frames (32-byte BLAKE3
    digest, 4-byte big-endian length, the bytes), each checked against its digest (a
    frame that fails, is too long or is cut short is the client's error: 400 FieldError);
+   stored about 8 MiB at a time, the loose ones of a batch pinned together. The client
+   repeats 2 and 3 per batch of about 8 MiB of chunks, a few batches at once;
 4. ``POST /api/v1/files/commit`` ``{"ref", "files": [{"path", "hash", "size",
    "chunks": [[hash, size], ...]}], "append", "description"}``: one commit of those
    files (each ``path`` relative to the ref's path; one file with path ``""`` is written
    at the ref's path itself, as ``files.put`` does)
-   once the server has checked that every chunk is there and that each file's
-   chunks hash to its hash. Nothing is committed before this step, so an upload cut off
-   half way leaves no partial commit (its chunks are garbage that ``gc`` collects).
+   once the server has checked, in one index query, that every chunk is there and that
+   each file's chunks hash to its hash (read back unless the file is one packed chunk).
+   Nothing is committed before this step, so an upload cut off half way leaves no
+   partial commit (its chunks are garbage that ``gc`` collects).
 
 Reads: ``GET /api/v1/files/content?ref=repo@commit:/path`` streams one file chunk by
 chunk; ``GET /api/v1/files/archive?ref=...`` streams every file below a folder at one
@@ -40,13 +43,17 @@ from pydantic import BaseModel, Field
 from cairn.api.wire import ARCHIVE_HEADER, FRAME_HEADER
 from cairn.data import InvalidPath, parse_ref
 from cairn.server.team.app import call
-from cairn.storage import ChunkRef, Content, CorruptObject
+from cairn.storage import ChunkRef, ChunkStore, Content, CorruptObject
 from cairn.storage.errors import FieldError
 
 __all__ = ["add_file_routes"]
 
 
 MAX_FILES = 1_000_000  # files in one commit request
+# Bytes of an upload gathered before its whole frames are stored in one worker thread
+# (one thread hop per small chunk would cost more than storing it).
+_STORE_BATCH = 8 << 20
+_PIECE = 1 << 20  # bytes per piece of a streamed archive, at least (but its end)
 
 
 class FileContent(BaseModel):
@@ -75,14 +82,57 @@ def _content(f: FileContent) -> Content:
 
 
 def _archive(data: Any, ref: Any) -> Iterator[bytes]:
+    # Small files and headers go out gathered in pieces of about _PIECE bytes: each piece
+    # is one trip through the server's thread pool and the socket.
     files = data.walk_files(ref)
+    out = bytearray()
     while batch := list(itertools.islice(files, 1000)):
         # One index query tells where the chunks of a thousand files are.
         data.chunks.prefetch(r for _, f in batch for r in f.content.chunks)
         for path, f in batch:
             name = path.encode()
-            yield ARCHIVE_HEADER.pack(len(name), f.content.size) + name
-            yield from data.chunks.read(f.content)
+            out += ARCHIVE_HEADER.pack(len(name), f.content.size)
+            out += name
+            for piece in data.chunks.read(f.content):
+                if len(piece) >= _PIECE:
+                    if out:
+                        yield bytes(out)
+                        out.clear()
+                    yield piece
+                    continue
+                out += piece
+                if len(out) >= _PIECE:
+                    yield bytes(out)
+                    out.clear()
+    if out:
+        yield bytes(out)
+
+
+def _store_frames(store: ChunkStore, pending: bytearray) -> tuple[int, int]:
+    """Store every whole frame at the start of ``pending`` (loose chunks pinned together)
+    and remove them from it: (frames stored, bytes the next frame needs in ``pending``).
+    Raises FieldError (a frame over the largest chunk, or bytes that do not hash to their
+    digest)."""
+    frames: list[tuple[str, bytes]] = []
+    start = 0
+    need = FRAME_HEADER.size
+    with memoryview(pending) as view:  # released before ``pending`` shrinks
+        while len(view) - start >= FRAME_HEADER.size:
+            digest, size = FRAME_HEADER.unpack_from(view, start)
+            if size > 4 * store.avg_size:
+                raise FieldError(f"chunk of {size} bytes: over {4 * store.avg_size}", "chunks")
+            end = start + FRAME_HEADER.size + size
+            if len(view) < end:
+                need = FRAME_HEADER.size + size
+                break
+            frames.append((digest.hex(), bytes(view[start + FRAME_HEADER.size : end])))
+            start = end
+    try:
+        store.put_chunks(frames)
+    except CorruptObject as exc:  # the client's bytes, not the store's damage
+        raise FieldError(str(exc), "chunks") from None
+    del pending[:start]
+    return len(frames), need
 
 
 def _pinned(client: Any, ref: str) -> str:
@@ -116,30 +166,21 @@ def add_file_routes(app: FastAPI) -> None:
 
     @app.post("/api/v1/chunks", tags=["files"])
     async def chunks(request: Request, ref: str) -> dict[str, int]:
-        # Guarded before a byte is read; each frame is stored as it arrives (memory: one
-        # chunk), in the thread pool since hashing and compressing take time.
+        # Guarded before a byte is read; the frames are stored as they arrive, a batch at a
+        # time (memory: one chunk and a batch), in the thread pool since hashing and
+        # compressing take time.
         await run_in_threadpool(
             call, request, "files", "put", {"ref": ref, "data": b""}, run=lambda: None
         )
         store = client().data.chunks
-        count = 0
+        count, need = 0, 0
         pending = bytearray()
         async for piece in request.stream():
             pending += piece
-            while len(pending) >= FRAME_HEADER.size:
-                digest, size = FRAME_HEADER.unpack_from(pending)
-                if size > 4 * store.avg_size:
-                    raise FieldError(f"chunk of {size} bytes: over {4 * store.avg_size}", "chunks")
-                end = FRAME_HEADER.size + size
-                if len(pending) < end:
-                    break
-                data = bytes(pending[FRAME_HEADER.size : end])
-                del pending[:end]
-                try:
-                    await run_in_threadpool(store.put_chunk, digest.hex(), data)
-                except CorruptObject as exc:  # the client's bytes, not the store's damage
-                    raise FieldError(str(exc), "chunks") from None
-                count += 1
+            if len(pending) >= max(need, _STORE_BATCH):
+                stored, need = await run_in_threadpool(_store_frames, store, pending)
+                count += stored
+        count += (await run_in_threadpool(_store_frames, store, pending))[0]
         if pending:
             raise FieldError(f"upload ended inside a chunk frame ({len(pending)} bytes)", "chunks")
         await run_in_threadpool(store.flush)
@@ -196,7 +237,7 @@ def add_file_routes(app: FastAPI) -> None:
         """Every file below the path at one commit, in one response: the ``X-Cairn-Ref``
         header names that commit, ``X-Cairn-Type`` whether the path is a file or a folder;
         the body is, per file, ``ARCHIVE_HEADER`` (path length, size), the path (UTF-8)
-        and the bytes. Memory: one chunk."""
+        and the bytes. Memory: one chunk and a piece of 1 MiB."""
         c = client()
 
         def run() -> tuple[str, str]:
