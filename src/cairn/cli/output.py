@@ -28,13 +28,13 @@ from rich.table import Table
 
 from cairn.cli.root import app, groups
 from cairn.cli.text import printable, printable_lines
-from cairn.client import Client, connect, find_home
 from cairn.pipelines import DatumInfo, JobInfo, Reporter
 from cairn.storage.errors import ConfigError
 from cairn.storage.settings import read_settings
 
 if TYPE_CHECKING:
     from cairn.api.protocol import ClientProtocol
+    from cairn.client import Client
 
 __all__ = [
     "ByteProgress",
@@ -160,11 +160,20 @@ def client() -> ClientProtocol:
     """The client every command calls, opened on first use (see the module doc)."""
     global _client
     if _client is None:
-        if read_settings().url is None:
+        settings = read_settings()
+        if settings.url is not None:
+            # connect's remote case without importing cairn.client, which loads the
+            # embedded stack (SQLAlchemy, the pipeline service) every command would pay for
+            from cairn.api.remote.client import RemoteClient
+
+            _client = RemoteClient(settings.url, settings.token, auto_run=None)
+        else:
+            from cairn.client import connect, find_home
+
             home, exists = find_home()
             if not exists:
                 err.print(f"cairn: using a new store at {home}")
-        _client = connect(reporter=CliReporter())
+            _client = connect(reporter=CliReporter())
     return _client
 
 
@@ -183,6 +192,8 @@ def require_embedded(command: str, why: str) -> None:
 def embedded(command: str, why: str) -> Client:
     """The embedded Client, for a command that needs the store in this process. Raises
     ConfigError as ``require_embedded``."""
+    from cairn.client import Client
+
     require_embedded(command, why)
     found = client()
     assert isinstance(found, Client)  # no URL: connect opened the embedded store
