@@ -139,3 +139,40 @@ def test_a_remote_command_loads_no_monitoring_library(tmp_path, args: list[str])
     output, _, modules = proc.stdout.rstrip("\n").rpartition("\n")
     assert json.loads(output) == []
     assert not set(json.loads(modules)) & {"scipy", "pandas", "cairn.monitoring"}
+
+
+EMBEDDED_STACK = {"sqlalchemy", "scipy", "pandas", "cairn.catalog.engine", "cairn.data.store"}
+MONITORING_LIBRARIES = {"scipy", "pandas", "pyarrow", "cairn.monitoring.drift"}
+
+
+def test_a_remote_command_loads_no_embedded_stack(tmp_path):
+    # A remote command only sends a request and prints the answer: importing the store,
+    # the catalog (SQLAlchemy) or the monitoring libraries was most of its start-up.
+    from cairn.client import Client
+
+    store = Client(tmp_path / "store", auto_run=False)
+    store.repos.create("r")
+    store.files.put("r@master:/a.txt", b"hi")
+    commands = {
+        ("list", "repo"): EMBEDDED_STACK,
+        ("list", "commit", "r@master"): EMBEDDED_STACK,
+        ("inspect", "file", "r@master:/a.txt"): EMBEDDED_STACK,
+        ("get", "file", "r@master:/a.txt"): EMBEDDED_STACK,
+        ("list", "pipeline"): EMBEDDED_STACK,
+        ("list", "monitor"): MONITORING_LIBRARIES,
+    }
+    with Cairn(tmp_path).serving("remote", worker=False) as remote:
+        for args, heavy in commands.items():
+            proc = subprocess.run(
+                [sys.executable, "-c", RUN, *args],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=remote.env,
+                cwd=tmp_path,
+            )
+            output, _, modules = proc.stdout.rstrip("\n").rpartition("\n")
+            assert "cairn.api.remote.client" in json.loads(modules), args
+            assert not set(json.loads(modules)) & heavy, args
+            if args[0] == "get":
+                assert output.startswith("hi"), output

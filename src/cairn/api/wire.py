@@ -105,9 +105,10 @@ _ANNOTATION_HOMES = {
     "cairn.ml.models": "MetricPoint ModelInfo ModelVersion RunInfo Signature",
     "cairn.ml.runs": "Comparison",
     "cairn.monitoring.drift": "DriftConfig",
-    "cairn.monitoring.loop": "MonitorState",
     "cairn.monitoring.monitor": "MonitorReport",
     "cairn.monitoring.rules": "MonitorInfo MonitorRule",
+    # where it is defined: cairn.monitoring.loop, which re-exports it, loads pandas
+    "cairn.monitoring.state": "MonitorState",
     "cairn.pipelines": "DatumInfo JobInfo PipelineInfo PipelineSpec",
     "cairn.pipelines.models": "BrokenPipeline",
     "cairn.pipelines.secret_store": "SecretInfo",

@@ -21,11 +21,25 @@ Invariants
       key: the same one-writer-at-a-time rule, readers never blocked.
 """
 
-from cairn.catalog import schema
-from cairn.catalog.chunk_index import CatalogChunkIndex
-from cairn.catalog.engine import Catalog, open_catalog
-from cairn.catalog.errors import CatalogError
-from cairn.catalog.pins import CatalogPins
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cairn.catalog import schema
+    from cairn.catalog.chunk_index import CatalogChunkIndex
+    from cairn.catalog.engine import Catalog, open_catalog
+    from cairn.catalog.errors import CatalogError
+    from cairn.catalog.pins import CatalogPins
+
+# Each name is imported on first use: the error classes (what a remote client raises)
+# load without SQLAlchemy and the engine.
+_HOMES = {
+    "Catalog": "cairn.catalog.engine",
+    "CatalogChunkIndex": "cairn.catalog.chunk_index",
+    "CatalogError": "cairn.catalog.errors",
+    "CatalogPins": "cairn.catalog.pins",
+    "open_catalog": "cairn.catalog.engine",
+}
 
 __all__ = [
     "Catalog",
@@ -35,3 +49,18 @@ __all__ = [
     "open_catalog",
     "schema",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "schema":
+        return importlib.import_module("cairn.catalog.schema")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES, "schema"})

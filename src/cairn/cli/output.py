@@ -29,7 +29,6 @@ from rich.table import Table
 
 from cairn.cli.root import app, groups, verb
 from cairn.cli.text import printable, printable_lines
-from cairn.client import Client, connect, find_home
 from cairn.data import NotFound
 from cairn.pipelines import DatumInfo, JobInfo, Reporter
 from cairn.storage.errors import ConfigError
@@ -37,6 +36,7 @@ from cairn.storage.settings import read_settings
 
 if TYPE_CHECKING:
     from cairn.api.protocol import ClientProtocol
+    from cairn.client import Client
 
 __all__ = [
     "ByteProgress",
@@ -172,6 +172,8 @@ def store_home() -> Path:
     """The embedded store's folder for the command running: the one ``find_home`` finds,
     created (and said so) only for a verb of ``CREATING_VERBS``. Raises NotFound naming
     where cairn looked when no store exists and the command only reads."""
+    from cairn.client import find_home
+
     home, exists = find_home()
     if exists:
         return home
@@ -199,10 +201,17 @@ def client(*, wait: bool = True) -> ClientProtocol:
     if _client is None:
         _waiting = wait
         auto_run = None if wait else False
-        if read_settings().url is None:
-            _client = connect(home=store_home(), reporter=CliReporter(), auto_run=auto_run)
+        settings = read_settings()
+        if settings.url is not None:
+            # connect's remote case without importing cairn.client, which loads the
+            # embedded stack (SQLAlchemy, the pipeline service) every command would pay for
+            from cairn.api.remote.client import RemoteClient
+
+            _client = RemoteClient(settings.url, settings.token, auto_run=auto_run)
         else:
-            _client = connect(reporter=CliReporter(), auto_run=auto_run)
+            from cairn.client import connect
+
+            _client = connect(home=store_home(), reporter=CliReporter(), auto_run=auto_run)
     return _client
 
 
@@ -238,6 +247,8 @@ def require_embedded(command: str, why: str) -> None:
 def embedded(command: str, why: str) -> Client:
     """The embedded Client, for a command that needs the store in this process. Raises
     ConfigError as ``require_embedded``."""
+    from cairn.client import Client
+
     require_embedded(command, why)
     found = client()
     assert isinstance(found, Client)  # no URL: connect opened the embedded store

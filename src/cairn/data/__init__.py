@@ -25,32 +25,69 @@ Invariants
       input commit that triggered it, when that id is free in the output repo.
 """
 
-from cairn.data.errors import (
-    AlreadyExists,
-    CommitStateError,
-    DataError,
-    InvalidPath,
-    InvalidReference,
-    NotFound,
-    PathConflict,
-    RepoInUse,
-)
-from cairn.data.files import Source
-from cairn.data.localfiles import Skipped, SkipReason
-from cairn.data.models import (
-    BranchInfo,
-    CommitInfo,
-    CommitState,
-    FileChange,
-    FileInfo,
-    Provenance,
-    RepoInfo,
-    to_json,
-)
-from cairn.data.refs import Ref, parse_ref
-from cairn.data.statcache import StatCache
-from cairn.data.store import DEFAULT_BRANCH, DataStore, new_commit_id
-from cairn.data.tree import DirEntry, FileEntry, TreeStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cairn.data.errors import (
+        AlreadyExists,
+        CommitStateError,
+        DataError,
+        InvalidPath,
+        InvalidReference,
+        NotFound,
+        PathConflict,
+        RepoInUse,
+    )
+    from cairn.data.files import Source
+    from cairn.data.localfiles import Skipped, SkipReason
+    from cairn.data.models import (
+        BranchInfo,
+        CommitInfo,
+        CommitState,
+        FileChange,
+        FileInfo,
+        Provenance,
+        RepoInfo,
+        to_json,
+    )
+    from cairn.data.refs import Ref, parse_ref
+    from cairn.data.statcache import StatCache
+    from cairn.data.store import DEFAULT_BRANCH, DataStore, new_commit_id
+    from cairn.data.tree import DirEntry, FileEntry, TreeStore
+
+# Each name is imported on first use: a remote client needs the value types and errors,
+# not the store (SQLAlchemy, the catalog).
+_HOMES = {
+    "AlreadyExists": "cairn.data.errors",
+    "BranchInfo": "cairn.data.models",
+    "CommitInfo": "cairn.data.models",
+    "CommitState": "cairn.data.models",
+    "CommitStateError": "cairn.data.errors",
+    "DEFAULT_BRANCH": "cairn.data.store",
+    "DataError": "cairn.data.errors",
+    "DataStore": "cairn.data.store",
+    "DirEntry": "cairn.data.tree",
+    "FileChange": "cairn.data.models",
+    "FileEntry": "cairn.data.tree",
+    "FileInfo": "cairn.data.models",
+    "InvalidPath": "cairn.data.errors",
+    "InvalidReference": "cairn.data.errors",
+    "NotFound": "cairn.data.errors",
+    "PathConflict": "cairn.data.errors",
+    "Provenance": "cairn.data.models",
+    "Ref": "cairn.data.refs",
+    "RepoInUse": "cairn.data.errors",
+    "RepoInfo": "cairn.data.models",
+    "SkipReason": "cairn.data.localfiles",
+    "Skipped": "cairn.data.localfiles",
+    "Source": "cairn.data.files",
+    "StatCache": "cairn.data.statcache",
+    "TreeStore": "cairn.data.tree",
+    "new_commit_id": "cairn.data.store",
+    "parse_ref": "cairn.data.refs",
+    "to_json": "cairn.data.models",
+}
 
 __all__ = [
     "DEFAULT_BRANCH",
@@ -82,3 +119,16 @@ __all__ = [
     "parse_ref",
     "to_json",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

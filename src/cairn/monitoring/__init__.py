@@ -56,16 +56,36 @@ Invariants:
   reaches ``drift_share``.
 """
 
-from cairn.monitoring.drift import (
-    DriftConfig,
-    DriftResult,
-    FeatureDrift,
-    adjust_p_values,
-    compute_drift,
-    infer_kinds,
-    prediction_drift,
-)
-from cairn.monitoring.errors import DriftInputError, LoopError, MonitoringError, RuleError
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cairn.monitoring.drift import (
+        DriftConfig,
+        DriftResult,
+        FeatureDrift,
+        adjust_p_values,
+        compute_drift,
+        infer_kinds,
+        prediction_drift,
+    )
+    from cairn.monitoring.errors import DriftInputError, LoopError, MonitoringError, RuleError
+
+# Each name is imported on first use: the rules and errors load without drift's SciPy,
+# pandas and PyArrow.
+_HOMES = {
+    "DriftConfig": "cairn.monitoring.drift",
+    "DriftInputError": "cairn.monitoring.errors",
+    "DriftResult": "cairn.monitoring.drift",
+    "FeatureDrift": "cairn.monitoring.drift",
+    "LoopError": "cairn.monitoring.errors",
+    "MonitoringError": "cairn.monitoring.errors",
+    "RuleError": "cairn.monitoring.errors",
+    "adjust_p_values": "cairn.monitoring.drift",
+    "compute_drift": "cairn.monitoring.drift",
+    "infer_kinds": "cairn.monitoring.drift",
+    "prediction_drift": "cairn.monitoring.drift",
+}
 
 __all__ = [
     "DriftConfig",
@@ -80,3 +100,16 @@ __all__ = [
     "infer_kinds",
     "prediction_drift",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

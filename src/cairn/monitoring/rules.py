@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import delete, insert, select, update
@@ -52,10 +52,14 @@ from cairn.data.refs import check_name
 from cairn.data.subject import about
 from cairn.ml.events import record_event
 from cairn.ml.registry import parse_spec as parse_model_spec
-from cairn.monitoring.drift import DriftConfig
 from cairn.monitoring.errors import DriftInputError, RuleError
 from cairn.pipelines.documents import dotted, load_document, read_document_file
 from cairn.pipelines.units import duration_value
+
+if TYPE_CHECKING:
+    # drift loads SciPy, pandas and PyArrow: a second a remote monitor command (which
+    # reads and sends rules) would pay for nothing
+    from cairn.monitoring.drift import DriftConfig
 
 __all__ = [
     "Action",
@@ -313,6 +317,8 @@ class MonitorRule(_Model):
 
     def drift_config(self) -> DriftConfig:
         """The rule's tests as the DriftConfig ``compute_drift`` takes."""
+        from cairn.monitoring.drift import DriftConfig
+
         t = self.tests
         return DriftConfig(
             method=t.method,

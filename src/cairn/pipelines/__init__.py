@@ -38,11 +38,42 @@ Incremental semantics follow Pachyderm: the salt is part of every datum hash;
 changed), ``update pipeline --reprocess`` draws a new one.
 """
 
-from cairn.pipelines.errors import PipelineError, SpecError
-from cairn.pipelines.lineage import CommitNode, commit_lineage, file_lineage
-from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState, PipelineInfo, Reporter
-from cairn.pipelines.service import Pipelines
-from cairn.pipelines.spec import PipelineSpec, load_spec_file, load_specs
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cairn.pipelines.errors import PipelineError, SpecError
+    from cairn.pipelines.lineage import CommitNode, commit_lineage, file_lineage
+    from cairn.pipelines.models import (
+        DatumInfo,
+        DatumState,
+        JobInfo,
+        JobState,
+        PipelineInfo,
+        Reporter,
+    )
+    from cairn.pipelines.service import Pipelines
+    from cairn.pipelines.spec import PipelineSpec, load_spec_file, load_specs
+
+# Each name is imported on first use: a remote client needs the spec and value types,
+# not the service, executors or the catalog.
+_HOMES = {
+    "CommitNode": "cairn.pipelines.lineage",
+    "DatumInfo": "cairn.pipelines.models",
+    "DatumState": "cairn.pipelines.models",
+    "JobInfo": "cairn.pipelines.models",
+    "JobState": "cairn.pipelines.models",
+    "PipelineError": "cairn.pipelines.errors",
+    "PipelineInfo": "cairn.pipelines.models",
+    "PipelineSpec": "cairn.pipelines.spec",
+    "Pipelines": "cairn.pipelines.service",
+    "Reporter": "cairn.pipelines.models",
+    "SpecError": "cairn.pipelines.errors",
+    "commit_lineage": "cairn.pipelines.lineage",
+    "file_lineage": "cairn.pipelines.lineage",
+    "load_spec_file": "cairn.pipelines.spec",
+    "load_specs": "cairn.pipelines.spec",
+}
 
 __all__ = [
     "CommitNode",
@@ -61,3 +92,16 @@ __all__ = [
     "load_spec_file",
     "load_specs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

@@ -10,22 +10,19 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cairn.data import (
-    CommitInfo,
-    DataStore,
-    InvalidPath,
-    NotFound,
-    Skipped,
-    Source,
-    StatCache,
-    parse_ref,
-)
-from cairn.data.ingest import ProcessIngest
-from cairn.data.ingest import usable as ingest_usable
+from cairn.data import CommitInfo, InvalidPath, NotFound, Skipped, parse_ref
 from cairn.data.localfiles import LocalFile, OutputFolder, named_file, walk_folder
+from cairn.data.statcache import StatCache
 from cairn.data.subject import about
 from cairn.storage import Content
+
+if TYPE_CHECKING:
+    # the store's modules load the catalog (SQLAlchemy), which a remote client's put and
+    # get (local_items, OutputFolder) do without
+    from cairn.data import DataStore, Source
+    from cairn.data.ingest import ProcessIngest
 
 __all__ = ["LocalFiles", "local_items"]
 
@@ -155,6 +152,9 @@ class LocalFiles:
 
     def _bulk(self, files: int) -> ProcessIngest | None:
         """Worker processes for a put of many local files, where they are safe and pay."""
+        from cairn.data.ingest import ProcessIngest
+        from cairn.data.ingest import usable as ingest_usable
+
         url = self._data.catalog.engine.url.render_as_string(hide_password=False)
         if not ingest_usable(self._data.chunks, url, files):
             return None

@@ -5,12 +5,16 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn.api.embedded._compat import forward
-from cairn.pipelines import PipelineInfo, Pipelines, PipelineSpec, load_spec_file
-from cairn.pipelines.models import BrokenPipeline
-from cairn.pipelines.spec import parse_spec
+from cairn.pipelines.models import BrokenPipeline, PipelineInfo
+from cairn.pipelines.spec import PipelineSpec, load_spec_file, parse_spec
+
+if TYPE_CHECKING:
+    # the service loads the catalog and executors, which a remote client's local_specs
+    # does without
+    from cairn.pipelines.service import Pipelines
 
 __all__ = ["EmbeddedPipelines", "local_specs"]
 

@@ -168,11 +168,13 @@ class RemoteCommitsBase(RemoteSub):
 
 def _remote_method(sub: str, name: str, proto: type) -> Callable[..., Any]:
     signature = inspect.signature(getattr(proto, name))
-    m = method(sub, name)
 
     def call(self: RemoteSub, *args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(self, *args, **kwargs)
         given = dict(list(bound.arguments.items())[1:])
+        # resolved on the first call, not when the class is built: the annotations of
+        # monitors.check name drift's types, whose module loads SciPy and pandas
+        m = method(sub, name)
         if m.variadic is not None:
             given[m.variadic] = list(given.get(m.variadic, ()))
         return self._transport.call(sub, name, given)
