@@ -33,6 +33,7 @@ HINTS: dict[str, str] = {
     "monitor.create": "; `cairn create monitor -f FILE` creates it",
     "monitor.exists": "; `cairn update monitor -f FILE` changes it",
     "monitor.missing": "; `cairn list monitor` shows them",
+    "datum.missing": "; `cairn list datum {ref}` lists its datums",
     "run.missing": "; `cairn list run` shows the runs",
     "model.missing": "; `cairn list model` shows the models",
     "model.retrust": ": `cairn register model {model} {ref} --trust` if you trust it",

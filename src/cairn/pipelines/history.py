@@ -20,6 +20,7 @@ from cairn.data import (
     DataStore,
     NotFound,
 )
+from cairn.data.subject import about
 from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState
 from cairn.pipelines.rows import inspect_pipeline
 from cairn.storage import ObjectNotFound
@@ -156,9 +157,10 @@ class JobHistory:
             if not datum_id or d.id.startswith(datum_id)
         ]
         if datum_id and not chosen:
-            raise NotFound(
-                f"job {pipeline}@{job.id} has no datum {datum_id!r}; "
-                f"`cairn list datum {pipeline}@{job.id}` lists its datums"
+            raise about(
+                NotFound(f"job {pipeline}@{job.id} has no datum {datum_id!r}"),
+                "datum.missing",
+                ref=f"{pipeline}@{job.id}",
             )
         if not datum_id:
             try:

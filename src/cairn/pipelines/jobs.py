@@ -321,8 +321,8 @@ class JobRunner:
         if missing:  # fail once, before any datum or retry: no input change fixes it
             raise PipelineError(
                 f"{CANNOT_START}: {', '.join(missing)} not found (from {info.spec_dir}); "
-                "no input change can fix this, so the pipeline waits: fix it, then `cairn "
-                f"update pipeline` or `cairn rerun pipeline {info.name}`"
+                "no input change can fix this, so the pipeline waits for its spec to be "
+                "updated or for a rerun once the code is there"
             )
         all_datums = build_datums(self.data, spec.input, heads)
         try:
