@@ -62,6 +62,7 @@ def gateway(client: ClientProtocol, tls: tuple[Path, Path] | None = None) -> Ite
             port=port,
             log_level="warning",
             access_log=False,
+            timeout_graceful_shutdown=1,
             **extra,
         )
     )
@@ -111,11 +112,15 @@ def local(tmp_path: Path) -> Iterator[ClientProtocol]:
 def s3(local: ClientProtocol) -> Iterator[Any]:
     """boto3 against a gateway over the embedded ``local`` client."""
     with gateway(local) as url:
-        yield s3_client(url)
+        s3 = s3_client(url)
+        yield s3
+        s3.close()
 
 
 @pytest.fixture
 def both(client: ClientProtocol) -> Iterator[Any]:
     """boto3 against a gateway over ``client``, embedded and remote."""
     with gateway(client) as url:
-        yield s3_client(url)
+        s3 = s3_client(url)
+        yield s3
+        s3.close()

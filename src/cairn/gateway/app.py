@@ -355,6 +355,10 @@ def _error_response(
     request: Request, error: S3Error, bucket: str | None, key: str | None
 ) -> Response:
     headers = _ids()
+    if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
+        # The body may be unread (refused before it was, or an Expect: 100-continue that
+        # never got its 100): left on the connection, it would be read as the next request.
+        headers["Connection"] = "close"
     if request.method == "HEAD":  # no body: SDKs read the status alone
         return Response(status_code=error.status, headers=headers)
     extra = {}
