@@ -209,3 +209,14 @@ def test_keys_with_spaces_and_unicode_list_and_read(s3: Any, local: ClientProtoc
     listed = _keys(s3.list_objects_v2(Bucket="training", Prefix="master/dir with space/"))
     assert listed == ["master/dir with space/é+x.txt"]
     assert s3.get_object(Bucket="training", Key=listed[0])["Body"].read() == b"u"
+
+
+def test_a_large_object_streams_whole_and_in_ranges_across_pieces(
+    s3: Any, local: ClientProtocol
+) -> None:
+    data = bytes(range(251)) * (40_000)  # about 10 MB: three of the gateway's 4 MiB pieces
+    local.files.put("training@master:/big.bin", data)
+    assert s3.get_object(Bucket="training", Key="master/big.bin")["Body"].read() == data
+    lo, hi = (4 << 20) - 5, (8 << 20) + 5  # crosses two piece boundaries
+    part = s3.get_object(Bucket="training", Key="master/big.bin", Range=f"bytes={lo}-{hi}")
+    assert part["Body"].read() == data[lo : hi + 1]
