@@ -130,3 +130,58 @@ def test_checksums_without_a_native_library_are_refused(s3: Any, local: ClientPr
     assert b"<Code>NotImplemented</Code>" in answer.content
     with pytest.raises(NotFound):
         local.commits.get("training@master")
+
+
+def test_delete_objects_is_one_commit_per_branch(both: Any, client: ClientProtocol) -> None:
+    first = client.files.put("training@master:/", {"a.txt": b"1", "b.txt": b"2", "c.txt": b"3"})
+    client.branches.create("training@dev", "master")
+    answer = both.delete_objects(
+        Bucket="training",
+        Delete={
+            "Objects": [
+                {"Key": k}
+                for k in ["master/a.txt", "master/b.txt", "master/gone.txt", "dev/c.txt"]
+                + [f"{first.id}/c.txt"]
+            ]
+        },
+    )
+    deleted = sorted(d["Key"] for d in answer["Deleted"])
+    assert deleted == ["dev/c.txt", "master/a.txt", "master/b.txt", "master/gone.txt"]
+    assert [(e["Key"], e["Code"]) for e in answer["Errors"]] == [
+        (f"{first.id}/c.txt", "AccessDenied")
+    ]
+    assert len(client.commits.list("training@master")) == 2
+    assert [f.path for f in client.files.list("training@master:/")] == ["/c.txt"]
+    assert [f.path for f in client.files.list("training@dev:/")] == ["/a.txt", "/b.txt"]
+    quiet = both.delete_objects(
+        Bucket="training", Delete={"Objects": [{"Key": "master/c.txt"}], "Quiet": True}
+    )
+    assert "Deleted" not in quiet and "Errors" not in quiet
+
+
+def test_copy_object_copies_a_pinned_source_without_bytes(
+    both: Any, client: ClientProtocol
+) -> None:
+    old = client.files.put("training@master:/src.txt", b"old")
+    client.files.put("training@master:/src.txt", b"new")
+    client.repos.create("other")
+    answer = both.copy_object(
+        Bucket="other", Key="master/copied.txt", CopySource=f"training/{old.id}/src.txt"
+    )
+    assert client.files.read("other@master:/copied.txt") == b"old"
+    head = both.head_object(Bucket="other", Key="master/copied.txt")
+    assert answer["CopyObjectResult"]["ETag"] == head["ETag"]
+    both.copy_object(
+        Bucket="training",
+        Key="master/dst.txt",
+        CopySource={"Bucket": "training", "Key": "master/src.txt"},
+    )
+    assert client.files.read("training@master:/dst.txt") == b"new"
+    with pytest.raises(ClientError) as exc:
+        both.copy_object(Bucket="training", Key="master/x.txt", CopySource="training/master/no.txt")
+    assert _code(exc) == "NoSuchKey"
+    with pytest.raises(ClientError) as exc:
+        both.copy_object(
+            Bucket="training", Key=f"{old.id}/x.txt", CopySource="training/master/src.txt"
+        )
+    assert _code(exc) == "AccessDenied"

@@ -24,7 +24,9 @@ Invariants:
 - A PutObject to a branch is one commit (a name that is no branch and no commit makes
   the branch, as ``cairn put file`` does); to a commit id or an ancestor it is refused
   with AccessDenied before the body is read. A DeleteObject is one commit when the key
-  is a file, and nothing (204, as S3) when it is not.
+  is a file, and nothing (204, as S3) when it is not; DeleteObjects is one commit per
+  branch it names. CopyObject reads its source at the commit its key resolves to and
+  copies without copying bytes (one commit).
 - A listing never names commit ids: a prefix without ``/`` lists branches.
 - Errors are S3's XML error documents with S3's codes (``errors.STATUS``): cairn's
   NotFound is NoSuchBucket or NoSuchKey, ReadOnlyRef and DataError AccessDenied.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import io
 import logging
 import mimetypes
 import re
@@ -14,6 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -49,10 +51,11 @@ _PIECE = 4 << 20  # bytes per read of a ranged GetObject's body
 _SPOOL = 8 << 20  # a PutObject body larger than this waits on disk, not in memory
 _MAX_KEYS = 1000  # S3's cap on one listing page
 _XML = "application/xml"
+_MAX_DELETE_BODY = 2 << 20  # 1000 keys of up to 1 KiB each, and the XML around them
 # Subresources S3 has and the gateway does not serve yet: refused, never mistaken for a
 # plain GET or PUT of the bucket or object.
 _LATER = {
-    "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
+    "accelerate", "acl", "analytics", "attributes", "cors", "encryption",
     "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "logging", "metrics",
     "notification", "object-lock", "ownershipControls", "partNumber", "policy",
     "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore",
@@ -151,6 +154,8 @@ class Gateway:
                 root = f'<LocationConstraint xmlns="{documents.NS}"/>'
                 return _xml(b'<?xml version="1.0" encoding="UTF-8"?>' + root.encode())
             return await self.list_objects(request, bucket)
+        if request.method == "POST" and "delete" in request.query_params:
+            return await self.delete_objects(request, bucket)
         if request.method == "PUT":
             try:
                 await run_in_threadpool(self.client.repos.create, bucket)
@@ -230,6 +235,8 @@ class Gateway:
         _refuse_later(request)
         if request.method in ("GET", "HEAD"):
             return await self.get_object(request)
+        if request.method == "PUT" and "x-amz-copy-source" in request.headers:
+            return await self.copy_object(request)
         if request.method == "PUT":
             return await self.put_object(request)
         if request.method == "DELETE":
@@ -312,8 +319,6 @@ class Gateway:
 
     async def put_object(self, request: Request) -> Response:
         bucket, key = request.path_params["bucket"], request.path_params["key"]
-        if "x-amz-copy-source" in request.headers:
-            raise S3Error("NotImplemented", "CopyObject is not served yet")
         ref, path = _split_key(key, bucket)
         if key.endswith("/"):
             raise S3Error("InvalidArgument", "a key ending in / names a folder", key=key)
@@ -341,6 +346,87 @@ class Gateway:
         bucket, key = request.path_params["bucket"], request.path_params["key"]
         await run_in_threadpool(self._delete, bucket, key)
         return Response(status_code=204, headers=_ids())
+
+    async def delete_objects(self, request: Request, bucket: str) -> Response:
+        """DeleteObjects: the keys of each branch deleted in one commit of that branch."""
+        length = int(request.headers.get("content-length") or 0)
+        if length > _MAX_DELETE_BODY:
+            raise S3Error("InvalidRequest", "the delete request is too large", bucket=bucket)
+        body = io.BytesIO()
+        await receive(dict(request.headers), request.stream(), body)
+        keys, quiet = documents.parse_delete(body.getvalue())
+        if len(keys) > _MAX_KEYS:
+            raise S3Error("InvalidRequest", f"at most {_MAX_KEYS} keys per request")
+        deleted, errors = await run_in_threadpool(self._delete_many, bucket, keys)
+        return _xml(documents.deleted_doc([] if quiet else deleted, errors))
+
+    def _delete_many(
+        self, bucket: str, keys: list[str]
+    ) -> tuple[list[str], list[tuple[str, str, str]]]:
+        self.client.repos.get(bucket)
+        deleted: list[str] = []
+        errors: list[tuple[str, str, str]] = []
+        files: dict[str, list[tuple[str, str]]] = {}  # branch -> (key, path) of files
+        for key in keys:
+            try:
+                ref, path = _split_key(key, bucket)
+                self._branch(bucket, ref, key)
+                info = self.client.files.get(f"{bucket}@{ref}:/{path}")
+            except S3Error as exc:
+                if exc.code == "NoSuchKey":  # not an object: S3 counts it deleted
+                    deleted.append(key)
+                else:
+                    errors.append((key, exc.code, exc.message))
+                continue
+            except NotFound:
+                deleted.append(key)
+                continue
+            except CairnError as exc:
+                error = self._translate(exc, bucket, key)
+                errors.append((key, error.code, error.message))
+                continue
+            if info.type == "file" and not key.endswith("/"):
+                files.setdefault(ref, []).append((key, path))
+            else:
+                deleted.append(key)
+        for ref, named in files.items():
+            try:
+                self.client.files.delete(*(f"{bucket}@{ref}:/{p}" for _, p in named))
+            except CairnError as exc:
+                error = self._translate(exc, bucket, None)
+                errors += [(k, error.code, error.message) for k, _ in named]
+            else:
+                deleted += [k for k, _ in named]
+        return sorted(deleted), errors
+
+    async def copy_object(self, request: Request) -> Response:
+        """CopyObject: the source pinned at its commit, copied without copying bytes."""
+        bucket, key = request.path_params["bucket"], request.path_params["key"]
+        conditions = [h for h in request.headers if h.startswith("x-amz-copy-source-if")]
+        if conditions:
+            raise S3Error("NotImplemented", f"{conditions[0]} is not served yet")
+        source = unquote(request.headers["x-amz-copy-source"].partition("?")[0]).lstrip("/")
+        src_bucket, _, src_key = source.partition("/")
+        ref, path = _split_key(key, bucket)
+        if key.endswith("/"):
+            raise S3Error("InvalidArgument", "a key ending in / names a folder", key=key)
+
+        def copy() -> tuple[str, float]:
+            self._branch(bucket, ref, key)
+            try:
+                info, _ = self._file(src_bucket, src_key)
+            except NotFound:
+                if not self._bucket_exists(src_bucket):
+                    raise S3Error(
+                        "NoSuchBucket", "no such source repo", bucket=src_bucket
+                    ) from None
+                raise S3Error("NoSuchKey", "no such source key", key=src_key) from None
+            pinned = f"{src_bucket}@{info.commit}:/{info.path.lstrip('/')}"
+            commit = self.client.files.copy(pinned, f"{bucket}@{ref}:/{path}")
+            return info.hash, commit.finished or commit.created
+
+        digest, when = await run_in_threadpool(copy)
+        return _xml(documents.copy_doc(_etag(digest), when))
 
 
 def _ids() -> dict[str, str]:
@@ -374,7 +460,7 @@ def _error_response(
 
 def _refuse_later(request: Request) -> None:
     named = _LATER.intersection(request.query_params)
-    if named or request.method == "POST":
+    if named or (request.method == "POST" and "delete" not in request.query_params):
         what = ", ".join(sorted(named)) or "POST"
         raise S3Error("NotImplemented", f"{what} is not served by this gateway yet")
 

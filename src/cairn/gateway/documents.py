@@ -9,7 +9,18 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-__all__ = ["NS", "buckets_doc", "error_doc", "listing_doc", "s3_time"]
+from cairn.gateway.errors import S3Error
+
+__all__ = [
+    "NS",
+    "buckets_doc",
+    "copy_doc",
+    "deleted_doc",
+    "error_doc",
+    "listing_doc",
+    "parse_delete",
+    "s3_time",
+]
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
@@ -93,4 +104,51 @@ def error_doc(code: str, message: str, resource: str, request_id: str, **extra: 
         _add(root, tag, value)
     _add(root, "Resource", resource)
     _add(root, "RequestId", request_id)
+    return _bytes(root)
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def parse_delete(body: bytes) -> tuple[list[str], bool]:
+    """A DeleteObjects request (``<Delete><Object><Key>`` ..., ``<Quiet>``): the keys in
+    order and whether the answer is quiet. Raises S3Error MalformedXML."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        raise S3Error("MalformedXML", "the delete request is not well-formed XML") from None
+    if _local(root.tag) != "Delete":
+        raise S3Error("MalformedXML", "the delete request is no <Delete> document")
+    keys: list[str] = []
+    quiet = False
+    for child in root:
+        if _local(child.tag) == "Quiet":
+            quiet = (child.text or "").strip().lower() == "true"
+        elif _local(child.tag) == "Object":
+            key = next((k.text for k in child if _local(k.tag) == "Key"), None)
+            if not key:
+                raise S3Error("MalformedXML", "an <Object> without a <Key>")
+            keys.append(key)
+    return keys, quiet
+
+
+def deleted_doc(deleted: Iterable[str], errors: Iterable[tuple[str, str, str]]) -> bytes:
+    """DeleteResult: the keys deleted, then (key, code, message) of those refused."""
+    root = ET.Element("DeleteResult", xmlns=NS)
+    for key in deleted:
+        _add(_add(root, "Deleted"), "Key", key)
+    for key, code, message in errors:
+        error = _add(root, "Error")
+        _add(error, "Key", key)
+        _add(error, "Code", code)
+        _add(error, "Message", message)
+    return _bytes(root)
+
+
+def copy_doc(etag: str, modified: float) -> bytes:
+    """CopyObjectResult: the copy's ETag and the time of the commit that made it."""
+    root = ET.Element("CopyObjectResult", xmlns=NS)
+    _add(root, "LastModified", s3_time(modified))
+    _add(root, "ETag", etag)
     return _bytes(root)

@@ -20,6 +20,7 @@ STATUS: dict[str, int] = {
     "InvalidBucketName": 400,
     "InvalidRange": 416,
     "InvalidRequest": 400,
+    "MalformedXML": 400,
     "MethodNotAllowed": 405,
     "NoSuchBucket": 404,
     "NoSuchKey": 404,
