@@ -220,3 +220,30 @@ def test_a_large_object_streams_whole_and_in_ranges_across_pieces(
     lo, hi = (4 << 20) - 5, (8 << 20) + 5  # crosses two piece boundaries
     part = s3.get_object(Bucket="training", Key="master/big.bin", Range=f"bytes={lo}-{hi}")
     assert part["Body"].read() == data[lo : hi + 1]
+
+
+def test_pyarrow_reads_a_partitioned_dataset_through_the_gateway(local: ClientProtocol) -> None:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+    from tests.gateway.conftest import gateway
+
+    table = pa.table({"x": list(range(100))})
+    parts = {}
+    for name in ["a", "b"]:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        parts[f"iris/part={name}/0.parquet"] = sink.getvalue().to_pybytes()
+    local.files.put("training@master:/", parts)
+    with gateway(local) as url:
+        fs = pafs.S3FileSystem(
+            access_key="any",
+            secret_key="any",
+            endpoint_override=url,
+            scheme="http",
+            region="us-east-1",
+        )
+        got = ds.dataset("training/master/iris", filesystem=fs, format="parquet").to_table()
+        assert got.num_rows == 200
+        assert fs.get_file_info("training/master/iris").type == pafs.FileType.Directory
