@@ -111,3 +111,17 @@ def test_the_decoder_returns_trailers_by_lower_case_name() -> None:
     decoder = AwsChunked()
     assert decoder.feed(b"3\r\nabc\r\n0\r\nX-Amz-Checksum-CRC32:AAAA\r\n\r\n") == b"abc"
     assert decoder.close() == {"x-amz-checksum-crc32": "AAAA"}
+
+
+@pytest.mark.parametrize(
+    "name,check",
+    [("crc32c", 0xE3069283), ("crc64nvme", 0xAE8B14860A799888)],  # the CRC catalogue's
+)
+def test_the_crcs_of_newer_sdks_match_the_catalogue(name: str, check: int) -> None:
+    width = 4 if name == "crc32c" else 8
+    value = base64.b64encode(check.to_bytes(width, "big")).decode()
+    headers = {f"x-amz-checksum-{name}": value}
+    assert _receive(headers, b"123456789", step=4) == b"123456789"
+    with pytest.raises(S3Error) as exc:
+        _receive(headers, b"123456780")
+    assert exc.value.code == "BadDigest"

@@ -222,7 +222,9 @@ def test_a_large_object_streams_whole_and_in_ranges_across_pieces(
     assert part["Body"].read() == data[lo : hi + 1]
 
 
-def test_pyarrow_reads_a_partitioned_dataset_through_the_gateway(local: ClientProtocol) -> None:
+def test_pyarrow_reads_a_partitioned_dataset_and_writes_through_the_gateway(
+    local: ClientProtocol,
+) -> None:
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
@@ -247,3 +249,6 @@ def test_pyarrow_reads_a_partitioned_dataset_through_the_gateway(local: ClientPr
         got = ds.dataset("training/master/iris", filesystem=fs, format="parquet").to_table()
         assert got.num_rows == 200
         assert fs.get_file_info("training/master/iris").type == pafs.FileType.Directory
+        with fs.open_output_stream("training/master/written.txt") as out:  # multipart
+            out.write(b"from pyarrow")
+    assert local.files.read("training@master:/written.txt") == b"from pyarrow"

@@ -122,14 +122,19 @@ def test_aws_chunked_bodies_with_trailing_checksums(https_s3: Any, local: Client
         assert local.files.read("training@master:/s.bin") == b"s"
 
 
-def test_checksums_without_a_native_library_are_refused(s3: Any, local: ClientProtocol) -> None:
-    # botocore itself needs awscrt for CRC32C, so the request is made by hand.
+def test_crc32c_is_checked_and_unknown_checksums_refused(s3: Any, local: ClientProtocol) -> None:
+    # botocore itself needs awscrt for CRC32C, so the requests are made by hand.
     url = s3.meta.endpoint_url + "/training/master/c.bin"
-    answer = httpx.put(url, content=b"c", headers={"x-amz-checksum-crc32c": "AAAAAA=="})
-    assert answer.status_code == 501
-    assert b"<Code>NotImplemented</Code>" in answer.content
+    crc32c = base64.b64encode((0xE3069283).to_bytes(4, "big")).decode()  # of b"123456789"
+    wrong = httpx.put(url, content=b"12345678", headers={"x-amz-checksum-crc32c": crc32c})
+    assert wrong.status_code == 400 and b"<Code>BadDigest</Code>" in wrong.content
+    unknown = httpx.put(url, content=b"c", headers={"x-amz-checksum-md4": "AAAAAA=="})
+    assert unknown.status_code == 501 and b"<Code>NotImplemented</Code>" in unknown.content
     with pytest.raises(NotFound):
         local.commits.get("training@master")
+    right = httpx.put(url, content=b"123456789", headers={"x-amz-checksum-crc32c": crc32c})
+    assert right.status_code == 200
+    assert local.files.read("training@master:/c.bin") == b"123456789"
 
 
 def test_delete_objects_is_one_commit_per_branch(both: Any, client: ClientProtocol) -> None:

@@ -8,6 +8,7 @@ What it owns:
 - ``app``: the Starlette app (``create_app(client)``) and ``serve`` (uvicorn).
 - ``listing``: ListObjects pages over a repo's refs.
 - ``body``: PutObject bodies, plain or ``aws-chunked``, and their checksums.
+- ``multipart``: uploads in parts, waiting in a local spool folder until completed.
 - ``documents``: S3's XML documents; ``errors``: ``S3Error`` and S3's codes.
 
 Mapping (lakeFS's layout): bucket = repo; key = ``REF/PATH``, where ``REF`` is a branch,
@@ -25,8 +26,9 @@ Invariants:
   the branch, as ``cairn put file`` does); to a commit id or an ancestor it is refused
   with AccessDenied before the body is read. A DeleteObject is one commit when the key
   is a file, and nothing (204, as S3) when it is not; DeleteObjects is one commit per
-  branch it names. CopyObject reads its source at the commit its key resolves to and
-  copies without copying bytes (one commit).
+  branch it names; a multipart upload is one commit when completed, none before.
+  CopyObject reads its source at the commit its key resolves to and copies without
+  copying bytes (one commit).
 - A listing never names commit ids: a prefix without ``/`` lists branches.
 - Errors are S3's XML error documents with S3's codes (``errors.STATUS``): cairn's
   NotFound is NoSuchBucket or NoSuchKey, ReadOnlyRef and DataError AccessDenied.

@@ -7,14 +7,18 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import hashlib
 import io
 import logging
 import mimetypes
 import re
+import shutil
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
@@ -38,6 +42,7 @@ from cairn.gateway import documents
 from cairn.gateway.body import receive
 from cairn.gateway.errors import S3Error
 from cairn.gateway.listing import list_page
+from cairn.gateway.multipart import Uploads
 
 if TYPE_CHECKING:
     from cairn.api.protocol import ClientProtocol
@@ -88,8 +93,9 @@ def _http_time(seconds: float) -> str:
 class Gateway:
     """The handlers, over one ``ClientProtocol``."""
 
-    def __init__(self, client: ClientProtocol) -> None:
+    def __init__(self, client: ClientProtocol, spool: Path) -> None:
         self.client = client
+        self.uploads = Uploads(spool)
 
     # -- errors -------------------------------------------------------------------------
     def answers(self, handler: Handler) -> Handler:
@@ -232,6 +238,9 @@ class Gateway:
     async def object(self, request: Request) -> Response:
         if not request.path_params["key"]:
             return await self.bucket(request)
+        q = request.query_params
+        if "uploadId" in q or (request.method == "POST" and "uploads" in q):
+            return await self.multipart(request)
         _refuse_later(request)
         if request.method in ("GET", "HEAD"):
             return await self.get_object(request)
@@ -428,6 +437,85 @@ class Gateway:
         digest, when = await run_in_threadpool(copy)
         return _xml(documents.copy_doc(_etag(digest), when))
 
+    async def multipart(self, request: Request) -> Response:
+        """Create, UploadPart, Complete, Abort and ListParts (cairn.gateway.multipart)."""
+        bucket, key = request.path_params["bucket"], request.path_params["key"]
+        q, method = request.query_params, request.method
+        ref, path = _split_key(key, bucket)
+        if key.endswith("/"):
+            raise S3Error("InvalidArgument", "a key ending in / names a folder", key=key)
+        if method == "POST" and "uploads" in q:
+            await run_in_threadpool(self._branch, bucket, ref, key)
+            upload = await run_in_threadpool(self.uploads.create, bucket, key)
+            return _xml(documents.initiate_doc(bucket, key, upload))
+        folder = await run_in_threadpool(self.uploads.folder, bucket, key, q["uploadId"])
+        if method == "PUT" and "partNumber" in q:
+            if "x-amz-copy-source" in request.headers:
+                raise S3Error("NotImplemented", "UploadPartCopy is not served yet")
+            number, temp = self.uploads.part_file(folder, q["partNumber"])
+            try:
+                with open(temp, "wb") as file:
+                    sink = _Md5Sink(file)
+                    size = await receive(dict(request.headers), request.stream(), sink)
+                part = await run_in_threadpool(
+                    self.uploads.store, folder, number, temp, sink.md5.hexdigest(), size
+                )
+            finally:
+                temp.unlink(missing_ok=True)
+            return Response(status_code=200, headers={**_ids(), "ETag": part.etag})
+        if method == "POST":
+            body = io.BytesIO()
+            await receive(dict(request.headers), request.stream(), body)
+            named = documents.parse_complete(body.getvalue())
+
+            def complete() -> str:
+                self._branch(bucket, ref, key)
+                with self.uploads.joined(folder, named) as stream:
+                    commit = self.client.files.put(f"{bucket}@{ref}:/{path}", stream)
+                self.uploads.remove(folder)
+                return self.client.files.get(f"{bucket}@{commit.id}:/{path}").hash
+
+            digest = await run_in_threadpool(complete)
+            return _xml(documents.complete_doc(f"/{bucket}/{key}", bucket, key, _etag(digest)))
+        if method == "DELETE":
+            await run_in_threadpool(self.uploads.remove, folder)
+            return Response(status_code=204, headers=_ids())
+        if method == "GET":
+            try:
+                marker = int(q.get("part-number-marker", 0))
+                max_parts = min(int(q.get("max-parts", _MAX_KEYS)), _MAX_KEYS)
+            except ValueError:
+                raise S3Error("InvalidArgument", "part markers are numbers") from None
+            parts = [
+                p for p in await run_in_threadpool(self.uploads.parts, folder) if p.number > marker
+            ]
+            page = parts[:max_parts]
+            more = len(parts) > len(page) and bool(page)
+            return _xml(
+                documents.parts_doc(
+                    bucket=bucket,
+                    key=key,
+                    upload=q["uploadId"],
+                    parts=((p.number, p.modified, p.etag, p.size) for p in page),
+                    marker=marker,
+                    next_marker=page[-1].number if more else None,
+                    max_parts=max_parts,
+                )
+            )
+        raise S3Error("NotImplemented", f"{method} of an upload is not served")
+
+
+class _Md5Sink:
+    """A file that also keeps the MD5 of what is written (a part's ETag)."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.md5 = hashlib.md5()
+
+    def write(self, data: bytes) -> int:
+        self.md5.update(data)
+        return self.file.write(data)
+
 
 def _ids() -> dict[str, str]:
     return {"x-amz-request-id": uuid.uuid4().hex[:16].upper()}
@@ -530,16 +618,30 @@ def _date(text: str | None) -> int | None:
         return None  # an unreadable date is ignored, as HTTP says
 
 
-def create_app(client: ClientProtocol) -> Starlette:
-    """The S3 REST API over ``client`` (path-style: ``/BUCKET/KEY``), as an ASGI app."""
-    gateway = Gateway(client)
+def create_app(client: ClientProtocol, *, spool: Path | None = None) -> Starlette:
+    """The S3 REST API over ``client`` (path-style: ``/BUCKET/KEY``), as an ASGI app.
+    ``spool``: the folder multipart uploads wait in (default: a temporary folder made
+    now and removed when the app shuts down)."""
+    made = spool is None
+    folder = Path(tempfile.mkdtemp(prefix="cairn-s3-")) if spool is None else spool
+    gateway = Gateway(client, folder)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if made:
+                shutil.rmtree(folder, ignore_errors=True)
+
     methods = ["GET", "HEAD", "PUT", "DELETE", "POST"]
     app = Starlette(
         routes=[
             Route("/", gateway.answers(gateway.list_buckets), methods=["GET"]),
             Route("/{bucket}", gateway.answers(gateway.bucket), methods=methods),
             Route("/{bucket}/{key:path}", gateway.answers(gateway.object), methods=methods),
-        ]
+        ],
+        lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # "/bucket/" is the bucket, not a redirect
     return app

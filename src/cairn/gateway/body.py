@@ -16,24 +16,32 @@ checked: the gateway does not verify SigV4 yet (any key is accepted).
 Digests checked, each failing with S3's code: ``Content-MD5`` (BadDigest),
 ``x-amz-content-sha256`` when it is a hex SHA-256 (XAmzContentSHA256Mismatch),
 ``x-amz-checksum-{crc32,sha1,sha256}`` as a header or a trailer (BadDigest), and
-``x-amz-decoded-content-length`` (IncompleteBody). CRC32C and CRC64NVME need a native
-library cairn does not depend on: a request naming one is refused (NotImplemented)
-before its body is read.
+``x-amz-decoded-content-length`` (IncompleteBody). CRC32C and CRC64NVME (the AWS CLI
+v2's and the C++ SDK's default, so pyarrow's) are computed by awscrt when it is
+installed (``cairn[gateway]``), else in pure Python at about 6 MB/s: correct, slow for
+big uploads. Any other algorithm is refused (NotImplemented) before the body is read.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import zlib
 from collections.abc import AsyncIterator, Callable
-from typing import IO, Protocol
+from typing import Protocol
 
 from cairn.gateway.errors import S3Error
 
-__all__ = ["AwsChunked", "receive"]
+__all__ = ["AwsChunked", "Sink", "receive"]
 
 _MAX_LINE = 4096  # a chunk header or trailer line longer than this is malformed
+
+
+class Sink(Protocol):
+    """Where a body's payload goes: a binary file, or anything with its ``write``."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 class _Digest(Protocol):
@@ -52,12 +60,59 @@ class _Crc32:
         return self.value.to_bytes(4, "big")
 
 
+def _reflected_table(poly: int) -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+class _Reflected:
+    """A reflected CRC with init and xorout all ones (CRC-32C, CRC-64/NVME; parameters
+    from the CRC catalogue), in awscrt when it is installed, else byte by byte here."""
+
+    def __init__(self, width: int, poly: int, native: Callable[[bytes, int], int] | None):
+        self._mask = (1 << width) - 1
+        self._width = width
+        self._native = native
+        self._table = _TABLES.setdefault(poly, _reflected_table(poly)) if native is None else []
+        self._value = 0  # the finished CRC of what came so far (awscrt's running form)
+
+    def update(self, data: bytes) -> None:
+        if self._native is not None:
+            self._value = self._native(data, self._value)
+            return
+        crc, table = self._value ^ self._mask, self._table
+        for byte in data:
+            crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+        self._value = crc ^ self._mask
+
+    def digest(self) -> bytes:
+        return self._value.to_bytes(self._width // 8, "big")
+
+
+_TABLES: dict[int, list[int]] = {}
+
+
+@functools.cache
+def _natives() -> dict[str, Callable[[bytes, int], int]]:
+    try:
+        from awscrt import checksums  # optional: cairn[gateway]
+    except ImportError:
+        return {}
+    return {"crc32c": checksums.crc32c, "crc64nvme": checksums.crc64nvme}
+
+
 _CHECKSUMS: dict[str, Callable[[], _Digest]] = {
     "crc32": _Crc32,
+    "crc32c": lambda: _Reflected(32, 0x82F63B78, _natives().get("crc32c")),
+    "crc64nvme": lambda: _Reflected(64, 0x9A6C9329AC4BC9B5, _natives().get("crc64nvme")),
     "sha1": hashlib.sha1,
     "sha256": hashlib.sha256,
 }
-_UNSUPPORTED = ("crc32c", "crc64nvme")
 _PREFIX = "x-amz-checksum-"
 
 
@@ -136,7 +191,7 @@ class AwsChunked:
         return self.trailers
 
 
-async def receive(headers: dict[str, str], stream: AsyncIterator[bytes], sink: IO[bytes]) -> int:
+async def receive(headers: dict[str, str], stream: AsyncIterator[bytes], sink: Sink) -> int:
     """Write the payload of a request body (``headers`` with lower-cased names) to
     ``sink``, decoding aws-chunked and checking every declared digest; returns the payload
     size in bytes. Raises S3Error (see the module doc)."""
@@ -151,11 +206,11 @@ async def receive(headers: dict[str, str], stream: AsyncIterator[bytes], sink: I
     algorithms.discard("type")  # x-amz-checksum-type: full object or composite, not a digest
     algorithms.discard("mode")
     for name in algorithms:
-        if name in _UNSUPPORTED or name not in _CHECKSUMS:
+        if name not in _CHECKSUMS:
             raise S3Error(
                 "NotImplemented",
-                f"checksum {name.upper()} is not supported here; use CRC32, SHA1 or SHA256 "
-                "(boto3: ChecksumAlgorithm='CRC32', its default)",
+                f"checksum {name.upper()} is not supported here; use CRC32, CRC32C, "
+                "CRC64NVME, SHA1 or SHA256",
             )
     digests: dict[str, _Digest] = {name: _CHECKSUMS[name]() for name in algorithms}
     md5 = hashlib.md5() if "content-md5" in headers else None

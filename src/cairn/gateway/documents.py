@@ -14,11 +14,15 @@ from cairn.gateway.errors import S3Error
 __all__ = [
     "NS",
     "buckets_doc",
+    "complete_doc",
     "copy_doc",
     "deleted_doc",
     "error_doc",
+    "initiate_doc",
     "listing_doc",
+    "parse_complete",
     "parse_delete",
+    "parts_doc",
     "s3_time",
 ]
 
@@ -151,4 +155,75 @@ def copy_doc(etag: str, modified: float) -> bytes:
     root = ET.Element("CopyObjectResult", xmlns=NS)
     _add(root, "LastModified", s3_time(modified))
     _add(root, "ETag", etag)
+    return _bytes(root)
+
+
+def initiate_doc(bucket: str, key: str, upload: str) -> bytes:
+    """InitiateMultipartUploadResult."""
+    root = ET.Element("InitiateMultipartUploadResult", xmlns=NS)
+    _add(root, "Bucket", bucket)
+    _add(root, "Key", key)
+    _add(root, "UploadId", upload)
+    return _bytes(root)
+
+
+def parse_complete(body: bytes) -> list[tuple[int, str]]:
+    """A CompleteMultipartUpload request: its (PartNumber, ETag) pairs, in order. Raises
+    S3Error MalformedXML."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        raise S3Error("MalformedXML", "the request is not well-formed XML") from None
+    if _local(root.tag) != "CompleteMultipartUpload":
+        raise S3Error("MalformedXML", "the request is no <CompleteMultipartUpload>")
+    parts = []
+    for child in root:
+        if _local(child.tag) != "Part":
+            continue
+        fields = {_local(f.tag): (f.text or "").strip() for f in child}
+        try:
+            parts.append((int(fields["PartNumber"]), fields["ETag"]))
+        except (KeyError, ValueError):
+            raise S3Error("MalformedXML", "a <Part> needs a PartNumber and an ETag") from None
+    return parts
+
+
+def complete_doc(location: str, bucket: str, key: str, etag: str) -> bytes:
+    """CompleteMultipartUploadResult."""
+    root = ET.Element("CompleteMultipartUploadResult", xmlns=NS)
+    _add(root, "Location", location)
+    _add(root, "Bucket", bucket)
+    _add(root, "Key", key)
+    _add(root, "ETag", etag)
+    return _bytes(root)
+
+
+def parts_doc(
+    *,
+    bucket: str,
+    key: str,
+    upload: str,
+    parts: Iterable[tuple[int, float, str, int]],
+    marker: int,
+    next_marker: int | None,
+    max_parts: int,
+) -> bytes:
+    """ListPartsResult: ``parts`` as (number, modified seconds, etag, size in bytes);
+    ``next_marker`` when more follow."""
+    root = ET.Element("ListPartsResult", xmlns=NS)
+    _add(root, "Bucket", bucket)
+    _add(root, "Key", key)
+    _add(root, "UploadId", upload)
+    _add(root, "PartNumberMarker", marker)
+    if next_marker is not None:
+        _add(root, "NextPartNumberMarker", next_marker)
+    _add(root, "MaxParts", max_parts)
+    _add(root, "IsTruncated", next_marker is not None)
+    _add(root, "StorageClass", "STANDARD")
+    for number, modified, etag, size in parts:
+        part = _add(root, "Part")
+        _add(part, "PartNumber", number)
+        _add(part, "LastModified", s3_time(modified))
+        _add(part, "ETag", etag)
+        _add(part, "Size", size)
     return _bytes(root)
