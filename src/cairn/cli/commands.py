@@ -89,6 +89,10 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "Serve the store to a team over HTTP(S) until Ctrl-C: every command and the SDK talk "
         "to it when CAIRN_URL or a saved context names it; it runs pipelines and monitors.",
     ),
+    ("s3-gateway", None): (
+        "gateway_commands",
+        "Serve the S3 API until Ctrl-C: bucket = repo, key = BRANCH-or-COMMIT/PATH.",
+    ),
     ("version", None): (
         "server_commands",
         "Print the version of this cairn and, when it talks to a server, the server's.",
