@@ -201,11 +201,11 @@ class ChunkStore:
             # Photographs, video and audio are compressed already: when the first 64 KiB do
             # not shrink, store the chunk raw without compressing all of it to find out.
             if len(compressor.compress(data[:_SAMPLE])) > _SAMPLE - _SAMPLE // 16:
-                return _RAW + bytes(data)
+                return _RAW + data  # one copy, from bytes or a view
         packed = compressor.compress(data)
         if len(packed) <= len(data) - len(data) // 16:
             return _ZSTD + packed
-        return _RAW + bytes(data)
+        return _RAW + data
 
     def _pin(self, keys: list[str]) -> None:
         if self.pins is not None and keys:
