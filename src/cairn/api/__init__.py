@@ -21,8 +21,7 @@ Compatibility: a sub-client forwards the old names of the class it replaced
 release (cairn.api.embedded._compat).
 """
 
-import importlib
-from typing import Any
+from cairn._lazy import lazy_exports
 
 _HOMES = {
     **dict.fromkeys(
@@ -46,15 +45,5 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so that the protocols load without the ML and monitoring layers.
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'cairn.api' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
+# Lazy, so that the protocols load without the ML and monitoring layers.
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())

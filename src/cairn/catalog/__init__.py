@@ -21,8 +21,9 @@ Invariants
       key: the same one-writer-at-a-time rule, readers never blocked.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cairn._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from cairn.catalog import schema
@@ -51,16 +52,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "schema":
-        return importlib.import_module("cairn.catalog.schema")
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES, "schema"})
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals(), submodules=("schema",))

@@ -38,8 +38,9 @@ Incremental semantics follow Pachyderm: the salt is part of every datum hash;
 changed), ``update pipeline --reprocess`` draws a new one.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cairn._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from cairn.pipelines.errors import PipelineError, SpecError
@@ -94,14 +95,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())
