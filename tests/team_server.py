@@ -7,10 +7,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from cairn.api.protocol import ClientProtocol
 from cairn.client import Client
 
 
@@ -55,3 +57,30 @@ def team_server(home: Path, *, worker: bool = True) -> Iterator[str]:
             pipelines.stop()
         thread.join(30)
         client.data.catalog.dispose()
+
+
+def face_clients(*, pipelines: bool) -> dict[str, Callable[[Path], Any]]:
+    """Per kind of client of the face (cairn.api.protocol), a context manager that opens
+    one over the store at ``home``: ``embedded`` (cairn.Client) and ``remote`` (a
+    RemoteClient over a ``team_server``). ``pipelines``: writes trigger pipelines (and the
+    remote server runs its worker)."""
+
+    @contextmanager
+    def embedded(home: Path) -> Iterator[ClientProtocol]:
+        client = Client(home, auto_run=pipelines)
+        try:
+            yield client
+        finally:
+            client.data.catalog.dispose()
+
+    @contextmanager
+    def remote(home: Path) -> Iterator[ClientProtocol]:
+        from cairn.api.remote.client import RemoteClient
+
+        with (
+            team_server(home, worker=pipelines) as url,
+            RemoteClient(url, auto_run=pipelines) as client,
+        ):
+            yield client
+
+    return {"embedded": embedded, "remote": remote}

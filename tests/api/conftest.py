@@ -4,40 +4,16 @@ takes ``client`` and runs once per implementation in IMPLEMENTATIONS. A remote c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.team_server import face_clients
 
 from cairn.api.protocol import ClientProtocol
-from cairn.client import Client
 from cairn.pipelines.sandbox import sandbox_available
 
-
-@contextmanager
-def embedded(home: Path) -> Iterator[ClientProtocol]:
-    client = Client(home, auto_run=True)
-    try:
-        yield client
-    finally:
-        client.data.catalog.dispose()
-
-
-@contextmanager
-def remote(home: Path) -> Iterator[ClientProtocol]:
-    from tests.team_server import team_server
-
-    from cairn.api.remote.client import RemoteClient
-
-    with team_server(home) as url, RemoteClient(url, auto_run=True) as client:
-        yield client
-
-
-IMPLEMENTATIONS: dict[str, Callable[[Path], AbstractContextManager[ClientProtocol]]] = {
-    "embedded": embedded,
-    "remote": remote,
-}
+IMPLEMENTATIONS = face_clients(pipelines=True)
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))

@@ -3,46 +3,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
 import pytest
+from tests.team_server import face_clients
 
 from cairn.api.protocol import ClientProtocol
-from cairn.client import Client
 from cairn.fs import CairnFileSystem
-
-
-@contextmanager
-def embedded(home: Path) -> Iterator[ClientProtocol]:
-    client = Client(home, auto_run=False)
-    try:
-        yield client
-    finally:
-        client.data.catalog.dispose()
-
-
-@contextmanager
-def remote(home: Path) -> Iterator[ClientProtocol]:
-    from tests.team_server import team_server
-
-    from cairn.api.remote.client import RemoteClient
-
-    with team_server(home, worker=False) as url, RemoteClient(url, auto_run=False) as client:
-        yield client
-
 
 # An installed cairn registers cairn:// by its entry point (test_entry_point checks that
 # the declaration works); a checkout run from PYTHONPATH without installing it has none.
 if "cairn" not in fsspec.available_protocols():
     fsspec.register_implementation("cairn", CairnFileSystem)
 
-CLIENTS: dict[str, Callable[[Path], AbstractContextManager[ClientProtocol]]] = {
-    "embedded": embedded,
-    "remote": remote,
-}
+CLIENTS = face_clients(pipelines=False)
+embedded = CLIENTS["embedded"]
 
 
 def filesystem(client: ClientProtocol, **kwargs: object) -> CairnFileSystem:

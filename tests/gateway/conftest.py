@@ -6,44 +6,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
-from tests.team_server import free_port
+from tests.team_server import face_clients, free_port
 
 from cairn.api.protocol import ClientProtocol
-from cairn.client import Client
 from cairn.gateway import create_app
 
-
-@contextmanager
-def embedded(home: Path) -> Iterator[ClientProtocol]:
-    client = Client(home, auto_run=False)
-    try:
-        yield client
-    finally:
-        client.data.catalog.dispose()
-
-
-@contextmanager
-def remote(home: Path) -> Iterator[ClientProtocol]:
-    from tests.team_server import team_server
-
-    from cairn.api.remote.client import RemoteClient
-
-    with team_server(home, worker=False) as url, RemoteClient(url, auto_run=False) as client:
-        yield client
-
-
-CLIENTS: dict[str, Callable[[Path], AbstractContextManager[ClientProtocol]]] = {
-    "embedded": embedded,
-    "remote": remote,
-}
+CLIENTS = face_clients(pipelines=False)
+embedded = CLIENTS["embedded"]
 
 
 @contextmanager
