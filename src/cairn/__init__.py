@@ -10,9 +10,8 @@ can catch, and the value objects the API returns. Layers (see
     >>> c.create_repo("images")                            # doctest: +SKIP
 """
 
-from typing import TYPE_CHECKING
-
-from cairn._lazy import lazy_exports
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cairn.client import Client, connect, find_home
@@ -93,7 +92,19 @@ _HOMES = {
 }
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())
+# Written out, not cairn._lazy's: transforms import ``cairn.sdk``, which loads this
+# package, and must load no other module of cairn (tests pin ['cairn', 'cairn.sdk']).
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'cairn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})
 
 
 __version__ = "0.1.0"
