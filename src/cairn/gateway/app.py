@@ -67,6 +67,8 @@ _LATER = {
     "retention", "select", "tagging", "torrent", "uploadId", "uploads", "versionId",
     "versioning", "versions", "website",
 }  # fmt: skip
+# One region, S3's default: HeadBucket names it, as SDKs that pick endpoints by it expect.
+_REGION = {"x-amz-bucket-region": "us-east-1"}
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -153,7 +155,7 @@ class Gateway:
         _refuse_later(request)
         if request.method == "HEAD":
             await run_in_threadpool(self._head_bucket, bucket)
-            return Response(status_code=200, headers=_ids())
+            return Response(status_code=200, headers={**_ids(), **_REGION})
         if request.method == "GET":
             if "location" in request.query_params:
                 await run_in_threadpool(self._head_bucket, bucket)
@@ -220,8 +222,9 @@ class Gateway:
                 "Marker": after,
                 "Delimiter": delimiter or None,
                 "MaxKeys": str(max_keys),
-                # S3 sends NextMarker only with a delimiter; without one, the last key is it.
-                "NextMarker": page.next_marker if delimiter and page.next_marker else None,
+                # S3 needs it only with a delimiter (else the last key is it); sent always
+                # when truncated, as moto does, since clients read it first when present.
+                "NextMarker": page.next_marker,
             }
         return _xml(
             documents.listing_doc(
@@ -406,7 +409,8 @@ class Gateway:
                 errors += [(k, error.code, error.message) for k, _ in named]
             else:
                 deleted += [k for k, _ in named]
-        return sorted(deleted), errors
+        order = {k: i for i, k in enumerate(keys)}  # S3 answers in the request's order
+        return sorted(deleted, key=order.__getitem__), errors
 
     async def copy_object(self, request: Request) -> Response:
         """CopyObject: the source pinned at its commit, copied without copying bytes."""
@@ -498,7 +502,8 @@ class Gateway:
                     upload=q["uploadId"],
                     parts=((p.number, p.modified, p.etag, p.size) for p in page),
                     marker=marker,
-                    next_marker=page[-1].number if more else None,
+                    next_marker=page[-1].number if page else None,
+                    truncated=more,
                     max_parts=max_parts,
                 )
             )

@@ -206,10 +206,12 @@ def parts_doc(
     parts: Iterable[tuple[int, float, str, int]],
     marker: int,
     next_marker: int | None,
+    truncated: bool,
     max_parts: int,
 ) -> bytes:
     """ListPartsResult: ``parts`` as (number, modified seconds, etag, size in bytes);
-    ``next_marker`` when more follow."""
+    ``next_marker``: the last part listed (S3 sends it whenever a part is listed),
+    ``truncated`` when more follow it."""
     root = ET.Element("ListPartsResult", xmlns=NS)
     _add(root, "Bucket", bucket)
     _add(root, "Key", key)
@@ -218,7 +220,7 @@ def parts_doc(
     if next_marker is not None:
         _add(root, "NextPartNumberMarker", next_marker)
     _add(root, "MaxParts", max_parts)
-    _add(root, "IsTruncated", next_marker is not None)
+    _add(root, "IsTruncated", truncated)
     _add(root, "StorageClass", "STANDARD")
     for number, modified, etag, size in parts:
         part = _add(root, "Part")
