@@ -222,10 +222,11 @@ def test_a_large_object_streams_whole_and_in_ranges_across_pieces(
     assert part["Body"].read() == data[lo : hi + 1]
 
 
-def test_pyarrow_reads_a_partitioned_dataset_and_writes_through_the_gateway(
+def test_pyarrow_reads_a_partitioned_dataset_and_writes_and_reads_back_through_the_gateway(
     local: ClientProtocol,
 ) -> None:
     import pyarrow as pa
+    import pyarrow.csv as pacsv
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
@@ -251,4 +252,10 @@ def test_pyarrow_reads_a_partitioned_dataset_and_writes_through_the_gateway(
         assert fs.get_file_info("training/master/iris").type == pafs.FileType.Directory
         with fs.open_output_stream("training/master/written.txt") as out:  # multipart
             out.write(b"from pyarrow")
+        pq.write_table(table, "training/master/out/t.parquet", filesystem=fs)
+        assert pq.read_table("training/master/out/t.parquet", filesystem=fs).equals(table)
+        with fs.open_output_stream("training/master/out/t.csv") as out:
+            pacsv.write_csv(table, out)
+        with fs.open_input_file("training/master/out/t.csv") as stream:
+            assert pacsv.read_csv(stream).equals(table)
     assert local.files.read("training@master:/written.txt") == b"from pyarrow"
