@@ -17,6 +17,7 @@ from botocore.config import Config
 from tests.team_server import face_clients, free_port
 
 from cairn.api.protocol import ClientProtocol
+from cairn.catalog.auth import AuthStore
 from cairn.gateway import create_app
 
 CLIENTS = face_clients(pipelines=False)
@@ -24,8 +25,11 @@ embedded = CLIENTS["embedded"]
 
 
 @contextmanager
-def gateway(client: ClientProtocol, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
-    """Serve the gateway over ``client`` (HTTPS with ``tls`` = (cert, key)); yields its URL."""
+def gateway(
+    client: ClientProtocol, tls: tuple[Path, Path] | None = None, keys: AuthStore | None = None
+) -> Iterator[str]:
+    """Serve the gateway over ``client`` (HTTPS with ``tls`` = (cert, key); S3 keys of
+    ``keys`` checked once auth is active there); yields its URL."""
     import uvicorn
 
     port = free_port()
@@ -34,7 +38,7 @@ def gateway(client: ClientProtocol, tls: tuple[Path, Path] | None = None) -> Ite
         extra = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])}
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(client),
+            create_app(client, keys=keys),
             host="127.0.0.1",
             port=port,
             log_level="warning",

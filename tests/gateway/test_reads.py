@@ -259,3 +259,22 @@ def test_pyarrow_reads_a_partitioned_dataset_and_writes_and_reads_back_through_t
         with fs.open_input_file("training/master/out/t.csv") as stream:
             assert pacsv.read_csv(stream).equals(table)
     assert local.files.read("training@master:/written.txt") == b"from pyarrow"
+
+
+def test_virtual_host_style_requests_name_the_bucket_in_the_host(local: ClientProtocol) -> None:
+    import httpx
+    from tests.gateway.conftest import gateway
+
+    local.files.put("training@master:/a.csv", b"x,y\n")
+    with gateway(local) as url:
+        port = url.rsplit(":", 1)[1]
+        host = {"Host": f"training.localhost:{port}"}
+        assert httpx.get(f"{url}/master/a.csv", headers=host).content == b"x,y\n"
+        listed = httpx.get(f"{url}/?list-type=2&prefix=master/", headers=host)
+        assert b"<Key>master/a.csv</Key>" in listed.content
+        assert httpx.put(f"{url}/master/b.csv", content=b"b\n", headers=host).is_success
+        missing = httpx.get(f"{url}/master/a.csv", headers={"Host": f"nope.localhost:{port}"})
+        assert missing.status_code == 404 and b"<Code>NoSuchBucket</Code>" in missing.content
+        # another name is path-style: the first segment is the bucket
+        assert httpx.get(f"{url}/training/master/a.csv").content == b"x,y\n"
+    assert local.files.read("training@master:/b.csv") == b"b\n"

@@ -50,7 +50,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from cairn.catalog.engine import Catalog
 from cairn.catalog.errors import AuthStateError, Unauthenticated, UnknownToken
 from cairn.catalog.rows import row_to
-from cairn.catalog.schema import auth_state, events, role_bindings, tokens
+from cairn.catalog.schema import auth_state, events, role_bindings, s3_keys, tokens
 from cairn.storage.errors import FieldError
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "Principal",
     "ResourceKind",
     "Role",
+    "S3Key",
     "TokenInfo",
     "token_id",
 ]
@@ -128,6 +129,18 @@ class TokenInfo:
     def valid(self, now: float) -> bool:
         """Neither revoked nor expired at ``now``."""
         return self.revoked_at is None and (self.expires is None or now < self.expires)
+
+
+@dataclass(frozen=True)
+class S3Key:
+    """An S3 access key without its secret: ``id`` is the access key id (``CAIRN`` and 15
+    upper-case hex digits, 20 characters as AWS's); ``created`` and ``revoked_at`` (None:
+    not revoked) are UTC seconds since the epoch."""
+
+    id: str
+    subject: str
+    created: float
+    revoked_at: float | None
 
 
 def token_id(token_or_id: str) -> str:
@@ -264,6 +277,34 @@ class AuthStore:
         )
         _record(conn, "auth.token.create", subject, {"token": tid, "expires": info.expires})
         return info, token
+
+    # -- S3 access keys -------------------------------------------------------------------
+    def create_s3_key(self, subject: str) -> tuple[S3Key, str]:
+        """A new S3 access key for user ``subject``, who it signs as (their roles hold);
+        return it and its secret access key (40 characters), which the caller must show
+        once. Raises FieldError (a bad name), AuthStateError (auth off)."""
+        _check_subject(subject)
+        key = S3Key(f"CAIRN{secrets.token_hex(8)[:15].upper()}", subject, time.time(), None)
+        secret = secrets.token_urlsafe(30)
+        with self.catalog.write() as conn:
+            self._require_active(conn)
+            conn.execute(
+                insert(s3_keys).values(
+                    id=key.id, subject=subject, secret=secret, created=key.created
+                )
+            )
+            _record(conn, "auth.s3key.create", subject, {"key": key.id})
+        return key, secret
+
+    def s3_secret(self, key_id: str) -> tuple[Principal, str]:
+        """Who S3 access key ``key_id`` signs as, and its secret (for checking a
+        signature; never to be shown or logged). Raises UnknownToken (no such key, or
+        revoked)."""
+        with self.catalog.read() as conn:
+            row = conn.execute(select(s3_keys).where(s3_keys.c.id == key_id)).first()
+        if row is None or row.revoked_at is not None:
+            raise UnknownToken("no such S3 access key, or revoked")
+        return Principal(row.subject, None), str(row.secret)
 
     def get_token(self, token_or_id: str) -> TokenInfo:
         """The token given whole or by id. Raises UnknownToken."""

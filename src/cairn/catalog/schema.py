@@ -52,6 +52,7 @@ __all__ = [
     "run_metrics",
     "run_sources",
     "runs",
+    "s3_keys",
     "tokens",
 ]
 
@@ -436,6 +437,21 @@ tokens = Table(
     Column("hint", String(8), nullable=False),
 )
 Index("tokens_by_subject", tokens.c.subject)
+
+# S3 access keys (the S3 gateway's SigV4): ``id`` the access key id, not secret.
+# ``secret`` is the secret access key itself, unlike a token's hash: SigV4 signs with a
+# key derived from it (by date, region and service), so the checker needs the secret;
+# whoever reads the catalog can sign as any key (as with S3's and lakeFS's own stores
+# without their encryption key). ``revoked_at`` NULL: not revoked.
+s3_keys = Table(
+    "s3_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("subject", String(255), nullable=False),
+    Column("secret", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("revoked_at", Float),
+)
 
 # Who holds which role on what: ``kind`` cluster | repo | model; ``resource`` the repo or
 # model name ("" for the cluster, whose bindings hold on every resource).

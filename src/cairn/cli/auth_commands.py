@@ -224,6 +224,19 @@ def create_token(
     print(token)
 
 
+@groups["create"].command("s3-key")
+def create_s3_key(user: str) -> None:
+    """Create an S3 access key for USER (clusterAdmin); prints its id, then its secret once.
+
+    S3 clients sign requests with it (SigV4) to the S3 gateway of `cairn server --s3-port`,
+    which acts with USER's roles: e.g. AWS_ACCESS_KEY_ID=<first line>,
+    AWS_SECRET_ACCESS_KEY=<last line>."""
+    key, secret = _remote().auth.create_s3_key(user)
+    err.print(f"S3 access key for {user} (the secret is on the last line, shown once)")
+    print(key.id)
+    print(secret)
+
+
 @groups["list"].command("token")
 def list_token(
     user: Annotated[str | None, typer.Option("--user", "-u", help="Only USER's tokens.")] = None,

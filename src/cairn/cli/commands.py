@@ -105,6 +105,10 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "auth_commands",
         "Create a token for USER (clusterAdmin); prints it once, alone on the last line.",
     ),
+    ("create", "s3-key"): (
+        "auth_commands",
+        "Create an S3 access key for USER (clusterAdmin); prints its id, then its secret once.",
+    ),
     ("list", "token"): (
         "auth_commands",
         "List tokens (never their text): yours, or everyone's for a clusterAdmin.",

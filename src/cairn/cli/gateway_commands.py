@@ -26,17 +26,25 @@ def s3_gateway(
 ) -> None:
     """Serve the S3 API until Ctrl-C: bucket = repo, key = BRANCH-or-COMMIT/PATH.
 
-    Over the store the other commands use (CAIRN_URL or a saved context: a cairn server;
-    else the embedded one). Path-style requests, any access key (auth is off). Prints the
-    endpoint URL on stdout, e.g. for `aws --endpoint-url URL s3 ls s3://REPO/master/`.
+    Over the store the other commands use (CAIRN_URL or a saved context: a cairn server,
+    which checks this gateway's own token; else the embedded one, whose S3 keys from
+    `cairn create s3-key` sign requests once auth is active on it, any key before).
+    Path-style and virtual-host-style requests. Prints the endpoint URL on stdout, e.g.
+    for `aws --endpoint-url URL s3 ls s3://REPO/master/`.
     """
     from cairn.gateway import serve
 
     store = client(wait=not no_wait)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    data = getattr(store, "data", None)  # the embedded store: its catalog holds the keys
+    keys = None
+    if data is not None:
+        from cairn.catalog.auth import AuthStore
+
+        keys = AuthStore(data.catalog)
+    if host not in ("127.0.0.1", "localhost", "::1") and (keys is None or not keys.is_active()):
         err.print(f"warning: the S3 gateway on {host} accepts any key from anyone who can reach it")
 
     def ready(url: str) -> None:
         out.print(url, soft_wrap=True)
 
-    serve(store, host=host, port=port, on_ready=ready)
+    serve(store, host=host, port=port, keys=keys, on_ready=ready)

@@ -39,13 +39,25 @@ def server(
             help="Run no pipelines or monitors here (another server or `cairn run` does).",
         ),
     ] = False,
+    s3_port: Annotated[
+        int | None,
+        typer.Option(
+            "--s3-port",
+            min=1,
+            max=65535,
+            help="Also serve the S3 API (as `cairn s3-gateway`) on this port: same store, "
+            "same roles; once auth is active, requests are signed with keys from "
+            "`cairn create s3-key`.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the store to a team over HTTP(S) until Ctrl-C: every command and the SDK talk
     to it when CAIRN_URL or a saved context names it; it runs pipelines and monitors.
 
     The store is the one the embedded commands use here (CAIRN_HOME, a .cairn folder, its
     config.toml or CAIRN_OBJECTS_URL / CAIRN_CATALOG_URL). Prints the URL it serves on
-    stdout; the API is under /api/v1, its OpenAPI at /docs.
+    stdout; the API is under /api/v1, its OpenAPI at /docs. With --s3-port, the S3
+    endpoint's URL is printed on stderr first.
     """
     from cairn.client import find_home
     from cairn.server.team.runner import serve_team
@@ -73,7 +85,9 @@ def server(
         tls_cert=tls_cert,
         tls_key=tls_key,
         worker=not no_worker,
+        s3_port=s3_port,
         on_ready=ready,
+        on_s3_ready=lambda url: err.print(f"S3 API at {url}"),
     )
 
 

@@ -39,6 +39,7 @@ from cairn.api.errors import (
     PermissionDenied,
 )
 from cairn.gateway import documents
+from cairn.gateway.acting import Acting, identify
 from cairn.gateway.body import receive
 from cairn.gateway.errors import S3Error
 from cairn.gateway.listing import list_page
@@ -46,6 +47,7 @@ from cairn.gateway.multipart import Uploads
 
 if TYPE_CHECKING:
     from cairn.api.protocol import ClientProtocol
+    from cairn.catalog.auth import AuthStore
     from cairn.data import FileInfo
 
 __all__ = ["create_app", "serve"]
@@ -72,6 +74,7 @@ _REGION = {"x-amz-bucket-region": "us-east-1"}
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 Handler = Callable[[Request], Awaitable[Response]]
+Method = Callable[["Gateway", Request], Awaitable[Response]]
 
 
 def _etag(digest: str) -> str:
@@ -95,30 +98,11 @@ def _http_time(seconds: float) -> str:
 class Gateway:
     """The handlers, over one ``ClientProtocol``."""
 
-    def __init__(self, client: ClientProtocol, spool: Path) -> None:
+    def __init__(self, client: ClientProtocol, uploads: Uploads) -> None:
         self.client = client
-        self.uploads = Uploads(spool)
+        self.uploads = uploads
 
     # -- errors -------------------------------------------------------------------------
-    def answers(self, handler: Handler) -> Handler:
-        """``handler`` answering its errors as S3 does: an S3Error as its document, a
-        cairn error as the S3 code that means the same, anything else as InternalError."""
-
-        async def wrapped(request: Request) -> Response:
-            bucket = request.path_params.get("bucket")
-            key = request.path_params.get("key") or None
-            try:
-                return await handler(request)
-            except S3Error as exc:
-                error = exc
-            except CairnError as exc:
-                error = await run_in_threadpool(self._translate, exc, bucket, key)
-            except Exception:
-                log.exception("S3 gateway: %s %s failed", request.method, request.url.path)
-                error = S3Error("InternalError", "the gateway failed; see its log")
-            return _error_response(request, error, bucket, key)
-
-        return wrapped
 
     def _translate(self, exc: CairnError, bucket: str | None, key: str | None) -> S3Error:
         message = str(exc)
@@ -141,7 +125,7 @@ class Gateway:
     def _bucket_exists(self, bucket: str) -> bool:
         try:
             self.client.repos.get(bucket)
-        except (NotFound, InvalidReference):
+        except (NotFound, InvalidReference, PermissionDenied):
             return False
         return True
 
@@ -623,13 +607,49 @@ def _date(text: str | None) -> int | None:
         return None  # an unreadable date is ignored, as HTTP says
 
 
-def create_app(client: ClientProtocol, *, spool: Path | None = None) -> Starlette:
-    """The S3 REST API over ``client`` (path-style: ``/BUCKET/KEY``), as an ASGI app.
-    ``spool``: the folder multipart uploads wait in (default: a temporary folder made
-    now and removed when the app shuts down)."""
+def create_app(
+    client: ClientProtocol,
+    *,
+    keys: AuthStore | None = None,
+    domains: tuple[str, ...] = ("localhost",),
+    spool: Path | None = None,
+) -> Any:
+    """The S3 REST API over ``client`` as an ASGI app: path-style (``/BUCKET/KEY``), and
+    virtual-host-style for a Host ``BUCKET.D`` where D is one of ``domains``.
+    ``keys``: the store's tokens and roles (cairn.catalog.auth), whose S3 keys sign
+    requests once auth is active there (None: nothing is checked here, as over a remote
+    client, whose server checks the gateway's own token). ``spool``: the folder multipart
+    uploads wait in (default: a temporary folder made now and removed when the app shuts
+    down)."""
     made = spool is None
     folder = Path(tempfile.mkdtemp(prefix="cairn-s3-")) if spool is None else spool
-    gateway = Gateway(client, folder)
+    uploads = Uploads(folder)
+
+    def answers(handler: Method) -> Handler:
+        """``handler`` for the request's user (cairn.gateway.acting), answering its
+        errors as S3 does: an S3Error as its document, a cairn error as the S3 code that
+        means the same, anything else as InternalError."""
+
+        async def endpoint(request: Request) -> Response:
+            bucket = request.path_params.get("bucket")
+            key = request.path_params.get("key") or None
+            gateway = Gateway(client, uploads)
+            try:
+                if keys is not None:
+                    principal = await run_in_threadpool(identify, request, keys)
+                    if principal is not None:
+                        gateway = Gateway(Acting(client, keys, principal), uploads)  # type: ignore[arg-type]
+                return await handler(gateway, request)
+            except S3Error as exc:
+                error = exc
+            except CairnError as exc:
+                error = await run_in_threadpool(gateway._translate, exc, bucket, key)
+            except Exception:
+                log.exception("S3 gateway: %s %s failed", request.method, request.url.path)
+                error = S3Error("InternalError", "the gateway failed; see its log")
+            return _error_response(request, error, bucket, key)
+
+        return endpoint
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -642,14 +662,35 @@ def create_app(client: ClientProtocol, *, spool: Path | None = None) -> Starlett
     methods = ["GET", "HEAD", "PUT", "DELETE", "POST"]
     app = Starlette(
         routes=[
-            Route("/", gateway.answers(gateway.list_buckets), methods=["GET"]),
-            Route("/{bucket}", gateway.answers(gateway.bucket), methods=methods),
-            Route("/{bucket}/{key:path}", gateway.answers(gateway.object), methods=methods),
+            Route("/", answers(Gateway.list_buckets), methods=["GET"]),
+            Route("/{bucket}", answers(Gateway.bucket), methods=methods),
+            Route("/{bucket}/{key:path}", answers(Gateway.object), methods=methods),
         ],
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # "/bucket/" is the bucket, not a redirect
-    return app
+    return _VirtualHosts(app, tuple(d.lower().strip(".") for d in domains))
+
+
+class _VirtualHosts:
+    """Virtual-host-style requests (``Host: REPO.DOMAIN``) routed as path-style ones
+    (``/REPO/...``) when DOMAIN is one of ``domains``; every other Host is path-style. The
+    path is rewritten for routing only: the path as sent (``raw_path``) stays what SigV4
+    signed."""
+
+    def __init__(self, app: Starlette, domains: tuple[str, ...]) -> None:
+        self.app, self.domains = app, domains
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            host = next((v for k, v in scope["headers"] if k == b"host"), b"").decode("latin-1")
+            name = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host
+            for domain in self.domains:
+                if name.endswith(f".{domain}"):
+                    bucket = name[: -len(domain) - 1]
+                    scope = {**scope, "path": f"/{bucket}{scope['path']}"}
+                    break
+        await self.app(scope, receive, send)
 
 
 def serve(
@@ -657,13 +698,15 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int,
+    keys: AuthStore | None = None,
     on_ready: Callable[[str], Any] | None = None,
 ) -> None:
-    """Serve the gateway over ``client`` until interrupted; ``on_ready(url)`` once bound."""
+    """Serve the gateway over ``client`` (S3 keys of ``keys``, as ``create_app``) until
+    interrupted; ``on_ready(url)`` before it listens."""
     import uvicorn
 
     config = uvicorn.Config(
-        create_app(client), host=host, port=port, log_level="warning", access_log=False
+        create_app(client, keys=keys), host=host, port=port, log_level="warning", access_log=False
     )
     server = uvicorn.Server(config)
     if on_ready is not None:

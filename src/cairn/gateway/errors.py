@@ -12,11 +12,14 @@ __all__ = ["STATUS", "S3Error"]
 # S3 code -> HTTP status, for the codes the gateway answers.
 STATUS: dict[str, int] = {
     "AccessDenied": 403,
+    "AuthorizationHeaderMalformed": 400,
+    "AuthorizationQueryParametersError": 400,
     "BadDigest": 400,
     "BucketAlreadyOwnedByYou": 409,
     "EntityTooSmall": 400,
     "IncompleteBody": 400,
     "InternalError": 500,
+    "InvalidAccessKeyId": 403,
     "InvalidArgument": 400,
     "InvalidBucketName": 400,
     "InvalidPart": 400,
@@ -31,6 +34,8 @@ STATUS: dict[str, int] = {
     "NotImplemented": 501,
     "OperationAborted": 409,
     "PreconditionFailed": 412,
+    "RequestTimeTooSkewed": 403,
+    "SignatureDoesNotMatch": 403,
     "XAmzContentSHA256Mismatch": 400,
 }
 

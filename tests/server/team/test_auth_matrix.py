@@ -150,6 +150,7 @@ ROUTES: dict[tuple[str, str], Case] = {
         OWN, {"kind": "repo", "resource": "images", "subject": "frank", "role": "repoReader"}
     ),
     ("POST", "/api/v1/auth/create_token"): _post(ADMIN, {"subject": "eve"}),
+    ("POST", "/api/v1/auth/create_s3_key"): _post(ADMIN, {"subject": "eve"}),
     ("POST", "/api/v1/auth/activate"): _post(ADMIN, then=409),  # active already
     # -- repos, branches, commits
     ("POST", "/api/v1/repos/list"): _post(ANY),

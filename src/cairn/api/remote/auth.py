@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from cairn.catalog.auth import Role, TokenInfo
+from cairn.catalog.auth import Role, S3Key, TokenInfo
 
 __all__ = ["RemoteAuth"]
 
 _TOKENS = TypeAdapter(list[TokenInfo])
 _TOKEN = TypeAdapter(TokenInfo)
+_S3KEY = TypeAdapter(S3Key)
 
 
 class RemoteAuth:
@@ -39,6 +40,13 @@ class RemoteAuth:
         its text, which the server never shows again. Raises PermissionDenied."""
         answer = self._op("create_token", subject=subject, ttl=ttl)
         return _TOKEN.validate_python(answer["info"]), str(answer["token"])
+
+    def create_s3_key(self, subject: str) -> tuple[S3Key, str]:
+        """A new S3 access key for ``subject`` (the S3 gateway checks SigV4 signatures
+        with it and acts with ``subject``'s roles): its record and its secret access key,
+        which the server never shows again. Raises PermissionDenied."""
+        answer = self._op("create_s3_key", subject=subject)
+        return _S3KEY.validate_python(answer["key"]), str(answer["secret"])
 
     def revoke_token(self, token_or_id: str) -> TokenInfo:
         """Revoke a token (its text or id); it stops working at once. Raises UnknownToken."""

@@ -151,6 +151,9 @@ def add_auth_routes(app: FastAPI, store: AuthStore) -> None:
         "create_token": lambda **kw: dict(
             zip(("info", "token"), store.create_token(**kw), strict=True)
         ),
+        "create_s3_key": lambda **kw: dict(
+            zip(("key", "secret"), store.create_s3_key(**kw), strict=True)
+        ),
         "revoke_token": store.revoke_token,
         "list_tokens": store.list_tokens,
         "set_role": store.set_role,

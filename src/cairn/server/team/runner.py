@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cairn.client import Client
 from cairn.server.team.rounds import Rounds
@@ -74,6 +76,31 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _s3_gateway(
+    client: Client, host: str, port: int, tls: dict[str, str | None]
+) -> tuple[Any, threading.Thread]:
+    """The S3 gateway's uvicorn server over ``client``, with the catalog's S3 keys, and
+    the thread that will run it (uvicorn leaves signals to the main thread's server)."""
+    import uvicorn
+
+    from cairn.catalog.auth import AuthStore
+    from cairn.gateway import create_app
+
+    app = create_app(client, keys=AuthStore(client.data.catalog))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            **tls,  # type: ignore[arg-type]
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+    )
+    return server, threading.Thread(target=server.run, name="cairn-s3", daemon=True)
+
+
 def serve_team(
     home: Path,
     *,
@@ -82,12 +109,15 @@ def serve_team(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     worker: bool = True,
+    s3_port: int | None = None,
     on_ready: Callable[[str], None] | None = None,
+    on_s3_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the store at ``home`` over HTTP(S) on ``host``:``port`` until interrupted,
-    with a pipeline worker unless ``worker`` is False. ``on_ready(url)`` is called before
-    the server listens. Raises ValueError (only one of the TLS files), OSError (the port
-    is taken)."""
+    with a pipeline worker unless ``worker`` is False, and the S3 gateway
+    (cairn.gateway) on ``s3_port`` if given: same store, same tokens and roles (its S3
+    keys). ``on_ready(url)`` / ``on_s3_ready(url)`` are called before they listen.
+    Raises ValueError (only one of the TLS files), OSError (a port is taken)."""
     import uvicorn
 
     from cairn.server.team.app import create_api
@@ -102,22 +132,37 @@ def serve_team(
     # uvicorn stops on SIGTERM, then raises it again with the handler it found: this one,
     # so that the worker is stopped below instead of the process dying at once.
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    tls = {
+        "ssl_certfile": str(tls_cert) if tls_cert else None,
+        "ssl_keyfile": str(tls_key) if tls_key else None,
+    }
+    s3 = _s3_gateway(client, host, s3_port, tls) if s3_port is not None else None
     if pipelines is not None:
         pipelines.start()
     try:
+        if s3 is not None:
+            if on_s3_ready is not None:
+                on_s3_ready(f"{scheme}://{host}:{s3_port}")
+            s3[1].start()
+            while not s3[0].started:  # a taken port ends the thread: say so, not later
+                if not s3[1].is_alive():
+                    raise OSError(f"the S3 gateway could not listen on {host}:{s3_port}")
+                time.sleep(0.02)
         if on_ready is not None:
             on_ready(f"{scheme}://{host}:{port}")
         uvicorn.run(
             app,
             host=host,
             port=port,
-            ssl_certfile=str(tls_cert) if tls_cert else None,
-            ssl_keyfile=str(tls_key) if tls_key else None,
+            **tls,
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=30,
         )
     finally:
+        if s3 is not None:
+            s3[0].should_exit = True
+            s3[1].join(30)
         if pipelines is not None:
             pipelines.stop()
         client.data.catalog.dispose()
