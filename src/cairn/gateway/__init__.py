@@ -9,11 +9,14 @@ What it owns:
 - ``listing``: ListObjects pages over a repo's refs.
 - ``body``: PutObject bodies, plain or ``aws-chunked``, and their checksums.
 - ``multipart``: uploads in parts, waiting in a local spool folder until completed.
+- ``acting``: who a request is (SigV4 with cairn's S3 keys) and the face it acts
+  through, checked by cairn.api.access; ``sigv4``: AWS's Signature Version 4.
 - ``documents``: S3's XML documents; ``errors``: ``S3Error`` and S3's codes.
 
 Mapping (lakeFS's layout): bucket = repo; key = ``REF/PATH``, where ``REF`` is a branch,
 a commit id (or unique prefix) or an ancestor (``master^``, read only). Requests are
-path-style (``http://host:port/REPO/master/a.csv``).
+path-style (``http://host:port/REPO/master/a.csv``) or virtual-host-style
+(``Host: REPO.localhost:port``, for the domains ``create_app`` is given).
 
 Invariants:
 
@@ -32,8 +35,11 @@ Invariants:
 - A listing never names commit ids: a prefix without ``/`` lists branches.
 - Errors are S3's XML error documents with S3's codes (``errors.STATUS``): cairn's
   NotFound is NoSuchBucket or NoSuchKey, ReadOnlyRef and DataError AccessDenied.
-- Auth is off: any access key is accepted and signatures are not checked (the store the
-  client opens is itself open).
+- Auth follows the store's (cairn.catalog.auth): while it is off any access key, or
+  none, is accepted, as the store itself is open; once active, every request must be
+  SigV4-signed with an S3 key cairn issued (``AuthStore.create_s3_key``), and each face
+  call runs with that key's user's roles. Over a remote client (``keys`` None) the
+  gateway checks nothing itself and acts as the token it was started with.
 """
 
 import importlib
