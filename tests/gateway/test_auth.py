@@ -76,6 +76,12 @@ def test_keys_sign_as_their_user_with_their_roles(
     with pytest.raises(ClientError) as exc:
         ann.get_object(Bucket="private", Key="master/c.csv")
     assert _code(exc) in ("AccessDenied", "NoSuchBucket")
+    with pytest.raises(ClientError) as exc:  # before any part is spooled
+        ann.create_multipart_upload(Bucket="training", Key="master/big.bin")
+    assert _code(exc) == "AccessDenied"
+    with pytest.raises(ClientError) as exc:
+        ann.delete_object(Bucket="training", Key="master/a.csv")
+    assert _code(exc) == "AccessDenied"
     store.set_role("repo", "training", "ann", "repoWriter")
     ann.put_object(Bucket="training", Key="master/c.csv", Body=b"yes\n")
     assert local.files.read("training@master:/c.csv") == b"yes\n"

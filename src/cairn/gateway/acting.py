@@ -65,6 +65,11 @@ class Acting:
     def __init__(self, client: ClientProtocol, store: AuthStore, principal: Principal) -> None:
         self._client, self._store, self._principal = client, store, principal
 
+    def require(self, sub: str, name: str, **kwargs: Any) -> None:
+        """Raise PermissionDenied unless the principal may call ``sub.name(**kwargs)``:
+        for refusing a write before its body is read."""
+        access.authorize(self._store, self._principal, sub, name, kwargs)
+
     def __getattr__(self, sub: str) -> _ActingSub:
         if sub not in SUB_CLIENTS:
             raise AttributeError(sub)

@@ -297,6 +297,8 @@ class Gateway:
             raise S3Error(
                 "AccessDenied", f"{ref}: an ancestor never changes", bucket=bucket, key=key
             )
+        if isinstance(self.client, Acting):  # refused before a body or part is read
+            self.client.require("files", "put", ref=f"{bucket}@{ref}:/", data=b"")
         try:
             self.client.branches.get(f"{bucket}@{ref}")
             return
@@ -438,6 +440,7 @@ class Gateway:
             return _xml(documents.initiate_doc(bucket, key, upload))
         folder = await run_in_threadpool(self.uploads.folder, bucket, key, q["uploadId"])
         if method == "PUT" and "partNumber" in q:
+            await run_in_threadpool(self._branch, bucket, ref, key)
             if "x-amz-copy-source" in request.headers:
                 raise S3Error("NotImplemented", "UploadPartCopy is not served yet")
             number, temp = self.uploads.part_file(folder, q["partNumber"])
