@@ -9,6 +9,7 @@ import hashlib
 import io
 import zlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,49 @@ def test_the_crcs_of_newer_sdks_match_the_catalogue(name: str, check: int) -> No
     with pytest.raises(S3Error) as exc:
         _receive(headers, b"123456780")
     assert exc.value.code == "BadDigest"
+
+
+# AWS's worked example of a body signed by chunk (S3 API reference, "Signature
+# Calculations for the Authorization Header: Transferring Payload in Multiple Chunks"):
+# its key, time, scope, seed signature and the three chunk signatures it lists.
+_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+_SCOPE = "20130524/us-east-1/s3/aws4_request"
+_SEED = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+_CHUNKS = [
+    (b"a" * 65536, "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"),
+    (b"a" * 1024, "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497"),
+    (b"", "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9"),
+]
+
+
+def _signed_body(chunks: list[tuple[bytes, str]]) -> bytes:
+    return b"".join(
+        f"{len(data):x};chunk-signature={sig}\r\n".encode() + data + b"\r\n" for data, sig in chunks
+    )
+
+
+def _chain() -> Any:
+    from cairn.gateway.sigv4 import ChunkChain, signing_key
+
+    return ChunkChain(signing_key(_SECRET, _SCOPE), "20130524T000000Z", _SCOPE, _SEED)
+
+
+def test_chunk_signatures_of_aws_example_are_accepted() -> None:
+    decoder = AwsChunked(_chain())
+    assert decoder.feed(_signed_body(_CHUNKS)) == b"a" * 66560
+    assert decoder.close() == {}
+
+
+def test_a_changed_chunk_or_signature_is_refused() -> None:
+    changed = [(b"b" + _CHUNKS[0][0][1:], _CHUNKS[0][1]), *_CHUNKS[1:]]
+    with pytest.raises(S3Error) as exc:
+        AwsChunked(_chain()).feed(_signed_body(changed))
+    assert exc.value.code == "SignatureDoesNotMatch"
+    reordered = [_CHUNKS[1], _CHUNKS[0], _CHUNKS[2]]
+    with pytest.raises(S3Error) as exc:
+        AwsChunked(_chain()).feed(_signed_body(reordered))
+    assert exc.value.code == "SignatureDoesNotMatch"
+    unsigned = b"".join(f"{len(d):x}\r\n".encode() + d + b"\r\n" for d, _ in _CHUNKS)
+    with pytest.raises(S3Error) as exc:
+        AwsChunked(_chain()).feed(unsigned)
+    assert exc.value.code == "SignatureDoesNotMatch"

@@ -23,16 +23,18 @@ from cairn.gateway.errors import S3Error
 if TYPE_CHECKING:
     from cairn.api.protocol import ClientProtocol
     from cairn.catalog.auth import AuthStore, Principal
+    from cairn.gateway.sigv4 import ChunkChain
 
 __all__ = ["Acting", "identify"]
 
 
-def identify(request: Request, store: AuthStore) -> Principal | None:
-    """The user whose S3 key signed ``request``; None while auth is off. Raises S3Error
+def identify(request: Request, store: AuthStore) -> tuple[Principal | None, ChunkChain | None]:
+    """The user whose S3 key signed ``request`` (None while auth is off), and the chain
+    that checks its body's chunk signatures (None: not signed by chunk). Raises S3Error
     AccessDenied (unsigned), InvalidAccessKeyId, SignatureDoesNotMatch and the other
     errors of cairn.gateway.sigv4."""
     if not store.is_active():
-        return None
+        return None, None
     query = sigv4.decoded_query(request.scope.get("query_string", b"").decode("latin-1"))
     signed = sigv4.parse(request.headers, query)
     if signed is None:
@@ -46,7 +48,7 @@ def identify(request: Request, store: AuthStore) -> Principal | None:
     headers: dict[str, list[str]] = {}
     for name, value in request.headers.items():
         headers.setdefault(name.lower(), []).append(value)
-    sigv4.verify(
+    chain = sigv4.verify(
         signed,
         secret,
         method=request.method,
@@ -55,7 +57,7 @@ def identify(request: Request, store: AuthStore) -> Principal | None:
         headers=headers,
         now=dt.datetime.now(dt.UTC),
     )
-    return principal
+    return principal, chain
 
 
 class Acting:

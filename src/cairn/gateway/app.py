@@ -322,7 +322,7 @@ class Gateway:
             raise S3Error("InvalidArgument", "a key ending in / names a folder", key=key)
         await run_in_threadpool(self._branch, bucket, ref, key)
         with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
-            await receive(dict(request.headers), request.stream(), spool)
+            await receive(dict(request.headers), request.stream(), spool, _chunks(request))
             spool.seek(0)
             commit = await run_in_threadpool(
                 self.client.files.put, f"{bucket}@{ref}:/{path}", spool
@@ -351,7 +351,7 @@ class Gateway:
         if length > _MAX_DELETE_BODY:
             raise S3Error("InvalidRequest", "the delete request is too large", bucket=bucket)
         body = io.BytesIO()
-        await receive(dict(request.headers), request.stream(), body)
+        await receive(dict(request.headers), request.stream(), body, _chunks(request))
         keys, quiet = documents.parse_delete(body.getvalue())
         if len(keys) > _MAX_KEYS:
             raise S3Error("InvalidRequest", f"at most {_MAX_KEYS} keys per request")
@@ -447,7 +447,9 @@ class Gateway:
             try:
                 with open(temp, "wb") as file:
                     sink = _Md5Sink(file)
-                    size = await receive(dict(request.headers), request.stream(), sink)
+                    size = await receive(
+                        dict(request.headers), request.stream(), sink, _chunks(request)
+                    )
                 part = await run_in_threadpool(
                     self.uploads.store, folder, number, temp, sink.md5.hexdigest(), size
                 )
@@ -456,7 +458,7 @@ class Gateway:
             return Response(status_code=200, headers={**_ids(), "ETag": part.etag})
         if method == "POST":
             body = io.BytesIO()
-            await receive(dict(request.headers), request.stream(), body)
+            await receive(dict(request.headers), request.stream(), body, _chunks(request))
             named = documents.parse_complete(body.getvalue())
 
             def complete() -> str:
@@ -507,6 +509,11 @@ class _Md5Sink:
     def write(self, data: bytes) -> int:
         self.md5.update(data)
         return self.file.write(data)
+
+
+def _chunks(request: Request) -> Any:
+    """The ChunkChain of a request signed chunk by chunk (cairn.gateway.acting), or None."""
+    return getattr(request.state, "chunks", None)
 
 
 def _ids() -> dict[str, str]:
@@ -639,7 +646,9 @@ def create_app(
             gateway = Gateway(client, uploads)
             try:
                 if keys is not None:
-                    principal = await run_in_threadpool(identify, request, keys)
+                    principal, request.state.chunks = await run_in_threadpool(
+                        identify, request, keys
+                    )
                     if principal is not None:
                         gateway = Gateway(Acting(client, keys, principal), uploads)  # type: ignore[arg-type]
                 return await handler(gateway, request)

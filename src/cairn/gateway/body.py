@@ -10,8 +10,9 @@ aws-chunked, as it arrives::
     \\r\\n
 
 Current boto3 sends PutObject over HTTPS this way with a CRC32 of the content in the
-trailer ``x-amz-checksum-crc32`` (``x-amz-trailer`` names it). Chunk signatures are not
-checked: the gateway does not verify SigV4 yet (any key is accepted).
+trailer ``x-amz-checksum-crc32`` (``x-amz-trailer`` names it). Chunk signatures (and the
+trailer's, ``x-amz-trailer-signature``) are checked when the request's SigV4 signature
+was (a ``ChunkChain`` from cairn.gateway.sigv4), ignored while auth is off.
 
 Digests checked, each failing with S3's code: ``Content-MD5`` (BadDigest),
 ``x-amz-content-sha256`` when it is a hex SHA-256 (XAmzContentSHA256Mismatch),
@@ -32,6 +33,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from cairn.gateway.errors import S3Error
+from cairn.gateway.sigv4 import ChunkChain
 
 __all__ = ["AwsChunked", "Sink", "receive"]
 
@@ -121,11 +123,16 @@ class AwsChunked:
     bytes back; ``close`` at the end returns the trailers (lower-cased names). Raises
     S3Error IncompleteBody (a body cut short or malformed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, chain: ChunkChain | None = None) -> None:
         self._buf = bytearray()
         self._left = 0  # payload bytes still due in the current chunk
         self._state = "size"  # size -> data -> crlf -> size ... -> trailers -> done
         self.trailers: dict[str, str] = {}
+        self._chain = chain
+        self._signature: str | None = None  # the current chunk's, as sent
+        self._sha256 = hashlib.sha256()  # of the current chunk's bytes (with a chain)
+        self._signed: list[tuple[str, str]] = []  # trailers as sent, for their signature
+        self._trailer_signature: str | None = None
 
     def _line(self) -> bytes | None:
         end = self._buf.find(b"\r\n")
@@ -143,6 +150,8 @@ class AwsChunked:
         while True:
             if self._state == "data":
                 take = min(self._left, len(self._buf))
+                if self._chain is not None:
+                    self._sha256.update(self._buf[:take])
                 out += self._buf[:take]
                 del self._buf[:take]
                 self._left -= take
@@ -155,15 +164,23 @@ class AwsChunked:
                 if self._buf[:2] != b"\r\n":
                     raise S3Error("IncompleteBody", "an aws-chunked chunk is longer than said")
                 del self._buf[:2]
+                if self._chain is not None:
+                    self._chain.chunk(self._signature, self._sha256.hexdigest())
+                    self._sha256 = hashlib.sha256()
                 self._state = "size"
             elif self._state == "size":
                 line = self._line()
                 if line is None:
                     break
+                size, _, extension = line.partition(b";")
                 try:
-                    self._left = int(line.split(b";", 1)[0].strip(), 16)
+                    self._left = int(size.strip(), 16)
                 except ValueError:
                     raise S3Error("IncompleteBody", "a malformed aws-chunked size") from None
+                name, _, value = extension.decode("latin-1").partition("=")
+                self._signature = value.strip() if name.strip() == "chunk-signature" else None
+                if not self._left and self._chain is not None:
+                    self._chain.chunk(self._signature, self._sha256.hexdigest())
                 self._state = "data" if self._left else "trailers"
             elif self._state == "trailers":
                 line = self._line()
@@ -175,7 +192,11 @@ class AwsChunked:
                 name, colon, value = line.decode("latin-1").partition(":")
                 if not colon:
                     raise S3Error("IncompleteBody", "a malformed aws-chunked trailer")
-                self.trailers[name.strip().lower()] = value.strip()
+                if name.strip().lower() == "x-amz-trailer-signature":
+                    self._trailer_signature = value.strip()
+                else:
+                    self.trailers[name.strip().lower()] = value.strip()
+                    self._signed.append((name.strip(), value.strip()))
             else:  # done: bytes after the end are malformed
                 if self._buf:
                     raise S3Error("IncompleteBody", "bytes after the aws-chunked end")
@@ -188,17 +209,27 @@ class AwsChunked:
             self._state = "done"
         if self._state != "done":
             raise S3Error("IncompleteBody", "the aws-chunked body ended early")
+        if self._chain is not None and self._signed:
+            self._chain.trailer(self._trailer_signature, dict(self._signed))
         return self.trailers
 
 
-async def receive(headers: dict[str, str], stream: AsyncIterator[bytes], sink: Sink) -> int:
+async def receive(
+    headers: dict[str, str],
+    stream: AsyncIterator[bytes],
+    sink: Sink,
+    chain: ChunkChain | None = None,
+) -> int:
     """Write the payload of a request body (``headers`` with lower-cased names) to
-    ``sink``, decoding aws-chunked and checking every declared digest; returns the payload
-    size in bytes. Raises S3Error (see the module doc)."""
+    ``sink``, decoding aws-chunked and checking every declared digest and, with ``chain``,
+    every chunk signature; returns the payload size in bytes. Raises S3Error (see the
+    module doc; SignatureDoesNotMatch for a chunk signature)."""
     encodings = [e.strip() for e in headers.get("content-encoding", "").split(",")]
     sha_header = headers.get("x-amz-content-sha256", "")
     decoder = (
-        AwsChunked() if "aws-chunked" in encodings or sha_header.startswith("STREAMING-") else None
+        AwsChunked(chain)
+        if "aws-chunked" in encodings or sha_header.startswith("STREAMING-")
+        else None
     )
     trailer = headers.get("x-amz-trailer", "").strip().lower()
     declared = [n for n in headers if n.startswith(_PREFIX) and n != _PREFIX + "algorithm"]

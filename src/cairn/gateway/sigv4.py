@@ -8,9 +8,10 @@ canonical request (method, the path as sent, the sorted URI-encoded query, the s
 headers, the payload hash), string to sign (algorithm, time, scope, SHA-256 of the
 canonical request), signing key (HMAC-SHA256 chain over date, region, service,
 ``aws4_request`` from ``AWS4`` + secret). The payload hash is the client's
-``x-amz-content-sha256`` as sent: cairn.gateway.body checks a hex hash against the body;
-``UNSIGNED-PAYLOAD`` and the streaming forms sign no body bytes here (the chunk signatures
-of ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` are not checked).
+``x-amz-content-sha256`` as sent: cairn.gateway.body checks a hex hash against the body,
+and the chunk signatures of ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`` with
+``ChunkChain``; ``UNSIGNED-PAYLOAD`` and ``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` sign no
+body bytes (their checksums are still checked).
 
 Any region and the service ``s3`` are accepted in the scope. Secrets are never logged nor
 put in an error message.
@@ -28,7 +29,7 @@ from urllib.parse import quote, unquote
 
 from cairn.gateway.errors import S3Error
 
-__all__ = ["Signed", "decoded_query", "parse", "verify"]
+__all__ = ["ChunkChain", "Signed", "decoded_query", "parse", "signing_key", "verify"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _SKEW = dt.timedelta(minutes=15)  # S3's RequestTimeTooSkewed limit
@@ -110,12 +111,13 @@ def verify(
     query: Sequence[tuple[str, str]],
     headers: Mapping[str, list[str]],
     now: dt.datetime,
-) -> None:
+) -> ChunkChain | None:
     """Check ``signed`` against the request, signed with ``secret``. ``raw_path`` is the
     path as sent (still percent-encoded), ``query`` the decoded query pairs in order,
     ``headers`` lower-case name -> values. Raises S3Error SignatureDoesNotMatch,
     AccessDenied (a presigned URL expired or not yet valid), RequestTimeTooSkewed,
-    AuthorizationHeaderMalformed (a bad scope or time)."""
+    AuthorizationHeaderMalformed (a bad scope or time). Returns the chain that checks
+    the body's chunk signatures when the payload is ``STREAMING-AWS4-HMAC-SHA256-*``."""
     date, region, service, terminal = (signed.scope.split("/") + ["", "", "", ""])[:4]
     try:
         when = dt.datetime.strptime(signed.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
@@ -144,15 +146,59 @@ def verify(
     to_sign = "\n".join(
         [ALGORITHM, signed.amz_date, signed.scope, hashlib.sha256(canonical.encode()).hexdigest()]
     )
-    key = f"AWS4{secret}".encode()
-    for part in (date, region, service, terminal):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    key = signing_key(secret, signed.scope)
     expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signed.signature):
-        raise S3Error(
-            "SignatureDoesNotMatch",
-            "the request signature we calculated does not match the signature you provided",
-        )
+        raise _mismatch()
+    if signed.payload.startswith("STREAMING-AWS4-HMAC-SHA256-"):
+        return ChunkChain(key, signed.amz_date, signed.scope, signed.signature)
+    return None
+
+
+def signing_key(secret: str, scope: str) -> bytes:
+    """SigV4's signing key: HMAC-SHA256 of each part of ``scope``
+    (``date/region/service/aws4_request``) in turn, from ``AWS4`` + ``secret``."""
+    key = f"AWS4{secret}".encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def _mismatch() -> S3Error:
+    return S3Error(
+        "SignatureDoesNotMatch",
+        "the request signature we calculated does not match the signature you provided",
+    )
+
+
+_EMPTY = hashlib.sha256(b"").hexdigest()
+
+
+class ChunkChain:
+    """The signatures of an ``aws-chunked`` body signed chunk by chunk (S3's "Signature
+    Calculations for the Authorization Header: Transferring Payload in Multiple Chunks"):
+    each chunk's signature signs its bytes' SHA-256 and the previous signature, from the
+    request's own (the seed); the trailer's, the trailing headers after the last chunk.
+    Raises S3Error SignatureDoesNotMatch."""
+
+    def __init__(self, key: bytes, amz_date: str, scope: str, seed: str) -> None:
+        self._key, self._date, self._scope, self._previous = key, amz_date, scope, seed
+
+    def _next(self, kind: str, digest: str, signature: str | None) -> None:
+        to_sign = "\n".join([kind, self._date, self._scope, self._previous, *digest.split(",")])
+        expected = hmac.new(self._key, to_sign.encode(), hashlib.sha256).hexdigest()
+        if signature is None or not hmac.compare_digest(expected, signature):
+            raise _mismatch()
+        self._previous = expected
+
+    def chunk(self, signature: str | None, sha256_hex: str) -> None:
+        """Check the signature of the next chunk, whose bytes hash to ``sha256_hex``."""
+        self._next(f"{ALGORITHM}-PAYLOAD", f"{_EMPTY},{sha256_hex}", signature)
+
+    def trailer(self, signature: str | None, trailers: Mapping[str, str]) -> None:
+        """Check the trailer signature over ``trailers`` (name -> value, as sent)."""
+        text = "".join(f"{k}:{v}\n" for k, v in trailers.items())
+        self._next(f"{ALGORITHM}-TRAILER", hashlib.sha256(text.encode()).hexdigest(), signature)
 
 
 def _encode(text: str) -> str:
