@@ -119,6 +119,21 @@ def test_server_serves_s3_beside_the_api_with_keys_from_create_s3_key(tmp_path: 
         admin.put_object(Bucket="training", Key="master/b.csv", Body=b"yes")  # type: ignore[attr-defined]
         with RemoteClient(url, root_token) as root:
             assert root.files.read("training@master:/b.csv") == b"yes"
+            assert {k.subject for k in root.auth.list_s3_keys()} == {"root", "ann"}
+        revoked = subprocess.run(
+            [sys.executable, "-c", "from cairn.cli import main; main()"]
+            + ["revoke", "s3-key", key_id],
+            env={**env, "CAIRN_URL": url, "CAIRN_TOKEN": root_token},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert revoked.returncode == 0, revoked.stderr
+        try:
+            ann.get_object(Bucket="training", Key="master/a.csv")  # type: ignore[attr-defined]
+            raise AssertionError("a revoked key read")
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "InvalidAccessKeyId"
     finally:
         proc.terminate()
         proc.communicate(timeout=60)

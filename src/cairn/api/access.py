@@ -51,7 +51,8 @@ Choices, where Pachyderm is silent or cairn has more than it:
   repos, a model's, alias's, deployment's or monitor's model); ``auth.*`` events only to
   clusterAdmins.
 - ``auth.*``: ``whoami`` and ``check`` (one's own roles) any user; ``create_token``,
-  ``create_s3_key`` and ``set_role`` on the cluster clusterAdmin; ``list_tokens`` and
+  ``create_s3_key``, ``list_s3_keys``, ``revoke_s3_key`` and ``set_role`` on the cluster
+  clusterAdmin; ``list_tokens`` and
   ``revoke_token`` clusterAdmin, or the user themselves for their own tokens;
   ``set_role`` on a repo or model repoOwner of it; ``get_roles`` repoReader of it
   (clusterAdmin on the cluster).
@@ -250,6 +251,8 @@ EXTRA: dict[tuple[str, str], Rule] = {
     ("auth", "check"): ANY,
     ("auth", "create_token"): ADMIN_ONLY,
     ("auth", "create_s3_key"): ADMIN_ONLY,  # as a token: it signs as its user
+    ("auth", "list_s3_keys"): ADMIN_ONLY,
+    ("auth", "revoke_s3_key"): ADMIN_ONLY,
     ("auth", "list_tokens"): _r(own_tokens),
     ("auth", "revoke_token"): _r(token_owner),
     ("auth", "set_role"): _r(on_resource(ADMIN, OWN)),
@@ -263,6 +266,7 @@ EXTRA: dict[tuple[str, str], Rule] = {
 }
 """The server's operations beyond the sub-clients. Their keyword arguments: ``auth``'s
 are AuthStore's (``create_token(subject, ttl)``, ``create_s3_key(subject)``,
+``list_s3_keys(subject)``, ``revoke_s3_key(key_id)``,
 ``list_tokens(subject)``,
 ``revoke_token(token_or_id)``, ``set_role(kind, resource, subject, role)``,
 ``get_roles(kind, resource)``, ``check(kind, resource)``), taken as given."""

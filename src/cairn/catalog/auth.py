@@ -296,6 +296,32 @@ class AuthStore:
             _record(conn, "auth.s3key.create", subject, {"key": key.id})
         return key, secret
 
+    def list_s3_keys(self, subject: str | None = None) -> list[S3Key]:
+        """Every S3 access key (of user ``subject`` if given), oldest first, revoked ones
+        included; never their secrets."""
+        query = select(*(s3_keys.c[n] for n in S3Key.__dataclass_fields__))
+        if subject is not None:
+            query = query.where(s3_keys.c.subject == subject)
+        with self.catalog.read() as conn:
+            rows = conn.execute(query.order_by(s3_keys.c.created, s3_keys.c.id)).all()
+        return [row_to(S3Key, r) for r in rows]
+
+    def revoke_s3_key(self, key_id: str) -> S3Key:
+        """Revoke S3 access key ``key_id`` at once (its next request is refused); again
+        changes nothing. Raises UnknownToken, AuthStateError (auth off)."""
+        with self.catalog.write() as conn:
+            self._require_active(conn)
+            row = conn.execute(select(s3_keys).where(s3_keys.c.id == key_id)).first()
+            if row is None:
+                raise UnknownToken(f"no S3 access key has id {key_id}")
+            key = S3Key(row.id, row.subject, row.created, row.revoked_at)
+            if row.revoked_at is None:
+                now = time.time()
+                conn.execute(update(s3_keys).where(s3_keys.c.id == key_id).values(revoked_at=now))
+                _record(conn, "auth.s3key.revoke", row.subject, {"key": key_id})
+                key = S3Key(row.id, row.subject, row.created, now)
+        return key
+
     def s3_secret(self, key_id: str) -> tuple[Principal, str]:
         """Who S3 access key ``key_id`` signs as, and its secret (for checking a
         signature; never to be shown or logged). Raises UnknownToken (no such key, or

@@ -237,6 +237,31 @@ def create_s3_key(user: str) -> None:
     print(secret)
 
 
+@groups["list"].command("s3-key")
+def list_s3_key(
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only USER's keys.")] = None,
+    raw: Raw = False,
+) -> None:
+    """List S3 access keys (never their secrets), for a clusterAdmin."""
+    found = _remote().auth.list_s3_keys(user)
+    if raw:
+        from pydantic import TypeAdapter
+
+        return print_json(TypeAdapter(Any).dump_python(found, mode="json"))
+    rows = [
+        [k.id, k.subject, fmt_time(k.created), "revoked" if k.revoked_at else "active"]
+        for k in found
+    ]
+    print_table(["ACCESS KEY ID", "USER", "CREATED", "STATE"], rows)
+
+
+@groups["revoke"].command("s3-key")
+def revoke_s3_key(key_id: str) -> None:
+    """Revoke an S3 access key (its id); it stops working at once."""
+    key = _remote().auth.revoke_s3_key(key_id)
+    err.print(f"revoked S3 access key {key.id} of {key.subject}")
+
+
 @groups["list"].command("token")
 def list_token(
     user: Annotated[str | None, typer.Option("--user", "-u", help="Only USER's tokens.")] = None,

@@ -109,6 +109,14 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "auth_commands",
         "Create an S3 access key for USER (clusterAdmin); prints its id, then its secret once.",
     ),
+    ("list", "s3-key"): (
+        "auth_commands",
+        "List S3 access keys (never their secrets), for a clusterAdmin.",
+    ),
+    ("revoke", "s3-key"): (
+        "auth_commands",
+        "Revoke an S3 access key (its id); it stops working at once.",
+    ),
     ("list", "token"): (
         "auth_commands",
         "List tokens (never their text): yours, or everyone's for a clusterAdmin.",

@@ -151,6 +151,11 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/api/v1/auth/create_token"): _post(ADMIN, {"subject": "eve"}),
     ("POST", "/api/v1/auth/create_s3_key"): _post(ADMIN, {"subject": "eve"}),
+    ("POST", "/api/v1/auth/list_s3_keys"): _post(ADMIN, {}),
+    # no such key: the admin passes the guard and gets UnknownToken's answer
+    ("POST", "/api/v1/auth/revoke_s3_key"): _post(
+        ADMIN, {"key_id": "CAIRN000000000000000"}, then=400
+    ),
     ("POST", "/api/v1/auth/activate"): _post(ADMIN, then=409),  # active already
     # -- repos, branches, commits
     ("POST", "/api/v1/repos/list"): _post(ANY),

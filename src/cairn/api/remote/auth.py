@@ -14,6 +14,7 @@ __all__ = ["RemoteAuth"]
 _TOKENS = TypeAdapter(list[TokenInfo])
 _TOKEN = TypeAdapter(TokenInfo)
 _S3KEY = TypeAdapter(S3Key)
+_S3KEYS = TypeAdapter(list[S3Key])
 
 
 class RemoteAuth:
@@ -47,6 +48,16 @@ class RemoteAuth:
         which the server never shows again. Raises PermissionDenied."""
         answer = self._op("create_s3_key", subject=subject)
         return _S3KEY.validate_python(answer["key"]), str(answer["secret"])
+
+    def list_s3_keys(self, subject: str | None = None) -> list[S3Key]:
+        """S3 access keys (never their secrets), of one subject or all. Raises
+        PermissionDenied (not a clusterAdmin)."""
+        return _S3KEYS.validate_python(self._op("list_s3_keys", subject=subject))
+
+    def revoke_s3_key(self, key_id: str) -> S3Key:
+        """Revoke an S3 access key; its next request is refused. Raises UnknownToken,
+        PermissionDenied."""
+        return _S3KEY.validate_python(self._op("revoke_s3_key", key_id=key_id))
 
     def revoke_token(self, token_or_id: str) -> TokenInfo:
         """Revoke a token (its text or id); it stops working at once. Raises UnknownToken."""

@@ -154,6 +154,8 @@ def add_auth_routes(app: FastAPI, store: AuthStore) -> None:
         "create_s3_key": lambda **kw: dict(
             zip(("key", "secret"), store.create_s3_key(**kw), strict=True)
         ),
+        "list_s3_keys": store.list_s3_keys,
+        "revoke_s3_key": store.revoke_s3_key,
         "revoke_token": store.revoke_token,
         "list_tokens": store.list_tokens,
         "set_role": store.set_role,
