@@ -85,6 +85,8 @@ def test_keys_sign_as_their_user_with_their_roles(
     store.set_role("repo", "training", "ann", "repoWriter")
     ann.put_object(Bucket="training", Key="master/c.csv", Body=b"yes\n")
     assert local.files.read("training@master:/c.csv") == b"yes\n"
+    puts = [e for e in local.events.list() if e.kind == "data.files.put"]  # type: ignore[attr-defined]
+    assert [e.actor for e in puts][-2:] == ["root", "ann"]  # as a server's routes record
 
     with pytest.raises(ClientError) as exc:
         _s3(url, key.id, secret + "x").get_object(Bucket="training", Key="master/a.csv")

@@ -1,9 +1,10 @@
 """Who an S3 request is, and the face it acts through: with auth active on the store
 (cairn.catalog.auth), a request must carry a SigV4 signature (cairn.gateway.sigv4) made
-with an S3 key cairn issued, and every face call the gateway makes for it passes the same
-checks as a ``cairn server`` route (cairn.api.access: ``authorize`` before, ``visible``
-and ``on_created`` after, inside ``acting_as`` so events name the user). With auth off
-any key, or none, is accepted and calls go to the client unchecked."""
+with an S3 key cairn issued, and every face call the gateway makes for it passes the
+guard a ``cairn server`` route passes (cairn.server.team.auth.AuthGuard: the checks of
+cairn.api.access before, what the user may see and own after, inside ``acting_as``, and
+the event of a data change naming the user). With auth off any key, or none, is
+accepted and calls go to the client unchecked."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from cairn.api import access
 from cairn.api.protocol import SUB_CLIENTS
-from cairn.catalog.actor import acting_as
 from cairn.catalog.errors import UnknownToken
 from cairn.gateway import sigv4
 from cairn.gateway.errors import S3Error
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from cairn.api.protocol import ClientProtocol
     from cairn.catalog.auth import AuthStore, Principal
     from cairn.gateway.sigv4 import ChunkChain
+    from cairn.server.team.auth import AuthGuard
 
 __all__ = ["Acting", "identify"]
 
@@ -61,26 +61,27 @@ def identify(request: Request, store: AuthStore) -> tuple[Principal | None, Chun
 
 
 class Acting:
-    """``client`` as ``principal``: its sub-clients' methods checked as a server checks
-    them. Only the sub-clients of cairn.api.protocol.SUB_CLIENTS are reachable."""
+    """``client`` as ``principal``: its sub-clients' methods checked by ``guard`` as a
+    server's routes are. Only the sub-clients of cairn.api.protocol.SUB_CLIENTS are
+    reachable."""
 
-    def __init__(self, client: ClientProtocol, store: AuthStore, principal: Principal) -> None:
-        self._client, self._store, self._principal = client, store, principal
+    def __init__(self, client: ClientProtocol, guard: AuthGuard, principal: Principal) -> None:
+        self._client, self._guard, self._principal = client, guard, principal
 
     def require(self, sub: str, name: str, **kwargs: Any) -> None:
         """Raise PermissionDenied unless the principal may call ``sub.name(**kwargs)``:
         for refusing a write before its body is read."""
-        access.authorize(self._store, self._principal, sub, name, kwargs)
+        self._guard.check(self._principal, sub, name, kwargs)
 
     def __getattr__(self, sub: str) -> _ActingSub:
         if sub not in SUB_CLIENTS:
             raise AttributeError(sub)
-        return _ActingSub(getattr(self._client, sub), sub, self._store, self._principal)
+        return _ActingSub(getattr(self._client, sub), sub, self._guard, self._principal)
 
 
 class _ActingSub:
-    def __init__(self, target: Any, sub: str, store: AuthStore, principal: Principal) -> None:
-        self._target, self._sub, self._store, self._principal = target, sub, store, principal
+    def __init__(self, target: Any, sub: str, guard: AuthGuard, principal: Principal) -> None:
+        self._target, self._sub, self._guard, self._principal = target, sub, guard, principal
 
     def __getattr__(self, name: str) -> Any:
         function = vars(SUB_CLIENTS[self._sub]).get(name)
@@ -88,7 +89,7 @@ class _ActingSub:
             raise AttributeError(name)
         signature = inspect.signature(function)
         method = getattr(self._target, name)
-        sub, store, principal = self._sub, self._store, self._principal
+        sub, guard, principal = self._sub, self._guard, self._principal
         variadic = next(
             (p.name for p in signature.parameters.values() if p.kind is p.VAR_POSITIONAL), None
         )
@@ -97,11 +98,9 @@ class _ActingSub:
             bound = signature.bind(None, *args, **kwargs).arguments
             bound.pop(next(iter(signature.parameters)))  # self
             named = {k: list(v) if k == variadic else v for k, v in bound.items()}
-            access.authorize(store, principal, sub, name, named)
-            with acting_as(principal.subject):
+            guard.check(principal, sub, name, named)
+            with guard.acting(principal):
                 result = method(*args, **kwargs)
-            shown = access.visible(store, principal, sub, name, result)
-            access.on_created(store, principal, sub, name, named, result)
-            return shown
+            return guard.after(principal, sub, name, named, result)
 
         return call

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from cairn.api.protocol import ClientProtocol
     from cairn.catalog.auth import AuthStore
     from cairn.data import FileInfo
+    from cairn.server.team.auth import AuthGuard
 
 __all__ = ["create_app", "serve"]
 
@@ -634,6 +635,11 @@ def create_app(
     made = spool is None
     folder = Path(tempfile.mkdtemp(prefix="cairn-s3-")) if spool is None else spool
     uploads = Uploads(folder)
+    guard: AuthGuard | None = None
+    if keys is not None:
+        from cairn.server.team.auth import AuthGuard
+
+        guard = AuthGuard(keys)
 
     def answers(handler: Method) -> Handler:
         """``handler`` for the request's user (cairn.gateway.acting), answering its
@@ -645,12 +651,13 @@ def create_app(
             key = request.path_params.get("key") or None
             gateway = Gateway(client, uploads)
             try:
-                if keys is not None:
+                if guard is not None:
                     principal, request.state.chunks = await run_in_threadpool(
-                        identify, request, keys
+                        identify, request, guard.store
                     )
                     if principal is not None:
-                        gateway = Gateway(Acting(client, keys, principal), uploads)  # type: ignore[arg-type]
+                        acting = Acting(client, guard, principal)
+                        gateway = Gateway(acting, uploads)  # type: ignore[arg-type]
                 return await handler(gateway, request)
             except S3Error as exc:
                 error = exc
