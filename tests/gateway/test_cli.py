@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from tests.gateway.conftest import s3_client
 from tests.team_server import free_port
 
@@ -26,7 +27,7 @@ def test_the_command_serves_the_embedded_store(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from cairn.cli import main; main()"]
-        + ["s3-gateway", "--port", str(port)],
+        + ["s3-gateway", "--port", str(port), "--domain", "s3.test"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -47,6 +48,8 @@ def test_the_command_serves_the_embedded_store(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "the gateway did not answer"
                 time.sleep(0.1)
         assert [b["Name"] for b in buckets] == ["training"]
+        virtual = httpx.get(f"{url}/master/iris.csv", headers={"Host": "training.s3.test"})
+        assert virtual.content == b"a,b\n1,2\n"
         s3.put_object(Bucket="training", Key="master/new.csv", Body=b"x\n")
         assert s3.get_object(Bucket="training", Key="master/iris.csv")["Body"].read() == (
             b"a,b\n1,2\n"

@@ -15,6 +15,14 @@ def s3_gateway(
         str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 9000,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--domain",
+            help="Serve virtual-host-style requests for REPO.DOMAIN (repeatable; default "
+            "localhost).",
+        ),
+    ] = None,
     no_wait: Annotated[
         bool,
         typer.Option(
@@ -47,4 +55,5 @@ def s3_gateway(
     def ready(url: str) -> None:
         out.print(url, soft_wrap=True)
 
-    serve(store, host=host, port=port, keys=keys, on_ready=ready)
+    domains = tuple(domain) if domain else ("localhost",)
+    serve(store, host=host, port=port, keys=keys, domains=domains, on_ready=ready)

@@ -718,14 +718,19 @@ def serve(
     host: str = "127.0.0.1",
     port: int,
     keys: AuthStore | None = None,
+    domains: tuple[str, ...] = ("localhost",),
     on_ready: Callable[[str], Any] | None = None,
 ) -> None:
-    """Serve the gateway over ``client`` (S3 keys of ``keys``, as ``create_app``) until
-    interrupted; ``on_ready(url)`` before it listens."""
+    """Serve the gateway over ``client`` (``keys`` and ``domains`` as ``create_app``)
+    until interrupted; ``on_ready(url)`` before it listens."""
     import uvicorn
 
     config = uvicorn.Config(
-        create_app(client, keys=keys), host=host, port=port, log_level="warning", access_log=False
+        create_app(client, keys=keys, domains=domains),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     if on_ready is not None:
