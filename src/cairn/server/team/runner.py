@@ -77,7 +77,7 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 def _s3_gateway(
-    client: Client, host: str, port: int, tls: dict[str, str | None]
+    client: Client, host: str, port: int, cert: str | None, key: str | None
 ) -> tuple[Any, threading.Thread]:
     """The S3 gateway's uvicorn server over ``client``, with the catalog's S3 keys, and
     the thread that will run it (uvicorn leaves signals to the main thread's server)."""
@@ -92,7 +92,8 @@ def _s3_gateway(
             app,
             host=host,
             port=port,
-            **tls,  # type: ignore[arg-type]
+            ssl_certfile=cert,
+            ssl_keyfile=key,
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=30,
@@ -132,11 +133,8 @@ def serve_team(
     # uvicorn stops on SIGTERM, then raises it again with the handler it found: this one,
     # so that the worker is stopped below instead of the process dying at once.
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    tls = {
-        "ssl_certfile": str(tls_cert) if tls_cert else None,
-        "ssl_keyfile": str(tls_key) if tls_key else None,
-    }
-    s3 = _s3_gateway(client, host, s3_port, tls) if s3_port is not None else None
+    cert, key = (str(tls_cert), str(tls_key)) if tls_cert and tls_key else (None, None)
+    s3 = _s3_gateway(client, host, s3_port, cert, key) if s3_port is not None else None
     if pipelines is not None:
         pipelines.start()
     try:
@@ -154,7 +152,8 @@ def serve_team(
             app,
             host=host,
             port=port,
-            **tls,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=30,
