@@ -207,19 +207,28 @@ def infer_signature(model: Any, sample: pd.DataFrame | None = None) -> Signature
 # -- enforcement ----------------------------------------------------------------------
 
 
-def enforce(signature: Signature | None, frame: pd.DataFrame) -> pd.DataFrame:
+def enforce(
+    signature: Signature | None, frame: pd.DataFrame, *, strict: bool = False
+) -> pd.DataFrame:
     """``frame`` with the signature's columns, in its order, converted to its types.
 
     Named signatures match columns by name; a frame whose columns are the default 0..n-1
     (a request that gave no names, such as MLflow's ``instances`` as lists or a V2 tensor)
     is matched by position when its width is right. Positional signatures match by
-    position, whatever the frame's column names. Integers convert to floating types, and
-    integral floats to integer types; nothing converts from strings or booleans to numbers.
-    Strings may be null; ``binary`` takes bytes or base64 text; ``datetime`` ISO 8601
-    text. With no signature the frame is returned as it is.
+    position, whatever the frame's column names. Strings may be null; ``binary`` takes
+    bytes or base64 text; ``datetime`` ISO 8601 text. With no signature the frame is
+    returned as it is.
 
-    Raises SignatureError (a client's mistake, HTTP 400) naming the missing or unknown
-    columns, the expected width, or the column, row and value that does not convert.
+    By default the rules are MLflow's scoring server's (its schema enforcement after
+    ``cast_df_types_according_to_schema``): columns the signature does not name are
+    dropped; numeric columns take numbers, booleans and numeric strings (``"1.5"``) as
+    ``astype`` converts them, and integer columns truncate fractions (1.5 -> 1) as
+    MLflow's cast does. ``strict=True`` (``cairn serve --strict-schema``) refuses unknown
+    columns, strings and booleans in numeric columns and fractions in integer columns.
+
+    Raises SignatureError (a client's mistake, HTTP 400): error_code
+    ``INVALID_PARAMETER_VALUE`` naming the missing (or, strict, unknown) columns or the
+    expected width; ``BAD_REQUEST`` naming the column, row and value that does not convert.
     """
     if signature is None:
         return frame
@@ -245,7 +254,7 @@ def enforce(signature: Signature | None, frame: pd.DataFrame) -> pd.DataFrame:
     else:
         by_name = {str(c): c for c in given}
         missing = [c["name"] for c in specs if c["name"] not in by_name and c.get("required", True)]
-        unknown = [str(c) for c in given if str(c) not in set(names)]
+        unknown = [str(c) for c in given if str(c) not in set(names)] if strict else []
         if missing or unknown:
             parts = []
             if missing:
@@ -262,7 +271,8 @@ def enforce(signature: Signature | None, frame: pd.DataFrame) -> pd.DataFrame:
             for n in names
         }
     out = {
-        spec["name"]: _convert(picked[spec["name"]], spec["type"], spec["name"]) for spec in specs
+        spec["name"]: _convert(picked[spec["name"]], spec["type"], spec["name"], strict)
+        for spec in specs
     }
     return pd.DataFrame(out, index=frame.index, columns=names)
 
@@ -312,12 +322,30 @@ def _bad(name: str, kind: str, series: pd.Series, mask: Any, why: str = "") -> S
     value = series.iloc[pos]
     return SignatureError(
         f"column {name!r} takes {kind} values; row {pos} has {value!r}"
-        + (f" ({why})" if why else "")
+        + (f" ({why})" if why else ""),
+        "BAD_REQUEST",
     )
 
 
-def _convert(series: pd.Series, kind: str, name: str) -> pd.Series:
+def _as_float(series: pd.Series, kind: str, name: str) -> pd.Series:
+    """A column of numbers, booleans, numeric strings and nulls as float64, the way
+    MLflow's ``astype`` cast reads them. Raises SignatureError (BAD_REQUEST) naming the
+    first value that is none of those."""
+    values = series.to_numpy(dtype=object)
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        try:
+            out[i] = np.nan if v is None else float(v)
+        except (TypeError, ValueError):
+            raise _bad(name, kind, series, np.arange(len(values)) == i) from None
+    return pd.Series(out, index=series.index)
+
+
+def _convert(series: pd.Series, kind: str, name: str, strict: bool = False) -> pd.Series:
     dtype = series.dtype
+    if not strict and kind in ("double", "float", "integer", "long") and dtype.kind in "bOUS":
+        series = _as_float(series, kind, name)
+        dtype = series.dtype
     if kind in ("double", "float"):
         target = TYPES[kind]
         if dtype.kind in "iuf":
@@ -365,7 +393,9 @@ def _convert(series: pd.Series, kind: str, name: str) -> pd.Series:
                 raise _bad(name, kind, series, ~finite, "an integer column needs a number")
             whole = arr == np.round(arr)
             if not whole.all():
-                raise _bad(name, kind, series, ~whole, "not a whole number")
+                if strict:
+                    raise _bad(name, kind, series, ~whole, "not a whole number")
+                arr = np.trunc(arr)
         info = np.iinfo(target)
         inside = (arr >= info.min) & (arr <= info.max)
         if not inside.all():
@@ -404,5 +434,7 @@ def _convert(series: pd.Series, kind: str, name: str) -> pd.Series:
         try:
             return pd.to_datetime(series, format="ISO8601")
         except (ValueError, TypeError) as exc:
-            raise SignatureError(f"column {name!r} takes datetime values: {exc}") from None
+            raise SignatureError(
+                f"column {name!r} takes datetime values: {exc}", "BAD_REQUEST"
+            ) from None
     raise SignatureError(f"column {name!r}: unknown type {kind!r}")  # normalize() forbids it
