@@ -163,8 +163,8 @@ def test_integer_columns():
             enforce(sig, pd.DataFrame({"n": pd.Series(bad, dtype=object)}), strict=True)
     # MLflow's rules (its astype cast): numeric strings and booleans convert, fractions
     # truncate; nulls, huge numbers and other text still fail
-    for given, want in (([1.5, 2.0], [1, 2]), ([True, 1], [1, 1]), (["3", 1], [3, 1])):
-        out = enforce(sig, pd.DataFrame({"n": pd.Series(given, dtype=object)}))
+    for sent, want in (([1.5, 2.0], [1, 2]), ([True, 1], [1, 1]), (["3", 1], [3, 1])):
+        out = enforce(sig, pd.DataFrame({"n": pd.Series(sent, dtype=object)}))
         assert out["n"].tolist() == want and out["n"].dtype == np.int32
     for bad in ([None, 1], [2**40, 1], ["three", 1]):
         with pytest.raises(SignatureError):

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import numbers
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,16 @@ import pandas as pd
 from cairn.ml.errors import SignatureError
 from cairn.ml.models import Signature
 
-__all__ = ["TYPES", "columns", "enforce", "infer_signature", "normalize"]
+__all__ = [
+    "TYPES",
+    "columns",
+    "enforce",
+    "example_json",
+    "infer_signature",
+    "load_example",
+    "normalize",
+    "read_example",
+]
 
 # MLflow's DataType names -> the numpy dtype a converted column gets.
 TYPES: dict[str, Any] = {
@@ -174,14 +185,81 @@ def _output_specs(model: Any, sample: pd.DataFrame | None) -> list[dict[str, Any
     return [{"name": "prediction", "type": "double"}] if regressor else None
 
 
+def _categories_type(values: Any) -> str | None:
+    """The column type a fitted encoder's categories (or an imputer's statistics) tell:
+    strings, booleans, integers or floats; None when mixed or empty."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "O":
+        kept = [v for v in arr.tolist() if v is not None and v == v]  # v == v: not NaN
+        if kept and all(isinstance(v, str) for v in kept):
+            return "string"
+        return None
+    return _type_of(pd.Series(arr)) if arr.size else None
+
+
+def _first_step(estimator: Any) -> Any:
+    while hasattr(estimator, "steps") and estimator.steps:  # a Pipeline: its first step
+        estimator = estimator.steps[0][1]
+    return estimator
+
+
+def _transformer_types(transformer: Any, width: int) -> list[str | None]:
+    """Per input column of a ColumnTransformer's part, the type its fitted state tells:
+    an encoder's ``categories_``, an imputer's ``statistics_`` of strings; numbers for any
+    other fitted transformer (scalers and the like take numbers only); None for
+    ``passthrough`` (nothing is known)."""
+    first = _first_step(transformer)
+    if isinstance(first, str):
+        return [None] * width
+    categories = getattr(first, "categories_", None)
+    if categories is not None and len(categories) == width:
+        return [_categories_type(c) for c in categories]
+    stats = getattr(first, "statistics_", None)
+    if stats is not None and len(stats) == width:
+        kind = _categories_type(stats)
+        return [kind if kind == "string" else "double"] * width
+    return ["double"] * width
+
+
+def _sklearn_columns(model: Any, names: list[str]) -> list[dict[str, Any]]:
+    """Column specs for a fitted scikit-learn model fitted on a frame with ``names``: types
+    from a leading ColumnTransformer's parts (``_transformer_types``), ``double`` where
+    nothing tells; columns the ColumnTransformer drops are left out (it does not need
+    them; MLflow's rules drop them from requests)."""
+    first = _first_step(model)
+    parts = getattr(first, "transformers_", None)
+    if parts is None:
+        return [{"name": n, "type": "double"} for n in names]
+    types: dict[str, str | None] = {}
+    dropped: set[str] = set()
+    for _, transformer, cols in parts:
+        if isinstance(cols, slice | str | int):
+            cols = [cols]
+        picked = [names[c] if isinstance(c, numbers.Integral) else str(c) for c in list(cols)]
+        if isinstance(cols, np.ndarray) and cols.dtype == bool:
+            picked = [n for n, keep in zip(names, cols.tolist(), strict=True) if keep]
+        if transformer == "drop":
+            dropped.update(picked)
+            continue
+        for name, kind in zip(picked, _transformer_types(transformer, len(picked)), strict=True):
+            types[name] = kind
+    return [
+        {"name": n, "type": types.get(n) or "double"}
+        for n in names
+        if n not in dropped or n in types
+    ]
+
+
 def infer_signature(model: Any, sample: pd.DataFrame | None = None) -> Signature | None:
     """A signature for ``model`` (any object; scikit-learn estimators are understood).
 
-    With a ``sample`` frame: its columns and dtypes (a frame whose columns are the default
-    0..n-1 gives a positional signature), and outputs from ``model.predict`` on its first
-    rows. Without one: a fitted scikit-learn estimator's ``feature_names_in_`` gives named
-    columns, else ``n_features_in_`` positional ones, typed ``double`` (scikit-learn does
-    not keep the training dtypes); outputs from ``classes_`` (classifiers) or ``double``
+    With a ``sample`` frame (MLflow's ``input_example``): its columns and dtypes (a frame
+    whose columns are the default 0..n-1 gives a positional signature), and outputs from
+    ``model.predict`` on its first rows. Without one: a fitted scikit-learn estimator's
+    ``feature_names_in_`` gives named columns, typed by a leading ColumnTransformer's
+    fitted parts (a OneHotEncoder's string, boolean or integer categories; numbers for
+    scalers; see ``_sklearn_columns``), else ``double``; without names, ``n_features_in_``
+    positional ``double`` columns. Outputs from ``classes_`` (classifiers) or ``double``
     (regressors). Returns None when nothing tells the columns (or a sample column has a
     type outside MLflow's list).
     """
@@ -195,13 +273,65 @@ def infer_signature(model: Any, sample: pd.DataFrame | None = None) -> Signature
         return normalize({"inputs": inputs, "outputs": outputs, "positional": positional})
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
-        inputs = [{"name": str(n), "type": "double"} for n in names]
+        inputs = _sklearn_columns(model, [str(n) for n in names])
         return normalize({"inputs": inputs, "outputs": outputs})
     width = getattr(model, "n_features_in_", None)
     if isinstance(width, numbers.Integral) and int(width) > 0:
         inputs = [{"type": "double"} for _ in range(int(width))]
         return normalize({"inputs": inputs, "outputs": outputs})
     return None
+
+
+# -- input examples --------------------------------------------------------------------
+
+
+def example_json(frame: pd.DataFrame) -> str:
+    """A sample frame as pandas' JSON table format, which keeps its dtypes (strings,
+    integers, booleans, datetimes) on the way to ``read_example``."""
+    return str(frame.to_json(orient="table", index=False, date_format="iso"))
+
+
+def read_example(text: str) -> pd.DataFrame:
+    """The frame ``example_json`` wrote. Raises SignatureError when it does not read."""
+    try:
+        frame = pd.read_json(io.StringIO(text), orient="table")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SignatureError(
+            f"the input example is not a DataFrame in pandas' JSON table format: {exc}"
+        ) from None
+    if not len(frame.columns):
+        raise SignatureError("the input example has no columns")
+    return frame
+
+
+def load_example(path: str | Path) -> pd.DataFrame:
+    """Sample inputs from a file: Parquet (``.parquet``, types kept), JSON (``.json``:
+    records, pandas' split or table format) or CSV (anything else, with a header row).
+    In JSON and CSV, a text column whose every value is an ISO 8601 date or time becomes a
+    datetime column. Raises SignatureError (the file does not read), OSError."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix.lower() == ".json":
+            doc = json.loads(path.read_text())
+            if isinstance(doc, dict) and "schema" in doc:
+                frame = read_example(json.dumps(doc))
+            elif isinstance(doc, dict) and "data" in doc:
+                frame = pd.DataFrame(doc["data"], columns=doc.get("columns"))
+            else:
+                frame = pd.DataFrame.from_records(doc)
+        else:
+            frame = pd.read_csv(path)
+    except (ValueError, TypeError, pd.errors.ParserError) as exc:
+        raise SignatureError(f"{path.name} is not a table of sample inputs: {exc}") from None
+    for name in frame.columns:
+        if _type_of(frame[name]) == "string":
+            try:
+                frame[name] = pd.to_datetime(frame[name], format="ISO8601")
+            except (ValueError, TypeError):
+                pass
+    return frame
 
 
 # -- enforcement ----------------------------------------------------------------------
