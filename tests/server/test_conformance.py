@@ -133,7 +133,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     home = root / "store"
     client = Client.open(home, auto_run=False)
     try:
-        client.create_repo("models")
+        client.repos.create("models")
         client.put_local("models@master:/mlflow-model", [str(folder)], recursive=True)
         commit = client.data.put_files(
             "models", "master", [("/model.skops", io.BytesIO(sio.dumps(model)))]
