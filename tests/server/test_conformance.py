@@ -290,3 +290,9 @@ def test_mlflow_folder_metadata_names_the_output_infer_returns(
         result = client.infer(deployment, inputs, outputs=[triton.InferRequestedOutput(names[0])])
         assert result.as_numpy(names[0]).tolist() == [0]
         client.close()
+
+
+def test_v2_with_a_trailing_slash_answers_without_a_redirect(servers: dict[str, Server]) -> None:
+    # before: /v2/ was a 307 to /v2
+    r = servers["sklearn"].http.get("/v2/", follow_redirects=False)
+    assert r.status_code == 200 and r.json()["name"] == "cairn"

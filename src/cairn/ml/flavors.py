@@ -36,7 +36,9 @@
 ``mlflow``
     A folder in MLflow's format: an ``MLmodel`` file with a ``python_function`` flavor,
     loaded by ``mlflow.pyfunc.load_model`` (``pip install 'cairn[mlflow]'``). The
-    signature comes from the ``MLmodel`` file when it has one.
+    signature comes from the ``MLmodel`` file when it has one. Requests are cast and
+    enforced by MLflow's own code, so MLflow's schema rules and error codes hold
+    (``MlflowModel``).
 
 Trust. Loading some formats runs code the file names, on the machine that loads it, so a
 model written by a sandboxed pipeline would escape the sandbox when served. Those formats
