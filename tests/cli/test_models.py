@@ -161,3 +161,41 @@ def test_lineage_model_reaches_the_training_data_and_the_run(cairn):
     # The repo form still works next to the model form.
     assert "written by pipeline train" in cairn("lineage", "train@master:/model.skops").stdout
     cairn.fails("lineage", "model", "cancer@nosuch")
+
+
+def test_register_with_an_input_example_types_the_signature(cairn):
+    # before: no --input-example; a command model had no signature unless written by hand
+    seed_repo(cairn, "models", {"echo/run.py": "print('[]')"})
+    cairn.write(
+        "example.csv",
+        "island,year,heavy,seen,mass\nBiscoe,2007,true,2024-05-01T10:00:00,3750.5\n"
+        "Dream,2008,false,2024-05-02T11:30:00,4200.0\n",
+    )
+    v = cairn.raw(
+        "register",
+        "model",
+        "echo",
+        "models@master:/echo",
+        "--cmd",
+        "python3 run.py",
+        "--input-example",
+        "example.csv",
+    )
+    assert v["signature"]["inputs"] == [
+        {"name": "island", "type": "string"},
+        {"name": "year", "type": "long"},
+        {"name": "heavy", "type": "boolean"},
+        {"name": "seen", "type": "datetime"},
+        {"name": "mass", "type": "double"},
+    ]
+    cairn.write("bad.csv", "")
+    cairn.fails(
+        "register",
+        "model",
+        "echo",
+        "models@master:/echo",
+        "--cmd",
+        "python3 run.py",
+        "--input-example",
+        "bad.csv",
+    )

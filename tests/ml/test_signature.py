@@ -114,17 +114,28 @@ def test_a_missing_column_is_named(cancer):
         enforce(sig, cancer[0].head(3).drop(columns="mean radius"))
 
 
-def test_an_unknown_column_is_named(cancer):
+def test_an_unknown_column_is_dropped_as_mlflow_does_and_named_when_strict(cancer):
     sig = infer_signature(cancer[1])
-    with pytest.raises(SignatureError, match="unknown column.*'extra'"):
-        enforce(sig, cancer[0].head(3).assign(extra=1.0))
+    out = enforce(sig, cancer[0].head(3).assign(extra=1.0))
+    assert list(out.columns) == list(cancer[0].columns)
+    with pytest.raises(SignatureError, match="unknown column.*'extra'") as caught:
+        enforce(sig, cancer[0].head(3).assign(extra=1.0), strict=True)
+    assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_a_missing_column_is_invalid_parameter_value(cancer):
+    sig = infer_signature(cancer[1])
+    with pytest.raises(SignatureError) as caught:
+        enforce(sig, cancer[0].head(3).drop(columns=["mean area"]))
+    assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
 def test_a_value_of_the_wrong_type_names_column_and_row(cancer):
     frame = cancer[0].head(3).astype(object)
     frame.loc[frame.index[2], "mean area"] = "big"
-    with pytest.raises(SignatureError, match="'mean area'.*row 2.*'big'"):
+    with pytest.raises(SignatureError, match="'mean area'.*row 2.*'big'") as caught:
         enforce(infer_signature(cancer[1]), frame)
+    assert caught.value.error_code == "BAD_REQUEST"  # MLflow's code for a failed cast
 
 
 def test_positional_width_is_checked(digits):
@@ -149,6 +160,14 @@ def test_integer_columns():
     assert enforce(sig, pd.DataFrame({"n": [1.0, 2.0]}))["n"].dtype == np.int32
     for bad in ([1.5, 2.0], [None, 1], [2**40, 1], [True, 1], ["3", 1]):
         with pytest.raises(SignatureError):
+            enforce(sig, pd.DataFrame({"n": pd.Series(bad, dtype=object)}), strict=True)
+    # MLflow's rules (its astype cast): numeric strings and booleans convert, fractions
+    # truncate; nulls, huge numbers and other text still fail
+    for sent, want in (([1.5, 2.0], [1, 2]), ([True, 1], [1, 1]), (["3", 1], [3, 1])):
+        out = enforce(sig, pd.DataFrame({"n": pd.Series(sent, dtype=object)}))
+        assert out["n"].tolist() == want and out["n"].dtype == np.int32
+    for bad in ([None, 1], [2**40, 1], ["three", 1]):
+        with pytest.raises(SignatureError):
             enforce(sig, pd.DataFrame({"n": pd.Series(bad, dtype=object)}))
 
 
@@ -157,6 +176,11 @@ def test_double_columns_take_numbers_and_nulls_only():
     out = enforce(sig, pd.DataFrame({"x": pd.Series([1, None, 2.5], dtype=object)}))
     assert out["x"].isna().tolist() == [False, True, False]
     for bad in (["1.5"], [True], [[1.0]]):
+        with pytest.raises(SignatureError):
+            enforce(sig, pd.DataFrame({"x": pd.Series(bad, dtype=object)}), strict=True)
+    out = enforce(sig, pd.DataFrame({"x": pd.Series(["1.5", True, None], dtype=object)}))
+    assert out["x"].tolist()[:2] == [1.5, 1.0] and np.isnan(out["x"].iloc[2])
+    for bad in (["x"], [[1.0]]):
         with pytest.raises(SignatureError):
             enforce(sig, pd.DataFrame({"x": pd.Series(bad, dtype=object)}))
 

@@ -200,7 +200,17 @@ def test_metadata_tensors_from_signatures() -> None:
         {"name": "a", "datatype": "INT64", "shape": [-1]},
         {"name": "s", "datatype": "BYTES", "shape": [-1]},
     ]
-    assert v2.metadata_tensors(sig, "outputs") == []
+    # no outputs in the signature: the one tensor infer answers, by the name it uses
+    assert v2.metadata_tensors(sig, "outputs") == [
+        {"name": "predictions", "datatype": "BYTES", "shape": [-1]}
+    ]
+    assert v2.output_tensors(np.array([1, 2]), sig)[0][0] == "predictions"
+    # MLflow's unnamed outputs (column or tensor): the same
+    unnamed = {"inputs": sig["inputs"], "outputs": [{"type": "long"}]}
+    assert v2.metadata_tensors(unnamed, "outputs") == [
+        {"name": "predictions", "datatype": "INT64", "shape": [-1]}
+    ]
+    assert v2.output_tensors(np.array([1, 2]), unnamed)[0][0] == "predictions"
 
 
 @pytest.mark.parametrize(
@@ -251,3 +261,41 @@ def test_tensors_without_rows_are_400(binary: bool) -> None:
     with pytest.raises(v2.V2Error) as info:
         v2.parse_infer(body, size, None)
     assert info.value.status == 400
+
+
+def test_binary_data_output_applies_to_listed_outputs_that_do_not_say() -> None:
+    # before: a listed output without binary_data was JSON even with binary_data_output
+    doc = {
+        "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1.0, 2.0]}],
+        "outputs": [{"name": "a"}, {"name": "b", "parameters": {"binary_data": False}}],
+        "parameters": {"binary_data_output": True},
+    }
+    parsed = v2.parse_infer(orjson.dumps(doc), None, None)
+    tensors = [("a", np.array([1, 2])), ("b", np.array([3, 4]))]
+    encoded, chunks = v2.encode_outputs(tensors, parsed.outputs, parsed.binary_default)
+    assert "binary_data_size" in encoded[0]["parameters"] and "data" not in encoded[0]
+    assert encoded[1]["data"].tolist() == [3, 4] and len(chunks) == 1
+
+
+@pytest.mark.parametrize("key", ["classification", "class_count"])
+def test_class_count_is_refused_not_ignored(key: str) -> None:
+    doc = {
+        "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1.0, 2.0]}],
+        "outputs": [{"name": "predictions", "parameters": {key: 3}}],
+    }
+    with pytest.raises(v2.V2Error) as caught:
+        v2.parse_infer(orjson.dumps(doc), None, None)
+    assert caught.value.status == 400
+
+
+def test_parquet_bodies_read_as_mlflow_reads_them() -> None:
+    import io
+
+    frame = pd.DataFrame({"a": [1.0, 2.0], "s": ["x", "y"]})
+    buf = io.BytesIO()
+    frame.to_parquet(buf)
+    parsed = mlp.parse_invocation(buf.getvalue(), mlp.PARQUET, None)
+    pd.testing.assert_frame_equal(parsed.frame, frame)
+    with pytest.raises(mlp.ProtocolError) as caught:
+        mlp.parse_invocation(b"not parquet", mlp.PARQUET, None)
+    assert caught.value.status == 400

@@ -245,12 +245,17 @@ class ModelsProtocol(Protocol):
         description: str = "",
         timeout: float | None = None,
         trust: bool = False,
+        input_example: str | None = None,
     ) -> ModelVersion:
         """Register the file or folder at ``repo@commit:/path`` (a finished commit) as the
         next version of ``name``. Formats that run code when loaded (pickle, joblib, MLflow
         folders) need ``trust=True``, recorded on the version; only then is the model
-        loaded to infer its signature. Raises InvalidReference, NotFound,
-        CommitStateError, FlavorError (UntrustedModel without trust), SignatureError."""
+        loaded to infer its signature. ``input_example``: sample inputs (MLflow's
+        ``input_example``) in pandas' JSON table format (``DataFrame.to_json(orient=
+        "table")``, which keeps the dtypes; ``cairn.ml.signature.example_json``): the
+        signature's columns and types come from it. Raises InvalidReference, NotFound,
+        CommitStateError, FlavorError (UntrustedModel without trust), SignatureError (also
+        for an example that does not read)."""
         ...
 
     def set_alias(self, spec: str, version: int, *, reason: str = "") -> ModelVersion:

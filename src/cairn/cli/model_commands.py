@@ -83,9 +83,24 @@ def register_model(
             "only for files from someone you trust; .skops needs none",
         ),
     ] = False,
+    input_example: Annotated[
+        Path | None,
+        typer.Option(
+            "--input-example",
+            help="sample inputs (CSV with a header, JSON records, or Parquet), as MLflow's "
+            "input_example: the signature's columns and types come from it",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     raw: Raw = False,
 ) -> None:
     """Register a model file or folder as the model's next version."""
+    example = None
+    if input_example is not None:
+        from cairn.ml.signature import example_json, load_example
+
+        example = example_json(load_example(input_example))
     version = client().models.register(
         name,
         ref,
@@ -95,6 +110,7 @@ def register_model(
         description=description,
         timeout=timeout,
         trust=trust,
+        input_example=example,
     )
     if raw:
         return print_json(version.to_json())

@@ -48,6 +48,15 @@ def serve(
             "only the versions of the deployment's policy.",
         ),
     ] = False,
+    strict_schema: Annotated[
+        bool,
+        typer.Option(
+            "--strict-schema",
+            help="Refuse columns the signature does not name, strings in numeric columns and "
+            "fractions in integer ones (default: MLflow's rules: dropped, converted, "
+            "truncated). MLflow models always follow MLflow's rules.",
+        ),
+    ] = False,
     admin: Annotated[
         bool,
         typer.Option(
@@ -101,6 +110,7 @@ def serve(
         max_body=max_body,
         allow_any_version=allow_any_version or None,
         admin=admin or None,
+        strict_schema=strict_schema or None,
         header_timeout=header_timeout,
         body_timeout=body_timeout,
     )

@@ -4,7 +4,8 @@ MLError                      (a CairnError)
 ├── RunFileError             a run file in an output commit that is not the documented format
 ├── FlavorError              a model path cairn cannot load, or a flavor's extra missing
 │   └── UntrustedModel       a model whose loading runs code, without the user's --trust
-└── SignatureError           a request's inputs do not match the model's signature
+└── SignatureError           a request's inputs do not match the model's signature, or the
+                             model refused them; ``error_code`` is MLflow's code for it
 
 Unknown names (a run, a model, a version, an alias) raise cairn.data's ``NotFound``, and a
 model that exists already raises ``AlreadyExists``, so one ``except NotFound`` serves every
@@ -41,4 +42,11 @@ class UntrustedModel(FlavorError):
 
 class SignatureError(MLError, ValueError):
     """Inputs that do not match a model's signature: a missing or unknown column, or a
-    value that does not convert to the column's type. Servers answer it with 400."""
+    value that does not convert to the column's type. Servers answer it with 400 and
+    ``error_code``, the code MLflow's scoring server gives the same mistake:
+    ``INVALID_PARAMETER_VALUE`` (missing columns, params the model refuses: the default) or
+    ``BAD_REQUEST`` (a value that does not convert, a model that raised on the inputs)."""
+
+    def __init__(self, message: str, error_code: str = "INVALID_PARAMETER_VALUE") -> None:
+        super().__init__(message)
+        self.error_code = error_code

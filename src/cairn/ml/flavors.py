@@ -36,7 +36,9 @@
 ``mlflow``
     A folder in MLflow's format: an ``MLmodel`` file with a ``python_function`` flavor,
     loaded by ``mlflow.pyfunc.load_model`` (``pip install 'cairn[mlflow]'``). The
-    signature comes from the ``MLmodel`` file when it has one.
+    signature comes from the ``MLmodel`` file when it has one. Requests are cast and
+    enforced by MLflow's own code, so MLflow's schema rules and error codes hold
+    (``MlflowModel``).
 
 Trust. Loading some formats runs code the file names, on the machine that loads it, so a
 model written by a sandboxed pipeline would escape the sandbox when served. Those formats
@@ -475,7 +477,14 @@ class CommandModel(_Loaded):
 
 
 class MlflowModel(_Loaded):
-    """An MLflow ``python_function`` model loaded by ``mlflow.pyfunc.load_model``."""
+    """An MLflow ``python_function`` model loaded by ``mlflow.pyfunc.load_model``, predicting
+    as MLflow's scoring server does: the frame is cast to the input schema's types by
+    MLflow's own ``cast_df_types_according_to_schema`` and the pyfunc enforces its schema,
+    so MLflow's rules (extra columns dropped, numeric strings converted, integers widened)
+    and error codes hold. A value the cast refuses, and any exception the model raises, is
+    a SignatureError with ``BAD_REQUEST`` (MLflow's answer); an ``MlflowException`` keeps its
+    code (``INVALID_PARAMETER_VALUE`` for a schema or params mismatch), unless it is a
+    server error, which raises FlavorError."""
 
     def __init__(self, version: ModelVersion, local: Path) -> None:
         super().__init__(version, local)
@@ -488,11 +497,32 @@ class MlflowModel(_Loaded):
             self.model = mlflow.pyfunc.load_model(str(local))
         except Exception as exc:  # noqa: BLE001  (MLflow raises many types)
             raise FlavorError(f"mlflow could not load {version.ref}: {exc}") from None
+        self.schema = self.model.metadata.get_input_schema()
 
     def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
-        if params:
-            return self.model.predict(frame, params=params)
-        return self.model.predict(frame)
+        from mlflow.exceptions import MlflowException
+        from mlflow.utils.proto_json_utils import cast_df_types_according_to_schema
+
+        if self.schema is not None and isinstance(frame, pd.DataFrame):
+            try:
+                frame = cast_df_types_according_to_schema(frame.copy(), self.schema)
+            except MlflowException as exc:
+                raise SignatureError(exc.message, "BAD_REQUEST") from exc
+        try:
+            if params:
+                return self.model.predict(frame, params=params)
+            return self.model.predict(frame)
+        except MlflowException as exc:
+            if exc.get_http_status_code() >= 500:
+                raise FlavorError(f"model {self.version.ref}: {exc.message}") from exc
+            raise SignatureError(exc.message, str(exc.error_code)) from exc
+        except Exception as exc:  # noqa: BLE001  (MLflow answers any model error with 400)
+            raise SignatureError(
+                "Encountered an unexpected error while evaluating the model. Verify that the "
+                f"serialized input Dataframe is compatible with the model for inference. "
+                f"{type(exc).__name__}: {exc}",
+                "BAD_REQUEST",
+            ) from exc
 
 
 def load(version: ModelVersion, local: Path, *, timeout: float | None = None) -> LoadedModel:

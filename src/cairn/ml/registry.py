@@ -105,6 +105,7 @@ class Registry:
         description: str = "",
         timeout: float | None = None,
         trust: bool = False,
+        input_example: Any = None,
     ) -> ModelVersion:
         """Register the file or folder at ``ref`` (``repo@branch-or-commit:/path``) as the
         next version of model ``name`` (created on first use).
@@ -115,8 +116,10 @@ class Registry:
         ``predict`` ``python``). ``command`` (argv) and ``timeout`` (seconds per call) are
         for the ``command`` flavor. The signature given wins; else it comes from the
         MLmodel file (mlflow) or from the loaded model (sklearn, python; see
-        ``signature.infer_signature``). The run is the one the datum that wrote the file
-        recorded, if any.
+        ``signature.infer_signature``), typed by ``input_example`` when given (a pandas
+        DataFrame of sample inputs, MLflow's ``input_example``: its columns and dtypes, and
+        the outputs the model predicts for it; for a command model its inputs only). The
+        run is the one the datum that wrote the file recorded, if any.
 
         ``trust``: the user's consent that loading the model may run code it names, needed
         for pickle and joblib files and MLflow folders (``flavors.runs_code``) and recorded
@@ -183,7 +186,7 @@ class Registry:
             info,
             trusted=trust,
         )
-        chosen, inferred = self._inspect_model(draft, is_dir, names, command)
+        chosen, inferred = self._inspect_model(draft, is_dir, names, command, input_example)
         if sig is None:
             sig = inferred
         training = training_of(self.data, self.pipelines, exact, is_dir)
@@ -236,12 +239,18 @@ class Registry:
         return self.get_version(name, number)
 
     def _inspect_model(
-        self, draft: ModelVersion, is_dir: bool, names: list[str], command: list[str] | None
+        self,
+        draft: ModelVersion,
+        is_dir: bool,
+        names: list[str],
+        command: list[str] | None,
+        sample: Any = None,
     ) -> tuple[str, Signature | None]:
         """The flavor (``draft.flavor`` if given, else inferred; python narrowed to sklearn
         for a scikit-learn object when the user gave none) and the inferred signature, by
-        reading the model. A model whose loading runs code is refused unless
-        ``draft.trusted``, before any of it is loaded."""
+        reading the model (and its ``sample`` inputs, a DataFrame, when given). A model
+        whose loading runs code is refused unless ``draft.trusted``, before any of it is
+        loaded."""
         from cairn.ml import flavors
         from cairn.ml.signature import infer_signature
 
@@ -260,7 +269,7 @@ class Registry:
                 body = flavors.parse_mlmodel(text, f"{draft.ref}/MLmodel")
                 return "mlflow", flavors.mlmodel_signature(body)
             if chosen == "command":
-                return "command", None
+                return "command", None if sample is None else infer_signature(None, sample)
         with tempfile.TemporaryDirectory(prefix="cairn-register-") as tmp:
             local = flavors.fetch(self.data, draft, Path(tmp))
             if given is None:
@@ -284,7 +293,7 @@ class Registry:
                 f"{draft.ref} holds a {type(obj).__module__}.{type(obj).__qualname__}, not a "
                 "scikit-learn estimator; register it with --flavor python"
             )
-        return chosen, infer_signature(obj)
+        return chosen, infer_signature(obj, sample)
 
     def _run_for(self, repo: str, datum_hash: str) -> RunInfo | None:
         run = self.runs.for_datum(repo, datum_hash)

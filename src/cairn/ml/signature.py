@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import numbers
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,16 @@ import pandas as pd
 from cairn.ml.errors import SignatureError
 from cairn.ml.models import Signature
 
-__all__ = ["TYPES", "columns", "enforce", "infer_signature", "normalize"]
+__all__ = [
+    "TYPES",
+    "columns",
+    "enforce",
+    "example_json",
+    "infer_signature",
+    "load_example",
+    "normalize",
+    "read_example",
+]
 
 # MLflow's DataType names -> the numpy dtype a converted column gets.
 TYPES: dict[str, Any] = {
@@ -174,14 +185,81 @@ def _output_specs(model: Any, sample: pd.DataFrame | None) -> list[dict[str, Any
     return [{"name": "prediction", "type": "double"}] if regressor else None
 
 
+def _categories_type(values: Any) -> str | None:
+    """The column type a fitted encoder's categories (or an imputer's statistics) tell:
+    strings, booleans, integers or floats; None when mixed or empty."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "O":
+        kept = [v for v in arr.tolist() if v is not None and v == v]  # v == v: not NaN
+        if kept and all(isinstance(v, str) for v in kept):
+            return "string"
+        return None
+    return _type_of(pd.Series(arr)) if arr.size else None
+
+
+def _first_step(estimator: Any) -> Any:
+    while hasattr(estimator, "steps") and estimator.steps:  # a Pipeline: its first step
+        estimator = estimator.steps[0][1]
+    return estimator
+
+
+def _transformer_types(transformer: Any, width: int) -> list[str | None]:
+    """Per input column of a ColumnTransformer's part, the type its fitted state tells:
+    an encoder's ``categories_``, an imputer's ``statistics_`` of strings; numbers for any
+    other fitted transformer (scalers and the like take numbers only); None for
+    ``passthrough`` (nothing is known)."""
+    first = _first_step(transformer)
+    if isinstance(first, str):
+        return [None] * width
+    categories = getattr(first, "categories_", None)
+    if categories is not None and len(categories) == width:
+        return [_categories_type(c) for c in categories]
+    stats = getattr(first, "statistics_", None)
+    if stats is not None and len(stats) == width:
+        kind = _categories_type(stats)
+        return [kind if kind == "string" else "double"] * width
+    return ["double"] * width
+
+
+def _sklearn_columns(model: Any, names: list[str]) -> list[dict[str, Any]]:
+    """Column specs for a fitted scikit-learn model fitted on a frame with ``names``: types
+    from a leading ColumnTransformer's parts (``_transformer_types``), ``double`` where
+    nothing tells; columns the ColumnTransformer drops are left out (it does not need
+    them; MLflow's rules drop them from requests)."""
+    first = _first_step(model)
+    parts = getattr(first, "transformers_", None)
+    if parts is None:
+        return [{"name": n, "type": "double"} for n in names]
+    types: dict[str, str | None] = {}
+    dropped: set[str] = set()
+    for _, transformer, cols in parts:
+        if isinstance(cols, slice | str | int):
+            cols = [cols]
+        picked = [names[c] if isinstance(c, numbers.Integral) else str(c) for c in list(cols)]
+        if isinstance(cols, np.ndarray) and cols.dtype == bool:
+            picked = [n for n, keep in zip(names, cols.tolist(), strict=True) if keep]
+        if transformer == "drop":
+            dropped.update(picked)
+            continue
+        for name, kind in zip(picked, _transformer_types(transformer, len(picked)), strict=True):
+            types[name] = kind
+    return [
+        {"name": n, "type": types.get(n) or "double"}
+        for n in names
+        if n not in dropped or n in types
+    ]
+
+
 def infer_signature(model: Any, sample: pd.DataFrame | None = None) -> Signature | None:
     """A signature for ``model`` (any object; scikit-learn estimators are understood).
 
-    With a ``sample`` frame: its columns and dtypes (a frame whose columns are the default
-    0..n-1 gives a positional signature), and outputs from ``model.predict`` on its first
-    rows. Without one: a fitted scikit-learn estimator's ``feature_names_in_`` gives named
-    columns, else ``n_features_in_`` positional ones, typed ``double`` (scikit-learn does
-    not keep the training dtypes); outputs from ``classes_`` (classifiers) or ``double``
+    With a ``sample`` frame (MLflow's ``input_example``): its columns and dtypes (a frame
+    whose columns are the default 0..n-1 gives a positional signature), and outputs from
+    ``model.predict`` on its first rows. Without one: a fitted scikit-learn estimator's
+    ``feature_names_in_`` gives named columns, typed by a leading ColumnTransformer's
+    fitted parts (a OneHotEncoder's string, boolean or integer categories; numbers for
+    scalers; see ``_sklearn_columns``), else ``double``; without names, ``n_features_in_``
+    positional ``double`` columns. Outputs from ``classes_`` (classifiers) or ``double``
     (regressors). Returns None when nothing tells the columns (or a sample column has a
     type outside MLflow's list).
     """
@@ -195,7 +273,7 @@ def infer_signature(model: Any, sample: pd.DataFrame | None = None) -> Signature
         return normalize({"inputs": inputs, "outputs": outputs, "positional": positional})
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
-        inputs = [{"name": str(n), "type": "double"} for n in names]
+        inputs = _sklearn_columns(model, [str(n) for n in names])
         return normalize({"inputs": inputs, "outputs": outputs})
     width = getattr(model, "n_features_in_", None)
     if isinstance(width, numbers.Integral) and int(width) > 0:
@@ -204,22 +282,83 @@ def infer_signature(model: Any, sample: pd.DataFrame | None = None) -> Signature
     return None
 
 
+# -- input examples --------------------------------------------------------------------
+
+
+def example_json(frame: pd.DataFrame) -> str:
+    """A sample frame as pandas' JSON table format, which keeps its dtypes (strings,
+    integers, booleans, datetimes) on the way to ``read_example``."""
+    return str(frame.to_json(orient="table", index=False, date_format="iso"))
+
+
+def read_example(text: str) -> pd.DataFrame:
+    """The frame ``example_json`` wrote. Raises SignatureError when it does not read."""
+    try:
+        frame = pd.read_json(io.StringIO(text), orient="table")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SignatureError(
+            f"the input example is not a DataFrame in pandas' JSON table format: {exc}"
+        ) from None
+    if not len(frame.columns):
+        raise SignatureError("the input example has no columns")
+    return frame
+
+
+def load_example(path: str | Path) -> pd.DataFrame:
+    """Sample inputs from a file: Parquet (``.parquet``, types kept), JSON (``.json``:
+    records, pandas' split or table format) or CSV (anything else, with a header row).
+    In JSON and CSV, a text column whose every value is an ISO 8601 date or time becomes a
+    datetime column. Raises SignatureError (the file does not read), OSError."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix.lower() == ".json":
+            doc = json.loads(path.read_text())
+            if isinstance(doc, dict) and "schema" in doc:
+                frame = read_example(json.dumps(doc))
+            elif isinstance(doc, dict) and "data" in doc:
+                frame = pd.DataFrame(doc["data"], columns=doc.get("columns"))
+            else:
+                frame = pd.DataFrame.from_records(doc)
+        else:
+            frame = pd.read_csv(path)
+    except (ValueError, TypeError, pd.errors.ParserError) as exc:
+        raise SignatureError(f"{path.name} is not a table of sample inputs: {exc}") from None
+    for name in frame.columns:
+        if _type_of(frame[name]) == "string":
+            try:
+                frame[name] = pd.to_datetime(frame[name], format="ISO8601")
+            except (ValueError, TypeError):
+                pass
+    return frame
+
+
 # -- enforcement ----------------------------------------------------------------------
 
 
-def enforce(signature: Signature | None, frame: pd.DataFrame) -> pd.DataFrame:
+def enforce(
+    signature: Signature | None, frame: pd.DataFrame, *, strict: bool = False
+) -> pd.DataFrame:
     """``frame`` with the signature's columns, in its order, converted to its types.
 
     Named signatures match columns by name; a frame whose columns are the default 0..n-1
     (a request that gave no names, such as MLflow's ``instances`` as lists or a V2 tensor)
     is matched by position when its width is right. Positional signatures match by
-    position, whatever the frame's column names. Integers convert to floating types, and
-    integral floats to integer types; nothing converts from strings or booleans to numbers.
-    Strings may be null; ``binary`` takes bytes or base64 text; ``datetime`` ISO 8601
-    text. With no signature the frame is returned as it is.
+    position, whatever the frame's column names. Strings may be null; ``binary`` takes
+    bytes or base64 text; ``datetime`` ISO 8601 text. With no signature the frame is
+    returned as it is.
 
-    Raises SignatureError (a client's mistake, HTTP 400) naming the missing or unknown
-    columns, the expected width, or the column, row and value that does not convert.
+    By default the rules are MLflow's scoring server's (its schema enforcement after
+    ``cast_df_types_according_to_schema``): columns the signature does not name are
+    dropped; numeric columns take numbers, booleans and numeric strings (``"1.5"``) as
+    ``astype`` converts them, and integer columns truncate fractions (1.5 -> 1) as
+    MLflow's cast does. ``strict=True`` (``cairn serve --strict-schema``) refuses unknown
+    columns, strings and booleans in numeric columns and fractions in integer columns.
+
+    Raises SignatureError (a client's mistake, HTTP 400): error_code
+    ``INVALID_PARAMETER_VALUE`` naming the missing (or, strict, unknown) columns or the
+    expected width; ``BAD_REQUEST`` naming the column, row and value that does not convert.
     """
     if signature is None:
         return frame
@@ -245,7 +384,7 @@ def enforce(signature: Signature | None, frame: pd.DataFrame) -> pd.DataFrame:
     else:
         by_name = {str(c): c for c in given}
         missing = [c["name"] for c in specs if c["name"] not in by_name and c.get("required", True)]
-        unknown = [str(c) for c in given if str(c) not in set(names)]
+        unknown = [str(c) for c in given if str(c) not in set(names)] if strict else []
         if missing or unknown:
             parts = []
             if missing:
@@ -262,7 +401,8 @@ def enforce(signature: Signature | None, frame: pd.DataFrame) -> pd.DataFrame:
             for n in names
         }
     out = {
-        spec["name"]: _convert(picked[spec["name"]], spec["type"], spec["name"]) for spec in specs
+        spec["name"]: _convert(picked[spec["name"]], spec["type"], spec["name"], strict)
+        for spec in specs
     }
     return pd.DataFrame(out, index=frame.index, columns=names)
 
@@ -312,12 +452,30 @@ def _bad(name: str, kind: str, series: pd.Series, mask: Any, why: str = "") -> S
     value = series.iloc[pos]
     return SignatureError(
         f"column {name!r} takes {kind} values; row {pos} has {value!r}"
-        + (f" ({why})" if why else "")
+        + (f" ({why})" if why else ""),
+        "BAD_REQUEST",
     )
 
 
-def _convert(series: pd.Series, kind: str, name: str) -> pd.Series:
+def _as_float(series: pd.Series, kind: str, name: str) -> pd.Series:
+    """A column of numbers, booleans, numeric strings and nulls as float64, the way
+    MLflow's ``astype`` cast reads them. Raises SignatureError (BAD_REQUEST) naming the
+    first value that is none of those."""
+    values = series.to_numpy(dtype=object)
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        try:
+            out[i] = np.nan if v is None else float(v)
+        except (TypeError, ValueError):
+            raise _bad(name, kind, series, np.arange(len(values)) == i) from None
+    return pd.Series(out, index=series.index)
+
+
+def _convert(series: pd.Series, kind: str, name: str, strict: bool = False) -> pd.Series:
     dtype = series.dtype
+    if not strict and kind in ("double", "float", "integer", "long") and dtype.kind in "bOUS":
+        series = _as_float(series, kind, name)
+        dtype = series.dtype
     if kind in ("double", "float"):
         target = TYPES[kind]
         if dtype.kind in "iuf":
@@ -365,7 +523,9 @@ def _convert(series: pd.Series, kind: str, name: str) -> pd.Series:
                 raise _bad(name, kind, series, ~finite, "an integer column needs a number")
             whole = arr == np.round(arr)
             if not whole.all():
-                raise _bad(name, kind, series, ~whole, "not a whole number")
+                if strict:
+                    raise _bad(name, kind, series, ~whole, "not a whole number")
+                arr = np.trunc(arr)
         info = np.iinfo(target)
         inside = (arr >= info.min) & (arr <= info.max)
         if not inside.all():
@@ -404,5 +564,7 @@ def _convert(series: pd.Series, kind: str, name: str) -> pd.Series:
         try:
             return pd.to_datetime(series, format="ISO8601")
         except (ValueError, TypeError) as exc:
-            raise SignatureError(f"column {name!r} takes datetime values: {exc}") from None
+            raise SignatureError(
+                f"column {name!r} takes datetime values: {exc}", "BAD_REQUEST"
+            ) from None
     raise SignatureError(f"column {name!r}: unknown type {kind!r}")  # normalize() forbids it

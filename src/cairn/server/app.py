@@ -102,6 +102,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
+# HTTP status -> MLflow's error_code (mlflow.protos.databricks_pb2) for errors that carry none
+_MLFLOW_CODES = {400: "BAD_REQUEST", 413: "REQUEST_LIMIT_EXCEEDED", 404: "RESOURCE_DOES_NOT_EXIST"}
+
+
 def _json(body: bytes, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return Response(body, status_code=status, headers=headers, media_type=JSON)
 
@@ -141,6 +145,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     add("/health", routes.ping, methods=["GET"])
     add("/version", routes.version, methods=["GET"])
     add("/v2", routes.server_metadata, methods=["GET"])
+    add("/v2/", routes.server_metadata, methods=["GET"])  # answered, not redirected
     add("/v2/health/live", routes.live, methods=["GET"])
     add("/v2/health/ready", routes.ready, methods=["GET"])
     add("/v2/models/{name}", routes.model_metadata, methods=["GET"])
@@ -266,7 +271,7 @@ class _Routes:
             parsed = mlp.parse_invocation(body, request.headers.get("content-type"), state.schema)
         except mlp.ProtocolError as exc:
             if exc.status == 415:
-                state.metrics.error("mlflow", "unsupported_media_type")
+                state.metrics.error("mlflow", "unsupported_media_type", 415)
                 state.metrics.observe("", "mlflow", 415, 0.0)
                 return Response(exc.message, 415, headers=ids, media_type="text/plain")
             return self._mlflow_error("", exc.message, "bad_request", ids)
@@ -275,7 +280,7 @@ class _Routes:
                 parsed.frame, request.headers, parsed.params, None, "mlflow", request_id
             )
         except SignatureError as exc:
-            return self._mlflow_error("", str(exc), "signature", ids)
+            return self._mlflow_error("", str(exc), "signature", ids, code=exc.error_code)
         except InputRefused as exc:
             return self._mlflow_error("", str(exc), "refused", ids)
         except NotReady as exc:
@@ -293,23 +298,32 @@ class _Routes:
         return _json(payload, 200, {VERSION_HEADER: version, **ids})
 
     def _mlflow_error(
-        self, version: str, message: str, kind: str, ids: dict[str, str], status: int = 400
+        self,
+        version: str,
+        message: str,
+        kind: str,
+        ids: dict[str, str],
+        status: int = 400,
+        code: str | None = None,
     ) -> Response:
+        """MLflow's error answer: ``{"error_code": ..., "message": ...}`` with ``code`` (else
+        the one MLflow gives ``status``)."""
         state = self.state
-        state.metrics.error("mlflow", kind)
+        state.metrics.error("mlflow", kind, status)
         state.metrics.observe(version, "mlflow", status, 0.0)
-        code = {400: "BAD_REQUEST", 413: "REQUEST_LIMIT_EXCEEDED"}.get(status, "INTERNAL_ERROR")
+        if code is None:
+            code = _MLFLOW_CODES.get(status, "INTERNAL_ERROR")
         return _json(orjson.dumps({"error_code": code, "message": message}), status, ids)
 
     def _gone(self, protocol: str) -> Response:
         """The client left (or missed its body deadline) before its body arrived: counted;
         the answer reaches nobody."""
-        self.state.metrics.error(protocol, "disconnected")
+        self.state.metrics.error(protocol, "disconnected", 408)
         return Response(status_code=408)
 
     def _unavailable(self, protocol: str, message: str, ids: dict[str, str]) -> Response:
         state = self.state
-        state.metrics.error(protocol, "not_ready")
+        state.metrics.error(protocol, "not_ready", 503)
         state.metrics.observe("", protocol, 503, 0.0)
         if protocol == "v2":
             body = {"error": message}
@@ -502,7 +516,7 @@ class _Routes:
 
     def _v2_error(self, version: str, exc: v2.V2Error, kind: str, ids: dict[str, str]) -> Response:
         state = self.state
-        state.metrics.error("v2", kind)
+        state.metrics.error("v2", kind, exc.status)
         state.metrics.observe(version, "v2", exc.status, 0.0)
         return _json(orjson.dumps({"error": exc.message}), exc.status, ids)
 
@@ -587,6 +601,7 @@ def _predict_pinned(
         deployment=state.settings.deployment,
         protocol=protocol,
         target=str(mv.version),
+        strict=state.settings.strict_schema,
     )
     return Prediction(request_id, str(mv.version), mv, outputs, latency)
 

@@ -5,10 +5,13 @@ that answered, ``protocol`` ``mlflow`` or ``v2``, ``code`` the HTTP status):
 
 - ``cairn_requests_total{deployment,version,protocol,code}``: prediction requests answered
   (``version`` is ``""`` for requests refused before a model was picked).
-- ``cairn_request_errors_total{deployment,protocol,kind}``: failed prediction requests by
-  ``kind``: ``bad_request`` (malformed body), ``signature`` (inputs that do not match the
-  signature), ``refused`` (the model raised ValueError on values it cannot take, a 400),
-  ``unsupported_media_type``, ``not_found``, ``model`` (the model raised otherwise: a 500),
+- ``cairn_request_errors_total{deployment,protocol,kind,side}``: failed prediction requests
+  by ``side``, ``client`` (a 4xx: the request's fault) or ``server`` (a 5xx: cairn or the
+  model is broken), and ``kind``: ``bad_request`` (malformed body), ``signature`` (inputs
+  that do not match the signature, or that an MLflow model refused), ``refused`` (the
+  model raised ValueError or TypeError on values it cannot take, a 400),
+  ``unsupported_media_type``, ``not_found``, ``not_ready`` (503), ``model`` (the model
+  raised otherwise: a 500),
   ``too_large`` (a body beyond ``cairn serve --max-body``), ``disconnected`` (the client
   left, or missed the body deadline, before its body arrived; not answered).
 - ``cairn_request_latency_seconds{deployment,version,protocol}``: histogram of the time from
@@ -87,8 +90,8 @@ class ServerMetrics:
         )
         self.errors = Counter(
             "cairn_request_errors",
-            "Failed prediction requests by kind.",
-            ["deployment", "protocol", "kind"],
+            "Failed prediction requests by kind, and side: client (4xx) or server (5xx).",
+            ["deployment", "protocol", "kind", "side"],
             registry=registry,
         )
         self.latency = Histogram(
@@ -128,7 +131,7 @@ class ServerMetrics:
         )
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._latency: dict[tuple[str, str], Histogram] = {}
-        self._errors: dict[tuple[str, str], Counter] = {}
+        self._errors: dict[tuple[str, str, int], Counter] = {}
         self._loaded: set[str] = set()
 
     def observe(self, version: str, protocol: str, code: int, seconds: float) -> None:
@@ -146,12 +149,15 @@ class ServerMetrics:
                 self._latency[(version, protocol)] = hist
             hist.observe(seconds)
 
-    def error(self, protocol: str, kind: str) -> None:
-        """Count one failed request of ``kind`` (see the module doc)."""
-        counter = self._errors.get((protocol, kind))
+    def error(self, protocol: str, kind: str, status: int) -> None:
+        """Count one failed request of ``kind`` (see the module doc) answered with HTTP
+        ``status`` (5xx: the server's side, else the client's)."""
+        key = (protocol, kind, status)
+        counter = self._errors.get(key)
         if counter is None:
-            counter = self.errors.labels(self.deployment, protocol, kind)
-            self._errors[(protocol, kind)] = counter
+            side = "server" if status >= 500 else "client"
+            counter = self.errors.labels(self.deployment, protocol, kind, side)
+            self._errors[key] = counter
         counter.inc()
 
     def set_log_stats(self, stats: Mapping[str, object]) -> None:

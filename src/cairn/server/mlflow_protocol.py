@@ -11,11 +11,13 @@ with exactly one of
 - ``instances``: a list of rows (dicts or lists) or of scalars (TF serving's row format),
 - ``inputs``: the same, or ``{"col": [values...], ...}`` (TF serving's columnar format),
 
-plus an optional ``params`` object; or CSV (``text/csv``) with a header row. Rows given as
+plus an optional ``params`` object; or CSV (``text/csv``) with a header row; or Parquet
+(``application/vnd.apache.parquet``, what ``DataFrame.to_parquet()`` writes). Rows given as
 lists take the signature's column names, in the signature's order.
 
 Errors are MLflow's: 400 with ``{"error_code": "BAD_REQUEST", "message": ...}`` for a
-malformed body or one without rows, 415 (plain text) for a content type other than JSON or CSV.
+malformed body or one without rows, 415 (plain text) for a content type other than JSON, CSV
+or Parquet.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ REQUIRED = (
     "The input must be a JSON dictionary with exactly one of the input fields "
     "'dataframe_split', 'dataframe_records', 'instances' or 'inputs'"
 )
-CONTENT_TYPES = ("application/json", "text/csv")
+PARQUET = "application/vnd.apache.parquet"
+CONTENT_TYPES = ("text/csv", "application/json", PARQUET)
 # MLflow column types whose values numpy may hold as float64 without losing anything the
 # signature checks; a float array is only fast-pathed when every column is one of them.
 _FLOAT_TYPES = frozenset({"float", "double"})
@@ -118,6 +121,8 @@ def parse_invocation(
         parsed = _parse_json(body, schema)
     elif mime == "text/csv":
         parsed = _parse_csv(body)
+    elif mime == PARQUET:
+        parsed = _parse_parquet(body)
     else:
         raise ProtocolError(
             "This predictor only supports the following content types: "
@@ -272,6 +277,18 @@ def _parse_csv(body: bytes) -> Invocation:
         raise ProtocolError(
             "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
             f"CSV-formatted Pandas DataFrame produced using DataFrame.to_csv(). Error: '{exc}'"
+        ) from exc
+    return Invocation(frame, None)
+
+
+def _parse_parquet(body: bytes) -> Invocation:
+    try:
+        frame = pd.read_parquet(io.BytesIO(body))
+    except Exception as exc:  # noqa: BLE001  (pyarrow raises ArrowInvalid, OSError, ...)
+        raise ProtocolError(
+            "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
+            "Parquet Pandas DataFrame produced using the `pandas.DataFrame.to_parquet()` "
+            f"method. Error: '{exc}'"
         ) from exc
     return Invocation(frame, None)
 

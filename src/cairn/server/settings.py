@@ -39,6 +39,9 @@ class ServerSettings(Settings):
     - ``allow_any_version`` (``CAIRN_SERVE_ALLOW_ANY_VERSION``): answer a path naming any
       registered version, loaded on demand (default: only the versions of the policy);
     - ``admin`` (``CAIRN_SERVE_ADMIN``): answer ``/admin/*`` routes (to loopback clients);
+    - ``strict_schema`` (``CAIRN_SERVE_STRICT_SCHEMA``): enforce cairn flavors' signatures
+      strictly (unknown columns, strings in numeric columns and fractions in integer ones
+      are refused; default: MLflow's rules, ``cairn.ml.signature.enforce``);
     - ``header_timeout``, ``body_timeout`` (``CAIRN_SERVE_HEADER_TIMEOUT``,
       ``CAIRN_SERVE_BODY_TIMEOUT``): seconds a request's head (10) and then its body (30)
       may take to arrive (cairn.server.deadlines).
@@ -57,6 +60,7 @@ class ServerSettings(Settings):
     max_body: int = Field(MAX_BODY, validation_alias="CAIRN_SERVE_MAX_BODY")
     allow_any_version: bool = Field(False, validation_alias="CAIRN_SERVE_ALLOW_ANY_VERSION")
     admin: bool = Field(False, validation_alias="CAIRN_SERVE_ADMIN")
+    strict_schema: bool = Field(False, validation_alias="CAIRN_SERVE_STRICT_SCHEMA")
     header_timeout: float = Field(HEADER_TIMEOUT, validation_alias="CAIRN_SERVE_HEADER_TIMEOUT")
     body_timeout: float = Field(BODY_TIMEOUT, validation_alias="CAIRN_SERVE_BODY_TIMEOUT")
 

@@ -35,6 +35,8 @@ __all__ = [
     "V2Error",
     "encode_outputs",
     "metadata_tensors",
+    "output_name",
+    "output_tensors",
     "parse_infer",
 ]
 
@@ -97,22 +99,38 @@ class V2Error(Exception):
 class InferRequest:
     """A parsed inference request: the ``frame`` to predict, the request ``id`` (or None),
     its ``parameters`` (all of them) and ``params`` (those for the model: the parameters
-    the protocol does not reserve), the requested ``outputs`` (name -> binary or not; None
-    means all) and whether outputs are binary by default."""
+    the protocol does not reserve), the requested ``outputs`` (name -> binary or not, None
+    where the output does not say; None means all) and whether outputs are binary by
+    default (``binary_data_output``)."""
 
     frame: pd.DataFrame
     id: str | None
     parameters: dict[str, Any]
     params: dict[str, Any] | None
-    outputs: dict[str, bool] | None
+    outputs: dict[str, bool | None] | None
     binary_default: bool
+
+
+def output_name(signature: Mapping[str, Any] | None) -> str:
+    """The name of the output tensor a prediction that is one array gets: the signature's
+    single output's name, else ``predictions``. The metadata endpoints list the same name."""
+    specs = (signature or {}).get("outputs") or []
+    if len(specs) == 1 and specs[0].get("name"):
+        return str(specs[0]["name"])
+    return "predictions"
 
 
 def metadata_tensors(signature: Mapping[str, Any] | None, key: str) -> list[dict[str, Any]]:
     """Metadata tensors (name, datatype, shape) for a signature's ``inputs`` or ``outputs``:
-    one ``[-1]`` tensor per column. An output without a signature is one tensor named
-    ``predictions``."""
+    one ``[-1]`` tensor per column, by the names ``infer`` uses. Outputs that are not
+    several named columns (none, MLflow's unnamed or tensor outputs) are the one tensor
+    ``output_name`` names: its datatype from the signature when it gives one type, else
+    ``BYTES`` (any; infer answers the model's actual datatype)."""
     specs = (signature or {}).get(key) or []
+    if key == "outputs" and not (len(specs) > 1 and all(s.get("name") for s in specs)):
+        kind = specs[0].get("type") if len(specs) == 1 else None
+        dtype = MLFLOW_TO_V2.get(str(kind), "BYTES")
+        return [{"name": output_name(signature), "datatype": dtype, "shape": [-1]}]
     tensors = []
     for i, spec in enumerate(specs):
         name = spec.get("name") or (key[:-1] if len(specs) == 1 else f"{key[:-1]}_{i}")
@@ -315,17 +333,29 @@ def _frame(tensors: list[tuple[str, np.ndarray]], schema: InputSchema | None) ->
     return pd.DataFrame(data, copy=False)
 
 
-def _requested(outputs: Any) -> dict[str, bool] | None:
+def _requested(outputs: Any) -> dict[str, bool | None] | None:
+    """Requested outputs: name -> ``binary_data`` (None when not given). Raises V2Error for
+    Triton's classification extension (``classification``, tritonclient's ``class_count``),
+    which cairn does not implement: refused rather than ignored."""
     if outputs is None:
         return None
     if not isinstance(outputs, list):
         raise V2Error("'outputs' must be a list of {name, parameters}")
-    wanted: dict[str, bool] = {}
+    wanted: dict[str, bool | None] = {}
     for i, spec in enumerate(outputs):
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             raise V2Error(f"outputs[{i}] must be an object with a name")
         params = spec.get("parameters") or {}
-        wanted[spec["name"]] = bool(isinstance(params, dict) and params.get("binary_data"))
+        if not isinstance(params, dict):
+            raise V2Error(f"outputs[{i}].parameters must be an object")
+        if params.get("classification") or params.get("class_count"):
+            raise V2Error(
+                f"output {spec['name']!r}: the classification extension (class_count) is not "
+                "supported; ask for the output without it, or for predict_proba with "
+                '"parameters": {"method": "predict_proba"}'
+            )
+        binary = params.get("binary_data")
+        wanted[spec["name"]] = None if binary is None else bool(binary)
     return wanted
 
 
@@ -340,10 +370,7 @@ def output_tensors(
         return [(str(k), np.asarray(v)) for k, v in outputs.items()]
     if isinstance(outputs, pd.Series):
         outputs = outputs.to_numpy()
-    arr = np.asarray(outputs)
-    specs = (signature or {}).get("outputs") or []
-    name = str(specs[0].get("name") or "predictions") if len(specs) == 1 else "predictions"
-    return [(name, arr)]
+    return [(output_name(signature), np.asarray(outputs))]
 
 
 def _datatype(arr: np.ndarray) -> tuple[str, np.ndarray]:
@@ -359,11 +386,13 @@ def _datatype(arr: np.ndarray) -> tuple[str, np.ndarray]:
 
 def encode_outputs(
     tensors: list[tuple[str, np.ndarray]],
-    wanted: dict[str, bool] | None,
+    wanted: dict[str, bool | None] | None,
     binary_default: bool,
 ) -> tuple[list[dict[str, Any]], list[bytes]]:
     """Output tensors as JSON objects, and the binary chunks to append after the JSON (in
-    output order). Raises V2Error for a requested output the model does not give."""
+    output order). An output is binary when it asks so (``binary_data``), else when the
+    request does (``binary_data_output``). Raises V2Error for a requested output the model
+    does not give."""
     if wanted is not None:
         known = {name for name, _ in tensors}
         missing = [name for name in wanted if name not in known]
@@ -377,7 +406,8 @@ def encode_outputs(
     for name, arr in tensors:
         if wanted is not None and name not in wanted:
             continue
-        as_binary = wanted[name] if wanted is not None else binary_default
+        asked = wanted.get(name) if wanted is not None else None
+        as_binary = binary_default if asked is None else asked
         datatype, arr = _datatype(arr)
         tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(arr.shape)}
         if as_binary:

@@ -105,6 +105,7 @@ def start(settings: ServerSettings) -> State:
             cache_dir=cache,
             poll_interval=settings.poll_interval,
             predlog=predlog,
+            strict_schema=settings.strict_schema,
         )
         try:
             endpoint.start()

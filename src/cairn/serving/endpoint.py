@@ -114,7 +114,9 @@ class Endpoint:
     (raising if nothing can be loaded) and then every ``poll_interval`` seconds in a daemon
     thread; ``predict()`` answers a request. With a ``predlog``, every request and every
     shadow copy is logged (see cairn.serving.predlog for the record). Loaded model files are
-    fetched into ``cache_dir``. Raises NotFound for an unknown deployment.
+    fetched into ``cache_dir``. ``strict_schema`` enforces signatures strictly (see
+    ``cairn.ml.signature.enforce``; MLflow models keep MLflow's rules). Raises NotFound for
+    an unknown deployment.
     """
 
     def __init__(
@@ -128,8 +130,10 @@ class Endpoint:
         predlog: PredictionLog | None = None,
         shadow_queue: int = 1000,
         rng: random.Random | None = None,
+        strict_schema: bool = False,
     ) -> None:
         self.source = source
+        self.strict_schema = strict_schema
         self.name = name
         self.model = source.deployment(name).model
         self.cache_dir = Path(cache_dir)
@@ -430,6 +434,7 @@ class Endpoint:
                 deployment=self.name,
                 protocol=protocol,
                 target=routed.target,
+                strict=self.strict_schema,
             )
             shadows = self._mirror(routed, frame, params, protocol, request_id)
         finally:
@@ -482,7 +487,9 @@ class Endpoint:
         started = time.perf_counter()
         status, error, outputs = "ok", None, None
         try:
-            outputs = model.predict(enforce_signature(model.signature, frame), params=params)
+            outputs = model.predict(
+                enforce_signature(model, frame, self.strict_schema), params=params
+            )
         except Exception as exc:  # noqa: BLE001 - a shadow's failure never reaches a caller
             status, error = outcome(exc)
         finally:

@@ -4,7 +4,8 @@ ServingError                 (a CairnError)
 ├── PolicyError              a traffic policy that is not valid (the message names the field)
 ├── PolicyConflict           the policy changed between reading and writing it; try again
 ├── NotReady                 an endpoint has no model version loaded yet (servers answer 503)
-└── InputRefused             the model refused a request's values (servers answer 400)
+└── InputRefused             the model refused a request's values (servers answer 400,
+                             MLflow's BAD_REQUEST)
 
 An unknown deployment raises cairn.data's ``NotFound``, like every other unknown name;
 a request whose inputs do not match the model raises cairn.ml's ``SignatureError`` (400).
@@ -42,7 +43,7 @@ class NotReady(ServingError):
 
 
 class InputRefused(ServingError, ValueError):
-    """The model raised ``ValueError`` on inputs that passed its signature: values it
-    cannot take (a null where it needs a number, a number so large that its preprocessing
+    """The model raised ``ValueError`` or ``TypeError`` on inputs that passed its signature:
+    values it cannot take (a null where it needs a number, a number so large that its preprocessing
     overflows, no rows). The client's mistake, not a broken model: servers answer 400 with
     the model's own message. The model's exception is the ``__cause__``."""

@@ -35,18 +35,20 @@ def predict_logged(
     deployment: str,
     protocol: str,
     target: str,
+    strict: bool = False,
 ) -> tuple[Any, float]:
     """Enforce ``model``'s signature on ``frame``, predict, and submit the request's record
     to ``predlog`` (when logging) whatever the outcome: ``ok``, ``invalid`` (a signature
-    mismatch, or values the model refused) or ``error``. Returns (outputs, latency in ms).
-    Raises SignatureError (a 400), InputRefused (the model raised ValueError: a 400) or
-    what else the model raised."""
+    mismatch, or values the model refused) or ``error``. ``strict``: enforce the signature
+    strictly (``cairn.ml.signature.enforce``). Returns (outputs, latency in ms).
+    Raises SignatureError (a 400), InputRefused (the model raised ValueError or TypeError
+    on the inputs: a 400) or what else the model raised (the model is broken: a 500)."""
     mv = model.version
     method = method_of(params)  # before predict: a model may consume its params
     started = time.perf_counter()
     status, error, outputs = "ok", None, None
     try:
-        outputs = model.predict(enforce_signature(model.signature, frame), params=params)
+        outputs = model.predict(enforce_signature(model, frame, strict), params=params)
     except Exception as exc:
         status, error = outcome(exc)
         if status == "invalid" and not isinstance(exc, SignatureError):
@@ -76,20 +78,23 @@ def predict_logged(
 
 def outcome(exc: Exception) -> tuple[str, str]:
     """A prediction log record's (status, error) for what predicting raised: ``invalid``
-    for a signature mismatch or a ValueError (libraries raise it for values they cannot
-    take, scikit-learn's "Input X contains NaN": the request's fault), else ``error``."""
+    for a signature mismatch, a ValueError or a TypeError (libraries raise them for values
+    they cannot take: scikit-learn's "Input X contains NaN", an encoder given numbers and
+    strings in one column: the request's fault), else ``error``."""
     if isinstance(exc, SignatureError):
         return "invalid", str(exc)
-    if isinstance(exc, ValueError):
+    if isinstance(exc, ValueError | TypeError):
         return "invalid", f"{type(exc).__name__}: {exc}"
     return "error", f"{type(exc).__name__}: {exc}"
 
 
-def enforce_signature(signature: Signature | None, frame: Any) -> Any:
-    """``frame`` passed through ``cairn.ml.signature.enforce`` (as it is without a
-    signature). Raises SignatureError."""
-    if not signature:
+def enforce_signature(model: LoadedModel, frame: Any, strict: bool = False) -> Any:
+    """``frame`` passed through ``cairn.ml.signature.enforce`` with ``model``'s signature
+    (as it is without one, and for MLflow models, which MLflow's pyfunc enforces itself
+    by MLflow's rules). Raises SignatureError."""
+    signature: Signature | None = model.signature
+    if not signature or model.version.flavor == "mlflow":
         return frame
     from cairn.ml.signature import enforce
 
-    return enforce(signature, frame)
+    return enforce(signature, frame, strict=strict)

@@ -57,11 +57,18 @@ class EmbeddedModels:
         description: str = "",
         timeout: float | None = None,
         trust: bool = False,
+        input_example: str | None = None,
     ) -> ModelVersion:
         """The next version of ``name``: the file or folder at ``repo@commit:/path``.
         ``trust`` consents to formats that run code when loaded (pickle, joblib, MLflow
-        folders). Raises InvalidReference, NotFound, CommitStateError, FlavorError
-        (UntrustedModel without ``trust`` for those formats), SignatureError."""
+        folders). ``input_example``: sample inputs in pandas' JSON table format, which type
+        the inferred signature. Raises InvalidReference, NotFound, CommitStateError,
+        FlavorError (UntrustedModel without ``trust`` for those formats), SignatureError."""
+        sample = None
+        if input_example is not None:
+            from cairn.ml.signature import read_example
+
+            sample = read_example(input_example)
         return self._registry.register(
             name,
             ref,
@@ -71,6 +78,7 @@ class EmbeddedModels:
             description=description,
             timeout=timeout,
             trust=trust,
+            input_example=sample,
         )
 
     def set_alias(self, spec: str, version: int, *, reason: str = "") -> ModelVersion:
