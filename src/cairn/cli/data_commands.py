@@ -39,7 +39,17 @@ def create_repo(
 
 
 @groups["list"].command("repo")
-def list_repo(raw: Raw = False) -> None:
+def list_repo(
+    all_: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="As pachctl's --all (system repos too): cairn keeps no hidden system repos, "
+            "so every repo is listed either way.",
+        ),
+    ] = False,
+    raw: Raw = False,
+) -> None:
     """List every repo."""
     repos = client().repos.list()
     if raw:
@@ -154,10 +164,13 @@ def _commit_rows(commits: list) -> list[list[Any]]:
 def list_commit(
     ref: Annotated[str, typer.Argument(help="repo or repo@branch")],
     number: Annotated[int, typer.Option("-n", "--number")] = 0,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every commit of the repo, on any branch or none.")
+    ] = False,
     raw: Raw = False,
 ) -> None:
     """List commits, newest first (a branch's history when a branch is named)."""
-    found = client().commits.list(ref, limit=number)
+    found = client().commits.list(ref.partition("@")[0] if all_ else ref, limit=number)
     if raw:
         return print_json(to_json(found))
     print_table(
@@ -398,12 +411,19 @@ def inspect_file(
 def diff_file(
     new: Annotated[str, typer.Argument(help="repo@commit[:/path]")],
     old: Annotated[str | None, typer.Argument(help="repo@commit (default: parent)")] = None,
+    name_only: Annotated[
+        bool, typer.Option("--name-only", help="Print only the changed paths, one per line.")
+    ] = False,
     raw: Raw = False,
 ) -> None:
     """Files added, modified and deleted between two commits."""
     changes = client().files.diff(new, old)
     if raw:
         return print_json(to_json(changes))
+    if name_only:
+        for c in changes:
+            out.print(printable(c.path))
+        return
     print_table(
         ["STATUS", "PATH", "OLD SIZE", "NEW SIZE"],
         [[c.status, c.path, fmt_size(c.old_size), fmt_size(c.new_size)] for c in changes],
@@ -411,7 +431,15 @@ def diff_file(
 
 
 @groups["delete"].command("file")
-def delete_file(ref: Annotated[str, typer.Argument(help="repo@branch:/path")]) -> None:
+def delete_file(
+    ref: Annotated[str, typer.Argument(help="repo@branch:/path")],
+    recursive: Annotated[
+        bool,
+        typer.Option(
+            "-r", "--recursive", help="As pachctl's -r; a folder is deleted whole either way."
+        ),
+    ] = False,
+) -> None:
     """Delete a file or folder (in a new commit, or the open one)."""
     commit = client().files.delete(ref)
     print(f"{commit.repo}@{commit.id}")
