@@ -6,8 +6,14 @@ and the Kubernetes-only verbs that answer that they do not apply."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import io
 import json
 import sys
+import tarfile
+import threading
+from pathlib import Path
 
 import yaml
 
@@ -155,3 +161,48 @@ def test_kubernetes_verbs_say_they_do_not_apply(cairn: Cairn) -> None:
     for verb in ("port-forward", "deploy"):
         proc = cairn(verb)
         assert "Kubernetes" in proc.stderr
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_put_file_untar_full_path_and_input_file(cairn: Cairn) -> None:
+    seed(cairn, "data", {"keep.txt": "k"})
+    _tar(cairn.root / "a.tgz", {"img/1.png": b"one", "notes.txt": b"n"})
+    cairn("put", "file", "data@master:/x", "-f", "a.tgz", "--untar")
+    assert cairn.get("data@master:/x/img/1.png") == b"one"
+    assert cairn.get("data@master:/x/notes.txt") == b"n"
+    cairn.write("deep/er/f.txt", "full")
+    cairn("put", "file", "data@master", "-f", "deep/er/f.txt", "--full-path")
+    assert cairn.get("data@master:/deep/er/f.txt") == b"full"
+    cairn.write("one.txt", "1")
+    cairn.write("two.txt", "2")
+    cairn.write("list.txt", "one.txt\n# a comment\n\ntwo.txt\n")
+    cairn("put", "file", "data@master:/listed/", "-i", "list.txt", "-c", "-p", "4")
+    assert cairn.get("data@master:/listed/two.txt") == b"2"
+    _tar(cairn.root / "evil.tgz", {"../escape.txt": b"x"})
+    cairn.fails("put", "file", "data@master:/y", "-f", "evil.tgz", "--untar")
+    assert not (cairn.root.parent / "escape.txt").exists()
+    cairn.fails("put", "file", "data@master", "-f", "../one.txt", "--full-path")
+
+
+def test_put_file_fetches_an_http_url(cairn: Cairn, tmp_path: Path) -> None:
+    seed(cairn, "data", {"keep.txt": "k"})
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "iris.csv").write_text("a,b\n1,2\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/iris.csv"
+        try:
+            cairn("put", "file", "data@master:/csv/", "-f", url)
+        finally:
+            httpd.shutdown()
+    assert cairn.get("data@master:/csv/iris.csv") == b"a,b\n1,2\n"
