@@ -206,3 +206,13 @@ def test_put_file_fetches_an_http_url(cairn: Cairn, tmp_path: Path) -> None:
         finally:
             httpd.shutdown()
     assert cairn.get("data@master:/csv/iris.csv") == b"a,b\n1,2\n"
+
+
+def test_an_output_repo_lists_empty_before_its_first_job(cairn: Cairn) -> None:
+    cairn("create", "repo", "empty")
+    cairn.spec(pipeline("copier", pfs("empty"), COPY), name="copier.json")
+    cairn("create", "pipeline", "-f", "copier.json")
+    assert cairn.raw("list", "file", "copier@master") == []
+    assert cairn.raw("glob", "file", "copier@master:/*") == []
+    assert [b["name"] for b in cairn.raw("list", "branch", "copier")] == ["master"]
+    cairn.fails("get", "file", "copier@master:/nothing.txt")
