@@ -44,6 +44,9 @@ VERBS: dict[str, str] = {
     "rollback": "Move a model alias or a deployment's traffic policy back.",
     "revoke": "Revoke a token.",
     "rerun": "Run a pipeline again although its last job failed.",
+    "validate": "Check a pipeline spec offline.",
+    "draw": "Draw the pipeline DAG as text.",
+    "edit": "Edit a pipeline's spec in $EDITOR.",
 }
 
 COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
@@ -124,6 +127,16 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("revoke", "token"): (
         "auth_commands",
         "Revoke a token (its id, or its text); it stops working at once.",
+    ),
+    ("port-forward", None): (
+        "pachctl_commands",
+        "Not needed: pachctl port-forward reaches pachd inside Kubernetes; cairn server "
+        "listens on its own port.",
+    ),
+    ("deploy", None): (
+        "pachctl_commands",
+        "Not needed: pachctl deploy installs Pachyderm on Kubernetes; cairn is pip install "
+        "and cairn init (or cairn server for a team).",
     ),
     ("config", None): (
         "config_commands",
@@ -310,6 +323,21 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("next", "datum"): (
         "pipeline_commands",
         "Finish the datum in progress and print the next datum's id; exit 1 when none is left.",
+    ),
+    ("validate", "pipeline"): (
+        "pachctl_commands",
+        "Check a spec file offline, as pachctl validate pipeline: the fields, their types and "
+        "the input tree; exit 1 naming the first wrong field. Nothing is stored.",
+    ),
+    ("draw", "pipeline"): (
+        "pachctl_commands",
+        "Draw the DAG as text: each input repo, the pipelines that read it, their outputs.",
+    ),
+    ("edit", "pipeline"): (
+        "pachctl_commands",
+        "Open a pipeline's spec in $EDITOR (as YAML) and update the pipeline with what is "
+        "saved; an unchanged file changes nothing. The transform keeps running in the folder "
+        "its spec was created from.",
     ),
     # -- runs ----------------------------------------------------------------------------------
     ("list", "run"): ("run_commands", "List runs newest first, with their final metrics."),

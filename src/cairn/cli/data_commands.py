@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -39,7 +42,17 @@ def create_repo(
 
 
 @groups["list"].command("repo")
-def list_repo(raw: Raw = False) -> None:
+def list_repo(
+    all_: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="As pachctl's --all (system repos too): cairn keeps no hidden system repos, "
+            "so every repo is listed either way.",
+        ),
+    ] = False,
+    raw: Raw = False,
+) -> None:
     """List every repo."""
     repos = client().repos.list()
     if raw:
@@ -154,10 +167,13 @@ def _commit_rows(commits: list) -> list[list[Any]]:
 def list_commit(
     ref: Annotated[str, typer.Argument(help="repo or repo@branch")],
     number: Annotated[int, typer.Option("-n", "--number")] = 0,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every commit of the repo, on any branch or none.")
+    ] = False,
     raw: Raw = False,
 ) -> None:
     """List commits, newest first (a branch's history when a branch is named)."""
-    found = client().commits.list(ref, limit=number)
+    found = client().commits.list(ref.partition("@")[0] if all_ else ref, limit=number)
     if raw:
         return print_json(to_json(found))
     print_table(
@@ -224,8 +240,32 @@ def _report_skipped(skipped: list[Skipped]) -> None:
 @groups["put"].command("file")
 def put_file(
     ref: Annotated[str, typer.Argument(help="repo@branch:/path")],
-    file: Annotated[list[str], typer.Option("-f", "--file", help="local file, folder, or -")],
+    file: Annotated[
+        list[str] | None,
+        typer.Option("-f", "--file", help="local file, folder, http(s) URL, or -"),
+    ] = None,
     recursive: Annotated[bool, typer.Option("-r", "--recursive")] = False,
+    input_file: Annotated[
+        str | None,
+        typer.Option(
+            "-i", "--input-file", help="A file listing sources (paths or URLs), one per line."
+        ),
+    ] = None,
+    untar: Annotated[
+        bool, typer.Option("--untar", help="Each source is a tar archive: put what it holds.")
+    ] = False,
+    full_path: Annotated[
+        bool,
+        typer.Option("--full-path", help="Keep each source's whole path below the target."),
+    ] = False,
+    compress: Annotated[
+        bool,
+        typer.Option("-c", "--compress", help="As pachctl's; cairn compresses every chunk."),
+    ] = False,
+    parallelism: Annotated[
+        int,
+        typer.Option("-p", "--parallelism", help="As pachctl's; cairn's put sizes its own pool."),
+    ] = 0,
     append: Annotated[bool, typer.Option("-a", "--append")] = False,
     message: Annotated[str, typer.Option("-m", "--message")] = "",
     delete: Annotated[
@@ -259,7 +299,81 @@ def put_file(
     """
     skipped: list[Skipped] = []
     client(wait=not no_wait)
+    sources = list(file or []) + (_listed_sources(input_file) if input_file else [])
+    if not sources:
+        raise typer.BadParameter("name what to put: -f SOURCE (or -i FILE listing sources)")
+    with _staged(sources, untar=untar, full_path=full_path) as staged:
+        if staged is not None:
+            sources, recursive = [staged], True
+        _put(ref, sources, recursive, append, message, delete, raw, skipped)
 
+
+def _listed_sources(listing: str) -> list[str]:
+    """The sources named in ``listing`` (pachctl's ``-i``): one per line, ``-`` for stdin;
+    blank lines and lines starting with ``#`` are left out."""
+    text = sys.stdin.read() if listing == "-" else Path(listing).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+@contextmanager
+def _staged(sources: list[str], *, untar: bool, full_path: bool) -> Iterator[str | None]:
+    """A temporary folder laid out as the put should store ``sources``, or None when they
+    go as they are: URLs are fetched into it, archives (``untar``) extracted with the
+    tarfile ``data`` filter (no absolute paths, ``..``, devices or links out), and with
+    ``full_path`` each local source copied below its own whole path. Raises InvalidPath
+    for a full path with ``..``, typer.BadParameter for an archive that is not a tar."""
+    fetch = [s for s in sources if s.startswith(("http://", "https://", "file://"))]
+    if not (untar or full_path or fetch):
+        yield None
+        return
+    import tarfile
+    import tempfile
+    import urllib.parse
+    import urllib.request
+
+    with tempfile.TemporaryDirectory(prefix="cairn-put-") as tmp:
+        stage = Path(tmp) / "stage"
+        stage.mkdir()
+        for n, source in enumerate(sources):
+            local = source
+            if source in fetch:
+                name = Path(urllib.parse.urlparse(source).path).name or f"download-{n}"
+                local = str(Path(tmp) / f"fetched-{n}" / name)
+                Path(local).parent.mkdir()
+                with urllib.request.urlopen(source) as body, open(local, "wb") as sink:
+                    shutil.copyfileobj(body, sink, 1 << 20)
+            if untar:
+                if not tarfile.is_tarfile(local):
+                    raise typer.BadParameter(f"--untar: {source} is not a tar archive")
+                with tarfile.open(local) as archive:
+                    try:
+                        archive.extractall(stage, filter="data")
+                    except tarfile.FilterError as exc:  # .., absolute, links out, devices
+                        raise InvalidPath(f"--untar: {source}: {exc}") from None
+                continue
+            rel = Path(source if full_path and source not in fetch else Path(local).name)
+            parts = [p for p in rel.parts if p not in ("/", "")]
+            if ".." in parts:
+                raise InvalidPath(f"{source}: a full path with '..' cannot be stored")
+            target = stage.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if Path(local).is_dir():
+                shutil.copytree(local, target, symlinks=True, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(local, target)
+        yield str(stage)
+
+
+def _put(
+    ref: str,
+    file: list[str],
+    recursive: bool,
+    append: bool,
+    message: str,
+    delete: bool,
+    raw: bool,
+    skipped: list[Skipped],
+) -> None:
     def on_skipped(entries: list[Skipped]) -> None:
         skipped.extend(entries)
         _report_skipped(entries)
@@ -398,12 +512,19 @@ def inspect_file(
 def diff_file(
     new: Annotated[str, typer.Argument(help="repo@commit[:/path]")],
     old: Annotated[str | None, typer.Argument(help="repo@commit (default: parent)")] = None,
+    name_only: Annotated[
+        bool, typer.Option("--name-only", help="Print only the changed paths, one per line.")
+    ] = False,
     raw: Raw = False,
 ) -> None:
     """Files added, modified and deleted between two commits."""
     changes = client().files.diff(new, old)
     if raw:
         return print_json(to_json(changes))
+    if name_only:
+        for c in changes:
+            out.print(printable(c.path))
+        return
     print_table(
         ["STATUS", "PATH", "OLD SIZE", "NEW SIZE"],
         [[c.status, c.path, fmt_size(c.old_size), fmt_size(c.new_size)] for c in changes],
@@ -411,7 +532,15 @@ def diff_file(
 
 
 @groups["delete"].command("file")
-def delete_file(ref: Annotated[str, typer.Argument(help="repo@branch:/path")]) -> None:
+def delete_file(
+    ref: Annotated[str, typer.Argument(help="repo@branch:/path")],
+    recursive: Annotated[
+        bool,
+        typer.Option(
+            "-r", "--recursive", help="As pachctl's -r; a folder is deleted whole either way."
+        ),
+    ] = False,
+) -> None:
     """Delete a file or folder (in a new commit, or the open one)."""
     commit = client().files.delete(ref)
     print(f"{commit.repo}@{commit.id}")

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cairn.cli.root import app, groups, verb
+from cairn.cli.root import app, groups, output_format, verb
 from cairn.cli.text import printable, printable_lines
 from cairn.data import NotFound
 from cairn.pipelines import DatumInfo, JobInfo, Reporter
@@ -89,7 +89,13 @@ def fmt_size(n: int | None) -> str:
 
 
 def print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    """``obj`` as indented JSON, or as YAML when the command was given ``-o yaml``."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str)
+    if output_format() == "yaml":
+        import yaml
+
+        text = yaml.safe_dump(json.loads(text), sort_keys=True, allow_unicode=True).rstrip()
+    print(text)
 
 
 def print_table(columns: list[str], rows: list[list[Any]]) -> None:

@@ -35,7 +35,7 @@ from cairn.cli.output import (
     waits,
 )
 from cairn.data import InvalidPath, parse_ref
-from cairn.pipelines import JobInfo
+from cairn.pipelines import JobInfo, JobState
 
 # -- pipelines -----------------------------------------------------------------------------
 SpecFile = Annotated[Path, typer.Option("-f", "--file", help="JSON or YAML spec file")]
@@ -63,9 +63,22 @@ def _fail_on_jobs_of(created: list[Any]) -> None:
 
 
 @groups["create"].command("pipeline")
-def create_pipeline(file: SpecFile, no_wait: NoWait = False) -> None:
+def create_pipeline(
+    file: SpecFile,
+    no_wait: NoWait = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Check the spec and the store, print what would be created."
+        ),
+    ] = False,
+) -> None:
     """Create the pipelines in a spec file and run them over existing data; exit 1 naming
     a job that failed (--no-wait: leave the jobs to `cairn run` or the server)."""
+    if dry_run:
+        from cairn.cli.pachctl_commands import dry_run as check
+
+        return check(file)
     created = client(wait=not no_wait).pipelines.create(file)
     for p in created:
         err.print(f"created pipeline {p.name} (version {p.version})")
@@ -98,10 +111,17 @@ def rerun_pipeline(name: str, no_wait: NoWait = False) -> None:
 
 
 @groups["list"].command("pipeline")
-def list_pipeline(raw: Raw = False) -> None:
+def list_pipeline(
+    spec: Annotated[
+        bool, typer.Option("--spec", help="Print the specs (secret values masked).")
+    ] = False,
+    raw: Raw = False,
+) -> None:
     """List pipelines with their inputs and state; a pipeline whose stored spec cannot be
     read is listed as broken, with the error."""
     found = client().pipelines.list()
+    if spec:
+        return print_json(_masked([p.spec.model_dump(mode="json") for p in found]))
     broken = client().pipelines.broken()
     if raw:
         specs = _masked([p.spec.model_dump(mode="json") for p in found])
@@ -281,10 +301,23 @@ def _job_json(j: JobInfo) -> dict[str, Any]:
 
 @groups["list"].command("job")
 def list_job(
-    pipeline: Annotated[str | None, typer.Option("-p", "--pipeline")] = None, raw: Raw = False
+    job: Annotated[str | None, typer.Argument(help="a job id (or prefix): that job only")] = None,
+    pipeline: Annotated[str | None, typer.Option("-p", "--pipeline")] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option("--state", help="Only jobs in this state (repeatable), as pachctl's."),
+    ] = None,
+    raw: Raw = False,
 ) -> None:
     """List jobs, newest first."""
+    if job and "@" in job:
+        pipeline, job = _job_ref(job).split("@", 1)
     found = client().jobs.list(pipeline)
+    if job:
+        found = [j for j in found if j.id.startswith(job)]
+    if state:
+        wanted = {s.lower() for s in state}
+        found = [j for j in found if str(j.state).lower() in wanted]
     if raw:
         return print_json([_job_json(j) for j in found])
     print_table(
@@ -405,18 +438,67 @@ def logs(
     pipeline: Annotated[str | None, typer.Option("-p", "--pipeline")] = None,
     job: Annotated[str | None, typer.Option("-j", "--job", help="job id or pipeline@job")] = None,
     datum: Annotated[str | None, typer.Option("-d", "--datum")] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("-f", "--follow", help="Print new lines while the job runs, until it ends."),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Logs of every job started in this past window (24h)."),
+    ] = None,
 ) -> None:
     """Print the logs of a pipeline's latest job, a job, or one datum."""
     if job and "@" in job:
         pipeline, job = _job_ref(job).split("@", 1)
     if not pipeline:
         raise InvalidPath("name the pipeline: -p PIPELINE, or -j PIPELINE@JOB")
+    if since is not None:
+        from cairn.pipelines.units import parse_duration
+
+        start = time.time() - parse_duration(since, "--since")
+        refs = [
+            f"{pipeline}@{j.id}"
+            for j in reversed(client().jobs.list(pipeline))
+            if (j.started or j.created) >= start
+        ]
+    else:
+        refs = [f"{pipeline}@{job}" if job else pipeline]
+    printed: dict[str, int] = {}
+    for ref in refs:
+        _print_logs(ref, datum, printed)
+    if not follow:
+        return
+    if refs and "@" in refs[-1]:
+        ref = refs[-1]
+    else:  # a pipeline's latest job
+        latest = client().jobs.list(pipeline)
+        if not latest:
+            return
+        ref = f"{pipeline}@{latest[0].id}"
+    while True:
+        done = client().jobs.get(ref).state != JobState.RUNNING
+        _print_logs(ref, datum, printed)
+        if done:
+            return
+        time.sleep(0.5)
+
+
+def _print_logs(ref: str, datum: str | None, printed: dict[str, int]) -> None:
+    """Print the log text of ``ref`` (a job, or a pipeline's latest) not printed yet:
+    ``printed`` maps each heading to the characters already shown, so following a running
+    job prints each line once."""
     # Values were masked when the job stored its logs; secrets created since are masked here.
-    entries = client().jobs.logs(f"{pipeline}@{job}" if job else pipeline, datum)
+    entries = client().jobs.logs(ref, datum)
     for entry, text in zip(entries, _masked([e.text for e in entries]), strict=True):
-        out.print(Text(f"== {entry.heading}", style="bold"))
-        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
-        sys.stdout.flush()
+        shown = printed.get(entry.heading)
+        if shown is None:
+            out.print(Text(f"== {entry.heading}", style="bold"))
+            shown = 0
+        new = text[shown:]
+        printed[entry.heading] = len(text)
+        if new:
+            sys.stdout.write(new if new.endswith("\n") else new + "\n")
+            sys.stdout.flush()
 
 
 # -- lineage and running ---------------------------------------------------------------------

@@ -23,10 +23,17 @@ from typer.core import TyperGroup
 
 from cairn.cli.commands import COMMANDS, VERBS
 
-__all__ = ["LazyGroup", "app", "debugging", "groups", "subgroup", "verb"]
+__all__ = ["LazyGroup", "app", "debugging", "groups", "output_format", "subgroup", "verb"]
 
 _debug = False
 _verb: str | None = None
+_output: str | None = None
+
+
+def output_format() -> str | None:
+    """``json`` or ``yaml`` when the command was given ``-o``/``--output`` (pachctl's
+    ``--raw -o yaml``), else None."""
+    return _output
 
 
 def verb() -> str | None:
@@ -129,14 +136,67 @@ def _load(verb: str | None, name: str, module: str) -> Any:
     for info in reversed(owner.registered_commands):
         assert info.callback is not None
         if (info.name or typer.main.get_command_name(info.callback.__name__)) == name:
-            return typer.main.get_command_from_info(
-                info,
-                pretty_exceptions_short=owner.pretty_exceptions_short,
-                rich_markup_mode=owner.rich_markup_mode,
+            return _with_output_option(
+                typer.main.get_command_from_info(
+                    info,
+                    pretty_exceptions_short=owner.pretty_exceptions_short,
+                    rich_markup_mode=owner.rich_markup_mode,
+                )
             )
     raise LookupError(
         f"cairn.cli.{module} registers no command {name!r}: cairn.cli.commands is out of date"
     )
+
+
+def _output_args(args: list[str]) -> tuple[list[str], str | None]:
+    """``args`` without ``-o FORMAT``/``--output FORMAT``/``--output=FORMAT``/``-oFORMAT``,
+    and that FORMAT (the last given), or None."""
+    kept: list[str] = []
+    found: str | None = None
+    it = iter(args)
+    for arg in it:
+        if arg == "--":
+            kept += [arg, *it]
+            break
+        if arg in ("-o", "--output"):
+            found = next(it, "")
+        elif arg.startswith("--output="):
+            found = arg.split("=", 1)[1]
+        elif arg.startswith("-o") and not arg.startswith("--"):
+            found = arg[2:]
+        else:
+            kept.append(arg)
+    return kept, found
+
+
+def _with_output_option(command: Any) -> Any:
+    """``command`` with pachctl's ``-o/--output json|yaml`` when it prints ``--raw`` JSON
+    and has no ``-o`` of its own: ``-o yaml`` implies ``--raw`` and prints YAML.
+
+    One hook on the arguments here instead of an option on every command with ``--raw``
+    (typer builds options from signatures; a hand-made option would reach into typer's
+    vendored click)."""
+    names = {p.name for p in command.params}
+    taken = {opt for p in command.params for opt in p.opts}
+    if "raw" not in names or {"-o", "--output"} & taken:
+        return command
+    command.help = (command.help or "") + (
+        "\n\n-o, --output json|yaml: print JSON or YAML (implies --raw), as pachctl's."
+    )
+    parse_args = command.parse_args
+
+    def parse(ctx: Any, args: list[str]) -> Any:
+        global _output
+        args, found = _output_args(args)
+        if found is not None:
+            if found not in ("json", "yaml"):
+                ctx.fail(f"-o/--output: {found!r} is not one of 'json', 'yaml'")
+            _output = found
+            args = [*args, "--raw"]
+        return parse_args(ctx, args)
+
+    command.parse_args = parse
+    return command
 
 
 def subgroup(help: str) -> typer.Typer:

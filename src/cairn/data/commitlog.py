@@ -24,7 +24,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from cairn.catalog import Catalog
 from cairn.catalog.rows import row_to
 from cairn.catalog.schema import branches, commit_provenance, commits, repos
-from cairn.data.errors import CommitStateError, DataError, NotFound
+from cairn.data.errors import CommitStateError, DataError, NoCommitYet, NotFound
 from cairn.data.models import CommitInfo, CommitState, Provenance
 from cairn.data.refs import Ref, check_name
 from cairn.data.subject import about
@@ -140,7 +140,7 @@ class CommitLog:
             if head is not None:
                 commit_id = head.head
                 if commit_id is None:
-                    raise NotFound(f"branch {ref.repo}@{name} has no commits yet")
+                    raise NoCommitYet(f"branch {ref.repo}@{name} has no commits yet")
             elif _ID.match(name):
                 commit_id = name
             elif _ID_PREFIX.match(name):

@@ -21,6 +21,7 @@ __all__ = [
     "DataError",
     "InvalidPath",
     "InvalidReference",
+    "NoCommitYet",
     "NotFound",
     "PathConflict",
     "ReadOnlyRef",
@@ -35,6 +36,11 @@ class DataError(CairnError):
 
 class NotFound(DataError, LookupError):
     """The repo, branch, commit or file named does not exist."""
+
+
+class NoCommitYet(NotFound):
+    """The branch named exists but has no commit yet (a new output branch before its
+    pipeline's first job): listings of it are empty, reads of a file are NotFound."""
 
 
 class AlreadyExists(DataError):

@@ -22,7 +22,7 @@ from typing import BinaryIO, TypedDict
 
 from cairn.catalog import CatalogPins
 from cairn.data.commitlog import CommitLog, TreeChange
-from cairn.data.errors import InvalidPath, NotFound
+from cairn.data.errors import InvalidPath, NoCommitYet, NotFound
 from cairn.data.glob import compile_glob
 from cairn.data.localfiles import LocalFile
 from cairn.data.models import CommitInfo, FileChange, FileInfo
@@ -408,15 +408,25 @@ class Files:
         return self._info(*self._entry(ref))
 
     def list_file(self, ref: Ref) -> list[FileInfo]:
-        """A folder's direct children, or the file itself. Raises NotFound."""
-        commit, path, entry = self._entry(ref)
+        """A folder's direct children, or the file itself; nothing at the root of a branch
+        with no commit yet (as Pachyderm lists a new output branch). Raises NotFound."""
+        try:
+            commit, path, entry = self._entry(ref)
+        except NoCommitYet:
+            if normalize(ref.path or ""):
+                raise
+            return []
         if isinstance(entry, FileEntry):
             return [self._info(commit, path, entry)]
         return [self._info(commit, p, e) for p, e in self.trees.children(commit.tree, path)]
 
     def glob_file(self, ref: Ref, pattern: str) -> list[FileInfo]:
-        """Files and folders matching a Pachyderm glob, in path order."""
-        commit = self.commit_log.resolve(ref)
+        """Files and folders matching a Pachyderm glob, in path order (none on a branch
+        with no commit yet)."""
+        try:
+            commit = self.commit_log.resolve(ref)
+        except NoCommitYet:
+            return []
         regex = compile_glob(pattern)
         return [
             self._info(commit, p, e) for p, e in self.trees.walk_all(commit.tree) if regex.match(p)

@@ -204,6 +204,9 @@ class Pipelines:
                 self.data.inspect_repo(name)
             except NotFound:
                 self.data.create_repo(name, spec.description, type="pipeline")
+                # As Pachyderm: the output branch exists from the start, so listing it
+                # before the first job shows an empty repo, not an error.
+                self.data.create_branch(name, spec.output_branch)
         with self.catalog.write() as conn:
             version = (existing.version + 1) if existing else 1
             conn.execute(
