@@ -464,10 +464,12 @@ class Runs:
         timestamp: float | None = None,
         tags: Mapping[str, Any] | None = None,
         artifacts: Iterable[str] = (),
+        delete_tags: Iterable[str] = (),
     ) -> None:
         """Add to running run ``run`` (its exact id): params and tags (a later value of a
         key replaces the earlier), one point per metric at ``step`` (default 0) and
-        ``timestamp`` (default now, UTC seconds), artifact paths.
+        ``timestamp`` (default now, UTC seconds), artifact paths; then remove the tags
+        named in ``delete_tags`` (a missing one is no error).
 
         Raises NotFound; MLError for a run of a pipeline or one that has ended, a key that
         is not a non-empty string, a param or tag that is not a JSON scalar, a metric that
@@ -475,6 +477,7 @@ class Runs:
         """
         new_params = _scalars(params or {}, "param")
         new_tags = _scalars(tags or {}, "tag")
+        gone = {_key(k, "tag") for k in delete_tags}
         points = {_key(k, "metric"): _finite(k, v) for k, v in (metrics or {}).items()}
         when = time.time() if timestamp is None else float(timestamp)
         with self.catalog.write() as conn:
@@ -494,7 +497,9 @@ class Runs:
                 .where(runs.c.id == run)
                 .values(
                     params=_dumps({**_loads(row.params), **new_params}),
-                    tags=_dumps({**_loads(row.tags), **new_tags}),
+                    tags=_dumps(
+                        {k: v for k, v in {**_loads(row.tags), **new_tags}.items() if k not in gone}
+                    ),
                     info=_dumps(info),
                 )
             )

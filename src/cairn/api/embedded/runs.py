@@ -59,8 +59,10 @@ class EmbeddedRuns:
         timestamp: float | None = None,
         tags: Mapping[str, Any] | None = None,
         artifacts: Iterable[str] = (),
+        delete_tags: Iterable[str] = (),
     ) -> None:
-        """Add to running run ``run`` (its id). Raises NotFound, MLError."""
+        """Add to running run ``run`` (its id), then remove ``delete_tags``. Raises
+        NotFound, MLError."""
         self._engine.log(
             run,
             params=params,
@@ -69,6 +71,7 @@ class EmbeddedRuns:
             timestamp=timestamp,
             tags=tags,
             artifacts=artifacts,
+            delete_tags=delete_tags,
         )
 
     def finish(self, run: str, state: str = "finished") -> RunInfo:
