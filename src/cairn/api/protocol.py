@@ -192,10 +192,12 @@ class RunsProtocol(Protocol):
         tags: Mapping[str, Any] | None = None,
         artifacts: Iterable[str] = (),
         delete_tags: Iterable[str] = (),
+        inputs: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """Add params, tags, one point per metric (at ``step``, default 0, and
         ``timestamp``, default now) and artifact paths to running run ``run`` (its id),
-        then remove the tags named in ``delete_tags``. Raises NotFound, MLError (an ended
+        then remove the tags named in ``delete_tags``; ``inputs``: name -> JSON object
+        of a dataset it read (``info["inputs"]``). Raises NotFound, MLError (an ended
         run, a bad key or value)."""
         ...
 

@@ -54,6 +54,9 @@ from cairn.pipelines.environment import environment_fingerprint
 __all__ = ["Comparison", "Runs", "run_id"]
 
 DEFAULT_EXPERIMENT = "default"
+# The repo where runs outside pipelines keep their artifacts, one folder per run id
+# (cairn.sdk writes it; it holds the same name, importing only the standard library).
+ARTIFACT_REPO = "run-artifacts"
 _CHUNK = 500  # ids per IN (...) clause, well under SQLite's and PostgreSQL's limits
 
 
@@ -465,11 +468,13 @@ class Runs:
         tags: Mapping[str, Any] | None = None,
         artifacts: Iterable[str] = (),
         delete_tags: Iterable[str] = (),
+        inputs: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """Add to running run ``run`` (its exact id): params and tags (a later value of a
         key replaces the earlier), one point per metric at ``step`` (default 0) and
         ``timestamp`` (default now, UTC seconds), artifact paths; then remove the tags
-        named in ``delete_tags`` (a missing one is no error).
+        named in ``delete_tags`` (a missing one is no error). ``inputs`` (name -> a JSON
+        object describing a dataset the run read) merge into ``info["inputs"]``.
 
         Raises NotFound; MLError for a run of a pipeline or one that has ended, a key that
         is not a non-empty string, a param or tag that is not a JSON scalar, a metric that
@@ -491,7 +496,10 @@ class Runs:
                     + "; start a new run to log more"
                 )
             info = _loads(row.info)
-            info["artifacts"] = sorted({*info.get("artifacts", []), *artifacts})
+            # logging order, each once: a path logged again (a later copy) comes last
+            info["artifacts"] = list(dict.fromkeys([*info.get("artifacts", []), *artifacts]))
+            if inputs:
+                info["inputs"] = {**info.get("inputs", {}), **_datasets(inputs)}
             conn.execute(
                 update(runs)
                 .where(runs.c.id == run)
@@ -568,6 +576,18 @@ def _scalars(values: Mapping[str, Any], kind: str) -> dict[str, Any]:
         ):
             raise MLError(f"{kind} {k!r}: {v!r} is not a JSON scalar (string, number, bool)")
         out[_key(k, kind)] = v
+    return out
+
+
+def _datasets(inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, entry in inputs.items():
+        if not isinstance(entry, Mapping):
+            raise MLError(f"input {name!r}: {entry!r} is not an object describing a dataset")
+        try:
+            out[_key(name, "input")] = json.loads(_dumps(dict(entry)))
+        except (TypeError, ValueError) as exc:
+            raise MLError(f"input {name!r} is not JSON: {exc}") from None
     return out
 
 
