@@ -137,10 +137,11 @@ def log_input(
         client = sdk._client()
         commit = client.commits.get(f"{ref.repo}@{ref.commit}")
         entry.update(repo=ref.repo, commit=commit.id, branch=commit.branch or ref.commit)
-        if ref.path:
-            info = client.files.get(f"{ref.repo}@{commit.id}:{ref.path}")
-            entry.update(path=info.path, hash=info.hash)
-        key = name or f"{ref.repo}{ref.path or ''}"
+        path = (ref.path or "").strip("/")
+        if path:
+            info = client.files.get(f"{ref.repo}@{commit.id}:/{path}")
+            entry.update(path=f"/{path}", hash=info.hash)
+        key = name or "/".join(p for p in (ref.repo, path) if p)
     elif isinstance(dataset, pd.DataFrame):
         import blake3
 
@@ -335,7 +336,12 @@ class LoadedModel:
         self.metadata = metadata
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
-        return self._loaded.predict(_frame(data), params)
+        frame = _frame(data)
+        sig = getattr(self._loaded, "signature", None)
+        names = [c["name"] for c in sig["inputs"]] if sig and not sig.get("positional") else []
+        if frame is not data and names and len(names) == frame.shape[1]:
+            frame.columns = names  # rows without names: the signature's, as MLflow's pyfunc
+        return self._loaded.predict(frame, params)
 
     def unwrap_python_model(self) -> Any:
         return getattr(self._loaded, "estimator", None) or getattr(self._loaded, "obj", None)

@@ -53,7 +53,7 @@ RUNS = [
         ("params.model NOT IN ('svm')", ["c", "b"]),
         ("tags.team = 'x'", ["a"]),
         ("tags.mlflow.parentRunId = 'a'", ["c"]),
-        ('tags."mlflow.parentRunId" = \'a\'', ["c"]),
+        ("tags.\"mlflow.parentRunId\" = 'a'", ["c"]),
         ("tags.`mlflow.runName` = 'name-b'", ["b"]),
         ("attributes.status = 'FAILED'", ["d"]),
         ("attribute.status IN ('FINISHED') and params.lr = '0.1'", ["c", "a"]),
