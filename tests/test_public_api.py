@@ -7,7 +7,7 @@ import cairn
 import cairn.api.errors
 
 # The face beside the error tree: the client, the value objects, the run-tracking verbs
-# (MLflow's names) and ``sklearn`` (MLflow's ``mlflow.sklearn``, a module).
+# (MLflow's names) and the modules ``sklearn`` and ``pyfunc`` (as MLflow's).
 FACE = {
     "BranchInfo",
     "Client",
@@ -42,6 +42,7 @@ FACE = {
     "log_params",
     "log_table",
     "log_text",
+    "pyfunc",
     "register_model",
     "search_runs",
     "set_experiment",

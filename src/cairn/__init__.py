@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cairn import sklearn
+    from cairn import pyfunc, sklearn
     from cairn.client import Client, connect, find_home
     from cairn.data import (
         AlreadyExists,
@@ -115,7 +115,7 @@ _HOMES = {
     ),
 }
 # Submodules named as MLflow's (``mlflow.sklearn.autolog()`` -> ``cairn.sklearn.autolog()``).
-_MODULES = {"sklearn": "cairn.sklearn"}
+_MODULES = {"pyfunc": "cairn.pyfunc", "sklearn": "cairn.sklearn"}
 
 
 # Written out, not cairn._lazy's: transforms import ``cairn.sdk``, which loads this
@@ -219,6 +219,7 @@ __all__ = [
     "log_params",
     "log_table",
     "log_text",
+    "pyfunc",
     "register_model",
     "search_runs",
     "set_experiment",

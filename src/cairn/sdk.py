@@ -436,15 +436,15 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
     artifact of its run anyway); another file is copied there. Raises FileNotFoundError,
     IsADirectoryError (use ``log_artifacts``), ValueError (a path with ``..``)."""
     text = os.path.abspath(os.fspath(local_path))
+    if _in_transform() and artifact_path is None:
+        out = os.path.join(os.environ["CAIRN_PFS"], "out")
+        if text.startswith(out + os.sep):  # an output path: committed with the datum
+            _emit({"artifact": os.path.relpath(text, out).replace(os.sep, "/")})
+            return
     if os.path.isdir(text):
         raise IsADirectoryError(f"{text} is a folder: log it with log_artifacts")
     if not os.path.isfile(text):
         raise FileNotFoundError(f"no file {text} to log as an artifact")
-    if _in_transform() and artifact_path is None:
-        out = os.path.join(os.environ["CAIRN_PFS"], "out")
-        if text.startswith(out + os.sep):
-            _emit({"artifact": os.path.relpath(text, out).replace(os.sep, "/")})
-            return
     _store_artifacts({_under(artifact_path, os.path.basename(text)): text})
 
 
