@@ -319,3 +319,34 @@ def test_the_cli_registers_a_runs_uri(store, iris, tmp_path):
     assert out.stdout.strip() == "tracking-cli/1"
     version = store.models.get("tracking-cli/1")
     assert (version.run, Path(version.path).name) == (run.id, "model.skops")
+
+
+def test_inside_a_transform_artifacts_are_output_files_of_the_datum(tmp_path, monkeypatch):
+    pfs = tmp_path / "pfs"
+    (pfs / "out").mkdir(parents=True)
+    monkeypatch.setenv("CAIRN_PFS", str(pfs))
+    monkeypatch.setenv("PACH_DATUM_ID", "d1")
+    local = tmp_path / "report.txt"
+    local.write_text("made elsewhere")
+    with cairn.start_run(run_name="datum"):
+        cairn.log_text("hi", "notes/a.txt")
+        cairn.log_artifact(local, artifact_path="reports")
+        cairn.log_artifact(pfs / "out" / "later.bin")  # an output the datum writes later
+        with pytest.raises(RuntimeError):
+            cairn.start_run(nested=True)  # one run per datum
+        with pytest.raises(RuntimeError):
+            cairn.delete_tag("x")
+    assert (pfs / "out" / "notes" / "a.txt").read_text() == "hi"
+    assert (pfs / "out" / "reports" / "report.txt").read_text() == "made elsewhere"
+    events = [json.loads(line) for line in (pfs / "out/.cairn/runs/d1.jsonl").read_text().split()]
+    assert [e["artifact"] for e in events if "artifact" in e] == [
+        "notes/a.txt",
+        "reports/report.txt",
+        "later.bin",
+    ]
+
+
+def test_the_sdk_names_the_artifact_repo_the_registry_links_runs_by():
+    from cairn.ml.runs import ARTIFACT_REPO
+
+    assert sdk.ARTIFACT_REPO == ARTIFACT_REPO

@@ -88,10 +88,9 @@ def register_model(
     ] = False,
     raw: Raw = False,
 ) -> None:
-    """Register a model file or folder (or runs:/RUN/NAME, a model log_model stored) as
-    the model's next version."""
+    """Register a model file or folder as the model's next version."""
     given = _signature_arg(signature)
-    if ref.startswith("runs:/"):
+    if ref.startswith("runs:/"):  # a model log_model stored in a run's artifacts
         from cairn.tracking import resolve_run_model
 
         ref, given = resolve_run_model(client(), ref, given)
