@@ -72,7 +72,7 @@ def autolog(
     )
     if disable:
         for cls, fit in _patched.items():
-            cls.fit = fit
+            setattr(cls, "fit", fit)  # noqa: B010
         _patched.clear()
         return
     from sklearn.utils import all_estimators
@@ -80,7 +80,7 @@ def autolog(
     for _name, cls in all_estimators():
         if "fit" in vars(cls) and cls not in _patched:
             _patched[cls] = vars(cls)["fit"]
-            cls.fit = _wrap(vars(cls)["fit"])
+            setattr(cls, "fit", _wrap(vars(cls)["fit"]))  # noqa: B010
 
 
 def _wrap(fit: Any) -> Any:

@@ -31,6 +31,7 @@ string, ``OR``, an unknown attribute, an unterminated string).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -324,6 +325,10 @@ def parse_order_by(clauses: Sequence[str] | None) -> list[Order]:
     return out
 
 
+def _sort_key(order: Order, run: RunInfo) -> Any:
+    return field(run, order.entity, order.key)
+
+
 def search(
     runs: Iterable[RunInfo],
     filter_string: str | None = None,
@@ -340,6 +345,6 @@ def search(
     for order in reversed(orders):
         present = [r for r in found if field(r, order.entity, order.key) is not None]
         missing = [r for r in found if field(r, order.entity, order.key) is None]
-        present.sort(key=lambda r, o=order: field(r, o.entity, o.key), reverse=order.descending)
+        present.sort(key=functools.partial(_sort_key, order), reverse=order.descending)
         found = present + missing
     return found if max_results is None else found[:max_results]
