@@ -18,7 +18,10 @@ Two sources, one table (``runs``, with every metric point in ``run_metrics``):
   wrote, plus paths the file names). Its experiment defaults to the pipeline's name.
 - **Runs of SDK calls outside a pipeline** (a notebook, a script): ``start`` makes a row
   in state ``running``, ``log`` adds to it, ``finish`` ends it (``finished`` or
-  ``failed``). Their ids are random; ``info.environment`` is this machine's fingerprint.
+  ``failed``). Their ids are random; ``info.environment`` is this machine's fingerprint,
+  ``info.artifacts`` the ``repo@commit:/path`` refs of the copies ``cairn.sdk`` stored in
+  repo ``run-artifacts`` (``ARTIFACT_REPO``, folder ``/<run id>/``) in logging order, and
+  ``info.inputs`` the datasets it read (name -> object; a cairn ref's commit among them).
 
 Run states: ``running`` -> ``finished`` | ``failed`` (pipeline runs are born finished:
 a failed datum commits nothing). A run's ``metrics`` are each key's last logged value;
