@@ -6,7 +6,8 @@ import sys
 import cairn
 import cairn.api.errors
 
-# The face beside the error tree: the client, the value objects and the run-tracking verbs.
+# The face beside the error tree: the client, the value objects, the run-tracking verbs
+# (MLflow's names) and the modules ``sklearn`` and ``pyfunc`` (as MLflow's).
 FACE = {
     "BranchInfo",
     "Client",
@@ -23,15 +24,31 @@ FACE = {
     "__version__",
     "active_run",
     "connect",
+    "delete_tag",
     "end_run",
     "find_home",
+    "last_active_run",
+    "load_model",
     "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "log_table",
+    "log_text",
+    "pyfunc",
+    "register_model",
+    "search_runs",
+    "set_experiment",
     "set_tag",
     "set_tags",
+    "sklearn",
     "start_run",
 }
 # Every error cairn raises on purpose is exported: the whole tree cairn.api.errors draws.
@@ -41,7 +58,7 @@ EXPECTED = FACE | set(cairn.api.errors.__all__)
 def test_exported_names_are_pinned():
     assert set(cairn.__all__) == EXPECTED
     # __all__ is written out for static tools; the lazy-load table must name the same
-    assert set(cairn._HOMES) | {"__version__"} == EXPECTED
+    assert set(cairn._HOMES) | set(cairn._MODULES) | {"__version__"} == EXPECTED
     for name in cairn.__all__:
         assert hasattr(cairn, name)
 

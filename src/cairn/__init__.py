@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cairn import pyfunc, sklearn
     from cairn.client import Client, connect, find_home
     from cairn.data import (
         AlreadyExists,
@@ -42,17 +43,33 @@ if TYPE_CHECKING:
     )
     from cairn.sdk import (
         active_run,
+        delete_tag,
         end_run,
+        last_active_run,
         log_artifact,
+        log_artifacts,
+        log_dict,
         log_metric,
         log_metrics,
         log_param,
         log_params,
+        log_text,
+        set_experiment,
         set_tag,
         set_tags,
         start_run,
     )
     from cairn.storage import CairnError, CorruptObject, StorageError, UnsupportedBackend
+    from cairn.tracking import (
+        load_model,
+        log_figure,
+        log_image,
+        log_input,
+        log_model,
+        log_table,
+        register_model,
+        search_runs,
+    )
 
 # Names load on first use (PEP 562), so that ``cairn.sdk``, which runs inside transforms,
 # starts without importing the catalog, the data layer or their dependencies.
@@ -85,16 +102,29 @@ _HOMES = {
     "ReadOnlyRef": "cairn.api.errors",
     # Run tracking (MLflow's verbs); standard library only, so usable in any transform.
     **dict.fromkeys(
-        "active_run end_run log_artifact log_metric log_metrics log_param log_params set_tag"
-        " set_tags start_run".split(),
+        "active_run delete_tag end_run last_active_run log_artifact log_artifacts log_dict"
+        " log_metric log_metrics log_param log_params log_text set_experiment set_tag set_tags"
+        " start_run".split(),
         "cairn.sdk",
     ),
+    # MLflow's heavier verbs (figures, tables, models, search_runs): pandas and the store.
+    **dict.fromkeys(
+        "load_model log_figure log_image log_input log_model log_table register_model"
+        " search_runs".split(),
+        "cairn.tracking",
+    ),
 }
+# Submodules named as MLflow's (``mlflow.sklearn.autolog()`` -> ``cairn.sklearn.autolog()``).
+_MODULES = {"pyfunc": "cairn.pyfunc", "sklearn": "cairn.sklearn"}
 
 
 # Written out, not cairn._lazy's: transforms import ``cairn.sdk``, which loads this
 # package, and must load no other module of cairn (tests pin ['cairn', 'cairn.sdk']).
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        module = importlib.import_module(_MODULES[name])
+        globals()[name] = module
+        return module
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'cairn' has no attribute {name!r}")
@@ -104,7 +134,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
+    return sorted({*globals(), *_HOMES, *_MODULES})
 
 
 __version__ = "0.1.0"
@@ -171,14 +201,30 @@ __all__ = [
     "__version__",
     "active_run",
     "connect",
+    "delete_tag",
     "end_run",
     "find_home",
+    "last_active_run",
+    "load_model",
     "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "log_table",
+    "log_text",
+    "pyfunc",
+    "register_model",
+    "search_runs",
+    "set_experiment",
     "set_tag",
     "set_tags",
+    "sklearn",
     "start_run",
 ]

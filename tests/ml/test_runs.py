@@ -236,23 +236,29 @@ with open(f"{pfs}/out/.cairn/runs/{name}.json", "w") as f:
     assert client.runs.sync() == []  # that commit counts as read
 
 
-def test_sdk_outside_a_transform_records_into_the_store(client, monkeypatch):
+def test_sdk_outside_a_transform_records_into_the_store(client, monkeypatch, tmp_path):
     monkeypatch.setenv("CAIRN_HOME", str(client.home))
     monkeypatch.setattr(sdk, "_store", None)
-    monkeypatch.setattr(sdk, "_active", None)
+    monkeypatch.setattr(sdk, "_stack", [])
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
     with cairn.start_run(name="notebook", experiment="local") as active:
         assert client.runs.get(active.id).state == "running"
         cairn.log_params({"lr": 0.1, "layers": [64, 32]})
         cairn.set_tag("who", "me")
         for step in range(3):
             cairn.log_metric("loss", 1.0 - step / 10, step=step)
-        cairn.log_artifact("model.bin")
+        cairn.log_artifact(model)
     run = client.runs.get(active.id)
     assert (run.name, run.experiment, run.state) == ("notebook", "local", "finished")
     assert run.params == {"lr": 0.1, "layers": "[64, 32]"}  # non-scalars as str, as MLflow
     assert run.tags == {"who": "me"}
     assert [p.value for p in client.runs.history(run.id, "loss")] == [1.0, 0.9, 0.8]
-    assert run.info["artifacts"] == [os.path.abspath("model.bin")]
+    # a copy in the store, at a commit: the run keeps it whatever happens to the file
+    [artifact] = run.info["artifacts"]
+    assert artifact.startswith("run-artifacts@") and artifact.endswith(f"/{run.id}/model.bin")
+    model.unlink()
+    assert client.files.read(artifact) == b"weights"
     assert run.info["environment"]["hash"]
     with pytest.raises(ZeroDivisionError), cairn.start_run(name="broken") as failing:
         cairn.log_metric("x", 1 / 0)
@@ -327,7 +333,7 @@ def test_sdk_events_round_trip_through_the_jsonl_format(run):
         mp.setenv("CAIRN_PFS", pfs)
         mp.setenv("PACH_DATUM_ID", "d" * 64)
         os.makedirs(f"{pfs}/out")
-        mp.setattr(sdk, "_active", None)
+        mp.setattr(sdk, "_stack", [])
         with cairn.start_run(name=run.name, experiment=run.experiment) as active:
             assert active.id is None
             cairn.log_params(run.params)

@@ -191,10 +191,14 @@ class RunsProtocol(Protocol):
         timestamp: float | None = None,
         tags: Mapping[str, Any] | None = None,
         artifacts: Iterable[str] = (),
+        delete_tags: Iterable[str] = (),
+        inputs: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """Add params, tags, one point per metric (at ``step``, default 0, and
-        ``timestamp``, default now) and artifact paths to running run ``run`` (its id).
-        Raises NotFound, MLError (an ended run, a bad key or value)."""
+        ``timestamp``, default now) and artifact paths to running run ``run`` (its id),
+        then remove the tags named in ``delete_tags``; ``inputs``: name -> JSON object
+        of a dataset it read (``info["inputs"]``). Raises NotFound, MLError (an ended
+        run, a bad key or value)."""
         ...
 
     def finish(self, run: str, state: str = "finished") -> RunInfo:

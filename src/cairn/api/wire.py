@@ -31,6 +31,7 @@ so ``except NotFound`` works the same embedded and remote.
 from __future__ import annotations
 
 import builtins
+import collections.abc
 import functools
 import inspect
 import operator
@@ -163,7 +164,15 @@ class Method:
 
     def encode_args(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments -> JSON-able values (client side)."""
-        return {k: self.adapter(k).dump_python(v, mode="json") for k, v in kwargs.items()}
+        return {
+            k: self.adapter(k).dump_python(self._listed(k, v), mode="json")
+            for k, v in kwargs.items()
+        }
+
+    def _listed(self, name: str, value: Any) -> Any:
+        # An Iterable argument (a tuple, a generator) travels as the list its adapter takes.
+        iterable = typing.get_origin(self.params[name][0]) is collections.abc.Iterable
+        return list(value) if iterable and not isinstance(value, list) else value
 
     def decode_args(self, body: dict[str, Any]) -> dict[str, Any]:
         """JSON values -> validated keyword arguments (server side). Raises
@@ -256,6 +265,10 @@ def _with_wire_forms(annotation: Any) -> Any:
             return forms[annotation]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return functools.reduce(operator.or_, map(_with_wire_forms, typing.get_args(annotation)))
+    if typing.get_origin(annotation) is collections.abc.Iterable:
+        # An Iterable goes over the wire as a list: pydantic serializes an Iterable as a
+        # generator and warns when handed the list callers pass.
+        return list[_with_wire_forms(typing.get_args(annotation)[0])]  # type: ignore[misc]
     return annotation
 
 

@@ -58,7 +58,10 @@ def _command_arg(text: str | None) -> list[str] | None:
 @groups["register"].command("model")
 def register_model(
     name: Annotated[str, typer.Argument(help="model name (letters, digits, _ - .)")],
-    ref: Annotated[str, typer.Argument(help="REPO@BRANCH-OR-COMMIT:/PATH of a file or folder")],
+    ref: Annotated[
+        str,
+        typer.Argument(help="REPO@BRANCH-OR-COMMIT:/PATH of a file or folder, or runs:/RUN/NAME"),
+    ],
     flavor: Annotated[
         str | None,
         typer.Option("--flavor", help="sklearn, python, command or mlflow (default: inferred)"),
@@ -101,11 +104,16 @@ def register_model(
         from cairn.ml.signature import example_json, load_example
 
         example = example_json(load_example(input_example))
+    given = _signature_arg(signature)
+    if ref.startswith("runs:/"):  # a model log_model stored in a run's artifacts
+        from cairn.tracking import resolve_run_model
+
+        ref, given = resolve_run_model(client(), ref, given)
     version = client().models.register(
         name,
         ref,
         flavor=flavor,
-        signature=_signature_arg(signature),
+        signature=given,
         command=_command_arg(cmd),
         description=description,
         timeout=timeout,

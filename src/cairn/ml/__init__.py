@@ -8,6 +8,7 @@ Modules (one verb or noun each):
 - ``errors``: MLError and its subclasses.
 - ``runs``: runs of pipeline jobs, indexed from the run files datums write into their
   output commits (``.cairn/runs/*.json[l]``), and runs recorded by the SDK.
+- ``search``: MLflow's ``search_runs`` filter and order-by grammar over runs.
 - ``runfiles``: the run file format (one JSON object, or JSON lines of events) and its
   parser; ``plots``: metric-against-step plots of runs as PNG (matplotlib, Agg).
 - ``registry``: models, immutable auto-numbered versions, aliases and their history;

@@ -50,7 +50,7 @@ from cairn.ml.errors import FlavorError, MLError
 from cairn.ml.events import record_event
 from cairn.ml.lineage import model_lineage, training_of
 from cairn.ml.models import ModelInfo, ModelVersion, RunInfo, Signature
-from cairn.ml.runs import Runs
+from cairn.ml.runs import ARTIFACT_REPO, Runs
 from cairn.pipelines import Pipelines
 
 __all__ = ["RESERVED_ALIASES", "Registry", "parse_spec"]
@@ -194,6 +194,8 @@ class Registry:
         if training is not None:
             info["training"] = training
             run = self._run_for(commit.repo, training["datum_hash"])
+        elif commit.repo == ARTIFACT_REPO:  # a model log_model stored: the run that logged it
+            run = self._logged_by(entry.path)
         now = time.time()
         with self.catalog.write() as conn:
             if conn.execute(select(models.c.name).where(models.c.name == name)).first() is None:
@@ -294,6 +296,12 @@ class Registry:
                 "scikit-learn estimator; register it with --flavor python"
             )
         return chosen, infer_signature(obj, sample)
+
+    def _logged_by(self, path: str) -> RunInfo | None:
+        try:
+            return self.runs.get(path.strip("/").split("/", 1)[0])
+        except NotFound:
+            return None
 
     def _run_for(self, repo: str, datum_hash: str) -> RunInfo | None:
         run = self.runs.for_datum(repo, datum_hash)

@@ -18,7 +18,10 @@ Two sources, one table (``runs``, with every metric point in ``run_metrics``):
   wrote, plus paths the file names). Its experiment defaults to the pipeline's name.
 - **Runs of SDK calls outside a pipeline** (a notebook, a script): ``start`` makes a row
   in state ``running``, ``log`` adds to it, ``finish`` ends it (``finished`` or
-  ``failed``). Their ids are random; ``info.environment`` is this machine's fingerprint.
+  ``failed``). Their ids are random; ``info.environment`` is this machine's fingerprint,
+  ``info.artifacts`` the ``repo@commit:/path`` refs of the copies ``cairn.sdk`` stored in
+  repo ``run-artifacts`` (``ARTIFACT_REPO``, folder ``/<run id>/``) in logging order, and
+  ``info.inputs`` the datasets it read (name -> object; a cairn ref's commit among them).
 
 Run states: ``running`` -> ``finished`` | ``failed`` (pipeline runs are born finished:
 a failed datum commits nothing). A run's ``metrics`` are each key's last logged value;
@@ -54,6 +57,9 @@ from cairn.pipelines.environment import environment_fingerprint
 __all__ = ["Comparison", "Runs", "run_id"]
 
 DEFAULT_EXPERIMENT = "default"
+# The repo where runs outside pipelines keep their artifacts, one folder per run id
+# (cairn.sdk writes it; it holds the same name, importing only the standard library).
+ARTIFACT_REPO = "run-artifacts"
 _CHUNK = 500  # ids per IN (...) clause, well under SQLite's and PostgreSQL's limits
 
 
@@ -464,10 +470,14 @@ class Runs:
         timestamp: float | None = None,
         tags: Mapping[str, Any] | None = None,
         artifacts: Iterable[str] = (),
+        delete_tags: Iterable[str] = (),
+        inputs: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """Add to running run ``run`` (its exact id): params and tags (a later value of a
         key replaces the earlier), one point per metric at ``step`` (default 0) and
-        ``timestamp`` (default now, UTC seconds), artifact paths.
+        ``timestamp`` (default now, UTC seconds), artifact paths; then remove the tags
+        named in ``delete_tags`` (a missing one is no error). ``inputs`` (name -> a JSON
+        object describing a dataset the run read) merge into ``info["inputs"]``.
 
         Raises NotFound; MLError for a run of a pipeline or one that has ended, a key that
         is not a non-empty string, a param or tag that is not a JSON scalar, a metric that
@@ -475,6 +485,7 @@ class Runs:
         """
         new_params = _scalars(params or {}, "param")
         new_tags = _scalars(tags or {}, "tag")
+        gone = {_key(k, "tag") for k in delete_tags}
         points = {_key(k, "metric"): _finite(k, v) for k, v in (metrics or {}).items()}
         when = time.time() if timestamp is None else float(timestamp)
         with self.catalog.write() as conn:
@@ -488,13 +499,18 @@ class Runs:
                     + "; start a new run to log more"
                 )
             info = _loads(row.info)
-            info["artifacts"] = sorted({*info.get("artifacts", []), *artifacts})
+            # logging order, each once: a path logged again (a later copy) comes last
+            info["artifacts"] = list(dict.fromkeys([*info.get("artifacts", []), *artifacts]))
+            if inputs:
+                info["inputs"] = {**info.get("inputs", {}), **_datasets(inputs)}
             conn.execute(
                 update(runs)
                 .where(runs.c.id == run)
                 .values(
                     params=_dumps({**_loads(row.params), **new_params}),
-                    tags=_dumps({**_loads(row.tags), **new_tags}),
+                    tags=_dumps(
+                        {k: v for k, v in {**_loads(row.tags), **new_tags}.items() if k not in gone}
+                    ),
                     info=_dumps(info),
                 )
             )
@@ -563,6 +579,18 @@ def _scalars(values: Mapping[str, Any], kind: str) -> dict[str, Any]:
         ):
             raise MLError(f"{kind} {k!r}: {v!r} is not a JSON scalar (string, number, bool)")
         out[_key(k, kind)] = v
+    return out
+
+
+def _datasets(inputs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, entry in inputs.items():
+        if not isinstance(entry, Mapping):
+            raise MLError(f"input {name!r}: {entry!r} is not an object describing a dataset")
+        try:
+            out[_key(name, "input")] = json.loads(_dumps(dict(entry)))
+        except (TypeError, ValueError) as exc:
+            raise MLError(f"input {name!r} is not JSON: {exc}") from None
     return out
 
 

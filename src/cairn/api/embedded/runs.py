@@ -59,8 +59,11 @@ class EmbeddedRuns:
         timestamp: float | None = None,
         tags: Mapping[str, Any] | None = None,
         artifacts: Iterable[str] = (),
+        delete_tags: Iterable[str] = (),
+        inputs: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        """Add to running run ``run`` (its id). Raises NotFound, MLError."""
+        """Add to running run ``run`` (its id), then remove ``delete_tags``; ``inputs``
+        name datasets it read. Raises NotFound, MLError."""
         self._engine.log(
             run,
             params=params,
@@ -69,6 +72,8 @@ class EmbeddedRuns:
             timestamp=timestamp,
             tags=tags,
             artifacts=artifacts,
+            delete_tags=delete_tags,
+            inputs=inputs,
         )
 
     def finish(self, run: str, state: str = "finished") -> RunInfo:
