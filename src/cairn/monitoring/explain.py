@@ -131,7 +131,7 @@ def explain_prediction(
     monitors = [
         m for m in list_monitors(data.catalog) if m.rule.deployment_name == rec.get("deployment")
     ]
-    doc["drift"] = _drift_at(data, monitors, t)
+    doc["drift"] = _drift_at(data, monitors, rec)
     subjects = {s for s in (name, rec.get("deployment")) if s} | {m.name for m in monitors}
     doc["events"] = [
         e.to_json()
@@ -202,14 +202,34 @@ def _deleted_inputs(data: DataStore, training: dict[str, Any]) -> builtins.list[
     return gone
 
 
-def _drift_at(data: DataStore, monitors: builtins.list[Any], t: float) -> dict[str, Any] | None:
-    """The drift verdict of the window the request fell in: a ``monitor.drift`` event
-    whose window holds ``t``, else the monitor's last check at or after ``t``."""
+def _drift_at(
+    data: DataStore, monitors: builtins.list[Any], rec: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The drift verdict of the window the request fell in: the ``monitor.drift`` event
+    whose window (re-read at its recorded log commit) holds the request; else, when a
+    monitor checked after the request, that no drift window held it (checks that found no
+    drift are not recorded one by one)."""
+    from cairn.monitoring.windows import read_window
+
+    t = float(rec["time"])
     for m in monitors:
         for e in list_events(data.catalog, subject=m.name, kind="monitor.drift"):
             window = e.info.get("window") or {}
-            lo, hi = window.get("since"), window.get("until")
-            if (lo is None or lo <= t) and (hi is None or t < hi) and e.time >= t:
+            if e.time < t or (window.get("until") is not None and t >= window["until"]):
+                continue
+            try:
+                held = read_window(
+                    data,
+                    m.rule.deployment_name,
+                    repo=m.rule.log_repo,
+                    commit=window.get("log_commit"),
+                    since=window.get("since"),
+                    until=window.get("until"),
+                    last=window.get("last"),
+                )
+            except NotFound:
+                continue
+            if rec["request_id"] in set(held.requests["request_id"]):
                 return {
                     "monitor": m.name,
                     "drifted": True,
@@ -219,12 +239,12 @@ def _drift_at(data: DataStore, monitors: builtins.list[Any], t: float) -> dict[s
                 }
     for m in monitors:
         check = read_state(data.catalog, m.name).info.get("last_check") or {}
-        if check.get("time", 0) >= t and "drifted" in check:
+        if check.get("time", 0) >= t:
             return {
                 "monitor": m.name,
-                "drifted": bool(check["drifted"]),
-                "share_drifted": check.get("share_drifted"),
-                "window": {"until": check.get("time"), "rows": check.get("rows")},
+                "drifted": False,
+                "share_drifted": None,
+                "window": None,
                 "event": None,
             }
     return None
