@@ -57,7 +57,7 @@ _MAX_CLASSES = 50  # a confusion table wider than this is not readable; count th
 
 def lower_is_better(metric: str) -> bool:
     """Whether ``metric`` (a sklearn.metrics name) is an error or loss, lower better."""
-    return metric.endswith(("_error", "_loss", "_deviance")) or "error" in metric
+    return metric.endswith(("_error", "_loss", "_deviance"))
 
 
 def replay(
