@@ -78,7 +78,7 @@ def test_loop_demo_promotes_on_drift_refuses_a_worse_model_and_audits(tmp_path):
     assert "monitor.canary" not in bad and "monitor.challenger_registered" in bad
     assert re.search(r"Version:\s+3", bad) and re.search(r"Aliases:\s+-", bad)
     assert re.search(r"Routes:\s+champion 100%", bad) and "champion -> v2" in bad
-    assert "cycle 2: rolled back" in bad
+    assert "cycle 2: canary" not in bad  # the policy never routed to v3
 
     # The audit. A clinic request, answered by v1 before v2 was promoted, explained back to
     # v1's training file, although champion names v2 now.
