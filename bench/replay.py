@@ -6,7 +6,8 @@ Sets up a throwaway store: ``Pipeline(StandardScaler, LogisticRegression)`` fitt
 scikit-learn's bundled breast-cancer table (30 float columns), saved with skops and
 registered as ``cancer`` (alias champion). Then:
 
-1. **serve**: ``cairn serve cancer@champion`` as a child process; ``--threads`` clients
+1. **serve**: ``cairn serve cancer@champion --workers N`` (default 2, the cores of the
+   machine it was written on) as a child process; ``--threads`` keep-alive clients
    send ``--requests`` single-row MLflow ``/invocations`` requests in all (rows of the
    table, cycled), each answered and logged; requests/s = rows/s over the wall time.
 2. **replay**: the prediction log is filled to ``--rows`` single-row records of the same
@@ -65,13 +66,13 @@ def setup(home: Path) -> tuple[list[str], list[list[float]]]:
     return [str(c) for c in x.columns], x.to_numpy().tolist()
 
 
-def serve(home: Path, columns, rows, requests: int, threads: int) -> dict:
+def serve(home: Path, columns, rows, requests: int, threads: int, workers: int) -> dict:
     port = free_port()
     env = {**os.environ, "CAIRN_HOME": str(home)}
-    cairn = [sys.executable, "-m", "cairn.cli"]
+    cairn = [str(Path(sys.executable).parent / "cairn")]
     log = (home.parent / "serve.log").open("w")
     proc = subprocess.Popen(
-        [*cairn, "serve", "cancer@champion", "--port", str(port)],
+        [*cairn, "serve", "cancer@champion", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -109,11 +110,11 @@ def serve(home: Path, columns, rows, requests: int, threads: int) -> dict:
                 if response.status != 200:
                     errors.append(response.status)
 
-        workers = [threading.Thread(target=client, args=(k,)) for k in range(threads)]
+        pool = [threading.Thread(target=client, args=(k,)) for k in range(threads)]
         started = time.perf_counter()
-        for w in workers:
+        for w in pool:
             w.start()
-        for w in workers:
+        for w in pool:
             w.join()
         seconds = time.perf_counter() - started
     finally:
@@ -122,6 +123,7 @@ def serve(home: Path, columns, rows, requests: int, threads: int) -> dict:
     return {
         "requests": requests,
         "threads": threads,
+        "workers": workers,
         "errors": len(errors),
         "seconds": seconds,
         "requests_per_second": requests / seconds,
@@ -177,13 +179,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cairn-bench-replay-") as tmp:
         home = Path(tmp) / ".cairn"
         columns, rows = setup(home)
-        served = serve(home, columns, rows, args.requests, args.threads)
+        served = serve(home, columns, rows, args.requests, args.threads, args.workers)
         filled = fill_log(home, columns, rows, args.rows)
         replayed = replay_rows(home, args.rows)
     result = {
