@@ -21,7 +21,7 @@ def section(out: str, title: str) -> str:
 
 
 @pytest.mark.slow
-def test_loop_demo_promotes_on_drift_rolls_back_a_worse_model_and_traces_v2(tmp_path):
+def test_loop_demo_promotes_on_drift_refuses_a_worse_model_and_audits(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CAIRN_HOME"}
     result = subprocess.run(
         ["bash", str(ROOT / "examples" / "loop" / "run.sh"), str(tmp_path / "loop")],
@@ -53,6 +53,9 @@ def test_loop_demo_promotes_on_drift_rolls_back_a_worse_model_and_traces_v2(tmp_
     canary = section(out, "6.")
     assert sum(int(n) for n in re.findall(r"v2: (\d+)", canary)) >= 10
     promoted = re.search(r"monitor\.promoted .*", canary).group(0)
+    # Before its canary, v2 replayed the logged traffic and agreed with production.
+    agreed = re.search(r'monitor\.canary .*"replay": \{"agreement": ([\d.]+)', shifted).group(1)
+    assert float(agreed) >= 0.95 and '"passed": true' in shifted
     assert "holdout accuracy_score: challenger" in promoted and "not worse" in promoted
     assert "worse;" not in promoted.replace("not worse", "")
     assert re.search(r"Version:\s+2", canary) and re.search(r"Aliases:\s+champion", canary)
@@ -63,17 +66,39 @@ def test_loop_demo_promotes_on_drift_rolls_back_a_worse_model_and_traces_v2(tmp_
     window_file = f"training@{committed.group(1)}:/production/window-cancer-drift-1.csv"
     assert window_file in lineage and f"training@{committed.group(1)}:/clinic.csv" in lineage
 
-    # Inverted labels: drift again, v3 trained on them is worse on the holdout, rolled back.
+    # Inverted labels: drift again; v3 trained on them disagrees with production on the
+    # logged traffic, so the replay refuses it and it never takes a live request.
     bad = section(out, "8.")
     assert "labels@master:/screening.csv, inverted" in bad and "answered by v2: 50" in bad
     assert re.search(r"monitor\.drift .* of features drifted \(>= 30%", bad)
     assert "production/window-cancer-drift-2.csv" in bad
     rolled = re.search(r"monitor\.rolled_back .*", bad).group(0)
-    holdout = re.search(r"holdout accuracy_score: challenger ([\d.]+) vs champion ([\d.]+)", rolled)
-    assert float(holdout.group(1)) < float(holdout.group(2)) and "): worse" in rolled
+    agreement = re.search(r"replay agreement with production ([\d.]+) on \d+ logged", rolled)
+    assert float(agreement.group(1)) < 0.95 and "(min 0.95): refused" in rolled
+    assert "monitor.canary" not in bad and "monitor.challenger_registered" in bad
     assert re.search(r"Version:\s+3", bad) and re.search(r"Aliases:\s+-", bad)
     assert re.search(r"Routes:\s+champion 100%", bad) and "champion -> v2" in bad
-    assert "cycle 2: rolled back" in bad
+    assert "cycle 2: canary" not in bad  # the policy never routed to v3
+
+    # The audit. A clinic request, answered by v1 before v2 was promoted, explained back to
+    # v1's training file, although champion names v2 now.
+    audit = section(out, "9.")
+    assert "request clinic-0001" in audit
+    assert "answered: cancer/1 by route champion of deployment cancer revision 1" in audit
+    assert "aliases then: champion -> v1" in audit
+    assert re.search(r"input: training@\w+:/clinic\.csv .* blake3 [0-9a-f]{16}", audit)
+    assert re.search(r"code: train\.py\s+blake3 [0-9a-f]{16}", audit)
+    assert "drift: no drifted window of monitor cancer-drift holds it" in audit
+    # v1 -> v2: the production window is an added training file of 50 rows.
+    assert "model cancer: v1 -> v2" in audit
+    assert re.search(rf"\+\s+{re.escape(window_file)}\s+[\d.]+ KiB\s+50", audit)
+    assert re.search(r"cv_accuracy\s+[\d.]+\s+[\d.]+", audit)
+    # The clinic's 50 requests replayed offline against v3: it disagrees with v1.
+    replayed = re.search(r"replayed 50 logged row\(s\) of cancer .*production v1: 50", audit)
+    assert replayed and "against cancer/3" in audit
+    assert float(re.search(r"agreement: ([\d.]+)%", audit).group(1)) < 95
+    assert re.search(r"production \\ candidate\s+0\s+1", audit)
+    assert (tmp_path / "loop" / "replay.html").stat().st_size > 5_000
 
     summary = section(out, "summary")
     assert "versions 3, champion 2" in summary

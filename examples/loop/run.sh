@@ -5,8 +5,10 @@
 # the training data: no drift, the loop stays idle. Traffic from a referral centre (80%
 # malignant): drift; the window goes into the training repo, the pipeline retrains,
 # version 2 is canaried and promoted, and its lineage reaches that window. Then screening
-# traffic whose labels arrive inverted (a labelling bug): version 3 is worse on the
-# holdout and is rolled back.
+# traffic whose labels arrive inverted (a labelling bug): version 3, replayed on the logged
+# traffic before its canary, disagrees with production and is rolled back without taking a
+# live request. Last, the audit: one request explained back to its training data, v1 and v2
+# diffed, the clinic's traffic replayed against v3.
 #
 #   bash examples/loop/run.sh [WORK_DIR]
 #
@@ -122,6 +124,7 @@ cairn create monitor -f "$here/rule.yaml"
 step "4. traffic like the training data: no drift, the loop stays idle"
 line=$(send "$work/clinic-traffic.csv" clinic)
 echo "$line"
+clinic_done=$(python3 -c 'import time; print(time.time())')
 wait_monitor 60 "a check of that traffic" \
   "s['info'].get('last_check', {}).get('log_commit') == '${line##* }' and 'rows' in s['info']['last_check']"
 cairn monitor cancer@champion --last 50 --drift-share 0.3 >"$work/no-drift.txt"
@@ -144,14 +147,17 @@ cairn inspect model cancer@champion | grep -E '^(Version|Aliases|Description)'
 step "7. where did the new champion come from? the production window that triggered it"
 cairn lineage model cancer@champion
 
-step "8. screening traffic (benign only) whose labels arrive inverted: a worse model"
+step "8. screening traffic (benign only) whose labels arrive inverted: a worse model, refused by replay"
 send "$work/screening.csv" screening --flip-labels
-wait_monitor 120 "the second canary" "s['step'] == 'canary'"
-canary "$work/screening-canary.csv" screening-canary --flip-labels
-wait_monitor 60 "the rollback" "s['step'] == 'idle' and last.get('outcome') == 'rolled_back'"
-cairn list event --subject cancer-drift --kind monitor. | tail -n 7
+wait_monitor 180 "the rollback" "s['step'] == 'idle' and last.get('outcome') == 'rolled_back'"
+cairn list event --subject cancer-drift --kind monitor. | tail -n 6
 cairn inspect model cancer/3 | grep -E '^(Version|Aliases|Description)'
 cairn inspect deployment cancer
+
+step "9. audit: one request back to its bytes; v1 vs v2; the clinic's traffic replayed on v3"
+cairn explain prediction clinic-0001
+cairn diff model cancer/1 cancer/2
+cairn replay cancer --model cancer/3 --until "$clinic_done" --html "$work/replay.html"
 
 step "summary"
 events=$(cairn list event --subject cancer-drift --kind monitor. --raw)

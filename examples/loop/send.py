@@ -77,6 +77,10 @@ def main() -> None:
         description=f"labels of {args.name}"
         + (" (inverted by a labelling bug)" if args.flip_labels else ""),
     )
+    # A new connection: the server closes an idle keep-alive one after a few seconds, and
+    # committing the labels can take that long on a loaded machine.
+    conn.close()
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     conn.request(
         "POST", "/admin/log/flush", body=b"{}", headers={"Content-Type": "application/json"}
     )

@@ -255,3 +255,74 @@ def test_models_download_writes_a_versions_file(
     assert client.models.download("cancer@champion", tmp_path / "c.skops")[0].read_bytes() == one
     with pytest.raises(NotFound):
         client.models.download("cancer/9", tmp_path / "gone.skops")
+
+
+def test_explain_diff_and_replay_a_logged_request(
+    client: ClientProtocol, registered: None, cancer: tuple[pd.DataFrame, bytes, bytes]
+) -> None:
+    frame, one, _ = cancer
+    client.models.set_alias("cancer@champion", 1)
+    client.repos.create("predictions")
+    _log_traffic(client, frame, one, 30)
+    # Two more requests: one answered by v1, one by a version 9 that exists no more.
+    fitted = sio.loads(one, trusted=sio.get_untrusted_types(data=one))
+    x = frame.drop(columns="target").iloc[30:32]
+    now = time.time()
+    records = [
+        {
+            "request_id": rid,
+            "time": now + i * 0.1,
+            "deployment": "cancer",
+            "model": "cancer",
+            "version": version,
+            "target": "champion",
+            "protocol": "mlflow",
+            "inputs": {"columns": list(x.columns), "data": [x.iloc[i].tolist()]},
+            "outputs": [int(fitted.predict(x.iloc[[i]])[0])],
+            "latency_ms": 2.5,
+            "shadow": False,
+            "status": "ok",
+            "error": None,
+        }
+        for i, (rid, version) in enumerate([("known-1", 1), ("gone-1", 9)])
+    ]
+    day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    body = "".join(json.dumps(r) + "\n" for r in records).encode()
+    client.files.put(f"predictions@master:/cancer/{day}/log-2.jsonl", io.BytesIO(body))
+
+    doc = roundtrips(client.monitors.explain("known-1"))
+    assert doc["request"]["latency_ms"] == 2.5 and doc["request"]["version"] == 1
+    assert (doc["lineage"]["model"], doc["lineage"]["version"]) == ("cancer", 1)
+    assert doc["lineage"]["ref"].startswith("models@") and doc["lineage"]["training"] is None
+    assert doc["aliases"] == {"champion": 1} and doc["answered_as"] == ["champion"]
+    assert doc["missing"] == ["deployment 'cancer' was deleted"]  # never created here
+    # The record of a version deleted since: said, not failed.
+    gone = client.monitors.explain("gone-1")
+    assert gone["lineage"] is None and gone["request"]["version"] == 9
+    assert [m.split(":")[0] for m in gone["missing"]][-1] == "model version cancer/9"
+    assert client.monitors.explain(deployment="cancer", at=now + 0.01)["request"]["request_id"] == (
+        "known-1"
+    )
+    with pytest.raises(NotFound):
+        client.monitors.explain("no-such-request")
+
+    diff = roundtrips(client.models.diff("cancer/1", "cancer/2"))
+    assert (diff["old"]["version"], diff["new"]["version"]) == (1, 2)
+    assert diff["data"] == {"added": [], "removed": [], "modified": [], "unchanged": 0}
+    assert len(diff["missing"]) == 2 and diff["signature"]["changed"] is False
+
+    client.repos.create("labels")
+    truth = int(frame["target"].iloc[30])
+    client.files.put("labels@master:/l.csv", f"request_id,label\nknown-1,{truth}\n".encode())
+    same = roundtrips(client.monitors.replay("cancer", "cancer@champion", since="1d"))
+    assert same["compared"] == 32 and same["agreement"] == 1.0
+    assert same["production"] == {"1": 31, "9": 1} and same["kind"] == "classes"
+    other = client.monitors.replay(
+        "cancer", "cancer/2", last=32, labels="labels@master", metric="accuracy_score"
+    )
+    counts = other["confusion"]["counts"]
+    assert sum(map(sum, counts)) == 32
+    assert other["agreement"] == sum(counts[i][i] for i in range(len(counts))) / 32
+    assert other["labels"]["labelled"] == 1 and other["labels"]["production"] == 1.0
+    with pytest.raises(NotFound):
+        client.monitors.replay("elsewhere", "cancer/2")

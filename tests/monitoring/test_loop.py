@@ -256,6 +256,44 @@ def test_a_worse_challenger_is_rolled_back_with_reasons(world: World) -> None:
     assert c.deployments.get("cancer").policy.percentages() == {"champion": 100.0}
 
 
+def test_a_replay_refuses_a_disagreeing_challenger_before_any_live_request(world: World) -> None:
+    # v2 learns the shifted (malignant) window labelled benign: on the logged traffic it
+    # disagrees with v1, so the gate rolls it back from challenger_registered, unserved.
+    c = world.client
+    c.monitors.create(rule(replay={"min_agreement": 0.95}))
+    mixed, shifted = traffic(world)
+    world.send(mixed)
+    c.monitors.tick()
+    world.send(shifted, flip=True)
+    [state] = c.monitors.tick()
+    assert state.step == "idle" and state.info["last_cycle"]["outcome"] == "rolled_back"
+    assert kinds(c)[-3:] == [
+        "monitor.challenger_registered",
+        "monitor.evaluated",
+        "monitor.rolled_back",
+    ]
+    evaluated = list_events(c.data.catalog, kind="monitor.evaluated")[-1].info
+    gate = evaluated["replay"]
+    assert gate["passed"] is False and gate["version"] == 2 and gate["agreement"] < 0.95
+    assert gate["compared"] == len(mixed) + len(shifted)
+    # No revision of the deployment ever routed to the challenger.
+    targets = {r.target for rev in c.deployments.history("cancer") for r in rev.policy.routes}
+    assert targets == {"champion"}
+    assert c.registry.aliases("cancer") == {"champion": 1}
+
+
+def test_a_replay_that_agrees_lets_the_challenger_into_its_canary(world: World) -> None:
+    c = world.client
+    c.monitors.create(rule(replay={"min_agreement": 0.5, "metric": "accuracy"}))
+    drive_to_canary(world)
+    canary = list_events(c.data.catalog, kind="monitor.canary")[-1].info
+    gate = canary["replay"]
+    assert gate["passed"] is True and gate["agreement"] >= 0.5
+    labelled = gate["labels"]
+    assert labelled["labelled"] == gate["compared"] and labelled["metric"] == "accuracy_score"
+    assert labelled["candidate"] >= labelled["production"]
+
+
 def test_a_canary_that_gets_no_traffic_is_rolled_back_after_max_seconds(world: World) -> None:
     c = world.client
     c.monitors.create(rule())

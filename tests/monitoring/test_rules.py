@@ -107,6 +107,22 @@ def test_window_source_needs_labels() -> None:
     assert caught.value.field == "action.retrain"
 
 
+def test_a_replay_gate_parses_and_needs_a_threshold() -> None:
+    gated = load_rule_text(RULE + "    replay: {min_agreement: 0.9, since: 2d}\n")
+    replay = gated.action.retrain.replay
+    assert (replay.min_agreement, replay.since, replay.metric) == (0.9, 2 * 86400.0, None)
+    metric = load_rule_text(RULE + "    replay: {metric: accuracy, not_worse_by: 0.01}\n")
+    assert metric.action.retrain.replay.not_worse_by == 0.01
+    for bad, field in [
+        ("{since: 1d}", "action.retrain.replay"),
+        ("{min_agreement: 1.5}", "action.retrain.replay.min_agreement"),
+        ("{metric: no_such_metric}", "action.retrain.replay.metric"),
+    ]:
+        with pytest.raises(RuleError) as caught:
+            load_rule_text(RULE + f"    replay: {bad}\n")
+        assert caught.value.field == field, caught.value.problems
+
+
 def test_rules_are_stored_and_versioned(tmp_path: Path) -> None:
     catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     path = tmp_path / "rule.yaml"

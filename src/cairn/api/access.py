@@ -101,6 +101,7 @@ from cairn.api.needs import (
     runs_repos,
     shows_comparison,
     shows_event,
+    shows_explained,
     shows_model,
     shows_monitor,
     shows_repo,
@@ -217,6 +218,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("models", "alias_history"): _r(model("spec", READ)),
     ("models", "lineage"): _r(model("spec", READ)),
     ("models", "download"): _r(model("spec", READ), admin),
+    ("models", "diff"): _r(model("old", READ), model("new", READ)),
     # deployments: governed by the model they serve
     ("deployments", "list"): _r(shows=shows_model("model")),
     ("deployments", "get"): _r(deployment(READ)),
@@ -237,6 +239,14 @@ RULES: dict[tuple[str, str], Rule] = {
         repo("log_repo", READ),
         repo("labels", READ),
         repo("reference", READ),
+        checked_deployment,
+    ),
+    # a logged request shows the lineage of the model that answered it: read on both
+    ("monitors", "explain"): _r(repo("log_repo", READ), checked_deployment, shows=shows_explained),
+    ("monitors", "replay"): _r(
+        model("model", READ),
+        repo("log_repo", READ),
+        repo("labels", READ),
         checked_deployment,
     ),
     # events

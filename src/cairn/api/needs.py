@@ -59,6 +59,7 @@ __all__ = [
     "runs_repos",
     "shows_comparison",
     "shows_event",
+    "shows_explained",
     "shows_model",
     "shows_monitor",
     "shows_repo",
@@ -373,6 +374,13 @@ def shows_model(attr: str) -> Shows:
 
 def shows_monitor(item: Any, store: AuthStore) -> Iterator[Need]:
     yield Need(MODEL, item.rule.model_name, READ)
+
+
+def shows_explained(item: Any, store: AuthStore) -> Iterator[Need]:
+    """Read on the model that answered an explained request (its lineage is in it)."""
+    name = (item.get("request") or {}).get("model")
+    if name:
+        yield Need(MODEL, _model_name(str(name)), READ)
 
 
 def shows_comparison(item: Any, store: AuthStore) -> Iterator[Need]:

@@ -288,6 +288,14 @@ class ModelsProtocol(Protocol):
         """Where the version came from: data, code, environment, run. Raises NotFound."""
         ...
 
+    def diff(self, old: str, new: str, *, code: bool = False) -> dict[str, Any]:
+        """What changed from version ``old`` to ``new`` (``cancer/1``, ``cancer@champion``):
+        training files added, removed, modified (with sizes and table rows), code, the
+        environment, params, metrics, signature; ``code=True`` adds text diffs of the
+        code where its contents can be found. The document of
+        cairn.ml.model_diff.diff_models. Raises NotFound, InvalidReference."""
+        ...
+
     def download(self, spec: str, output: str | Path) -> builtins.list[Path]:
         """Write the file or folder of the version ``cancer@champion`` or ``cancer/3``
         names to local ``output`` (the file's name, or the folder's), as
@@ -406,6 +414,41 @@ class MonitorsProtocol(Protocol):
         duration ago (``1d``, ``15m``), an ISO 8601 time or UTC epoch seconds; ``last``:
         the newest N rows. Raises NotFound, DriftInputError (too few rows, ...),
         MonitoringError."""
+        ...
+
+    def explain(
+        self,
+        request_id: str | None = None,
+        *,
+        deployment: str | None = None,
+        at: str | float | None = None,
+        log_repo: str = "predictions",
+    ) -> dict[str, Any]:
+        """One logged prediction (by request id, or ``deployment``'s nearest ``at``: an ISO
+        8601 time, a duration ago or UTC epoch seconds) with the deployment revision,
+        aliases and model version that answered it, that version's recorded lineage, the
+        drift verdict of its window and the events around it: the document of
+        cairn.monitoring.explain.explain_prediction. Raises NotFound, DriftInputError."""
+        ...
+
+    def replay(
+        self,
+        deployment: str,
+        model: str,
+        *,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        last: int | None = None,
+        log_repo: str = "predictions",
+        labels: str | None = None,
+        label_column: str = "label",
+        metric: str | None = None,
+    ) -> dict[str, Any]:
+        """``deployment``'s logged traffic (``since``/``until`` as ``check``'s, ``last``
+        N rows) answered offline by the version ``model`` names, compared with what
+        production answered: agreement, confusion or numeric deltas, and with ``labels``
+        the metric of both. The document of cairn.monitoring.replay.replay. Raises
+        NotFound, DriftInputError."""
         ...
 
 

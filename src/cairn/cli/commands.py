@@ -29,7 +29,8 @@ VERBS: dict[str, str] = {
     "put": "Put files into a repo.",
     "get": "Get files out of a repo.",
     "glob": "Match files with a glob pattern.",
-    "diff": "Compare two commits.",
+    "diff": "Compare two commits or two model versions.",
+    "explain": "Explain a logged prediction back to the data that made its model.",
     "copy": "Copy files between commits without copying bytes.",
     "start": "Start a commit or a pipeline.",
     "finish": "Finish a commit.",
@@ -67,6 +68,12 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "monitor_commands",
         "Compare a model's logged traffic with its training data: drift per feature, of its "
         "predictions and, with --labels, its metric over time.",
+    ),
+    ("replay", None): (
+        "audit_commands",
+        "Send a deployment's logged traffic to a candidate model offline (no live request is "
+        "touched) and compare: agreement with what production answered, the confusion of the "
+        "two (classes) or numeric deltas, and with --labels the metric of both.",
     ),
     ("logs", None): (
         "pipeline_commands",
@@ -187,6 +194,19 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "Show a file's size, hash, chunks and the datum that wrote it.",
     ),
     ("diff", "file"): ("data_commands", "Files added, modified and deleted between two commits."),
+    ("diff", "model"): (
+        "audit_commands",
+        "What changed between two model versions: training files added, removed and modified "
+        "(sizes, table rows), code, environment, params, metrics and signature, from the two "
+        "training jobs' recorded input commits.",
+    ),
+    ("explain", "prediction"): (
+        "audit_commands",
+        "Show one logged prediction and where its answer came from: inputs, outputs, latency, "
+        "the deployment revision, route and model version that answered, that version's "
+        "training data, code, environment and run, the drift verdict of its window and the "
+        "monitor events around it.",
+    ),
     ("delete", "file"): (
         "data_commands",
         "Delete a file or folder (in a new commit, or the open one).",

@@ -36,6 +36,10 @@ HINTS: dict[str, str] = {
     "datum.missing": "; `cairn list datum {ref}` lists its datums",
     "run.missing": "; `cairn list run` shows the runs",
     "model.missing": "; `cairn list model` shows the models",
+    "prediction.missing": (
+        "; name the deployment (--deployment), or look for the id in the log with "
+        "`cairn list file predictions@master:/DEPLOYMENT/`"
+    ),
     "model.retrust": ": `cairn register model {model} {ref} --trust` if you trust it",
 }
 """``exc.about`` kind -> the hint, formatted with the names the error carries."""

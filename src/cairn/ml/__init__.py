@@ -12,7 +12,8 @@ Modules (one verb or noun each):
 - ``runfiles``: the run file format (one JSON object, or JSON lines of events) and its
   parser; ``plots``: metric-against-step plots of runs as PNG (matplotlib, Agg).
 - ``registry``: models, immutable auto-numbered versions, aliases and their history;
-  ``lineage``: a version's job, datum, input files, code, environment and run.
+  ``lineage``: a version's job, datum, input files, code, environment and run;
+  ``model_diff``: what changed between two versions' lineages (``cairn diff model``).
 - ``flavors``: how a model version is fetched from its commit and loaded (scikit-learn
   through skops or joblib, any Python object with ``predict``, a command speaking JSON,
   an MLflow ``python_function`` folder); ``trust``: whether loading a file runs code it

@@ -40,6 +40,14 @@ Modules (one noun each):
   training data a cycle commits (``window_commit``), the canary's decision
   (``evaluation``) and alert webhooks posted off the tick path (``webhook``). The only
   modules here that write (commits, registrations, alias and traffic moves).
+- ``replay``: a deployment's logged window answered offline by a candidate version in
+  batches and compared with what production answered (agreement, confusion or numeric
+  deltas, with labels the metric of both): ``cairn replay``, and the rule's ``replay``
+  gate that refuses a challenger before its canary (``steps.challenger_registered``).
+- ``explain``: one logged request back to the deployment revision, aliases and model
+  version that answered it, that version's recorded lineage, the drift window that held
+  it and the events around it (``cairn explain prediction``); reads only what was
+  recorded and names what was deleted since.
 - ``errors``: ``MonitoringError``, ``DriftInputError``, ``RuleError``, ``LoopError``.
 
 Invariants:

@@ -7,6 +7,8 @@ States (``monitor_state.step``) and what moves a monitor out of each::
       |                                                 v
       |   challenger_registered <--register + alias "challenger"-- model_trained
       |          |
+      |          |  retrain.replay set: the challenger replays the logged traffic first;
+      |          |  refused, it goes straight to evaluated (rollback), never served
       |          v  Deployments.canary(challenger, percent)
       |        canary --requests and/or seconds reached, evaluation recorded--> evaluated
       |                                                                          |

@@ -23,6 +23,9 @@ A rule is YAML or JSON, validated with pydantic; an unknown field or a bad value
         canary: {percent: 10, requests: 100, seconds: 60}
         evaluate: {holdout: "holdout@master:/test.csv", label: target, metric: accuracy,
                    greater_is_better: true, tolerance: 0.0}
+        # optional: before its canary, the challenger answers the deployment's logged
+        # traffic offline (cairn.monitoring.replay); refused, it is rolled back unserved
+        replay: {min_agreement: 0.9, since: 7d}   # and/or {metric: accuracy, not_worse_by: 0.01}
 
 Durations are written as in pipeline specs (cairn.pipelines.units): Go durations (``30s``,
 ``5m``, ``1h30m``), days and weeks (``1d``, ``1w``) or seconds.
@@ -69,6 +72,7 @@ __all__ = [
     "MonitorInfo",
     "MonitorRule",
     "MonitorStep",
+    "ReplaySpec",
     "RetrainAction",
     "Schedule",
     "Tests",
@@ -186,13 +190,48 @@ class EvaluateSpec(_Model):
     @field_validator("metric")
     @classmethod
     def _metric(cls, value: str) -> str:
-        from cairn.monitoring.performance import resolve_metric
+        return _known_metric(value)
 
-        try:
-            resolve_metric(metric_name(value))
-        except DriftInputError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+
+def _known_metric(value: str) -> str:
+    from cairn.monitoring.performance import resolve_metric
+
+    try:
+        resolve_metric(metric_name(value))
+    except DriftInputError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class ReplaySpec(_Model):
+    """The gate before the canary: the challenger replays the deployment's logged traffic
+    of the last ``since`` (default 7 days) and/or the newest ``last`` rows
+    (cairn.monitoring.replay) and takes live traffic only if it agrees with what
+    production answered on at least ``min_agreement`` of the rows, and/or (``metric``,
+    a sklearn.metrics name, over the rows whose labels arrived in ``retrain.labels``) is
+    not worse than production's answers by more than ``not_worse_by``. At least one."""
+
+    min_agreement: float | None = Field(default=None, ge=0, le=1)
+    metric: str | None = None
+    not_worse_by: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    since: float | None = Field(default=7 * 86400.0, gt=0, allow_inf_nan=False)
+    last: int | None = Field(default=None, ge=1)
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since(cls, value: Any) -> Any:
+        return duration_value(value)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str | None) -> str | None:
+        return None if value is None else _known_metric(value)
+
+    @model_validator(mode="after")
+    def _one(self) -> ReplaySpec:
+        if self.min_agreement is None and self.metric is None:
+            raise ValueError("give min_agreement, metric (with not_worse_by) or both")
+        return self
 
 
 def metric_name(name: str) -> str:
@@ -217,6 +256,7 @@ class RetrainAction(_Model):
     model_path: str = Field(pattern=r"^/")
     canary: CanarySpec
     evaluate: EvaluateSpec
+    replay: ReplaySpec | None = None
     keep_challenger: bool = False
     # Register the trained model trusted (cairn.ml.flavors, Trust): needed when it is a
     # pickle or joblib file (or an MLflow folder), whose loading runs its code.
@@ -260,6 +300,15 @@ class RetrainAction(_Model):
             raise ValueError(
                 "source: window needs labels (a REPO@BRANCH holding request_id and label "
                 "columns): training data without labels cannot train a model"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _replay_metric_needs_labels(self) -> RetrainAction:
+        if self.replay is not None and self.replay.metric is not None and self.labels is None:
+            raise ValueError(
+                "replay.metric compares answers with labels: set labels (a REPO@BRANCH "
+                "holding request_id and label columns)"
             )
         return self
 

@@ -16,7 +16,7 @@ from cairn.data.paths import normalize
 from cairn.monitoring.errors import LoopError
 from cairn.monitoring.evaluation import evaluate, metric_of
 from cairn.monitoring.labels import read_labels
-from cairn.monitoring.rules import MonitorRule, MonitorStep, RetrainAction
+from cairn.monitoring.rules import MonitorRule, MonitorStep, ReplaySpec, RetrainAction, metric_name
 from cairn.monitoring.state import MonitorState, Move, note
 from cairn.monitoring.window_commit import commit_source, commit_window
 from cairn.serving.predlog import read_records
@@ -212,7 +212,21 @@ def model_trained(monitors: Monitors, rule: MonitorRule, state: MonitorState) ->
 
 
 def challenger_registered(monitors: Monitors, rule: MonitorRule, state: MonitorState) -> Move:
-    canary = retrain_of(rule).canary
+    retrain = retrain_of(rule)
+    canary = retrain.canary
+    gate: dict[str, Any] | None = None
+    if retrain.replay is not None:
+        gate = _replay_gate(monitors, rule, retrain, retrain.replay, state)
+        if not gate["passed"]:
+            refused = {
+                "decision": "rollback",
+                "metric": None,
+                "replay": gate,
+                "reasons": gate["reasons"],
+            }
+            return Move(
+                MonitorStep.EVALUATED, "monitor.evaluated", refused, {"evaluation": refused}
+            )
     deployment = monitors.deployments.canary(
         rule.deployment_name,
         "challenger",
@@ -227,6 +241,8 @@ def challenger_registered(monitors: Monitors, rule: MonitorRule, state: MonitorS
         "requests": canary.requests,
         "seconds": canary.seconds,
     }
+    if gate is not None:
+        reasons["replay"] = gate
     return Move(MonitorStep.CANARY, "monitor.canary", reasons, {"canary_started": now})
 
 
@@ -335,6 +351,46 @@ def _live(
                 stats[name] = float(fn([p[0] for p in pairs], [p[1] for p in pairs]))
         out[side] = stats
     return out
+
+
+def _replay_gate(
+    monitors: Monitors,
+    rule: MonitorRule,
+    retrain: RetrainAction,
+    spec: ReplaySpec,
+    state: MonitorState,
+) -> dict[str, Any]:
+    """The challenger replayed on the deployment's logged traffic before any live request
+    (cairn.monitoring.replay), and whether it passes ``retrain.replay``."""
+    from cairn.monitoring.replay import replay, replay_verdict
+
+    version = state.info["cycle"]["challenger"]
+    now = monitors.clock()
+    doc = replay(
+        monitors.data,
+        monitors.registry,
+        f"{rule.model_name}/{version}",
+        rule.deployment_name,
+        since=now - spec.since if spec.since is not None else None,
+        until=now,
+        last=spec.last,
+        log_repo=rule.log_repo,
+        labels=retrain.labels if spec.metric is not None else None,
+        label_column=retrain.label_column,
+        metric=metric_name(spec.metric) if spec.metric is not None else None,
+    )
+    passed, reasons = replay_verdict(doc, spec)
+    return {
+        "passed": passed,
+        "reasons": reasons,
+        "version": version,
+        "log_commit": doc["commit"],
+        "compared": doc["compared"],
+        "agreement": doc["agreement"],
+        "production": doc["production"],
+        "confusion": doc["confusion"],
+        "labels": doc["labels"],
+    }
 
 
 def retrain_of(rule: MonitorRule) -> RetrainAction:

@@ -240,6 +240,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/models/aliases"): _post(READ, {"name": MODEL}),
     ("POST", "/api/v1/models/alias_history"): _post(READ, {"spec": f"{MODEL}@champion"}),
     ("POST", "/api/v1/models/lineage"): _post(READ, {"spec": f"{MODEL}/1"}),
+    ("POST", "/api/v1/models/diff"): _post(READ, {"old": f"{MODEL}/1", "new": f"{MODEL}@champion"}),
     # a version's files: read on the model only (what `cairn serve` needs)
     ("GET", "/api/v1/models/archive"): Case(READ, params={"spec": f"{MODEL}/1"}),
     # an existing name: a new version needs repoWriter (and read on the source repo)
@@ -268,6 +269,12 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/monitors/check"): _post(
         READ, {"spec": f"{MODEL}@champion", "last": 10}, 404
     ),  # no prediction log yet
+    ("POST", "/api/v1/monitors/explain"): _post(
+        READ, {"request_id": "r-1", "deployment": "cancer-api"}, 404
+    ),  # no prediction log yet
+    ("POST", "/api/v1/monitors/replay"): _post(
+        READ, {"deployment": "cancer-api", "model": f"{MODEL}@champion", "last": 10}, 404
+    ),
     ("POST", "/api/v1/monitors/create"): _post(
         WRITE, _per(lambda who: {"rule": _rule(f"drift-{who}")})
     ),

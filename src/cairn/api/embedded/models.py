@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cairn.api.refs import ModelRef, model_ref
 from cairn.api.types import AliasMove, ModelLineage
@@ -109,6 +110,13 @@ class EmbeddedModels:
     def lineage(self, spec: str) -> ModelLineage:
         """Where the version came from. Raises NotFound, InvalidReference."""
         return ModelLineage.from_json(self._registry.lineage(spec))
+
+    def diff(self, old: str, new: str, *, code: bool = False) -> dict[str, Any]:
+        """What changed between two versions (cairn.ml.model_diff). Raises NotFound,
+        InvalidReference."""
+        from cairn.ml.model_diff import diff_models
+
+        return diff_models(self._registry, old, new, code=code)
 
     def download(self, spec: str, output: str | Path) -> builtins.list[Path]:
         """Write the version's file or folder to local ``output``; return the paths

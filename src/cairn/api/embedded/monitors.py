@@ -99,6 +99,59 @@ class EmbeddedMonitors:
             min_rows=MIN_ROWS if min_rows is None else min_rows,
         )
 
+    def explain(
+        self,
+        request_id: str | None = None,
+        *,
+        deployment: str | None = None,
+        at: str | float | None = None,
+        log_repo: str = "predictions",
+    ) -> dict[str, Any]:
+        """One logged prediction back to its model's lineage
+        (cairn.monitoring.explain). Raises NotFound, DriftInputError."""
+        from cairn.monitoring.explain import explain_prediction
+
+        return explain_prediction(
+            self._data,
+            self._registry,
+            self._engine.deployments,
+            request_id,
+            deployment=deployment,
+            at=parse_time(at),
+            log_repo=log_repo,
+        )
+
+    def replay(
+        self,
+        deployment: str,
+        model: str,
+        *,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        last: int | None = None,
+        log_repo: str = "predictions",
+        labels: str | None = None,
+        label_column: str = "label",
+        metric: str | None = None,
+    ) -> dict[str, Any]:
+        """Logged traffic answered offline by a candidate (cairn.monitoring.replay).
+        Raises NotFound, DriftInputError."""
+        from cairn.monitoring.replay import replay
+
+        return replay(
+            self._data,
+            self._registry,
+            model,
+            deployment,
+            since=parse_time(since),
+            until=parse_time(until),
+            last=last,
+            log_repo=log_repo,
+            labels=labels,
+            label_column=label_column,
+            metric=metric,
+        )
+
 
 def _rule(rule: RuleLike) -> MonitorRule | dict[str, Any] | str | Path:
     return dict(rule) if isinstance(rule, Mapping) else rule
