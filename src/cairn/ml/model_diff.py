@@ -82,7 +82,9 @@ def diff_models(registry: Registry, old: str, new: str, *, code: bool = False) -
 def _signature(signature: Any) -> Any:
     from dataclasses import asdict, is_dataclass
 
-    return asdict(signature) if is_dataclass(signature) else signature
+    if is_dataclass(signature) and not isinstance(signature, type):
+        return asdict(signature)
+    return signature
 
 
 def _files(
@@ -144,7 +146,7 @@ def _code(
             found = _text(folder, path, wanted) if wanted else ""
             if found is None:
                 missing.append(
-                    f"code {path} of the {label} version: its content ({wanted[:12]}) is not "
+                    f"code {path} of the {label} version: its content ({str(wanted)[:12]}) is not "
                     "kept, and the pipeline's folder holds another version of it"
                 )
             sides.append(found)
