@@ -145,6 +145,15 @@ def console_router(open_session: Opener) -> APIRouter:
         )
         return HTMLResponse(session.mask(body), status_code=status)
 
+    def login_page(request: Request, why: str) -> HTMLResponse:
+        """The login form in place of a page the caller may not see without a token (401),
+        coming back to that page once logged in."""
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        body = env.get_template("login.html").render(
+            request=request, title="log in", next=here, failed=why, user=None, auth=True
+        )
+        return HTMLResponse(body, status_code=401)
+
     def page(fn: Callable[..., Response]) -> Callable[..., Response]:
         """A page handler: its Session is opened first; cairn's errors become error pages
         (401: the login page)."""
@@ -153,13 +162,9 @@ def console_router(open_session: Opener) -> APIRouter:
             kwargs = {**request.path_params, **extra}
             try:
                 session = open_session(request)
-            except Unauthenticated:
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse("/login?" + urlencode({"next": target}), 303)
-            try:
                 return fn(request, session, **kwargs)
-            except Unauthenticated:
-                return RedirectResponse("/login", 303)
+            except Unauthenticated as exc:
+                return login_page(request, str(exc))
             except (CairnError, TimeoutError) as exc:
                 return render(
                     request, session, "error.html", status_of(exc),
@@ -278,9 +283,7 @@ def console_router(open_session: Opener) -> APIRouter:
             ref = f"{repo}@{commit}:{_ref_path(path)}"
             info = session.face.files.get(ref)
             stream = session.face.files.open(ref)
-        except Unauthenticated:
-            return RedirectResponse("/login", 303)
-        except CairnError as exc:
+        except (CairnError, TimeoutError) as exc:
             return PlainTextResponse(str(exc), status_of(exc))
         name = path.rsplit("/", 1)[-1]
         media = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -584,7 +587,7 @@ def _file_tree(face: Any, ref: str, depth: int) -> LineageStep:
 
 def _run_matches(run: Any, query: str) -> bool:
     """``key=value`` matches a param, tag or metric (as text); ``key>x`` / ``key<x`` a
-    metric; anything else a substring of the run's name, id or pipeline."""
+    metric or a numeric param; anything else a substring of the run's name, id or pipeline."""
     if not query:
         return True
     for op in (">", "<", "="):
@@ -593,11 +596,12 @@ def _run_matches(run: Any, query: str) -> bool:
             if op == "=":
                 merged = {**run.tags, **run.params, **run.metrics}
                 return key in merged and str(merged[key]) == value
+            found = run.metrics.get(key, run.params.get(key))
             try:
-                metric, bound = run.metrics.get(key), float(value)
-            except ValueError:
+                number, bound = float(found), float(value)
+            except (TypeError, ValueError):
                 return False
-            return metric is not None and (metric > bound if op == ">" else metric < bound)
+            return number > bound if op == ">" else number < bound
     text = query.lower()
     return any(text in (x or "").lower() for x in (run.name, run.id, run.pipeline,
                                                     run.experiment))
@@ -611,16 +615,31 @@ def _metric_charts(face: Any, runs: Sequence[Any]) -> list[Markup]:
         for r in runs:
             if key in r.metrics:
                 points = face.runs.history(r.id, key)
-                series[r.name or r.id[:12]] = [(float(p.step), float(p.value)) for p in points]
+                # names repeat (a pipeline's runs share theirs): the id tells them apart
+                series[f"{r.name} {r.id[:8]}" if r.name else r.id[:12]] = [(float(p.step), float(p.value)) for p in points]
         plots.append(Markup(charts.lines(key, series)))
     return plots
 
 
 # -- the local console ---------------------------------------------------------------------
-def add_static(app: Any) -> None:
-    from fastapi.staticfiles import StaticFiles
+STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
 
-    app.mount("/static", StaticFiles(directory=STATIC), name="console-static")
+
+def add_static(app: Any) -> None:
+    """``GET /static/{name}``: the console's stylesheet and script (a route, not a mount
+    of a folder: it serves exactly these two files)."""
+
+    def static(name: str) -> Response:
+        media = STATIC_FILES.get(name)
+        if media is None:
+            return PlainTextResponse("no such file", 404)
+        return Response(
+            (STATIC / name).read_bytes(),
+            media_type=media,
+            headers={"cache-control": "public, max-age=300"},
+        )
+
+    app.add_api_route("/static/{name}", static, methods=["GET"], include_in_schema=False)
 
 
 def create_console_app(face: Any) -> Any:
