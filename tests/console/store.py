@@ -58,13 +58,15 @@ def build(home: Path) -> Store:
     ml = home.parent / "ml-spec"
     shutil.copytree(ROOT / "examples" / "ml", ml, dirs_exist_ok=True)
     client.files.put(
-        "training@master:/part-1.csv", frame.iloc[:cut].to_csv(index=False).encode(),
+        "training@master:/part-1.csv",
+        frame.iloc[:cut].to_csv(index=False).encode(),
         description="first batch",
     )
     client.pipelines.create(ml / "pipelines.yaml")
     client.models.register("cancer", "train@master:/model.skops", description="first batch")
     client.files.put(
-        "training@master:/part-2.csv", frame.iloc[cut:].to_csv(index=False).encode(),
+        "training@master:/part-2.csv",
+        frame.iloc[cut:].to_csv(index=False).encode(),
         description="second batch",
     )
     client.models.register("cancer", "train@master:/model.skops", description="both batches")
@@ -110,9 +112,7 @@ def build(home: Path) -> Store:
     client.monitors.tick()
     [drift] = client.events.list(kind="monitor.drift")
     del pd
-    return Store(
-        home, client, edges_jobs[-1].id, edges_jobs[0].id, runs, drift.id
-    )
+    return Store(home, client, edges_jobs[-1].id, edges_jobs[0].id, runs, drift.id)
 
 
 def environment() -> dict[str, str]:

@@ -45,9 +45,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         built = build(tmp_path_factory.mktemp("console") / "home")
         # a folder of more files than a page shows, and a text file changed once
         built.client.repos.create("many")
-        built.client.files.put(
-            "many@master:/folder/", {f"f{i:03d}.txt": b"x" for i in range(120)}
-        )
+        built.client.files.put("many@master:/folder/", {f"f{i:03d}.txt": b"x" for i in range(120)})
         built.client.repos.create("notes")
         built.client.files.put("notes@master:/a.txt", b"one\ntwo\nthree\n")
         built.client.files.put("notes@master:/a.txt", b"one\n2\nthree\n")
@@ -177,8 +175,9 @@ def console_url(store: Store) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_console_app(store.client), host="127.0.0.1", port=port,
-                       log_level="warning")
+        uvicorn.Config(
+            create_console_app(store.client), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -208,9 +207,7 @@ def browser() -> Iterator[object]:
 def page(browser, console_url: str):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=console_url)
     # the console must work with no network beyond its server
-    context.route(
-        re.compile(r"^(?!" + re.escape(console_url) + ").*"), lambda route: route.abort()
-    )
+    context.route(re.compile(r"^(?!" + re.escape(console_url) + ").*"), lambda route: route.abort())
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -293,13 +290,14 @@ def test_browser_canary_from_the_page_changes_inspect_deployment(page, store):
     env.pop("CAIRN_URL", None)
     shown = subprocess.run(
         [str(Path(sys.executable).parent / "cairn"), "inspect", "deployment", "cancer", "--raw"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert shown.returncode == 0, shown.stderr
     routes = {r["target"]: r["weight"] for r in json.loads(shown.stdout)["policy"]["routes"]}
-    assert routes["challenger"] == pytest.approx(25) or routes["challenger"] == pytest.approx(
-        0.25
-    )
+    assert routes["challenger"] == pytest.approx(25) or routes["challenger"] == pytest.approx(0.25)
     page.click("#rollback")
     page.wait_for_url("**/deployments/cancer?done=*")
     assert page.locator('td[data-target="champion"]').inner_text() == "100%"

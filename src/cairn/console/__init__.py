@@ -12,7 +12,7 @@ Nothing is fetched from elsewhere and nothing needs Node: the wheel carries it a
 
 Modules:
 
-- ``app``: the pages (``console_router(open_session)``) and ``create_console_app(face)``,
+- ``app``: the pages (``add_pages(app, open_session)``) and ``create_console_app(face)``,
   what ``cairn console`` serves over one client (embedded or remote).
 - ``face``: ``GuardedFace``, the face as one caller of ``cairn server`` may use it: every
   call passes the server's guard as an API call does.

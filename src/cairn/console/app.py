@@ -1,5 +1,5 @@
 """The console's routes: HTML pages over the face (cairn.api.protocol), one function per
-page. ``console_router(open_session)`` gives them to an app: ``cairn console`` builds its
+page. ``add_pages(app, open_session)`` gives them to an app: ``cairn console`` builds its
 own over one client (``create_console_app``), ``cairn server`` adds them beside its API
 with a session per request that passes its guard (cairn.console.face).
 
@@ -20,9 +20,14 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 import yaml
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from fastapi.responses import StreamingResponse
+from fastapi import Request
+from fastapi.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
@@ -31,7 +36,7 @@ from cairn.catalog.errors import PermissionDenied, Unauthenticated
 from cairn.console import charts, graph
 from cairn.storage.errors import CairnError
 
-__all__ = ["COOKIE", "PER_PAGE", "Session", "console_router", "create_console_app"]
+__all__ = ["COOKIE", "PER_PAGE", "Session", "add_pages", "create_console_app"]
 
 PER_PAGE = 50
 COOKIE = "cairn_token"
@@ -132,14 +137,15 @@ def _ref_path(path: str) -> str:
     return "/" + path.strip("/")
 
 
-def console_router(open_session: Opener) -> APIRouter:
-    """The console's pages; ``open_session(request)`` gives each request its Session (it
-    raises Unauthenticated to send the browser to the login page)."""
+def add_pages(router: Any, open_session: Opener) -> None:
+    """Add the console's pages to ``router`` (a FastAPI app: routes of its own, so that a
+    listing of the app's routes names each page); ``open_session(request)`` gives each
+    request its Session (it raises Unauthenticated: the page is the login form, 401)."""
     env = _env()
-    router = APIRouter(include_in_schema=False)
 
-    def render(request: Request, session: Session, template: str, status: int = 200,
-               **context: Any) -> HTMLResponse:
+    def render(
+        request: Request, session: Session, template: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
         body = env.get_template(template).render(
             request=request, user=session.user, auth=session.auth, **context
         )
@@ -167,8 +173,13 @@ def console_router(open_session: Opener) -> APIRouter:
                 return login_page(request, str(exc))
             except (CairnError, TimeoutError) as exc:
                 return render(
-                    request, session, "error.html", status_of(exc),
-                    kind=type(exc).__name__, message=str(exc),
+                    request,
+                    session,
+                    "error.html",
+                    status_of(exc),
+                    title=type(exc).__name__,
+                    kind=type(exc).__name__,
+                    message=str(exc),
                     denied=isinstance(exc, PermissionDenied),
                 )
 
@@ -181,7 +192,9 @@ def console_router(open_session: Opener) -> APIRouter:
             def route(request: Request) -> Response:
                 return wrapped(request)
 
-            router.add_api_route(path, route, methods=["GET"], response_class=HTMLResponse)
+            router.add_api_route(
+                path, route, methods=["GET"], response_class=HTMLResponse, include_in_schema=False
+            )
             return wrapped
 
         return deco
@@ -199,7 +212,7 @@ def console_router(open_session: Opener) -> APIRouter:
 
                 return await run_in_threadpool(wrapped, request, form=fields)
 
-            router.add_api_route(path, handler, methods=["POST"])
+            router.add_api_route(path, handler, methods=["POST"], include_in_schema=False)
             return wrapped
 
         return deco
@@ -220,30 +233,70 @@ def console_router(open_session: Opener) -> APIRouter:
         piped = {p.name for p in pipelines}
         for r in repos:
             state = str(last[r.name].state) if r.name in last else ""
-            nodes.append(graph.Node(f"repo:{r.name}", r.name, "repo", f"/repos/{quote(r.name)}",
-                                    state=state, note=_size(r.size)))
+            nodes.append(
+                graph.Node(
+                    f"repo:{r.name}",
+                    r.name,
+                    "repo",
+                    f"/repos/{quote(r.name)}",
+                    state=state,
+                    note=_size(r.size),
+                )
+            )
         for p in pipelines:
             job = last.get(p.name)
             state = str(job.state) if job else ""
             note = f"{job.processed} done, {job.skipped} skipped" if job else "no job yet"
-            nodes.append(graph.Node(f"pipeline:{p.name}", p.name, "pipeline",
-                                    f"/pipelines/{quote(p.name)}", state=state, note=note))
+            nodes.append(
+                graph.Node(
+                    f"pipeline:{p.name}",
+                    p.name,
+                    "pipeline",
+                    f"/pipelines/{quote(p.name)}",
+                    state=state,
+                    note=note,
+                )
+            )
             edges += [(f"repo:{i}", f"pipeline:{p.name}") for i in p.input_repos]
             edges.append((f"pipeline:{p.name}", f"repo:{p.name}"))
         for m in models:
             aliases = ", ".join(f"{a}={v}" for a, v in sorted(m.aliases.items()))
-            nodes.append(graph.Node(f"model:{m.name}", m.name, "model",
-                                    f"/models/{quote(m.name)}", note=aliases or f"v{m.latest}"))
+            nodes.append(
+                graph.Node(
+                    f"model:{m.name}",
+                    m.name,
+                    "model",
+                    f"/models/{quote(m.name)}",
+                    note=aliases or f"v{m.latest}",
+                )
+            )
             for repo in {v.repo for v in face.models.versions(m.name)}:
                 edges.append((f"repo:{repo}", f"model:{m.name}"))
         for d in deployments:
-            nodes.append(graph.Node(f"deployment:{d.name}", d.name, "deployment",
-                                    f"/deployments/{quote(d.name)}", note=f"revision {d.revision}"))
+            nodes.append(
+                graph.Node(
+                    f"deployment:{d.name}",
+                    d.name,
+                    "deployment",
+                    f"/deployments/{quote(d.name)}",
+                    note=f"revision {d.revision}",
+                )
+            )
             edges.append((f"model:{d.model}", f"deployment:{d.name}"))
         drawing = Markup(graph.svg(nodes, edges))
-        return render(request, s, "dag.html", title="DAG", drawing=drawing, repos=repos,
-                      pipelines=pipelines, last=last, piped=piped, models=models,
-                      deployments=deployments)
+        return render(
+            request,
+            s,
+            "dag.html",
+            title="DAG",
+            drawing=drawing,
+            repos=repos,
+            pipelines=pipelines,
+            last=last,
+            piped=piped,
+            models=models,
+            deployments=deployments,
+        )
 
     # -- repos, commits, files --------------------------------------------------------
     @get("/repos/{repo}")
@@ -252,8 +305,16 @@ def console_router(open_session: Opener) -> APIRouter:
         branch = request.query_params.get("branch") or ""
         commits = s.face.commits.list(f"{repo}@{branch}" if branch else repo)
         branches = s.face.branches.list(repo)
-        return render(request, s, "repo.html", title=repo, repo=info, branches=branches,
-                      branch=branch, commits=paginate(request, commits))
+        return render(
+            request,
+            s,
+            "repo.html",
+            title=repo,
+            repo=info,
+            branches=branches,
+            branch=branch,
+            commits=paginate(request, commits),
+        )
 
     @get("/repos/{repo}/at/{commit}/{path:path}")
     def browse(request: Request, s: Session, repo: str, commit: str, path: str) -> Response:
@@ -264,17 +325,34 @@ def console_router(open_session: Opener) -> APIRouter:
         crumbs = _crumbs(path)
         if info.type == "dir":
             children = s.face.files.list(ref)
-            return render(request, s, "folder.html", title=f"{repo}:{path}", repo=repo,
-                          commit=commit, commit_info=commit_info, path=path, crumbs=crumbs,
-                          files=paginate(request, children))
+            return render(
+                request,
+                s,
+                "folder.html",
+                title=f"{repo}:{path}",
+                repo=repo,
+                commit=commit,
+                commit_info=commit_info,
+                path=path,
+                crumbs=crumbs,
+                files=paginate(request, children),
+            )
         kind, preview, table = _preview(s.face, ref, info)
-        return render(request, s, "file.html", title=f"{repo}:{path}", repo=repo, commit=commit,
-                      commit_info=commit_info, path=path, crumbs=crumbs, file=info, kind=kind,
-                      preview=preview, table=table)
-
-    @get("/repos/{repo}/at/{commit}")
-    def browse_root(request: Request, s: Session, repo: str, commit: str) -> Response:
-        return RedirectResponse(f"/repos/{quote(repo)}/at/{quote(commit)}/", 303)
+        return render(
+            request,
+            s,
+            "file.html",
+            title=f"{repo}:{path}",
+            repo=repo,
+            commit=commit,
+            commit_info=commit_info,
+            path=path,
+            crumbs=crumbs,
+            file=info,
+            kind=kind,
+            preview=preview,
+            table=table,
+        )
 
     @router.get("/repos/{repo}/raw/{commit}/{path:path}", include_in_schema=False)
     def raw(request: Request, repo: str, commit: str, path: str) -> Response:
@@ -297,11 +375,15 @@ def console_router(open_session: Opener) -> APIRouter:
             finally:
                 stream.close()
 
-        return StreamingResponse(chunks(), media_type=media, headers={
-            "content-disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
-            "content-length": str(info.size),
-            "x-content-type-options": "nosniff",
-        })
+        return StreamingResponse(
+            chunks(),
+            media_type=media,
+            headers={
+                "content-disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
+                "content-length": str(info.size),
+                "x-content-type-options": "nosniff",
+            },
+        )
 
     @get("/repos/{repo}/diff")
     def diff(request: Request, s: Session, repo: str) -> Response:
@@ -315,11 +397,25 @@ def console_router(open_session: Opener) -> APIRouter:
                 before = _text(s.face.files.read(f"{repo}@{old or new + '^'}:{c.path}"))
                 after = _text(s.face.files.read(f"{repo}@{new}:{c.path}"))
                 if before is not None and after is not None:
-                    lines = difflib.unified_diff(before.splitlines(), after.splitlines(),
-                                                 "old" + c.path, "new" + c.path, lineterm="")
+                    lines = difflib.unified_diff(
+                        before.splitlines(),
+                        after.splitlines(),
+                        "old" + c.path,
+                        "new" + c.path,
+                        lineterm="",
+                    )
                     texts[c.path] = Markup(_diff_html(lines))
-        return render(request, s, "diff.html", title=f"diff {repo}", repo=repo, new=new,
-                      old=old or "", changes=shown, texts=texts)
+        return render(
+            request,
+            s,
+            "diff.html",
+            title=f"diff {repo}",
+            repo=repo,
+            new=new,
+            old=old or "",
+            changes=shown,
+            texts=texts,
+        )
 
     # -- lineage ----------------------------------------------------------------------
     @get("/lineage/file/{repo}/{commit}/{path:path}")
@@ -327,24 +423,40 @@ def console_router(open_session: Opener) -> APIRouter:
         ref = f"{repo}@{commit}:{_ref_path(path)}"
         tree = _file_tree(s.face, ref, depth=0)
         forward = s.face.commits.lineage(f"{repo}@{commit}").downstream
-        return render(request, s, "lineage_file.html", title=f"lineage {ref}", ref=ref,
-                      tree=tree, forward=forward)
+        return render(
+            request,
+            s,
+            "lineage_file.html",
+            title=f"lineage {ref}",
+            ref=ref,
+            tree=tree,
+            forward=forward,
+        )
 
     @get("/lineage/model/{name}/{version:int}")
     def model_lineage(request: Request, s: Session, name: str, version: int) -> Response:
         lineage = s.face.models.lineage(f"{name}/{version}")
-        return render(request, s, "lineage_model.html", title=f"lineage {name}/{version}",
-                      lineage=lineage)
+        return render(
+            request, s, "lineage_model.html", title=f"lineage {name}/{version}", lineage=lineage
+        )
 
     # -- pipelines and jobs -----------------------------------------------------------
     @get("/pipelines/{name}")
     def pipeline(request: Request, s: Session, name: str) -> Response:
         info = s.face.pipelines.get(name)
-        spec = yaml.safe_dump(info.spec.model_dump(mode="json", exclude_defaults=True),
-                              sort_keys=False)
+        spec = yaml.safe_dump(
+            info.spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False
+        )
         jobs = s.face.jobs.list(name)
-        return render(request, s, "pipeline.html", title=name, pipeline=info, spec=spec,
-                      jobs=paginate(request, jobs))
+        return render(
+            request,
+            s,
+            "pipeline.html",
+            title=name,
+            pipeline=info,
+            spec=spec,
+            jobs=paginate(request, jobs),
+        )
 
     @get("/jobs/{pipeline}/{job}")
     def job(request: Request, s: Session, pipeline: str, job: str) -> Response:
@@ -354,16 +466,32 @@ def console_router(open_session: Opener) -> APIRouter:
         datums = sorted(datums, key=lambda d: (order.get(str(d.state), 9), d.id))
         failing = next((d for d in datums if str(d.state) == "failed"), None)
         duration = (info.finished - info.started) if info.finished and info.started else None
-        return render(request, s, "job.html", title=f"{pipeline}@{job[:12]}", job=info,
-                      datums=paginate(request, datums), failing=failing, duration=duration)
+        return render(
+            request,
+            s,
+            "job.html",
+            title=f"{pipeline}@{job[:12]}",
+            job=info,
+            datums=paginate(request, datums),
+            failing=failing,
+            duration=duration,
+        )
 
     @get("/jobs/{pipeline}/{job}/datums/{datum}")
     def datum(request: Request, s: Session, pipeline: str, job: str, datum: str) -> Response:
         info = s.face.jobs.get(f"{pipeline}@{job}")
         found = [d for d in s.face.jobs.datums(f"{pipeline}@{job}") if d.id.startswith(datum)]
         logs = s.face.jobs.logs(f"{pipeline}@{job}", datum=datum)
-        return render(request, s, "datum.html", title=f"datum {datum[:12]}", job=info,
-                      datum=found[0] if found else None, logs=logs, datum_id=datum)
+        return render(
+            request,
+            s,
+            "datum.html",
+            title=f"datum {datum[:12]}",
+            job=info,
+            datum=found[0] if found else None,
+            logs=logs,
+            datum_id=datum,
+        )
 
     @get("/jobs/{pipeline}/{job}/logs.txt")
     def logs_text(request: Request, s: Session, pipeline: str, job: str) -> Response:
@@ -379,31 +507,54 @@ def console_router(open_session: Opener) -> APIRouter:
         pipeline = request.query_params.get("pipeline") or None
         experiment = request.query_params.get("experiment") or None
         query = request.query_params.get("q", "").strip()
-        found = [r for r in s.face.runs.list(experiment=experiment, pipeline=pipeline)
-                 if _run_matches(r, query)]
+        found = [
+            r
+            for r in s.face.runs.list(experiment=experiment, pipeline=pipeline)
+            if _run_matches(r, query)
+        ]
         keys = sorted({k for r in found for k in r.metrics})[:6]
-        return render(request, s, "runs.html", title="runs", runs=paginate(request, found),
-                      pipeline=pipeline or "", experiment=experiment or "", q=query, keys=keys)
+        return render(
+            request,
+            s,
+            "runs.html",
+            title="runs",
+            runs=paginate(request, found),
+            pipeline=pipeline or "",
+            experiment=experiment or "",
+            q=query,
+            keys=keys,
+        )
 
     @get("/runs/compare")
     def compare(request: Request, s: Session) -> Response:
         ids = [v for v in request.query_params.getlist("run") if v]
         comparison = s.face.runs.compare(ids)
         plots = _metric_charts(s.face, comparison.runs)
-        return render(request, s, "compare.html", title="compare runs", cmp=comparison,
-                      plots=plots)
+        return render(request, s, "compare.html", title="compare runs", cmp=comparison, plots=plots)
 
     @get("/runs/{run}")
     def run(request: Request, s: Session, run: str) -> Response:
         info = s.face.runs.get(run)
-        return render(request, s, "run.html", title=f"run {info.name or info.id[:12]}", run=info,
-                      plots=_metric_charts(s.face, [info]))
+        return render(
+            request,
+            s,
+            "run.html",
+            title=f"run {info.name or info.id[:12]}",
+            run=info,
+            plots=_metric_charts(s.face, [info]),
+        )
 
     # -- models and deployments -------------------------------------------------------
     @get("/models")
     def models(request: Request, s: Session) -> Response:
-        return render(request, s, "models.html", title="models",
-                      models=s.face.models.list(), deployments=s.face.deployments.list())
+        return render(
+            request,
+            s,
+            "models.html",
+            title="models",
+            models=s.face.models.list(),
+            deployments=s.face.deployments.list(),
+        )
 
     @get("/models/{name}")
     def model(request: Request, s: Session, name: str) -> Response:
@@ -411,18 +562,34 @@ def console_router(open_session: Opener) -> APIRouter:
         aliases = s.face.models.aliases(name)
         history = {a: s.face.models.alias_history(f"{name}@{a}") for a in sorted(aliases)}
         deployments = [d for d in s.face.deployments.list() if d.model == name]
-        return render(request, s, "model.html", title=name, name=name,
-                      versions=list(reversed(versions)), aliases=aliases, history=history,
-                      deployments=deployments)
+        return render(
+            request,
+            s,
+            "model.html",
+            title=name,
+            name=name,
+            versions=list(reversed(versions)),
+            aliases=aliases,
+            history=history,
+            deployments=deployments,
+        )
 
     @get("/deployments/{name}")
     def deployment(request: Request, s: Session, name: str) -> Response:
         info = s.face.deployments.get(name)
         revisions = list(reversed(s.face.deployments.history(name)))
         aliases = s.face.models.aliases(info.model)
-        return render(request, s, "deployment.html", title=f"deployment {name}", d=info,
-                      percentages=info.policy.percentages(), revisions=paginate(request, revisions),
-                      aliases=aliases, done=request.query_params.get("done", ""))
+        return render(
+            request,
+            s,
+            "deployment.html",
+            title=f"deployment {name}",
+            d=info,
+            percentages=info.policy.percentages(),
+            revisions=paginate(request, revisions),
+            aliases=aliases,
+            done=request.query_params.get("done", ""),
+        )
 
     def _changed(name: str, what: str) -> Response:
         return RedirectResponse(f"/deployments/{quote(name)}?" + urlencode({"done": what}), 303)
@@ -431,8 +598,9 @@ def console_router(open_session: Opener) -> APIRouter:
     def canary(request: Request, s: Session, name: str, form: dict[str, str]) -> Response:
         target = form.get("target", "").strip()
         percent = float(form.get("percent", "0") or 0)
-        s.face.deployments.apply(name, canary=(target, percent),
-                                 reason=f"console: canary {target}={percent:g}")
+        s.face.deployments.apply(
+            name, canary=(target, percent), reason=f"console: canary {target}={percent:g}"
+        )
         return _changed(name, f"{target} takes {percent:g}% of the traffic")
 
     @post("/deployments/{name}/promote")
@@ -450,23 +618,37 @@ def console_router(open_session: Opener) -> APIRouter:
     @get("/monitors")
     def monitors(request: Request, s: Session) -> Response:
         events = list(reversed(s.face.events.list(kind="monitor.", limit=500)))
-        return render(request, s, "monitors.html", title="monitoring",
-                      monitors=s.face.monitors.list(), events=paginate(request, events))
+        return render(
+            request,
+            s,
+            "monitors.html",
+            title="monitoring",
+            monitors=s.face.monitors.list(),
+            events=paginate(request, events),
+        )
 
     @get("/monitors/{name}")
     def monitor(request: Request, s: Session, name: str) -> Response:
         info = s.face.monitors.get(name)
         state = s.face.monitors.state(name)
-        rule = yaml.safe_dump(info.rule.model_dump(mode="json", exclude_defaults=True),
-                              sort_keys=False)
+        rule = yaml.safe_dump(
+            info.rule.model_dump(mode="json", exclude_defaults=True), sort_keys=False
+        )
         events = list(reversed(s.face.events.list(subject=name)))
-        return render(request, s, "monitor.html", title=f"monitor {name}", monitor=info,
-                      state=state, rule=rule, events=paginate(request, events))
+        return render(
+            request,
+            s,
+            "monitor.html",
+            title=f"monitor {name}",
+            monitor=info,
+            state=state,
+            rule=rule,
+            events=paginate(request, events),
+        )
 
     @get("/events/{event_id:int}")
     def event(request: Request, s: Session, event_id: int) -> Response:
-        found = [e for e in s.face.events.list(since=event_id - 1, limit=None)
-                 if e.id == event_id]
+        found = [e for e in s.face.events.list(since=event_id - 1, limit=None) if e.id == event_id]
         if not found:
             from cairn.data import NotFound
 
@@ -478,10 +660,16 @@ def console_router(open_session: Opener) -> APIRouter:
             scores = {str(f.get("name")): float(f.get("score") or 0.0) for f in features}
             chart = Markup(charts.bars("drift score per feature", scores, list(scores)))
         info = yaml.safe_dump(e.info, sort_keys=False) if e.info else ""
-        return render(request, s, "event.html", title=f"event {e.id}", e=e, info=info,
-                      features=features, chart=chart)
-
-    return router
+        return render(
+            request,
+            s,
+            "event.html",
+            title=f"event {e.id}",
+            e=e,
+            info=info,
+            features=features,
+            chart=chart,
+        )
 
 
 # -- helpers of the pages ------------------------------------------------------------------
@@ -571,8 +759,16 @@ MAX_INPUTS = 40  # inputs drawn per file; the rest are counted
 
 def _file_tree(face: Any, ref: str, depth: int) -> LineageStep:
     found = face.files.lineage(ref)
-    step = LineageStep(found.repo, found.commit, found.path, found.hash, found.size,
-                       found.pipeline, found.job, found.datum)
+    step = LineageStep(
+        found.repo,
+        found.commit,
+        found.path,
+        found.hash,
+        found.size,
+        found.pipeline,
+        found.job,
+        found.datum,
+    )
     if depth >= MAX_DEPTH:
         return step
     for f in found.inputs[:MAX_INPUTS]:
@@ -603,8 +799,7 @@ def _run_matches(run: Any, query: str) -> bool:
                 return False
             return number > bound if op == ">" else number < bound
     text = query.lower()
-    return any(text in (x or "").lower() for x in (run.name, run.id, run.pipeline,
-                                                    run.experiment))
+    return any(text in (x or "").lower() for x in (run.name, run.id, run.pipeline, run.experiment))
 
 
 def _metric_charts(face: Any, runs: Sequence[Any]) -> list[Markup]:
@@ -616,7 +811,9 @@ def _metric_charts(face: Any, runs: Sequence[Any]) -> list[Markup]:
             if key in r.metrics:
                 points = face.runs.history(r.id, key)
                 # names repeat (a pipeline's runs share theirs): the id tells them apart
-                series[f"{r.name} {r.id[:8]}" if r.name else r.id[:12]] = [(float(p.step), float(p.value)) for p in points]
+                series[f"{r.name} {r.id[:8]}" if r.name else r.id[:12]] = [
+                    (float(p.step), float(p.value)) for p in points
+                ]
         plots.append(Markup(charts.lines(key, series)))
     return plots
 
@@ -649,6 +846,6 @@ def create_console_app(face: Any) -> Any:
 
     app = FastAPI(title="cairn console", docs_url=None, redoc_url=None, openapi_url=None)
     session = Session(face)
-    app.include_router(console_router(lambda request: session))
+    add_pages(app, lambda request: session)
     add_static(app)
     return app

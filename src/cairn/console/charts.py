@@ -15,9 +15,7 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def lines(
-    title: str, series: Mapping[str, Sequence[tuple[float, float]]], width: int = 560
-) -> str:
+def lines(title: str, series: Mapping[str, Sequence[tuple[float, float]]], width: int = 560) -> str:
     """An SVG line chart: one line per ``series`` name (points (step, value), in step
     order), with axis ranges, a legend, and every point's value in a tooltip. One point
     alone is drawn as a dot."""

@@ -1,5 +1,5 @@
 """The DAG as server-side SVG: a layered layout (each node one column right of its
-furthest input, rows ordered by the mean row of their inputs, one sweep) computed here, so
+furthest input, rows ordered by the mean row of their neighbours in three sweeps) computed here, so
 the browser gets a finished picture and needs no graph library."""
 
 from __future__ import annotations
@@ -53,17 +53,32 @@ def layout(nodes: Sequence[Node], edges: Iterable[tuple[str, str]]) -> tuple[flo
     columns: dict[int, list[Node]] = {}
     for n in nodes:
         columns.setdefault(column[n.id], []).append(n)
+    outputs: dict[str, list[str]] = {n.id: [] for n in nodes}
+    for n in nodes:
+        for i in n.inputs:
+            outputs[i].append(n.id)
     row: dict[str, float] = {}
-    for c in sorted(columns):
-        members = columns[c]
 
-        def key(n: Node) -> tuple[float, str]:
-            placed = [row[i] for i in n.inputs if i in row]
-            return (sum(placed) / len(placed) if placed else 0.0, n.id)
+    def sweep(order: list[int], neighbours: dict[str, list[str]]) -> None:
+        for c in order:
+            members = columns[c]
 
-        members.sort(key=key)
+            def key(n: Node) -> tuple[float, float, str]:
+                placed = [row[i] for i in neighbours[n.id] if i in row]
+                mean = sum(placed) / len(placed) if placed else float("inf")
+                return (mean, row.get(n.id, 0.0), n.id)
+
+            members.sort(key=key)
+            for r, n in enumerate(members):
+                row[n.id] = r
+
+    # forward, backward, forward (barycentre sweeps): sources sit beside what reads them
+    ins = {n.id: n.inputs for n in nodes}
+    sweep(sorted(columns), ins)
+    sweep(sorted(columns, reverse=True), outputs)
+    sweep(sorted(columns), ins)
+    for c, members in columns.items():
         for r, n in enumerate(members):
-            row[n.id] = r
             n.x = 10 + c * (WIDTH + GAP_X)
             n.y = 10 + r * (HEIGHT + GAP_Y)
     ncols = max(columns, default=0) + 1

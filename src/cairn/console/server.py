@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.requests import Request as StarletteRequest
 
 from cairn.catalog.errors import Unauthenticated
-from cairn.console.app import COOKIE, Session, _env, add_static, console_router
+from cairn.console.app import COOKIE, Session, _env, add_pages, add_static
 from cairn.console.face import GuardedFace
 
 __all__ = ["add_console"]
@@ -100,7 +100,7 @@ def add_console(app: FastAPI, client: Any, guard: Any, secrets: Any) -> None:
         answer.delete_cookie(COOKIE)
         return answer
 
-    app.include_router(console_router(open_session))
+    add_pages(app, open_session)
     add_static(app)
 
 
