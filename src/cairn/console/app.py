@@ -460,11 +460,22 @@ def add_pages(router: Any, open_session: Opener) -> None:
 
     @get("/jobs/{pipeline}/{job}")
     def job(request: Request, s: Session, pipeline: str, job: str) -> Response:
-        info = s.face.jobs.get(f"{pipeline}@{job}")
-        datums = s.face.jobs.datums(f"{pipeline}@{job}")
-        order = {"failed": 0, "recovered": 1, "success": 2, "skipped": 3}
-        datums = sorted(datums, key=lambda d: (order.get(str(d.state), 9), d.id))
-        failing = next((d for d in datums if str(d.state) == "failed"), None)
+        ref = f"{pipeline}@{job}"
+        info = s.face.jobs.get(ref)
+        state = request.query_params.get("state") or None
+        counts = {
+            "success": info.processed,
+            "skipped": info.skipped,
+            "failed": info.failed,
+            "recovered": info.recovered,
+        }
+        total = counts.get(state, 0) if state else info.total
+        # one page of datums from the face, never the whole job
+        shown = paginate(request, range(total))
+        start = shown.items.start if shown.items else 0
+        datums = s.face.jobs.datums(ref, state=state, offset=start, limit=PER_PAGE)
+        shown.items = datums
+        failing = s.face.jobs.datums(ref, state="failed", limit=1) if info.failed else []
         duration = (info.finished - info.started) if info.finished and info.started else None
         return render(
             request,
@@ -472,15 +483,17 @@ def add_pages(router: Any, open_session: Opener) -> None:
             "job.html",
             title=f"{pipeline}@{job[:12]}",
             job=info,
-            datums=paginate(request, datums),
-            failing=failing,
+            datums=shown,
+            failing=failing[0] if failing else None,
             duration=duration,
+            state=state or "",
+            counts=counts,
         )
 
     @get("/jobs/{pipeline}/{job}/datums/{datum}")
     def datum(request: Request, s: Session, pipeline: str, job: str, datum: str) -> Response:
         info = s.face.jobs.get(f"{pipeline}@{job}")
-        found = [d for d in s.face.jobs.datums(f"{pipeline}@{job}") if d.id.startswith(datum)]
+        found = s.face.jobs.datums(f"{pipeline}@{job}", datum=datum, limit=1)
         logs = s.face.jobs.logs(f"{pipeline}@{job}", datum=datum)
         return render(
             request,
