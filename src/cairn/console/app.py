@@ -472,7 +472,7 @@ def add_pages(router: Any, open_session: Opener) -> None:
         total = counts.get(state, 0) if state else info.total
         # one page of datums from the face, never the whole job
         shown = paginate(request, range(total))
-        start = shown.items.start if shown.items else 0
+        start = (shown.number - 1) * PER_PAGE
         datums = s.face.jobs.datums(ref, state=state, offset=start, limit=PER_PAGE)
         shown.items = datums
         failing = s.face.jobs.datums(ref, state="failed", limit=1) if info.failed else []

@@ -7,6 +7,7 @@ secret values are masked from pages as from the API's answers."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -47,7 +48,7 @@ def add_console(app: FastAPI, client: Any, guard: Any, secrets: Any) -> None:
 
     def open_session(request: Request) -> Session:
         principal = guard.identify(_as_bearer(request))
-        mask = _no_mask
+        mask: Callable[[str], str] = _no_mask
         if not guard.reveals_secrets(principal):
             masker = secrets.current()[0]
             if masker:
