@@ -1,29 +1,40 @@
 """One store for the console's tests, made as the quickstarts make theirs, in this process
-(the face, not the CLI: seconds instead of a minute): the photographs through edges and
-montage (examples/quickstart), the breast-cancer table through train twice with a run
-each, model cancer v1 (champion) and v2 (challenger), deployment cancer, and a drift alert
-of monitor cancer-drift on traffic of malignant rows only (examples/loop's shift)."""
+(the face, not the CLI): the photographs through edges and montage (examples/quickstart),
+the breast-cancer table through train twice with a run each, model cancer v1 (champion)
+and v2 (challenger), deployment cancer, and a drift alert of monitor cancer-drift on
+traffic of malignant rows only (examples/loop's shift); plus a folder of 120 files and a
+text file changed once.
+
+It takes about 30 s of CPU, so it is built once per test session: the first pytest-xdist
+worker that needs it builds it under a file lock in the session's shared temporary folder,
+and every module copies it (``shared``), since tests change it (a canary)."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import random
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
-class Store:
-    home: Path
-    client: object  # cairn.client.Client
+class Ids:
     first_job: str  # edges' first job (13 processed)
     second_job: str  # edges' second job (13 processed, 13 skipped)
     runs: list[str]  # train's two runs, oldest first
     drift_event: int  # the id of the monitor.drift event
+
+
+@dataclass
+class Store(Ids):
+    home: Path
+    client: object  # cairn.client.Client over ``home``
 
 
 def photographs() -> list[Path]:
@@ -33,7 +44,7 @@ def photographs() -> list[Path]:
     return sorted(data.glob("*.png")) + sorted(data.glob("*.jpg"))
 
 
-def build(home: Path) -> Store:
+def build(home: Path) -> Ids:
     """Build the store at ``home``; needs CAIRN_SANDBOX=none (set by the caller) and a
     python3 on PATH with scikit-image and scikit-learn, as the quickstarts do."""
     from cairn.client import Client
@@ -111,8 +122,31 @@ def build(home: Path) -> Store:
     )
     client.monitors.tick()
     [drift] = client.events.list(kind="monitor.drift")
+    client.repos.create("many")
+    client.files.put("many@master:/folder/", {f"f{i:03d}.txt": b"x" for i in range(120)})
+    client.repos.create("notes")
+    client.files.put("notes@master:/a.txt", b"one\ntwo\nthree\n")
+    client.files.put("notes@master:/a.txt", b"one\n2\nthree\n")
+    client.data.catalog.dispose()
     del pd
-    return Store(home, client, edges_jobs[-1].id, edges_jobs[0].id, runs, drift.id)
+    return Ids(edges_jobs[-1].id, edges_jobs[0].id, runs, drift.id)
+
+
+def shared(shared_tmp: Path, home: Path) -> Store:
+    """A copy at ``home`` of the store built once under ``shared_tmp`` (a folder every
+    worker of the session sees), built there first if no worker did yet."""
+    from cairn.client import Client
+
+    built = shared_tmp / "console-store"
+    with open(shared_tmp / "console-store.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (built / "ids.json").exists():
+            shutil.rmtree(built, ignore_errors=True)
+            ids = build(built / "home")
+            (built / "ids.json").write_text(json.dumps(asdict(ids)))
+    ids = Ids(**json.loads((built / "ids.json").read_text()))
+    shutil.copytree(built / "home", home)
+    return Store(**asdict(ids), home=home, client=Client(home, auto_run=True))
 
 
 def environment() -> dict[str, str]:

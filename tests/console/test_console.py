@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("skimage")
 pytest.importorskip("sklearn")
 
-from tests.console.store import ROOT, Store, build, environment  # noqa: E402
+from tests.console.store import ROOT, Store, environment, shared  # noqa: E402
 
 ARTIFACTS = ROOT / "tmp" / "artifacts" / "console"
 CHROMIUM = "/usr/bin/chromium"
@@ -41,15 +41,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     os.environ.update(environment())
     os.environ.pop("CAIRN_HOME", None)
     os.environ.pop("CAIRN_URL", None)
+    base = tmp_path_factory.getbasetemp()
+    session = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     try:
-        built = build(tmp_path_factory.mktemp("console") / "home")
-        # a folder of more files than a page shows, and a text file changed once
-        built.client.repos.create("many")
-        built.client.files.put("many@master:/folder/", {f"f{i:03d}.txt": b"x" for i in range(120)})
-        built.client.repos.create("notes")
-        built.client.files.put("notes@master:/a.txt", b"one\ntwo\nthree\n")
-        built.client.files.put("notes@master:/a.txt", b"one\n2\nthree\n")
-        yield built
+        made = shared(session, tmp_path_factory.mktemp("console") / "home")
+        yield made
+        made.client.data.catalog.dispose()
     finally:
         for k, v in saved.items():
             if v is None:
@@ -128,6 +125,11 @@ def test_a_job_page_counts_datums_and_a_datum_shows_its_log(http, store):
     page = http.get(f"/jobs/edges/{store.second_job}/datums/{done.id}")
     name = done.inputs[0]["path"].lstrip("/")
     assert f"{name}: 512x512" in page.text or f"{name}:" in page.text
+    # the text a running datum's page polls, with the job's state to stop on
+    logs = http.get(f"/jobs/edges/{store.second_job}/logs.txt?datum={done.id[:12]}")
+    assert logs.headers["x-cairn-job-state"] == "success" and "[cairn] attempt 1" in logs.text
+    skipped = http.get(f"/jobs/edges/{store.second_job}?state=skipped")
+    assert skipped.text.count(f"/jobs/edges/{store.second_job}/datums/") == 13
     spec = http.get("/pipelines/edges")
     assert "cmd:\n  - python3\n  - edges.py" in spec.text
 
