@@ -13,7 +13,7 @@ import difflib
 import html
 import mimetypes
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -670,8 +670,7 @@ def add_pages(router: Any, open_session: Opener) -> None:
         features = (e.info.get("features") or []) if isinstance(e.info, dict) else []
         chart = None
         if features:
-            scores = {str(f.get("name")): float(f.get("score") or 0.0) for f in features}
-            chart = Markup(charts.bars("drift score per feature", scores, list(scores)))
+            chart = Markup(_drift_chart(features))
         info = yaml.safe_dump(e.info, sort_keys=False) if e.info else ""
         return render(
             request,
@@ -792,6 +791,21 @@ def _file_tree(face: Any, ref: str, depth: int) -> LineageStep:
             step.inputs.append(LineageStep(f.repo, f.commit, f.path, f.hash, f.size))
     step.more = max(0, len(found.inputs) - MAX_INPUTS)
     return step
+
+
+def _drift_chart(features: Sequence[Mapping[str, Any]]) -> str:
+    """Bars of how far each drifted feature is past its threshold: ``-log10 p`` for a
+    statistical test's p-value (drift when below the threshold: a longer bar is a smaller
+    p), the distance itself for a distance (drift when above)."""
+    import math
+
+    tests = all(f.get("method") == "test" for f in features)
+    values = {}
+    for f in features:
+        score = float(f.get("score") or 0.0)
+        values[str(f.get("name"))] = -math.log10(max(score, 1e-300)) if tests else score
+    title = "-log10 p-value per drifted feature" if tests else "distance per drifted feature"
+    return charts.bars(title, values, list(values))
 
 
 def _run_matches(run: Any, query: str) -> bool:
