@@ -46,7 +46,7 @@ def server(
 
     The store is the one the embedded commands use here (CAIRN_HOME, a .cairn folder, its
     config.toml or CAIRN_OBJECTS_URL / CAIRN_CATALOG_URL). Prints the URL it serves on
-    stdout; the API is under /api/v1, its OpenAPI at /docs.
+    stdout; the API is under /api/v1, its OpenAPI at /docs, the web console at /.
     """
     from cairn.client import find_home
     from cairn.server.team.runner import serve_team
