@@ -13,6 +13,7 @@ from cairn.api import DatumState, JobState
 from cairn.api.protocol import ClientProtocol
 from cairn.data import InvalidReference, NotFound
 from cairn.pipelines import SpecError
+from cairn.storage.errors import FieldError
 
 from .helpers import roundtrips
 
@@ -60,6 +61,18 @@ def test_a_pipeline_runs_and_its_jobs_say_what_happened(
     newest = client.jobs.list("copy")[0]
     states = {d.id: d.state for d in client.jobs.datums(f"copy@{newest.id}")}
     assert sorted(states.values()) == [DatumState.SKIPPED, DatumState.SKIPPED, DatumState.SUCCESS]
+    # a page of them, by state or id prefix, as the console shows a job of many datums
+    newest_ref = f"copy@{newest.id}"
+    ids = sorted(states)
+    assert [d.id for d in client.jobs.datums(newest_ref, offset=1, limit=1)] == ids[1:2]
+    skipped = client.jobs.datums(newest_ref, state="skipped")
+    assert [d.id for d in skipped] == [i for i in ids if states[i] == DatumState.SKIPPED]
+    assert [d.id for d in client.jobs.datums(newest_ref, datum=ids[2][:10])] == ids[2:]
+    assert client.jobs.datums(newest_ref, state="failed", limit=1) == []
+    with pytest.raises(FieldError):
+        client.jobs.datums(newest_ref, state="exploded")
+    with pytest.raises(FieldError):
+        client.jobs.datums(newest_ref, offset=-1)
 
     lineage = client.files.lineage("copy@master:/c.txt")
     assert lineage.pipeline == "copy" and lineage.job == newest.id

@@ -147,8 +147,19 @@ class JobsProtocol(Protocol):
         TimeoutError, NotFound."""
         ...
 
-    def datums(self, ref: str) -> builtins.list[DatumInfo]:
-        """The job's datums (processed, skipped, failed, recovered), by id. Raises NotFound."""
+    def datums(
+        self,
+        ref: str,
+        *,
+        state: str | None = None,
+        datum: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> builtins.list[DatumInfo]:
+        """The job's datums (processed, skipped, failed, recovered), by id: only those in
+        ``state`` (``failed``...) and whose ids start with ``datum`` if given, from the
+        ``offset``-th, at most ``limit`` (a page of a job of 20,000 datums). Raises
+        NotFound, FieldError (an unknown state, a negative offset or limit)."""
         ...
 
     def logs(self, ref: str, datum: str | None = None) -> builtins.list[LogEntry]:

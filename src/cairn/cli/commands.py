@@ -99,6 +99,11 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "Serve the store to a team over HTTP(S) until Ctrl-C: every command and the SDK talk "
         "to it when CAIRN_URL or a saved context names it; it runs pipelines and monitors.",
     ),
+    ("console", None): (
+        "server_commands",
+        "Serve the web console over this store (or CAIRN_URL's server) until Ctrl-C: the "
+        "DAG, repos and files, lineage, jobs, runs, models and deployments, monitoring.",
+    ),
     ("s3-gateway", None): (
         "gateway_commands",
         "Serve the S3 API until Ctrl-C: bucket = repo, key = BRANCH-or-COMMIT/PATH.",

@@ -1,4 +1,5 @@
-"""``cairn server`` (one cairn for a team, cairn.server.team) and ``cairn version``."""
+"""``cairn server`` (one cairn for a team, cairn.server.team), ``cairn console`` (the web
+console, cairn.console) and ``cairn version``."""
 
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ def server(
 
     The store is the one the embedded commands use here (CAIRN_HOME, a .cairn folder, its
     config.toml or CAIRN_OBJECTS_URL / CAIRN_CATALOG_URL). Prints the URL it serves on
-    stdout; the API is under /api/v1, its OpenAPI at /docs. With --s3-port, the S3
-    endpoint's URL is printed on stderr first.
+    stdout; the API is under /api/v1, its OpenAPI at /docs, the web console at /. With
+    --s3-port, the S3 endpoint's URL is printed on stderr first.
     """
     from cairn.client import find_home
     from cairn.server.team.runner import serve_team
@@ -88,6 +89,36 @@ def server(
         s3_port=s3_port,
         on_ready=ready,
         on_s3_ready=lambda url: err.print(f"S3 API at {url}"),
+    )
+
+
+@app.command("console")
+def console(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8081,
+) -> None:
+    """Serve the web console over this store (or CAIRN_URL's server) until Ctrl-C: the
+    DAG, repos and files, lineage, jobs, runs, models and deployments, monitoring.
+
+    Pages read through the same client as every command (so against a server, with its
+    token and roles); the deployment buttons change traffic as `cairn set traffic` does.
+    Prints the URL it serves on stdout. `cairn server` serves the same console at its /.
+    """
+    import uvicorn
+
+    from cairn.console.app import create_console_app
+
+    if not _loopback(host):
+        err.print(
+            f"warning: the console on {host} lets anyone who reaches it read this store and "
+            "change deployments as you; serve it on 127.0.0.1, or use `cairn server` with auth"
+        )
+    face = client()
+    out.print(f"http://{host}:{port}/", soft_wrap=True)
+    uvicorn.run(
+        create_console_app(face), host=host, port=port, log_level="warning", access_log=False
     )
 
 

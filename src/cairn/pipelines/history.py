@@ -24,6 +24,7 @@ from cairn.data.subject import about
 from cairn.pipelines.models import DatumInfo, DatumState, JobInfo, JobState
 from cairn.pipelines.rows import inspect_pipeline
 from cairn.storage import ObjectNotFound
+from cairn.storage.errors import FieldError
 
 __all__ = ["JobHistory"]
 
@@ -101,15 +102,41 @@ class JobHistory:
             job = self.inspect_job(pipeline, job.id)
         return job
 
-    def list_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:
-        """The datums of one job (processed, skipped, failed, recovered), by id. Raises NotFound."""
+    def list_datums(
+        self,
+        pipeline: str,
+        job_id: str,
+        *,
+        state: str | None = None,
+        datum: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[DatumInfo]:
+        """The datums of one job (processed, skipped, failed, recovered), by id: those in
+        ``state`` (a DatumState value) and whose ids start with ``datum``, if given, from
+        the ``offset``-th, at most ``limit`` (a page of a job of many datums costs that
+        page, not the job). Raises NotFound, FieldError (an unknown state, a negative
+        offset or limit)."""
+        if offset < 0 or (limit is not None and limit < 0):
+            raise FieldError(f"offset and limit must be >= 0, not {offset} and {limit}")
+        wanted = None
+        if state is not None:
+            try:
+                wanted = DatumState(state)
+            except ValueError:
+                known = ", ".join(s.value for s in DatumState)
+                raise FieldError(f"no datum state {state!r}: one of {known}") from None
         job = self.inspect_job(pipeline, job_id)
+        query = select(datums).where(datums.c.pipeline == pipeline, datums.c.job == job.id)
+        if wanted is not None:
+            query = query.where(datums.c.state == wanted)
+        if datum:
+            query = query.where(datums.c.id.startswith(datum, autoescape=True))
+        query = query.order_by(datums.c.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
         with self.catalog.read() as conn:
-            rows = conn.execute(
-                select(datums)
-                .where(datums.c.pipeline == pipeline, datums.c.job == job.id)
-                .order_by(datums.c.id)
-            ).all()
+            rows = conn.execute(query).all()
         return [_datum_from_row(r) for r in rows]
 
     def datum_by_hash(

@@ -458,9 +458,20 @@ class Pipelines:
         """See :meth:`cairn.pipelines.history.JobHistory.wait_job`."""
         return self.history.wait_job(pipeline, job_id, timeout)
 
-    def list_datums(self, pipeline: str, job_id: str) -> list[DatumInfo]:
+    def list_datums(
+        self,
+        pipeline: str,
+        job_id: str,
+        *,
+        state: str | None = None,
+        datum: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[DatumInfo]:
         """See :meth:`cairn.pipelines.history.JobHistory.list_datums`."""
-        return self.history.list_datums(pipeline, job_id)
+        return self.history.list_datums(
+            pipeline, job_id, state=state, datum=datum, offset=offset, limit=limit
+        )
 
     def datum_by_hash(
         self, pipeline: str, datum_hash: str, up_to_job: str | None = None

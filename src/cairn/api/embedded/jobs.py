@@ -30,9 +30,20 @@ class EmbeddedJobs:
         """Block until the job is no longer running. Raises TimeoutError, NotFound."""
         return self._engine.wait_job(*job_ref(ref), timeout=timeout)
 
-    def datums(self, ref: str) -> builtins.list[DatumInfo]:
-        """The job's datums, by id. Raises NotFound, InvalidReference."""
-        return self._engine.list_datums(*job_ref(ref))
+    def datums(
+        self,
+        ref: str,
+        *,
+        state: str | None = None,
+        datum: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> builtins.list[DatumInfo]:
+        """The job's datums, by id (a page of them, filtered, as JobsProtocol.datums
+        says). Raises NotFound, InvalidReference, FieldError."""
+        return self._engine.list_datums(
+            *job_ref(ref), state=state, datum=datum, offset=offset, limit=limit
+        )
 
     def logs(self, ref: str, datum: str | None = None) -> builtins.list[LogEntry]:
         """Logs of job ``pipeline@id`` (or of ``pipeline``'s latest job), or of its datums

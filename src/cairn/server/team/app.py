@@ -145,10 +145,13 @@ def create_api(
     add_file_routes(app)
     add_auth_routes(app, store)
     add_spec_routes(app)
+    secrets = Secrets(client.secrets.path)
+    # The web console at / (cairn.console): pages whose calls pass the same guard.
+    from cairn.console.server import add_console
+
+    add_console(app, client, guard, secrets)
     # Secret values leave only for callers the guard names (cairn.server.team.masking).
-    app.add_middleware(
-        SecretMask, secrets=Secrets(client.secrets.path), reveals=guard.reveals_secrets
-    )
+    app.add_middleware(SecretMask, secrets=secrets, reveals=guard.reveals_secrets)
     app.add_middleware(BodyLimit)
     return app
 
