@@ -53,6 +53,7 @@ __all__ = [
     "DatumResult",
     "RunContext",
     "collect",
+    "datum_env",
     "limits_for",
     "materialize",
     "missing_program",
@@ -314,6 +315,21 @@ def transform_env(ctx: RunContext, pfs_seen: str) -> dict[str, str]:
     }
 
 
+def datum_env(datum: Datum, pfs_seen: str) -> dict[str, str]:
+    """The variables Pachyderm sets for one datum: ``PACH_DATUM_ID``; per input ``<input>``
+    (the path of its matched file or folder under ``pfs_seen``), ``<input>_COMMIT`` (the
+    input commit's id), and inside a join or group ``PACH_DATUM_<input>_JOIN_ON`` /
+    ``PACH_DATUM_<input>_GROUP_BY`` (the datum's key for that input)."""
+    env = {"PACH_DATUM_ID": datum.id}
+    for name, _repo, _branch, root in datum.roots:
+        env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
+    for f in datum.files:
+        env.setdefault(f"{f.input}_COMMIT", f.commit)
+    for name, kind, key in datum.keys:
+        env[f"PACH_DATUM_{name}_{kind}"] = key
+    return env
+
+
 def _attempt(
     ctx: RunContext,
     datum: Datum,
@@ -336,9 +352,7 @@ def _attempt(
         argv, pfs_seen = wrap_command(
             cmd, layout, sandbox=ctx.sandbox, limits=ctx.limits, uid=uid, env_path=env["PATH"]
         )
-        env["PACH_DATUM_ID"] = datum.id
-        for name, _repo, _branch, root in datum.roots:
-            env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
+        env.update(datum_env(datum, pfs_seen))
         code, error = _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
     return code, error or ("" if code == 0 else exit_reason(code, log, ctx.limits))
 

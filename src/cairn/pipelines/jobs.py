@@ -317,10 +317,17 @@ class JobRunner:
     ) -> JobInfo:
         sandbox = sandbox_available()
         notes = self._check_confinement(info, sandbox)  # first: it may refuse the job
-        missing = missing_code(spec.transform, Path(info.spec_dir))
+        cwd = Path(info.spec_dir) / (spec.transform.working_dir or "")
+        if not cwd.is_dir():
+            raise PipelineError(
+                f"{CANNOT_START}: transform.working_dir {cwd} is not a folder on this machine; "
+                "no input change can fix this, so the pipeline waits for its spec to be "
+                "updated or for a rerun once the folder is there"
+            )
+        missing = missing_code(spec.transform, cwd)
         if missing:  # fail once, before any datum or retry: no input change fixes it
             raise PipelineError(
-                f"{CANNOT_START}: {', '.join(missing)} not found (from {info.spec_dir}); "
+                f"{CANNOT_START}: {', '.join(missing)} not found (from {cwd}); "
                 "no input change can fix this, so the pipeline waits for its spec to be "
                 "updated or for a rerun once the code is there"
             )
@@ -335,7 +342,7 @@ class JobRunner:
             else self._previous_success(info.name, output_head)
         )
         # The code is hashed as the job starts, before any datum runs.
-        code = code_files(spec.transform, Path(info.spec_dir))
+        code = code_files(spec.transform, cwd)
         hashes = {d.id: d.hash(info.salt) for d in all_datums}
         skipped = [d for d in all_datums if hashes[d.id] in keep]
         todo = [d for d in all_datums if hashes[d.id] not in keep]
@@ -348,6 +355,7 @@ class JobRunner:
                 f"image {spec.transform.image} recorded; no container runtime, "
                 "so the command runs on the host"
             )
+        notes += spec.no_effect()
         for note in notes:
             reporter.note(info.name, note)
         try:
@@ -363,7 +371,7 @@ class JobRunner:
             transform=spec.transform,
             tries=spec.datum_tries,
             timeout=spec.datum_timeout,
-            cwd=Path(info.spec_dir),
+            cwd=cwd,
             work_dir=self.settings.work_dir / info.name / job_id,
             sandbox=sandbox,
             limits=limits_for(spec.resource_limits, spec.datum_timeout),
@@ -372,7 +380,9 @@ class JobRunner:
             env=secret_env,
         )
         workers = (
-            spec.parallelism_spec.constant if spec.parallelism_spec else self.settings.parallelism
+            spec.parallelism_spec.workers(os.cpu_count() or 1)
+            if spec.parallelism_spec
+            else self.settings.parallelism
         )
         results: list[DatumResult] = []
         # The job's row does not change until every datum is done: read it once, not once

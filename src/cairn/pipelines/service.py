@@ -180,8 +180,10 @@ class Pipelines:
         """
         name = spec.name
         body = self._storable(spec)
+        crons = {c.repo for c in spec.input.cron_inputs()}
         for pfs in spec.input.pfs_inputs():
-            self.data.inspect_repo(pfs.repo)
+            if pfs.repo not in crons:
+                self.data.inspect_repo(pfs.repo)
         existing = pipeline_row(self.catalog, name)
         if existing and not update:
             raise about(AlreadyExists(f"pipeline {name!r} exists"), "pipeline.exists", name=name)
@@ -204,6 +206,11 @@ class Pipelines:
                 self.data.inspect_repo(name)
             except NotFound:
                 self.data.create_repo(name, spec.description, type="pipeline")
+        for cron in spec.input.cron_inputs():
+            try:
+                self.data.inspect_repo(cron.repo or cron.name)
+            except NotFound:
+                self.data.create_repo(cron.repo or cron.name, f"cron input {cron.name} of {name}")
         with self.catalog.write() as conn:
             version = (existing.version + 1) if existing else 1
             conn.execute(
@@ -252,8 +259,9 @@ class Pipelines:
             if not update and spec.name in existing:
                 exists = AlreadyExists(f"pipeline {spec.name!r} exists")
                 raise about(exists, "pipeline.exists", name=spec.name)
+            crons = {c.repo for c in spec.input.cron_inputs()}
             for pfs in spec.input.pfs_inputs():
-                if pfs.repo not in names[:i]:
+                if pfs.repo not in names[:i] and pfs.repo not in crons:
                     self.data.inspect_repo(pfs.repo)
             if spec.name not in existing:
                 self._check_output_repo(spec)
@@ -371,8 +379,9 @@ class Pipelines:
         """The finished head of each input (repo, branch), or None if one is missing or open."""
         heads: Heads = {}
         for pfs in info.spec.input.pfs_inputs():
+            ref = Ref.parse(pfs.repo, pfs.commit) if pfs.commit else Ref(pfs.repo, pfs.branch)
             try:
-                commit = self.data.resolve(Ref(pfs.repo, pfs.branch))
+                commit = self.data.resolve(ref)
             except NotFound:
                 return None
             if commit.state != "finished":
