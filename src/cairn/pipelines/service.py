@@ -37,6 +37,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from cairn.data import (
     RepoInUse,
 )
 from cairn.data.subject import about
+from cairn.pipelines.cron import tick_cron, tick_file, tick_now
 from cairn.pipelines.errors import SpecError
 from cairn.pipelines.history import JobHistory
 from cairn.pipelines.jobs import JobRunner, JobSettings
@@ -408,8 +410,45 @@ class Pipelines:
             return "failed", heads, key
         return "stale", heads, key
 
-    def propagate(self, reporter: Reporter | None = None) -> list[JobInfo]:
+    def tick_crons(self, reporter: Reporter, now: datetime) -> None:
+        """Make the due ticks of every running pipeline's cron inputs at ``now`` (aware;
+        see ``cairn.pipelines.cron``). Called by ``propagate``, under its lock."""
+        good, _broken = load_pipelines(self.catalog)
+        for info in good:
+            if info.state != "running":
+                continue
+            for cron in info.spec.input.cron_inputs():
+                try:
+                    ticks = tick_cron(self.data, cron, now)
+                except NotFound:
+                    reporter.note(info.name, f"cron input {cron.name}: its repo is gone")
+                    continue
+                if ticks:
+                    when = ", ".join(tick_file(t).lstrip("/") for t in ticks)
+                    reporter.note(info.name, f"cron input {cron.name} ticked: {when}")
+
+    def run_cron(
+        self, name: str, reporter: Reporter | None = None, now: datetime | None = None
+    ) -> list[JobInfo]:
+        """Tick every cron input of pipeline ``name`` once at ``now`` (default: the clock),
+        whatever its schedule, then ``propagate``. Raises NotFound; SpecError when the
+        pipeline has no cron input."""
+        info = self.inspect_pipeline(name)
+        crons = info.spec.input.cron_inputs()
+        if not crons:
+            raise SpecError(f"pipeline {name!r} has no cron input", "input")
+        moment = now or datetime.now(UTC)
+        with self._locked():
+            for cron in crons:
+                tick_now(self.data, cron, moment)
+        return self.propagate(reporter, now=moment)
+
+    def propagate(
+        self, reporter: Reporter | None = None, *, now: datetime | None = None
+    ) -> list[JobInfo]:
         """Run every stale pipeline, upstream first, until the DAG is current.
+
+        First the cron inputs make the ticks due at ``now`` (aware; default: the clock).
 
         When a job fails, every pipeline downstream of it gets a job with the same id in
         state ``unrunnable`` (as in Pachyderm), and stays blocked until its inputs change.
@@ -421,6 +460,7 @@ class Pipelines:
         ran: list[JobInfo] = []
         with self._locked():
             self.runner.reap_interrupted()
+            self.tick_crons(reporter, now or datetime.now(UTC))
             status: dict[str, str] = {}
             failed_now: dict[str, str] = {}  # pipeline -> id of the job that failed just now
             for info in self._order(reporter):
