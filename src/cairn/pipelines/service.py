@@ -1,7 +1,8 @@
 """Pipelines: create and manage pipelines, and run the jobs that keep them current.
 
-Triggering is level-based: a pipeline is *stale* when no job has run for the
-current heads of its input branches under its current spec version.
+Triggering is level-based: a pipeline is *stale* when its newest job under its current
+spec version did not run for the current heads of its input branches (so moving a branch
+back to a commit processed before runs a job again, and the output follows the data back).
 ``propagate()`` runs every stale pipeline in DAG order, so one input commit
 carries through to the end of the DAG; the CLI calls it after each write, and
 ``cairn run`` calls it in a loop for commits that arrive from other
@@ -399,7 +400,11 @@ class Pipelines:
         key = json.dumps({p.name: p.commit for p in provenance(info.spec, heads)}, sort_keys=True)
         job = self.history.job_for(info.name, info.version, key)
         if job is not None and job.state == JobState.SUCCESS:
-            return "current", heads, key
+            # Inputs already processed once are current only if nothing ran since: a branch
+            # moved back to them (a rollback) must bring the output back too, as Pachyderm's.
+            if self.history.latest_key(info.name, info.version) == key:
+                return "current", heads, key
+            return "stale", heads, key
         if job is not None and job.state in (JobState.FAILURE, JobState.UNRUNNABLE):
             asked = self.runner.rerun_asked(info.name)
             if asked is None or asked < job.created:
