@@ -138,7 +138,7 @@ GOOD = pipeline("good", pfs("words"), ["bash", "-c", "true"])
 MALFORMED = {
     "unknown field": {**GOOD, "transform": {"cmd": ["true"], "cmdd": ["x"]}},
     "missing glob": {**GOOD, "input": {"pfs": {"repo": "words"}}},
-    "cron input": {**GOOD, "input": {"cron": {"name": "tick", "spec": "@every 10s"}}},
+    "spout": {**GOOD, "spout": {"overwrite": True}},
     "missing input repo": {**GOOD, "input": pfs("nosuchrepo")},
 }
 

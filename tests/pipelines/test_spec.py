@@ -245,11 +245,15 @@ def test_mistyped_or_invalid_field(data: dict[str, Any], field: str) -> None:
     [
         (spec_dict(spout={"overwrite": True}), "spout"),
         (spec_dict(egress={"URL": "s3://b/x"}), "egress"),
-        (spec_dict(input={"cross": [pfs("a"), {"pfs": {**pfs("b")["pfs"], "s3": True}}]}),
-         "input.cross[1].pfs.s3"),
+        (
+            spec_dict(input={"cross": [pfs("a"), {"pfs": {**pfs("b")["pfs"], "s3": True}}]}),
+            "input.cross[1].pfs.s3",
+        ),
         (spec_dict(input=pfs("images", s3=True)), "input.pfs.s3"),
-        (spec_dict(transform={"cmd": ["x"], "dockerfile": {"path": "Dockerfile"}}),
-         "transform.dockerfile"),
+        (
+            spec_dict(transform={"cmd": ["x"], "dockerfile": {"path": "Dockerfile"}}),
+            "transform.dockerfile",
+        ),
     ],
 )
 def test_unsupported_pachyderm_field(data: dict[str, Any], field: str) -> None:
@@ -282,14 +286,10 @@ def test_input_must_set_exactly_one_kind(tree: dict[str, Any], field: str) -> No
     assert error.field == field
 
 
-
-
 def test_join_child_must_be_pfs() -> None:
     tree = {"join": [{"cross": [pfs("a")]}, pfs("b", join_on="$1")]}
     error = spec_error(spec_dict(input=tree))
     assert error.field == "input.join[0]"
-
-
 
 
 def test_duplicate_input_names() -> None:

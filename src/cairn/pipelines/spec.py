@@ -236,10 +236,7 @@ class _Model(BaseModel):
             return handler(data)
         errors: list[Any] = []
         unsupported = {
-            key: name
-            for name in cls._unsupported
-            for key in _spellings(name)
-            if key in data
+            key: name for name in cls._unsupported for key in _spellings(name) if key in data
         }
         if unsupported:
             data = dict(data)
@@ -465,9 +462,7 @@ class PFSInput(_Model):
     """
 
     _unsupported = frozenset({"repo_type", "s3"})
-    _hints = {
-        "s3": "not supported yet: cairn mounts inputs as files; read them under /pfs/<name>"
-    }
+    _hints = {"s3": "not supported yet: cairn mounts inputs as files; read them under /pfs/<name>"}
 
     repo: RepoName
     branch: Branch = "master"
@@ -780,7 +775,11 @@ def _name_cron_repos(data: dict[str, Any]) -> dict[str, Any]:
             return node
         out = dict(node)
         cron = out.get("cron")
-        if isinstance(cron, dict) and cron.get("repo") is None and isinstance(cron.get("name"), str):
+        if (
+            isinstance(cron, dict)
+            and cron.get("repo") is None
+            and isinstance(cron.get("name"), str)
+        ):
             out["cron"] = {**cron, "repo": f"{name}_{cron['name']}"}
         for kind in _COMBINATORS:
             if isinstance(out.get(kind), list):
