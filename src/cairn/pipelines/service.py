@@ -78,6 +78,7 @@ from cairn.pipelines.rows import (
 )
 from cairn.pipelines.secret_store import SecretStore
 from cairn.pipelines.spec import PipelineSpec, read_spec
+from cairn.pipelines.triggers import fire_trigger
 
 __all__ = ["PIPELINES_LOCK", "Pipelines"]
 
@@ -416,12 +417,19 @@ class Pipelines:
         return "stale", heads, key
 
     def tick_crons(self, reporter: Reporter, now: datetime) -> None:
-        """Make the due ticks of every running pipeline's cron inputs at ``now`` (aware;
-        see ``cairn.pipelines.cron``). Called by ``propagate``, under its lock."""
+        """Make the due ticks of every running pipeline's cron inputs, and move the input
+        branches whose triggers hold, at ``now`` (aware; see ``cairn.pipelines.cron`` and
+        ``cairn.pipelines.triggers``). Called by ``propagate``, under its lock."""
         good, _broken = load_pipelines(self.catalog)
         for info in good:
             if info.state != "running":
                 continue
+            for pfs in info.spec.input.pfs_inputs():
+                if pfs.trigger is not None and fire_trigger(self.data, pfs, now):
+                    reporter.note(
+                        info.name,
+                        f"trigger moved {pfs.repo}@{pfs.branch} to {pfs.trigger.branch}'s head",
+                    )
             for cron in info.spec.input.cron_inputs():
                 try:
                     ticks = tick_cron(self.data, cron, now)
@@ -453,7 +461,8 @@ class Pipelines:
     ) -> list[JobInfo]:
         """Run every stale pipeline, upstream first, until the DAG is current.
 
-        First the cron inputs make the ticks due at ``now`` (aware; default: the clock).
+        First the cron inputs make the ticks due at ``now`` (aware; default: the clock), and
+        input branches whose triggers hold move (``tick_crons``).
 
         When a job fails, every pipeline downstream of it gets a job with the same id in
         state ``unrunnable`` (as in Pachyderm), and stays blocked until its inputs change.
