@@ -2,14 +2,28 @@
 
 This module owns the pipeline spec models, the loaders that read them from JSON or YAML
 text, and the spec's canonical JSON and hash. Field names and meanings follow Pachyderm's
-pipeline specification (https://docs.pachyderm.com, "Pipeline Specification"), so a spec
-written for ``pachctl create pipeline`` loads unchanged when it uses only supported fields.
+pipeline specification (https://docs.pachyderm.com, "Pipeline Specification", and the
+``CreatePipelineRequest`` message of its ``pps.proto``), so a spec written for ``pachctl
+create pipeline`` loads unchanged when it uses only supported fields.
+
+Spelling: every field is accepted by its proto name (``join_on``) and by its JSON name
+(``joinOn``), as protobuf's JSON parsing that Pachyderm uses accepts both; the two may mix
+in one file, one field set in both spellings is an error. Errors name fields by their
+proto name; an unknown field is named by its path as written, with the nearest known name
+(in the spelling it used) when there is one. Specs are stored in snake_case.
+
+``join`` without ``join_on`` (and ``group`` without ``group_by``): Pachyderm's docs say a
+join "must" have it to work properly, and its proto field is a plain string, so a missing
+one is "": every datum of such a child has the empty key and matches every other empty
+key. cairn does the same: a join of children without ``join_on`` is their cross product
+(datums of a child with a key match only that key), a group without ``group_by`` is one
+datum.
 
 Invariants of a valid ``PipelineSpec``:
 
-- every ``Input`` sets exactly one of ``pfs``, ``cross``, ``union``, ``join``, ``group``;
-- the children of ``join`` are ``pfs`` inputs with ``join_on``, those of ``group`` with
-  ``group_by``;
+- every ``Input`` sets exactly one of ``pfs``, ``cron``, ``cross``, ``union``, ``join``,
+  ``group``;
+- the children of ``join`` and ``group`` are ``pfs`` inputs;
 - input names (``/pfs/<name>``) are unique within each datum: two leaves may share a name only
   when they meet under a ``union``; ``out`` is reserved; no input reads the pipeline's own
   output repo;
@@ -34,17 +48,24 @@ accepted can always be read back:
 
 A violation is a ``SpecError`` naming the field path where it happens.
 
-Pachyderm fields that are recognised but not supported yet, and rejected with an error that
-names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``, ``egress``,
-``maximum_expected_uptime``, ``metadata``, ``pod_patch``, ``pod_spec``,
-``s3_out``, ``scheduling_spec``, ``service``,
-``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``, ``spout``,
-``tf_job``, ``tolerations``, ``job_timeout``; ``pipeline.project``;
-``transform.debug``, ``dockerfile``, ``image_pull_secrets``, ``memory_volume``,
-``user``, ``working_dir``; ``transform.secrets[].mount_path``; ``parallelism_spec.coefficient``;
-``input.cron``;
-``pfs.commit``, ``pfs.project``, ``pfs.repo_type``, ``pfs.s3``, ``pfs.trigger``. ``pfs.lazy``
-and ``pfs.empty_files`` are accepted and have no effect. Any other field is an unknown field.
+Honoured beyond the basics: ``input.cron`` (``cairn.pipelines.cron``), ``input.pfs.trigger``
+(``cairn.pipelines.triggers``), ``input.pfs.commit`` (the input is pinned to that commit),
+``transform.working_dir``, ``parallelism_spec.coefficient`` (a share of this machine's cores),
+``resource_limits`` (``cairn.pipelines.executor.limits_for``). ``project`` fields accept
+Pachyderm's ``default`` project only: cairn has no projects.
+
+Accepted and recorded, changing nothing (each set one is a note on every job, see
+``NO_EFFECT``): ``autoscaling``, ``metadata``, ``pod_patch``, ``pod_spec``,
+``scheduling_spec``, ``sidecar_resource_limits``, ``sidecar_resource_requests``,
+``spec_commit``, ``tolerations``, ``transform.debug``, ``image_pull_secrets``,
+``memory_volume``, ``user``; ``resource_requests`` (recorded only); ``pfs.lazy`` and
+``pfs.empty_files`` (inputs are always copied in full).
+
+Recognised but not supported yet, and rejected with an error that names them: at the top
+level ``datum_set_spec``, ``determined``, ``egress``, ``job_timeout``,
+``maximum_expected_uptime``, ``s3_out``, ``service``, ``spout``, ``tf_job``;
+``transform.dockerfile``; ``transform.secrets[].mount_path``; ``pfs.repo_type``,
+``pfs.s3``. Any other field is an unknown field.
 """
 
 from __future__ import annotations
