@@ -416,12 +416,11 @@ class Pipelines:
             return "failed", heads, key
         return "stale", heads, key
 
-    def tick_crons(self, reporter: Reporter, now: datetime) -> None:
-        """Make the due ticks of every running pipeline's cron inputs, and move the input
-        branches whose triggers hold, at ``now`` (aware; see ``cairn.pipelines.cron`` and
-        ``cairn.pipelines.triggers``). Called by ``propagate``, under its lock."""
-        good, _broken = load_pipelines(self.catalog)
-        for info in good:
+    def _tick(self, infos: list[PipelineInfo], reporter: Reporter, now: datetime) -> None:
+        """Make the due ticks of the cron inputs of the running pipelines among ``infos``,
+        and move the input branches whose triggers hold, at ``now`` (aware; see
+        ``cairn.pipelines.cron`` and ``cairn.pipelines.triggers``). Under the lock."""
+        for info in infos:
             if info.state != "running":
                 continue
             for pfs in info.spec.input.pfs_inputs():
@@ -462,7 +461,7 @@ class Pipelines:
         """Run every stale pipeline, upstream first, until the DAG is current.
 
         First the cron inputs make the ticks due at ``now`` (aware; default: the clock), and
-        input branches whose triggers hold move (``tick_crons``).
+        input branches whose triggers hold move.
 
         When a job fails, every pipeline downstream of it gets a job with the same id in
         state ``unrunnable`` (as in Pachyderm), and stays blocked until its inputs change.
@@ -474,10 +473,11 @@ class Pipelines:
         ran: list[JobInfo] = []
         with self._locked():
             self.runner.reap_interrupted()
-            self.tick_crons(reporter, now or datetime.now(UTC))
+            order = self._order(reporter)
+            self._tick(order, reporter, now or datetime.now(UTC))
             status: dict[str, str] = {}
             failed_now: dict[str, str] = {}  # pipeline -> id of the job that failed just now
-            for info in self._order(reporter):
+            for info in order:
                 state, heads, key = self._status(info)
                 upstream = [r for r in info.input_repos if r in status]
                 failed_up = [r for r in upstream if status[r] == "failed"]
