@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from cairn.data import CommitInfo, DataStore, Ref
 from cairn.pipelines import Pipelines, PipelineSpec, SpecError
 from cairn.pipelines.datums import build_datums
+from cairn.pipelines.executor import workers_for
 from cairn.pipelines.spec import load_specs
 
 from .conftest import Recorder
@@ -599,3 +600,20 @@ def test_moving_a_branch_back_brings_the_output_back(
     assert job.state == "success"
     assert contents("copy") == {"a": b"1"}
     assert pipelines.propagate() == []
+
+
+@pytest.mark.parametrize(
+    ("wanted", "requests", "expected"),
+    [
+        (8, None, 8),
+        (8, {"cpu": 2}, 4),  # 8 cores hold four workers of two cores each
+        (8, {"cpu": 16}, 1),  # more than the machine: one worker still runs
+        (8, {"memory": "3Gi"}, 5),  # 16 GiB hold five workers of 3 GiB
+        (2, {"cpu": 0.5, "memory": "1Gi"}, 2),
+    ],
+)
+def test_resource_requests_bound_the_workers_that_fit(
+    wanted: int, requests: dict[str, Any] | None, expected: int
+) -> None:
+    spec = load_specs(json.dumps({**FULL, "resource_requests": requests}))[0]
+    assert workers_for(wanted, spec.resource_requests, 8, 16 << 30) == expected

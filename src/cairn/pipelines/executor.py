@@ -62,6 +62,7 @@ __all__ = [
     "spawn",
     "stdin_file",
     "transform_env",
+    "workers_for",
 ]
 
 _LOG_LIMIT = 4 << 20
@@ -107,6 +108,18 @@ def limits_for(spec: ResourceSpec | None, timeout: float | None) -> Limits:
         output_bytes=disk or d.output_bytes,
         scratch_bytes=disk or d.scratch_bytes,
     )
+
+
+def workers_for(wanted: int, requests: ResourceSpec | None, cores: int, memory: int) -> int:
+    """How many of ``wanted`` workers fit this machine (``cores``, ``memory`` bytes) when
+    each asks ``requests`` (``resource_requests``), as Pachyderm's scheduler places no more
+    workers on a node than its requests fit; at least 1. Unset requests fit any number."""
+    fit = wanted
+    if requests is not None and requests.cpu:
+        fit = min(fit, int(cores // requests.cpu))
+    if requests is not None and requests.memory:
+        fit = min(fit, int(memory // requests.memory))
+    return max(1, fit)
 
 
 # What a program prints when a limit stops it, and the limit that is then the likely cause.

@@ -30,7 +30,13 @@ from cairn.pipelines.batch import DatumQueue, run_batch
 from cairn.pipelines.datums import Datum, build_datums
 from cairn.pipelines.environment import code_files, missing_code
 from cairn.pipelines.errors import PipelineError, SecretError, Unconfined
-from cairn.pipelines.executor import DatumResult, RunContext, limits_for, run_datum
+from cairn.pipelines.executor import (
+    DatumResult,
+    RunContext,
+    limits_for,
+    run_datum,
+    workers_for,
+)
 from cairn.pipelines.history import JobHistory
 from cairn.pipelines.models import DatumState, JobInfo, JobState, PipelineInfo, Reporter
 from cairn.pipelines.output import (
@@ -40,7 +46,7 @@ from cairn.pipelines.output import (
     store_datums,
     write_output,
 )
-from cairn.pipelines.sandbox import others_can_enter, sandbox_available
+from cairn.pipelines.sandbox import DEFAULT_LIMITS, others_can_enter, sandbox_available
 from cairn.pipelines.secret_store import Masker, SecretStore
 from cairn.pipelines.spec import PipelineSpec
 from cairn.storage.settings import read_settings
@@ -379,10 +385,13 @@ class JobRunner:
             shared=self.settings.shared_paths,
             env=secret_env,
         )
-        workers = (
-            spec.parallelism_spec.workers(os.cpu_count() or 1)
-            if spec.parallelism_spec
-            else self.settings.parallelism
+        cores = os.cpu_count() or 1
+        wanted = spec.parallelism_spec.workers(cores) if spec.parallelism_spec else None
+        workers = workers_for(
+            wanted or self.settings.parallelism,
+            spec.resource_requests,
+            cores,
+            DEFAULT_LIMITS.memory or 0,
         )
         results: list[DatumResult] = []
         # The job's row does not change until every datum is done: read it once, not once

@@ -51,14 +51,16 @@ A violation is a ``SpecError`` naming the field path where it happens.
 Honoured beyond the basics: ``input.cron`` (``cairn.pipelines.cron``), ``input.pfs.trigger``
 (``cairn.pipelines.triggers``), ``input.pfs.commit`` (the input is pinned to that commit),
 ``transform.working_dir``, ``parallelism_spec.coefficient`` (a share of this machine's cores),
-``resource_limits`` (``cairn.pipelines.executor.limits_for``). ``project`` fields accept
+``resource_limits`` (``cairn.pipelines.executor.limits_for``), ``resource_requests``
+``cpu`` and ``memory`` (no more workers at once than fit the machine:
+``cairn.pipelines.executor.workers_for``; ``disk`` and ``gpu`` are recorded only). ``project`` fields accept
 Pachyderm's ``default`` project only: cairn has no projects.
 
 Accepted and recorded, changing nothing (each set one is a note on every job, see
 ``NO_EFFECT``): ``autoscaling``, ``metadata``, ``pod_patch``, ``pod_spec``,
 ``scheduling_spec``, ``sidecar_resource_limits``, ``sidecar_resource_requests``,
 ``spec_commit``, ``tolerations``, ``transform.debug``, ``image_pull_secrets``,
-``memory_volume``, ``user``; ``resource_requests`` (recorded only); ``pfs.lazy`` and
+``memory_volume``, ``user``; ``pfs.lazy`` and
 ``pfs.empty_files`` (inputs are always copied in full).
 
 Recognised but not supported yet, and rejected with an error that names them: at the top
@@ -635,7 +637,8 @@ class ResourceSpec(_Model):
     """``resource_requests`` / ``resource_limits``: ``cpu`` in cores, ``memory`` and
     ``disk`` in bytes, written as Kubernetes quantities ("2Gi", "500m"). ``processes``
     is cairn's own: the most tasks (processes and threads) a datum may run. How limits
-    are enforced is in ``cairn.pipelines.sandbox``; requests are recorded only."""
+    are enforced is in ``cairn.pipelines.sandbox``; requests of ``cpu`` and ``memory``
+    bound how many workers run at once (``cairn.pipelines.executor.workers_for``)."""
 
     cpu: Quantity = None
     memory: Quantity = None
