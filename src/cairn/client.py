@@ -180,7 +180,7 @@ class Client:
         """Branches, ``repo@branch`` (BranchesProtocol)."""
         from cairn.api.embedded.branches import EmbeddedBranches
 
-        return EmbeddedBranches(self.data)
+        return EmbeddedBranches(self.data, self.run_pipelines if self.auto_run else None)
 
     @cached_property
     def commits(self) -> EmbeddedCommits:
@@ -324,6 +324,15 @@ class Client:
         """Run every stale pipeline to the end of the DAG; return the jobs. The run files
         that successful jobs committed are then indexed as runs."""
         jobs = self._pipelines.propagate(self.reporter)
+        if any(job.state == "success" for job in jobs):
+            self.tracking.sync()
+        return jobs
+
+    def run_cron(self, name: str) -> list[JobInfo]:
+        """Tick every cron input of pipeline ``name`` once now, whatever its schedule, and
+        run what that makes stale (``cairn run cron``). Raises NotFound, SpecError (no cron
+        input)."""
+        jobs = self._pipelines.run_cron(name, self.reporter)
         if any(job.state == "success" for job in jobs):
             self.tracking.sync()
         return jobs

@@ -138,7 +138,7 @@ GOOD = pipeline("good", pfs("words"), ["bash", "-c", "true"])
 MALFORMED = {
     "unknown field": {**GOOD, "transform": {"cmd": ["true"], "cmdd": ["x"]}},
     "missing glob": {**GOOD, "input": {"pfs": {"repo": "words"}}},
-    "cron input": {**GOOD, "input": {"cron": {"name": "tick", "spec": "@every 10s"}}},
+    "spout": {**GOOD, "spout": {"overwrite": True}},
     "missing input repo": {**GOOD, "input": pfs("nosuchrepo")},
 }
 
@@ -815,6 +815,32 @@ def test_run_once_runs_what_a_put_left_stale(cairn: Cairn) -> None:
     assert cairn.get("copy@master:/b.txt") == b"b"
     cairn("run", "--once")
     assert len(cairn.jobs("copy")) == 2
+
+
+@pytest.mark.embedded_only("drives cairn run, which a server does itself")
+def test_run_cron_ticks_a_cron_input_by_hand(cairn: Cairn) -> None:
+    lister = ["bash", "-c", 'ls "$CAIRN_PFS/tick" > "$CAIRN_PFS/out/ticks"']
+    create(cairn, pipeline("clock", {"cron": {"name": "tick", "spec": "never"}}, lister))
+    assert [r["name"] for r in cairn.raw("list", "repo")] == ["clock", "clock_tick"]
+
+    cairn("run", "cron", "clock")
+
+    (tick,) = paths(cairn, "clock_tick@master")
+    assert re.fullmatch(r"/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", tick)
+    assert cairn.get("clock@master:/ticks").decode().split() == [tick.lstrip("/")]
+    cairn.fails("run", "cron", "nosuch")
+
+
+def test_moving_an_input_branch_back_brings_the_output_back(cairn: Cairn) -> None:
+    seed_repo(cairn, "words", {"a.txt": "a"})
+    create(cairn, pipeline("copy", pfs("words"), ["bash", "-c", COPY]))
+    cairn.put("words@master:/b.txt", "b")
+    assert paths(cairn, "copy@master") == ["/a.txt", "/b.txt"]
+
+    cairn("create", "branch", "words@master", "--head", "master^")
+
+    assert paths(cairn, "copy@master") == ["/a.txt"]
+    assert newest_job(cairn, "copy")["state"] == "success"
 
 
 def test_delete_pipeline_removes_it_and_its_output_repo(cairn: Cairn) -> None:

@@ -597,6 +597,11 @@ def _event_line(event: Any) -> str:
 
 @app.command("run")
 def run(
+    what: Annotated[
+        str | None,
+        typer.Argument(help="'cron': tick the cron inputs of PIPELINE by hand, then exit."),
+    ] = None,
+    pipeline: Annotated[str | None, typer.Argument(help="The pipeline of 'run cron'.")] = None,
     once: Annotated[bool, typer.Option("--once", help="Run what is stale, then exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
     allow_unconfined: Annotated[
@@ -618,8 +623,19 @@ def run(
 
     Prints one line on stderr per job that ends, per event recorded meanwhile (a monitor's
     step, a promotion, a webhook that failed...) and per monitoring error; --quiet prints
-    the errors only.
+    the errors only. Cron inputs tick on their schedule meanwhile.
+
+    `cairn run cron PIPELINE` ticks every cron input of PIPELINE once now, whatever its
+    schedule (pachctl's `run cron`), runs the jobs that makes, and exits (1 if one failed).
     """
+    if what is not None:
+        if what != "cron" or pipeline is None:
+            raise typer.BadParameter("write `cairn run cron PIPELINE`, or `cairn run` alone")
+        why = "the server ticks cron inputs itself; run this where the store is"
+        cron_client = embedded("run cron", why)
+        cron_client.reporter = _RunReporter(quiet)
+        fail_on_jobs(cron_client.run_cron(pipeline))
+        return
 
     def report(exc: Exception) -> None:
         err.print(f"monitors: {type(exc).__name__}: {exc}", soft_wrap=True)

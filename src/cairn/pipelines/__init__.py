@@ -3,6 +3,9 @@
 Owns
     * ``spec.py``: pipeline specs with Pachyderm's field names (pydantic), and the one
       parse path, with its limits, for spec files and stored specs alike;
+    * ``schedule.py``: cron schedules (croniter, ``@every``, ``never``); ``cron.py``: the
+      ticks of cron inputs; ``triggers.py``: branch triggers (``input.pfs.trigger``); all
+      take the current time as a parameter, and ``propagate`` runs them first;
     * ``secret_store.py``: the values ``transform.secrets`` refer to, kept out of specs,
       the catalog and logs (masked);
     * ``datums.py``: cutting inputs into datums; datum id (which) vs hash (changed?);

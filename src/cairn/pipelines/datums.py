@@ -8,9 +8,12 @@ Follows Pachyderm's datum semantics:
 * ``union``: the datums of every child, one after another.
 * ``join``: datums of the children whose ``join_on`` templates (``$1``… over
   the glob's capture groups) render to the same key are crossed; a child with
-  ``outer_join`` also yields its unmatched datums.
+  ``outer_join`` also yields its unmatched datums. A child without ``join_on`` has
+  the empty key, which matches only other empty keys (so a join of such children is
+  their cross product).
 * ``group``: all datums of all children whose ``group_by`` keys are equal
-  become one datum.
+  become one datum (without ``group_by``: one group of all).
+* ``cron``: its repo, read as a ``pfs`` input with glob ``/`` (one datum).
 
 Identity versus change (DESIGN.md, Pipelines): ``Datum.id`` names *which*
 paths a datum holds (input names and matched paths); ``Datum.hash`` adds the
@@ -67,11 +70,14 @@ class DatumFile:
 @dataclass(frozen=True)
 class Datum:
     """A unit of work: ``roots`` are the (input name, repo, branch, matched path) it was cut
-    from, ``files`` every input file it holds, ``key`` the join/group key that formed it."""
+    from, ``files`` every input file it holds, ``key`` the join/group key that formed it,
+    ``keys`` each input's own (input name, ``"JOIN_ON"`` or ``"GROUP_BY"``, key), which
+    the transform sees as ``PACH_DATUM_<input>_JOIN_ON`` / ``_GROUP_BY``."""
 
     roots: tuple[tuple[str, str, str, str], ...]
     files: tuple[DatumFile, ...]
     key: str = ""
+    keys: tuple[tuple[str, str, str], ...] = ()
 
     @cached_property
     def id(self) -> str:
@@ -88,7 +94,8 @@ class Datum:
         return sum(f.entry.size for f in self.files)
 
     def merge(self, other: Datum) -> Datum:
-        return Datum(self.roots + other.roots, self.files + other.files, self.key)
+        keys = self.keys + tuple(k for k in other.keys if k not in self.keys)
+        return Datum(self.roots + other.roots, self.files + other.files, self.key, keys)
 
 
 def _pfs_datums(data: DataStore, pfs: PFSInput, commit: CommitInfo) -> list[Datum]:
@@ -107,11 +114,14 @@ def _pfs_datums(data: DataStore, pfs: PFSInput, commit: CommitInfo) -> list[Datu
         )
         if not files:
             continue
+        key = expand_groups(template, m) if template else ""
+        kind = "JOIN_ON" if pfs.join_on else "GROUP_BY" if pfs.group_by else ""
         out.append(
             Datum(
                 ((name, pfs.repo, pfs.branch, "/" + path),),
                 files,
-                expand_groups(template, m) if template else "",
+                key,
+                ((name, kind, key),) if kind else (),
             )
         )
     return out
@@ -135,8 +145,9 @@ def build_datums(
 def _build(
     data: DataStore, node: Input, commits: Mapping[tuple[str, str], CommitInfo]
 ) -> list[Datum]:
-    if node.pfs is not None:
-        return _pfs_datums(data, node.pfs, commits[(node.pfs.repo, node.pfs.branch)])
+    leaf = node.leaf()
+    if leaf is not None:
+        return _pfs_datums(data, leaf, commits[(leaf.repo, leaf.branch)])
     children = [_build(data, c, commits) for c in node.children]
     if node.cross is not None:
         out = []
@@ -172,7 +183,7 @@ def _join(node: Input, children: list[list[Datum]]) -> list[Datum]:
             merged = combo[0]
             for d in combo[1:]:
                 merged = merged.merge(d)
-            out.append(Datum(merged.roots, merged.files, key))
+            out.append(Datum(merged.roots, merged.files, key, merged.keys))
     return out
 
 

@@ -48,6 +48,7 @@ MAX_VALUES = 200_000
 Loc = tuple[str | int, ...]
 
 _SPACE = re.compile(r"\s*")
+_SEPARATOR = "---"
 # Segments pydantic adds for union members or validator wrappers, e.g. "function-after[...]".
 _PYDANTIC_TAG = re.compile(r"[a-z][a-z-]*\[.*\]|\[key\]")
 # One JSON token that matters for nesting: a string (skipped whole) or a punctuation mark.
@@ -119,6 +120,11 @@ def _json_documents(text: str, source: str, error: type[FieldError]) -> list[Any
     position = 0
     while True:
         position = _SPACE.match(text, position).end()  # type: ignore[union-attr]
+        if text.startswith(_SEPARATOR, position):
+            # pachctl reads spec files with a YAML decoder, so JSON documents may be
+            # separated by YAML's document marker
+            position += len(_SEPARATOR)
+            continue
         if position == len(text):
             return documents
         try:
@@ -195,9 +201,10 @@ def _check_size(text: str, source: str, error: type[FieldError]) -> None:
 
 
 def decode_documents(text: str, source: str, *, error: type[FieldError] = SpecError) -> list[Any]:
-    """The documents in ``text``: JSON (one value, or values one after another) when it starts
-    with ``{`` or ``[``, else YAML (``---``-separated documents). Raises ``error``
-    (``source`` starts its message) for invalid text or a limit it breaks."""
+    """The documents in ``text``: JSON (one value, or values one after another, optionally
+    separated by ``---`` lines) when it starts with ``{`` or ``[``, else YAML
+    (``---``-separated documents). Raises ``error`` (``source`` starts its message) for
+    invalid text or a limit it breaks."""
     _check_size(text, source, error)
     is_json = text.lstrip().startswith(("{", "["))
     if is_json:

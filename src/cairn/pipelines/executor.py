@@ -53,6 +53,7 @@ __all__ = [
     "DatumResult",
     "RunContext",
     "collect",
+    "datum_env",
     "limits_for",
     "materialize",
     "missing_program",
@@ -61,6 +62,7 @@ __all__ = [
     "spawn",
     "stdin_file",
     "transform_env",
+    "workers_for",
 ]
 
 _LOG_LIMIT = 4 << 20
@@ -106,6 +108,18 @@ def limits_for(spec: ResourceSpec | None, timeout: float | None) -> Limits:
         output_bytes=disk or d.output_bytes,
         scratch_bytes=disk or d.scratch_bytes,
     )
+
+
+def workers_for(wanted: int, requests: ResourceSpec | None, cores: int, memory: int) -> int:
+    """How many of ``wanted`` workers fit this machine (``cores``, ``memory`` bytes) when
+    each asks ``requests`` (``resource_requests``), as Pachyderm's scheduler places no more
+    workers on a node than its requests fit; at least 1. Unset requests fit any number."""
+    fit = wanted
+    if requests is not None and requests.cpu:
+        fit = min(fit, int(cores // requests.cpu))
+    if requests is not None and requests.memory:
+        fit = min(fit, int(memory // requests.memory))
+    return max(1, fit)
 
 
 # What a program prints when a limit stops it, and the limit that is then the likely cause.
@@ -314,6 +328,21 @@ def transform_env(ctx: RunContext, pfs_seen: str) -> dict[str, str]:
     }
 
 
+def datum_env(datum: Datum, pfs_seen: str) -> dict[str, str]:
+    """The variables Pachyderm sets for one datum: ``PACH_DATUM_ID``; per input ``<input>``
+    (the path of its matched file or folder under ``pfs_seen``), ``<input>_COMMIT`` (the
+    input commit's id), and inside a join or group ``PACH_DATUM_<input>_JOIN_ON`` /
+    ``PACH_DATUM_<input>_GROUP_BY`` (the datum's key for that input)."""
+    env = {"PACH_DATUM_ID": datum.id}
+    for name, _repo, _branch, root in datum.roots:
+        env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
+    for f in datum.files:
+        env.setdefault(f"{f.input}_COMMIT", f.commit)
+    for name, kind, key in datum.keys:
+        env[f"PACH_DATUM_{name}_{kind}"] = key
+    return env
+
+
 def _attempt(
     ctx: RunContext,
     datum: Datum,
@@ -336,9 +365,7 @@ def _attempt(
         argv, pfs_seen = wrap_command(
             cmd, layout, sandbox=ctx.sandbox, limits=ctx.limits, uid=uid, env_path=env["PATH"]
         )
-        env["PACH_DATUM_ID"] = datum.id
-        for name, _repo, _branch, root in datum.roots:
-            env[name] = f"{pfs_seen}/{name}{root if root != '/' else ''}"
+        env.update(datum_env(datum, pfs_seen))
         code, error = _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
     return code, error or ("" if code == 0 else exit_reason(code, log, ctx.limits))
 

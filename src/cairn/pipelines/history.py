@@ -58,6 +58,16 @@ class JobHistory:
             ).first()
         return _job_from_row(row) if row else None
 
+    def latest_key(self, name: str, version: int) -> str | None:
+        """The input key of the newest job of pipeline ``name`` at spec ``version``."""
+        with self.catalog.read() as conn:
+            return conn.execute(
+                select(jobs.c.input_key)
+                .where(jobs.c.pipeline == name, jobs.c.spec_version == version)
+                .order_by(jobs.c.created.desc())
+                .limit(1)
+            ).scalar()
+
     def job_exists(self, pipeline: str, job_id: str) -> bool:
         """Whether ``pipeline`` has a job with exactly this id."""
         with self.catalog.read() as conn:

@@ -30,7 +30,13 @@ from cairn.pipelines.batch import DatumQueue, run_batch
 from cairn.pipelines.datums import Datum, build_datums
 from cairn.pipelines.environment import code_files, missing_code
 from cairn.pipelines.errors import PipelineError, SecretError, Unconfined
-from cairn.pipelines.executor import DatumResult, RunContext, limits_for, run_datum
+from cairn.pipelines.executor import (
+    DatumResult,
+    RunContext,
+    limits_for,
+    run_datum,
+    workers_for,
+)
 from cairn.pipelines.history import JobHistory
 from cairn.pipelines.models import DatumState, JobInfo, JobState, PipelineInfo, Reporter
 from cairn.pipelines.output import (
@@ -40,7 +46,7 @@ from cairn.pipelines.output import (
     store_datums,
     write_output,
 )
-from cairn.pipelines.sandbox import others_can_enter, sandbox_available
+from cairn.pipelines.sandbox import DEFAULT_LIMITS, others_can_enter, sandbox_available
 from cairn.pipelines.secret_store import Masker, SecretStore
 from cairn.pipelines.spec import PipelineSpec
 from cairn.storage.settings import read_settings
@@ -317,10 +323,17 @@ class JobRunner:
     ) -> JobInfo:
         sandbox = sandbox_available()
         notes = self._check_confinement(info, sandbox)  # first: it may refuse the job
-        missing = missing_code(spec.transform, Path(info.spec_dir))
+        cwd = Path(info.spec_dir) / (spec.transform.working_dir or "")
+        if not cwd.is_dir():
+            raise PipelineError(
+                f"{CANNOT_START}: transform.working_dir {cwd} is not a folder on this machine; "
+                "no input change can fix this, so the pipeline waits for its spec to be "
+                "updated or for a rerun once the folder is there"
+            )
+        missing = missing_code(spec.transform, cwd)
         if missing:  # fail once, before any datum or retry: no input change fixes it
             raise PipelineError(
-                f"{CANNOT_START}: {', '.join(missing)} not found (from {info.spec_dir}); "
+                f"{CANNOT_START}: {', '.join(missing)} not found (from {cwd}); "
                 "no input change can fix this, so the pipeline waits for its spec to be "
                 "updated or for a rerun once the code is there"
             )
@@ -335,7 +348,7 @@ class JobRunner:
             else self._previous_success(info.name, output_head)
         )
         # The code is hashed as the job starts, before any datum runs.
-        code = code_files(spec.transform, Path(info.spec_dir))
+        code = code_files(spec.transform, cwd)
         hashes = {d.id: d.hash(info.salt) for d in all_datums}
         skipped = [d for d in all_datums if hashes[d.id] in keep]
         todo = [d for d in all_datums if hashes[d.id] not in keep]
@@ -348,6 +361,7 @@ class JobRunner:
                 f"image {spec.transform.image} recorded; no container runtime, "
                 "so the command runs on the host"
             )
+        notes += spec.no_effect()
         for note in notes:
             reporter.note(info.name, note)
         try:
@@ -363,7 +377,7 @@ class JobRunner:
             transform=spec.transform,
             tries=spec.datum_tries,
             timeout=spec.datum_timeout,
-            cwd=Path(info.spec_dir),
+            cwd=cwd,
             work_dir=self.settings.work_dir / info.name / job_id,
             sandbox=sandbox,
             limits=limits_for(spec.resource_limits, spec.datum_timeout),
@@ -371,8 +385,13 @@ class JobRunner:
             shared=self.settings.shared_paths,
             env=secret_env,
         )
-        workers = (
-            spec.parallelism_spec.constant if spec.parallelism_spec else self.settings.parallelism
+        cores = os.cpu_count() or 1
+        wanted = spec.parallelism_spec.workers(cores) if spec.parallelism_spec else None
+        workers = workers_for(
+            wanted or self.settings.parallelism,
+            spec.resource_requests,
+            cores,
+            DEFAULT_LIMITS.memory or 0,
         )
         results: list[DatumResult] = []
         # The job's row does not change until every datum is done: read it once, not once

@@ -1,7 +1,8 @@
 """Pipelines: create and manage pipelines, and run the jobs that keep them current.
 
-Triggering is level-based: a pipeline is *stale* when no job has run for the
-current heads of its input branches under its current spec version.
+Triggering is level-based: a pipeline is *stale* when its newest job under its current
+spec version did not run for the current heads of its input branches (so moving a branch
+back to a commit processed before runs a job again, and the output follows the data back).
 ``propagate()`` runs every stale pipeline in DAG order, so one input commit
 carries through to the end of the DAG; the CLI calls it after each write, and
 ``cairn run`` calls it in a loop for commits that arrive from other
@@ -38,6 +39,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ from cairn.data import (
     RepoInUse,
 )
 from cairn.data.subject import about
+from cairn.pipelines.cron import tick_cron, tick_file, tick_now
 from cairn.pipelines.errors import SpecError
 from cairn.pipelines.history import JobHistory
 from cairn.pipelines.jobs import JobRunner, JobSettings
@@ -75,6 +78,7 @@ from cairn.pipelines.rows import (
 )
 from cairn.pipelines.secret_store import SecretStore
 from cairn.pipelines.spec import PipelineSpec, read_spec
+from cairn.pipelines.triggers import fire_trigger
 
 __all__ = ["PIPELINES_LOCK", "Pipelines"]
 
@@ -180,8 +184,10 @@ class Pipelines:
         """
         name = spec.name
         body = self._storable(spec)
+        crons = {c.repo for c in spec.input.cron_inputs()}
         for pfs in spec.input.pfs_inputs():
-            self.data.inspect_repo(pfs.repo)
+            if pfs.repo not in crons:
+                self.data.inspect_repo(pfs.repo)
         existing = pipeline_row(self.catalog, name)
         if existing and not update:
             raise about(AlreadyExists(f"pipeline {name!r} exists"), "pipeline.exists", name=name)
@@ -207,6 +213,11 @@ class Pipelines:
                 # As Pachyderm: the output branch exists from the start, so listing it
                 # before the first job shows an empty repo, not an error.
                 self.data.create_branch(name, spec.output_branch)
+        for cron in spec.input.cron_inputs():
+            try:
+                self.data.inspect_repo(cron.repo or cron.name)
+            except NotFound:
+                self.data.create_repo(cron.repo or cron.name, f"cron input {cron.name} of {name}")
         with self.catalog.write() as conn:
             version = (existing.version + 1) if existing else 1
             conn.execute(
@@ -255,8 +266,9 @@ class Pipelines:
             if not update and spec.name in existing:
                 exists = AlreadyExists(f"pipeline {spec.name!r} exists")
                 raise about(exists, "pipeline.exists", name=spec.name)
+            crons = {c.repo for c in spec.input.cron_inputs()}
             for pfs in spec.input.pfs_inputs():
-                if pfs.repo not in names[:i]:
+                if pfs.repo not in names[:i] and pfs.repo not in crons:
                     self.data.inspect_repo(pfs.repo)
             if spec.name not in existing:
                 self._check_output_repo(spec)
@@ -374,8 +386,9 @@ class Pipelines:
         """The finished head of each input (repo, branch), or None if one is missing or open."""
         heads: Heads = {}
         for pfs in info.spec.input.pfs_inputs():
+            ref = Ref.parse(pfs.repo, pfs.commit) if pfs.commit else Ref(pfs.repo, pfs.branch)
             try:
-                commit = self.data.resolve(Ref(pfs.repo, pfs.branch))
+                commit = self.data.resolve(ref)
             except NotFound:
                 return None
             if commit.state != "finished":
@@ -391,7 +404,11 @@ class Pipelines:
         key = json.dumps({p.name: p.commit for p in provenance(info.spec, heads)}, sort_keys=True)
         job = self.history.job_for(info.name, info.version, key)
         if job is not None and job.state == JobState.SUCCESS:
-            return "current", heads, key
+            # Inputs already processed once are current only if nothing ran since: a branch
+            # moved back to them (a rollback) must bring the output back too, as Pachyderm's.
+            if self.history.latest_key(info.name, info.version) == key:
+                return "current", heads, key
+            return "stale", heads, key
         if job is not None and job.state in (JobState.FAILURE, JobState.UNRUNNABLE):
             asked = self.runner.rerun_asked(info.name)
             if asked is None or asked < job.created:
@@ -402,8 +419,52 @@ class Pipelines:
             return "failed", heads, key
         return "stale", heads, key
 
-    def propagate(self, reporter: Reporter | None = None) -> list[JobInfo]:
+    def _tick(self, infos: list[PipelineInfo], reporter: Reporter, now: datetime) -> None:
+        """Make the due ticks of the cron inputs of the running pipelines among ``infos``,
+        and move the input branches whose triggers hold, at ``now`` (aware; see
+        ``cairn.pipelines.cron`` and ``cairn.pipelines.triggers``). Under the lock."""
+        for info in infos:
+            if info.state != "running":
+                continue
+            for pfs in info.spec.input.pfs_inputs():
+                if pfs.trigger is not None and fire_trigger(self.data, pfs, now):
+                    reporter.note(
+                        info.name,
+                        f"trigger moved {pfs.repo}@{pfs.branch} to {pfs.trigger.branch}'s head",
+                    )
+            for cron in info.spec.input.cron_inputs():
+                try:
+                    ticks = tick_cron(self.data, cron, now)
+                except NotFound:
+                    reporter.note(info.name, f"cron input {cron.name}: its repo is gone")
+                    continue
+                if ticks:
+                    when = ", ".join(tick_file(t).lstrip("/") for t in ticks)
+                    reporter.note(info.name, f"cron input {cron.name} ticked: {when}")
+
+    def run_cron(
+        self, name: str, reporter: Reporter | None = None, now: datetime | None = None
+    ) -> list[JobInfo]:
+        """Tick every cron input of pipeline ``name`` once at ``now`` (default: the clock),
+        whatever its schedule, then ``propagate``. Raises NotFound; SpecError when the
+        pipeline has no cron input."""
+        info = self.inspect_pipeline(name)
+        crons = info.spec.input.cron_inputs()
+        if not crons:
+            raise SpecError(f"pipeline {name!r} has no cron input", "input")
+        moment = now or datetime.now(UTC)
+        with self._locked():
+            for cron in crons:
+                tick_now(self.data, cron, moment)
+        return self.propagate(reporter, now=moment)
+
+    def propagate(
+        self, reporter: Reporter | None = None, *, now: datetime | None = None
+    ) -> list[JobInfo]:
         """Run every stale pipeline, upstream first, until the DAG is current.
+
+        First the cron inputs make the ticks due at ``now`` (aware; default: the clock), and
+        input branches whose triggers hold move.
 
         When a job fails, every pipeline downstream of it gets a job with the same id in
         state ``unrunnable`` (as in Pachyderm), and stays blocked until its inputs change.
@@ -415,9 +476,11 @@ class Pipelines:
         ran: list[JobInfo] = []
         with self._locked():
             self.runner.reap_interrupted()
+            order = self._order(reporter)
+            self._tick(order, reporter, now or datetime.now(UTC))
             status: dict[str, str] = {}
             failed_now: dict[str, str] = {}  # pipeline -> id of the job that failed just now
-            for info in self._order(reporter):
+            for info in order:
                 state, heads, key = self._status(info)
                 upstream = [r for r in info.input_repos if r in status]
                 failed_up = [r for r in upstream if status[r] == "failed"]

@@ -2,14 +2,28 @@
 
 This module owns the pipeline spec models, the loaders that read them from JSON or YAML
 text, and the spec's canonical JSON and hash. Field names and meanings follow Pachyderm's
-pipeline specification (https://docs.pachyderm.com, "Pipeline Specification"), so a spec
-written for ``pachctl create pipeline`` loads unchanged when it uses only supported fields.
+pipeline specification (https://docs.pachyderm.com, "Pipeline Specification", and the
+``CreatePipelineRequest`` message of its ``pps.proto``), so a spec written for ``pachctl
+create pipeline`` loads unchanged when it uses only supported fields.
+
+Spelling: every field is accepted by its proto name (``join_on``) and by its JSON name
+(``joinOn``), as protobuf's JSON parsing that Pachyderm uses accepts both; the two may mix
+in one file, one field set in both spellings is an error. Errors name fields by their
+proto name; an unknown field is named by its path as written, with the nearest known name
+(in the spelling it used) when there is one. Specs are stored in snake_case.
+
+``join`` without ``join_on`` (and ``group`` without ``group_by``): Pachyderm's docs say a
+join "must" have it to work properly, and its proto field is a plain string, so a missing
+one is "": every datum of such a child has the empty key and matches every other empty
+key. cairn does the same: a join of children without ``join_on`` is their cross product
+(datums of a child with a key match only that key), a group without ``group_by`` is one
+datum.
 
 Invariants of a valid ``PipelineSpec``:
 
-- every ``Input`` sets exactly one of ``pfs``, ``cross``, ``union``, ``join``, ``group``;
-- the children of ``join`` are ``pfs`` inputs with ``join_on``, those of ``group`` with
-  ``group_by``;
+- every ``Input`` sets exactly one of ``pfs``, ``cron``, ``cross``, ``union``, ``join``,
+  ``group``;
+- the children of ``join`` and ``group`` are ``pfs`` inputs;
 - input names (``/pfs/<name>``) are unique within each datum: two leaves may share a name only
   when they meet under a ``union``; ``out`` is reserved; no input reads the pipeline's own
   output repo;
@@ -34,24 +48,36 @@ accepted can always be read back:
 
 A violation is a ``SpecError`` naming the field path where it happens.
 
-Pachyderm fields that are recognised but not supported yet, and rejected with an error that
-names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``, ``egress``,
-``maximum_expected_uptime``, ``metadata``, ``pod_patch``, ``pod_spec``,
-``s3_out``, ``scheduling_spec``, ``service``,
-``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``, ``spout``,
-``tf_job``, ``tolerations``, ``job_timeout``; ``pipeline.project``;
-``transform.debug``, ``dockerfile``, ``image_pull_secrets``, ``memory_volume``,
-``user``, ``working_dir``; ``transform.secrets[].mount_path``; ``parallelism_spec.coefficient``;
-``input.cron``;
-``pfs.commit``, ``pfs.project``, ``pfs.repo_type``, ``pfs.s3``, ``pfs.trigger``. ``pfs.lazy``
-and ``pfs.empty_files`` are accepted and have no effect. Any other field is an unknown field.
+Honoured beyond the basics: ``input.cron`` (``cairn.pipelines.cron``), ``input.pfs.trigger``
+(``cairn.pipelines.triggers``), ``input.pfs.commit`` (the input is pinned to that commit),
+``transform.working_dir``, ``parallelism_spec.coefficient`` (a share of this machine's cores),
+``resource_limits`` (``cairn.pipelines.executor.limits_for``), ``resource_requests``
+``cpu`` and ``memory`` (no more workers at once than fit the machine:
+``cairn.pipelines.executor.workers_for``; ``disk`` and ``gpu`` are recorded only). ``project`` fields accept
+Pachyderm's ``default`` project only: cairn has no projects.
+
+Accepted and recorded, changing nothing (each set one is a note on every job, see
+``NO_EFFECT``): ``autoscaling``, ``metadata``, ``pod_patch``, ``pod_spec``,
+``scheduling_spec``, ``sidecar_resource_limits``, ``sidecar_resource_requests``,
+``spec_commit``, ``tolerations``, ``transform.debug``, ``image_pull_secrets``,
+``memory_volume``, ``user``; ``pfs.lazy`` and
+``pfs.empty_files`` (inputs are always copied in full).
+
+Recognised but not supported yet, and rejected with an error that names them: at the top
+level ``datum_set_spec``, ``determined``, ``egress``, ``job_timeout``,
+``maximum_expected_uptime``, ``s3_out``, ``service``, ``spout``, ``tf_job``;
+``transform.dockerfile``; ``transform.secrets[].mount_path``; ``pfs.repo_type``,
+``pfs.s3``. Any other field is an unknown field.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NoReturn
 
@@ -66,6 +92,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cairn.data.refs import NAME_RE
@@ -80,6 +107,7 @@ from cairn.pipelines.documents import (
     read_document_file,
 )
 from cairn.pipelines.errors import SpecError
+from cairn.pipelines.schedule import check_schedule
 from cairn.pipelines.units import Duration, Quantity, parse_duration, parse_quantity
 
 __all__ = [
@@ -110,9 +138,13 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 # every repo and branch that can be created.
 _BRANCH = NAME_RE
 _COMBINATORS = ("cross", "union", "join", "group")
-_KINDS = ("pfs", *_COMBINATORS)
+_LEAVES = ("pfs", "cron")
+_KINDS = (*_LEAVES, *_COMBINATORS)
 _RESERVED_INPUT_NAME = "out"  # /pfs/out is where the transform writes its output
-_MESSAGES = {"extra_forbidden": "unknown field; check its spelling against the pipeline spec"}
+_UNKNOWN_HINT = "check its spelling against the pipeline spec"
+_MESSAGES = {"extra_forbidden": f"unknown field; {_UNKNOWN_HINT}"}
+# Pachyderm's one project on a cluster that has not made others; cairn has no projects.
+DEFAULT_PROJECT = "default"
 # Kubernetes' rule for secret keys; environment variable names as POSIX shells accept them.
 _SECRET_KEY = re.compile(r"[-._A-Za-z0-9]{1,253}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -175,50 +207,113 @@ SecretKey = Annotated[str, AfterValidator(_check_secret_key)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 
 
+def _spellings(name: str) -> tuple[str, str]:
+    """A field's two accepted keys: Pachyderm's proto name and its JSON (camelCase) name."""
+    return name, to_camel(name)
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Pachyderm reads specs with protobuf's JSON mapping, which takes a field by its proto
+    # name (``join_on``) or its JSON name (``joinOn``); errors name fields in snake_case,
+    # the form cairn stores and prints.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        loc_by_alias=False,
+    )
 
     _unsupported: ClassVar[frozenset[str]] = frozenset()
     _hints: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def _known_keys(cls) -> dict[str, str]:
+        """Every key this model accepts or recognises, each mapped to its snake_case name."""
+        keys: dict[str, str] = {}
+        for name in [*cls.model_fields, *cls._unsupported]:
+            for key in _spellings(name):
+                keys[key] = name
+        return keys
+
+    @classmethod
+    def _unknown(cls, key: str, data: dict[str, Any]) -> tuple[str, str]:
+        """(error type, message) for a key pydantic refused as extra: a field set in both
+        spellings, or an unknown one with the nearest known key in the spelling it used."""
+        known = cls._known_keys()
+        if key in known:
+            twin = [k for k in _spellings(known[key]) if k != key and k in data]
+            if twin:
+                return "cairn_twice", f"set twice, as {twin[0]!r} and {key!r}; keep one"
+        near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]!r}?" if near else _UNKNOWN_HINT
+        return "cairn_unknown_field", f"unknown field; {hint}"
 
     @model_validator(mode="wrap")
     @classmethod
     def _reject_unsupported(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         # Pachyderm fields we know get a clearer error than "unknown field"; an explicit null
         # means "unset" there, so it is dropped rather than rejected.
-        if not isinstance(data, dict) or not cls._unsupported.intersection(data):
+        if not isinstance(data, dict):
             return handler(data)
-        data = dict(data)
         errors: list[Any] = []
-        for key in sorted(cls._unsupported.intersection(data)):
-            value = data.pop(key)
-            if value is not None:
-                message = cls._hints.get(
-                    key, "this Pachyderm field is not supported yet; remove it from the spec"
-                )
-                errors.append(_error((key,), message, value))
+        unsupported = {
+            key: name for name in cls._unsupported for key in _spellings(name) if key in data
+        }
+        if unsupported:
+            data = dict(data)
+            for key in sorted(unsupported):
+                value = data.pop(key)
+                if value is not None:
+                    message = cls._hints.get(
+                        unsupported[key],
+                        "this Pachyderm field is not supported yet; remove it from the spec",
+                    )
+                    errors.append(_error((key,), message, value))
         try:
             result = handler(data)
         except ValidationError as exc:
             # Whole-model checks (empty loc) ran without the removed fields, so they only
             # add noise once a removed field has been reported.
             keep_model_errors = not errors
-            errors.extend(
-                _error(error["loc"], error["msg"], error["input"], error["type"])
-                for error in exc.errors(include_url=False)
-                if error["loc"] or keep_model_errors
-            )
+            for error in exc.errors(include_url=False):
+                loc, kind, message = error["loc"], error["type"], error["msg"]
+                if not loc and not keep_model_errors:
+                    continue
+                if kind == "extra_forbidden" and len(loc) == 1 and isinstance(loc[0], str):
+                    kind, message = cls._unknown(loc[0], data)
+                errors.append(_error(loc, message, error["input"], kind))
         if errors:
             _raise(cls.__name__, errors)
         return result
 
 
-class PipelineRef(_Model):
-    """``pipeline``: the pipeline's name, which is also the name of its output repo."""
+def _check_project(value: str) -> str:
+    if value != DEFAULT_PROJECT:
+        raise PydanticCustomError(
+            "cairn_project",
+            "cairn has no projects: only Pachyderm's default project, 'default', is accepted; "
+            "remove the field or set it to 'default'",
+        )
+    return value
 
-    _unsupported = frozenset({"project"})
+
+Project = Annotated[str, AfterValidator(_check_project)]
+
+
+class ProjectRef(_Model):
+    """``pipeline.project``: ``{"name": "default"}``, the only project cairn has."""
+
+    name: Project = DEFAULT_PROJECT
+
+
+class PipelineRef(_Model):
+    """``pipeline``: the pipeline's name, which is also the name of its output repo.
+    ``project`` may name Pachyderm's ``default`` project only (cairn has no others)."""
 
     name: Name
+    project: ProjectRef | None = None
 
 
 class SecretRef(_Model):
@@ -255,11 +350,15 @@ class Transform(_Model):
     ``env`` values are part of the spec, so ``inspect pipeline`` prints them (as Pachyderm
     does); values that must stay hidden belong in ``secrets``, whose variables may not repeat
     each other or a name in ``env``.
+
+    ``working_dir``: the folder the command starts in, relative to the spec's folder (or
+    absolute); it must exist on this machine. ``user``, ``debug``, ``image_pull_secrets``
+    and ``memory_volume`` are recorded and change nothing: the command always runs as the
+    sandbox's own unprivileged uid (or cairn's user without a sandbox), there is no image to
+    pull, and the sandbox's ``/tmp`` and ``/dev/shm`` are memory already.
     """
 
-    _unsupported = frozenset(
-        "debug dockerfile image_pull_secrets memory_volume user working_dir".split()
-    )
+    _unsupported = frozenset({"dockerfile"})
 
     cmd: list[str] = Field(min_length=1)
     stdin: list[str] = []
@@ -270,6 +369,11 @@ class Transform(_Model):
     accept_return_code: list[int] = []
     datum_batching: bool = False
     secrets: list[SecretRef] = []
+    working_dir: str | None = Field(default=None, min_length=1)
+    user: str | None = None
+    debug: bool = False
+    image_pull_secrets: list[str] = []
+    memory_volume: bool = False
 
     @model_validator(mode="after")
     def _check_secret_names(self) -> Transform:
@@ -289,11 +393,84 @@ class Transform(_Model):
 
 
 class ParallelismSpec(_Model):
-    """``parallelism_spec``: ``constant`` workers (>= 1) process datums concurrently."""
+    """``parallelism_spec``: ``constant`` workers (>= 1) process datums concurrently, or
+    ``coefficient`` times this machine's cores (rounded up; Pachyderm multiplies the
+    cluster's nodes, and here the one machine's cores are what can run workers)."""
 
-    _unsupported = frozenset({"coefficient"})
+    constant: int | None = Field(default=None, ge=1)
+    coefficient: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
-    constant: int = Field(ge=1)
+    @model_validator(mode="after")
+    def _one_of(self) -> ParallelismSpec:
+        if (self.constant is None) == (self.coefficient is None):
+            _raise("ParallelismSpec", [_error((), "set one of constant or coefficient", None)])
+        return self
+
+    def workers(self, cores: int) -> int:
+        """Workers for a machine with ``cores`` cores: ``constant``, or at least 1."""
+        if self.constant is not None:
+            return self.constant
+        return max(1, math.ceil((self.coefficient or 0) * cores))
+
+
+class Trigger(_Model):
+    """``input.pfs.trigger``: when to move the input's ``branch`` to the head of
+    ``branch`` here (Pachyderm's branch triggers). ``size`` (a quantity, "1M") of data added,
+    ``commits`` commits made, or a ``cron_spec`` tick passed since the input branch last
+    moved; with ``all``, every condition set must hold, else any one. With no condition,
+    every new commit moves it. ``rate_limit_spec`` is a cron spec: at most one move per tick.
+    """
+
+    branch: Branch
+    all: bool = False
+    cron_spec: str | None = None
+    rate_limit_spec: str | None = None
+    size: Quantity = None
+    commits: int | None = Field(default=None, ge=1)
+
+    @field_validator("cron_spec", "rate_limit_spec")
+    @classmethod
+    def _valid_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_schedule(value)
+        return value
+
+
+class CronInput(_Model):
+    """``input.cron``: a repo (``repo``, by default ``<pipeline>_<name>``) that gets one
+    commit per tick of ``spec``, adding a file named by the tick's RFC 3339 time (replacing
+    the earlier ones with ``overwrite``); ticks before ``start`` are skipped, and ticks from
+    a ``start`` in the past are backfilled. The pipeline sees the repo at ``/pfs/<name>``,
+    all of it one datum (glob ``/``), as in Pachyderm. ``spec``: cron syntax (five fields,
+    or six with seconds first), ``@daily``-style names, ``@every <duration>`` or ``never``
+    (see ``cairn.pipelines.cron``).
+    """
+
+    name: Name
+    spec: str
+    repo: RepoName | None = None
+    overwrite: bool = False
+    start: datetime | None = None
+    project: Project | None = None
+
+    @field_validator("spec")
+    @classmethod
+    def _valid_spec(cls, value: str) -> str:
+        check_schedule(value)
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise PydanticCustomError(
+                "cairn_time", "must be an RFC 3339 time with its offset, e.g. 2024-01-01T00:00:00Z"
+            )
+        return value
+
+    def as_pfs(self) -> PFSInput:
+        """The cron repo as the ``pfs`` input the datums and jobs read."""
+        return PFSInput(repo=self.repo or self.name, branch="master", glob="/", name=self.name)
 
 
 class PFSInput(_Model):
@@ -301,12 +478,20 @@ class PFSInput(_Model):
 
     The datum's files appear under ``/pfs/<input_name>``. ``join_on``/``outer_join`` apply
     inside a ``join``, ``group_by`` inside a ``group``; both are glob capture groups ("$1").
+    ``commit`` pins the input to one commit of ``repo`` (an id, or ``branch^`` style
+    ancestry) instead of the head of ``branch``. ``trigger`` moves ``branch`` to the head of
+    ``trigger.branch`` when its condition holds (see :class:`Trigger`). ``project`` may be
+    ``default`` only.
     """
 
-    _unsupported = frozenset({"commit", "project", "repo_type", "s3", "trigger"})
+    _unsupported = frozenset({"repo_type", "s3"})
+    _hints = {"s3": "not supported yet: cairn mounts inputs as files; read them under /pfs/<name>"}
 
     repo: RepoName
     branch: Branch = "master"
+    commit: str | None = Field(default=None, min_length=1)
+    project: Project | None = None
+    trigger: Trigger | None = None
     glob: str
     name: Name | None = None
     join_on: str | None = None
@@ -329,16 +514,19 @@ class PFSInput(_Model):
 
 
 class Input(_Model):
-    """``input``: exactly one of a ``pfs`` leaf or a ``cross``/``union``/``join``/``group``.
+    """``input``: exactly one of a ``pfs`` or ``cron`` leaf or a
+    ``cross``/``union``/``join``/``group``.
 
     Combinators hold a non-empty list of child inputs. Pachyderm defines the datums each one
     yields: cross = product, union = concatenation, join = matched on ``join_on``, group =
-    gathered by ``group_by``.
+    gathered by ``group_by``. A ``join`` child without ``join_on`` has the empty key, as
+    Pachyderm's (an unset proto string is ""), so it matches every datum of the other
+    children: a join of such children is their cross product; likewise a ``group`` child
+    without ``group_by`` puts all its datums in one group.
     """
 
-    _unsupported = frozenset({"cron"})
-
     pfs: PFSInput | None = None
+    cron: CronInput | None = None
     cross: list[Input] | None = Field(default=None, min_length=1)
     union: list[Input] | None = Field(default=None, min_length=1)
     join: list[Input] | None = Field(default=None, min_length=1)
@@ -354,11 +542,8 @@ class Input(_Model):
         for kind, key in (("join", "join_on"), ("group", "group_by")):
             for index, child in enumerate(getattr(self, kind) or []):
                 if child.pfs is None:
-                    message = f"a child of {kind} must be a pfs input with {key}"
+                    message = f"a child of {kind} must be a pfs input (with {key})"
                     errors.append(_error((kind, index), message, child.kind))
-                elif getattr(child.pfs, key) is None:
-                    message = f"required for a pfs input inside {kind}"
-                    errors.append(_error((kind, index, "pfs", key), message, None))
         if errors:
             _raise("Input", errors)
         return self
@@ -370,17 +555,31 @@ class Input(_Model):
 
     @property
     def children(self) -> list[Input]:
-        """The child inputs of a combinator; empty for a ``pfs`` leaf."""
-        return [] if self.pfs is not None else list(getattr(self, self.kind))
+        """The child inputs of a combinator; empty for a leaf."""
+        return [] if self.kind in _LEAVES else list(getattr(self, self.kind))
+
+    def leaf(self) -> PFSInput | None:
+        """The ``pfs`` input this leaf reads (a cron input's repo as one), or None."""
+        if self.cron is not None:
+            return self.cron.as_pfs()
+        return self.pfs
 
     def pfs_inputs(self) -> list[PFSInput]:
-        """Every ``pfs`` leaf of this input tree, depth-first, in spec order."""
+        """Every leaf of this input tree as the ``pfs`` input it reads (a cron input reads
+        its repo), depth-first, in spec order."""
         return [pfs for _, pfs in _leaves(self, ())]
+
+    def cron_inputs(self) -> list[CronInput]:
+        """Every ``cron`` leaf of this input tree, depth-first, in spec order."""
+        if self.cron is not None:
+            return [self.cron]
+        return [cron for child in self.children for cron in child.cron_inputs()]
 
 
 def _leaves(node: Input, loc: Loc) -> Iterator[tuple[Loc, PFSInput]]:
-    if node.pfs is not None:
-        yield (*loc, "pfs"), node.pfs
+    leaf = node.leaf()
+    if leaf is not None:
+        yield (*loc, node.kind), leaf
         return
     for index, child in enumerate(node.children):
         yield from _leaves(child, (*loc, node.kind, index))
@@ -388,6 +587,8 @@ def _leaves(node: Input, loc: Loc) -> Iterator[tuple[Loc, PFSInput]]:
 
 def _names(node: Input, loc: Loc, errors: list[Any]) -> dict[str, Loc]:
     """Input names visible in one datum of ``node``, each with the loc that set it."""
+    if node.cron is not None:
+        return {node.cron.name: (*loc, "cron", "name")}
     if node.pfs is not None:
         field = "name" if node.pfs.name is not None else "repo"
         return {node.pfs.input_name: (*loc, "pfs", field)}
@@ -436,13 +637,57 @@ class ResourceSpec(_Model):
     """``resource_requests`` / ``resource_limits``: ``cpu`` in cores, ``memory`` and
     ``disk`` in bytes, written as Kubernetes quantities ("2Gi", "500m"). ``processes``
     is cairn's own: the most tasks (processes and threads) a datum may run. How limits
-    are enforced is in ``cairn.pipelines.sandbox``; requests are recorded only."""
+    are enforced is in ``cairn.pipelines.sandbox``; requests of ``cpu`` and ``memory``
+    bound how many workers run at once (``cairn.pipelines.executor.workers_for``)."""
 
     cpu: Quantity = None
     memory: Quantity = None
     disk: Quantity = None
     gpu: GPUSpec | None = None
     processes: int | None = Field(default=None, ge=1)
+
+
+class SchedulingSpec(_Model):
+    """``scheduling_spec``: Kubernetes node selection; recorded, no effect (no nodes)."""
+
+    node_selector: dict[str, str] = {}
+    priority_class_name: str = ""
+
+
+class Toleration(_Model):
+    """``tolerations[]``: a Kubernetes toleration; recorded, no effect (no taints)."""
+
+    key: str = ""
+    operator: str = ""
+    value: str = ""
+    effect: str = ""
+    toleration_seconds: int | None = None
+
+
+class Metadata(_Model):
+    """``metadata``: Kubernetes annotations and labels for the pipeline's pods; recorded,
+    shown by ``inspect pipeline``, no effect (no pods)."""
+
+    annotations: dict[str, str] = {}
+    labels: dict[str, str] = {}
+
+
+# Accepted fields that change nothing here, and why; each set one is a note on every job.
+NO_EFFECT = {
+    "autoscaling": "workers start per job and stop after it already",
+    "metadata": "there are no pods to annotate or label",
+    "pod_patch": "there are no pods",
+    "pod_spec": "there are no pods",
+    "scheduling_spec": "there are no nodes to select",
+    "sidecar_resource_limits": "there is no sidecar",
+    "sidecar_resource_requests": "there is no sidecar",
+    "spec_commit": "cairn versions specs itself",
+    "tolerations": "there are no taints to tolerate",
+    "transform.debug": "logs are always kept in full",
+    "transform.image_pull_secrets": "no image is pulled",
+    "transform.memory_volume": "the sandbox's /tmp and /dev/shm are memory already",
+    "transform.user": "the command runs as the sandbox's own unprivileged uid",
+}
 
 
 class PipelineSpec(_Model):
@@ -453,10 +698,8 @@ class PipelineSpec(_Model):
     """
 
     _unsupported = frozenset(
-        "autoscaling datum_set_spec determined egress maximum_expected_uptime metadata"
-        " pod_patch pod_spec s3_out scheduling_spec"
-        " service sidecar_resource_limits sidecar_resource_requests spec_commit spout"
-        " tf_job tolerations job_timeout".split()
+        "datum_set_spec determined egress maximum_expected_uptime s3_out"
+        " service spout tf_job job_timeout".split()
     )
 
     pipeline: PipelineRef
@@ -471,19 +714,30 @@ class PipelineSpec(_Model):
     salt: str | None = None
     resource_requests: ResourceSpec | None = None
     resource_limits: ResourceSpec | None = None
+    sidecar_resource_requests: ResourceSpec | None = None
+    sidecar_resource_limits: ResourceSpec | None = None
+    autoscaling: bool = False
+    scheduling_spec: SchedulingSpec | None = None
+    tolerations: list[Toleration] = []
+    metadata: Metadata | None = None
+    pod_spec: str | None = None
+    pod_patch: str | None = None
+    spec_commit: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _bound_input_depth(cls, data: Any) -> Any:
         # Before the nested models are built: pydantic builds them recursively.
-        loc = _too_deep(data.get("input")) if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return data
+        loc = _too_deep(data.get("input"))
         if loc is not None:
             message = (
                 f"inputs nest more than {MAX_INPUT_DEPTH} cross/union/join/group levels deep; "
                 "flatten them"
             )
             _raise("PipelineSpec", [_error(loc, message, None)])
-        return data
+        return _name_cron_repos(data)
 
     @model_validator(mode="after")
     def _check_inputs(self) -> PipelineSpec:
@@ -508,6 +762,18 @@ class PipelineSpec(_Model):
         """The pipeline's name, also its output repo's name."""
         return self.pipeline.name
 
+    def no_effect(self) -> list[str]:
+        """Notes for the set fields that change nothing here (``NO_EFFECT``), in order."""
+        values = {
+            **{k: getattr(self, k) for k in NO_EFFECT if "." not in k},
+            **{f"transform.{k}": getattr(self.transform, k) for k in _TRANSFORM_NO_EFFECT},
+        }
+        return [
+            f"{field} is recorded and has no effect: {NO_EFFECT[field]}"
+            for field, value in values.items()
+            if value not in (None, False, [], {}, "")
+        ]
+
     def canonical_json(self) -> str:
         """Every field, defaults included, as JSON with sorted keys and no whitespace."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -515,6 +781,36 @@ class PipelineSpec(_Model):
     def spec_hash(self) -> str:
         """BLAKE3 hex digest (64 chars) of :meth:`canonical_json` encoded as UTF-8."""
         return blake3.blake3(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+_TRANSFORM_NO_EFFECT = [k.split(".", 1)[1] for k in NO_EFFECT if k.startswith("transform.")]
+
+
+def _name_cron_repos(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with each cron input's ``repo`` defaulted to ``<pipeline>_<name>``, as
+    Pachyderm names it (raw dicts, before validation: the default needs the pipeline)."""
+    pipeline = data.get("pipeline")
+    name = pipeline.get("name") if isinstance(pipeline, dict) else None
+    if not isinstance(name, str):
+        return data
+
+    def fill(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        out = dict(node)
+        cron = out.get("cron")
+        if (
+            isinstance(cron, dict)
+            and cron.get("repo") is None
+            and isinstance(cron.get("name"), str)
+        ):
+            out["cron"] = {**cron, "repo": f"{name}_{cron['name']}"}
+        for kind in _COMBINATORS:
+            if isinstance(out.get(kind), list):
+                out[kind] = [fill(child) for child in out[kind]]
+        return out
+
+    return {**data, "input": fill(data.get("input"))}
 
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:

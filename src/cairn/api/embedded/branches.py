@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
+from typing import Any
 
 from cairn.data import BranchInfo, DataStore, InvalidReference, Ref, parse_ref
 
@@ -17,10 +19,12 @@ def _branch(ref: str) -> Ref:
 
 
 class EmbeddedBranches:
-    """BranchesProtocol over ``data``."""
+    """BranchesProtocol over ``data``; ``run`` (the client's ``run_pipelines`` when it runs
+    them itself) runs after a branch is created or moved, since its readers may be stale."""
 
-    def __init__(self, data: DataStore) -> None:
+    def __init__(self, data: DataStore, run: Callable[[], Any] | None = None) -> None:
         self._data = data
+        self._run = run
 
     def list(self, repo: str) -> builtins.list[BranchInfo]:
         """The branches of ``repo``, by name. Raises NotFound."""
@@ -35,7 +39,10 @@ class EmbeddedBranches:
         """Create or move branch ``repo@branch`` to commitish ``head``. Raises NotFound,
         InvalidReference."""
         parsed = _branch(ref)
-        return self._data.create_branch(parsed.repo, parsed.commit or "", head)
+        branch = self._data.create_branch(parsed.repo, parsed.commit or "", head)
+        if self._run is not None:
+            self._run()
+        return branch
 
     def delete(self, ref: str) -> None:
         """Remove branch ``repo@branch``. Raises NotFound, InvalidReference."""
