@@ -53,8 +53,8 @@ Honoured beyond the basics: ``input.cron`` (``cairn.pipelines.cron``), ``input.p
 ``transform.working_dir``, ``parallelism_spec.coefficient`` (a share of this machine's cores),
 ``resource_limits`` (``cairn.pipelines.executor.limits_for``), ``resource_requests``
 ``cpu`` and ``memory`` (no more workers at once than fit the machine:
-``cairn.pipelines.executor.workers_for``; ``disk`` and ``gpu`` are recorded only). ``project`` fields accept
-Pachyderm's ``default`` project only: cairn has no projects.
+``cairn.pipelines.executor.workers_for``; ``disk`` and ``gpu`` are recorded only).
+``project`` fields accept Pachyderm's ``default`` project only: cairn has no projects.
 
 Accepted and recorded, changing nothing (each set one is a note on every job, see
 ``NO_EFFECT``): ``autoscaling``, ``metadata``, ``pod_patch``, ``pod_spec``,
