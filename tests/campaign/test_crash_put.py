@@ -17,8 +17,8 @@ from .harness import Runner, Tally, commit_digests, commit_files, fsck_problems,
 
 SMALL = 2000
 BIG = 1 << 20
-PUT_TRIALS = 20
-MULTI_TRIALS = 20
+PUT_TRIALS = 24
+MULTI_TRIALS = 24
 
 
 def digests(files: dict[str, bytes]) -> dict[str, str]:

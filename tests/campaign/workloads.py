@@ -4,7 +4,6 @@ fork server (``forker.py``), given strings."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 
@@ -35,18 +34,6 @@ def predlog_writer(home: str, batches: str, per_batch: str) -> None:
         log.flush(timeout=60)
         print(json.dumps(ids), flush=True)
     log.close()
-
-
-def team_server(home: str, port: str) -> None:
-    """``cairn server``'s API over ``home`` on 127.0.0.1:``port``, without the worker."""
-    import uvicorn
-
-    from cairn.client import Client
-    from cairn.server.team.app import create_api
-
-    app = create_api(Client(Path(home), auto_run=False))
-    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False)
-    sys.exit(0)
 
 
 def writer(home: str, who: str, commits: str) -> None:
