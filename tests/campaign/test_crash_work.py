@@ -170,11 +170,6 @@ def test_prediction_log_flush_killed_at_random_moments(runner: Runner, tally: Ta
     first = runner.run(home, "4", "25", call="tests.campaign.workloads:predlog_writer")
     assert first.exitcode == 0, first.output
     span = first.seconds
-    client = Client(runner.home, auto_run=False)
-    try:
-        assert [j.state for j in client.jobs.list("up")] == ["success"]
-    finally:
-        client.data.catalog.dispose()
     acked += [r for line in first.output.splitlines() for r in json.loads(line)]
     for trial in range(PREDLOG_TRIALS):
         known = finished_digests(runner.home, ["plog"])
