@@ -56,7 +56,6 @@ PROBLEM_KINDS = (
     "bad-index-row",
 )
 _NONE: frozenset[int] = frozenset()
-_BATCH = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,17 +305,28 @@ class _Checker:
             found = frozenset({self.problems.add("corrupt-tree", name, str(exc))})
         else:
             ids: set[int] = set()
+            # One index query for the chunks of all the node's files, not one per file: a
+            # folder of thousands of small files was thousands of catalog round trips.
+            wanted = {
+                r.hash
+                for e in node.values()
+                if not isinstance(e, DirEntry)
+                for r in e.content.chunks
+            }
+            where = self.index.find(wanted)
             for entry in node.values():
                 if isinstance(entry, DirEntry):
                     ids |= self._node(entry.hash)
                 else:
-                    ids |= self._content(entry.content)
+                    ids |= self._content(entry.content, where)
             found = frozenset(ids)
         # Healthy nodes keep the shared empty set: the memory per node is the key.
         self.nodes[key] = found or _NONE
         return found
 
-    def _content(self, content: Content) -> frozenset[int]:
+    def _content(self, content: Content, where: dict[str, ChunkLocation]) -> frozenset[int]:
+        """The problems of one file's content; ``where``: the index rows of its chunks
+        (a chunk absent from it is not in the index)."""
         ident = blake3.blake3(
             content.hash.encode() + b"".join(r.hash.encode() for r in content.chunks)
         ).digest()
@@ -328,7 +338,7 @@ class _Checker:
         whole = blake3.blake3()
         size = 0
         readable = True
-        for data, problem in self._read(content.chunks):
+        for data, problem in self._read(content.chunks, where):
             if problem is not None:
                 ids.add(problem)
             if data is None:
@@ -348,62 +358,61 @@ class _Checker:
         self.contents[ident] = found or _NONE
         return found
 
-    def _read(self, refs: tuple[ChunkRef, ...]) -> Iterator[tuple[bytes | None, int | None]]:
+    def _read(
+        self, refs: tuple[ChunkRef, ...], where: dict[str, ChunkLocation]
+    ) -> Iterator[tuple[bytes | None, int | None]]:
         """Each chunk's bytes (None when unreadable) and the problem it has, if any."""
         chunks = self.data.chunks
-        for start in range(0, len(refs), _BATCH):
-            part = refs[start : start + _BATCH]
-            where = self.index.find([r.hash for r in part])
-            for ref in part:
-                name = chunk_name(ref.hash)
-                known = self.problems.find("bad-index-row", name)
-                if known is None:
-                    known = self.problems.find("corrupt-chunk", name)
-                loc = where.get(ref.hash)
-                try:
-                    data = chunks.read_chunk(ref, loc)
-                except ObjectNotFound:
-                    if loc is not None:
-                        pack = self.problems.find("missing-pack", loc.pack)
-                        yield (
-                            None,
-                            pack
-                            if pack is not None
-                            else self.problems.add(
-                                "missing-chunk", name, f"its pack {loc.pack} is missing"
-                            ),
-                        )
-                    else:
-                        yield (
-                            None,
-                            self.problems.add(
-                                "missing-chunk",
-                                name,
-                                "neither a loose object nor in the chunk index",
-                            ),
-                        )
-                    continue
-                except CorruptObject as exc:
+        for ref in refs:
+            name = chunk_name(ref.hash)
+            known = self.problems.find("bad-index-row", name)
+            if known is None:
+                known = self.problems.find("corrupt-chunk", name)
+            loc = where.get(ref.hash)
+            try:
+                data = chunks.read_chunk(ref, loc)
+            except ObjectNotFound:
+                if loc is not None:
+                    pack = self.problems.find("missing-pack", loc.pack)
                     yield (
                         None,
-                        known
-                        if known is not None
-                        else self.problems.add("corrupt-chunk", name, str(exc)),
-                    )
-                    continue
-                self.report.chunks_read += 1
-                self.report.bytes_read += len(data)
-                if blake3.blake3(data).hexdigest() != ref.hash:
-                    yield (
-                        None,
-                        known
-                        if known is not None
+                        pack
+                        if pack is not None
                         else self.problems.add(
-                            "corrupt-chunk", name, "its bytes do not match its hash"
+                            "missing-chunk", name, f"its pack {loc.pack} is missing"
                         ),
                     )
-                    continue
-                yield data, None
+                else:
+                    yield (
+                        None,
+                        self.problems.add(
+                            "missing-chunk",
+                            name,
+                            "neither a loose object nor in the chunk index",
+                        ),
+                    )
+                continue
+            except CorruptObject as exc:
+                yield (
+                    None,
+                    known
+                    if known is not None
+                    else self.problems.add("corrupt-chunk", name, str(exc)),
+                )
+                continue
+            self.report.chunks_read += 1
+            self.report.bytes_read += len(data)
+            if blake3.blake3(data).hexdigest() != ref.hash:
+                yield (
+                    None,
+                    known
+                    if known is not None
+                    else self.problems.add(
+                        "corrupt-chunk", name, "its bytes do not match its hash"
+                    ),
+                )
+                continue
+            yield data, None
 
 
 def _raw(digest: str) -> bytes:
