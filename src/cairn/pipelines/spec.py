@@ -35,7 +35,7 @@ accepted can always be read back:
 A violation is a ``SpecError`` naming the field path where it happens.
 
 Pachyderm fields that are recognised but not supported yet, and rejected with an error that
-names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``, ``egress``,
+names them: at the top level ``autoscaling``, ``determined``, ``egress``,
 ``maximum_expected_uptime``, ``metadata``, ``pod_patch``, ``pod_spec``,
 ``s3_out``, ``scheduling_spec``, ``service``,
 ``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``, ``spout``,
@@ -87,6 +87,7 @@ __all__ = [
     "MAX_NESTING",
     "MAX_SPEC_BYTES",
     "MAX_VALUES",
+    "DatumSetSpec",
     "Input",
     "PFSInput",
     "ParallelismSpec",
@@ -296,6 +297,17 @@ class ParallelismSpec(_Model):
     constant: int = Field(ge=1)
 
 
+class DatumSetSpec(_Model):
+    """``datum_set_spec``: how datums are grouped into sets, the unit a cluster executor
+    hands a worker (cairn.pipelines.ray_executor). A set closes at ``number`` datums or
+    ``size_bytes`` input bytes, whichever comes first; with neither, the datums are split
+    into ``per_worker`` sets per worker. Zero means unset, as in Pachyderm."""
+
+    number: int = Field(default=0, ge=0)
+    size_bytes: int = Field(default=0, ge=0)
+    per_worker: int = Field(default=0, ge=0)
+
+
 class PFSInput(_Model):
     """``input.pfs``: files of ``repo``@``branch`` split into datums by ``glob``.
 
@@ -453,7 +465,7 @@ class PipelineSpec(_Model):
     """
 
     _unsupported = frozenset(
-        "autoscaling datum_set_spec determined egress maximum_expected_uptime metadata"
+        "autoscaling determined egress maximum_expected_uptime metadata"
         " pod_patch pod_spec s3_out scheduling_spec"
         " service sidecar_resource_limits sidecar_resource_requests spec_commit spout"
         " tf_job tolerations job_timeout".split()
@@ -464,6 +476,7 @@ class PipelineSpec(_Model):
     transform: Transform
     input: Input
     parallelism_spec: ParallelismSpec | None = None
+    datum_set_spec: DatumSetSpec | None = None
     datum_tries: int = Field(default=3, ge=1)
     datum_timeout: Duration | None = Field(default=None, gt=0, allow_inf_nan=False)
     output_branch: Branch = "master"
