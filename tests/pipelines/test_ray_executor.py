@@ -414,3 +414,63 @@ def test_a_memory_store_is_refused_by_a_cluster(cluster: Any) -> None:
     data = DataStore(catalog, ChunkStore(MemoryObjectStore()))
     with pytest.raises(ExecutorError):
         RayExecutor("auto").check(data, _spec())
+
+
+COORDINATOR = """
+import sys
+from cairn import Client
+Client.open(sys.argv[1], auto_run=False).run_pipelines()
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_coordinator_commits_nothing_and_its_rerun_skips_stored_datums(
+    cluster: Any, tmp_path: Path, shared_store: Callable[[str], Client]
+) -> None:
+    import subprocess
+
+    count = tmp_path / "executions"
+    count.touch()
+    count.chmod(0o666)
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    folder.chmod(0o755)
+    body = {
+        "pipeline": {"name": "slow"},
+        "transform": {
+            "cmd": ["bash", "-c", f'sleep 0.4; echo "$PACH_DATUM_ID" >> {count}; {COPY}']
+        },
+        "input": {"pfs": {"repo": "in", "glob": "/*"}},
+        "datum_set_spec": {"number": 1},
+    }
+    (folder / "slow.yaml").write_text(yaml.safe_dump(body))
+    files = [(f"/f{i:02d}", f"datum {i}\n".encode()) for i in range(12)]
+    client = shared_store("ray")
+    client.repos.create("in")
+    client.put_files("in", "master", [(p, io.BytesIO(b)) for p, b in files])
+    client.pipelines.create(folder / "slow.yaml")
+    home = tmp_path / "s0"
+    coordinator = subprocess.Popen([sys.executable, "-c", COORDINATOR, str(home)])
+    objects = client.data.chunks.objects
+    stored: list[str] = []
+    deadline = time.monotonic() + 60
+    while len(stored) < 3 and time.monotonic() < deadline:
+        stored = [k for k in objects.list("logs/slow/") if "/sets/" in k]
+        time.sleep(0.05)
+    coordinator.send_signal(signal.SIGKILL)
+    coordinator.wait()
+    assert len(stored) >= 3, "no datum finished before the deadline"
+    assert client.data.list_commits("slow") == []  # no partial output commit
+    kept = {body["hash"] for key in stored for body in yaml.safe_load(objects.get(key))}
+
+    [job] = client.run_pipelines()
+
+    assert job.state == "success", job.reason
+    assert sorted(_outputs(client, "slow")) == sorted(p.lstrip("/") for p, _ in files)
+    records = client.jobs.datums(f"slow@{job.id}")
+    assert all(d.state == "success" for d in records)
+    runs = count.read_text().split()
+    for d in records:
+        if d.hash in kept:
+            assert runs.count(d.id) == 1, "a stored datum ran again"
+    assert not [k for k in objects.list("logs/slow/") if "/sets/" in k]

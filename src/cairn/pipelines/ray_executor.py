@@ -31,6 +31,11 @@ Faults
     * A task that still fails (retries exhausted, a node that cannot import cairn or set up
       its runtime environment) fails its datums with one line naming the cause, never
       Ray's traceback.
+    * The coordinator killed: no output commit is written (it is written last). Each node
+      stores its set's successful results (output trees, not bytes) under
+      ``logs/<pipeline>/<job>/sets/``; the rerun of the killed job (which keeps its id)
+      takes them instead of running those datums again, provided every chunk they name is
+      still stored, and the objects go when the job ends (or with its logs, by gc).
 
 Where code and packages come from (the runtime_env choice)
     No ``runtime_env`` is set: every node runs cairn (with the ``ray`` extra) and the
@@ -55,6 +60,7 @@ does; a node without a usable sandbox then fails its datums rather than run them
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import socket
@@ -65,6 +71,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlparse
 
+import blake3
+
 from cairn.data import DataStore
 from cairn.pipelines.batch import DatumQueue, run_batch
 from cairn.pipelines.datums import Datum
@@ -73,6 +81,7 @@ from cairn.pipelines.errors import ExecutorError
 from cairn.pipelines.executor import DatumResult, RunContext, run_datum
 from cairn.pipelines.sandbox import sandbox_available
 from cairn.pipelines.spec import DatumSetSpec, PipelineSpec
+from cairn.storage import ChunkRef, Content
 
 __all__ = [
     "DEFAULT_SETS_PER_WORKER",
@@ -203,6 +212,72 @@ def _fits(resources: Mapping[str, float | int], node: Mapping[str, Any]) -> bool
     return bool(node.get("Alive")) and all(have.get(k, 0) >= v for k, v in need.items() if v)
 
 
+# -- what a set leaves for a rerun of its job ----------------------------------------------
+def _progress_prefix(ctx: RunContext) -> str:
+    return f"logs/{ctx.pipeline}/{ctx.job}/sets/"
+
+
+def _encode(r: DatumResult) -> dict[str, Any]:
+    return {
+        "hash": r.hash,
+        "attempts": r.attempts,
+        "exit_code": r.exit_code,
+        "duration": r.duration,
+        "log": base64.b64encode(r.log).decode(),
+        "node": r.node,
+        "environment": r.environment,
+        "outputs": {
+            path: [c.hash, c.size, [[ref.hash, ref.size] for ref in c.chunks]]
+            for path, c in r.outputs.items()
+        },
+    }
+
+
+def _decode(body: Mapping[str, Any], datum: Datum) -> DatumResult:
+    outputs = {
+        path: Content(h, size, tuple(ChunkRef(ch, cs) for ch, cs in refs))
+        for path, (h, size, refs) in body["outputs"].items()
+    }
+    return DatumResult(
+        datum,
+        body["hash"],
+        "success",
+        body["attempts"],
+        body["exit_code"],
+        body["duration"],
+        base64.b64decode(body["log"]),
+        outputs,
+        "",
+        body["node"],
+        body["environment"],
+    )
+
+
+def finished_earlier(
+    data: DataStore, ctx: RunContext, todo: Mapping[str, Datum]
+) -> list[DatumResult]:
+    """The successful results that an earlier run of job ``ctx.job`` (its coordinator
+    killed) stored for datums of ``todo`` (hash -> datum), whose chunks are all still
+    stored (and now pinned by this job's lease). Unreadable records are ignored."""
+    found: dict[str, DatumResult] = {}
+    for key in data.chunks.objects.list(_progress_prefix(ctx)):
+        try:
+            bodies = json.loads(data.chunks.objects.get(key))
+            for body in bodies:
+                datum = todo.get(body["hash"])
+                if datum is not None:
+                    found[body["hash"]] = _decode(body, datum)
+        except (ValueError, KeyError, TypeError):
+            continue
+    refs = {ref for r in found.values() for c in r.outputs.values() for ref in c.chunks}
+    missing = data.chunks.missing(refs) if refs else set()
+    return [
+        r
+        for r in found.values()
+        if not any(ref.hash in missing for c in r.outputs.values() for ref in c.chunks)
+    ]
+
+
 # -- on a node ---------------------------------------------------------------------------
 _stores: dict[StoreAddress, DataStore] = {}
 _environments: dict[StoreAddress, str] = {}
@@ -264,7 +339,12 @@ def run_set(
         else:
             results = [run_datum(data, ctx, d, h) for d, h in items]
         data.chunks.flush()  # the coordinator commits trees naming these chunks
-    return [replace(r, node=node, environment=environment) for r in results]
+    results = [replace(r, node=node, environment=environment) for r in results]
+    done = [_encode(r) for r in results if r.state == "success"]
+    if done:
+        name = blake3.blake3("\n".join(sorted(h for _, h in items)).encode()).hexdigest()
+        data.chunks.objects.put(f"{_progress_prefix(ctx)}{name}", json.dumps(done).encode())
+    return results
 
 
 # -- at the coordinator ------------------------------------------------------------------
@@ -359,6 +439,26 @@ class RayExecutor:
     ) -> Iterator[DatumResult]:
         """Run ``todo`` as datum set tasks, yielding each datum's result as its set ends.
         Raises ExecutorError (see :meth:`check`, which callers run first)."""
+        if not todo:
+            return
+        earlier = finished_earlier(data, ctx, {hashes[d.id]: d for d in todo})
+        yield from earlier
+        taken = {r.hash for r in earlier}
+        todo = [d for d in todo if hashes[d.id] not in taken]
+        try:
+            yield from self._run(data, ctx, spec, todo, hashes)
+        finally:
+            objects = data.chunks.objects
+            objects.delete_many(list(objects.list(_progress_prefix(ctx))))
+
+    def _run(
+        self,
+        data: DataStore,
+        ctx: RunContext,
+        spec: PipelineSpec,
+        todo: list[Datum],
+        hashes: Mapping[str, str],
+    ) -> Iterator[DatumResult]:
         if not todo:
             return
         ray = self._ray()
