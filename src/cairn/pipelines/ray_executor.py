@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import socket
 import threading
@@ -391,7 +392,7 @@ class RayExecutor:
                 try:
                     ray.init(
                         address=self.address,
-                        logging_level="ERROR",
+                        logging_level=logging.ERROR,
                         log_to_driver=False,
                         namespace="cairn",
                     )
