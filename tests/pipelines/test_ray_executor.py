@@ -223,7 +223,7 @@ def _datums(client: Client, ref: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_edges_runs_across_nodes_with_the_local_executors_outputs_and_lineage(
-    cluster: Any, tmp_path: Path, shared_store: Callable[[str], Client]
+    cluster: Any, host_only: None, tmp_path: Path, shared_store: Callable[[str], Client]
 ) -> None:
     spec = _edges_spec(tmp_path)
     photos = _photos(6)
@@ -280,7 +280,7 @@ def _cmdline(pid: int) -> str:
 
 @pytest.mark.slow
 def test_a_node_killed_mid_job_loses_only_its_datums_which_run_elsewhere(
-    cluster: Any, tmp_path: Path, shared_store: Callable[[str], Client]
+    cluster: Any, host_only: None, tmp_path: Path, shared_store: Callable[[str], Client]
 ) -> None:
     from ray._private import ray_constants
 
@@ -348,6 +348,7 @@ def test_a_node_killed_mid_job_loses_only_its_datums_which_run_elsewhere(
 @pytest.mark.slow
 def test_a_node_that_cannot_start_the_transform_fails_its_datums_with_that_reason(
     cluster: Any,
+    host_only: None,
     tmp_path: Path,
     shared_store: Callable[[str], Client],
     monkeypatch: pytest.MonkeyPatch,
@@ -383,7 +384,7 @@ def test_a_node_that_cannot_start_the_transform_fails_its_datums_with_that_reaso
 
 @pytest.mark.slow
 def test_an_embedded_store_runs_on_a_cluster_of_this_machine_only(
-    cluster: Any, tmp_path: Path
+    cluster: Any, host_only: None, tmp_path: Path
 ) -> None:
     home = _home(tmp_path, "embedded", '[store]\nexecutor = "ray"\n')
     client = Client.open(home, auto_run=False)
@@ -405,7 +406,7 @@ def test_an_embedded_store_runs_on_a_cluster_of_this_machine_only(
     assert sorted(_outputs(client, "copy")) == [p.lstrip("/") for p, _ in files]
 
 
-def test_a_memory_store_is_refused_by_a_cluster(cluster: Any) -> None:
+def test_a_memory_store_is_refused_by_a_cluster(cluster: Any, host_only: None) -> None:
     from cairn.catalog import open_catalog
     from cairn.data import DataStore
     from cairn.storage import ChunkStore, MemoryObjectStore
@@ -425,7 +426,7 @@ Client.open(sys.argv[1], auto_run=False).run_pipelines()
 
 @pytest.mark.slow
 def test_a_killed_coordinator_commits_nothing_and_its_rerun_skips_stored_datums(
-    cluster: Any, tmp_path: Path, shared_store: Callable[[str], Client]
+    cluster: Any, host_only: None, tmp_path: Path, shared_store: Callable[[str], Client]
 ) -> None:
     import subprocess
 
@@ -438,13 +439,13 @@ def test_a_killed_coordinator_commits_nothing_and_its_rerun_skips_stored_datums(
     body = {
         "pipeline": {"name": "slow"},
         "transform": {
-            "cmd": ["bash", "-c", f'sleep 0.4; echo "$PACH_DATUM_ID" >> {count}; {COPY}']
+            "cmd": ["bash", "-c", f'sleep 0.3; echo "$PACH_DATUM_ID" >> {count}; {COPY}']
         },
         "input": {"pfs": {"repo": "in", "glob": "/*"}},
         "datum_set_spec": {"number": 1},
     }
     (folder / "slow.yaml").write_text(yaml.safe_dump(body))
-    files = [(f"/f{i:02d}", f"datum {i}\n".encode()) for i in range(12)]
+    files = [(f"/f{i:02d}", f"datum {i}\n".encode()) for i in range(9)]
     client = shared_store("ray")
     client.repos.create("in")
     client.put_files("in", "master", [(p, io.BytesIO(b)) for p, b in files])
