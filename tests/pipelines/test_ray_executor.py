@@ -226,7 +226,7 @@ def test_edges_runs_across_nodes_with_the_local_executors_outputs_and_lineage(
     cluster: Any, host_only: None, tmp_path: Path, shared_store: Callable[[str], Client]
 ) -> None:
     spec = _edges_spec(tmp_path)
-    photos = _photos(6)
+    photos = _photos(4)
     local = Client.open(tmp_path / "local", auto_run=False)
     local_job = _run(local, spec, photos)
 
@@ -296,7 +296,7 @@ def test_a_node_killed_mid_job_loses_only_its_datums_which_run_elsewhere(
             "cmd": [
                 "bash",
                 "-c",
-                f'sleep 1.5 # {marker}\ncp -r "$CAIRN_PFS"/in/. "$CAIRN_PFS/out/"',
+                f'sleep 1 # {marker}\ncp -r "$CAIRN_PFS"/in/. "$CAIRN_PFS/out/"',
             ]
         },
         "input": {"pfs": {"repo": "in", "glob": "/*"}},
@@ -304,7 +304,7 @@ def test_a_node_killed_mid_job_loses_only_its_datums_which_run_elsewhere(
         "salt": "fixed",
     }
     (folder / "slow.yaml").write_text(yaml.safe_dump(body))
-    files = [(f"/f{i}.txt", f"datum {i}\n".encode()) for i in range(8)]
+    files = [(f"/f{i}.txt", f"datum {i}\n".encode()) for i in range(6)]
 
     killed: list[int] = []
 
@@ -445,7 +445,7 @@ def test_a_killed_coordinator_commits_nothing_and_its_rerun_skips_stored_datums(
         "datum_set_spec": {"number": 1},
     }
     (folder / "slow.yaml").write_text(yaml.safe_dump(body))
-    files = [(f"/f{i:02d}", f"datum {i}\n".encode()) for i in range(9)]
+    files = [(f"/f{i:02d}", f"datum {i}\n".encode()) for i in range(8)]
     client = shared_store("ray")
     client.repos.create("in")
     client.put_files("in", "master", [(p, io.BytesIO(b)) for p, b in files])
@@ -455,12 +455,12 @@ def test_a_killed_coordinator_commits_nothing_and_its_rerun_skips_stored_datums(
     objects = client.data.chunks.objects
     stored: list[str] = []
     deadline = time.monotonic() + 60
-    while len(stored) < 3 and time.monotonic() < deadline:
+    while len(stored) < 2 and time.monotonic() < deadline:
         stored = [k for k in objects.list("logs/slow/") if "/sets/" in k]
         time.sleep(0.05)
     coordinator.send_signal(signal.SIGKILL)
     coordinator.wait()
-    assert len(stored) >= 3, "no datum finished before the deadline"
+    assert len(stored) >= 2, "no datum finished before the deadline"
     assert client.data.list_commits("slow") == []  # no partial output commit
     kept = {body["hash"] for key in stored for body in yaml.safe_load(objects.get(key))}
 
