@@ -9,6 +9,8 @@ import io
 import os
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -133,18 +135,23 @@ def cluster() -> Iterator[Any]:
     saved = {k: os.environ.get(k) for k in (*env, "RAY_ADDRESS")}
     os.environ.update(env)
     common = dict(num_cpus=1, object_store_memory=80 << 20)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        client_port = probe.getsockname()[1]
     cluster = Cluster(
         initialize_head=True,
         head_node_args=dict(
             common,
             resources={"node_a": 1},
             include_dashboard=False,
+            ray_client_server_port=client_port,
             _system_config={"health_check_period_ms": 500, "health_check_failure_threshold": 3},
         ),
     )
     for name in ("node_b", "node_c"):
         cluster.add_node(**common, resources={name: 1})
     os.environ["RAY_ADDRESS"] = cluster.address
+    cluster.client_url = f"ray://127.0.0.1:{client_port}"
     try:
         yield cluster
     finally:
@@ -426,10 +433,14 @@ Client.open(sys.argv[1], auto_run=False).run_pipelines()
 
 @pytest.mark.slow
 def test_a_killed_coordinator_commits_nothing_and_its_rerun_skips_stored_datums(
-    cluster: Any, host_only: None, tmp_path: Path, shared_store: Callable[[str], Client]
+    cluster: Any,
+    host_only: None,
+    tmp_path: Path,
+    shared_store: Callable[[str], Client],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import subprocess
-
+    """The killed coordinator is a process of its own reaching the cluster by its Ray
+    Client URL (``ray://``): this process is a driver of the cluster already."""
     count = tmp_path / "executions"
     count.touch()
     count.chmod(0o666)
@@ -446,7 +457,7 @@ def test_a_killed_coordinator_commits_nothing_and_its_rerun_skips_stored_datums(
     }
     (folder / "slow.yaml").write_text(yaml.safe_dump(body))
     files = [(f"/f{i:02d}", f"datum {i}\n".encode()) for i in range(8)]
-    client = shared_store("ray")
+    client = shared_store(cluster.client_url)
     client.repos.create("in")
     client.put_files("in", "master", [(p, io.BytesIO(b)) for p, b in files])
     client.pipelines.create(folder / "slow.yaml")
@@ -464,7 +475,12 @@ def test_a_killed_coordinator_commits_nothing_and_its_rerun_skips_stored_datums(
     assert client.data.list_commits("slow") == []  # no partial output commit
     kept = {body["hash"] for key in stored for body in yaml.safe_load(objects.get(key))}
 
-    [job] = client.run_pipelines()
+    monkeypatch.setenv("CAIRN_EXECUTOR", "ray")  # over config.toml's: this process's driver
+    rerun = Client.open(home, auto_run=False)
+    try:
+        [job] = rerun.run_pipelines()
+    finally:
+        rerun.data.catalog.dispose()
 
     assert job.state == "success", job.reason
     assert sorted(_outputs(client, "slow")) == sorted(p.lstrip("/") for p, _ in files)
