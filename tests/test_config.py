@@ -172,3 +172,24 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("CAIRN_HOME", "/somewhere")
     assert read_settings(auto_run=False).auto_run is False
     assert read_settings(home=None).home == Path("/somewhere")  # an unset flag is no flag
+
+
+def test_the_executor_comes_from_the_environment_then_config_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CAIRN_EXECUTOR", raising=False)
+    assert load_store_config(tmp_path).executor == "local"
+    _write_config(tmp_path, '[store]\nexecutor = "ray"\n')
+    assert load_store_config(tmp_path).executor == "ray"
+    monkeypatch.setenv("CAIRN_EXECUTOR", "ray://head:10001")
+    assert load_store_config(tmp_path).executor == "ray://head:10001"
+
+
+def test_a_store_with_an_unknown_executor_does_not_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cairn.pipelines.errors import ExecutorError
+
+    monkeypatch.setenv("CAIRN_EXECUTOR", "dask://scheduler:8786")
+    with pytest.raises(ExecutorError):
+        Client(tmp_path / ".cairn")

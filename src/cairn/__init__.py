@@ -92,7 +92,8 @@ _HOMES = {
     # The rest of the error tree (cairn.api.errors draws it); the names above load lighter.
     **dict.fromkeys(
         "AuthError AuthStateError BundleError CatalogError ConfigError DriftInputError"
-        " FieldError FlavorError InputRefused LimitExceeded LoopError MLError MonitoringError"
+        " ExecutorError FieldError FlavorError InputRefused LimitExceeded LoopError MLError"
+        " MonitoringError"
         " NotReady NotRegularFile ObjectNotFound PermissionDenied PolicyConflict PolicyError"
         " RuleError RunFileError SecretError ServerUnreachable ServingError SignatureError"
         " StoreDamaged Unauthenticated Unconfined UnknownToken UnreadableSpec"
@@ -155,6 +156,7 @@ __all__ = [
     "DataError",
     "DatumInfo",
     "DriftInputError",
+    "ExecutorError",
     "FieldError",
     "FileChange",
     "FileInfo",

@@ -155,6 +155,7 @@ class Client:
             # transform may run in one of those folders, bound alone into its sandbox
             shared_paths=(self.home / "code",),
             secrets=self._secret_store,
+            executor=backends.executor,
         )
         self.reporter = reporter or Reporter()
         if auto_run is None:

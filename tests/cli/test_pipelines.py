@@ -512,6 +512,22 @@ def test_datum_tries_sets_the_number_of_attempts(cairn: Cairn) -> None:
     assert log.count("refusing bad.txt") == 2
 
 
+def test_inspect_datum_shows_one_datum_with_the_node_it_ran_on(cairn: Cairn) -> None:
+    cairn.write("fail.sh", FAIL_ON_BAD_SH)
+    seed_repo(cairn, "words", {"a.txt": "a", "bad.txt": "bad"})
+    create_failing(cairn, pipeline("copy", pfs("words"), ["bash", "fail.sh"], datum_tries=1))
+    job = newest_job(cairn, "copy")["id"]
+    [failed] = [d for d in datums(cairn, "copy", job) if d["state"] == "failed"]
+    assert failed["node"] == ""  # the local executor ran it: no cluster node
+
+    shown = cairn.raw("inspect", "datum", f"copy@{job}", failed["id"][:10])
+
+    assert shown == failed
+    text = cairn("inspect", "datum", f"copy@{job}", failed["id"]).stdout
+    assert "exit code 3" in text and "Node" in text
+    assert cairn("inspect", "datum", f"copy@{job}", "ffff" * 4, check=False).returncode == 2
+
+
 def test_err_cmd_that_succeeds_recovers_the_datum(cairn: Cairn) -> None:
     cairn.write("fail.sh", FAIL_ON_BAD_SH)
     seed_repo(cairn, "words", {"a.txt": "a", "bad.txt": "bad"})

@@ -123,3 +123,18 @@ def test_an_unreachable_or_malformed_url_is_one_error_line(cairn: Cairn) -> None
     cairn("init")  # a read never creates the store
     assert json.loads(cairn("list", "repo", "--raw").stdout) == []
     assert not os.path.exists(cairn.root / "config")
+
+
+@pytest.mark.embedded_only("starts its own server")
+def test_server_refuses_an_unknown_executor_before_serving(cairn: Cairn) -> None:
+    env = {k: v for k, v in cairn.env.items() if k != "CAIRN_URL"}
+    done = subprocess.run(
+        [CAIRN, "server", "--port", str(free_port()), "--executor", "dask://x:8786"],
+        cwd=cairn.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--executor" in done.stderr and not done.stdout

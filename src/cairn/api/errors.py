@@ -35,6 +35,7 @@
     │   ├── LimitExceeded             a datum over its resource limits
     │   ├── Unconfined                another user's transform with no sandbox
     │   ├── BundleError               a spec folder a server refuses (cairn.api.bundles)
+    │   ├── ExecutorError             a bad executor URL, or a cluster that cannot run a job
     │   └── SecretError               the secrets file cannot be read or written safely
     ├── MLError                       runs, registry, model loading (cairn.ml)
     │   ├── RunFileError (ValueError) a malformed run file
@@ -82,6 +83,7 @@ from cairn.data.errors import (
 from cairn.ml.errors import FlavorError, MLError, RunFileError, SignatureError, UntrustedModel
 from cairn.monitoring.errors import DriftInputError, LoopError, MonitoringError, RuleError
 from cairn.pipelines.errors import (
+    ExecutorError,
     LimitExceeded,
     PipelineError,
     SecretError,
@@ -119,6 +121,7 @@ __all__ = [
     "CorruptObject",
     "DataError",
     "DriftInputError",
+    "ExecutorError",
     "FieldError",
     "FlavorError",
     "InputRefused",

@@ -179,6 +179,11 @@ datums = Table(
     # Object key "logs/<pipeline>/<job>/<datum>": up to 358 characters, past String(255).
     Column("log", Text),
     Column("error", Text, nullable=False, default=""),
+    # Where it ran: a cluster executor's node id and the hash of that node's environment
+    # fingerprint (object env/<h[:2]>/<h>); "" for datums run by the local executor.
+    # Added after the table: older catalogs get them, empty (Catalog's migration).
+    Column("node", String(128), nullable=False, server_default="", info={"added": True}),
+    Column("environment", String(64), nullable=False, server_default="", info={"added": True}),
 )
 Index("datums_by_hash", datums.c.pipeline, datums.c.hash)
 

@@ -345,6 +345,10 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "pipeline_commands",
         "List a job's datums with their state and input files.",
     ),
+    ("inspect", "datum"): (
+        "pipeline_commands",
+        "Show one datum of a job: state, files, attempts, the node it ran on, its error.",
+    ),
     ("next", "datum"): (
         "pipeline_commands",
         "Finish the datum in progress and print the next datum's id; exit 1 when none is left.",

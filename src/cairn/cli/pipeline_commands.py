@@ -412,6 +412,37 @@ def list_datum(
     )
 
 
+@groups["inspect"].command("datum")
+def inspect_datum(
+    ref: Annotated[str, typer.Argument(help="pipeline@job-id")],
+    datum: Annotated[str, typer.Argument(help="datum id, or a prefix of one")],
+    raw: Raw = False,
+) -> None:
+    """Show one datum of a job: state, files, attempts, the node it ran on, its error."""
+    found = [d for d in client().jobs.datums(_job_ref(ref)) if d.id.startswith(datum)]
+    if len(found) != 1:
+        why = "no datum" if not found else f"{len(found)} datums"
+        raise typer.BadParameter(f"{why} of {ref} with id {datum!r}", param_hint="DATUM")
+    d = found[0]
+    if raw:
+        return print_json(d.__dict__)
+    print_pairs(
+        {
+            "Datum": d.id,
+            "Job": f"{d.pipeline}@{d.job}",
+            "State": d.state,
+            "Files": ", ".join(f"{i['input']}:{i['path']}" for i in d.inputs),
+            "Attempts": d.attempts,
+            "Exit code": "-" if d.exit_code is None else d.exit_code,
+            "Duration": f"{d.duration:.2f}s",
+            "Bytes in / out": f"{fmt_size(d.bytes_in)} / {fmt_size(d.bytes_out)}",
+            "Node": d.node or "-",
+            "Environment": d.environment or "-",
+            "Error": d.error or "-",
+        }
+    )
+
+
 @groups["next"].command("datum")
 def next_datum(
     fail: Annotated[

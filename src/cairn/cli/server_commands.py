@@ -4,6 +4,7 @@ console, cairn.console) and ``cairn version``."""
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -51,6 +52,13 @@ def server(
             "`cairn create s3-key`.",
         ),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Where pipelines' datums run: local, ray or ray://HOST:PORT "
+            "(default: CAIRN_EXECUTOR, else config.toml, else local)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the store to a team over HTTP(S) until Ctrl-C: every command and the SDK talk
     to it when CAIRN_URL or a saved context names it; it runs pipelines and monitors.
@@ -65,6 +73,17 @@ def server(
 
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
+    if executor is not None:
+        from cairn.pipelines.errors import ExecutorError
+        from cairn.pipelines.ray_executor import open_executor
+
+        try:
+            open_executor(executor)
+        except ExecutorError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--executor") from None
+        # The flag is the setting of highest precedence; the store this server opens, and
+        # any worker process it starts, read it from the environment (cairn.storage.config).
+        os.environ["CAIRN_EXECUTOR"] = executor
     home, exists = find_home()
     if not exists:
         err.print(f"cairn: using a new store at {home}")

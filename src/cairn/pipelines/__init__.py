@@ -16,6 +16,8 @@ Owns
       it holds a JobRunner, which holds a JobHistory (composed, not inherited);
     * ``rows.py``: stored pipelines read back (one, all, the broken ones);
     * ``jobs.py``: running one job (plan, pool, confinement, job rows);
+    * ``ray_executor.py``: the same datums as Ray tasks on a cluster, by datum set
+      (``CAIRN_EXECUTOR=ray``); nodes move the bytes, the coordinator commits;
     * ``output.py``: what a job leaves: its output commit and its datum records;
     * ``history.py``: jobs, datums and logs as recorded;
     * ``lineage.py``: commit-level and file-level lineage;

@@ -3,7 +3,8 @@
 PipelineError
 ├── SpecError            a spec that is malformed or breaks a limit
 │   └── UnreadableSpec   a spec stored in the catalog that cannot be read back
-└── SecretError          the secrets file cannot be read or written safely
+├── SecretError          the secrets file cannot be read or written safely
+└── ExecutorError        the executor URL is malformed, or its cluster cannot run the job
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from cairn.storage.errors import CairnError, FieldError
 
 __all__ = [
+    "ExecutorError",
     "LimitExceeded",
     "PipelineError",
     "SecretError",
@@ -48,3 +50,9 @@ class UnreadableSpec(SpecError):
 
 class SecretError(PipelineError):
     """The secrets file cannot be read or written safely (see cairn.pipelines.secret_store)."""
+
+
+class ExecutorError(PipelineError):
+    """The executor cannot run a job: a malformed ``CAIRN_EXECUTOR``, Ray not installed, a
+    cluster that cannot be reached, or one that cannot share this store (an embedded store
+    with nodes on other machines) or fit the spec's resource requests."""

@@ -153,7 +153,8 @@ def exit_reason(code: int | None, log: bytes | bytearray, limits: Limits) -> str
 
 @dataclass
 class DatumResult:
-    """Outcome of one datum: ``state`` is success, failed or recovered."""
+    """Outcome of one datum: ``state`` is success, failed or recovered; ``node`` and
+    ``environment`` say where a cluster executor ran it (see DatumInfo)."""
 
     datum: Datum
     hash: str
@@ -164,6 +165,8 @@ class DatumResult:
     log: bytes
     outputs: dict[str, Content]
     error: str = ""
+    node: str = ""
+    environment: str = ""
 
     @property
     def bytes_out(self) -> int:

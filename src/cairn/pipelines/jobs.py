@@ -46,6 +46,7 @@ from cairn.pipelines.output import (
     store_datums,
     write_output,
 )
+from cairn.pipelines.ray_executor import RayExecutor
 from cairn.pipelines.sandbox import DEFAULT_LIMITS, others_can_enter, sandbox_available
 from cairn.pipelines.secret_store import Masker, SecretStore
 from cairn.pipelines.spec import PipelineSpec
@@ -69,7 +70,8 @@ class JobSettings:
     ``parallelism`` is the pool size when a spec has no ``parallelism_spec``;
     ``private_paths`` never enter a sandbox; ``allow_unconfined`` lets jobs run another OS
     user's pipelines without a sandbox; ``secrets`` holds the values ``transform.secrets``
-    refer to (without it, a job that needs one fails)."""
+    refer to (without it, a job that needs one fails); ``cluster`` runs the datums on a Ray
+    cluster instead of the local pool (cairn.pipelines.ray_executor)."""
 
     work_dir: Path
     parallelism: int
@@ -77,6 +79,7 @@ class JobSettings:
     allow_unconfined: bool = False
     secrets: SecretStore | None = None
     shared_paths: tuple[Path, ...] = ()  # inside private ones; a spec folder may be in them
+    cluster: RayExecutor | None = None
 
 
 class JobRunner:
@@ -369,6 +372,8 @@ class JobRunner:
         except (NotFound, SecretError) as exc:
             self._finish(job_id, info.name, state=JobState.FAILURE, reason=f"secrets: {exc}")
             return self.history.inspect_job(info.name, job_id)
+        if todo and self.settings.cluster is not None:
+            self.settings.cluster.check(self.data, spec)  # before any datum runs
         # Values are masked before logs and errors are stored or reported.
         masker = Masker(secret_env.values())
         ctx = RunContext(
@@ -397,7 +402,7 @@ class JobRunner:
         # The job's row does not change until every datum is done: read it once, not once
         # per datum (a catalog read per datum was a fifth of a batching job's time).
         running = self.history.inspect_job(info.name, job_id)
-        for result in self._run_datums(ctx, todo, hashes, max(1, workers)):
+        for result in self._run_datums(ctx, spec, todo, hashes, max(1, workers)):
             result.log, result.error = masker.bytes(result.log), masker.text(result.error)
             results.append(result)
             reporter.datum_done(running, datum_info(info.name, job_id, result))
@@ -439,11 +444,20 @@ class JobRunner:
         return self.history.inspect_job(info.name, job_id)
 
     def _run_datums(
-        self, ctx: RunContext, todo: list[Datum], hashes: dict[str, str], workers: int
+        self,
+        ctx: RunContext,
+        spec: PipelineSpec,
+        todo: list[Datum],
+        hashes: dict[str, str],
+        workers: int,
     ) -> Iterator[DatumResult]:
         """Run ``todo`` on ``workers`` threads, yielding each result as it is known: one
-        process per datum, or with ``datum_batching`` one process per worker at a time."""
+        process per datum, or with ``datum_batching`` one process per worker at a time; or
+        on the Ray cluster of ``settings.cluster``, as its executor says."""
         if not todo:
+            return
+        if self.settings.cluster is not None:
+            yield from self.settings.cluster.run(self.data, ctx, spec, todo, hashes)
             return
         if not ctx.transform.datum_batching:
             with ThreadPoolExecutor(max_workers=workers) as pool:

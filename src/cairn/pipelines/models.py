@@ -111,7 +111,9 @@ class JobInfo:
 @dataclass(frozen=True)
 class DatumInfo:
     """One datum of one job; ``inputs`` lists its files (input, repo, branch, commit,
-    path, hash, size); ``state`` is success, skipped, failed or recovered."""
+    path, hash, size); ``state`` is success, skipped, failed or recovered. ``node`` is the
+    cluster node it ran on and ``environment`` the hash of that node's environment
+    fingerprint (both "" when the local executor ran it, or it was skipped)."""
 
     pipeline: str
     job: str
@@ -125,6 +127,8 @@ class DatumInfo:
     bytes_in: int = 0
     bytes_out: int = 0
     error: str = ""
+    node: str = ""
+    environment: str = ""
 
 
 class Reporter:

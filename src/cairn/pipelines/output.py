@@ -141,6 +141,8 @@ def datum_info(pipeline: str, job_id: str, r: DatumResult) -> DatumInfo:
         r.datum.size,
         r.bytes_out,
         r.error,
+        r.node,
+        r.environment,
     )
 
 
@@ -191,6 +193,8 @@ def store_datums(
             bytes_out=d.bytes_out,
             log=log,
             error=d.error,
+            node=d.node,
+            environment=d.environment,
         )
         for d, log in records
     ]

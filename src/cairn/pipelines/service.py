@@ -69,6 +69,7 @@ from cairn.pipelines.models import (
     Reporter,
 )
 from cairn.pipelines.output import Heads, provenance
+from cairn.pipelines.ray_executor import open_executor
 from cairn.pipelines.rows import (
     inspect_pipeline,
     load_pipelines,
@@ -96,7 +97,9 @@ class Pipelines:
     store's root and a SQLite catalog's files and lock folder join them. ``allow_unconfined``
     lets jobs run pipelines created by another OS user when there is no sandbox;
     ``secrets`` holds the values ``transform.secrets`` refer to (without it, a job that
-    needs one fails).
+    needs one fails). ``executor`` is the URL of where datums run: ``local`` (this
+    process's pool), ``ray`` or ``ray://HOST:PORT`` (cairn.pipelines.ray_executor; raises
+    ExecutorError for another URL).
 
     It holds a JobRunner (``runner``: cairn.pipelines.jobs), which holds the JobHistory
     (``history``: cairn.pipelines.history) whose queries it offers as its own.
@@ -113,6 +116,7 @@ class Pipelines:
         allow_unconfined: bool = False,
         secrets: SecretStore | None = None,
         shared_paths: tuple[Path, ...] = (),
+        executor: str = "local",
     ) -> None:
         self.data = data
         self.catalog = catalog
@@ -128,7 +132,13 @@ class Pipelines:
         self.history = JobHistory(catalog, data)
         parallelism = parallelism or os.cpu_count() or 1
         settings = JobSettings(
-            work_dir, parallelism, tuple(store), allow_unconfined, secrets, tuple(shared_paths)
+            work_dir,
+            parallelism,
+            tuple(store),
+            allow_unconfined,
+            secrets,
+            tuple(shared_paths),
+            open_executor(executor),
         )
         self.runner = JobRunner(catalog, data, self.history, settings)
         self._thread_lock = threading.RLock()

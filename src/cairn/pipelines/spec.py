@@ -53,7 +53,8 @@ Honoured beyond the basics: ``input.cron`` (``cairn.pipelines.cron``), ``input.p
 ``transform.working_dir``, ``parallelism_spec.coefficient`` (a share of this machine's cores),
 ``resource_limits`` (``cairn.pipelines.executor.limits_for``), ``resource_requests``
 ``cpu`` and ``memory`` (no more workers at once than fit the machine:
-``cairn.pipelines.executor.workers_for``; ``disk`` and ``gpu`` are recorded only).
+``cairn.pipelines.executor.workers_for``; ``disk`` and ``gpu`` are recorded only),
+``datum_set_spec`` (the Ray executor's tasks: ``cairn.pipelines.ray_executor``).
 ``project`` fields accept Pachyderm's ``default`` project only: cairn has no projects.
 
 Accepted and recorded, changing nothing (each set one is a note on every job, see
@@ -64,7 +65,7 @@ Accepted and recorded, changing nothing (each set one is a note on every job, se
 ``pfs.empty_files`` (inputs are always copied in full).
 
 Recognised but not supported yet, and rejected with an error that names them: at the top
-level ``datum_set_spec``, ``determined``, ``egress``, ``job_timeout``,
+level ``determined``, ``egress``, ``job_timeout``,
 ``maximum_expected_uptime``, ``s3_out``, ``service``, ``spout``, ``tf_job``;
 ``transform.dockerfile``; ``transform.secrets[].mount_path``; ``pfs.repo_type``,
 ``pfs.s3``. Any other field is an unknown field.
@@ -115,6 +116,7 @@ __all__ = [
     "MAX_NESTING",
     "MAX_SPEC_BYTES",
     "MAX_VALUES",
+    "DatumSetSpec",
     "Input",
     "PFSInput",
     "ParallelismSpec",
@@ -473,6 +475,17 @@ class CronInput(_Model):
         return PFSInput(repo=self.repo or self.name, branch="master", glob="/", name=self.name)
 
 
+class DatumSetSpec(_Model):
+    """``datum_set_spec``: how datums are grouped into sets, the unit a cluster executor
+    hands a worker (cairn.pipelines.ray_executor). A set closes at ``number`` datums or
+    ``size_bytes`` input bytes, whichever comes first; with neither, the datums are split
+    into ``per_worker`` sets per worker. Zero means unset, as in Pachyderm."""
+
+    number: int = Field(default=0, ge=0)
+    size_bytes: int = Field(default=0, ge=0)
+    per_worker: int = Field(default=0, ge=0)
+
+
 class PFSInput(_Model):
     """``input.pfs``: files of ``repo``@``branch`` split into datums by ``glob``.
 
@@ -698,7 +711,7 @@ class PipelineSpec(_Model):
     """
 
     _unsupported = frozenset(
-        "datum_set_spec determined egress maximum_expected_uptime s3_out"
+        "determined egress maximum_expected_uptime s3_out"
         " service spout tf_job job_timeout".split()
     )
 
@@ -707,6 +720,7 @@ class PipelineSpec(_Model):
     transform: Transform
     input: Input
     parallelism_spec: ParallelismSpec | None = None
+    datum_set_spec: DatumSetSpec | None = None
     datum_tries: int = Field(default=3, ge=1)
     datum_timeout: Duration | None = Field(default=None, gt=0, allow_inf_nan=False)
     output_branch: Branch = "master"

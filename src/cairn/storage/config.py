@@ -9,9 +9,13 @@ comes from the first of:
        [store]
        objects = "s3://my-bucket/cairn"                   # any open_object_store URL
        catalog = "postgresql://cairn@db.internal/cairn"   # any open_catalog URL
+       executor = "ray"                                   # local (default), ray, ray://…
 
    A relative folder for ``objects`` is taken below ``<home>``;
 3. the embedded default: ``<home>/objects`` and ``sqlite:///<home>/catalog.db``.
+
+The executor (where pipelines' datums run) comes the same way: ``CAIRN_EXECUTOR``, then
+``executor`` in ``[store]``, then ``local``.
 
 A folder holding ``config.toml`` or ``catalog.db`` is a store folder (a store on
 PostgreSQL has no ``catalog.db``). Keep passwords out of the file: psycopg reads
@@ -42,18 +46,19 @@ __all__ = [
 CONFIG_FILE = "config.toml"
 OBJECTS_ENV = "CAIRN_OBJECTS_URL"
 CATALOG_ENV = "CAIRN_CATALOG_URL"
-_KEYS = ("objects", "catalog")
+_KEYS = ("objects", "catalog", "executor")
 
 
 @dataclass(frozen=True)
 class StoreConfig:
     """The URLs of a store's object store and catalog, and where each came from
-    (``env``, ``config.toml`` or ``default``)."""
+    (``env``, ``config.toml`` or ``default``), and the executor's URL."""
 
     objects: str
     catalog: str
     objects_from: str
     catalog_from: str
+    executor: str = "local"
 
 
 def is_home(path: Path) -> bool:
@@ -103,4 +108,5 @@ def load_store_config(home: Path) -> StoreConfig:
     if objects_from == CONFIG_FILE and not urlparse(objects).scheme:
         objects = (home / Path(objects).expanduser()).resolve().as_uri()
     catalog, catalog_from = chosen["catalog"]
-    return StoreConfig(objects, catalog, objects_from, catalog_from)
+    executor = settings.executor or from_file.get("executor") or "local"
+    return StoreConfig(objects, catalog, objects_from, catalog_from, executor)

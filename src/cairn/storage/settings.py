@@ -3,12 +3,13 @@
 1. flags: the keyword arguments given to ``read_settings`` (the CLI passes its options);
 2. the environment: ``CAIRN_URL``, ``CAIRN_TOKEN``, ``CAIRN_CONTEXT``, ``CAIRN_CONFIG_DIR``,
    ``CAIRN_HOME``, ``CAIRN_OBJECTS_URL``, ``CAIRN_CATALOG_URL``, ``CAIRN_AUTO_RUN``,
-   ``CAIRN_SANDBOX``, ``CAIRN_ALLOW_UNCONFINED``, ``CAIRN_CA_BUNDLE``;
+   ``CAIRN_SANDBOX``, ``CAIRN_ALLOW_UNCONFINED``, ``CAIRN_CA_BUNDLE``, ``CAIRN_EXECUTOR``;
 3. the saved context (cairn.storage.contexts): ``url`` and ``token`` of the context
    ``CAIRN_CONTEXT`` names, else of the active one, unless 1 or 2 gave a ``url`` or a
    ``home`` (a store named on the command line or in the environment beats a saved one,
    and a context's token never goes to a URL that did not come from that context);
-4. the store folder's ``config.toml``, ``[store]`` table: ``objects`` and ``catalog``
+4. the store folder's ``config.toml``, ``[store]`` table: ``objects``, ``catalog`` and
+   ``executor``
    (cairn.storage.config resolves them against the folder);
 5. the defaults below.
 
@@ -52,7 +53,9 @@ class Settings(BaseSettings):
     ``sandbox``: run transforms in the bubblewrap sandbox when it works (default on);
     ``allow_unconfined``: run other users' pipelines with no sandbox (default off);
     ``ca_bundle``: a PEM file of certificates a remote client trusts besides the usual
-    authorities (a server's self-signed certificate, or a team's own authority).
+    authorities (a server's self-signed certificate, or a team's own authority);
+    ``executor``: where datums run, ``local`` or a Ray cluster (``ray``, ``ray://HOST:PORT``;
+    cairn.pipelines.ray_executor); None: config.toml's, else local.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
@@ -68,6 +71,7 @@ class Settings(BaseSettings):
     sandbox: bool = True
     allow_unconfined: bool = False
     ca_bundle: Path | None = None
+    executor: str | None = None
 
     @field_validator("sandbox", mode="before")
     @classmethod
@@ -83,6 +87,7 @@ class Settings(BaseSettings):
         "objects_url",
         "catalog_url",
         "ca_bundle",
+        "executor",
         mode="before",
     )
     @classmethod
