@@ -464,10 +464,14 @@ class RayExecutor:
             return
         ray = self._ray()
         resources = task_resources(spec)
-        if spec.parallelism_spec:
-            workers = spec.parallelism_spec.constant
+        cpus = sum(n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive"))
+        parallelism = spec.parallelism_spec
+        if parallelism is not None and parallelism.constant is not None:
+            workers = parallelism.constant
+        elif parallelism is not None and parallelism.coefficient is not None:
+            # Pachyderm multiplies the cluster's nodes; the cluster's cores are what run here
+            workers = max(1, math.ceil(parallelism.coefficient * cpus))
         else:
-            cpus = sum(n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive"))
             workers = max(1, int(cpus // resources["num_cpus"]))
         items = [(d, hashes[d.id]) for d in todo]
         queue = deque(datum_sets(items, spec.datum_set_spec, workers))

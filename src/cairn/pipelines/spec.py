@@ -711,8 +711,7 @@ class PipelineSpec(_Model):
     """
 
     _unsupported = frozenset(
-        "determined egress maximum_expected_uptime s3_out"
-        " service spout tf_job job_timeout".split()
+        "determined egress maximum_expected_uptime s3_out service spout tf_job job_timeout".split()
     )
 
     pipeline: PipelineRef
