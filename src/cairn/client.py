@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from cairn.ml.registry import Registry
     from cairn.ml.runs import Runs
     from cairn.monitoring.loop import Monitors
+    from cairn.pipelines.daemons import Daemons
     from cairn.serving.policy import Deployments
 
 __all__ = ["Client", "connect", "find_home", "local_items"]
@@ -308,6 +309,14 @@ class Client:
         runner = self.run_pipelines if self.auto_run else None
         return Monitors(self.data, self._pipelines, self.registry, self.traffic, runner=runner)
 
+    @cached_property
+    def daemons(self) -> Daemons:
+        """The processes of spout and service pipelines (cairn.pipelines.daemons), which
+        ``run_forever`` keeps running; they reach this store through ``CAIRN_HOME``."""
+        from cairn.pipelines.daemons import Daemons
+
+        return Daemons(self._pipelines, {"CAIRN_HOME": str(self.home)})
+
     def tick_monitors(self) -> None:
         """Advance every monitoring rule's loop (``Monitors.tick``) if there is any rule;
         a store without rules does not load the monitoring layer."""
@@ -343,22 +352,30 @@ class Client:
         without a sandbox, pipelines another OS user created. An error of the monitors'
         tick goes to ``on_error`` (default: raised) and the loop goes on: the step stays,
         so the next tick retries it. Errors of the pipelines' run are raised.
-        ``on_round()`` runs after each round (``cairn run`` prints the new events)."""
+        ``on_round()`` runs after each round (``cairn run`` prints the new events).
+        Each round also starts, restarts or stops the processes of spout and service
+        pipelines (``daemons``); they stop when the loop ends, except with ``once``,
+        whose caller calls it round after round and stops ``daemons`` itself."""
         if allow_unconfined:
             self._pipelines.allow_unconfined = True
-        while True:
-            self.run_pipelines()
-            try:
-                self.tick_monitors()
-            except Exception as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
-            if on_round is not None:
-                on_round()
-            if once:
-                return
-            time.sleep(interval)
+        try:
+            while True:
+                self.daemons.sync()
+                self.run_pipelines()
+                try:
+                    self.tick_monitors()
+                except Exception as exc:
+                    if on_error is None:
+                        raise
+                    on_error(exc)
+                if on_round is not None:
+                    on_round()
+                if once:
+                    return
+                time.sleep(interval)
+        finally:
+            if not once:
+                self.daemons.stop()
 
     def _after(self, commit: CommitInfo) -> CommitInfo:
         if self.auto_run and commit.state == "finished":
@@ -378,7 +395,7 @@ class Client:
         if readers and not force:
             in_use = RepoInUse(f"repo {name!r} is read by pipeline {', '.join(readers)}")
             raise about(in_use, "repo.in_use", name=name)
-        if self.data.inspect_repo(name).type == "pipeline":
+        if self.data.inspect_repo(name).type in ("pipeline", "spout"):
             self._pipelines.delete_pipeline(name, force=force)
         else:
             self.data.delete_repo(name)

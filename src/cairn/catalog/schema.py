@@ -62,7 +62,8 @@ repos = Table(
     "repos",
     metadata,
     Column("name", String(255), primary_key=True),
-    # "user" repos take puts; "pipeline" repos are written only by their pipeline's jobs.
+    # "user" repos take puts; "pipeline" repos are written only by their pipeline's jobs;
+    # "spout" repos are a spout pipeline's output, which its process puts into.
     Column("type", String(16), nullable=False, default="user"),
     Column("description", Text, nullable=False, default=""),
     Column("created", Float, nullable=False),

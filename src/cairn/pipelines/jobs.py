@@ -324,6 +324,7 @@ class JobRunner:
                 "no input change can fix this, so the pipeline waits for its spec to be "
                 "updated or for a rerun once the code is there"
             )
+        assert spec.input is not None, "spouts and services run no jobs (Pipelines.propagate)"
         all_datums = build_datums(self.data, spec.input, heads)
         try:
             output_head: str | None = self.data.resolve(Ref(info.name, spec.output_branch)).id

@@ -180,7 +180,7 @@ class Pipelines:
         """
         name = spec.name
         body = self._storable(spec)
-        for pfs in spec.input.pfs_inputs():
+        for pfs in spec.pfs_inputs():
             self.data.inspect_repo(pfs.repo)
         existing = pipeline_row(self.catalog, name)
         if existing and not update:
@@ -203,7 +203,8 @@ class Pipelines:
             try:
                 self.data.inspect_repo(name)
             except NotFound:
-                self.data.create_repo(name, spec.description, type="pipeline")
+                kind = "spout" if spec.spout is not None else "pipeline"
+                self.data.create_repo(name, spec.description, type=kind)
                 # As Pachyderm: the output branch exists from the start, so listing it
                 # before the first job shows an empty repo, not an error.
                 self.data.create_branch(name, spec.output_branch)
@@ -255,7 +256,7 @@ class Pipelines:
             if not update and spec.name in existing:
                 exists = AlreadyExists(f"pipeline {spec.name!r} exists")
                 raise about(exists, "pipeline.exists", name=spec.name)
-            for pfs in spec.input.pfs_inputs():
+            for pfs in spec.pfs_inputs():
                 if pfs.repo not in names[:i]:
                     self.data.inspect_repo(pfs.repo)
             if spec.name not in existing:
@@ -286,7 +287,7 @@ class Pipelines:
             repo = self.data.inspect_repo(spec.name)
         except NotFound:
             return
-        if repo.type != "pipeline":
+        if repo.type not in ("pipeline", "spout"):
             raise SpecError(
                 f"pipeline.name: a user repo named {spec.name!r} exists; pick another name",
                 "pipeline.name",
@@ -296,7 +297,7 @@ class Pipelines:
         new = {s.name for s in specs}
         graph = {p.name: set(p.input_repos) for p in self.list_pipelines() if p.name not in new}
         for spec in specs:
-            graph[spec.name] = {p.repo for p in spec.input.pfs_inputs()}
+            graph[spec.name] = {p.repo for p in spec.pfs_inputs()}
         try:
             tuple(graphlib.TopologicalSorter(graph).static_order())
         except graphlib.CycleError as exc:
@@ -373,7 +374,7 @@ class Pipelines:
     def _input_heads(self, info: PipelineInfo) -> Heads | None:
         """The finished head of each input (repo, branch), or None if one is missing or open."""
         heads: Heads = {}
-        for pfs in info.spec.input.pfs_inputs():
+        for pfs in info.spec.pfs_inputs():
             try:
                 commit = self.data.resolve(Ref(pfs.repo, pfs.branch))
             except NotFound:
@@ -424,6 +425,9 @@ class Pipelines:
                 waiting_up = [r for r in upstream if status[r] in ("waiting", "paused")]
                 if info.state != "running":
                     status[info.name] = "current" if state == "current" else "paused"
+                    continue
+                if info.spec.long_lived:  # its process writes or serves (cairn.pipelines.daemons)
+                    status[info.name] = "current"
                     continue
                 cause = next((failed_now[r] for r in failed_up if r in failed_now), None)
                 if heads is not None and failed_up and (state == "stale" or cause):

@@ -34,11 +34,14 @@ accepted can always be read back:
 
 A violation is a ``SpecError`` naming the field path where it happens.
 
+A ``spout`` pipeline has no ``input`` (it is an error to give one); every other pipeline needs
+one. ``service`` needs an input. How both run is in ``cairn.pipelines.daemons``.
+
 Pachyderm fields that are recognised but not supported yet, and rejected with an error that
 names them: at the top level ``autoscaling``, ``datum_set_spec``, ``determined``, ``egress``,
 ``maximum_expected_uptime``, ``metadata``, ``pod_patch``, ``pod_spec``,
-``s3_out``, ``scheduling_spec``, ``service``,
-``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``, ``spout``,
+``s3_out``, ``scheduling_spec``,
+``sidecar_resource_limits``, ``sidecar_resource_requests``, ``spec_commit``,
 ``tf_job``, ``tolerations``, ``job_timeout``; ``pipeline.project``;
 ``transform.debug``, ``dockerfile``, ``image_pull_secrets``, ``memory_volume``,
 ``user``, ``working_dir``; ``transform.secrets[].mount_path``; ``parallelism_spec.coefficient``;
@@ -445,6 +448,25 @@ class ResourceSpec(_Model):
     processes: int | None = Field(default=None, ge=1)
 
 
+class ServiceSpec(_Model):
+    """``service``: the long-lived process listens on ``internal_port`` (TCP); cairn
+    exposes it on ``127.0.0.1:external_port``. ``type``, ``ip`` and ``annotations``
+    (Kubernetes Service settings) are accepted and recorded; there is no Kubernetes."""
+
+    internal_port: int = Field(ge=1, le=65535)
+    external_port: int = Field(ge=1, le=65535)
+    type: str = ""
+    ip: str = ""
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class SpoutSpec(_Model):
+    """``spout``: the transform runs as one long-lived process that writes its output repo
+    itself; ``service`` also exposes a port of it, as for a service pipeline."""
+
+    service: ServiceSpec | None = None
+
+
 class PipelineSpec(_Model):
     """A whole pipeline spec, as written for ``pachctl create pipeline`` (Pachyderm 2.x).
 
@@ -455,14 +477,16 @@ class PipelineSpec(_Model):
     _unsupported = frozenset(
         "autoscaling datum_set_spec determined egress maximum_expected_uptime metadata"
         " pod_patch pod_spec s3_out scheduling_spec"
-        " service sidecar_resource_limits sidecar_resource_requests spec_commit spout"
+        " sidecar_resource_limits sidecar_resource_requests spec_commit"
         " tf_job tolerations job_timeout".split()
     )
 
     pipeline: PipelineRef
     description: str = ""
     transform: Transform
-    input: Input
+    input: Input | None = None
+    spout: SpoutSpec | None = None
+    service: ServiceSpec | None = None
     parallelism_spec: ParallelismSpec | None = None
     datum_tries: int = Field(default=3, ge=1)
     datum_timeout: Duration | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -488,6 +512,19 @@ class PipelineSpec(_Model):
     @model_validator(mode="after")
     def _check_inputs(self) -> PipelineSpec:
         errors: list[Any] = []
+        if self.spout is not None and self.input is not None:
+            errors.append(_error(("input",), "a spout pipeline has no input; remove it", None))
+        if self.spout is not None and self.service is not None:
+            message = "a spout's port goes in spout.service; remove the top-level service"
+            errors.append(_error(("service",), message, None))
+        if self.spout is None and self.input is None:
+            errors.append(
+                _error(("input",), "a pipeline needs an input (only a spout has none)", None)
+            )
+        if errors or self.input is None:
+            if errors:
+                _raise("PipelineSpec", errors)
+            return self
         for loc, pfs in _leaves(self.input, ("input",)):
             if pfs.input_name == _RESERVED_INPUT_NAME:
                 field = "name" if pfs.name is not None else "repo"
@@ -507,6 +544,15 @@ class PipelineSpec(_Model):
     def name(self) -> str:
         """The pipeline's name, also its output repo's name."""
         return self.pipeline.name
+
+    def pfs_inputs(self) -> list[PFSInput]:
+        """Every pfs input leaf, in order; none for a spout."""
+        return [] if self.input is None else self.input.pfs_inputs()
+
+    @property
+    def long_lived(self) -> bool:
+        """A spout or a service: one long-lived process instead of jobs."""
+        return self.spout is not None or self.service is not None
 
     def canonical_json(self) -> str:
         """Every field, defaults included, as JSON with sorted keys and no whitespace."""
