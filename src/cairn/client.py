@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from cairn.ml.runs import Runs
     from cairn.monitoring.loop import Monitors
     from cairn.pipelines.daemons import Daemons
+    from cairn.pipelines.transactions import TransactionInfo, Transactions
     from cairn.serving.policy import Deployments
 
 __all__ = ["Client", "connect", "find_home", "local_items"]
@@ -316,6 +317,24 @@ class Client:
         from cairn.pipelines.daemons import Daemons
 
         return Daemons(self._pipelines, {"CAIRN_HOME": str(self.home)})
+
+    @cached_property
+    def transactions(self) -> Transactions:
+        """Transactions (cairn.pipelines.transactions): ``create branch``, ``delete
+        branch`` and ``finish commit`` recorded, then made at once by
+        :meth:`finish_transaction`."""
+        from cairn.pipelines.transactions import Transactions
+
+        return Transactions(self._pipelines)
+
+    def finish_transaction(self, tid: str | None = None) -> TransactionInfo:
+        """Make the changes of the open transaction (or ``tid``) at once, then run the
+        pipelines they trigger (with ``auto_run``). Raises NotFound, and what a change
+        raises (CommitStateError...)."""
+        info = self.transactions.finish(tid)
+        if self.auto_run:
+            self.run_pipelines()
+        return info
 
     def tick_monitors(self) -> None:
         """Advance every monitoring rule's loop (``Monitors.tick``) if there is any rule;

@@ -360,6 +360,17 @@ deployment_history = Table(
     Column("restores", Integer),
 )
 
+# Transactions (cairn.pipelines.transactions): changes recorded while one is open, made at
+# once by finish. ``requests`` is a JSON list; at most one row is "open".
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requests", Text, nullable=False, default="[]"),
+)
+
 # Events of the lifecycle (alias moves, policy changes, drift, retraining), newest last.
 events = Table(
     "events",

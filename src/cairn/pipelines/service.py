@@ -363,6 +363,13 @@ class Pipelines:
         with self._thread_lock, self.catalog.lock(PIPELINES_LOCK):
             yield
 
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold the lock every propagation takes, in this process and every other one of
+        the store: no job starts while the block runs (a transaction's finish)."""
+        with self._locked():
+            yield
+
     def _order(self, reporter: Reporter) -> list[PipelineInfo]:
         good, broken = load_pipelines(self.catalog)
         for b in broken:
