@@ -27,6 +27,7 @@ from cairn.catalog.schema import datums, events, jobs
 from cairn.data import DataStore, NotFound, Ref, new_commit_id
 from cairn.data.subject import about
 from cairn.pipelines.batch import DatumQueue, run_batch
+from cairn.pipelines.containers import container_runtime, why_not
 from cairn.pipelines.datums import Datum, build_datums
 from cairn.pipelines.environment import code_files, missing_code
 from cairn.pipelines.errors import PipelineError, SecretError, Unconfined
@@ -344,11 +345,13 @@ class JobRunner:
             job_id, info.name, state=JobState.RUNNING, total=len(all_datums), skipped=len(skipped)
         )
         reporter.job_started(self.history.inspect_job(info.name, job_id), len(todo))
+        container = None
         if spec.transform.image:
-            notes.append(
-                f"image {spec.transform.image} recorded; no container runtime, "
-                "so the command runs on the host"
-            )
+            why = why_not(spec.transform.image)
+            if why is None:
+                container = container_runtime()
+            else:
+                notes.append(why)
         for note in notes:
             reporter.note(info.name, note)
         try:
@@ -371,6 +374,7 @@ class JobRunner:
             private=self.settings.private_paths,
             shared=self.settings.shared_paths,
             env=secret_env,
+            container=container,
         )
         workers = (
             spec.parallelism_spec.constant if spec.parallelism_spec else self.settings.parallelism
