@@ -157,6 +157,18 @@ def test_a_spout_stops_when_its_pipeline_is_stopped_or_deleted(
     assert not alive(pid) and client.daemons.pids() == {}
 
 
+def test_a_spout_that_cannot_start_is_retried_and_the_runner_goes_on(
+    client: Client, tmp_path: Path
+) -> None:
+    create(client, tmp_path, "pipeline: {name: s}\nspout: {}\ntransform: {cmd: [./missing]}")
+
+    client.daemons.sync()
+    client.daemons.sync()
+
+    assert client.daemons.pids() == {}
+    assert "cannot start" in logs(client)
+
+
 def test_the_runner_stops_its_spouts_when_it_ends(client: Client, tmp_path: Path) -> None:
     create(client, tmp_path, "pipeline: {name: s}\nspout: {}\ntransform: {cmd: [sleep, '60']}")
     rounds = []

@@ -175,19 +175,33 @@ class Daemons:
                 continue  # a service waiting for its input
             if current is None:
                 current = self._running[name] = _Running(key)
-                self._start(info, current, now)
+                self._try_start(info, current, now)
                 continue
             process = current.process
             if process is not None and process.poll() is None:
                 continue
             if process is not None:  # it died since the last round
                 current.process = None
-                ran = now - current.started
-                current.failures = 1 if ran >= HEALTHY_AFTER else current.failures + 1
-                delay = min(MAX_BACKOFF, 0.5 * 2 ** (current.failures - 1))
-                current.next_start = now + delay
+                self._back_off(current, now, healthy=now - current.started >= HEALTHY_AFTER)
             if now >= current.next_start:
-                self._start(info, current, now)
+                self._try_start(info, current, now)
+
+    def _try_start(self, info: PipelineInfo, running: _Running, now: float) -> None:
+        # A process that cannot start (a missing program, a port taken) is retried with
+        # the same backoff as one that died, its error in its log: the runner goes on.
+        try:
+            self._start(info, running, now)
+        except OSError as exc:
+            if running.log is not None:
+                running.log.write(f"[cairn] cannot start: {exc}\n".encode())
+                running.log.flush()
+            running.process, running.started = None, now
+            self._back_off(running, now, healthy=False)
+
+    @staticmethod
+    def _back_off(running: _Running, now: float, *, healthy: bool) -> None:
+        running.failures = 1 if healthy else running.failures + 1
+        running.next_start = now + min(MAX_BACKOFF, 0.5 * 2 ** (running.failures - 1))
 
     def stop(self) -> None:
         """Stop every process (SIGTERM to its group, SIGKILL after ``STOP_GRACE`` s)."""
