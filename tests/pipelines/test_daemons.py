@@ -169,6 +169,25 @@ def test_a_spout_that_cannot_start_is_retried_and_the_runner_goes_on(
     assert "cannot start" in logs(client)
 
 
+def test_two_runners_of_one_store_run_one_spout_and_the_second_takes_over(
+    client: Client, tmp_path: Path
+) -> None:
+    create(client, tmp_path, "pipeline: {name: s}\nspout: {}\ntransform: {cmd: [sleep, '60']}")
+    other = Client(client.home, auto_run=False)
+    try:
+        client.daemons.sync()
+        other.daemons.sync()
+        assert list(client.daemons.pids()) == ["s"] and other.daemons.pids() == {}
+
+        client.daemons.stop()
+        other.daemons.sync()
+
+        assert list(other.daemons.pids()) == ["s"]
+    finally:
+        other.daemons.stop()
+        other.data.catalog.dispose()
+
+
 def test_the_runner_stops_its_spouts_when_it_ends(client: Client, tmp_path: Path) -> None:
     create(client, tmp_path, "pipeline: {name: s}\nspout: {}\ntransform: {cmd: [sleep, '60']}")
     rounds = []

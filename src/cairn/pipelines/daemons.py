@@ -27,6 +27,10 @@ State machine of one pipeline's process::
         paused, deleted,   └──► stopped ◄────┘  (also: spec or input changed → restart now)
         runner stops
 
+One process per pipeline among all the runners of a store: a runner starts one only
+while it holds the catalog lock ``daemon.<pipeline>`` (``Catalog.lock(wait=False)``), and
+releases it when it stops the process; another runner takes over in its next round.
+
 A process that dies is started again after 0.5 s, 1 s, 2 s ... up to ``MAX_BACKOFF``
 seconds; one that ran ``HEALTHY_AFTER`` seconds starts over at 0.5 s. Stopping sends
 SIGTERM to its process group, then SIGKILL after ``STOP_GRACE`` seconds; the processes
@@ -129,6 +133,8 @@ class _Running:
     forward: _Forward | None = None
     log: IO[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    # holds the catalog lock ``daemon.<pipeline>`` while this runner owns the process
+    claim: contextlib.ExitStack | None = None
 
 
 class Daemons:
@@ -174,7 +180,10 @@ class Daemons:
             if key == "":
                 continue  # a service waiting for its input
             if current is None:
-                current = self._running[name] = _Running(key)
+                claim = self._claim(name)
+                if claim is None:
+                    continue  # another runner of this store runs it
+                current = self._running[name] = _Running(key, claim=claim)
                 self._try_start(info, current, now)
                 continue
             process = current.process
@@ -185,6 +194,14 @@ class Daemons:
                 self._back_off(current, now, healthy=now - current.started >= HEALTHY_AFTER)
             if now >= current.next_start:
                 self._try_start(info, current, now)
+
+    def _claim(self, name: str) -> contextlib.ExitStack | None:
+        """The held lock ``daemon.<name>``, or None when another runner holds it."""
+        stack = contextlib.ExitStack()
+        if stack.enter_context(self.pipelines.catalog.lock(f"daemon.{name}", wait=False)):
+            return stack
+        stack.close()
+        return None
 
     def _try_start(self, info: PipelineInfo, running: _Running, now: float) -> None:
         # A process that cannot start (a missing program, a port taken) is retried with
@@ -319,3 +336,5 @@ class Daemons:
             running.log.close()
         if running.folder is not None:
             shutil.rmtree(running.folder, ignore_errors=True)
+        if running.claim is not None:
+            running.claim.close()
