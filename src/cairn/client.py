@@ -72,6 +72,8 @@ if TYPE_CHECKING:
     from cairn.ml.registry import Registry
     from cairn.ml.runs import Runs
     from cairn.monitoring.loop import Monitors
+    from cairn.pipelines.daemons import Daemons
+    from cairn.pipelines.transactions import TransactionInfo, Transactions
     from cairn.serving.policy import Deployments
 
 __all__ = ["Client", "connect", "find_home", "local_items"]
@@ -309,6 +311,32 @@ class Client:
         runner = self.run_pipelines if self.auto_run else None
         return Monitors(self.data, self._pipelines, self.registry, self.traffic, runner=runner)
 
+    @cached_property
+    def daemons(self) -> Daemons:
+        """The processes of spout and service pipelines (cairn.pipelines.daemons), which
+        ``run_forever`` keeps running; they reach this store through ``CAIRN_HOME``."""
+        from cairn.pipelines.daemons import Daemons
+
+        return Daemons(self._pipelines, {"CAIRN_HOME": str(self.home)})
+
+    @cached_property
+    def transactions(self) -> Transactions:
+        """Transactions (cairn.pipelines.transactions): ``create branch``, ``delete
+        branch`` and ``finish commit`` recorded, then made at once by
+        :meth:`finish_transaction`."""
+        from cairn.pipelines.transactions import Transactions
+
+        return Transactions(self._pipelines)
+
+    def finish_transaction(self, tid: str | None = None) -> TransactionInfo:
+        """Make the changes of the open transaction (or ``tid``) at once, then run the
+        pipelines they trigger (with ``auto_run``). Raises NotFound, and what a change
+        raises (CommitStateError...)."""
+        info = self.transactions.finish(tid)
+        if self.auto_run:
+            self.run_pipelines()
+        return info
+
     def tick_monitors(self) -> None:
         """Advance every monitoring rule's loop (``Monitors.tick``) if there is any rule;
         a store without rules does not load the monitoring layer."""
@@ -353,22 +381,30 @@ class Client:
         without a sandbox, pipelines another OS user created. An error of the monitors'
         tick goes to ``on_error`` (default: raised) and the loop goes on: the step stays,
         so the next tick retries it. Errors of the pipelines' run are raised.
-        ``on_round()`` runs after each round (``cairn run`` prints the new events)."""
+        ``on_round()`` runs after each round (``cairn run`` prints the new events).
+        Each round also starts, restarts or stops the processes of spout and service
+        pipelines (``daemons``); they stop when the loop ends, except with ``once``,
+        whose caller calls it round after round and stops ``daemons`` itself."""
         if allow_unconfined:
             self._pipelines.allow_unconfined = True
-        while True:
-            self.run_pipelines()
-            try:
-                self.tick_monitors()
-            except Exception as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
-            if on_round is not None:
-                on_round()
-            if once:
-                return
-            time.sleep(interval)
+        try:
+            while True:
+                self.daemons.sync()
+                self.run_pipelines()
+                try:
+                    self.tick_monitors()
+                except Exception as exc:
+                    if on_error is None:
+                        raise
+                    on_error(exc)
+                if on_round is not None:
+                    on_round()
+                if once:
+                    return
+                time.sleep(interval)
+        finally:
+            if not once:
+                self.daemons.stop()
 
     def _after(self, commit: CommitInfo) -> CommitInfo:
         if self.auto_run and commit.state == "finished":
@@ -388,7 +424,7 @@ class Client:
         if readers and not force:
             in_use = RepoInUse(f"repo {name!r} is read by pipeline {', '.join(readers)}")
             raise about(in_use, "repo.in_use", name=name)
-        if self.data.inspect_repo(name).type == "pipeline":
+        if self.data.inspect_repo(name).type in ("pipeline", "spout"):
             self._pipelines.delete_pipeline(name, force=force)
         else:
             self.data.delete_repo(name)

@@ -79,6 +79,19 @@ def test_a_held_lock_blocks_another_connection_until_released(open_url) -> None:
     waiter.finish()
 
 
+def test_without_waiting_a_held_lock_is_reported_not_waited_for(open_url) -> None:
+    first, second = open_url(), open_url()
+
+    with first.lock("daemon.s") as held, second.lock("daemon.s", wait=False) as also:
+        assert (held, also) == (True, False)
+    with second.lock("daemon.s", wait=False) as held:
+        assert held
+        waiter = Waiter(first, "daemon.s")  # held without waiting is held all the same
+        assert not waiter.holding.wait(0.5)
+    assert waiter.holding.wait(10)
+    waiter.finish()
+
+
 def test_locks_of_different_names_are_independent(open_url) -> None:
     first, second = open_url(), open_url()
 

@@ -465,3 +465,50 @@ def test_an_output_over_the_limit_fails_the_datum(data: DataStore, tmp_path: Pat
 
     assert (result.state, result.exit_code, result.outputs) == ("failed", 0, {})
     assert "output limit" in result.error
+
+
+@pytest.fixture
+def venv_with_module(under_tmp: Path) -> Path:
+    """A virtual environment made by the test (``--system-site-packages``, no pip) with a
+    one-module package copied into its site-packages; returns its ``bin/python``."""
+    import subprocess
+
+    venv = under_tmp / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+        check=True,
+        timeout=60,
+    )
+    [site] = venv.glob("lib/python*/site-packages")
+    (site / "cairn_venv_probe.py").write_text("ANSWER = 'from the venv'\n")
+    os.chmod(under_tmp, 0o755)
+    return venv / "bin" / "python"
+
+
+@pytest.mark.usefixtures("real_sandbox")
+def test_a_transform_naming_a_venvs_python_imports_that_venvs_packages(
+    data: DataStore, tmp_path: Path, venv_with_module: Path, under_tmp: Path, recorder: Recorder
+) -> None:
+    data.create_repo("in")
+    data.put_files("in", None, [("a.txt", io.BytesIO(b"a"))])
+    pipelines = Pipelines(data, data.catalog, work_dir=tmp_path / "work", parallelism=1)
+    spec_dir = under_tmp / "specs"
+    spec_dir.mkdir(mode=0o755)
+    code = (
+        "import cairn_venv_probe, sys; "
+        "open('/pfs/out/answer', 'w').write(cairn_venv_probe.ANSWER + ' ' + sys.prefix)"
+    )
+    doc = json.dumps(
+        {
+            "pipeline": {"name": "venv"},
+            "transform": {"cmd": [str(venv_with_module), "-c", code]},
+            "input": {"pfs": {"repo": "in", "glob": "/"}},
+        }
+    )
+    pipelines.create_pipeline(load_specs(doc)[0], spec_dir)
+
+    [job] = pipelines.propagate(recorder)
+
+    assert job.state == "success", job.reason
+    answer = b"".join(data.read_file(Ref("venv", path="answer"))).decode()
+    assert answer == f"from the venv {venv_with_module.parent.parent}"

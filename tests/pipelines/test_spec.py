@@ -243,7 +243,7 @@ def test_mistyped_or_invalid_field(data: dict[str, Any], field: str) -> None:
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        (spec_dict(spout={"overwrite": True}), "spout"),
+        (spec_dict(tf_job={"tf_job_spec": ""}), "tf_job"),
         (spec_dict(egress={"URL": "s3://b/x"}), "egress"),
         (
             spec_dict(input={"cross": [pfs("a"), {"pfs": {**pfs("b")["pfs"], "s3": True}}]}),
@@ -263,12 +263,12 @@ def test_unsupported_pachyderm_field(data: dict[str, Any], field: str) -> None:
 
 
 def test_unsupported_field_set_to_null_counts_as_unset() -> None:
-    assert load_one(spec_dict(spout=None)).name == "edges"
+    assert load_one(spec_dict(tf_job=None)).name == "edges"
 
 
 def test_every_problem_is_listed() -> None:
-    error = spec_error(spec_dict(spout={}, datum_tries="x", colour="red"))
-    assert {field for field, _ in error.problems} == {"spout", "datum_tries", "colour"}
+    error = spec_error(spec_dict(tf_job={}, datum_tries="x", colour="red"))
+    assert {field for field, _ in error.problems} == {"tf_job", "datum_tries", "colour"}
 
 
 @pytest.mark.parametrize(

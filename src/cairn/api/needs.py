@@ -255,7 +255,7 @@ def pipeline_specs(*, update: bool) -> Needs:
         items = [spec] if isinstance(spec, PipelineSpec | Mapping) else list(spec or ())
         for item in items:
             parsed = item if isinstance(item, PipelineSpec) else parse_spec(item)
-            for pfs in parsed.input.pfs_inputs():
+            for pfs in parsed.pfs_inputs():
                 yield Need(REPO, pfs.repo, READ)
             if update:
                 yield Need(REPO, parsed.name, WRITE)

@@ -113,20 +113,22 @@ class Catalog:
             conn.execution_options(cairn_read_only=True)
             yield conn
 
-    def lock(self, name: str) -> AbstractContextManager[None]:
+    def lock(self, name: str, *, wait: bool = True) -> AbstractContextManager[bool]:
         """Hold the lock ``name`` for a ``with`` block, waiting as long as another process
         (on any machine, for PostgreSQL) or thread holds it; released when the block ends
-        or the holding process dies. See cairn.catalog.locks for each backend. Raises
-        ValueError for a name that is not 1 to 100 of ``[A-Za-z0-9_.-]`` starting with a
-        letter or digit, CatalogError for a dialect without such locks (neither SQLite
-        nor PostgreSQL), and SQLAlchemy's errors for a database that cannot be reached."""
+        or the holding process dies. The block gets True; with ``wait=False`` it does not
+        wait, and gets False when another holder has the lock. See cairn.catalog.locks for
+        each backend. Raises ValueError for a name that is not 1 to 100 of
+        ``[A-Za-z0-9_.-]`` starting with a letter or digit, CatalogError for a dialect
+        without such locks (neither SQLite nor PostgreSQL), and SQLAlchemy's errors for a
+        database that cannot be reached."""
         check_name(name)
         if self._locks is None:
             raise CatalogError(
                 f"catalog {self.url}: no lock shared between processes on "
                 f"{self.engine.dialect.name}; use SQLite or PostgreSQL"
             )
-        return self._locks.hold(name)
+        return self._locks.hold(name, wait)
 
     def dispose(self) -> None:
         self.engine.dispose()

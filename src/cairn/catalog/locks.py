@@ -22,7 +22,9 @@ Backends, chosen by the catalog's URL:
 * SQLite in memory: a lock in this process, as the database lives only here.
 
 Locks are not re-entrant: a second ``lock(name)`` in the same process waits for the
-first, as one on another machine does.
+first, as one on another machine does. ``lock(name, wait=False)`` does not wait: its
+block runs either way, and the value it yields says whether the lock is held (a runner
+that finds a spout's lock taken leaves that spout to the runner holding it).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 _PG_LOCK = text("SELECT pg_advisory_lock(:key)")
 _PG_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
+_PG_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
 
 
 def check_name(name: str) -> str:
@@ -64,8 +67,9 @@ def lock_key(name: str) -> int:
 
 
 class Locks(Protocol):
-    def hold(self, name: str) -> AbstractContextManager[None]:
-        """A context manager holding lock ``name`` (a checked name) for its block."""
+    def hold(self, name: str, wait: bool = True) -> AbstractContextManager[bool]:
+        """A context manager holding lock ``name`` (a checked name) for its block; it
+        yields True, or with ``wait=False`` False when another holder has it."""
         ...
 
 
@@ -76,12 +80,17 @@ class PostgresLocks:
         self.engine = engine
 
     @contextmanager
-    def hold(self, name: str) -> Iterator[None]:
+    def hold(self, name: str, wait: bool = True) -> Iterator[bool]:
         key = lock_key(name)
         conn = self.engine.connect()
         try:
             conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(_PG_LOCK, {"key": key})
+            if wait:
+                conn.execute(_PG_LOCK, {"key": key})
+            elif not conn.execute(_PG_TRY_LOCK, {"key": key}).scalar():
+                conn.close()
+                yield False
+                return
         except BaseException:
             # Interrupted while waiting (Ctrl-C) or a lost connection: the lock may have
             # been granted all the same, so close the session, which drops it.
@@ -89,7 +98,7 @@ class PostgresLocks:
             conn.close()
             raise
         try:
-            yield
+            yield True
         finally:
             try:
                 conn.execute(_PG_UNLOCK, {"key": key})
@@ -107,14 +116,19 @@ class FileLocks:
         self.folder = folder
 
     @contextmanager
-    def hold(self, name: str) -> Iterator[None]:
+    def hold(self, name: str, wait: bool = True) -> Iterator[bool]:
         self.folder.mkdir(parents=True, exist_ok=True)
         # Read-only is enough for flock, so a store shared by several OS users works
         # with the usual umask; the descriptor is not inherited by transforms (PEP 446).
         fd = os.open(self.folder / name, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held = False
+            else:
+                held = True
+            yield held
         finally:
             os.close(fd)  # closing the only descriptor of the file releases the flock
 
@@ -127,8 +141,13 @@ class ProcessLocks:
         self._locks: dict[str, threading.Lock] = {}
 
     @contextmanager
-    def hold(self, name: str) -> Iterator[None]:
+    def hold(self, name: str, wait: bool = True) -> Iterator[bool]:
         with self._guard:
             lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
-            yield
+        if not lock.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()

@@ -62,7 +62,8 @@ repos = Table(
     "repos",
     metadata,
     Column("name", String(255), primary_key=True),
-    # "user" repos take puts; "pipeline" repos are written only by their pipeline's jobs.
+    # "user" repos take puts; "pipeline" repos are written only by their pipeline's jobs;
+    # "spout" repos are a spout pipeline's output, which its process puts into.
     Column("type", String(16), nullable=False, default="user"),
     Column("description", Text, nullable=False, default=""),
     Column("created", Float, nullable=False),
@@ -362,6 +363,17 @@ deployment_history = Table(
     # The earlier revision a rollback restored (NULL: a policy set by hand), so that a
     # second rollback goes one revision further back instead of undoing the first.
     Column("restores", Integer),
+)
+
+# Transactions (cairn.pipelines.transactions): changes recorded while one is open, made at
+# once by finish. ``requests`` is a JSON list; at most one row is "open".
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created", Float, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requests", Text, nullable=False, default="[]"),
 )
 
 # Events of the lifecycle (alias moves, policy changes, drift, retraining), newest last.

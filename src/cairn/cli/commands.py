@@ -22,18 +22,18 @@ __all__ = ["COMMANDS", "VERBS"]
 VERBS: dict[str, str] = {
     "create": "Create a repo, branch, pipeline, secret, monitor or token.",
     "list": "List repos, branches, commits, files, pipelines, secrets, jobs, datums, runs, "
-    "models, deployments, monitors or events.",
+    "models, deployments, monitors, events or transactions.",
     "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model, deployment "
     "or monitor.",
-    "delete": "Delete a repo, branch, file, pipeline, secret or monitor.",
+    "delete": "Delete a repo, branch, file, pipeline, secret, monitor or transaction.",
     "put": "Put files into a repo.",
     "get": "Get files out of a repo.",
     "glob": "Match files with a glob pattern.",
     "diff": "Compare two commits or two model versions.",
     "explain": "Explain a logged prediction back to the data that made its model.",
     "copy": "Copy files between commits without copying bytes.",
-    "start": "Start a commit or a pipeline.",
-    "finish": "Finish a commit.",
+    "start": "Start a commit, a transaction or a pipeline.",
+    "finish": "Finish a commit or a transaction.",
     "wait": "Wait for a commit or job to finish.",
     "update": "Update a pipeline or a monitor.",
     "stop": "Stop (pause) a pipeline.",
@@ -174,6 +174,20 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "Open a commit; later puts go into it until `finish commit`. Prints its id.",
     ),
     ("finish", "commit"): ("data_commands", "Finish an open commit; pipelines that read it run."),
+    ("start", "transaction"): (
+        "data_commands",
+        "Open a transaction: create/delete branch and finish commit wait for its finish. "
+        "Prints its id.",
+    ),
+    ("finish", "transaction"): (
+        "data_commands",
+        "Make a transaction's changes at once; pipelines then see them together.",
+    ),
+    ("delete", "transaction"): ("data_commands", "Drop a transaction and the changes it recorded."),
+    ("list", "transaction"): (
+        "data_commands",
+        "List transactions: id, state, and the changes each recorded.",
+    ),
     ("list", "commit"): (
         "data_commands",
         "List commits, newest first (a branch's history when a branch is named).",

@@ -16,6 +16,7 @@ from cairn.cli.output import (
     Raw,
     byte_progress,
     client,
+    embedded,
     err,
     fail_on_jobs,
     fmt_size,
@@ -99,8 +100,12 @@ def create_branch(
     head: Annotated[str | None, typer.Option("--head", help="commit or branch^N")] = None,
 ) -> None:
     """Create a branch, or move it to --head."""
-    if not parse_ref(ref).commit:
+    parsed = parse_ref(ref)
+    if not parsed.commit:
         raise InvalidPath("name the branch: repo@branch")
+    recording = _transaction()
+    if recording is not None:
+        return _recorded(recording.create_branch(parsed.repo, parsed.commit, head))
     client().branches.create(ref, head)
 
 
@@ -129,6 +134,10 @@ def inspect_branch(
 @groups["delete"].command("branch")
 def delete_branch(ref: Annotated[str, typer.Argument(help="repo@branch")]) -> None:
     """Delete a branch name (its commits stay reachable by id)."""
+    recording = _transaction()
+    if recording is not None:
+        parsed = parse_ref(_branch(ref))
+        return _recorded(recording.delete_branch(parsed.repo, parsed.commit or "master"))
     client().branches.delete(_branch(ref))
 
 
@@ -145,7 +154,66 @@ def start_commit(
 @groups["finish"].command("commit")
 def finish_commit(ref: Annotated[str, typer.Argument(help="repo@branch or repo@id")]) -> None:
     """Finish an open commit; pipelines that read it run."""
+    recording = _transaction()
+    if recording is not None:
+        parsed = parse_ref(ref)
+        return _recorded(recording.finish_commit(parsed.repo, parsed.commit or None))
     client().commits.finish(ref)
+
+
+# -- transactions (cairn.pipelines.transactions; an embedded store's) ----------------------
+_WHY_TX = "transactions are kept by an embedded store; run these commands where it is"
+
+
+def _transaction() -> Any:
+    """The store's Transactions while one is open (embedded stores only), else None."""
+    from cairn.client import Client
+
+    found = client()
+    if not isinstance(found, Client) or found.transactions.active() is None:
+        return None
+    return found.transactions
+
+
+def _recorded(request: Any) -> None:
+    err.print(f"added to the transaction: {printable(request.describe())}", soft_wrap=True)
+
+
+@groups["start"].command("transaction")
+def start_transaction() -> None:
+    """Open a transaction: create/delete branch and finish commit wait for its finish.
+    Prints its id."""
+    print(embedded("start transaction", _WHY_TX).transactions.start().id)
+
+
+@groups["finish"].command("transaction")
+def finish_transaction(
+    tid: Annotated[str | None, typer.Argument(help="id (default: the open one)")] = None,
+) -> None:
+    """Make a transaction's changes at once; pipelines then see them together."""
+    info = embedded("finish transaction", _WHY_TX).finish_transaction(tid)
+    err.print(f"transaction {info.id}: {len(info.requests)} change(s) made")
+
+
+@groups["delete"].command("transaction")
+def delete_transaction(
+    tid: Annotated[str | None, typer.Argument(help="id (default: the open one)")] = None,
+) -> None:
+    """Drop a transaction and the changes it recorded."""
+    embedded("delete transaction", _WHY_TX).transactions.delete(tid)
+
+
+@groups["list"].command("transaction")
+def list_transaction(raw: Raw = False) -> None:
+    """List transactions: id, state, and the changes each recorded."""
+    found = embedded("list transaction", _WHY_TX).transactions.list()
+    if raw:
+        return print_json(to_json(found))
+    rows = [
+        [t.id, t.state, fmt_time(t.created), "; ".join(r.describe() for r in t.requests) or "-"]
+        for t in found
+    ]
+    print_table(["TRANSACTION", "STATE", "CREATED", "CHANGES"], rows)
 
 
 def _commit_rows(commits: list) -> list[list[Any]]:

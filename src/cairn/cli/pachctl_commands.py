@@ -41,7 +41,7 @@ def spec_problems(specs: list[Any], repos: set[str], pipelines: set[str]) -> lis
             problems.append(f"pipeline {name!r} already exists (use update pipeline)")
         elif name in repos:
             problems.append(f"pipeline {name!r}: a repo of that name exists")
-        for leaf in spec.input.pfs_inputs():
+        for leaf in spec.pfs_inputs():
             if leaf.repo not in repos and leaf.repo not in made:
                 problems.append(f"pipeline {name!r}: input repo {leaf.repo!r} does not exist")
         made.add(name)
@@ -75,7 +75,7 @@ def dry_run(file: Path) -> None:
     if problems:
         raise typer.Exit(1)
     for spec in specs:
-        inputs = ", ".join(sorted({leaf.repo for leaf in spec.input.pfs_inputs()}))
+        inputs = ", ".join(sorted({leaf.repo for leaf in spec.pfs_inputs()}))
         out.print(f"would create pipeline {spec.pipeline.name} (reads {inputs})")
 
 
@@ -109,7 +109,7 @@ def draw_pipeline(raw: Annotated[bool, typer.Option("--raw", help="Print JSON.")
     pipelines = client().pipelines.list()
     edges: dict[str, set[str]] = {}
     for p in pipelines:
-        for leaf in p.spec.input.pfs_inputs():
+        for leaf in p.spec.pfs_inputs():
             edges.setdefault(leaf.repo, set()).add(p.name)
     if raw:
         return print_json({repo: sorted(readers) for repo, readers in sorted(edges.items())})

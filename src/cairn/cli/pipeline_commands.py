@@ -137,7 +137,7 @@ def list_pipeline(
             [
                 p.name,
                 p.version,
-                ", ".join(f"{x.repo}:{x.glob}" for x in p.spec.input.pfs_inputs()),
+                ", ".join(f"{x.repo}:{x.glob}" for x in p.spec.pfs_inputs()),
                 p.state,
                 last,
                 description,

@@ -195,12 +195,13 @@ class CommitLog:
         return entry.size if isinstance(entry, DirEntry) else 0
 
     def check_writable(self, repo: str) -> None:
-        """Raises NotFound for a missing repo, DataError for a pipeline's output repo."""
+        """Raises NotFound for a missing repo, DataError for a pipeline's output repo (a
+        spout's output takes puts: its process writes it)."""
         with self.catalog.read() as conn:
             kind = conn.execute(select(repos.c.type).where(repos.c.name == repo)).scalar()
         if kind is None:
             raise repo_missing(repo)
-        if kind != "user":
+        if kind not in ("user", "spout"):
             raise DataError(
                 f"repo {repo!r} is a pipeline's output; only its pipeline's jobs write to it"
             )

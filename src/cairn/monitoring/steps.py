@@ -104,7 +104,7 @@ def drift(monitors: Monitors, rule: MonitorRule, state: MonitorState) -> Move | 
     retrain = retrain_of(rule)
     to = parse_ref(retrain.to)
     spec = monitors.pipelines.inspect_pipeline(retrain.pipeline).spec
-    if to.repo not in {p.repo for p in spec.input.pfs_inputs()}:
+    if to.repo not in {p.repo for p in spec.pfs_inputs()}:
         raise LoopError(
             f"pipeline {retrain.pipeline!r} does not read repo {to.repo!r}; set "
             "action.retrain.to to one of its inputs"
@@ -130,7 +130,7 @@ def data_committed(monitors: Monitors, rule: MonitorRule, state: MonitorState) -
     to = parse_ref(retrain.to)
     wanted = monitors.data.inspect_commit(to.repo, state.info["cycle"]["training_commit"])
     spec = monitors.pipelines.inspect_pipeline(retrain.pipeline).spec
-    names = [p.input_name for p in spec.input.pfs_inputs() if p.repo == to.repo]
+    names = [p.input_name for p in spec.pfs_inputs() if p.repo == to.repo]
     for job in monitors.pipelines.list_jobs(retrain.pipeline):  # newest first
         used = [job.inputs.get(n) for n in names if job.inputs.get(n)]
         if not used:

@@ -9,7 +9,10 @@ Owns
     * ``secret_store.py``: the values ``transform.secrets`` refer to, kept out of specs,
       the catalog and logs (masked);
     * ``datums.py``: cutting inputs into datums; datum id (which) vs hash (changed?);
-    * ``executor.py`` / ``sandbox.py``: running one datum in bubblewrap or on the host;
+    * ``executor.py`` / ``sandbox.py`` / ``containers.py``: running one datum in bubblewrap,
+      in its image (podman or docker) or on the host;
+    * ``daemons.py``: spout and service pipelines, long-lived processes that the runner
+      starts, restarts with backoff and stops;
     * ``batch.py``: ``datum_batching``, one process working through many datums over a
       channel (the wire protocol is documented there; ``cairn.sdk`` speaks it);
     * ``service.py``: Pipelines — create/update/delete and triggering (``propagate``);

@@ -36,6 +36,7 @@ from typing import IO
 
 from cairn.data import DataStore, InvalidPath
 from cairn.data.paths import normalize
+from cairn.pipelines.containers import wrap_container
 from cairn.pipelines.datums import Datum
 from cairn.pipelines.errors import LimitExceeded
 from cairn.pipelines.sandbox import (
@@ -84,6 +85,8 @@ class RunContext:
     limits: Limits = DEFAULT_LIMITS
     private: tuple[Path, ...] = ()  # host paths kept out of the sandbox (the store)
     shared: tuple[Path, ...] = ()  # folders inside those that a spec folder may be (code)
+    # the container runtime that runs each datum in transform.image (cairn.pipelines.containers)
+    container: str | None = None
 
     def layout(self, pfs: Path, inputs: tuple[str, ...] = ()) -> Layout:
         return Layout(pfs, inputs, self.cwd, self.private, self.shared)
@@ -358,17 +361,25 @@ def _attempt(
     shutil.rmtree(layout.out, ignore_errors=True)
     layout.out.mkdir()
     with sandbox_uid() as uid:
-        if ctx.sandbox:
+        if ctx.sandbox and ctx.container is None:
             grant(layout.out, uid)
-        env = transform_env(ctx, "/pfs" if ctx.sandbox else str(layout.pfs))
-        missing = "" if ctx.sandbox else missing_program(cmd, env["PATH"], ctx.cwd)
-        if missing:
-            log += f"{missing}\n".encode()
-            return None, missing
-        argv, pfs_seen = wrap_command(
-            cmd, layout, sandbox=ctx.sandbox, limits=ctx.limits, uid=uid, env_path=env["PATH"]
-        )
-        env.update(datum_env(datum, pfs_seen))
+        pfs_seen = "/pfs" if ctx.sandbox or ctx.container else str(layout.pfs)
+        env = transform_env(ctx, pfs_seen)
+        if ctx.container is not None and ctx.transform.image:
+            env.update(datum_env(datum, pfs_seen))
+            argv = wrap_container(ctx.container, ctx.transform.image, cmd, layout, env)
+            # the runtime's client reads its own settings (CONTAINERS_CONF, DOCKER_HOST...)
+            # from the environment; only the names above enter the container
+            env = {**os.environ, **env}
+        else:
+            missing = "" if ctx.sandbox else missing_program(cmd, env["PATH"], ctx.cwd)
+            if missing:
+                log += f"{missing}\n".encode()
+                return None, missing
+            argv, pfs_seen = wrap_command(
+                cmd, layout, sandbox=ctx.sandbox, limits=ctx.limits, uid=uid, env_path=env["PATH"]
+            )
+            env.update(datum_env(datum, pfs_seen))
         code, error = _run(argv, stdin, env, ctx.cwd, ctx.timeout, log)
     return code, error or ("" if code == 0 else exit_reason(code, log, ctx.limits))
 

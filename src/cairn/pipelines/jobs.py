@@ -27,6 +27,7 @@ from cairn.catalog.schema import datums, events, jobs
 from cairn.data import DataStore, NotFound, Ref, new_commit_id
 from cairn.data.subject import about
 from cairn.pipelines.batch import DatumQueue, run_batch
+from cairn.pipelines.containers import container_runtime, why_not
 from cairn.pipelines.datums import Datum, build_datums
 from cairn.pipelines.environment import code_files, missing_code
 from cairn.pipelines.errors import PipelineError, SecretError, Unconfined
@@ -340,6 +341,7 @@ class JobRunner:
                 "no input change can fix this, so the pipeline waits for its spec to be "
                 "updated or for a rerun once the code is there"
             )
+        assert spec.input is not None, "spouts and services run no jobs (Pipelines.propagate)"
         all_datums = build_datums(self.data, spec.input, heads)
         try:
             output_head: str | None = self.data.resolve(Ref(info.name, spec.output_branch)).id
@@ -359,11 +361,13 @@ class JobRunner:
             job_id, info.name, state=JobState.RUNNING, total=len(all_datums), skipped=len(skipped)
         )
         reporter.job_started(self.history.inspect_job(info.name, job_id), len(todo))
+        container = None
         if spec.transform.image:
-            notes.append(
-                f"image {spec.transform.image} recorded; no container runtime, "
-                "so the command runs on the host"
-            )
+            why = why_not(spec.transform.image)
+            if why is None:
+                container = container_runtime()
+            else:
+                notes.append(why)
         notes += spec.no_effect()
         for note in notes:
             reporter.note(info.name, note)
@@ -389,6 +393,7 @@ class JobRunner:
             private=self.settings.private_paths,
             shared=self.settings.shared_paths,
             env=secret_env,
+            container=container,
         )
         cores = os.cpu_count() or 1
         wanted = spec.parallelism_spec.workers(cores) if spec.parallelism_spec else None

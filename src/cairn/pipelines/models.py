@@ -62,7 +62,7 @@ class PipelineInfo:
 
     @property
     def input_repos(self) -> list[str]:
-        return sorted({p.repo for p in self.spec.input.pfs_inputs()})
+        return sorted({p.repo for p in self.spec.pfs_inputs()})
 
 
 @dataclass(frozen=True)

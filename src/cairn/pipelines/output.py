@@ -31,7 +31,7 @@ Heads = dict[tuple[str, str], CommitInfo]
 def provenance(spec: PipelineSpec, heads: Heads) -> list[Provenance]:
     """One entry per distinct input; the input name labels it, qualified by repo and
     branch when a union gives two inputs one name."""
-    leaves = {(p.input_name, p.repo, p.branch) for p in spec.input.pfs_inputs()}
+    leaves = {(p.input_name, p.repo, p.branch) for p in spec.pfs_inputs()}
     names = [name for name, _, _ in leaves]
     return [
         Provenance(

@@ -194,8 +194,8 @@ class Pipelines:
         """
         name = spec.name
         body = self._storable(spec)
-        crons = {c.repo for c in spec.input.cron_inputs()}
-        for pfs in spec.input.pfs_inputs():
+        crons = {c.repo for c in spec.cron_inputs()}
+        for pfs in spec.pfs_inputs():
             if pfs.repo not in crons:
                 self.data.inspect_repo(pfs.repo)
         existing = pipeline_row(self.catalog, name)
@@ -219,11 +219,12 @@ class Pipelines:
             try:
                 self.data.inspect_repo(name)
             except NotFound:
-                self.data.create_repo(name, spec.description, type="pipeline")
+                kind = "spout" if spec.spout is not None else "pipeline"
+                self.data.create_repo(name, spec.description, type=kind)
                 # As Pachyderm: the output branch exists from the start, so listing it
                 # before the first job shows an empty repo, not an error.
                 self.data.create_branch(name, spec.output_branch)
-        for cron in spec.input.cron_inputs():
+        for cron in spec.cron_inputs():
             try:
                 self.data.inspect_repo(cron.repo or cron.name)
             except NotFound:
@@ -276,8 +277,8 @@ class Pipelines:
             if not update and spec.name in existing:
                 exists = AlreadyExists(f"pipeline {spec.name!r} exists")
                 raise about(exists, "pipeline.exists", name=spec.name)
-            crons = {c.repo for c in spec.input.cron_inputs()}
-            for pfs in spec.input.pfs_inputs():
+            crons = {c.repo for c in spec.cron_inputs()}
+            for pfs in spec.pfs_inputs():
                 if pfs.repo not in names[:i] and pfs.repo not in crons:
                     self.data.inspect_repo(pfs.repo)
             if spec.name not in existing:
@@ -308,7 +309,7 @@ class Pipelines:
             repo = self.data.inspect_repo(spec.name)
         except NotFound:
             return
-        if repo.type != "pipeline":
+        if repo.type not in ("pipeline", "spout"):
             raise SpecError(
                 f"pipeline.name: a user repo named {spec.name!r} exists; pick another name",
                 "pipeline.name",
@@ -318,7 +319,7 @@ class Pipelines:
         new = {s.name for s in specs}
         graph = {p.name: set(p.input_repos) for p in self.list_pipelines() if p.name not in new}
         for spec in specs:
-            graph[spec.name] = {p.repo for p in spec.input.pfs_inputs()}
+            graph[spec.name] = {p.repo for p in spec.pfs_inputs()}
         try:
             tuple(graphlib.TopologicalSorter(graph).static_order())
         except graphlib.CycleError as exc:
@@ -384,6 +385,13 @@ class Pipelines:
         with self._thread_lock, self.catalog.lock(PIPELINES_LOCK):
             yield
 
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold the lock every propagation takes, in this process and every other one of
+        the store: no job starts while the block runs (a transaction's finish)."""
+        with self._locked():
+            yield
+
     def _order(self, reporter: Reporter) -> list[PipelineInfo]:
         good, broken = load_pipelines(self.catalog)
         for b in broken:
@@ -395,7 +403,7 @@ class Pipelines:
     def _input_heads(self, info: PipelineInfo) -> Heads | None:
         """The finished head of each input (repo, branch), or None if one is missing or open."""
         heads: Heads = {}
-        for pfs in info.spec.input.pfs_inputs():
+        for pfs in info.spec.pfs_inputs():
             ref = Ref.parse(pfs.repo, pfs.commit) if pfs.commit else Ref(pfs.repo, pfs.branch)
             try:
                 commit = self.data.resolve(ref)
@@ -436,13 +444,13 @@ class Pipelines:
         for info in infos:
             if info.state != "running":
                 continue
-            for pfs in info.spec.input.pfs_inputs():
+            for pfs in info.spec.pfs_inputs():
                 if pfs.trigger is not None and fire_trigger(self.data, pfs, now):
                     reporter.note(
                         info.name,
                         f"trigger moved {pfs.repo}@{pfs.branch} to {pfs.trigger.branch}'s head",
                     )
-            for cron in info.spec.input.cron_inputs():
+            for cron in info.spec.cron_inputs():
                 try:
                     ticks = tick_cron(self.data, cron, now)
                 except NotFound:
@@ -459,7 +467,7 @@ class Pipelines:
         whatever its schedule, then ``propagate``. Raises NotFound; SpecError when the
         pipeline has no cron input."""
         info = self.inspect_pipeline(name)
-        crons = info.spec.input.cron_inputs()
+        crons = info.spec.cron_inputs()
         if not crons:
             raise SpecError(f"pipeline {name!r} has no cron input", "input")
         moment = now or datetime.now(UTC)
@@ -497,6 +505,9 @@ class Pipelines:
                 waiting_up = [r for r in upstream if status[r] in ("waiting", "paused")]
                 if info.state != "running":
                     status[info.name] = "current" if state == "current" else "paused"
+                    continue
+                if info.spec.long_lived:  # its process writes or serves (cairn.pipelines.daemons)
+                    status[info.name] = "current"
                     continue
                 cause = next((failed_now[r] for r in failed_up if r in failed_now), None)
                 if heads is not None and failed_up and (state == "stale" or cause):

@@ -66,9 +66,12 @@ Accepted and recorded, changing nothing (each set one is a note on every job, se
 
 Recognised but not supported yet, and rejected with an error that names them: at the top
 level ``determined``, ``egress``, ``job_timeout``,
-``maximum_expected_uptime``, ``s3_out``, ``service``, ``spout``, ``tf_job``;
+``maximum_expected_uptime``, ``s3_out``, ``tf_job``;
 ``transform.dockerfile``; ``transform.secrets[].mount_path``; ``pfs.repo_type``,
 ``pfs.s3``. Any other field is an unknown field.
+
+A ``spout`` pipeline has no ``input`` (it is an error to give one); every other pipeline needs
+one. ``service`` needs an input. How both run is in ``cairn.pipelines.daemons``.
 """
 
 from __future__ import annotations
@@ -703,6 +706,25 @@ NO_EFFECT = {
 }
 
 
+class ServiceSpec(_Model):
+    """``service``: the long-lived process listens on ``internal_port`` (TCP); cairn
+    exposes it on ``127.0.0.1:external_port``. ``type``, ``ip`` and ``annotations``
+    (Kubernetes Service settings) are accepted and recorded; there is no Kubernetes."""
+
+    internal_port: int = Field(ge=1, le=65535)
+    external_port: int = Field(ge=1, le=65535)
+    type: str = ""
+    ip: str = ""
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class SpoutSpec(_Model):
+    """``spout``: the transform runs as one long-lived process that writes its output repo
+    itself; ``service`` also exposes a port of it, as for a service pipeline."""
+
+    service: ServiceSpec | None = None
+
+
 class PipelineSpec(_Model):
     """A whole pipeline spec, as written for ``pachctl create pipeline`` (Pachyderm 2.x).
 
@@ -711,13 +733,15 @@ class PipelineSpec(_Model):
     """
 
     _unsupported = frozenset(
-        "determined egress maximum_expected_uptime s3_out service spout tf_job job_timeout".split()
+        "determined egress maximum_expected_uptime s3_out tf_job job_timeout".split()
     )
 
     pipeline: PipelineRef
     description: str = ""
     transform: Transform
-    input: Input
+    input: Input | None = None
+    spout: SpoutSpec | None = None
+    service: ServiceSpec | None = None
     parallelism_spec: ParallelismSpec | None = None
     datum_set_spec: DatumSetSpec | None = None
     datum_tries: int = Field(default=3, ge=1)
@@ -755,6 +779,19 @@ class PipelineSpec(_Model):
     @model_validator(mode="after")
     def _check_inputs(self) -> PipelineSpec:
         errors: list[Any] = []
+        if self.spout is not None and self.input is not None:
+            errors.append(_error(("input",), "a spout pipeline has no input; remove it", None))
+        if self.spout is not None and self.service is not None:
+            message = "a spout's port goes in spout.service; remove the top-level service"
+            errors.append(_error(("service",), message, None))
+        if self.spout is None and self.input is None:
+            errors.append(
+                _error(("input",), "a pipeline needs an input (only a spout has none)", None)
+            )
+        if errors or self.input is None:
+            if errors:
+                _raise("PipelineSpec", errors)
+            return self
         for loc, pfs in _leaves(self.input, ("input",)):
             if pfs.input_name == _RESERVED_INPUT_NAME:
                 field = "name" if pfs.name is not None else "repo"
@@ -786,6 +823,19 @@ class PipelineSpec(_Model):
             for field, value in values.items()
             if value not in (None, False, [], {}, "")
         ]
+
+    def pfs_inputs(self) -> list[PFSInput]:
+        """Every pfs input leaf, in order; none for a spout."""
+        return [] if self.input is None else self.input.pfs_inputs()
+
+    def cron_inputs(self) -> list[CronInput]:
+        """Every cron input leaf, in order; none for a spout."""
+        return [] if self.input is None else self.input.cron_inputs()
+
+    @property
+    def long_lived(self) -> bool:
+        """A spout or a service: one long-lived process instead of jobs."""
+        return self.spout is not None or self.service is not None
 
     def canonical_json(self) -> str:
         """Every field, defaults included, as JSON with sorted keys and no whitespace."""

@@ -150,7 +150,7 @@ def wait_commit(
 
 def _job_covers(data: DataStore, job: JobInfo, spec: PipelineSpec, waited: str) -> bool:
     """Whether ``job`` read commit ``waited`` of one of its direct inputs, or a later one."""
-    for pfs in spec.input.pfs_inputs():
+    for pfs in spec.pfs_inputs():
         used_id = job.inputs.get(pfs.input_name)
         if used_id is None:
             continue

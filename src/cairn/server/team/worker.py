@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        client.daemons.stop()
         client.data.catalog.dispose()
     return 0
 
