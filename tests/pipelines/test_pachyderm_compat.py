@@ -184,6 +184,9 @@ def test_the_full_spec_sets_every_field_of_every_model() -> None:
         "gpu",
         "constant",
         "datum_set_spec",
+        # a spout has no input and a service is not a job: test_spout_and_service_camel_case
+        "spout",
+        "service",
         "outer_join",
         "join_on",
         "group_by",
@@ -617,3 +620,21 @@ def test_resource_requests_bound_the_workers_that_fit(
 ) -> None:
     spec = load_specs(json.dumps({**FULL, "resource_requests": requests}))[0]
     assert workers_for(wanted, spec.resource_requests, 8, 16 << 30) == expected
+
+
+def test_spout_and_service_load_in_either_spelling() -> None:
+    spout = {
+        "pipeline": {"name": "feed"},
+        "transform": {"cmd": ["python3", "feed.py"]},
+        "spout": {"service": {"internalPort": 8000, "external_port": 8001}},
+    }
+    loaded = load_specs(json.dumps(spout))[0]
+    assert loaded.spout is not None and loaded.spout.service is not None
+    assert (loaded.spout.service.internal_port, loaded.spout.service.external_port) == (8000, 8001)
+    service = {
+        "pipeline": {"name": "web"},
+        "transform": {"cmd": ["python3", "-m", "http.server"]},
+        "input": {"pfs": {"repo": "site", "glob": "/"}},
+        "service": {"internalPort": 8000, "externalPort": 8080, "type": "NodePort"},
+    }
+    assert load_specs(json.dumps(service))[0].service.external_port == 8080
