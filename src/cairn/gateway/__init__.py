@@ -5,7 +5,11 @@ CLI and anything else that speaks S3 read and write versioned data. It talks onl
 
 What it owns:
 
-- ``app``: the Starlette app (``create_app(client)``) and ``serve`` (uvicorn).
+- ``app``: the Starlette app (``create_app(client)``: routes, acting, errors, virtual
+  hosts) and ``serve`` (uvicorn).
+- ``handlers``: the operations on buckets and objects; ``uploading``: the multipart
+  requests; ``conditions``: Range and conditional headers; ``replies``: ETags, times,
+  XML answers and error documents.
 - ``listing``: ListObjects pages over a repo's refs.
 - ``body``: PutObject bodies, plain or ``aws-chunked``, and their checksums.
 - ``multipart``: uploads in parts, waiting in a local spool folder until completed.
