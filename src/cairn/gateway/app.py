@@ -5,11 +5,7 @@ cairn.gateway.handlers and cairn.gateway.uploading."""
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -22,7 +18,6 @@ from cairn.api.errors import CairnError
 from cairn.gateway.acting import Acting, identify
 from cairn.gateway.errors import S3Error
 from cairn.gateway.handlers import Gateway
-from cairn.gateway.multipart import Uploads
 from cairn.gateway.replies import error_response
 
 if TYPE_CHECKING:
@@ -43,18 +38,13 @@ def create_app(
     *,
     keys: AuthStore | None = None,
     domains: tuple[str, ...] = ("localhost",),
-    spool: Path | None = None,
 ) -> Any:
     """The S3 REST API over ``client`` as an ASGI app: path-style (``/BUCKET/KEY``), and
     virtual-host-style for a Host ``BUCKET.D`` where D is one of ``domains``.
     ``keys``: the store's tokens and roles (cairn.catalog.auth), whose S3 keys sign
     requests once auth is active there (None: nothing is checked here, as over a remote
-    client, whose server checks the gateway's own token). ``spool``: the folder multipart
-    uploads wait in (default: a temporary folder made now and removed when the app shuts
-    down)."""
-    made = spool is None
-    folder = Path(tempfile.mkdtemp(prefix="cairn-s3-")) if spool is None else spool
-    uploads = Uploads(folder)
+    client, whose server checks the gateway's own token). Multipart uploads wait in the
+    store (cairn.gateway.multipart), so the app keeps no state of its own."""
     guard: AuthGuard | None = None
     if keys is not None:
         from cairn.server.team.auth import AuthGuard
@@ -69,7 +59,7 @@ def create_app(
         async def endpoint(request: Request) -> Response:
             bucket = request.path_params.get("bucket")
             key = request.path_params.get("key") or None
-            gateway = Gateway(client, uploads)
+            gateway = Gateway(client)
             try:
                 if guard is not None:
                     principal, request.state.chunks = await run_in_threadpool(
@@ -77,7 +67,7 @@ def create_app(
                     )
                     if principal is not None:
                         acting = Acting(client, guard, principal)
-                        gateway = Gateway(acting, uploads)  # type: ignore[arg-type]
+                        gateway = Gateway(acting)  # type: ignore[arg-type]
                 return await handler(gateway, request)
             except S3Error as exc:
                 error = exc
@@ -90,14 +80,6 @@ def create_app(
 
         return endpoint
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            if made:
-                shutil.rmtree(folder, ignore_errors=True)
-
     methods = ["GET", "HEAD", "PUT", "DELETE", "POST"]
     app = Starlette(
         routes=[
@@ -105,7 +87,6 @@ def create_app(
             Route("/{bucket}", answers(Gateway.bucket), methods=methods),
             Route("/{bucket}/{key:path}", answers(Gateway.object), methods=methods),
         ],
-        lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # "/bucket/" is the bucket, not a redirect
     return _VirtualHosts(app, tuple(d.lower().strip(".") for d in domains))

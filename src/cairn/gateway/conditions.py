@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from cairn.gateway.errors import S3Error
 
-__all__ = ["parse_range", "preconditions"]
+__all__ = ["copy_preconditions", "parse_range", "preconditions"]
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -67,3 +67,23 @@ def _http_date(text: str | None) -> int | None:
         return int(email.utils.parsedate_to_datetime(text).timestamp())
     except (TypeError, ValueError):
         return None  # an unreadable date is ignored, as HTTP says
+
+
+def copy_preconditions(request: Request, etag: str, modified: float) -> None:
+    """CopyObject's and UploadPartCopy's ``x-amz-copy-source-if-*`` headers, tested on the
+    source as S3 does (a matching If-Match outweighs If-Unmodified-Since, a failing
+    If-None-Match outweighs If-Modified-Since). Raises S3Error PreconditionFailed."""
+    h = request.headers
+    seconds = int(modified)
+    if "x-amz-copy-source-if-match" in h:
+        if not _etag_matches(h["x-amz-copy-source-if-match"], etag):
+            raise S3Error("PreconditionFailed", "the source's ETag did not match")
+    elif (since := _http_date(h.get("x-amz-copy-source-if-unmodified-since"))) is not None:
+        if seconds > since:
+            raise S3Error("PreconditionFailed", "the source was modified since")
+    if "x-amz-copy-source-if-none-match" in h:
+        if _etag_matches(h["x-amz-copy-source-if-none-match"], etag):
+            raise S3Error("PreconditionFailed", "the source's ETag matched")
+    elif (since := _http_date(h.get("x-amz-copy-source-if-modified-since"))) is not None:
+        if seconds <= since:
+            raise S3Error("PreconditionFailed", "the source was not modified since")

@@ -29,9 +29,10 @@ from cairn.api.errors import (
 from cairn.gateway import documents, uploading
 from cairn.gateway.acting import Acting
 from cairn.gateway.body import receive
-from cairn.gateway.conditions import parse_range, preconditions
+from cairn.gateway.conditions import copy_preconditions, parse_range, preconditions
 from cairn.gateway.errors import S3Error
 from cairn.gateway.listing import list_page
+from cairn.gateway.multipart import Uploads
 from cairn.gateway.replies import (
     MAX_KEYS,
     REGION,
@@ -49,7 +50,6 @@ from cairn.gateway.replies import (
 if TYPE_CHECKING:
     from cairn.api.protocol import ClientProtocol
     from cairn.data import FileInfo
-    from cairn.gateway.multipart import Uploads
 
 __all__ = ["Gateway"]
 
@@ -61,9 +61,9 @@ _MAX_DELETE_BODY = 2 << 20  # 1000 keys of up to 1 KiB each, and the XML around 
 class Gateway:
     """The handlers, over one ``ClientProtocol``."""
 
-    def __init__(self, client: ClientProtocol, uploads: Uploads) -> None:
+    def __init__(self, client: ClientProtocol) -> None:
         self.client = client
-        self.uploads = uploads
+        self.uploads = Uploads(client)
 
     # -- errors -------------------------------------------------------------------------
 
@@ -99,6 +99,8 @@ class Gateway:
 
     async def bucket(self, request: Request) -> Response:
         bucket = request.path_params["bucket"]
+        if request.method == "GET" and "uploads" in request.query_params:
+            return await self.list_uploads(request, bucket)
         refuse_later(request)
         if request.method == "HEAD":
             await run_in_threadpool(self._head_bucket, bucket)
@@ -120,6 +122,15 @@ class Gateway:
                 raise S3Error("InvalidBucketName", str(exc), bucket=bucket) from None
             return Response(status_code=200, headers={**ids(), "Location": f"/{bucket}"})
         raise S3Error("NotImplemented", f"{request.method} on a bucket is not served yet")
+
+    async def list_uploads(self, request: Request, bucket: str) -> Response:
+        """ListMultipartUploads: every upload in progress, in one page (key and upload
+        markers and a prefix are not applied)."""
+        await run_in_threadpool(self._head_bucket, bucket)
+        found = await run_in_threadpool(self.uploads.in_progress, bucket)
+        prefix = request.query_params.get("prefix", "")
+        listed = [(u.key, u.id, u.initiated) for u in found if u.key.startswith(prefix)]
+        return xml(documents.uploads_doc(bucket, listed, MAX_KEYS))
 
     def _head_bucket(self, bucket: str) -> None:
         if not self._bucket_exists(bucket):
@@ -361,28 +372,39 @@ class Gateway:
         order = {k: i for i, k in enumerate(keys)}  # S3 answers in the request's order
         return sorted(deleted, key=order.__getitem__), errors
 
-    async def copy_object(self, request: Request) -> Response:
-        """CopyObject: the source pinned at its commit, copied without copying bytes."""
-        bucket, key = request.path_params["bucket"], request.path_params["key"]
-        conditions = [h for h in request.headers if h.startswith("x-amz-copy-source-if")]
-        if conditions:
-            raise S3Error("NotImplemented", f"{conditions[0]} is not served yet")
+    def copy_source(self, request: Request) -> tuple[str, str]:
+        """The (bucket, key) of ``x-amz-copy-source`` (a version id after ``?`` is
+        ignored: a key's ref already names the version)."""
         source = unquote(request.headers["x-amz-copy-source"].partition("?")[0]).lstrip("/")
         src_bucket, _, src_key = source.partition("/")
+        return src_bucket, src_key
+
+    def source_file(self, bucket: str, key: str) -> tuple[FileInfo, float]:
+        """As ``_file``, for a copy's source. Raises S3Error NoSuchBucket, NoSuchKey."""
+        try:
+            return self._file(bucket, key)
+        except NotFound:
+            if not self._bucket_exists(bucket):
+                raise S3Error("NoSuchBucket", "no such source repo", bucket=bucket) from None
+            raise S3Error("NoSuchKey", "no such source key", key=key) from None
+
+    def check_copy_conditions(self, request: Request, etag: str, modified: float) -> None:
+        """The source's ``x-amz-copy-source-if-*`` (cairn.gateway.conditions)."""
+        copy_preconditions(request, etag, modified)
+
+    async def copy_object(self, request: Request) -> Response:
+        """CopyObject: the source pinned at its commit, copied without copying bytes, if
+        its ``x-amz-copy-source-if-*`` conditions hold."""
+        bucket, key = request.path_params["bucket"], request.path_params["key"]
+        src_bucket, src_key = self.copy_source(request)
         ref, path = split_key(key, bucket)
         if key.endswith("/"):
             raise S3Error("InvalidArgument", "a key ending in / names a folder", key=key)
 
         def copy() -> tuple[str, float]:
             self._branch(bucket, ref, key)
-            try:
-                info, _ = self._file(src_bucket, src_key)
-            except NotFound:
-                if not self._bucket_exists(src_bucket):
-                    raise S3Error(
-                        "NoSuchBucket", "no such source repo", bucket=src_bucket
-                    ) from None
-                raise S3Error("NoSuchKey", "no such source key", key=src_key) from None
+            info, modified = self.source_file(src_bucket, src_key)
+            copy_preconditions(request, etag_of(info.hash), modified)
             pinned = f"{src_bucket}@{info.commit}:/{info.path.lstrip('/')}"
             commit = self.client.files.copy(pinned, f"{bucket}@{ref}:/{path}")
             return info.hash, commit.finished or commit.created

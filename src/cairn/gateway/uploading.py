@@ -4,6 +4,8 @@ cairn.gateway.multipart's ``Uploads``: one commit when an upload completes, none
 from __future__ import annotations
 
 import io
+import re
+import tempfile
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
@@ -20,33 +22,37 @@ if TYPE_CHECKING:
 
 __all__ = ["multipart"]
 
+_SPOOL = 8 << 20  # a part larger than this waits on disk, not in memory
+_PIECE = 4 << 20  # bytes per read of an UploadPartCopy source
+_COPY_RANGE = re.compile(r"bytes=(\d+)-(\d+)")
+
 
 async def multipart(gateway: Gateway, request: Request) -> Response:
-    """Create, UploadPart, Complete, Abort and ListParts (cairn.gateway.multipart)."""
+    """Create, UploadPart (and UploadPartCopy), Complete, Abort and ListParts
+    (cairn.gateway.multipart)."""
     bucket, key = request.path_params["bucket"], request.path_params["key"]
     q, method = request.query_params, request.method
+    uploads = gateway.uploads
     ref, path = split_key(key, bucket)
     if key.endswith("/"):
         raise S3Error("InvalidArgument", "a key ending in / names a folder", key=key)
     if method == "POST" and "uploads" in q:
         await run_in_threadpool(gateway._branch, bucket, ref, key)
-        upload = await run_in_threadpool(gateway.uploads.create, bucket, key)
+        upload = await run_in_threadpool(uploads.create, bucket, key)
         return xml(documents.initiate_doc(bucket, key, upload))
-    folder = await run_in_threadpool(gateway.uploads.folder, bucket, key, q["uploadId"])
+    branch = await run_in_threadpool(uploads.branch, bucket, key, q["uploadId"])
     if method == "PUT" and "partNumber" in q:
+        number = uploads.number(q["partNumber"])
         await run_in_threadpool(gateway._branch, bucket, ref, key)
         if "x-amz-copy-source" in request.headers:
-            raise S3Error("NotImplemented", "UploadPartCopy is not served yet")
-        number, temp = gateway.uploads.part_file(folder, q["partNumber"])
-        try:
-            with open(temp, "wb") as file:
-                sink = Md5Sink(file)
-                size = await receive(dict(request.headers), request.stream(), sink, chunks(request))
+            return await _copy_part(gateway, request, branch, number)
+        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+            sink = Md5Sink(spool)
+            size = await receive(dict(request.headers), request.stream(), sink, chunks(request))
+            spool.seek(0)
             part = await run_in_threadpool(
-                gateway.uploads.store, folder, number, temp, sink.md5.hexdigest(), size
+                uploads.store, branch, number, spool, sink.md5.hexdigest(), size
             )
-        finally:
-            temp.unlink(missing_ok=True)
         return Response(status_code=200, headers={**ids(), "ETag": part.etag})
     if method == "POST":
         body = io.BytesIO()
@@ -55,15 +61,15 @@ async def multipart(gateway: Gateway, request: Request) -> Response:
 
         def complete() -> str:
             gateway._branch(bucket, ref, key)
-            with gateway.uploads.joined(folder, named) as stream:
+            with uploads.joined(branch, named) as stream:
                 commit = gateway.client.files.put(f"{bucket}@{ref}:/{path}", stream)
-            gateway.uploads.remove(folder)
+            uploads.remove(branch)
             return gateway.client.files.get(f"{bucket}@{commit.id}:/{path}").hash
 
         digest = await run_in_threadpool(complete)
         return xml(documents.complete_doc(f"/{bucket}/{key}", bucket, key, etag_of(digest)))
     if method == "DELETE":
-        await run_in_threadpool(gateway.uploads.remove, folder)
+        await run_in_threadpool(uploads.remove, branch)
         return Response(status_code=204, headers=ids())
     if method == "GET":
         try:
@@ -71,9 +77,7 @@ async def multipart(gateway: Gateway, request: Request) -> Response:
             max_parts = min(int(q.get("max-parts", MAX_KEYS)), MAX_KEYS)
         except ValueError:
             raise S3Error("InvalidArgument", "part markers are numbers") from None
-        parts = [
-            p for p in await run_in_threadpool(gateway.uploads.parts, folder) if p.number > marker
-        ]
+        parts = [p for p in await run_in_threadpool(uploads.parts, branch) if p.number > marker]
         page = parts[:max_parts]
         more = len(parts) > len(page) and bool(page)
         return xml(
@@ -89,3 +93,34 @@ async def multipart(gateway: Gateway, request: Request) -> Response:
             )
         )
     raise S3Error("NotImplemented", f"{method} of an upload is not served")
+
+
+async def _copy_part(gateway: Gateway, request: Request, branch: str, number: int) -> Response:
+    """UploadPartCopy: the source (pinned at its commit), or the bytes
+    ``x-amz-copy-source-range`` names, stored as part ``number``."""
+    src_bucket, src_key = gateway.copy_source(request)
+    header = request.headers.get("x-amz-copy-source-range")
+
+    def copy() -> tuple[str, float]:
+        info, modified = gateway.source_file(src_bucket, src_key)
+        gateway.check_copy_conditions(request, etag_of(info.hash), modified)
+        pinned = f"{src_bucket}@{info.commit}:/{info.path.lstrip('/')}"
+        start, end = 0, info.size
+        if header is not None:
+            m = _COPY_RANGE.fullmatch(header.strip())
+            if m is None or int(m[2]) < int(m[1]) or int(m[2]) >= info.size:
+                raise S3Error("InvalidRange", "the copy range is not satisfiable")
+            start, end = int(m[1]), int(m[2]) + 1
+        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+            sink = Md5Sink(spool)
+            at = start
+            while at < end:
+                piece = gateway.client.files.read_range(pinned, at, min(at + _PIECE, end))
+                sink.write(piece)
+                at += len(piece)
+            spool.seek(0)
+            part = gateway.uploads.store(branch, number, spool, sink.md5.hexdigest(), end - start)
+        return part.etag, part.modified
+
+    etag, modified = await run_in_threadpool(copy)
+    return xml(documents.copy_doc(etag, modified, root="CopyPartResult"))
