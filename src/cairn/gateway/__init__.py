@@ -20,7 +20,10 @@ What it owns:
 Mapping (lakeFS's layout): bucket = repo; key = ``REF/PATH``, where ``REF`` is a branch,
 a commit id (or unique prefix) or an ancestor (``master^``, read only). Requests are
 path-style (``http://host:port/REPO/master/a.csv``) or virtual-host-style
-(``Host: REPO.localhost:port``, for the domains ``create_app`` is given).
+(``Host: REPO.localhost:port``, for the domains ``create_app`` is given). Pachyderm's
+bucket names also: bucket ``BRANCH.REPO`` with key ``PATH`` is bucket ``REPO`` with key
+``BRANCH/PATH`` (a bucket that names a repo itself stays that repo); listings and
+DeleteObjects answer its keys without ``BRANCH/``.
 
 Invariants:
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from cairn.api.errors import CairnError
 from cairn.gateway.acting import Acting, identify
 from cairn.gateway.errors import S3Error
-from cairn.gateway.handlers import Gateway
+from cairn.gateway.handlers import Gateway, branch_bucket
 from cairn.gateway.replies import error_response
 
 if TYPE_CHECKING:
@@ -89,7 +89,29 @@ def create_app(
         ],
     )
     app.router.redirect_slashes = False  # "/bucket/" is the bucket, not a redirect
-    return _VirtualHosts(app, tuple(d.lower().strip(".") for d in domains))
+    named = _BranchBuckets(app, client)
+    return _VirtualHosts(named, tuple(d.lower().strip(".") for d in domains))
+
+
+class _BranchBuckets:
+    """Pachyderm's bucket names: ``/BRANCH.REPO/PATH`` routed as ``/REPO/BRANCH/PATH``,
+    with BRANCH kept in the scope (``cairn.branch``) for the handlers that answer keys
+    (listings, DeleteObjects) to answer them without it. A bucket that is a repo is
+    left alone (cairn.gateway.handlers.branch_bucket)."""
+
+    def __init__(self, app: Any, client: ClientProtocol) -> None:
+        self.app, self.client = app, client
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            first, _, rest = scope["path"][1:].partition("/")
+            if "." in first:
+                named = await run_in_threadpool(branch_bucket, self.client, first)
+                if named is not None:
+                    repo, branch = named
+                    path = f"/{repo}/{branch}/{rest}" if rest else f"/{repo}"
+                    scope = {**scope, "path": path, "cairn.branch": branch}
+        await self.app(scope, receive, send)
 
 
 class _VirtualHosts:
@@ -98,7 +120,7 @@ class _VirtualHosts:
     path is rewritten for routing only: the path as sent (``raw_path``) stays what SigV4
     signed."""
 
-    def __init__(self, app: Starlette, domains: tuple[str, ...]) -> None:
+    def __init__(self, app: Any, domains: tuple[str, ...]) -> None:
         self.app, self.domains = app, domains
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -58,6 +58,31 @@ _SPOOL = 8 << 20  # a PutObject body larger than this waits on disk, not in memo
 _MAX_DELETE_BODY = 2 << 20  # 1000 keys of up to 1 KiB each, and the XML around them
 
 
+def branch_bucket(client: ClientProtocol, name: str) -> tuple[str, str] | None:
+    """Pachyderm's bucket name ``BRANCH.REPO`` as (repo, branch), or None when ``name`` is
+    a repo itself (a repo wins: repo names may hold dots) or names no repo after its
+    first dot. The branch need not exist yet: a write makes it."""
+    branch, dot, repo = name.partition(".")
+    if not dot or not branch or not repo:
+        return None
+    try:
+        client.repos.get(name)
+        return None
+    except (NotFound, InvalidReference, PermissionDenied):
+        pass
+    try:
+        client.repos.get(repo)
+    except (NotFound, InvalidReference, PermissionDenied):
+        return None
+    return repo, branch
+
+
+def _branch_of(request: Request) -> str:
+    """``BRANCH/`` when the request named its bucket ``BRANCH.REPO``, else ""."""
+    branch = request.scope.get("cairn.branch")
+    return f"{branch}/" if branch else ""
+
+
 class Gateway:
     """The handlers, over one ``ClientProtocol``."""
 
@@ -148,20 +173,24 @@ class Gateway:
         if max_keys < 0:
             raise S3Error("InvalidArgument", "max-keys must not be negative")
         token = q.get("continuation-token")
+        base = _branch_of(request)  # keys are below BRANCH/ and answered without it
         if v2:
             after = page_marker(token) if token is not None else q.get("start-after", "")
         else:
             after = q.get("marker", "")
+        if after and (token is None or not v2):
+            after = base + after
         page = await run_in_threadpool(
             lambda: list_page(
                 self.client,
                 bucket,
-                prefix=prefix,
+                prefix=base + prefix,
                 delimiter=delimiter,
                 after=after,
                 max_keys=max_keys,
             )
         )
+        strip = len(base)
         count = len(page.contents) + len(page.prefixes)
         params: dict[str, str | None]
         if v2:
@@ -177,19 +206,21 @@ class Gateway:
         else:
             params = {
                 "Prefix": prefix,
-                "Marker": after,
+                "Marker": after[strip:],
                 "Delimiter": delimiter or None,
                 "MaxKeys": str(max_keys),
                 # S3 needs it only with a delimiter (else the last key is it); sent always
                 # when truncated, as moto does, since clients read it first when present.
-                "NextMarker": page.next_marker,
+                "NextMarker": page.next_marker[strip:] if page.next_marker else None,
             }
         return xml(
             documents.listing_doc(
                 bucket=bucket,
                 params=params,
-                contents=((e.key, e.modified, etag_of(e.hash), e.size) for e in page.contents),
-                prefixes=page.prefixes,
+                contents=(
+                    (e.key[strip:], e.modified, etag_of(e.hash), e.size) for e in page.contents
+                ),
+                prefixes=[p[strip:] for p in page.prefixes],
                 truncated=page.next_marker is not None,
                 url_encoded=q.get("encoding-type") == "url",
             )
@@ -216,7 +247,12 @@ class Gateway:
     def _file(self, bucket: str, key: str) -> tuple[FileInfo, float]:
         """The file ``key`` names and the time its commit was made. Raises S3Error
         NoSuchKey (also for a folder), NoSuchBucket."""
-        ref, path = split_key(key, bucket)
+        try:
+            ref, path = split_key(key, bucket)
+        except S3Error:
+            if not self._bucket_exists(bucket):  # S3 names the missing bucket first
+                raise S3Error("NoSuchBucket", "the repo does not exist", bucket=bucket) from None
+            raise
         info = self.client.files.get(f"{bucket}@{ref}:/{path}")
         if info.type != "file" or key.endswith("/"):
             raise S3Error("NoSuchKey", "a folder, not an object", bucket=bucket, key=key)
@@ -329,8 +365,17 @@ class Gateway:
         keys, quiet = documents.parse_delete(body.getvalue())
         if len(keys) > MAX_KEYS:
             raise S3Error("InvalidRequest", f"at most {MAX_KEYS} keys per request")
-        deleted, errors = await run_in_threadpool(self._delete_many, bucket, keys)
-        return xml(documents.deleted_doc([] if quiet else deleted, errors))
+        base = _branch_of(request)
+        deleted, errors = await run_in_threadpool(
+            self._delete_many, bucket, [base + k for k in keys]
+        )
+        strip = len(base)
+        return xml(
+            documents.deleted_doc(
+                [] if quiet else [k[strip:] for k in deleted],
+                [(k[strip:], code, message) for k, code, message in errors],
+            )
+        )
 
     def _delete_many(
         self, bucket: str, keys: list[str]
@@ -380,7 +425,11 @@ class Gateway:
         return src_bucket, src_key
 
     def source_file(self, bucket: str, key: str) -> tuple[FileInfo, float]:
-        """As ``_file``, for a copy's source. Raises S3Error NoSuchBucket, NoSuchKey."""
+        """As ``_file``, for a copy's source (its bucket may be ``BRANCH.REPO``). Raises
+        S3Error NoSuchBucket, NoSuchKey."""
+        named = branch_bucket(self.client, bucket)
+        if named is not None:
+            bucket, key = named[0], f"{named[1]}/{key}"
         try:
             return self._file(bucket, key)
         except NotFound:
@@ -405,7 +454,7 @@ class Gateway:
             self._branch(bucket, ref, key)
             info, modified = self.source_file(src_bucket, src_key)
             copy_preconditions(request, etag_of(info.hash), modified)
-            pinned = f"{src_bucket}@{info.commit}:/{info.path.lstrip('/')}"
+            pinned = f"{info.repo}@{info.commit}:/{info.path.lstrip('/')}"
             commit = self.client.files.copy(pinned, f"{bucket}@{ref}:/{path}")
             return info.hash, commit.finished or commit.created
 

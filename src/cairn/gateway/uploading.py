@@ -104,7 +104,7 @@ async def _copy_part(gateway: Gateway, request: Request, branch: str, number: in
     def copy() -> tuple[str, float]:
         info, modified = gateway.source_file(src_bucket, src_key)
         gateway.check_copy_conditions(request, etag_of(info.hash), modified)
-        pinned = f"{src_bucket}@{info.commit}:/{info.path.lstrip('/')}"
+        pinned = f"{info.repo}@{info.commit}:/{info.path.lstrip('/')}"
         start, end = 0, info.size
         if header is not None:
             m = _COPY_RANGE.fullmatch(header.strip())
