@@ -309,6 +309,17 @@ def test_pachyderm_branch_dot_repo_buckets_name_a_branch(both: Any, client: Clie
     )
     assert [d["Key"] for d in gone["Deleted"]] == ["data/a.csv"]
     assert [o["Key"] for o in both.list_objects_v2(Bucket="v1.2")["Contents"]] == ["master/x.txt"]
+    started = both.create_multipart_upload(Bucket="master.training", Key="m.bin")
+    assert started["Key"] == "m.bin"
+    uploads = both.list_multipart_uploads(Bucket="master.training")["Uploads"]
+    assert [u["Key"] for u in uploads] == ["m.bin"]
+    named = {"Bucket": "master.training", "Key": "m.bin", "UploadId": started["UploadId"]}
+    tag = both.upload_part(PartNumber=1, Body=b"m", **named)["ETag"]
+    done = both.complete_multipart_upload(
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": tag}]}, **named
+    )
+    assert done["Key"] == "m.bin"
+    assert client.files.read("training@master:/m.bin") == b"m"
     with pytest.raises(ClientError) as exc:
         both.get_object(Bucket="master.nosuchrepo", Key="a.csv")
     assert exc.value.response["Error"]["Code"] == "NoSuchBucket"

@@ -36,6 +36,7 @@ from cairn.gateway.multipart import Uploads
 from cairn.gateway.replies import (
     MAX_KEYS,
     REGION,
+    branch_of,
     chunks,
     etag_of,
     http_time,
@@ -75,12 +76,6 @@ def branch_bucket(client: ClientProtocol, name: str) -> tuple[str, str] | None:
     except (NotFound, InvalidReference, PermissionDenied):
         return None
     return repo, branch
-
-
-def _branch_of(request: Request) -> str:
-    """``BRANCH/`` when the request named its bucket ``BRANCH.REPO``, else ""."""
-    branch = request.scope.get("cairn.branch")
-    return f"{branch}/" if branch else ""
 
 
 class Gateway:
@@ -153,8 +148,11 @@ class Gateway:
         markers and a prefix are not applied)."""
         await run_in_threadpool(self._head_bucket, bucket)
         found = await run_in_threadpool(self.uploads.in_progress, bucket)
-        prefix = request.query_params.get("prefix", "")
-        listed = [(u.key, u.id, u.initiated) for u in found if u.key.startswith(prefix)]
+        base = branch_of(request)
+        prefix = base + request.query_params.get("prefix", "")
+        listed = [
+            (u.key[len(base) :], u.id, u.initiated) for u in found if u.key.startswith(prefix)
+        ]
         return xml(documents.uploads_doc(bucket, listed, MAX_KEYS))
 
     def _head_bucket(self, bucket: str) -> None:
@@ -173,7 +171,7 @@ class Gateway:
         if max_keys < 0:
             raise S3Error("InvalidArgument", "max-keys must not be negative")
         token = q.get("continuation-token")
-        base = _branch_of(request)  # keys are below BRANCH/ and answered without it
+        base = branch_of(request)  # keys are below BRANCH/ and answered without it
         if v2:
             after = page_marker(token) if token is not None else q.get("start-after", "")
         else:
@@ -365,7 +363,7 @@ class Gateway:
         keys, quiet = documents.parse_delete(body.getvalue())
         if len(keys) > MAX_KEYS:
             raise S3Error("InvalidRequest", f"at most {MAX_KEYS} keys per request")
-        base = _branch_of(request)
+        base = branch_of(request)
         deleted, errors = await run_in_threadpool(
             self._delete_many, bucket, [base + k for k in keys]
         )

@@ -20,6 +20,7 @@ __all__ = [
     "MAX_KEYS",
     "REGION",
     "Md5Sink",
+    "branch_of",
     "chunks",
     "error_response",
     "etag_of",
@@ -81,6 +82,13 @@ class Md5Sink:
 def chunks(request: Request) -> Any:
     """The ChunkChain of a request signed chunk by chunk (cairn.gateway.acting), or None."""
     return getattr(request.state, "chunks", None)
+
+
+def branch_of(request: Request) -> str:
+    """``BRANCH/`` when the request named its bucket ``BRANCH.REPO`` (cairn.gateway.app's
+    ``_BranchBuckets`` keeps BRANCH in the scope), else ""."""
+    branch = request.scope.get("cairn.branch")
+    return f"{branch}/" if branch else ""
 
 
 def ids() -> dict[str, str]:

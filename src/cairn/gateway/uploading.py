@@ -15,7 +15,7 @@ from starlette.responses import Response
 from cairn.gateway import documents
 from cairn.gateway.body import receive
 from cairn.gateway.errors import S3Error
-from cairn.gateway.replies import MAX_KEYS, Md5Sink, chunks, etag_of, ids, split_key, xml
+from cairn.gateway.replies import MAX_KEYS, Md5Sink, branch_of, chunks, etag_of, ids, split_key, xml
 
 if TYPE_CHECKING:
     from cairn.gateway.handlers import Gateway
@@ -31,6 +31,7 @@ async def multipart(gateway: Gateway, request: Request) -> Response:
     """Create, UploadPart (and UploadPartCopy), Complete, Abort and ListParts
     (cairn.gateway.multipart)."""
     bucket, key = request.path_params["bucket"], request.path_params["key"]
+    shown = key[len(branch_of(request)) :]  # the key as the client named it
     q, method = request.query_params, request.method
     uploads = gateway.uploads
     ref, path = split_key(key, bucket)
@@ -39,7 +40,7 @@ async def multipart(gateway: Gateway, request: Request) -> Response:
     if method == "POST" and "uploads" in q:
         await run_in_threadpool(gateway._branch, bucket, ref, key)
         upload = await run_in_threadpool(uploads.create, bucket, key)
-        return xml(documents.initiate_doc(bucket, key, upload))
+        return xml(documents.initiate_doc(bucket, shown, upload))
     branch = await run_in_threadpool(uploads.branch, bucket, key, q["uploadId"])
     if method == "PUT" and "partNumber" in q:
         number = uploads.number(q["partNumber"])
@@ -67,7 +68,7 @@ async def multipart(gateway: Gateway, request: Request) -> Response:
             return gateway.client.files.get(f"{bucket}@{commit.id}:/{path}").hash
 
         digest = await run_in_threadpool(complete)
-        return xml(documents.complete_doc(f"/{bucket}/{key}", bucket, key, etag_of(digest)))
+        return xml(documents.complete_doc(f"/{bucket}/{key}", bucket, shown, etag_of(digest)))
     if method == "DELETE":
         await run_in_threadpool(uploads.remove, branch)
         return Response(status_code=204, headers=ids())
@@ -83,7 +84,7 @@ async def multipart(gateway: Gateway, request: Request) -> Response:
         return xml(
             documents.parts_doc(
                 bucket=bucket,
-                key=key,
+                key=shown,
                 upload=q["uploadId"],
                 parts=((p.number, p.modified, p.etag, p.size) for p in page),
                 marker=marker,
