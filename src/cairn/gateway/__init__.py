@@ -12,7 +12,8 @@ What it owns:
   XML answers and error documents.
 - ``listing``: ListObjects pages over a repo's refs.
 - ``body``: PutObject bodies, plain or ``aws-chunked``, and their checksums.
-- ``multipart``: uploads in parts, waiting in a local spool folder until completed.
+- ``multipart``: uploads in parts, kept in the store (a branch per upload) until
+  completed or aborted, so any gateway of the store serves them.
 - ``acting``: who a request is (SigV4 with cairn's S3 keys) and the face it acts
   through, checked by cairn.api.access; ``sigv4``: AWS's Signature Version 4.
 - ``documents``: S3's XML documents; ``errors``: ``S3Error`` and S3's codes.
@@ -36,7 +37,8 @@ Invariants:
   the branch, as ``cairn put file`` does); to a commit id or an ancestor it is refused
   with AccessDenied before the body is read. A DeleteObject is one commit when the key
   is a file, and nothing (204, as S3) when it is not; DeleteObjects is one commit per
-  branch it names; a multipart upload is one commit when completed, none before.
+  branch it names; a multipart upload is one commit on its branch when completed, none
+  there before (its parts are commits of its own upload branch).
   CopyObject reads its source at the commit its key resolves to and copies without
   copying bytes (one commit).
 - A listing never names commit ids: a prefix without ``/`` lists branches.
