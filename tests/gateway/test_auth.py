@@ -87,6 +87,17 @@ def test_keys_sign_as_their_user_with_their_roles(
     assert local.files.read("training@master:/c.csv") == b"yes\n"
     puts = [e for e in local.events.list() if e.kind == "data.files.put"]  # type: ignore[attr-defined]
     assert [e.actor for e in puts][-2:] == ["root", "ann"]  # as a server's routes record
+    # an upload's parts are kept in the store as ann's writes: a writer's key completes it
+    upload = ann.create_multipart_upload(Bucket="training", Key="master/m.bin")["UploadId"]
+    named = {"Bucket": "training", "Key": "master/m.bin", "UploadId": upload}
+    tag = ann.upload_part(PartNumber=1, Body=b"part", **named)["ETag"]
+    assert [u["UploadId"] for u in ann.list_multipart_uploads(Bucket="training")["Uploads"]] == [
+        upload
+    ]
+    ann.complete_multipart_upload(
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": tag}]}, **named
+    )
+    assert local.files.read("training@master:/m.bin") == b"part"
 
     with pytest.raises(ClientError) as exc:
         _s3(url, key.id, secret + "x").get_object(Bucket="training", Key="master/a.csv")

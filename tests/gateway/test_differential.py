@@ -37,6 +37,7 @@ IGNORED = {
     "AcceptRanges",
     "Location",
     "Initiator",
+    "Initiated",  # moto sends a fixed date (2010)
     "RequestCharged",
     # S3 sends no version id for a bucket without S3 versioning; moto sends "null"
     "VersionId",
@@ -54,6 +55,12 @@ OWN_ANSWERS: dict[str, object] = {
     # moto answers 200 (S3's legacy us-east-1 answer); the gateway refuses as S3 does in
     # every other region (README)
     "create existing": {"error": "BucketAlreadyOwnedByYou", "status": 409},
+    # moto answers a bare 404 without a code; S3 documents NoSuchKey
+    "copy part missing": {"error": "NoSuchKey", "status": 404},
+    # moto tests only x-amz-copy-source-if-none-match; S3 documents 412 for each of these
+    "copy if match fails": {"error": "PreconditionFailed", "status": 412},
+    "copy if modified since fails": {"error": "PreconditionFailed", "status": 412},
+    "copy if unmodified since fails": {"error": "PreconditionFailed", "status": 412},
 }
 
 PART = 5 << 20  # S3's smallest part that is not the last
@@ -235,6 +242,27 @@ def _scenario(s3: Any, bucket: str) -> list[tuple[str, Any]]:
     step("abort", s3.abort_multipart_upload, Bucket=bucket, Key=key, UploadId=small)
     step("list parts of aborted", s3.list_parts, Bucket=bucket, Key=key, UploadId=small)
 
+    # uploads in progress, and parts copied from objects (whole and a range)
+    pending = s3.create_multipart_upload(Bucket=bucket, Key="master/pending.bin")["UploadId"]
+    step("list uploads", s3.list_multipart_uploads, Bucket=bucket)
+    step("list uploads by prefix", s3.list_multipart_uploads, Bucket=bucket, Prefix="master/no")
+    source = {"Bucket": bucket, "Key": key}
+    copied = {"Bucket": bucket, "Key": "master/pending.bin", "UploadId": pending}
+    step("copy part", s3.upload_part_copy, PartNumber=1, CopySource=source, **copied)
+    step(
+        "copy part range",
+        s3.upload_part_copy,
+        PartNumber=2,
+        CopySource=source,
+        CopySourceRange="bytes=10-19",
+        **copied,
+    )
+    missing = {"Bucket": bucket, "Key": "master/missing"}
+    step("copy part missing", s3.upload_part_copy, PartNumber=3, CopySource=missing, **copied)
+    step("list copied parts", s3.list_parts, **copied)
+    step("abort pending", s3.abort_multipart_upload, **copied)
+    step("list uploads after abort", s3.list_multipart_uploads, Bucket=bucket)
+
     # copy
     step(
         "copy",
@@ -244,6 +272,28 @@ def _scenario(s3: Any, bucket: str) -> list[tuple[str, Any]]:
         CopySource={"Bucket": bucket, "Key": "master/a.csv"},
     )
     step("get copy", get, Bucket=bucket, Key="master/copy/a.csv")
+    tag = s3.head_object(Bucket=bucket, Key="master/a.csv")["ETag"]
+    past, future = dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+    conditions: dict[str, dict[str, Any]] = {
+        "copy if match": {"CopySourceIfMatch": tag},
+        "copy if match fails": {"CopySourceIfMatch": '"0123"'},
+        "copy if none match fails": {"CopySourceIfNoneMatch": tag},
+        "copy if modified since fails": {"CopySourceIfModifiedSince": future},
+        "copy if unmodified since fails": {"CopySourceIfUnmodifiedSince": past},
+        "copy if match outweighs unmodified since": {
+            "CopySourceIfMatch": tag,
+            "CopySourceIfUnmodifiedSince": past,
+        },
+    }
+    for name, headers in conditions.items():
+        step(
+            name,
+            s3.copy_object,
+            Bucket=bucket,
+            Key="master/copy/c.csv",
+            CopySource={"Bucket": bucket, "Key": "master/a.csv"},
+            **headers,
+        )
     step(
         "copy missing",
         s3.copy_object,

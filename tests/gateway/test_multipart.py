@@ -78,3 +78,49 @@ def test_an_upload_to_a_commit_is_refused_at_create(s3: Any, local: ClientProtoc
     with pytest.raises(ClientError) as exc:
         s3.create_multipart_upload(Bucket="training", Key=f"{commit.id}/m.bin")
     assert _code(exc) == "AccessDenied"
+
+
+def test_an_upload_begun_by_one_gateway_is_listed_and_completed_by_another(
+    tmp_path: Any,
+) -> None:
+    """Two gateways over two clients of one store, the first stopped mid-upload (as a
+    restarted or second process): the parts live in the store, not in a gateway."""
+    from tests.gateway.conftest import embedded, gateway, s3_client
+
+    first_part = b"a" * (5 * MIB)
+    with embedded(tmp_path / "home") as one, gateway(one) as url:
+        one.repos.create("training")
+        s3 = s3_client(url)
+        upload = s3.create_multipart_upload(Bucket="training", Key="master/m.bin")["UploadId"]
+        tag = s3.upload_part(
+            Bucket="training", Key="master/m.bin", UploadId=upload, PartNumber=1, Body=first_part
+        )["ETag"]
+    with embedded(tmp_path / "home") as two, gateway(two) as url:
+        s3 = s3_client(url)
+        listed = s3.list_multipart_uploads(Bucket="training")["Uploads"]
+        assert [(u["Key"], u["UploadId"]) for u in listed] == [("master/m.bin", upload)]
+        # the upload's branch is no prefix of the bucket's listing
+        assert "CommonPrefixes" not in s3.list_objects_v2(Bucket="training", Delimiter="/")
+        source = {"Bucket": "training", "Key": "master/src.txt"}
+        s3.put_object(Bucket="training", Key="master/src.txt", Body=b"0123456789")
+        copied = s3.upload_part_copy(
+            Bucket="training",
+            Key="master/m.bin",
+            UploadId=upload,
+            PartNumber=2,
+            CopySource=source,
+            CopySourceRange="bytes=2-5",
+        )["CopyPartResult"]["ETag"]
+        parts = s3.list_parts(Bucket="training", Key="master/m.bin", UploadId=upload)["Parts"]
+        assert [(p["PartNumber"], p["Size"]) for p in parts] == [(1, 5 * MIB), (2, 4)]
+        s3.complete_multipart_upload(
+            Bucket="training",
+            Key="master/m.bin",
+            UploadId=upload,
+            MultipartUpload={
+                "Parts": [{"PartNumber": 1, "ETag": tag}, {"PartNumber": 2, "ETag": copied}]
+            },
+        )
+        assert two.files.read("training@master:/m.bin") == first_part + b"2345"
+        assert s3.list_multipart_uploads(Bucket="training").get("Uploads", []) == []
+        assert [b.name for b in two.branches.list("training")] == ["master"]

@@ -278,3 +278,48 @@ def test_virtual_host_style_requests_name_the_bucket_in_the_host(local: ClientPr
         # another name is path-style: the first segment is the bucket
         assert httpx.get(f"{url}/training/master/a.csv").content == b"x,y\n"
     assert local.files.read("training@master:/b.csv") == b"b\n"
+
+
+def test_pachyderm_branch_dot_repo_buckets_name_a_branch(both: Any, client: ClientProtocol) -> None:
+    """``BRANCH.REPO`` buckets (Pachyderm's names): keys are paths of that branch, listed,
+    read, written, copied and deleted without the ``BRANCH/`` of the lakeFS layout."""
+    client.files.put("training@master:/data/a.csv", b"a\n")
+    client.files.put("training@master:/data/b.csv", b"b\n")
+    client.repos.create("v1.2")  # a repo named with a dot is that repo, not a branch
+    client.files.put("v1.2@master:/x.txt", b"x")
+    listed = both.list_objects_v2(Bucket="master.training", Prefix="data/", Delimiter="/")
+    assert [o["Key"] for o in listed["Contents"]] == ["data/a.csv", "data/b.csv"]
+    top = both.list_objects_v2(Bucket="master.training", Delimiter="/")
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == ["data/"]
+    pages = both.get_paginator("list_objects").paginate(
+        Bucket="master.training", PaginationConfig={"PageSize": 1}
+    )
+    assert [o["Key"] for page in pages for o in page["Contents"]] == ["data/a.csv", "data/b.csv"]
+    assert both.get_object(Bucket="master.training", Key="data/a.csv")["Body"].read() == b"a\n"
+    both.put_object(Bucket="dev.training", Key="new.txt", Body=b"n")  # makes branch dev
+    assert client.files.read("training@dev:/new.txt") == b"n"
+    both.copy_object(
+        Bucket="master.training",
+        Key="copied.csv",
+        CopySource={"Bucket": "master.training", "Key": "data/b.csv"},
+    )
+    assert client.files.read("training@master:/copied.csv") == b"b\n"
+    gone = both.delete_objects(
+        Bucket="master.training", Delete={"Objects": [{"Key": "data/a.csv"}]}
+    )
+    assert [d["Key"] for d in gone["Deleted"]] == ["data/a.csv"]
+    assert [o["Key"] for o in both.list_objects_v2(Bucket="v1.2")["Contents"]] == ["master/x.txt"]
+    started = both.create_multipart_upload(Bucket="master.training", Key="m.bin")
+    assert started["Key"] == "m.bin"
+    uploads = both.list_multipart_uploads(Bucket="master.training")["Uploads"]
+    assert [u["Key"] for u in uploads] == ["m.bin"]
+    named = {"Bucket": "master.training", "Key": "m.bin", "UploadId": started["UploadId"]}
+    tag = both.upload_part(PartNumber=1, Body=b"m", **named)["ETag"]
+    done = both.complete_multipart_upload(
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": tag}]}, **named
+    )
+    assert done["Key"] == "m.bin"
+    assert client.files.read("training@master:/m.bin") == b"m"
+    with pytest.raises(ClientError) as exc:
+        both.get_object(Bucket="master.nosuchrepo", Key="a.csv")
+    assert exc.value.response["Error"]["Code"] == "NoSuchBucket"

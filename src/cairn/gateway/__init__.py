@@ -5,10 +5,15 @@ CLI and anything else that speaks S3 read and write versioned data. It talks onl
 
 What it owns:
 
-- ``app``: the Starlette app (``create_app(client)``) and ``serve`` (uvicorn).
+- ``app``: the Starlette app (``create_app(client)``: routes, acting, errors, virtual
+  hosts) and ``serve`` (uvicorn).
+- ``handlers``: the operations on buckets and objects; ``uploading``: the multipart
+  requests; ``conditions``: Range and conditional headers; ``replies``: ETags, times,
+  XML answers and error documents.
 - ``listing``: ListObjects pages over a repo's refs.
 - ``body``: PutObject bodies, plain or ``aws-chunked``, and their checksums.
-- ``multipart``: uploads in parts, waiting in a local spool folder until completed.
+- ``multipart``: uploads in parts, kept in the store (a branch per upload) until
+  completed or aborted, so any gateway of the store serves them.
 - ``acting``: who a request is (SigV4 with cairn's S3 keys) and the face it acts
   through, checked by cairn.api.access; ``sigv4``: AWS's Signature Version 4.
 - ``documents``: S3's XML documents; ``errors``: ``S3Error`` and S3's codes.
@@ -16,7 +21,10 @@ What it owns:
 Mapping (lakeFS's layout): bucket = repo; key = ``REF/PATH``, where ``REF`` is a branch,
 a commit id (or unique prefix) or an ancestor (``master^``, read only). Requests are
 path-style (``http://host:port/REPO/master/a.csv``) or virtual-host-style
-(``Host: REPO.localhost:port``, for the domains ``create_app`` is given).
+(``Host: REPO.localhost:port``, for the domains ``create_app`` is given). Pachyderm's
+bucket names also: bucket ``BRANCH.REPO`` with key ``PATH`` is bucket ``REPO`` with key
+``BRANCH/PATH`` (a bucket that names a repo itself stays that repo); listings and
+DeleteObjects answer its keys without ``BRANCH/``.
 
 Invariants:
 
@@ -29,7 +37,8 @@ Invariants:
   the branch, as ``cairn put file`` does); to a commit id or an ancestor it is refused
   with AccessDenied before the body is read. A DeleteObject is one commit when the key
   is a file, and nothing (204, as S3) when it is not; DeleteObjects is one commit per
-  branch it names; a multipart upload is one commit when completed, none before.
+  branch it names; a multipart upload is one commit on its branch when completed, none
+  there before (its parts are commits of its own upload branch).
   CopyObject reads its source at the commit its key resolves to and copies without
   copying bytes (one commit).
 - A listing never names commit ids: a prefix without ``/`` lists branches.

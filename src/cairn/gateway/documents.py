@@ -24,6 +24,7 @@ __all__ = [
     "parse_delete",
     "parts_doc",
     "s3_time",
+    "uploads_doc",
 ]
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -150,12 +151,13 @@ def deleted_doc(deleted: Iterable[str], errors: Iterable[tuple[str, str, str]]) 
     return _bytes(root)
 
 
-def copy_doc(etag: str, modified: float) -> bytes:
-    """CopyObjectResult: the copy's ETag and the time of the commit that made it."""
-    root = ET.Element("CopyObjectResult", xmlns=NS)
-    _add(root, "LastModified", s3_time(modified))
-    _add(root, "ETag", etag)
-    return _bytes(root)
+def copy_doc(etag: str, modified: float, root: str = "CopyObjectResult") -> bytes:
+    """CopyObjectResult (or ``root``: CopyPartResult): the copy's ETag and the time it
+    was made (the commit's, or the part's)."""
+    root_ = ET.Element(root, xmlns=NS)
+    _add(root_, "LastModified", s3_time(modified))
+    _add(root_, "ETag", etag)
+    return _bytes(root_)
 
 
 def initiate_doc(bucket: str, key: str, upload: str) -> bytes:
@@ -228,4 +230,22 @@ def parts_doc(
         _add(part, "LastModified", s3_time(modified))
         _add(part, "ETag", etag)
         _add(part, "Size", size)
+    return _bytes(root)
+
+
+def uploads_doc(bucket: str, uploads: Iterable[tuple[str, str, float]], max_uploads: int) -> bytes:
+    """ListMultipartUploadsResult: ``uploads`` as (key, upload id, initiated seconds), all
+    of them (never truncated)."""
+    root = ET.Element("ListMultipartUploadsResult", xmlns=NS)
+    _add(root, "Bucket", bucket)
+    _add(root, "KeyMarker", "")
+    _add(root, "UploadIdMarker", "")
+    _add(root, "MaxUploads", max_uploads)
+    _add(root, "IsTruncated", False)
+    for key, upload, initiated in uploads:
+        item = _add(root, "Upload")
+        _add(item, "Key", key)
+        _add(item, "UploadId", upload)
+        _add(item, "StorageClass", "STANDARD")
+        _add(item, "Initiated", s3_time(initiated))
     return _bytes(root)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cairn.data.errors import NotFound
+from cairn.gateway.multipart import BRANCH_PREFIX
 
 if TYPE_CHECKING:
     from cairn.api.protocol import ClientProtocol
@@ -79,7 +80,13 @@ def _objects(client: ClientProtocol, repo: str, prefix: str, delimiter: str) -> 
     plus one stand-in per deeper folder (its key ends in ``/``, which the caller groups)."""
     if "/" not in prefix:
         branches = client.branches.list(repo)
-        refs = [b.name for b in branches if b.head is not None and b.name.startswith(prefix)]
+        refs = [
+            b.name
+            for b in branches
+            if b.head is not None
+            and b.name.startswith(prefix)
+            and not b.name.startswith(BRANCH_PREFIX)  # a multipart upload's parts
+        ]
         if delimiter == "/":  # each branch is one common prefix: no need to read it
             return [Entry(f"{b}/", 0, "", 0.0) for b in refs]
         return [e for ref in refs for e in _below(client, repo, ref, "", "")]
