@@ -10,8 +10,8 @@ Each upload is a branch of the bucket's repo named ``s3-upload-<upload id>`` (32
 
 CompleteMultipartUpload pins the branch's head, joins the parts it names into one
 ``files.put`` on the target branch (one commit; its content-defined chunks are the
-parts' own but for a chunk or two at each part boundary) and deletes the upload's branch; AbortMultipartUpload
-deletes it. Its commits are then unreachable and ``cairn gc`` reclaims them.
+parts' own but for a chunk or two at each part boundary) and deletes the upload's branch;
+AbortMultipartUpload deletes it. Its commits are then unreachable and ``cairn gc`` reclaims them.
 
 Invariants: a part is whole or absent (one commit holds its bytes and its ETag); an
 upload belongs to one bucket and key; completing checks the parts the client names exist
