@@ -130,6 +130,10 @@ def test_a_job_page_counts_datums_and_a_datum_shows_its_log(http, store):
     assert logs.headers["x-cairn-job-state"] == "success" and "[cairn] attempt 1" in logs.text
     skipped = http.get(f"/jobs/edges/{store.second_job}?state=skipped")
     assert skipped.text.count(f"/jobs/edges/{store.second_job}/datums/") == 13
+    # the filter is named in the heading and marked current (the badge macro once hid it)
+    assert "<h2>Datums skipped</h2>" in skipped.text and "Macro" not in skipped.text
+    assert '<a href="?state=skipped" aria-current="page">' in skipped.text
+    assert "<h2>Datums</h2>" in job.text
     spec = http.get("/pipelines/edges")
     assert "cmd:\n  - python3\n  - edges.py" in spec.text
 
