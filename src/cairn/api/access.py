@@ -190,6 +190,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("jobs", "wait"): _r(repo("ref", READ)),
     ("jobs", "datums"): _r(repo("ref", READ)),
     ("jobs", "logs"): _r(repo("ref", READ)),
+    # runs the pipeline's code again on the server's machine, as a job does
+    ("jobs", "reproduce"): _r(repo("ref", WRITE)),
     # runs
     ("runs", "list"): _r(repo("pipeline", READ), shows=shows_repo("repo")),
     ("runs", "get"): _r(run_repo("ref", READ), shows=shows_repo("repo")),

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from cairn.monitoring.monitor import MonitorReport
     from cairn.monitoring.rules import MonitorInfo, MonitorRule
     from cairn.pipelines import DatumInfo, JobInfo, PipelineInfo, PipelineSpec
-    from cairn.pipelines.models import BrokenPipeline
+    from cairn.pipelines.models import BrokenPipeline, Reproduction
     from cairn.pipelines.secret_store import SecretInfo
     from cairn.serving.policy import Deployment, DeploymentRevision, TrafficPolicy
 
@@ -154,6 +154,14 @@ class JobsProtocol(Protocol):
     def logs(self, ref: str, datum: str | None = None) -> builtins.list[LogEntry]:
         """The logs of job ``pipeline@id`` (of the pipeline's latest job for
         ``pipeline``), or of its datums whose ids start with ``datum``. Raises NotFound."""
+        ...
+
+    def reproduce(self, ref: str, datum: str | None = None) -> Reproduction:
+        """Run successful job ``pipeline@id``'s datums again (only the one whose id starts
+        with ``datum``) into scratch, from its recorded input commits, spec version and
+        code; compare each output file by BLAKE3 and the environment fingerprint with
+        today's. Commits nothing. Raises NotFound, Irreproducible (code or image changed,
+        inputs or spec version gone, a job that did not succeed)."""
         ...
 
 

@@ -128,6 +128,12 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "auth_commands",
         "Revoke a token (its id, or its text); it stops working at once.",
     ),
+    ("reproduce", None): (
+        "history_commands",
+        "Run a finished job's datums again into scratch from its recorded inputs, spec version "
+        "and code; report each output file identical (BLAKE3) or not, and how the environment "
+        "changed. Exit 0 only when every file is identical; nothing is committed.",
+    ),
     ("port-forward", None): (
         "pachctl_commands",
         "Not needed: pachctl port-forward reaches pachd inside Kubernetes; cairn server "

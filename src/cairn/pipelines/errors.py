@@ -3,7 +3,8 @@
 PipelineError
 ├── SpecError            a spec that is malformed or breaks a limit
 │   └── UnreadableSpec   a spec stored in the catalog that cannot be read back
-└── SecretError          the secrets file cannot be read or written safely
+├── SecretError          the secrets file cannot be read or written safely
+└── Irreproducible       a job cannot be run again as it ran (code, inputs or spec gone)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from cairn.storage.errors import CairnError, FieldError
 
 __all__ = [
+    "Irreproducible",
     "LimitExceeded",
     "PipelineError",
     "SecretError",
@@ -48,3 +50,9 @@ class UnreadableSpec(SpecError):
 
 class SecretError(PipelineError):
     """The secrets file cannot be read or written safely (see cairn.pipelines.secret_store)."""
+
+
+class Irreproducible(PipelineError):
+    """A job cannot be reproduced: it did not succeed, or what it ran is not here any more
+    as it was (its code files or image changed, its spec version or input commits are
+    gone); the message says which."""

@@ -357,19 +357,8 @@ class JobRunner:
             return self.history.inspect_job(info.name, job_id)
         # Values are masked before logs and errors are stored or reported.
         masker = Masker(secret_env.values())
-        ctx = RunContext(
-            pipeline=info.name,
-            job=job_id,
-            transform=spec.transform,
-            tries=spec.datum_tries,
-            timeout=spec.datum_timeout,
-            cwd=Path(info.spec_dir),
-            work_dir=self.settings.work_dir / info.name / job_id,
-            sandbox=sandbox,
-            limits=limits_for(spec.resource_limits, spec.datum_timeout),
-            private=self.settings.private_paths,
-            shared=self.settings.shared_paths,
-            env=secret_env,
+        ctx = self.run_context(
+            info, spec, job_id, self.settings.work_dir / info.name / job_id, sandbox, secret_env
         )
         workers = (
             spec.parallelism_spec.constant if spec.parallelism_spec else self.settings.parallelism
@@ -378,7 +367,7 @@ class JobRunner:
         # The job's row does not change until every datum is done: read it once, not once
         # per datum (a catalog read per datum was a fifth of a batching job's time).
         running = self.history.inspect_job(info.name, job_id)
-        for result in self._run_datums(ctx, todo, hashes, max(1, workers)):
+        for result in self.run_datums(ctx, todo, hashes, max(1, workers)):
             result.log, result.error = masker.bytes(result.log), masker.text(result.error)
             results.append(result)
             reporter.datum_done(running, datum_info(info.name, job_id, result))
@@ -419,7 +408,42 @@ class JobRunner:
                 )
         return self.history.inspect_job(info.name, job_id)
 
-    def _run_datums(
+    def run_context(
+        self,
+        info: PipelineInfo,
+        spec: PipelineSpec,
+        job_id: str,
+        work_dir: Path,
+        sandbox: bool,
+        secret_env: dict[str, str],
+    ) -> RunContext:
+        """What every datum of job ``job_id`` of ``info`` under ``spec`` shares, its scratch
+        folders under ``work_dir``."""
+        return RunContext(
+            pipeline=info.name,
+            job=job_id,
+            transform=spec.transform,
+            tries=spec.datum_tries,
+            timeout=spec.datum_timeout,
+            cwd=Path(info.spec_dir),
+            work_dir=work_dir,
+            sandbox=sandbox,
+            limits=limits_for(spec.resource_limits, spec.datum_timeout),
+            private=self.settings.private_paths,
+            shared=self.settings.shared_paths,
+            env=secret_env,
+        )
+
+    def check_confinement(self, info: PipelineInfo, sandbox: bool) -> list[str]:
+        """The notes of a run of ``info``'s transform; raises as a job would refuse it
+        (Unconfined, PipelineError)."""
+        return self._check_confinement(info, sandbox)
+
+    def secret_env(self, spec: PipelineSpec) -> dict[str, str]:
+        """``env_var`` -> value of ``transform.secrets``. Raises NotFound, SecretError."""
+        return self._secret_env(spec)
+
+    def run_datums(
         self, ctx: RunContext, todo: list[Datum], hashes: dict[str, str], workers: int
     ) -> Iterator[DatumResult]:
         """Run ``todo`` on ``workers`` threads, yielding each result as it is known: one

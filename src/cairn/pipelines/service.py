@@ -64,8 +64,10 @@ from cairn.pipelines.models import (
     JobState,
     PipelineInfo,
     Reporter,
+    Reproduction,
 )
 from cairn.pipelines.output import Heads, provenance
+from cairn.pipelines.reproduce import reproduce_job
 from cairn.pipelines.rows import (
     inspect_pipeline,
     load_pipelines,
@@ -473,6 +475,10 @@ class Pipelines:
     ) -> Iterator[tuple[str, str]]:
         """See :meth:`cairn.pipelines.history.JobHistory.logs`."""
         return self.history.logs(pipeline, job_id, datum_id)
+
+    def reproduce(self, pipeline: str, job_id: str, datum: str | None = None) -> Reproduction:
+        """See :func:`cairn.pipelines.reproduce.reproduce_job`."""
+        return reproduce_job(self.runner, pipeline, job_id, datum)
 
     def owner(self, name: str) -> int | None:
         """See :meth:`cairn.pipelines.jobs.JobRunner.owner`."""

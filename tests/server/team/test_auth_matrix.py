@@ -222,6 +222,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/jobs/wait"): _post(READ, {"ref": JOB, "timeout": 1}, 404),
     ("POST", "/api/v1/jobs/datums"): _post(READ, {"ref": JOB}, 404),
     ("POST", "/api/v1/jobs/logs"): _post(READ, {"ref": JOB}, 404),
+    ("POST", "/api/v1/jobs/reproduce"): _post(WRITE, {"ref": JOB}, 404),
     # -- runs (one made through the SDK: any user's, as on MLflow's tracking server)
     ("POST", "/api/v1/runs/list"): _post(ANY),
     ("POST", "/api/v1/runs/get"): _post(ANY, {"ref": "sdk-run"}),

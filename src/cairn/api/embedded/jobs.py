@@ -8,6 +8,7 @@ from cairn.api.refs import job_ref
 from cairn.api.types import LogEntry
 from cairn.data import parse_ref
 from cairn.pipelines import DatumInfo, JobInfo, Pipelines
+from cairn.pipelines.models import Reproduction
 
 __all__ = ["EmbeddedJobs"]
 
@@ -40,3 +41,8 @@ class EmbeddedJobs:
         parsed = parse_ref(ref)
         job = job_ref(ref)[1] if parsed.commit is not None else None
         return [LogEntry(h, t) for h, t in self._engine.logs(parsed.repo, job, datum)]
+
+    def reproduce(self, ref: str, datum: str | None = None) -> Reproduction:
+        """Job ``pipeline@id`` run again into scratch and compared (Pipelines.reproduce).
+        Raises NotFound, InvalidReference, Irreproducible."""
+        return self._engine.reproduce(*job_ref(ref), datum)
