@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from cairn.monitoring.monitor import MonitorReport
     from cairn.monitoring.rules import MonitorInfo, MonitorRule
     from cairn.pipelines import DatumInfo, JobInfo, PipelineInfo, PipelineSpec
-    from cairn.pipelines.models import BrokenPipeline, Reproduction
+    from cairn.pipelines.models import BrokenPipeline, DatumPreview, Reproduction
     from cairn.pipelines.secret_store import SecretInfo
     from cairn.serving.policy import Deployment, DeploymentRevision, TrafficPolicy
 
@@ -129,6 +129,12 @@ class PipelinesProtocol(Protocol):
         NotFound."""
         ...
 
+    def datums(self, spec: Mapping[str, Any]) -> builtins.list[DatumPreview]:
+        """The datums pipeline ``spec`` (one spec's values) would cut from its inputs'
+        current heads, by id, before it is created (pachctl list datum -f). Raises
+        SpecError, NotFound (an input repo or branch)."""
+        ...
+
 
 @runtime_checkable
 class JobsProtocol(Protocol):
@@ -154,6 +160,17 @@ class JobsProtocol(Protocol):
     def logs(self, ref: str, datum: str | None = None) -> builtins.list[LogEntry]:
         """The logs of job ``pipeline@id`` (of the pipeline's latest job for
         ``pipeline``), or of its datums whose ids start with ``datum``. Raises NotFound."""
+        ...
+
+    def stop(self, ref: str) -> JobInfo:
+        """End running job ``pipeline@id``: it fails as ``stopped``, writes no output and
+        starts no more datums. Raises NotFound, PipelineError (not running)."""
+        ...
+
+    def delete(self, ref: str) -> None:
+        """Delete a finished job's records and its output commit with what was made from
+        it (CommitsProtocol.delete's rules). Raises NotFound, PipelineError (running),
+        CommitStateError."""
         ...
 
     def reproduce(self, ref: str, datum: str | None = None) -> Reproduction:

@@ -5,11 +5,26 @@ and compared byte for byte), and pachctl's verbs over history: ``stop job``,
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+import sys
+import time
+from typing import Annotated, Any
 
 import typer
 
-from cairn.cli.output import Raw, app, client, err, print_json, print_table
+from cairn.cli.output import (
+    Raw,
+    app,
+    client,
+    err,
+    fmt_size,
+    fmt_time,
+    groups,
+    out,
+    print_json,
+    print_pairs,
+    print_table,
+)
+from cairn.data import InvalidPath, NotFound
 
 __all__: list[str] = []
 
@@ -17,8 +32,6 @@ JobRef = Annotated[str, typer.Argument(help="pipeline@job-id")]
 
 
 def _job_ref(ref: str) -> str:
-    from cairn.data import InvalidPath
-
     _, sep, job = ref.partition("@")
     if not sep or not job:
         raise InvalidPath(f"{ref!r}: expected pipeline@job-id")
@@ -65,3 +78,108 @@ def reproduce(
         )
     if not r.identical:
         raise typer.Exit(1)
+
+
+def _commit_lines(verb: str, commits: list[Any]) -> None:
+    for c in commits:
+        err.print(f"{verb} {c.repo}@{c.id}")
+
+
+@groups["delete"].command("commit")
+def delete_commit(ref: Annotated[str, typer.Argument(help="repo@commit (a branch head)")]) -> None:
+    """Delete a commit no commit has as parent, and the commits pipelines made from it (with
+    their jobs), as pachctl delete commit: branches at them move to their parents."""
+    _commit_lines("deleted", client().commits.delete(ref))
+
+
+@groups["squash"].command("commit")
+def squash_commit(ref: Annotated[str, typer.Argument(help="repo@commit (not a head)")]) -> None:
+    """Remove a commit from inside its history, with the commits pipelines made from it, as
+    pachctl squash commit: its children take its parent and keep their own data."""
+    _commit_lines("squashed", client().commits.squash(ref))
+
+
+@groups["subscribe"].command("commit")
+def subscribe_commit(
+    ref: Annotated[str, typer.Argument(help="repo@branch")],
+    new: Annotated[bool, typer.Option("--new", help="Only commits made from now on.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between looks.")] = 0.5,
+    raw: Raw = False,
+) -> None:
+    """Print each commit of a branch as it is finished, oldest first (with --new only those
+    made from now on), until interrupted (Ctrl-C)."""
+    commits = client().commits
+    repo, _, branch = ref.partition("@")
+    branch = branch or "master"
+    seen: set[str] = set()
+    first = True
+    try:
+        while True:
+            try:
+                found = commits.list(f"{repo}@{branch}")
+            except NotFound:
+                if first:
+                    commits.list(repo)  # the repo exists: the branch may come later
+                found = []
+            fresh = [c for c in reversed(found) if c.id not in seen and c.finished]
+            for c in fresh:
+                seen.add(c.id)
+                if first and new:
+                    continue
+                if raw:
+                    print_json(
+                        {"repo": c.repo, "id": c.id, "branch": branch, "finished": c.finished}
+                    )
+                else:
+                    out.print(f"{c.repo}@{c.id}\t{branch}\t{fmt_time(c.finished)}\t{c.description}")
+            sys.stdout.flush()
+            first = False
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+@groups["stop"].command("job")
+def stop_job(ref: JobRef) -> None:
+    """End a running job: it fails as stopped, writes no output, starts no more datums."""
+    j = client().jobs.stop(_job_ref(ref))
+    err.print(f"stopped job {j.pipeline}@{j.id}")
+
+
+@groups["delete"].command("job")
+def delete_job(ref: JobRef) -> None:
+    """Delete a finished job's records and logs, and its output commit with what pipelines
+    made from it (delete commit's rules)."""
+    client().jobs.delete(_job_ref(ref))
+    err.print(f"deleted job {ref}")
+
+
+@groups["inspect"].command("datum")
+def inspect_datum(
+    ref: JobRef,
+    datum: Annotated[str, typer.Argument(help="datum id or a unique prefix")],
+    raw: Raw = False,
+) -> None:
+    """Show one datum of a job: state, attempts, exit code, duration, bytes, input files."""
+    found = [d for d in client().jobs.datums(_job_ref(ref)) if d.id.startswith(datum)]
+    if len(found) != 1:
+        raise NotFound(
+            f"job {ref} has " + (f"no datum {datum!r}" if not found else f"several datums {datum}…")
+        )
+    d = found[0]
+    if raw:
+        return print_json(dataclasses.asdict(d))
+    print_pairs(
+        {
+            "Datum": d.id,
+            "Job": f"{d.pipeline}@{d.job}",
+            "State": d.state,
+            "Hash": d.hash,
+            "Attempts": d.attempts,
+            "Exit code": "-" if d.exit_code is None else d.exit_code,
+            "Duration": f"{d.duration:.2f}s",
+            "Bytes in / out": f"{fmt_size(d.bytes_in)} / {fmt_size(d.bytes_out)}",
+            "Error": d.error or "-",
+            "Inputs": ", ".join(f"{i['input']}:{i['path']}" for i in d.inputs) or "-",
+        }
+    )

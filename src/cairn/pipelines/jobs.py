@@ -367,10 +367,20 @@ class JobRunner:
         # The job's row does not change until every datum is done: read it once, not once
         # per datum (a catalog read per datum was a fifth of a batching job's time).
         running = self.history.inspect_job(info.name, job_id)
+        look = time.monotonic() + 1.0
         for result in self.run_datums(ctx, todo, hashes, max(1, workers)):
             result.log, result.error = masker.bytes(result.log), masker.text(result.error)
             results.append(result)
             reporter.datum_done(running, datum_info(info.name, job_id, result))
+            # ``stop job`` (from any process) is seen within a second: once a second, not
+            # once per datum, the row is read again.
+            if time.monotonic() >= look:
+                look = time.monotonic() + 1.0
+                if self.stopped(info.name, job_id):
+                    break
+        if self.stopped(info.name, job_id):
+            store_datums(self.data, self.catalog, info.name, job_id, results, skipped, hashes)
+            return self.history.inspect_job(info.name, job_id)
         store_datums(self.data, self.catalog, info.name, job_id, results, skipped, hashes)
         if notes:
             self.data.chunks.objects.put(
@@ -453,8 +463,12 @@ class JobRunner:
         if not ctx.transform.datum_batching:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(run_datum, self.data, ctx, d, hashes[d.id]) for d in todo]
-                for future in as_completed(futures):
-                    yield future.result()
+                try:
+                    for future in as_completed(futures):
+                        yield future.result()
+                finally:  # a stopped job: the datums not started yet never start
+                    for future in futures:
+                        future.cancel()
             return
         queue = DatumQueue((d, hashes[d.id]) for d in todo)
         done: SimpleQueue[DatumResult | None] = SimpleQueue()
@@ -487,12 +501,25 @@ class JobRunner:
             raise SecretError(f"the transform needs secret {names}; this store keeps none")
         return self.settings.secrets.resolve(spec.transform.secrets)
 
+    def stopped(self, pipeline: str, job_id: str) -> bool:
+        """Whether running job ``pipeline@job_id`` was stopped (``stop job``) meanwhile."""
+        with self.catalog.read() as conn:
+            state = conn.execute(
+                select(jobs.c.state).where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
+            ).scalar()
+        return state != JobState.RUNNING
+
     def _finish(self, job_id: str, pipeline: str, *, state: JobState, **values: Any) -> None:
         if state != JobState.RUNNING:
             values["finished"] = time.time()
         with self.catalog.write() as conn:
+            # Only a running job changes: one that ``stop job`` ended stays as it left it.
             conn.execute(
                 sql_update(jobs)
-                .where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
+                .where(
+                    jobs.c.pipeline == pipeline,
+                    jobs.c.id == job_id,
+                    jobs.c.state == JobState.RUNNING,
+                )
                 .values(state=state, **values)
             )

@@ -11,6 +11,7 @@ from cairn.pipelines.spec import PipelineSpec
 __all__ = [
     "BrokenPipeline",
     "DatumInfo",
+    "DatumPreview",
     "DatumState",
     "EnvironmentChange",
     "FileCheck",
@@ -128,6 +129,15 @@ class DatumInfo:
     bytes_in: int = 0
     bytes_out: int = 0
     error: str = ""
+
+
+@dataclass(frozen=True)
+class DatumPreview:
+    """A datum a spec would make, before any job: its ``id`` and ``inputs`` (input, repo,
+    branch, commit, path, hash, size of each file)."""
+
+    id: str
+    inputs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

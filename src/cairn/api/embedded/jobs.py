@@ -42,6 +42,15 @@ class EmbeddedJobs:
         job = job_ref(ref)[1] if parsed.commit is not None else None
         return [LogEntry(h, t) for h, t in self._engine.logs(parsed.repo, job, datum)]
 
+    def stop(self, ref: str) -> JobInfo:
+        """End a running job (Pipelines.stop_job). Raises NotFound, PipelineError."""
+        return self._engine.stop_job(*job_ref(ref))
+
+    def delete(self, ref: str) -> None:
+        """Delete a finished job and its output commit (Pipelines.delete_job). Raises
+        NotFound, PipelineError, CommitStateError."""
+        self._engine.delete_job(*job_ref(ref))
+
     def reproduce(self, ref: str, datum: str | None = None) -> Reproduction:
         """Job ``pipeline@id`` run again into scratch and compared (Pipelines.reproduce).
         Raises NotFound, InvalidReference, Irreproducible."""

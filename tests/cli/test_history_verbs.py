@@ -1,0 +1,157 @@
+"""pachctl's verbs over history (issue 15, section 3): ``delete commit``, ``squash commit``,
+``subscribe commit``, ``stop job``, ``delete job``, ``list datum -f``, ``inspect datum``."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import threading
+import time
+
+from .conftest import CAIRN, Cairn, pfs, pipeline, seed
+
+COPY = ["bash", "-c", 'cp -r "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"']
+
+
+def _copier(cairn: Cairn) -> str:
+    first = seed(cairn, "words", {"a.txt": "alpha"})[0]
+    cairn.spec(pipeline("copy", pfs("words"), COPY))
+    cairn("create", "pipeline", "-f", "spec.json")
+    return first
+
+
+def _paths(cairn: Cairn, ref: str) -> list[str]:
+    return sorted(f["path"] for f in cairn.raw("list", "file", ref))
+
+
+def test_delete_commit_takes_its_outputs_and_squash_keeps_the_childrens_data(
+    cairn: Cairn,
+) -> None:
+    c1 = _copier(cairn)
+    c2 = cairn.put("words@master:/b.txt", "beta")
+    c3 = cairn.put("words@master:/c.txt", "gamma")
+    # a commit with a child cannot be deleted: that would cut its history
+    proc = cairn.fails("delete", "commit", f"words@{c2}")
+    assert f"commit {c3} has it as parent" in proc.stderr
+    # a head cannot be squashed: there is no child to keep its data
+    proc = cairn.fails("squash", "commit", f"words@{c3}")
+    assert "it is the head of words@master" in proc.stderr
+
+    proc = cairn("squash", "commit", f"words@{c2}")
+    assert f"squashed words@{c2}" in proc.stderr and f"squashed copy@{c2}" in proc.stderr
+    assert [c["id"] for c in cairn.raw("list", "commit", "words@master")] == [c3, c1]
+    assert len(cairn.raw("list", "commit", "copy@master")) == 2
+    assert _paths(cairn, "copy@master") == ["/a.txt", "/b.txt", "/c.txt"]
+    assert cairn.raw("lineage", "copy@master:/b.txt")["inputs"][0]["path"] == "/b.txt"
+
+    proc = cairn("delete", "commit", f"words@{c3}")
+    assert f"deleted words@{c3}" in proc.stderr and f"deleted copy@{c3}" in proc.stderr
+    assert cairn.raw("inspect", "commit", "words@master")["id"] == c1
+    assert _paths(cairn, "copy@master") == ["/a.txt"]
+    assert c3 not in {j["id"] for j in cairn.jobs("copy")}  # its job went with it
+    cairn.fails("inspect", "commit", f"words@{c3}")
+
+
+def test_list_datum_previews_a_spec_and_inspect_datum_shows_one(cairn: Cairn) -> None:
+    seed(cairn, "words", {"a.txt": "alpha", "b.txt": "beta"})
+    cairn.spec(pipeline("copy", pfs("words"), COPY))
+    preview = cairn.raw("list", "datum", "-f", "spec.json")
+    assert sorted(i["path"] for d in preview for i in d["inputs"]) == ["/a.txt", "/b.txt"]
+    assert cairn.raw("list", "pipeline") == []  # a preview creates nothing
+    table = cairn("list", "datum", "-f", "spec.json").stdout
+    assert "words:/a.txt" in table and "words:/b.txt" in table
+    cairn("create", "pipeline", "-f", "spec.json")
+    job = cairn.jobs("copy")[0]["id"]
+    datums = cairn.raw("list", "datum", f"copy@{job}")
+    assert sorted(d["id"] for d in datums) == sorted(d["id"] for d in preview)
+    one = cairn.raw("inspect", "datum", f"copy@{job}", datums[0]["id"][:10])
+    assert one["id"] == datums[0]["id"] and one["state"] == "success"
+    shown = cairn("inspect", "datum", f"copy@{job}", datums[0]["id"][:10]).stdout
+    assert "success" in shown and "words:/" in shown
+    cairn.fails("inspect", "datum", f"copy@{job}", "zzzz")
+    cairn.fails("list", "datum")  # neither a job nor a spec
+
+
+def test_stop_job_ends_a_running_job_and_delete_job_removes_it(cairn: Cairn) -> None:
+    seed(cairn, "words", {"a.txt": "a"})
+    slow = ["bash", "-c", 'sleep 1.5; cp -r "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"']
+    cairn.spec(pipeline("slow", pfs("words"), slow, parallelism_spec={"constant": 1}))
+    cairn("create", "pipeline", "-f", "spec.json")
+    done = cairn.jobs("slow")[0]
+    proc = cairn.fails("stop", "job", f"slow@{done['id']}")
+    assert "not running" in proc.stderr
+    seed(cairn, "words", {f"{i}.txt": str(i) for i in range(6)})
+    # a put runs the job (embedded, in the put's process; remote, the server's worker)
+    runner = subprocess.Popen(
+        [CAIRN, "put", "file", "words@master:/z.txt", "-f", "-"],
+        cwd=cairn.root,
+        env=cairn.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert runner.stdin is not None
+        runner.stdin.write(b"z")
+        runner.stdin.close()
+        deadline = time.monotonic() + 60
+        while not [j for j in cairn.jobs("slow") if j["state"] == "running"]:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.2)
+        running = next(j for j in cairn.jobs("slow") if j["state"] == "running")
+        cairn("stop", "job", f"slow@{running['id']}")
+        runner.wait(timeout=60)
+    finally:
+        runner.kill()
+    job = cairn.raw("inspect", "job", f"slow@{running['id']}")
+    assert job["state"] == "failure" and "stopped" in job["reason"]
+    assert job["processed"] < 7 and job["output_commit"] is None
+    assert cairn.raw("inspect", "commit", "slow@master")["id"] == done["output_commit"]
+
+    cairn("delete", "job", f"slow@{running['id']}")
+    assert [j["id"] for j in cairn.jobs("slow")] == [done["id"]]
+    # a job that succeeded takes its output commit with it
+    cairn("delete", "job", f"slow@{done['id']}")
+    assert cairn.jobs("slow") == []
+    assert cairn.raw("list", "commit", "slow@master") == []
+
+
+def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def test_subscribe_commit_prints_each_commit_as_it_lands(cairn: Cairn) -> None:
+    first = seed(cairn, "words", {"a.txt": "a"})[0]
+    procs = [
+        subprocess.Popen(
+            [CAIRN, "subscribe", "commit", "words@master", *extra, "--interval", "0.1"],
+            cwd=cairn.root,
+            env=cairn.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for extra in ((), ("--new",))
+    ]
+    try:
+        every, new = (_lines(p) for p in procs)
+        assert every.get(timeout=30).startswith(f"words@{first}")
+        time.sleep(1.5)  # --new has looked once: what is there now is old to it
+        second = seed(cairn, "words", {"b.txt": "b"})[0]
+        assert every.get(timeout=30).startswith(f"words@{second}")
+        assert new.get(timeout=30).startswith(f"words@{second}")
+        assert new.empty()
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        codes = [p.wait(timeout=30) for p in procs]
+    assert codes == [0, 0]
