@@ -75,7 +75,7 @@ def test_list_datum_previews_a_spec_and_inspect_datum_shows_one(cairn: Cairn) ->
 
 def test_stop_job_ends_a_running_job_and_delete_job_removes_it(cairn: Cairn) -> None:
     seed(cairn, "words", {"a.txt": "a"})
-    slow = ["bash", "-c", 'sleep 1.5; cp -r "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"']
+    slow = ["bash", "-c", 'sleep 4; cp -r "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"']
     cairn.spec(pipeline("slow", pfs("words"), slow, parallelism_spec={"constant": 1}))
     cairn("create", "pipeline", "-f", "spec.json")
     done = cairn.jobs("slow")[0]
@@ -96,17 +96,17 @@ def test_stop_job_ends_a_running_job_and_delete_job_removes_it(cairn: Cairn) -> 
         runner.stdin.write(b"z")
         runner.stdin.close()
         deadline = time.monotonic() + 60
-        while not [j for j in cairn.jobs("slow") if j["state"] == "running"]:
+        while not (found := [j for j in cairn.jobs("slow") if j["state"] == "running"]):
             assert time.monotonic() < deadline, "the job never started"
             time.sleep(0.2)
-        running = next(j for j in cairn.jobs("slow") if j["state"] == "running")
+        running = found[0]
         cairn("stop", "job", f"slow@{running['id']}")
         runner.wait(timeout=60)
     finally:
         runner.kill()
     job = cairn.raw("inspect", "job", f"slow@{running['id']}")
     assert job["state"] == "failure" and "stopped" in job["reason"]
-    assert job["processed"] < 7 and job["output_commit"] is None
+    assert job["processed"] < 6 and job["output_commit"] is None
     assert cairn.raw("inspect", "commit", "slow@master")["id"] == done["output_commit"]
 
     cairn("delete", "job", f"slow@{running['id']}")
@@ -155,3 +155,29 @@ def test_subscribe_commit_prints_each_commit_as_it_lands(cairn: Cairn) -> None:
             p.send_signal(signal.SIGINT)
         codes = [p.wait(timeout=30) for p in procs]
     assert codes == [0, 0]
+
+
+def test_restart_datum_runs_a_failed_datum_again_with_the_fixed_code(cairn: Cairn) -> None:
+    seed(cairn, "words", {"a.txt": "alpha", "b.txt": "beta"})
+    cairn.write(
+        "copy.sh",
+        'grep -q beta "$CAIRN_PFS"/words/* && exit 3\ncp "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"\n',
+    )
+    cairn.spec(pipeline("copy", pfs("words"), ["bash", "copy.sh"]))
+    cairn("create", "pipeline", "-f", "spec.json", check=False)
+    failed = cairn.jobs("copy")[0]
+    assert failed["state"] == "failure"
+    bad = next(
+        d for d in cairn.raw("list", "datum", f"copy@{failed['id']}") if d["state"] == "failed"
+    )
+    proc = cairn("restart", "datum", f"copy@{failed['id']}", bad["id"][:12], check=False)
+    assert proc.returncode == 1 and "failed" in proc.stderr  # the code is still wrong
+    cairn.write("copy.sh", 'cp "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"\n')
+    cairn("update", "pipeline", "-f", "spec.json")  # remote: the fixed folder goes along
+    again = cairn.raw("restart", "datum", f"copy@{failed['id']}", bad["id"][:12])
+    assert again["state"] == "success" and again["attempts"] > bad["attempts"]
+    assert (
+        cairn.raw("inspect", "datum", f"copy@{failed['id']}", bad["id"][:12])["state"] == "success"
+    )
+    proc = cairn.fails("restart", "datum", f"copy@{failed['id']}", bad["id"][:12])
+    assert "not failed" in proc.stderr

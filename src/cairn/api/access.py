@@ -196,6 +196,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("jobs", "datums"): _r(repo("ref", READ)),
     ("jobs", "logs"): _r(repo("ref", READ)),
     ("jobs", "stop"): _r(repo("ref", WRITE)),
+    ("jobs", "restart_datum"): _r(repo("ref", WRITE)),
     ("jobs", "delete"): _r(repo("ref", WRITE)),
     # runs the pipeline's code again on the server's machine, as a job does
     ("jobs", "reproduce"): _r(repo("ref", WRITE)),

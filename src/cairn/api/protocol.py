@@ -173,6 +173,13 @@ class JobsProtocol(Protocol):
         CommitStateError."""
         ...
 
+    def restart_datum(self, ref: str, datum: str) -> DatumInfo:
+        """Run failed job ``pipeline@id``'s failed datum (id or unique prefix) once more with
+        the pipeline's current code over the job's inputs, recording the new outcome; once
+        none of the job's datums is failed, the pipeline runs its inputs again. Raises
+        NotFound, PipelineError (not a failed job or datum), Irreproducible (inputs gone)."""
+        ...
+
     def reproduce(self, ref: str, datum: str | None = None) -> Reproduction:
         """Run successful job ``pipeline@id``'s datums again (only the one whose id starts
         with ``datum``) into scratch, from its recorded input commits, spec version and

@@ -48,6 +48,7 @@ VERBS: dict[str, str] = {
     "draw": "Draw the pipeline DAG as text.",
     "edit": "Edit a pipeline's spec in $EDITOR.",
     "squash": "Squash a commit into its children.",
+    "restart": "Run a failed datum once more.",
     "subscribe": "Print each new commit of a branch as it lands.",
 }
 
@@ -163,6 +164,11 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("inspect", "datum"): (
         "history_commands",
         "Show one datum of a job: state, attempts, exit code, duration, bytes, input files.",
+    ),
+    ("restart", "datum"): (
+        "history_commands",
+        "Run a failed job's failed datum once more with the pipeline's current code over the "
+        "job's inputs; once none of its datums is failed, the pipeline runs those inputs again.",
     ),
     ("port-forward", None): (
         "pachctl_commands",

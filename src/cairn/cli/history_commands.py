@@ -183,3 +183,23 @@ def inspect_datum(
             "Inputs": ", ".join(f"{i['input']}:{i['path']}" for i in d.inputs) or "-",
         }
     )
+
+
+@groups["restart"].command("datum")
+def restart_datum(
+    ref: JobRef,
+    datum: Annotated[str, typer.Argument(help="datum id or a unique prefix")],
+    raw: Raw = False,
+) -> None:
+    """Run a failed job's failed datum once more with the pipeline's current code over the
+    job's inputs; once none of its datums is failed, the pipeline runs those inputs again."""
+    d = client(wait=True).jobs.restart_datum(_job_ref(ref), datum)
+    if raw:
+        print_json(dataclasses.asdict(d))
+    else:
+        err.print(
+            f"datum {d.id[:12]} of {d.pipeline}@{d.job}: {d.state}"
+            + (f": {d.error}" if d.error else "")
+        )
+    if d.state == "failed":
+        raise typer.Exit(1)

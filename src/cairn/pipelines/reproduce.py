@@ -1,4 +1,6 @@
-"""Reproducing a finished job: its datums run again, into scratch, from what its output
+"""Running a past job's datums again: ``reproduce_job`` and ``restart_datum``.
+
+Reproducing a finished job: its datums run again, into scratch, from what its output
 commit recorded (input commits, spec version, code hashes), and each output file is
 compared with the recorded one by BLAKE3 hash.
 
@@ -7,6 +9,9 @@ Nothing is committed: the outputs are stored as chunks only (unreferenced, so th
 (Irreproducible) when what it ran cannot be had again: its spec version is gone, its
 input commits were deleted, its code files' hashes (or its image reference) differ from
 the recorded ones, or it did not succeed.
+
+Restarting a failed datum runs it with the pipeline's current code (the fix is usually
+there) over the job's input commits and records the new outcome in its row.
 """
 
 from __future__ import annotations
@@ -14,18 +19,22 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 
-from cairn.catalog.schema import pipeline_versions
+from cairn.catalog.schema import datums, pipeline_versions
 from cairn.data import NotFound
 from cairn.pipelines.datums import build_datums, canonical_hash
 from cairn.pipelines.environment import code_files, environment_fingerprint, transform_runtime
-from cairn.pipelines.errors import Irreproducible
+from cairn.pipelines.errors import Irreproducible, PipelineError
 from cairn.pipelines.jobs import JobRunner
 from cairn.pipelines.models import (
+    DatumInfo,
+    DatumState,
     EnvironmentChange,
     FileCheck,
     JobState,
@@ -39,7 +48,7 @@ from cairn.pipelines.secret_store import Masker
 from cairn.pipelines.spec import read_spec
 from cairn.storage import ObjectNotFound
 
-__all__ = ["reproduce_job"]
+__all__ = ["reproduce_job", "restart_datum"]
 
 _ENV_KEYS = ("python", "implementation", "platform", "machine", "cpu", "cpu_count", "accelerator")
 
@@ -240,3 +249,83 @@ def _work(runner: JobRunner) -> Path:
     folder = runner.settings.work_dir
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _job_heads(runner: JobRunner, spec: Any, inputs: dict[str, str]) -> Heads:
+    """The input commits job ``inputs`` (input name -> commit id) names, as Heads."""
+    leaves = {(p.input_name, p.repo, p.branch) for p in spec.input.pfs_inputs()}
+    heads: Heads = {}
+    for name, repo, branch in leaves:
+        commit = inputs.get(name) or inputs.get(f"{name}:{repo}@{branch}")
+        if commit is None:
+            raise Irreproducible(f"the job recorded no commit for input {name!r}")
+        try:
+            heads[(repo, branch)] = runner.data.inspect_commit(repo, commit)
+        except NotFound:
+            raise Irreproducible(f"input commit {repo}@{commit} was deleted") from None
+    return heads
+
+
+def restart_datum(runner: JobRunner, pipeline: str, job_id: str, datum: str) -> DatumInfo:
+    """Run the failed datum of job ``pipeline@job_id`` whose id starts with ``datum`` once
+    more, with the pipeline's current spec and code over the job's input commits, and
+    record the outcome in place of the failed one (state, attempts, log). When no datum of
+    the job is failed any more, the pipeline is asked to run again (as ``rerun``), so the
+    job's inputs get their output at the next run. Raises NotFound, PipelineError (a job
+    that did not fail, a datum that did not fail), Irreproducible (inputs gone)."""
+    info = inspect_pipeline(runner.catalog, pipeline)
+    job = runner.history.inspect_job(pipeline, job_id)
+    if job.state != JobState.FAILURE:
+        raise PipelineError(
+            f"job {pipeline}@{job.id} is {job.state}: only a failed job's datums restart"
+        )
+    recorded = [d for d in runner.history.list_datums(pipeline, job.id) if d.id.startswith(datum)]
+    if len(recorded) != 1:
+        raise NotFound(
+            f"job {pipeline}@{job.id} has "
+            + (f"no datum {datum!r}" if not recorded else f"several datums {datum}…")
+        )
+    old = recorded[0]
+    if old.state != DatumState.FAILED:
+        raise PipelineError(
+            f"datum {old.id[:12]} of {pipeline}@{job.id} is {old.state}, not failed"
+        )
+    spec = info.spec
+    heads = _job_heads(runner, spec, job.inputs)
+    found = [d for d in build_datums(runner.data, spec.input, heads) if d.id == old.id]
+    if not found:
+        raise Irreproducible(
+            f"the inputs of {pipeline}@{job.id} no longer make datum {old.id[:12]}"
+        )
+    sandbox = sandbox_available()
+    runner.check_confinement(info, sandbox)
+    secret_env = runner.secret_env(spec)
+    masker = Masker(secret_env.values())
+    scratch = Path(tempfile.mkdtemp(prefix=f"restart-{pipeline}-", dir=_work(runner)))
+    try:
+        ctx = runner.run_context(info, spec, job.id, scratch, sandbox, secret_env)
+        (result,) = list(runner.run_datums(ctx, found, {old.id: found[0].hash(info.salt)}, 1))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result.log, result.error = masker.bytes(result.log), masker.text(result.error)
+    key = f"logs/{pipeline}/{job.id}/restart-{old.id[:16]}-{int(time.time() * 1000)}"
+    if result.log:
+        runner.data.chunks.objects.put(key, result.log)
+    with runner.catalog.write() as conn:
+        conn.execute(
+            sql_update(datums)
+            .where(datums.c.pipeline == pipeline, datums.c.job == job.id, datums.c.id == old.id)
+            .values(
+                state=result.state,
+                hash=result.hash,
+                attempts=old.attempts + result.attempts,
+                exit_code=result.exit_code,
+                duration=result.duration,
+                bytes_out=result.bytes_out,
+                error=result.error,
+                log=f"{key}@0+{len(result.log)}" if result.log else None,
+            )
+        )
+    if not any(d.state == DatumState.FAILED for d in runner.history.list_datums(pipeline, job.id)):
+        runner.record_rerun(pipeline)
+    return next(d for d in runner.history.list_datums(pipeline, job.id) if d.id == old.id)

@@ -70,7 +70,7 @@ from cairn.pipelines.models import (
     Reproduction,
 )
 from cairn.pipelines.output import Heads, provenance
-from cairn.pipelines.reproduce import reproduce_job
+from cairn.pipelines.reproduce import reproduce_job, restart_datum
 from cairn.pipelines.rows import (
     inspect_pipeline,
     load_pipelines,
@@ -566,6 +566,10 @@ class Pipelines:
     def reproduce(self, pipeline: str, job_id: str, datum: str | None = None) -> Reproduction:
         """See :func:`cairn.pipelines.reproduce.reproduce_job`."""
         return reproduce_job(self.runner, pipeline, job_id, datum)
+
+    def restart_datum(self, pipeline: str, job_id: str, datum: str) -> DatumInfo:
+        """See :func:`cairn.pipelines.reproduce.restart_datum`."""
+        return restart_datum(self.runner, pipeline, job_id, datum)
 
     def owner(self, name: str) -> int | None:
         """See :meth:`cairn.pipelines.jobs.JobRunner.owner`."""

@@ -226,6 +226,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/jobs/logs"): _post(READ, {"ref": JOB}, 404),
     ("POST", "/api/v1/jobs/reproduce"): _post(WRITE, {"ref": JOB}, 404),
     ("POST", "/api/v1/jobs/stop"): _post(WRITE, {"ref": JOB}, 404),
+    ("POST", "/api/v1/jobs/restart_datum"): _post(WRITE, {"ref": JOB, "datum": "ab"}, 404),
     ("POST", "/api/v1/jobs/delete"): _post(WRITE, {"ref": JOB}, 404),
     ("POST", "/api/v1/pipelines/datums"): _post(READ, {"spec": _spec("preview")}),
     # -- runs (one made through the SDK: any user's, as on MLflow's tracking server)

@@ -51,6 +51,11 @@ class EmbeddedJobs:
         NotFound, PipelineError, CommitStateError."""
         self._engine.delete_job(*job_ref(ref))
 
+    def restart_datum(self, ref: str, datum: str) -> DatumInfo:
+        """Run a failed datum once more (Pipelines.restart_datum). Raises NotFound,
+        PipelineError, Irreproducible."""
+        return self._engine.restart_datum(*job_ref(ref), datum)
+
     def reproduce(self, ref: str, datum: str | None = None) -> Reproduction:
         """Job ``pipeline@id`` run again into scratch and compared (Pipelines.reproduce).
         Raises NotFound, InvalidReference, Irreproducible."""
