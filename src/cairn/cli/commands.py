@@ -170,6 +170,16 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
         "Run a failed job's failed datum once more with the pipeline's current code over the "
         "job's inputs; once none of its datums is failed, the pipeline runs those inputs again.",
     ),
+    ("extract", None): (
+        "history_commands",
+        "Write the whole store (catalog rows and objects) to one file, as pachctl extract; a "
+        "deterministic tar.gz (cairn.data.archive) that restore loads into an empty store.",
+    ),
+    ("restore", None): (
+        "history_commands",
+        "Load a file written by extract into this store, which must be empty (cairn init), as "
+        "pachctl restore.",
+    ),
     ("port-forward", None): (
         "pachctl_commands",
         "Not needed: pachctl port-forward reaches pachd inside Kubernetes; cairn server "

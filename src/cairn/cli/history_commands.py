@@ -1,12 +1,14 @@
 """Commands over what jobs and commits left behind: ``reproduce`` (a finished job run again
 and compared byte for byte), and pachctl's verbs over history: ``stop job``,
-``delete job``, ``inspect datum``, ``subscribe commit``."""
+``delete job``, ``inspect datum``, ``restart datum``, ``subscribe commit``, ``delete
+commit``, ``squash commit``, and ``extract`` / ``restore`` (a whole store in one file)."""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +17,7 @@ from cairn.cli.output import (
     Raw,
     app,
     client,
+    embedded,
     err,
     fmt_size,
     fmt_time,
@@ -203,3 +206,43 @@ def restart_datum(
         )
     if d.state == "failed":
         raise typer.Exit(1)
+
+
+@app.command("extract")
+def extract(
+    file: Annotated[Path, typer.Option("-o", "--output", help="The file to write (- stdout).")],
+) -> None:
+    """Write the whole store (catalog rows and objects) to one file, as pachctl extract; a
+    deterministic tar.gz (cairn.data.archive) that restore loads into an empty store."""
+    from cairn.data.archive import extract_store
+
+    data = embedded("extract", "extract the store on the server's machine").data
+    if str(file) == "-":
+        counts = extract_store(data.catalog, data.chunks.objects, sys.stdout.buffer)
+    else:
+        with open(file, "wb") as f:
+            counts = extract_store(data.catalog, data.chunks.objects, f)
+    err.print(
+        f"extracted {counts['rows']} catalog row(s) and {counts['objects']} object(s) "
+        f"({fmt_size(counts['bytes'])})"
+    )
+
+
+@app.command("restore")
+def restore(
+    file: Annotated[Path, typer.Option("-i", "--input", help="An extract file (- stdin).")],
+) -> None:
+    """Load a file written by extract into this store, which must be empty (cairn init),
+    as pachctl restore."""
+    from cairn.data.archive import restore_store
+
+    data = embedded("restore", "restore on the server's machine, into an empty store").data
+    if str(file) == "-":
+        counts = restore_store(data.catalog, data.chunks.objects, sys.stdin.buffer)
+    else:
+        with open(file, "rb") as f:
+            counts = restore_store(data.catalog, data.chunks.objects, f)
+    err.print(
+        f"restored {counts['rows']} catalog row(s) and {counts['objects']} object(s) "
+        f"({fmt_size(counts['bytes'])})"
+    )
