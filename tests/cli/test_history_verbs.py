@@ -109,6 +109,8 @@ def test_stop_job_ends_a_running_job_and_delete_job_removes_it(cairn: Cairn) -> 
     assert job["processed"] < 6 and job["output_commit"] is None
     cairn.fails("inspect", "commit", f"slow@{running['id']}")  # no output was written
 
+    # a running pipeline would run a deleted job's inputs again (a server's worker at once)
+    cairn("stop", "pipeline", "slow")
     cairn("delete", "job", f"slow@{running['id']}")
     assert running["id"] not in {j["id"] for j in cairn.jobs("slow")}
     # a job that succeeded takes its output commit (the head) with it

@@ -29,7 +29,7 @@ from sqlalchemy import insert, select
 
 from cairn.catalog import Catalog
 from cairn.catalog.schema import metadata
-from cairn.data.errors import DataError
+from cairn.data.errors import ArchiveError
 from cairn.storage import ObjectStore
 
 __all__ = ["ArchiveError", "extract_store", "restore_store"]
@@ -37,11 +37,6 @@ __all__ = ["ArchiveError", "extract_store", "restore_store"]
 FORMAT = "cairn-extract"
 VERSION = 1
 _SKIPPED = frozenset({"pins", "leases"})
-
-
-class ArchiveError(DataError):
-    """An extract file cannot be restored: not one, a newer version, or a target store
-    that is not empty."""
 
 
 def _tables() -> list[Any]:
