@@ -75,7 +75,7 @@ def test_list_datum_previews_a_spec_and_inspect_datum_shows_one(cairn: Cairn) ->
 
 def test_stop_job_ends_a_running_job_and_delete_job_removes_it(cairn: Cairn) -> None:
     seed(cairn, "words", {"a.txt": "a"})
-    slow = ["bash", "-c", 'sleep 4; cp -r "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"']
+    slow = ["bash", "-c", 'sleep 2; cp -r "$CAIRN_PFS"/words/* "$CAIRN_PFS/out/"']
     cairn.spec(pipeline("slow", pfs("words"), slow, parallelism_spec={"constant": 1}))
     cairn("create", "pipeline", "-f", "spec.json")
     done = cairn.jobs("slow")[0]
@@ -101,7 +101,10 @@ def test_stop_job_ends_a_running_job_and_delete_job_removes_it(cairn: Cairn) -> 
             time.sleep(0.2)
         running = found[0]
         cairn("stop", "job", f"slow@{running['id']}")
-        runner.wait(timeout=60)
+        # paused, the pipeline runs nothing more (a server's worker would run the put's
+        # commit next, and a deleted job's inputs again), so the put's wait ends
+        cairn("stop", "pipeline", "slow")
+        runner.wait(timeout=90)
     finally:
         runner.kill()
     job = cairn.raw("inspect", "job", f"slow@{running['id']}")
@@ -109,8 +112,6 @@ def test_stop_job_ends_a_running_job_and_delete_job_removes_it(cairn: Cairn) -> 
     assert job["processed"] < 6 and job["output_commit"] is None
     cairn.fails("inspect", "commit", f"slow@{running['id']}")  # no output was written
 
-    # a running pipeline would run a deleted job's inputs again (a server's worker at once)
-    cairn("stop", "pipeline", "slow")
     cairn("delete", "job", f"slow@{running['id']}")
     assert running["id"] not in {j["id"] for j in cairn.jobs("slow")}
     # a job that succeeded takes its output commit (the head) with it
