@@ -88,9 +88,9 @@ def _env_changes(
         return []
     changes = [
         EnvironmentChange(f"{prefix}{key}", _text(recorded.get(key)), _text(present.get(key)))
+        # only what was recorded: a commit keeps a short form when the full body is gone
         for key in (*_ENV_KEYS, "executable")
-        if key in recorded or key in present
-        if recorded.get(key) != present.get(key)
+        if key in recorded and recorded.get(key) != present.get(key)
     ]
     old, new = recorded.get("packages"), present.get("packages")
     if isinstance(old, dict) and isinstance(new, dict):
