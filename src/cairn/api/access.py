@@ -268,6 +268,9 @@ EXTRA: dict[tuple[str, str], Rule] = {
     ("auth", "set_role"): _r(on_resource(ADMIN, OWN)),
     ("auth", "get_roles"): _r(on_resource(ADMIN, READ)),
     ("server", "settle"): ANY,
+    # the whole store to and from one file (cairn.server.team.files): every repo's data
+    ("store", "extract"): ADMIN_ONLY,
+    ("store", "restore"): ADMIN_ONLY,
     # ``cairn serve``'s /admin/* routes (cairn.server.app), given the served model's name
     ("serve", "admin"): _r(model("model", WRITE)),
     # code bundles (cairn.server.team.specs): storing one grants nothing; the pipeline

@@ -17,7 +17,6 @@ from cairn.cli.output import (
     Raw,
     app,
     client,
-    embedded,
     err,
     fmt_size,
     fmt_time,
@@ -208,6 +207,12 @@ def restart_datum(
         raise typer.Exit(1)
 
 
+def _remote_transport() -> Any:
+    """The transport of the remote client, or None when the store is embedded."""
+    found = client()
+    return getattr(found, "transport", None)
+
+
 @app.command("extract")
 def extract(
     file: Annotated[Path, typer.Option("-o", "--output", help="The file to write (- stdout).")],
@@ -216,12 +221,25 @@ def extract(
     deterministic tar.gz (cairn.data.archive) that restore loads into an empty store."""
     from cairn.data.archive import extract_store
 
-    data = embedded("extract", "extract the store on the server's machine").data
-    if str(file) == "-":
-        counts = extract_store(data.catalog, data.chunks.objects, sys.stdout.buffer)
-    else:
-        with open(file, "wb") as f:
-            counts = extract_store(data.catalog, data.chunks.objects, f)
+    sink = sys.stdout.buffer if str(file) == "-" else open(file, "wb")  # noqa: SIM115
+    try:
+        transport = _remote_transport()
+        if transport is not None:  # a server's store, for a clusterAdmin
+            from cairn.api.remote.client import check
+
+            with transport.http.stream("GET", "/api/v1/store/extract") as response:
+                check(response)
+                size = 0
+                for piece in response.iter_bytes(1 << 20):
+                    sink.write(piece)
+                    size += len(piece)
+            err.print(f"extracted the server's store ({fmt_size(size)})")
+            return
+        data = client().data  # type: ignore[attr-defined]
+        counts = extract_store(data.catalog, data.chunks.objects, sink)
+    finally:
+        if sink is not sys.stdout.buffer:
+            sink.close()
     err.print(
         f"extracted {counts['rows']} catalog row(s) and {counts['objects']} object(s) "
         f"({fmt_size(counts['bytes'])})"
@@ -236,12 +254,19 @@ def restore(
     as pachctl restore."""
     from cairn.data.archive import restore_store
 
-    data = embedded("restore", "restore on the server's machine, into an empty store").data
-    if str(file) == "-":
-        counts = restore_store(data.catalog, data.chunks.objects, sys.stdin.buffer)
-    else:
-        with open(file, "rb") as f:
-            counts = restore_store(data.catalog, data.chunks.objects, f)
+    source = sys.stdin.buffer if str(file) == "-" else open(file, "rb")  # noqa: SIM115
+    try:
+        transport = _remote_transport()
+        if transport is not None:
+            counts = transport.request(
+                "POST", "/api/v1/store/restore", content=iter(lambda: source.read(1 << 20), b"")
+            ).json()
+        else:
+            data = client().data  # type: ignore[attr-defined]
+            counts = restore_store(data.catalog, data.chunks.objects, source)
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
     err.print(
         f"restored {counts['rows']} catalog row(s) and {counts['objects']} object(s) "
         f"({fmt_size(counts['bytes'])})"

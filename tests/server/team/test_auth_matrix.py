@@ -188,6 +188,9 @@ ROUTES: dict[tuple[str, str], Case] = {
         READ, params={"ref": "images@master:/a.txt", "start": 0, "end": 2}
     ),
     ("GET", "/api/v1/files/archive"): Case(READ, params={"ref": "images@master:/"}),
+    ("GET", "/api/v1/store/extract"): Case(ADMIN),
+    # the server's store holds data: the admin passes the guard, restore refuses
+    ("POST", "/api/v1/store/restore"): Case(ADMIN, then=400),
     ("POST", "/api/v1/files/get"): _post(READ, {"ref": "images@master:/a.txt"}),
     ("POST", "/api/v1/files/list"): _post(READ, {"ref": "images@master:/"}),
     ("POST", "/api/v1/files/glob"): _post(READ, {"ref": "images@master", "pattern": "/*.txt"}),
