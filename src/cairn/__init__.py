@@ -91,9 +91,9 @@ _HOMES = {
     ),
     # The rest of the error tree (cairn.api.errors draws it); the names above load lighter.
     **dict.fromkeys(
-        "AuthError AuthStateError BundleError CatalogError ConfigError DriftInputError"
-        " ExecutorError FieldError FlavorError InputRefused LimitExceeded LoopError MLError"
-        " MonitoringError"
+        "ArchiveError AuthError AuthStateError BundleError CatalogError ConfigError"
+        " DriftInputError ExecutorError FieldError FlavorError InputRefused Irreproducible"
+        " LimitExceeded LoopError MLError MonitoringError NoCommitYet"
         " NotReady NotRegularFile ObjectNotFound PermissionDenied PolicyConflict PolicyError"
         " RuleError RunFileError SecretError ServerUnreachable ServingError SignatureError"
         " StoreDamaged Unauthenticated Unconfined UnknownToken UnreadableSpec"
@@ -142,6 +142,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "ArchiveError",
     "AuthError",
     "AuthStateError",
     "BranchInfo",
@@ -164,11 +165,13 @@ __all__ = [
     "InputRefused",
     "InvalidPath",
     "InvalidReference",
+    "Irreproducible",
     "JobInfo",
     "LimitExceeded",
     "LoopError",
     "MLError",
     "MonitoringError",
+    "NoCommitYet",
     "NotFound",
     "NotReady",
     "NotRegularFile",

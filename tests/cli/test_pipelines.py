@@ -525,7 +525,7 @@ def test_inspect_datum_shows_one_datum_with_the_node_it_ran_on(cairn: Cairn) -> 
     assert shown == failed
     text = cairn("inspect", "datum", f"copy@{job}", failed["id"]).stdout
     assert "exit code 3" in text and "Node" in text
-    assert cairn("inspect", "datum", f"copy@{job}", "ffff" * 4, check=False).returncode == 2
+    cairn.fails("inspect", "datum", f"copy@{job}", "ffff" * 4)
 
 
 def test_err_cmd_that_succeeds_recovers_the_datum(cairn: Cairn) -> None:

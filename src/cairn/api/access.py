@@ -105,6 +105,7 @@ from cairn.api.needs import (
     shows_model,
     shows_monitor,
     shows_repo,
+    spec_inputs,
     token_owner,
 )
 from cairn.api.protocol import SUB_CLIENTS
@@ -161,6 +162,9 @@ RULES: dict[tuple[str, str], Rule] = {
     # masking tells whether a guessed value is a secret: the admin's too
     ("secrets", "mask"): ADMIN_ONLY,
     ("commits", "lineage"): _r(repo("ref", READ)),
+    # downstream commits go with it: they were made from it, as a job's output is
+    ("commits", "delete"): _r(repo("ref", WRITE)),
+    ("commits", "squash"): _r(repo("ref", WRITE)),
     # files
     ("files", "put"): _r(repo("ref", WRITE)),
     ("files", "upload"): _r(repo("ref", WRITE), admin),
@@ -185,12 +189,18 @@ RULES: dict[tuple[str, str], Rule] = {
     ("pipelines", "start"): _r(repo("name", WRITE)),
     ("pipelines", "stop"): _r(repo("name", WRITE)),
     ("pipelines", "rerun"): _r(repo("name", WRITE)),
+    ("pipelines", "datums"): _r(spec_inputs),
     # jobs: ``pipeline@id``
     ("jobs", "list"): _r(repo("pipeline", READ), shows=shows_repo("pipeline")),
     ("jobs", "get"): _r(repo("ref", READ)),
     ("jobs", "wait"): _r(repo("ref", READ)),
     ("jobs", "datums"): _r(repo("ref", READ)),
     ("jobs", "logs"): _r(repo("ref", READ)),
+    ("jobs", "stop"): _r(repo("ref", WRITE)),
+    ("jobs", "restart_datum"): _r(repo("ref", WRITE)),
+    ("jobs", "delete"): _r(repo("ref", WRITE)),
+    # runs the pipeline's code again on the server's machine, as a job does
+    ("jobs", "reproduce"): _r(repo("ref", WRITE)),
     # runs
     ("runs", "list"): _r(repo("pipeline", READ), shows=shows_repo("repo")),
     ("runs", "get"): _r(run_repo("ref", READ), shows=shows_repo("repo")),
@@ -268,6 +278,9 @@ EXTRA: dict[tuple[str, str], Rule] = {
     ("auth", "set_role"): _r(on_resource(ADMIN, OWN)),
     ("auth", "get_roles"): _r(on_resource(ADMIN, READ)),
     ("server", "settle"): ANY,
+    # the whole store to and from one file (cairn.server.team.files): every repo's data
+    ("store", "extract"): ADMIN_ONLY,
+    ("store", "restore"): ADMIN_ONLY,
     # ``cairn serve``'s /admin/* routes (cairn.server.app), given the served model's name
     ("serve", "admin"): _r(model("model", WRITE)),
     # code bundles (cairn.server.team.specs): storing one grants nothing; the pipeline

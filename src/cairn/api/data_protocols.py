@@ -107,6 +107,20 @@ class CommitsProtocol(Protocol):
         """What the commit came from and what came from it. Raises NotFound."""
         ...
 
+    def delete(self, ref: RefLike) -> builtins.list[CommitInfo]:
+        """Delete a commit no commit has as parent (a branch head), and the commits made
+        from it (pipelines' outputs, with their jobs), as pachctl delete commit: branches
+        at them move to their parents. Returns what was deleted. Raises NotFound,
+        CommitStateError (a commit with children: deleting it would cut their history)."""
+        ...
+
+    def squash(self, ref: RefLike) -> builtins.list[CommitInfo]:
+        """Remove a finished commit from inside its history, and the commits made from it,
+        as pachctl squash commit: children take its parent and keep their own data.
+        Returns what was squashed. Raises NotFound, CommitStateError (open, a branch head,
+        or no child to squash into)."""
+        ...
+
 
 @runtime_checkable
 class FilesProtocol(Protocol):

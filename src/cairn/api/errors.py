@@ -22,6 +22,7 @@
     │   └── UnknownToken (LookupError)  no token has this id (404)
     ├── DataError                     repos, branches, commits, files (cairn.data)
     │   ├── NotFound (LookupError)    no such repo, branch, commit, file, pipeline, model...
+    │   │   └── NoCommitYet           a branch with no commit yet (lists as empty)
     │   ├── AlreadyExists             a name already taken
     │   ├── InvalidPath (ValueError)  a path no commit can hold
     │   ├── InvalidReference (ValueError)  text that is no repo@commit:/path or model ref
@@ -29,14 +30,16 @@
     │   │   └── ReadOnlyRef (PermissionError)  a write to a commit id or ancestor (cairn://)
     │   ├── RepoInUse                 deleting a repo a pipeline reads or writes
     │   ├── PathConflict              two writers (datums) of one path
-    │   └── StoreDamaged              fsck found damage
+    │   ├── StoreDamaged              fsck found damage
+    │   └── ArchiveError              an extract file restore cannot load, or a store not empty
     ├── PipelineError                 pipelines, jobs, datums (cairn.pipelines)
     │   ├── SpecError                 (drawn under FieldError)
     │   ├── LimitExceeded             a datum over its resource limits
     │   ├── Unconfined                another user's transform with no sandbox
     │   ├── BundleError               a spec folder a server refuses (cairn.api.bundles)
     │   ├── ExecutorError             a bad executor URL, or a cluster that cannot run a job
-    │   └── SecretError               the secrets file cannot be read or written safely
+    │   ├── SecretError               the secrets file cannot be read or written safely
+    │   └── Irreproducible            a job that cannot run again as it ran (reproduce)
     ├── MLError                       runs, registry, model loading (cairn.ml)
     │   ├── RunFileError (ValueError) a malformed run file
     │   ├── FlavorError               a model file no flavor can load
@@ -70,10 +73,12 @@ from cairn.catalog.errors import (
 )
 from cairn.data.errors import (
     AlreadyExists,
+    ArchiveError,
     CommitStateError,
     DataError,
     InvalidPath,
     InvalidReference,
+    NoCommitYet,
     NotFound,
     PathConflict,
     ReadOnlyRef,
@@ -84,6 +89,7 @@ from cairn.ml.errors import FlavorError, MLError, RunFileError, SignatureError, 
 from cairn.monitoring.errors import DriftInputError, LoopError, MonitoringError, RuleError
 from cairn.pipelines.errors import (
     ExecutorError,
+    Irreproducible,
     LimitExceeded,
     PipelineError,
     SecretError,
@@ -137,6 +143,7 @@ __all__ = [
     "ObjectNotFound",
     "PathConflict",
     "PermissionDenied",
+    "Irreproducible",
     "PipelineError",
     "PolicyConflict",
     "PolicyError",
@@ -151,6 +158,8 @@ __all__ = [
     "SpecError",
     "StorageError",
     "StoreDamaged",
+    "ArchiveError",
+    "NoCommitYet",
     "Unauthenticated",
     "Unconfined",
     "UnknownToken",

@@ -265,6 +265,16 @@ def pipeline_specs(*, update: bool) -> Needs:
     return needs
 
 
+def spec_inputs(call: Call) -> Iterator[Need]:
+    """Read on every input repo of the one spec ``spec`` (a preview reads them only)."""
+    from cairn.pipelines.spec import parse_spec
+
+    spec = call.arg("spec")
+    parsed = parse_spec(dict(spec) if isinstance(spec, Mapping) else spec)
+    for pfs in parsed.input.pfs_inputs():
+        yield Need(REPO, pfs.repo, READ)
+
+
 def monitor_rule(*, update: bool) -> Needs:
     """Write on the rule's model and the repo retraining commits to, read on the repos
     it reads; clusterAdmin for a rule file on the server or ``trust``."""

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from cairn.monitoring.monitor import MonitorReport
     from cairn.monitoring.rules import MonitorInfo, MonitorRule
     from cairn.pipelines import DatumInfo, JobInfo, PipelineInfo, PipelineSpec
-    from cairn.pipelines.models import BrokenPipeline
+    from cairn.pipelines.models import BrokenPipeline, DatumPreview, Reproduction
     from cairn.pipelines.secret_store import SecretInfo
     from cairn.serving.policy import Deployment, DeploymentRevision, TrafficPolicy
 
@@ -129,6 +129,12 @@ class PipelinesProtocol(Protocol):
         NotFound."""
         ...
 
+    def datums(self, spec: Mapping[str, Any]) -> builtins.list[DatumPreview]:
+        """The datums pipeline ``spec`` (one spec's values) would cut from its inputs'
+        current heads, by id, before it is created (pachctl list datum -f). Raises
+        SpecError, NotFound (an input repo or branch)."""
+        ...
+
 
 @runtime_checkable
 class JobsProtocol(Protocol):
@@ -165,6 +171,32 @@ class JobsProtocol(Protocol):
     def logs(self, ref: str, datum: str | None = None) -> builtins.list[LogEntry]:
         """The logs of job ``pipeline@id`` (of the pipeline's latest job for
         ``pipeline``), or of its datums whose ids start with ``datum``. Raises NotFound."""
+        ...
+
+    def stop(self, ref: str) -> JobInfo:
+        """End running job ``pipeline@id``: it fails as ``stopped``, writes no output and
+        starts no more datums. Raises NotFound, PipelineError (not running)."""
+        ...
+
+    def delete(self, ref: str) -> None:
+        """Delete a finished job's records and its output commit with what was made from
+        it (CommitsProtocol.delete's rules). Raises NotFound, PipelineError (running),
+        CommitStateError."""
+        ...
+
+    def restart_datum(self, ref: str, datum: str) -> DatumInfo:
+        """Run failed job ``pipeline@id``'s failed datum (id or unique prefix) once more with
+        the pipeline's current code over the job's inputs, recording the new outcome; once
+        none of the job's datums is failed, the pipeline runs its inputs again. Raises
+        NotFound, PipelineError (not a failed job or datum), Irreproducible (inputs gone)."""
+        ...
+
+    def reproduce(self, ref: str, datum: str | None = None) -> Reproduction:
+        """Run successful job ``pipeline@id``'s datums again (only the one whose id starts
+        with ``datum``) into scratch, from its recorded input commits, spec version and
+        code; compare each output file by BLAKE3 and the environment fingerprint with
+        today's. Commits nothing. Raises NotFound, Irreproducible (code or image changed,
+        inputs or spec version gone, a job that did not succeed)."""
         ...
 
 

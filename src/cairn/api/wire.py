@@ -111,7 +111,7 @@ _ANNOTATION_HOMES = {
     # where it is defined: cairn.monitoring.loop, which re-exports it, loads pandas
     "cairn.monitoring.state": "MonitorState",
     "cairn.pipelines": "DatumInfo JobInfo PipelineInfo PipelineSpec",
-    "cairn.pipelines.models": "BrokenPipeline",
+    "cairn.pipelines.models": "BrokenPipeline DatumPreview Reproduction",
     "cairn.pipelines.secret_store": "SecretInfo",
     "cairn.serving.policy": "Deployment DeploymentRevision TrafficPolicy",
 }

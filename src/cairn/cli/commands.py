@@ -23,9 +23,10 @@ VERBS: dict[str, str] = {
     "create": "Create a repo, branch, pipeline, secret, monitor or token.",
     "list": "List repos, branches, commits, files, pipelines, secrets, jobs, datums, runs, "
     "models, deployments, monitors, events or transactions.",
-    "inspect": "Show one repo, branch, commit, file, pipeline, job, run, model, deployment "
-    "or monitor.",
-    "delete": "Delete a repo, branch, file, pipeline, secret, monitor or transaction.",
+    "inspect": "Show one repo, branch, commit, file, pipeline, job, datum, run, model, "
+    "deployment or monitor.",
+    "delete": "Delete a repo, branch, commit, file, pipeline, job, secret, monitor or "
+    "transaction.",
     "put": "Put files into a repo.",
     "get": "Get files out of a repo.",
     "glob": "Match files with a glob pattern.",
@@ -36,7 +37,7 @@ VERBS: dict[str, str] = {
     "finish": "Finish a commit or a transaction.",
     "wait": "Wait for a commit or job to finish.",
     "update": "Update a pipeline or a monitor.",
-    "stop": "Stop (pause) a pipeline.",
+    "stop": "Stop (pause) a pipeline, or end a running job.",
     "next": "Take the next datum (inside a transform with datum_batching).",
     "compare": "Compare runs side by side.",
     "plot": "Plot runs' metrics to a PNG file.",
@@ -48,6 +49,9 @@ VERBS: dict[str, str] = {
     "validate": "Check a pipeline spec offline.",
     "draw": "Draw the pipeline DAG as text.",
     "edit": "Edit a pipeline's spec in $EDITOR.",
+    "squash": "Squash a commit into its children.",
+    "restart": "Run a failed datum once more.",
+    "subscribe": "Print each new commit of a branch as it lands.",
 }
 
 COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
@@ -139,6 +143,56 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("revoke", "token"): (
         "auth_commands",
         "Revoke a token (its id, or its text); it stops working at once.",
+    ),
+    ("reproduce", None): (
+        "history_commands",
+        "Run a finished job's datums again into scratch from its recorded inputs, spec version "
+        "and code; report each output file identical (BLAKE3) or not, and how the environment "
+        "changed. Exit 0 only when every file is identical; nothing is committed.",
+    ),
+    ("delete", "commit"): (
+        "history_commands",
+        "Delete a commit no commit has as parent, and the commits pipelines made from it (with "
+        "their jobs), as pachctl delete commit: branches at them move to their parents.",
+    ),
+    ("squash", "commit"): (
+        "history_commands",
+        "Remove a commit from inside its history, with the commits pipelines made from it, as "
+        "pachctl squash commit: its children take its parent and keep their own data.",
+    ),
+    ("subscribe", "commit"): (
+        "history_commands",
+        "Print each commit of a branch as it is finished, oldest first (with --new only those "
+        "made from now on), until interrupted (Ctrl-C).",
+    ),
+    ("stop", "job"): (
+        "history_commands",
+        "End a running job: it fails as stopped, writes no output, starts no more datums.",
+    ),
+    ("delete", "job"): (
+        "history_commands",
+        "Delete a finished job's records and logs, and its output commit with what pipelines "
+        "made from it (delete commit's rules).",
+    ),
+    ("inspect", "datum"): (
+        "history_commands",
+        "Show one datum of a job: state, attempts, exit code, duration, bytes, input files, "
+        "the node it ran on.",
+    ),
+    ("restart", "datum"): (
+        "history_commands",
+        "Run a failed job's failed datum once more with the pipeline's current code over the "
+        "job's inputs; once none of its datums is failed, the pipeline runs those inputs again.",
+    ),
+    ("extract", None): (
+        "history_commands",
+        "Write the whole store (catalog rows and objects) to one file, as pachctl extract; a "
+        "deterministic tar.gz (cairn.data.archive) that restore loads into an empty store.",
+    ),
+    ("restore", None): (
+        "history_commands",
+        "Load a file written by extract into this store, which must be empty (cairn init), as "
+        "pachctl restore.",
     ),
     ("port-forward", None): (
         "pachctl_commands",
@@ -357,11 +411,8 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ),
     ("list", "datum"): (
         "pipeline_commands",
-        "List a job's datums with their state and input files.",
-    ),
-    ("inspect", "datum"): (
-        "pipeline_commands",
-        "Show one datum of a job: state, files, attempts, the node it ran on, its error.",
+        "List a job's datums with their state and input files, or (-f SPEC) the datums a spec "
+        "would make over its inputs now, before it is created.",
     ),
     ("next", "datum"): (
         "pipeline_commands",

@@ -389,10 +389,20 @@ def wait_job(
 
 @groups["list"].command("datum")
 def list_datum(
-    ref: Annotated[str, typer.Argument(help="pipeline@job-id")], raw: Raw = False
+    ref: Annotated[str | None, typer.Argument(help="pipeline@job-id")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("-f", "--file", help="A spec file: its datums, before it is created."),
+    ] = None,
+    raw: Raw = False,
 ) -> None:
-    """List a job's datums with their state and input files."""
-    found = client().jobs.datums(_job_ref(ref))
+    """List a job's datums with their state and input files, or (-f SPEC) the datums a
+    spec would make over its inputs now, before it is created."""
+    if (ref is None) == (file is None):
+        raise InvalidPath("give a job (pipeline@job-id) or a spec file (-f), not both")
+    if file is not None:
+        return _preview_datums(file, raw)
+    found = client().jobs.datums(_job_ref(ref or ""))
     if raw:
         return print_json([d.__dict__ for d in found])
     print_table(
@@ -412,35 +422,21 @@ def list_datum(
     )
 
 
-@groups["inspect"].command("datum")
-def inspect_datum(
-    ref: Annotated[str, typer.Argument(help="pipeline@job-id")],
-    datum: Annotated[str, typer.Argument(help="datum id, or a prefix of one")],
-    raw: Raw = False,
-) -> None:
-    """Show one datum of a job: state, files, attempts, the node it ran on, its error."""
-    found = [d for d in client().jobs.datums(_job_ref(ref)) if d.id.startswith(datum)]
-    if len(found) != 1:
-        why = "no datum" if not found else f"{len(found)} datums"
-        raise typer.BadParameter(f"{why} of {ref} with id {datum!r}", param_hint="DATUM")
-    d = found[0]
+def _preview_datums(file: Path, raw: bool) -> None:
+    from cairn.pipelines.spec import load_spec_file
+
+    specs = load_spec_file(file)
+    rows = []
+    found = []
+    for spec in specs:
+        for d in client().pipelines.datums(json.loads(spec.canonical_json())):
+            found.append({"pipeline": spec.pipeline.name, "id": d.id, "inputs": d.inputs})
+            files = ", ".join(f"{i['input']}:{i['path']}" for i in d.inputs[:3])
+            more = f" (+{len(d.inputs) - 3})" if len(d.inputs) > 3 else ""
+            rows.append([spec.pipeline.name, d.id[:16], files + more])
     if raw:
-        return print_json(d.__dict__)
-    print_pairs(
-        {
-            "Datum": d.id,
-            "Job": f"{d.pipeline}@{d.job}",
-            "State": d.state,
-            "Files": ", ".join(f"{i['input']}:{i['path']}" for i in d.inputs),
-            "Attempts": d.attempts,
-            "Exit code": "-" if d.exit_code is None else d.exit_code,
-            "Duration": f"{d.duration:.2f}s",
-            "Bytes in / out": f"{fmt_size(d.bytes_in)} / {fmt_size(d.bytes_out)}",
-            "Node": d.node or "-",
-            "Environment": d.environment or "-",
-            "Error": d.error or "-",
-        }
-    )
+        return print_json(found)
+    print_table(["PIPELINE", "DATUM", "FILES"], rows)
 
 
 @groups["next"].command("datum")

@@ -8,7 +8,8 @@ DataError
 ├── CommitStateError         writing to a finished commit, finishing a finished one
 ├── RepoInUse                deleting a repo that a pipeline reads
 ├── PathConflict             a file where a folder is, or the other way round
-└── StoreDamaged             a commit's objects cannot be read (gc refuses; see fsck)
+├── StoreDamaged             a commit's objects cannot be read (gc refuses; see fsck)
+└── ArchiveError             an extract file restore cannot load, or a store not empty
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cairn.storage.errors import CairnError
 
 __all__ = [
     "AlreadyExists",
+    "ArchiveError",
     "CommitStateError",
     "DataError",
     "InvalidPath",
@@ -74,3 +76,8 @@ class PathConflict(DataError):
 
 class StoreDamaged(DataError):
     """Objects a commit needs are missing or corrupt; ``cairn fsck`` says which."""
+
+
+class ArchiveError(DataError):
+    """An extract file cannot be restored (cairn.data.archive): not one, a newer version,
+    or a target store that is not empty."""

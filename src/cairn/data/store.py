@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Unpack
 
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, insert, select, update
 
 from cairn.catalog import Catalog, CatalogPins
 from cairn.catalog.schema import branches, commit_provenance, commits, repos
@@ -308,6 +308,107 @@ class DataStore:
                 )
             ).all()
         return [(r.repo, r.commit, r.input_name) for r in rows]
+
+    # -- rewriting history: pachctl's delete commit and squash commit ---------------------
+    def _downstream(self, repo: str, commit_id: str) -> list[CommitInfo]:
+        """``repo@commit_id`` and every commit made from it, transitively, upstream first."""
+        found: list[CommitInfo] = []
+        seen: set[tuple[str, str]] = set()
+        todo = [(repo, commit_id)]
+        while todo:
+            r, c = todo.pop(0)
+            if (r, c) in seen:
+                continue
+            seen.add((r, c))
+            try:
+                found.append(self.inspect_commit(r, c))
+            except NotFound:
+                continue
+            todo += [(child, cid) for child, cid, _ in sorted(self.subvenance(r, c))]
+        return found
+
+    def _children(self, conn: Any, repo: str, commit_id: str) -> list[str]:
+        return list(
+            conn.execute(
+                select(commits.c.id).where(commits.c.repo == repo, commits.c.parent == commit_id)
+            ).scalars()
+        )
+
+    def _heads_at(self, conn: Any, repo: str, commit_id: str) -> list[str]:
+        return list(
+            conn.execute(
+                select(branches.c.name).where(branches.c.repo == repo, branches.c.head == commit_id)
+            ).scalars()
+        )
+
+    def _drop(self, conn: Any, c: CommitInfo) -> None:
+        conn.execute(
+            delete(commit_provenance).where(
+                commit_provenance.c.repo == c.repo, commit_provenance.c.commit == c.id
+            )
+        )
+        conn.execute(delete(commits).where(commits.c.repo == c.repo, commits.c.id == c.id))
+
+    def delete_commit(self, repo: str, commitish: str) -> list[CommitInfo]:
+        """Delete a commit that no commit has as parent, and the commits made from it
+        (pipelines' outputs, transitively), as pachctl delete commit does: each branch
+        whose head one of them is moves to its parent (or to no commit). The data stays
+        until garbage collection. Returns the deleted commits, upstream first.
+
+        Raises NotFound, CommitStateError (one of them has a child commit: deleting it
+        would cut that history; ``squash`` removes a commit from within a history)."""
+        gone = self._downstream(repo, self.inspect_commit(repo, commitish).id)
+        with self.catalog.write() as conn:
+            for c in gone:
+                children = self._children(conn, c.repo, c.id)
+                if children:
+                    raise CommitStateError(
+                        f"cannot delete {c.repo}@{c.id}: commit {children[0]} has it as parent"
+                        + (f" (it was made from {repo}@{gone[0].id})" if c is not gone[0] else "")
+                        + "; only a commit with no children can be deleted, squash keeps "
+                        "its children's data"
+                    )
+            for c in reversed(gone):
+                for name in self._heads_at(conn, c.repo, c.id):
+                    self.commit_log.set_branch(conn, c.repo, name, c.parent)
+                self._drop(conn, c)
+        return gone
+
+    def squash_commit(self, repo: str, commitish: str) -> list[CommitInfo]:
+        """Remove a finished commit from within its history, as pachctl squash commit does:
+        its children take its parent as theirs and keep their own data (every commit is a
+        whole snapshot), and so do the commits made from it (pipelines' outputs), which are
+        squashed with it. Returns the squashed commits, upstream first.
+
+        Raises NotFound, CommitStateError (an open commit, a branch head, or a commit with
+        no child: there is nothing to squash it into; ``delete`` removes a head)."""
+        gone = self._downstream(repo, self.inspect_commit(repo, commitish).id)
+        with self.catalog.write() as conn:
+            for c in gone:
+                heads = self._heads_at(conn, c.repo, c.id)
+                why = (
+                    "it is open"
+                    if c.state is not CommitState.FINISHED
+                    else f"it is the head of {c.repo}@{heads[0]}"
+                    if heads
+                    else "no commit has it as parent"
+                    if not self._children(conn, c.repo, c.id)
+                    else ""
+                )
+                if why:
+                    made = f" (made from {repo}@{gone[0].id})" if c is not gone[0] else ""
+                    raise CommitStateError(
+                        f"cannot squash {c.repo}@{c.id}{made}: {why}; a squashed commit's "
+                        "data lives on in its children, so it needs one (delete a head instead)"
+                    )
+            for c in gone:
+                conn.execute(
+                    update(commits)
+                    .where(commits.c.repo == c.repo, commits.c.parent == c.id)
+                    .values(parent=c.parent)
+                )
+                self._drop(conn, c)
+        return gone
 
     # -- files: the verbs of cairn.data.files, offered here as the store's own ----------
     def put_files(

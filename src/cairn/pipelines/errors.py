@@ -4,7 +4,8 @@ PipelineError
 ├── SpecError            a spec that is malformed or breaks a limit
 │   └── UnreadableSpec   a spec stored in the catalog that cannot be read back
 ├── SecretError          the secrets file cannot be read or written safely
-└── ExecutorError        the executor URL is malformed, or its cluster cannot run the job
+├── ExecutorError        the executor URL is malformed, or its cluster cannot run the job
+└── Irreproducible       a job cannot be run again as it ran (code, inputs or spec gone)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from cairn.storage.errors import CairnError, FieldError
 
 __all__ = [
     "ExecutorError",
+    "Irreproducible",
     "LimitExceeded",
     "PipelineError",
     "SecretError",
@@ -56,3 +58,9 @@ class ExecutorError(PipelineError):
     """The executor cannot run a job: a malformed ``CAIRN_EXECUTOR``, Ray not installed, a
     cluster that cannot be reached, or one that cannot share this store (an embedded store
     with nodes on other machines) or fit the spec's resource requests."""
+
+
+class Irreproducible(PipelineError):
+    """A job cannot be reproduced: it did not succeed, or what it ran is not here any more
+    as it was (its code files or image changed, its spec version or input commits are
+    gone); the message says which."""

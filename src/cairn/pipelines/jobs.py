@@ -380,19 +380,13 @@ class JobRunner:
             self.settings.cluster.check(self.data, spec)  # before any datum runs
         # Values are masked before logs and errors are stored or reported.
         masker = Masker(secret_env.values())
-        ctx = RunContext(
-            pipeline=info.name,
-            job=job_id,
-            transform=spec.transform,
-            tries=spec.datum_tries,
-            timeout=spec.datum_timeout,
-            cwd=cwd,
-            work_dir=self.settings.work_dir / info.name / job_id,
-            sandbox=sandbox,
-            limits=limits_for(spec.resource_limits, spec.datum_timeout),
-            private=self.settings.private_paths,
-            shared=self.settings.shared_paths,
-            env=secret_env,
+        ctx = self.run_context(
+            info,
+            spec,
+            job_id,
+            self.settings.work_dir / info.name / job_id,
+            sandbox,
+            secret_env,
             container=container,
         )
         cores = os.cpu_count() or 1
@@ -407,10 +401,20 @@ class JobRunner:
         # The job's row does not change until every datum is done: read it once, not once
         # per datum (a catalog read per datum was a fifth of a batching job's time).
         running = self.history.inspect_job(info.name, job_id)
-        for result in self._run_datums(ctx, spec, todo, hashes, max(1, workers)):
+        look = time.monotonic() + 1.0
+        for result in self.run_datums(ctx, todo, hashes, max(1, workers), spec=spec):
             result.log, result.error = masker.bytes(result.log), masker.text(result.error)
             results.append(result)
             reporter.datum_done(running, datum_info(info.name, job_id, result))
+            # ``stop job`` (from any process) is seen within a second: once a second, not
+            # once per datum, the row is read again.
+            if time.monotonic() >= look:
+                look = time.monotonic() + 1.0
+                if self.stopped(info.name, job_id):
+                    break
+        if self.stopped(info.name, job_id):
+            store_datums(self.data, self.catalog, info.name, job_id, results, skipped, hashes)
+            return self.history.inspect_job(info.name, job_id)
         store_datums(self.data, self.catalog, info.name, job_id, results, skipped, hashes)
         if notes:
             self.data.chunks.objects.put(
@@ -448,27 +452,71 @@ class JobRunner:
                 )
         return self.history.inspect_job(info.name, job_id)
 
-    def _run_datums(
+    def run_context(
+        self,
+        info: PipelineInfo,
+        spec: PipelineSpec,
+        job_id: str,
+        work_dir: Path,
+        sandbox: bool,
+        secret_env: dict[str, str],
+        *,
+        container: Any = None,
+    ) -> RunContext:
+        """What every datum of job ``job_id`` of ``info`` under ``spec`` shares, its scratch
+        folders under ``work_dir``; the command starts in the spec's folder, or its
+        ``transform.working_dir`` below it; ``container``: the runtime of its image, if any."""
+        return RunContext(
+            pipeline=info.name,
+            job=job_id,
+            transform=spec.transform,
+            tries=spec.datum_tries,
+            timeout=spec.datum_timeout,
+            cwd=Path(info.spec_dir) / (spec.transform.working_dir or ""),
+            work_dir=work_dir,
+            sandbox=sandbox,
+            limits=limits_for(spec.resource_limits, spec.datum_timeout),
+            private=self.settings.private_paths,
+            shared=self.settings.shared_paths,
+            env=secret_env,
+            container=container,
+        )
+
+    def check_confinement(self, info: PipelineInfo, sandbox: bool) -> list[str]:
+        """The notes of a run of ``info``'s transform; raises as a job would refuse it
+        (Unconfined, PipelineError)."""
+        return self._check_confinement(info, sandbox)
+
+    def secret_env(self, spec: PipelineSpec) -> dict[str, str]:
+        """``env_var`` -> value of ``transform.secrets``. Raises NotFound, SecretError."""
+        return self._secret_env(spec)
+
+    def run_datums(
         self,
         ctx: RunContext,
-        spec: PipelineSpec,
         todo: list[Datum],
         hashes: dict[str, str],
         workers: int,
+        *,
+        spec: PipelineSpec | None = None,
     ) -> Iterator[DatumResult]:
         """Run ``todo`` on ``workers`` threads, yielding each result as it is known: one
         process per datum, or with ``datum_batching`` one process per worker at a time; or
         on the Ray cluster of ``settings.cluster``, as its executor says."""
         if not todo:
             return
-        if self.settings.cluster is not None:
+        if self.settings.cluster is not None and spec is not None:
             yield from self.settings.cluster.run(self.data, ctx, spec, todo, hashes)
             return
         if not ctx.transform.datum_batching:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(run_datum, self.data, ctx, d, hashes[d.id]) for d in todo]
-                for future in as_completed(futures):
-                    yield future.result()
+                try:
+                    for future in as_completed(futures):
+                        yield future.result()
+                finally:  # a stopped job: the datums not started yet never start
+                    for future in futures:
+                        future.cancel()
             return
         queue = DatumQueue((d, hashes[d.id]) for d in todo)
         done: SimpleQueue[DatumResult | None] = SimpleQueue()
@@ -501,12 +549,25 @@ class JobRunner:
             raise SecretError(f"the transform needs secret {names}; this store keeps none")
         return self.settings.secrets.resolve(spec.transform.secrets)
 
+    def stopped(self, pipeline: str, job_id: str) -> bool:
+        """Whether running job ``pipeline@job_id`` was stopped (``stop job``) meanwhile."""
+        with self.catalog.read() as conn:
+            state = conn.execute(
+                select(jobs.c.state).where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
+            ).scalar()
+        return state != JobState.RUNNING
+
     def _finish(self, job_id: str, pipeline: str, *, state: JobState, **values: Any) -> None:
         if state != JobState.RUNNING:
             values["finished"] = time.time()
         with self.catalog.write() as conn:
+            # Only a running job changes: one that ``stop job`` ended stays as it left it.
             conn.execute(
                 sql_update(jobs)
-                .where(jobs.c.pipeline == pipeline, jobs.c.id == job_id)
+                .where(
+                    jobs.c.pipeline == pipeline,
+                    jobs.c.id == job_id,
+                    jobs.c.state == JobState.RUNNING,
+                )
                 .values(state=state, **values)
             )

@@ -11,11 +11,15 @@ from cairn.pipelines.spec import PipelineSpec
 __all__ = [
     "BrokenPipeline",
     "DatumInfo",
+    "DatumPreview",
     "DatumState",
+    "EnvironmentChange",
+    "FileCheck",
     "JobInfo",
     "JobState",
     "PipelineInfo",
     "Reporter",
+    "Reproduction",
 ]
 
 
@@ -129,6 +133,58 @@ class DatumInfo:
     error: str = ""
     node: str = ""
     environment: str = ""
+
+
+@dataclass(frozen=True)
+class DatumPreview:
+    """A datum a spec would make, before any job: its ``id`` and ``inputs`` (input, repo,
+    branch, commit, path, hash, size of each file)."""
+
+    id: str
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One output file of a reproduced job: ``state`` is ``identical`` (same BLAKE3 hash),
+    ``different``, ``missing`` (recorded, not made again) or ``extra`` (made again, not
+    recorded); the hashes are None where there is no file."""
+
+    path: str
+    state: str
+    recorded: str | None
+    reproduced: str | None
+
+
+@dataclass(frozen=True)
+class EnvironmentChange:
+    """A field of the environment fingerprint (``python``, ``packages.numpy``,
+    ``transform.python``…) whose recorded value differs from the present one."""
+
+    key: str
+    recorded: str
+    present: str
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A job run again from its recorded inputs, spec version and code: ``files`` compares
+    each output file of its ``datums``; ``failures`` lists datums that failed this time."""
+
+    pipeline: str
+    job: str
+    output_commit: str
+    spec_version: int
+    datums: int
+    files: list[FileCheck] = field(default_factory=list)
+    environment: list[EnvironmentChange] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        """Every output file made again byte for byte, none missing or extra, no failure."""
+        return not self.failures and all(f.state == "identical" for f in self.files)
 
 
 class Reporter:

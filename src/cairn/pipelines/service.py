@@ -43,13 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, make_url
+from sqlalchemy import delete, insert, make_url, select
 from sqlalchemy import update as sql_update
 
 from cairn.catalog import Catalog
 from cairn.catalog.schema import datums, jobs, pipeline_versions, pipelines
 from cairn.data import (
     AlreadyExists,
+    CommitInfo,
     DataStore,
     NotFound,
     Ref,
@@ -57,19 +58,23 @@ from cairn.data import (
 )
 from cairn.data.subject import about
 from cairn.pipelines.cron import tick_cron, tick_file, tick_now
-from cairn.pipelines.errors import SpecError
+from cairn.pipelines.datums import build_datums
+from cairn.pipelines.errors import PipelineError, SpecError
 from cairn.pipelines.history import JobHistory
 from cairn.pipelines.jobs import JobRunner, JobSettings
 from cairn.pipelines.models import (
     BrokenPipeline,
     DatumInfo,
+    DatumPreview,
     JobInfo,
     JobState,
     PipelineInfo,
     Reporter,
+    Reproduction,
 )
 from cairn.pipelines.output import Heads, provenance
 from cairn.pipelines.ray_executor import open_executor
+from cairn.pipelines.reproduce import reproduce_job, restart_datum
 from cairn.pipelines.rows import (
     inspect_pipeline,
     load_pipelines,
@@ -364,6 +369,90 @@ class Pipelines:
         except NotFound:
             pass
 
+    def preview_datums(self, spec: PipelineSpec) -> list[DatumPreview]:
+        """The datums ``spec`` would cut from the current heads of its inputs (open ones
+        too, as they read now), by id. Raises NotFound (an input repo or branch)."""
+        heads: Heads = {
+            (pfs.repo, pfs.branch): self.data.resolve(Ref(pfs.repo, pfs.branch))
+            for pfs in spec.input.pfs_inputs()
+        }
+        return [
+            DatumPreview(d.id, [f.to_json() for f in d.files])
+            for d in sorted(build_datums(self.data, spec.input, heads), key=lambda d: d.id)
+        ]
+
+    # -- rewriting history: pachctl's delete/squash commit, stop/delete job ----------
+    def delete_commit(self, repo: str, commitish: str) -> list[CommitInfo]:
+        """Delete a commit and those made from it (DataStore.delete_commit), with the
+        records of the jobs whose output commits they were. Raises NotFound,
+        CommitStateError."""
+        with self._locked():
+            gone = self.data.delete_commit(repo, commitish)
+            with self.catalog.write() as conn:
+                for c in gone:
+                    ids = list(
+                        conn.execute(
+                            select(jobs.c.id).where(
+                                jobs.c.pipeline == c.repo, jobs.c.output_commit == c.id
+                            )
+                        ).scalars()
+                    )
+                    for table in (datums, jobs):
+                        key = table.c.job if table is datums else table.c.id
+                        conn.execute(delete(table).where(table.c.pipeline == c.repo, key.in_(ids)))
+        return gone
+
+    def squash_commit(self, repo: str, commitish: str) -> list[CommitInfo]:
+        """Squash a commit and those made from it into their children
+        (DataStore.squash_commit); job records stay, for the lineage of the files the
+        children keep. Raises NotFound, CommitStateError."""
+        with self._locked():
+            return self.data.squash_commit(repo, commitish)
+
+    def stop_job(self, pipeline: str, job_id: str) -> JobInfo:
+        """End running job ``pipeline@job_id``: it fails with reason ``stopped``, datums not
+        started yet never start, nothing is written to its output, and the pipeline waits
+        for new inputs or ``rerun`` as after any failure. Raises NotFound, PipelineError
+        (the job is not running)."""
+        job = self.history.inspect_job(pipeline, job_id)
+        with self.catalog.write() as conn:
+            done = conn.execute(
+                sql_update(jobs)
+                .where(
+                    jobs.c.pipeline == pipeline,
+                    jobs.c.id == job.id,
+                    jobs.c.state == JobState.RUNNING,
+                )
+                .values(
+                    state=JobState.FAILURE,
+                    finished=time.time(),
+                    reason="stopped by a user before it finished",
+                )
+            ).rowcount
+        if not done:
+            state = self.history.inspect_job(pipeline, job.id).state
+            raise PipelineError(f"job {pipeline}@{job.id} is {state}, not running")
+        return self.history.inspect_job(pipeline, job.id)
+
+    def delete_job(self, pipeline: str, job_id: str) -> None:
+        """Delete a finished job's records (datums, logs) and, as in Pachyderm, its output
+        commit with what was made from it (``delete_commit``'s rules). Raises NotFound,
+        PipelineError (a running job: stop it first), CommitStateError."""
+        job = self.history.inspect_job(pipeline, job_id)
+        if job.state == JobState.RUNNING:
+            raise PipelineError(f"job {pipeline}@{job.id} is running; stop it first")
+        if job.output_commit is not None:
+            try:
+                self.data.inspect_commit(pipeline, job.output_commit)
+            except NotFound:
+                pass
+            else:
+                self.delete_commit(pipeline, job.output_commit)
+        with self.catalog.write() as conn:
+            for table in (datums, jobs):
+                key = table.c.job if table is datums else table.c.id
+                conn.execute(delete(table).where(table.c.pipeline == pipeline, key == job.id))
+
     def rerun(self, name: str) -> PipelineInfo:
         """Let pipeline ``name`` run again for its current inputs although its last job
         failed (a transform whose code was missing, fixed since): the next ``propagate``
@@ -568,6 +657,14 @@ class Pipelines:
     ) -> Iterator[tuple[str, str]]:
         """See :meth:`cairn.pipelines.history.JobHistory.logs`."""
         return self.history.logs(pipeline, job_id, datum_id)
+
+    def reproduce(self, pipeline: str, job_id: str, datum: str | None = None) -> Reproduction:
+        """See :func:`cairn.pipelines.reproduce.reproduce_job`."""
+        return reproduce_job(self.runner, pipeline, job_id, datum)
+
+    def restart_datum(self, pipeline: str, job_id: str, datum: str) -> DatumInfo:
+        """See :func:`cairn.pipelines.reproduce.restart_datum`."""
+        return restart_datum(self.runner, pipeline, job_id, datum)
 
     def owner(self, name: str) -> int | None:
         """See :meth:`cairn.pipelines.jobs.JobRunner.owner`."""

@@ -226,6 +226,8 @@ ROUTES: dict[tuple[str, str], Case] = {
         ADMIN, lambda who, f: {"name": f"s-{who}", "values": {"k": "v"}}
     ),
     ("POST", "/api/v1/commits/lineage"): _post(READ, {"ref": "images@master"}),
+    ("POST", "/api/v1/commits/delete"): _post(WRITE, {"ref": f"images@{JOB[6:]}"}, 404),
+    ("POST", "/api/v1/commits/squash"): _post(WRITE, {"ref": f"images@{JOB[6:]}"}, 404),
     ("POST", "/api/v1/commits/start"): _post(WRITE, {"ref": "images@scratch"}, FIRST),
     ("POST", "/api/v1/commits/finish"): _post(WRITE, {"ref": "images@scratch"}, FIRST),
     # -- files
@@ -234,6 +236,9 @@ ROUTES: dict[tuple[str, str], Case] = {
         READ, params={"ref": "images@master:/a.txt", "start": 0, "end": 2}
     ),
     ("GET", "/api/v1/files/archive"): Case(READ, params={"ref": "images@master:/"}),
+    ("GET", "/api/v1/store/extract"): Case(ADMIN),
+    # the server's store holds data: the admin passes the guard, restore refuses
+    ("POST", "/api/v1/store/restore"): Case(ADMIN, then=400),
     ("POST", "/api/v1/files/get"): _post(READ, {"ref": "images@master:/a.txt"}),
     ("POST", "/api/v1/files/list"): _post(READ, {"ref": "images@master:/"}),
     ("POST", "/api/v1/files/glob"): _post(READ, {"ref": "images@master", "pattern": "/*.txt"}),
@@ -270,6 +275,11 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/jobs/wait"): _post(READ, {"ref": JOB, "timeout": 1}, 404),
     ("POST", "/api/v1/jobs/datums"): _post(READ, {"ref": JOB}, 404),
     ("POST", "/api/v1/jobs/logs"): _post(READ, {"ref": JOB}, 404),
+    ("POST", "/api/v1/jobs/reproduce"): _post(WRITE, {"ref": JOB}, 404),
+    ("POST", "/api/v1/jobs/stop"): _post(WRITE, {"ref": JOB}, 404),
+    ("POST", "/api/v1/jobs/restart_datum"): _post(WRITE, {"ref": JOB, "datum": "ab"}, 404),
+    ("POST", "/api/v1/jobs/delete"): _post(WRITE, {"ref": JOB}, 404),
+    ("POST", "/api/v1/pipelines/datums"): _post(READ, {"spec": _spec("preview")}),
     # -- runs (one made through the SDK: any user's, as on MLflow's tracking server)
     ("POST", "/api/v1/runs/list"): _post(ANY),
     ("POST", "/api/v1/runs/get"): _post(ANY, {"ref": "sdk-run"}),

@@ -95,6 +95,19 @@ class EmbeddedCommits:
         trees = commit_lineage(self._data, data_ref(ref))
         return CommitLineage.from_json({k: v.to_json() for k, v in trees.items()})
 
+    def delete(self, ref: RefLike) -> builtins.list[CommitInfo]:
+        """Delete a head commit and what was made from it (Pipelines.delete_commit).
+        Raises NotFound, CommitStateError."""
+        parsed = data_ref(ref)
+        commit = self._data.resolve(parsed)
+        return self._engine.delete_commit(commit.repo, commit.id)
+
+    def squash(self, ref: RefLike) -> builtins.list[CommitInfo]:
+        """Squash a commit into its children (Pipelines.squash_commit). Raises NotFound,
+        CommitStateError."""
+        commit = self._data.resolve(data_ref(ref))
+        return self._engine.squash_commit(commit.repo, commit.id)
+
     @staticmethod
     def _commitish(commit: str | None, ancestry: int) -> str | None:
         return f"{commit}~{ancestry}" if commit and ancestry else commit

@@ -8,6 +8,7 @@ from cairn.api.refs import job_ref
 from cairn.api.types import LogEntry
 from cairn.data import parse_ref
 from cairn.pipelines import DatumInfo, JobInfo, Pipelines
+from cairn.pipelines.models import Reproduction
 
 __all__ = ["EmbeddedJobs"]
 
@@ -51,3 +52,22 @@ class EmbeddedJobs:
         parsed = parse_ref(ref)
         job = job_ref(ref)[1] if parsed.commit is not None else None
         return [LogEntry(h, t) for h, t in self._engine.logs(parsed.repo, job, datum)]
+
+    def stop(self, ref: str) -> JobInfo:
+        """End a running job (Pipelines.stop_job). Raises NotFound, PipelineError."""
+        return self._engine.stop_job(*job_ref(ref))
+
+    def delete(self, ref: str) -> None:
+        """Delete a finished job and its output commit (Pipelines.delete_job). Raises
+        NotFound, PipelineError, CommitStateError."""
+        self._engine.delete_job(*job_ref(ref))
+
+    def restart_datum(self, ref: str, datum: str) -> DatumInfo:
+        """Run a failed datum once more (Pipelines.restart_datum). Raises NotFound,
+        PipelineError, Irreproducible."""
+        return self._engine.restart_datum(*job_ref(ref), datum)
+
+    def reproduce(self, ref: str, datum: str | None = None) -> Reproduction:
+        """Job ``pipeline@id`` run again into scratch and compared (Pipelines.reproduce).
+        Raises NotFound, InvalidReference, Irreproducible."""
+        return self._engine.reproduce(*job_ref(ref), datum)

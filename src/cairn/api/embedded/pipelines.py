@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.api.embedded._compat import forward
-from cairn.pipelines.models import BrokenPipeline, PipelineInfo
+from cairn.pipelines.models import BrokenPipeline, DatumPreview, PipelineInfo
 from cairn.pipelines.spec import PipelineSpec, load_spec_file, parse_spec
 
 if TYPE_CHECKING:
@@ -90,6 +90,11 @@ class EmbeddedPipelines:
         if self._run is not None:
             self._run()
         return info
+
+    def datums(self, spec: Mapping[str, Any]) -> builtins.list[DatumPreview]:
+        """The datums ``spec`` would make over its inputs' current heads
+        (Pipelines.preview_datums). Raises SpecError, NotFound."""
+        return self._engine.preview_datums(parse_spec(dict(spec)))
 
     def _write(
         self, spec: SpecLike, spec_dir: str | Path | None, *, update: bool, reprocess: bool

@@ -32,6 +32,7 @@ resolved commit in one response (a download of 20,000 small files is one request
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,7 @@ from pydantic import BaseModel, Field
 
 from cairn.api.wire import ARCHIVE_HEADER, FRAME_HEADER
 from cairn.data import InvalidPath, parse_ref
+from cairn.data.archive import extract_store, restore_store
 from cairn.server.team.app import call
 from cairn.storage import ChunkRef, ChunkStore, Content, CorruptObject
 from cairn.storage.errors import FieldError
@@ -240,6 +242,41 @@ def add_file_routes(app: FastAPI) -> None:
         )
         return Response(body, media_type="application/octet-stream")
 
+    @app.get("/api/v1/store/extract", tags=["store"])
+    def extract(request: Request) -> StreamingResponse:
+        """The whole store as ``cairn extract`` writes it (cairn.data.archive), for a
+        clusterAdmin. Spooled to a temporary file first, so that a failure is an error
+        answer, not a cut stream."""
+        c = client()
+
+        def run() -> Any:
+            spool = tempfile.TemporaryFile(prefix="cairn-extract-")
+            try:
+                extract_store(c.data.catalog, c.data.chunks.objects, spool)
+            except BaseException:
+                spool.close()
+                raise
+            spool.seek(0)
+            return spool
+
+        spool = call(request, "store", "extract", {}, run=run)
+        return StreamingResponse(_spooled(spool), media_type="application/gzip")
+
+    @app.post("/api/v1/store/restore", tags=["store"])
+    async def restore(request: Request) -> dict[str, int]:
+        """Load an extract file (the body) into the server's store, which must be empty;
+        for a clusterAdmin, guarded before a byte is read."""
+        await run_in_threadpool(call, request, "store", "restore", {}, run=lambda: None)
+        c = client()
+        with tempfile.TemporaryFile(prefix="cairn-restore-") as spool:
+            async for piece in request.stream():
+                await run_in_threadpool(spool.write, piece)
+            spool.seek(0)
+            counts: dict[str, int] = await run_in_threadpool(
+                restore_store, c.data.catalog, c.data.chunks.objects, spool
+            )
+        return counts
+
     @app.get("/api/v1/files/archive", tags=["files"])
     def archive(request: Request, ref: str) -> StreamingResponse:
         """Every file below the path at one commit, in one response: the ``X-Cairn-Ref``
@@ -274,3 +311,10 @@ def add_file_routes(app: FastAPI) -> None:
         return StreamingResponse(
             _archive(c.data, parse_ref(at)), media_type="application/octet-stream", headers=headers
         )
+
+
+def _spooled(spool: Any) -> Iterator[bytes]:
+    """The bytes of an open temporary file in pieces of 1 MiB; closes it at the end."""
+    with spool:
+        while piece := spool.read(1 << 20):
+            yield piece

@@ -17,7 +17,7 @@ __all__ = ["BodyLimit", "TooLarge"]
 
 MAX_BODY = 64 << 20  # a JSON call: 1,000,000 files of a put's manifest fit in about 200 MiB
 STREAM_BODY = 1 << 30
-_STREAMED = ("/api/v1/chunks", "/api/v1/code")
+_STREAMED = ("/api/v1/chunks", "/api/v1/code", "/api/v1/store/restore")
 
 
 class TooLarge(HTTPException):
