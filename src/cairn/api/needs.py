@@ -271,7 +271,7 @@ def spec_inputs(call: Call) -> Iterator[Need]:
 
     spec = call.arg("spec")
     parsed = parse_spec(dict(spec) if isinstance(spec, Mapping) else spec)
-    for pfs in parsed.input.pfs_inputs():
+    for pfs in parsed.pfs_inputs():
         yield Need(REPO, pfs.repo, READ)
 
 

@@ -25,8 +25,7 @@ VERBS: dict[str, str] = {
     "models, deployments, monitors, events or transactions.",
     "inspect": "Show one repo, branch, commit, file, pipeline, job, datum, run, model, "
     "deployment or monitor.",
-    "delete": "Delete a repo, branch, commit, file, pipeline, job, secret, monitor or "
-    "transaction.",
+    "delete": "Delete a repo, branch, commit, file, pipeline, job, secret, monitor or transaction.",
     "put": "Put files into a repo.",
     "get": "Get files out of a repo.",
     "glob": "Match files with a glob pattern.",

@@ -253,7 +253,7 @@ def _work(runner: JobRunner) -> Path:
 
 def _job_heads(runner: JobRunner, spec: Any, inputs: dict[str, str]) -> Heads:
     """The input commits job ``inputs`` (input name -> commit id) names, as Heads."""
-    leaves = {(p.input_name, p.repo, p.branch) for p in spec.input.pfs_inputs()}
+    leaves = {(p.input_name, p.repo, p.branch) for p in spec.pfs_inputs()}
     heads: Heads = {}
     for name, repo, branch in leaves:
         commit = inputs.get(name) or inputs.get(f"{name}:{repo}@{branch}")
@@ -291,6 +291,8 @@ def restart_datum(runner: JobRunner, pipeline: str, job_id: str, datum: str) -> 
             f"datum {old.id[:12]} of {pipeline}@{job.id} is {old.state}, not failed"
         )
     spec = info.spec
+    if spec.input is None:
+        raise PipelineError(f"{pipeline} is a spout: it runs no datums")
     heads = _job_heads(runner, spec, job.inputs)
     found = [d for d in build_datums(runner.data, spec.input, heads) if d.id == old.id]
     if not found:

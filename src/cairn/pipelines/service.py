@@ -372,9 +372,11 @@ class Pipelines:
     def preview_datums(self, spec: PipelineSpec) -> list[DatumPreview]:
         """The datums ``spec`` would cut from the current heads of its inputs (open ones
         too, as they read now), by id. Raises NotFound (an input repo or branch)."""
+        if spec.input is None:  # a spout makes no datums
+            return []
         heads: Heads = {
             (pfs.repo, pfs.branch): self.data.resolve(Ref(pfs.repo, pfs.branch))
-            for pfs in spec.input.pfs_inputs()
+            for pfs in spec.pfs_inputs()
         }
         return [
             DatumPreview(d.id, [f.to_json() for f in d.files])
