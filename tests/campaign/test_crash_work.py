@@ -63,7 +63,8 @@ def test_gc_killed_at_random_moments(runner: Runner, tally: Tally) -> None:
     rng = random.Random(SEED + 2)
     runner.ok("init")
     runner.ok("create", "repo", "keep")
-    for trial in range(GC_TRIALS):
+
+    def make_garbage() -> None:
         # live data (a new commit of keep) and garbage (a repo of 100 files, deleted)
         for name in ("keep", "junk"):
             folder = runner.cwd / name
@@ -74,8 +75,16 @@ def test_gc_killed_at_random_moments(runner: Runner, tally: Tally) -> None:
         runner.ok("put", "file", "-r", "junk@master:/", "-f", "junk")
         runner.ok("put", "file", "-r", "keep@master:/", "-f", "keep")
         runner.ok("delete", "repo", "junk")
+
+    # Kill moments are drawn within how long a whole gc of this work takes on this machine
+    # (measured once, unkilled), so a fast machine is not just killing finished runs.
+    make_garbage()
+    whole = runner.run("gc", "--grace", "0")
+    assert whole.exitcode == 0, whole.output
+    for trial in range(GC_TRIALS):
+        make_garbage()
         known = finished_digests(runner.home, ["keep"])
-        full = runner.run("gc", "--grace", "0", kill_after=rng.uniform(0.0, 0.8))
+        full = runner.run("gc", "--grace", "0", kill_after=rng.uniform(0.0, whole.seconds))
         tally.trials += 1
         tally.killed += full.killed
         check(runner.home, known, tally)
@@ -237,6 +246,24 @@ def test_server_killed_mid_upload(runner: Runner, tally: Tally) -> None:
     big = runner.cwd / "big.bin"
     big.write_bytes(b"seed")
     runner.ok("put", "file", "up@master:/seed", "-f", "big.bin")
+    # Kill moments are drawn within how long one whole remote put takes on this machine
+    # (measured once, unkilled), so a fast machine is not just killing idle servers.
+    big.write_bytes(rng.randbytes(8 << 20))
+    port = free_port()
+    server = start_server(runner, port)
+    try:
+        whole = runner.run(
+            "put",
+            "file",
+            "up@master:/calibrate.bin",
+            "-f",
+            "big.bin",
+            env={"CAIRN_URL": f"http://127.0.0.1:{port}"},
+        )
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert whole.exitcode == 0, whole.output
     for trial in range(SERVER_TRIALS):
         body = rng.randbytes(8 << 20)
         big.write_bytes(body)
@@ -245,7 +272,7 @@ def test_server_killed_mid_upload(runner: Runner, tally: Tally) -> None:
         server = start_server(runner, port)
         url = {"CAIRN_URL": f"http://127.0.0.1:{port}"}
         timer = threading.Timer(
-            rng.uniform(0.0, 1.5), lambda s=server: s.send_signal(signal.SIGKILL)
+            rng.uniform(0.0, whole.seconds), lambda s=server: s.send_signal(signal.SIGKILL)
         )
         timer.start()
         put = runner.run(
@@ -262,7 +289,8 @@ def test_server_killed_mid_upload(runner: Runner, tally: Tally) -> None:
         client = Client(runner.home, auto_run=False)
         try:
             head = client.data.inspect_commit("up", "master")
-            has = f"/f{trial}.bin" in commit_digests(client.data, "up", head.id)
+            # the tree's stored paths have no leading slash
+            has = f"f{trial}.bin" in commit_digests(client.data, "up", head.id)
         finally:
             client.data.catalog.dispose()
         if put.exitcode == 0 and not has:
