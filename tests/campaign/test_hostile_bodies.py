@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.server.conftest import Server, cancer, models, start_server  # noqa: F401
 
 FUZZ = settings(
-    max_examples=120,
+    max_examples=60,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
